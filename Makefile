@@ -1,0 +1,34 @@
+# The README's two commands: `make tour` (main job) and `make test`.
+# Both set up a fresh machine first (venv in .venv, torch 2.13.0 CPU, the project, Graphviz)
+# and skip set-up that is already done.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.obsviz-installed
+
+.PHONY: setup tour test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v dot >/dev/null 2>&1 || { echo "installing Graphviz (dot)"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq graphviz >/dev/null; }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+tour: setup
+	$(PY) -m obsviz summary --sample resnet_small
+
+lint: setup
+	$(PY) -m ruff check obsviz tests benchmarks
+
+test: lint
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) benchmarks/bench_engine.py
+
+clean:
+	rm -rf build .pytest_cache
