@@ -1,0 +1,34 @@
+"""obsviz: see why PyTorch's graph-mode quantization put observers where it did."""
+
+from __future__ import annotations
+
+from . import events, samples
+from .api import (
+    insert_observers,
+    prepare_dynamic_jit,
+    prepare_jit,
+    prepare_ondevice_jit,
+    steps,
+)
+from .errors import LoopWarning, ObsvizError, ObsvizWarning, PassError, QConfigKeyWarning
+from .placement import ObserverSite, observer_placement
+from .run import Run
+
+__all__ = [
+    "LoopWarning",
+    "ObserverSite",
+    "ObsvizError",
+    "ObsvizWarning",
+    "PassError",
+    "QConfigKeyWarning",
+    "Run",
+    "events",
+    "insert_observers",
+    "observer_placement",
+    "prepare_dynamic_jit",
+    "prepare_jit",
+    "prepare_ondevice_jit",
+    "samples",
+    "steps",
+]
+__version__ = "0.1.0"

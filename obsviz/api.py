@@ -1,0 +1,250 @@
+"""Entry points: ``insert_observers``, ``steps`` and drop-in ``prepare_jit`` variants."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+
+import torch
+from torch.jit._recursive import wrap_cpp_module
+
+from . import events as ev
+from .clone import clone_module, reject_object_arguments
+from .engine import InsertObserversHelper, ModuleCtx
+from .errors import ObsvizError
+from .functions import FunctionResolver
+from .qconfig import check_qconfig_dict, fill_qconfig_map, named_modules, script_qconfig_dict
+from .rules import DYNAMIC, STATIC
+from .run import Run
+
+QUANT_TYPES = (STATIC, DYNAMIC)
+
+
+def _check_inputs(model: object, method_name: str, quant_type: str) -> torch.jit.ScriptModule:
+    if isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
+        raise ObsvizError(
+            f"obsviz needs a TorchScript module, got an eager {type(model).__name__}; script it "
+            "first: model = torch.jit.script(model.eval())"
+        )
+    if not isinstance(model, torch.jit.ScriptModule):
+        raise ObsvizError(f"expected a torch.jit.ScriptModule, got {type(model).__name__}")
+    if not model._c._has_method(method_name):
+        methods = ", ".join(model._c._method_names()) or "none"
+        raise ObsvizError(
+            f"<top>: the model has no method {method_name!r} (its methods: {methods})")
+    if quant_type not in QUANT_TYPES:
+        raise ObsvizError(f"quant_type must be 'static' or 'dynamic', got {quant_type!r}")
+    return model
+
+
+class _Recorder:
+    """Numbers events, keeps them, and forwards them to the user's hooks."""
+
+    def __init__(self, hooks: Iterable[ev.Hook]) -> None:
+        self.events: list[ev.Event] = []
+        self.hooks = tuple(hooks)
+
+    def __call__(self, event: ev.Event) -> None:
+        object.__setattr__(event, "step", len(self.events))
+        self.events.append(event)
+        for hook in self.hooks:
+            hook(event)
+
+
+def insert_observers(
+    model: torch.jit.ScriptModule,
+    qconfig_dict: Mapping[str, object],
+    *,
+    method_name: str = "forward",
+    quant_type: str = STATIC,
+    inplace: bool = False,
+    hooks: Iterable[ev.Hook] = (),
+    record: bool = True,
+    on_device: bool = False,
+) -> Run:
+    """Run obsviz's port of ``InsertObservers`` and return the :class:`Run`.
+
+    ``qconfig_dict`` takes the plain ``QConfig`` objects (and ``None``) that
+    ``prepare_jit`` takes. ``run.module`` is the observed module. The input model is not
+    changed unless ``inplace=True``, in which case it becomes the observed module.
+    With ``record=False`` and no hooks no events are kept (the fastest run).
+    ``on_device=True`` is ``InsertObserversForOnDevicePTQ``: observers go into a copy of
+    the method named ``observe_<method>``, and ``reset_observers_<method>`` is added.
+    """
+    model = _check_inputs(model, method_name, quant_type)
+    check_qconfig_dict(qconfig_dict, model._c)
+    recorder = _Recorder(hooks) if (record or hooks) else None
+    emit: Callable[[ev.Event], None] | None = recorder
+    scripted = script_qconfig_dict(qconfig_dict)
+
+    def phase(name: str) -> None:
+        if emit:
+            emit(ev.PhaseStarted(phase=name))
+
+    def done(name: str, helper: InsertObserversHelper | None = None) -> None:
+        if emit:
+            emit(ev.PhaseFinished(phase=name,
+                                  maps=helper.maps_view() if helper else ev.MapsView.empty()))
+
+    phase("fill_qconfig_map")
+    qconfigs = fill_qconfig_map(model._c, scripted)
+    if emit:
+        for mq in qconfigs.values():
+            emit(ev.QConfigAssigned(module_path=mq.path, qconfig_key=mq.key,
+                                    explicit=mq.explicit, has_qconfig=mq.qconfig is not None))
+    done("fill_qconfig_map")
+
+    phase("clone")
+    reject_object_arguments(model._c)
+    cloned, splits = clone_module(model._c, qconfigs, inplace=inplace)
+    if emit:
+        for group in splits:
+            emit(ev.TypeSplit(original_type=group.original_type, new_type=group.new_type,
+                              module_paths=group.module_paths, qconfig_key=group.qconfig_key,
+                              below=group.below))
+    done("clone")
+
+    entry_method = method_name
+    phase("swap_functional_linear")
+    if on_device:
+        torch._C._jit_pass_swap_functional_linear(cloned._get_method(method_name).graph)
+        entry_method = f"observe_{method_name}"
+        _clone_method(cloned, method_name, entry_method)
+    else:
+        torch._C._jit_pass_swap_functional_linear(cloned)
+    done("swap_functional_linear")
+
+    qconfigs = fill_qconfig_map(cloned, scripted)
+    helper = InsertObserversHelper(qconfigs, quant_type, emit, FunctionResolver())
+    top = ModuleCtx(cloned, "")
+
+    phase("preprocess")
+    helper.preprocess(top, entry_method)
+    done("preprocess", helper)
+    phase("fill_boundary_value_map")
+    helper.fill_boundary_value_map(top, entry_method)
+    done("fill_boundary_value_map", helper)
+    phase("analyze")
+    helper.analyze(top, entry_method)
+    if on_device and quant_type == DYNAMIC:
+        helper.remove_activation_observers()
+    done("analyze", helper)
+    if on_device:
+        helper.insert_reset_observer_method = True
+        helper.reset_observer_method_name = f"reset_observers_{method_name}"
+    phase("insert_observers")
+    instances = list(named_modules(cloned))
+    helper.insert_observers(top, entry_method, is_entry_point=True)
+    helper.attach_unvisited_observers(instances)
+    done("insert_observers", helper)
+    if on_device:
+        phase("insert_reset_observer_method")
+        helper.add_reset_observer_methods()
+        done("insert_reset_observer_method", helper)
+
+    observed = wrap_cpp_module(cloned)
+    if inplace:
+        model._reconstruct(cloned)
+        observed = model
+    return Run(
+        module=observed,
+        events=tuple(recorder.events) if recorder else (),
+        qconfigs=qconfigs,
+        splits=tuple(splits),
+        maps=helper.maps_view(),
+        method_name=method_name,
+        quant_type=quant_type,
+        qconfig_dict=dict(qconfig_dict),
+    )
+
+
+def _clone_method(module: torch._C.ScriptModule, source: str, target: str) -> None:
+    """``cloneMethod``: compile a copy of ``source`` under the name ``target``."""
+    code = module._get_method(source).code
+    header, _, body = code.partition("(")
+    concrete = torch._C.ConcreteModuleType.from_jit_type(module._type())
+    module._define(concrete, f"def {target}({body}", lambda name: None)
+
+
+def steps(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
+          **kwargs: object) -> Iterator[ev.Event]:
+    """The events of ``insert_observers``, yielded one at a time as the pass makes them.
+
+    The engine runs in a worker thread that waits for each event to be consumed, so a
+    notebook can step through the pass. The final event is the ``Run`` itself.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    finished = object()
+
+    def hook(event: ev.Event) -> None:
+        handoff.put(event)
+
+    def work() -> None:
+        try:
+            result = insert_observers(model, qconfig_dict, hooks=(hook,), **kwargs)
+            handoff.put((finished, result))
+        except BaseException as err:
+            handoff.put((finished, err))
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    while True:
+        item = handoff.get()
+        if isinstance(item, tuple) and item and item[0] is finished:
+            worker.join()
+            if isinstance(item[1], BaseException):
+                raise item[1]
+            yield item[1]
+            return
+        yield item
+
+
+def _prepare(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
+             inplace: bool, quant_type: str, method_name: str = "forward",
+             on_device: bool = False) -> torch.jit.ScriptModule:
+    model = _check_inputs(model, method_name, quant_type)
+    if not all(isinstance(key, str) for key in qconfig_dict):
+        raise ObsvizError("qconfig_dict should only contain names (str) as keys.")
+    if on_device:
+        torch._C._jit_pass_inline(model._c._get_method(method_name).graph)
+    fused = torch._C._jit_pass_fold_convbn(model._c)
+    fused_module = wrap_cpp_module(fused)
+    run = insert_observers(fused_module, qconfig_dict, method_name=method_name,
+                           quant_type=quant_type, inplace=True, on_device=on_device)
+    observed = run.module
+    if inplace:
+        model._reconstruct(observed._c)
+        observed = model
+    observed._obsviz_run = run
+    return observed
+
+
+def prepare_jit(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
+                inplace: bool = False) -> torch.jit.ScriptModule:
+    """Drop-in for ``torch.ao.quantization.prepare_jit``: fold conv-bn, insert observers.
+
+    The :class:`Run` behind the result is ``observed._obsviz_run`` (or call
+    :func:`insert_observers` yourself to get it directly).
+    """
+    return _prepare(model, qconfig_dict, inplace, STATIC)
+
+
+def prepare_dynamic_jit(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
+                        inplace: bool = False) -> torch.jit.ScriptModule:
+    """Drop-in for ``torch.ao.quantization.prepare_dynamic_jit``; the run is ``._obsviz_run``."""
+    return _prepare(model, qconfig_dict, inplace, DYNAMIC)
+
+
+def prepare_ondevice_jit(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
+                         method_name: str = "forward", inplace: bool = False,
+                         quant_type: str = STATIC) -> torch.jit.ScriptModule:
+    """Like torch's ``_prepare_ondevice_jit``: adds ``observe_<method>`` and a reset method.
+
+    Unlike torch, the input model's method graph is not inlined in place unless
+    ``inplace=True``.
+    """
+    if not inplace:
+        model = wrap_cpp_module(torch._C._hack_do_not_use_clone_module_with_class(
+            model._c, [], []))
+    return _prepare(model, qconfig_dict, inplace, quant_type, method_name, on_device=True)

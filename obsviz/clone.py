@@ -1,0 +1,169 @@
+"""``ModuleCloneHelper``: copy the model, giving each qconfig group its own class type.
+
+TorchScript shares one class type between module instances that look alike, and the
+observers of a graph are inserted once per type. When instances of a type get
+different qconfigs they must stop sharing it. The C++ helper keys new types by
+(type, the instance's own qconfig); obsviz keys them by (type, the qconfig of every
+module in the instance's subtree), which gives the same types wherever the C++ pass
+succeeds and also handles qconfigs that differ only below the shared instance,
+where the C++ pass fails with "... is not compatible with the type ... for the field".
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch.ao.quantization import QConfig
+
+from .errors import PassError
+from .qconfig import ModuleQConfig
+
+_clone_with_class = torch._C._hack_do_not_use_clone_module_with_class
+
+
+def _children(module: torch._C.ScriptModule) -> list[tuple[str, torch._C.ScriptModule]]:
+    return torch._C._jit_debug_module_iterators(module)["named_children"]
+
+
+def _attributes(module: torch._C.ScriptModule) -> list[tuple[str, object]]:
+    return torch._C._jit_debug_module_iterators(module)["named_attributes"]
+
+
+@dataclass(frozen=True)
+class SplitGroup:
+    """Instances of ``original_type`` that share one new type after cloning."""
+
+    original_type: str
+    new_type: str
+    module_paths: tuple[str, ...]
+    qconfig_key: str | None
+    below: bool
+
+
+def subtree_keys(root: torch._C.ScriptModule, qconfigs: Mapping[str, ModuleQConfig]) -> dict[
+        str, tuple]:
+    """For each instance path, the key that decides which cloned type it gets."""
+    keys: dict[str, tuple] = {}
+
+    def visit(module: torch._C.ScriptModule, path: str) -> tuple:
+        child_keys = tuple(
+            (name, visit(child, f"{path}.{name}" if path else name))
+            for name, child in _children(module)
+        )
+        key = (module._type().qualified_name(), qconfigs[path].key, child_keys)
+        keys[path] = key
+        return key
+
+    visit(root, "")
+    return keys
+
+
+def needs_split(root: torch._C.ScriptModule, keys: Mapping[str, tuple]) -> bool:
+    by_type: dict[str, set[tuple]] = defaultdict(set)
+    for key in keys.values():
+        by_type[key[0]].add(key)
+    return any(len(variants) > 1 for variants in by_type.values())
+
+
+def clone_module(
+    root: torch._C.ScriptModule,
+    qconfigs: Mapping[str, ModuleQConfig],
+    *,
+    inplace: bool = False,
+) -> tuple[torch._C.ScriptModule, list[SplitGroup]]:
+    """Clone ``root`` with fresh class types; tensors are shared when ``inplace``.
+
+    Where instances of one type need different types, torch's own ``ModuleCloneHelper``
+    does the split (it is the only code that can rewrite method graphs onto new types):
+    it runs on a probe method with nothing to observe, given one placeholder qconfig per
+    distinct subtree key, so it inserts no observer and splits exactly by that key.
+    """
+    keys = subtree_keys(root, qconfigs)
+    cloned = _clone_with_class(root, [], [])
+    splits: list[SplitGroup] = []
+    if needs_split(root, keys):
+        cloned = _split_types(cloned, keys)
+        splits = _split_groups(root, cloned, keys, qconfigs)
+    if inplace:
+        _share_attributes(root, cloned)
+    return cloned, splits
+
+
+PROBE_METHOD = "_obsviz_clone_probe"
+
+
+def _split_types(cloned: torch._C.ScriptModule, keys: Mapping[str, tuple]
+                 ) -> torch._C.ScriptModule:
+    concrete = torch._C.ConcreteModuleType.from_jit_type(cloned._type())
+    cloned._define(concrete, f"def {PROBE_METHOD}(self) -> None:\n    return None\n",
+                   lambda name: None)
+    placeholder = torch.jit.script(torch.nn.Identity())._c
+    sentinels: dict[tuple, QConfig] = {}
+    qconfig_dict = {}
+    for path, key in keys.items():
+        if key not in sentinels:
+            marker = copy.deepcopy(placeholder)
+            sentinels[key] = QConfig(activation=marker, weight=marker)
+        qconfig_dict[path] = sentinels[key]
+    return torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
+        cloned, PROBE_METHOD, qconfig_dict, True, 1)
+
+
+def _split_groups(root: torch._C.ScriptModule, cloned: torch._C.ScriptModule,
+                  keys: Mapping[str, tuple], qconfigs: Mapping[str, ModuleQConfig]
+                  ) -> list[SplitGroup]:
+    new_types = {path: m._type().qualified_name() for path, m in _named_modules(cloned, "")}
+    by_original: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for path, key in keys.items():
+        by_original[key[0]][new_types[path]].append(path)
+    groups = []
+    for original_type, variants in by_original.items():
+        if len(variants) < 2:
+            continue
+        own_keys = [qconfigs[paths[0]].key for paths in variants.values()]
+        for new_type, paths in variants.items():
+            own = qconfigs[paths[0]].key
+            groups.append(SplitGroup(original_type, new_type, tuple(paths), own,
+                                     below=own_keys.count(own) > 1))
+    return groups
+
+
+def _share_attributes(original: torch._C.ScriptModule, cloned: torch._C.ScriptModule) -> None:
+    """Point every non-module attribute of ``cloned`` at the original's object."""
+    children = {name for name, _ in _children(original)}
+    for name, value in _attributes(original):
+        if name in children:
+            _share_attributes(value, cloned.getattr(name))
+        else:
+            cloned.setattr(name, value)
+
+
+def reject_object_arguments(root: torch._C.ScriptModule) -> None:
+    """``remapTypes`` refuses methods that take module objects as arguments."""
+    seen: set[str] = set()
+    for path, module in _named_modules(root, ""):
+        type_name = module._type().qualified_name()
+        if type_name in seen:
+            continue
+        seen.add(type_name)
+        for method_name in module._method_names():
+            graph = module._get_method(method_name).graph
+            for value in list(graph.inputs())[1:]:
+                if value.type().kind() == "ClassType":
+                    raise PassError(
+                        f"{path or '<top>'}.{method_name}: argument %{value.debugName()} is "
+                        f"an object ({value.type()}); the pass does not support quantizing "
+                        "methods that have Object arguments. Pass tensors, or reach the "
+                        "object through an attribute of self.",
+                        rule="remapTypes", module_path=path, method=method_name,
+                        value=value.debugName())
+
+
+def _named_modules(module: torch._C.ScriptModule, path: str):
+    yield path, module
+    for name, child in _children(module):
+        yield from _named_modules(child, f"{path}.{name}" if path else name)

@@ -1,0 +1,716 @@
+"""A Python ``InsertObserversHelper``: the analysis and insertion phases of the pass.
+
+Method names mirror ``insert_observers.cpp``. Maps are keyed by ``(graph qualname,
+value unique)`` because torch's Value wrappers are transient and one graph serves every
+instance of its class type. Each decision that moves an observer is made here and
+reported to the hooks as an event.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import torch
+
+from . import events as ev
+from . import rules
+from .errors import LoopWarning, ObsvizError, PassError
+from .patterns import match_delay_pattern
+from .preprocess import preprocess_graph
+from .qconfig import ModuleQConfig, ScriptedQConfig
+from .refs import GraphRef, ValueRef
+
+Value = torch._C.Value
+Node = torch._C.Node
+Block = torch._C.Block
+Graph = torch._C.Graph
+VKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class ObserverConfig:
+    """An observer the pass configured for a value: the qconfig entry and the role."""
+
+    qconfig: ScriptedQConfig
+    role: str  # "activation" or "weight"
+
+    @property
+    def module(self) -> torch._C.ScriptModule:
+        return self.qconfig.observer_for(self.role)
+
+    @property
+    def class_name(self) -> str:
+        return self.module._type().qualified_name().rsplit(".", 1)[-1]
+
+
+@dataclass
+class ModuleCtx:
+    """A module instance and its dotted path from the top module."""
+
+    module: torch._C.ScriptModule
+    path: str
+
+    @property
+    def type_name(self) -> str:
+        return self.module._type().qualified_name()
+
+    def method_graph(self, name: str) -> tuple[Graph, str]:
+        method = self.module._get_method(name)
+        return method.graph, f"{self.type_name}.{name}"
+
+
+@dataclass
+class CallSite:
+    """What ``insertObserversFor`` returns to its caller."""
+
+    input_observers: list[ObserverConfig | None]
+    output_observers: list[ObserverConfig | None]
+    observed_outputs: list[int]
+
+
+def walk_nodes(block: Block) -> Iterator[Node]:
+    """Every node of a block and of its nested blocks, in order."""
+    for node in block.nodes():
+        yield node
+        for sub in node.blocks():
+            yield from walk_nodes(sub)
+
+
+def _display(path: str) -> str:
+    return path or "<top>"
+
+
+class InsertObserversHelper:
+    """The state and phases of the C++ ``InsertObserversHelper``."""
+
+    def __init__(
+        self,
+        module_qconfigs: dict[str, ModuleQConfig],
+        quant_type: str,
+        emit: Callable[[ev.Event], None] | None,
+        function_graphs: Callable[[Node], tuple[Graph, str]],
+    ) -> None:
+        self.module_qconfigs = module_qconfigs
+        self.quant_type = quant_type
+        self.emit = emit
+        self.function_graph = function_graphs
+        # Maps of the C++ helper, by value key.
+        self.delay_observation_map: dict[VKey, tuple[Value, VKey, str]] = {}
+        self.visited_graph_of_observer_map: set[str] = set()
+        self.observer_for_value: dict[VKey, ObserverConfig] = {}
+        self.boundary_value_map: dict[VKey, dict[VKey, None]] = {}
+        self.observed_values: set[VKey] = set()
+        self.pass_through_value_map: dict[VKey, list[VKey]] = {}
+        self.observer_nodes: set[VKey] = set()
+        self.block_observer_map: dict[tuple, list[tuple[str, torch._C.ScriptModule]]] = {}
+        self.uid = 0
+        self.insert_reset_observer_method = False
+        self.reset_observer_method_name = ""
+        self.reset_observers: dict[str, tuple[ModuleCtx, list[str]]] = {}
+        # Bookkeeping for refs and events.
+        self.names: dict[VKey, str] = {}
+        self.paths_of_graph: dict[str, list[str]] = {}
+        self.inserted: list[tuple[str, str, ValueRef]] = []
+        self.preprocessed: set[str] = set()
+        self.loop_warned = False
+        self.observers_by_type: dict[str, list[tuple[str, torch._C.ScriptModule]]] = {}
+        self.observer_owners: set[str] = set()
+
+    # ------------------------------------------------------------------ refs and events
+    def ref(self, v: Value, gq: str, path: str = "", kind: str = "method") -> ValueRef:
+        key = (gq, v.unique())
+        name = self.names.get(key)
+        if name is None:
+            name = self.names[key] = v.debugName()
+        return ValueRef(GraphRef(gq, kind), key[1], name, path)
+
+    def key_ref(self, key: VKey) -> ValueRef:
+        gq, unique = key
+        kind = "method" if gq in self.paths_of_graph else "function"
+        paths = self.paths_of_graph.get(gq) or [""]
+        return ValueRef(GraphRef(gq, kind), unique, self.names.get(key, str(unique)), paths[0])
+
+    def maps_view(self) -> ev.MapsView:
+        kr = self.key_ref
+        return ev.MapsView(
+            delay=MappingProxyType(
+                {kr(k): kr(t[1]) for k, t in self.delay_observation_map.items()}),
+            boundary=MappingProxyType(
+                {kr(k): tuple(kr(x) for x in v) for k, v in self.boundary_value_map.items()}),
+            observer_for_value=MappingProxyType(
+                {kr(k): f"{o.role}:{o.class_name}" for k, o in self.observer_for_value.items()}),
+            pass_through=MappingProxyType(
+                {kr(k): tuple(kr(x) for x in v) for k, v in self.pass_through_value_map.items()}),
+            observed=frozenset(kr(k) for k in self.observed_values),
+            inserted=tuple(self.inserted),
+        )
+
+    # ------------------------------------------------------------------ module helpers
+    def get_invoked_module_opt(self, ctx: ModuleCtx, n: Node, self_value: Value,
+                               gq: str) -> ModuleCtx | None:
+        """``getInvokedModuleOpt`` with ``getModuleAccessPath``."""
+        path = []
+        it = n.inputsAt(0)
+        while it.node().kind() == "prim::GetAttr":
+            path.append(it.node().s("name"))
+            it = it.node().inputsAt(0)
+        if it.unique() != self_value.unique():
+            raise PassError(
+                f"{_display(ctx.path)}: can't handle the access pattern of GetAttr in "
+                f"getModuleAccessPath: the module called by %{n.outputsAt(0).debugName()} "
+                f"traces back to %{it.debugName()}, which is not self (%"
+                f"{self_value.debugName()}). The pass only follows submodules reached as "
+                "self.a.b...; call submodules through attributes of self.",
+                rule="getModuleAccessPath", module_path=ctx.path,
+                method=gq.rsplit(".", 1)[-1], value=it.debugName(),
+            )
+        path.reverse()
+        module = ctx.module
+        for name in path:
+            child = module.getattr(name)
+            if not isinstance(child, torch._C.ScriptModule):
+                return None
+            module = child
+        sub = ".".join(path)
+        return ModuleCtx(module, f"{ctx.path}.{sub}" if ctx.path and sub else ctx.path or sub)
+
+    def get_invoked_methods(self, ctx: ModuleCtx, method_name: str) -> list[tuple[ModuleCtx,
+                                                                                  str]]:
+        """``getInvokedMethods``: submodule methods called from this method, in C++ order."""
+        graph, gq = ctx.method_graph(method_name)
+        self_value = next(graph.inputs())
+        invoked = []
+        stack = [graph.block()]
+        while stack:
+            block = stack.pop()
+            for n in block.nodes():
+                if n.kind() == "prim::CallMethod":
+                    if n.outputsSize() and (gq, n.outputsAt(0).unique()) in self.observer_nodes:
+                        continue
+                    child = self.get_invoked_module_opt(ctx, n, self_value, gq)
+                    if child is not None:
+                        invoked.append((child, n.s("name")))
+                for sub in n.blocks():
+                    stack.append(sub)
+        return invoked
+
+    def note_graph(self, ctx: ModuleCtx, gq: str) -> None:
+        paths = self.paths_of_graph.setdefault(gq, [])
+        if ctx.path not in paths:
+            paths.append(ctx.path)
+
+    # ------------------------------------------------------------------ preprocess
+    def preprocess(self, ctx: ModuleCtx, method_name: str) -> None:
+        """``preprocess``: children first, then this method's graph."""
+        for child, child_method in self.get_invoked_methods(ctx, method_name):
+            self.preprocess(child, child_method)
+        graph, gq = ctx.method_graph(method_name)
+        self.note_graph(ctx, gq)
+        if gq not in self.preprocessed:
+            self.preprocessed.add(gq)
+            preprocess_graph(graph)
+
+    # ------------------------------------------------------------------ boundary map
+    def add_boundary(self, caller: Value, cq: str, callee: Value, q: str, kind: str,
+                     path: str, callee_kind: str = "method") -> None:
+        key = (cq, caller.unique())
+        self.boundary_value_map.setdefault(key, {})[(q, callee.unique())] = None
+        if self.emit:
+            self.names.setdefault((q, callee.unique()), callee.debugName())
+            self.emit(ev.BoundaryEntry(caller=self.ref(caller, cq, path),
+                                       callee=self.ref(callee, q, path, callee_kind), kind=kind))
+
+    def fill_boundary_value_map(self, ctx: ModuleCtx, method_name: str) -> None:
+        """``fillBoundaryValueMap``: caller values <-> callee inputs/returns, If outputs."""
+        for child, child_method in self.get_invoked_methods(ctx, method_name):
+            self.fill_boundary_value_map(child, child_method)
+        graph, gq = ctx.method_graph(method_name)
+        self_value = next(graph.inputs())
+        stack = [graph.block()]
+        while stack:
+            block = stack.pop()
+            for n in block.nodes():
+                kind = n.kind()
+                if kind == "prim::CallMethod" or rules.user_defined_call_function(n):
+                    if kind == "prim::CallMethod":
+                        child = self.get_invoked_module_opt(ctx, n, self_value, gq)
+                        if child is None:
+                            continue
+                        g, q = child.method_graph(n.s("name"))
+                        offset, callee_kind = 0, "method"
+                    else:
+                        g, q = self.function_graph(n)
+                        offset, callee_kind = 1, "function"
+                    for i, ret in enumerate(g.outputs()):
+                        self.add_boundary(n.outputsAt(i), gq, ret, q, "return", ctx.path,
+                                          callee_kind)
+                    for i, arg in enumerate(g.inputs()):
+                        self.add_boundary(n.inputsAt(i + offset), gq, arg, q, "input",
+                                          ctx.path, callee_kind)
+                elif kind == "prim::If":
+                    for sub in n.blocks():
+                        stack.append(sub)
+                        outputs = list(sub.outputs())
+                        for v in n.outputs():
+                            self.add_boundary(v, gq, outputs[v.offset()], gq, "if_output",
+                                              ctx.path)
+                else:
+                    for sub in n.blocks():
+                        stack.append(sub)
+
+    # ------------------------------------------------------------------ analysis
+    def analyze(self, ctx: ModuleCtx, method_name: str) -> None:
+        """``analyze``: delay patterns, value -> observer map and pass-through map."""
+        for child, child_method in self.get_invoked_methods(ctx, method_name):
+            self.analyze(child, child_method)
+        graph, gq = ctx.method_graph(method_name)
+        self.add_values_to_delay_observation(graph, gq, ctx.path)
+        self.fill_value_observer_map(ctx, graph, gq)
+        self.fill_pass_through_value_map(graph, gq, ctx.path)
+
+    def add_values_to_delay_observation(self, graph: Graph, gq: str, path: str) -> None:
+        """``addValuesToDelayObservation`` over every block of the method graph."""
+        stack = [graph.block()]
+        while stack:
+            block = stack.pop()
+            for n in block.nodes():
+                match = match_delay_pattern(n)
+                if match is not None:
+                    pattern, first = match
+                    second = n.outputsAt(0)
+                    key = (gq, first.unique())
+                    self.delay_observation_map[key] = (second, (gq, second.unique()),
+                                                       pattern.name)
+                    if self.emit:
+                        self.emit(ev.DelayMatched(pattern=pattern.name,
+                                                  first=self.ref(first, gq, path),
+                                                  second=self.ref(second, gq, path)))
+                for sub in n.blocks():
+                    stack.append(sub)
+
+    def observer_config_for(self, v: Value, qconfig: ScriptedQConfig) -> ObserverConfig:
+        """``getObserverModuleFor``: the weight observer for weights, else activation."""
+        return ObserverConfig(qconfig, "weight" if rules.is_weight(v) else "activation")
+
+    def value_needs_to_be_quantized(self, v: Value, qconfig: ScriptedQConfig) -> tuple[bool,
+                                                                                        str]:
+        """``valueNeedsToBeQuantized``, with the code of the clause that decided."""
+        if rules.is_bias_of_conv_or_linear(v):
+            return False, "bias"
+        if not rules.is_tensor_or_tensor_list(v):
+            return False, "not_tensor"
+        if rules.is_embedding_bag_non_input(v):
+            return False, "embedding_bag_non_input"
+        if self.quant_type == rules.STATIC:
+            producer = v.node()
+            if not rules.is_weight_only_static_quant_op(producer) and (
+                rules.node_quantizable(producer) or rules.is_propagate_quant_op(producer)
+            ):
+                return True, "quantizable_producer"
+        if self.quant_type == rules.DYNAMIC:
+            observer = self.observer_config_for(v, qconfig).module
+            if rules.is_half(observer.getattr("dtype")) and not rules.is_weight(v):
+                return False, "dynamic_fp16_activation"
+        for use in v.uses():
+            if rules.use_quantizable(use.user, use.offset, self.quant_type):
+                return True, "quantizable_use"
+        return False, "no_quantizable_use"
+
+    def fill_value_observer_map(self, ctx: ModuleCtx, graph: Graph, gq: str) -> None:
+        """``fillValueObserverMap``: once per graph, with the first instance's qconfig."""
+        if gq in self.visited_graph_of_observer_map:
+            return
+        self.visited_graph_of_observer_map.add(gq)
+        qconfig = self.module_qconfigs[ctx.path].qconfig
+        if qconfig is None:
+            return
+        for v in graph.inputs():
+            self.consider_value(v, qconfig, gq, ctx.path)
+        stack = [graph.block()]
+        while stack:
+            block = stack.pop()
+            for n in block.nodes():
+                for v in n.outputs():
+                    self.consider_value(v, qconfig, gq, ctx.path)
+                for sub in n.blocks():
+                    stack.append(sub)
+
+    def consider_value(self, v: Value, qconfig: ScriptedQConfig, gq: str, path: str) -> None:
+        needed, reason = self.value_needs_to_be_quantized(v, qconfig)
+        if needed:
+            self.observer_for_value[(gq, v.unique())] = self.observer_config_for(v, qconfig)
+        if self.emit:
+            self.emit(ev.RuleEvaluated(rule="valueNeedsToBeQuantized",
+                                       value=self.ref(v, gq, path), outcome=needed,
+                                       reason=reason))
+
+    def fill_pass_through_value_map(self, graph: Graph, gq: str, path: str) -> None:
+        """``fillPassThroughValueMap``, descending into user-defined function graphs."""
+        stack: list[tuple[Block, str]] = [(graph.block(), gq)]
+        while stack:
+            block, q = stack.pop()
+            for n in block.nodes():
+                if rules.user_defined_call_function(n):
+                    g, fq = self.function_graph(n)
+                    stack.append((g.block(), fq))
+                for out in n.outputs():
+                    inputs = rules.get_pass_through_inputs(out)
+                    if not inputs:
+                        continue
+                    self.pass_through_value_map.setdefault((q, out.unique()), []).extend(
+                        (q, i.unique()) for i in inputs)
+                    if self.emit:
+                        kind = "method" if q == gq else "function"
+                        self.emit(ev.PassThroughEntry(
+                            output=self.ref(out, q, path, kind),
+                            inputs=tuple(self.ref(i, q, path, kind) for i in inputs)))
+                for sub in n.blocks():
+                    stack.append((sub, q))
+
+    def remove_activation_observers(self) -> None:
+        """``removeActivationObservers`` (on-device dynamic PTQ): keep weight observers."""
+        for key in [k for k, o in self.observer_for_value.items() if o.role != "weight"]:
+            del self.observer_for_value[key]
+
+    # ------------------------------------------------------------------ insertion
+    def get_observer_for(self, key: VKey) -> ObserverConfig | None:
+        """``getObserverFor``: the value's own observer, else one found across boundaries."""
+        observer = self.observer_for_value.get(key)
+        if observer is not None:
+            return observer
+        result = None
+        for nxt in self.boundary_value_map.get(key, ()):
+            found = self.get_observer_for(nxt)
+            if found is None:
+                continue
+            if result is not None and found != result:
+                ref = self.key_ref(key)
+                raise PassError(
+                    f"{ref}: the values this one maps to across calls are configured with "
+                    f"different observers ({result.class_name} and {found.class_name}); the "
+                    "pass expects one observer configuration per value.",
+                    rule="getObserverFor", module_path=ref.module_path,
+                    method=ref.graph.method, value=ref.name)
+            result = found
+        return result
+
+    def is_observed(self, key: VKey, block_observed: set[VKey]) -> bool:
+        return key in block_observed or key in self.observed_values
+
+    def record_observed(self, v: Value, gq: str, observer: ObserverConfig,
+                        values_to_observe: dict[VKey, tuple[Value, ObserverConfig]],
+                        block_observed: set[VKey], ctx: ModuleCtx, via: str) -> None:
+        """``recordObserved``: mark ``v`` (or the value its observation is delayed to)."""
+        key = (gq, v.unique())
+        delayed = self.delay_observation_map.get(key)
+        if delayed is not None:
+            target, target_key = delayed[0], delayed[1]
+        else:
+            target, target_key = v, key
+        values_to_observe[target_key] = (target, observer)
+        block_observed.add(target_key)
+        if self.emit:
+            self.emit(ev.ObserverRecorded(value=self.ref(v, gq, ctx.path),
+                                          target=self.ref(target, gq, ctx.path),
+                                          role=observer.role, via=via, site=ctx.path))
+
+    def should_observe(self, n: Node, gq: str, block_observed: set[VKey]) -> tuple[bool, str]:
+        """``shouldObserve``: cat/add/mul outputs only when their inputs are observed."""
+        for v in n.outputs():
+            for use in v.uses():
+                if rules.use_quantizable(use.user, use.offset, self.quant_type):
+                    return True, "quantizable_use"
+        if rules.is_propagate_quant_single_input_op(n):
+            ok = self.is_observed((gq, n.inputsAt(0).unique()), block_observed)
+            return ok, "propagate_input_observed" if ok else "propagate_input_unobserved"
+        if rules.is_propagate_quant_binary_op(n):
+            ok = self.is_observed((gq, n.inputsAt(0).unique()), block_observed) and \
+                self.is_observed((gq, n.inputsAt(1).unique()), block_observed)
+            return ok, "propagate_inputs_observed" if ok else "propagate_input_unobserved"
+        return True, "not_propagate_op"
+
+    def propagate_observed_property(self, out: Value, gq: str,
+                                    block_observed: set[VKey]) -> None:
+        """``propagateObservedProperty``: pass-through outputs of observed inputs."""
+        key = (gq, out.unique())
+        inputs = self.pass_through_value_map.get(key)
+        if inputs and all(i in self.observed_values or i in block_observed for i in inputs):
+            block_observed.add(key)
+
+    def insert_observers(self, ctx: ModuleCtx, method_name: str, is_entry_point: bool = False,
+                         observed: set[VKey] | None = None) -> CallSite:
+        """``insertObservers``: run ``insertObserversFor`` on the method's graph."""
+        graph, gq = ctx.method_graph(method_name)
+        self.note_graph(ctx, gq)
+        return self.insert_observers_for(graph.block(), graph, gq, (gq,), ctx,
+                                         observed if observed is not None else set(),
+                                         is_entry_point)
+
+    def insert_observers_for(self, block: Block, graph: Graph, gq: str, block_key: tuple,
+                             ctx: ModuleCtx, block_observed: set[VKey],
+                             is_entry_point: bool = False,
+                             is_user_defined_function: bool = False) -> CallSite:
+        """``insertObserversFor``: walk one block in execution order, deciding each value."""
+        inputs_outputs: set[VKey] = set()
+        input_observers: list[ObserverConfig | None] = []
+        output_observers: list[ObserverConfig | None] = []
+        if not is_entry_point:
+            for v in list(graph.inputs()) + list(graph.outputs()) + list(block.outputs()):
+                inputs_outputs.add((gq, v.unique()))
+            for v in block.inputs():
+                input_observers.append(self.get_observer_for((gq, v.unique())))
+            for v in block.outputs():
+                key = (gq, v.unique())
+                output_observers.append(
+                    None if self.is_observed(key, block_observed) else self.get_observer_for(key))
+
+        visited = block_key in self.block_observer_map
+        if visited:
+            for name, observer in self.block_observer_map[block_key]:
+                ctx.module.setattr(name, copy.deepcopy(observer))
+                self.observer_owners.add(ctx.path)
+                if self.emit:
+                    self.emit(ev.ObserverAttached(module_path=ctx.path, attribute=name))
+
+        self_value = next(graph.inputs())
+        values_to_observe: dict[VKey, tuple[Value, ObserverConfig]] = {}
+        for v in block.inputs():
+            key = (gq, v.unique())
+            if key not in inputs_outputs and key not in values_to_observe:
+                observer = self.get_observer_for(key)
+                if observer is not None:
+                    self.record_observed(v, gq, observer, values_to_observe, block_observed,
+                                         ctx, "self")
+
+        position = 0
+        for n in block.nodes():
+            kind = n.kind()
+            if kind == "prim::CallMethod" and n.outputsSize() and \
+                    (gq, n.outputsAt(0).unique()) in self.observer_nodes:
+                continue
+            if kind == "prim::GetAttr" and (gq, n.output().unique()) in self.observer_nodes:
+                continue
+            position += 1
+            if kind == "prim::CallMethod" or rules.user_defined_call_function(n):
+                if kind == "prim::CallMethod":
+                    child = self.get_invoked_module_opt(ctx, n, self_value, gq)
+                    if child is None:
+                        continue
+                    callee_graph, callee_q = child.method_graph(n.s("name"))
+                    self.note_graph(child, callee_q)
+                    offset, is_udf = 0, is_user_defined_function
+                else:
+                    child = ctx
+                    callee_graph, callee_q = self.function_graph(n)
+                    offset, is_udf = 1, True
+                callee_observed: set[VKey] = set()
+                for i, arg in enumerate(callee_graph.inputs()):
+                    if self.is_observed((gq, n.inputsAt(i + offset).unique()), block_observed):
+                        callee_observed.add((callee_q, arg.unique()))
+                info = self.insert_observers_for(callee_graph.block(), callee_graph, callee_q,
+                                                 (callee_q,), child, callee_observed, False,
+                                                 is_udf)
+                for idx in info.observed_outputs:
+                    block_observed.add((gq, n.outputsAt(idx).unique()))
+                for i, observer in enumerate(info.input_observers):
+                    node_input = n.inputsAt(i + offset)
+                    key = (gq, node_input.unique())
+                    if observer is not None and key not in inputs_outputs and \
+                            not self.is_observed(key, block_observed):
+                        self.record_observed(node_input, gq, observer, values_to_observe,
+                                             block_observed, ctx, "callee_input")
+                for i, observer in enumerate(info.output_observers):
+                    out = n.outputsAt(i)
+                    key = (gq, out.unique())
+                    if observer is not None and key not in inputs_outputs and \
+                            not self.is_observed(key, block_observed):
+                        self.record_observed(out, gq, observer, values_to_observe,
+                                             block_observed, ctx, "callee_output")
+            elif kind == "prim::If":
+                self.insert_observers_for_if(n, graph, gq, block_key + (position,), ctx,
+                                             block_observed, inputs_outputs, values_to_observe)
+            elif kind == "prim::Loop":
+                self.warn_loop(n, gq, ctx)
+            for v in n.outputs():
+                self.propagate_observed_property(v, gq, block_observed)
+                key = (gq, v.unique())
+                if key in inputs_outputs or self.is_observed(key, block_observed):
+                    continue
+                observer = self.get_observer_for(key)
+                if observer is None:
+                    continue
+                should, reason = self.should_observe(n, gq, block_observed)
+                if self.emit:
+                    self.emit(ev.RuleEvaluated(rule="shouldObserve",
+                                               value=self.ref(v, gq, ctx.path),
+                                               outcome=should, reason=reason))
+                if should:
+                    self.record_observed(v, gq, observer, values_to_observe, block_observed,
+                                         ctx, "self")
+
+        observed_outputs = [
+            i for i, v in enumerate(block.outputs())
+            if self.is_observed((gq, v.unique()), block_observed)
+        ]
+        if not visited:
+            observer_names: list[tuple[str, torch._C.ScriptModule]] = []
+            for key in sorted(values_to_observe, key=lambda k: k[1]):
+                v, observer = values_to_observe[key]
+                if is_user_defined_function:
+                    raise PassError(
+                        f"{_display(ctx.path)}: %{v.debugName()} in function {gq} needs an "
+                        f"observer ({observer.class_name}); inserting observers for user "
+                        "defined functions is not supported. Make the function a method of a "
+                        "submodule, or inline its quantizable ops into the caller.",
+                        rule="insertObserversFor", module_path=ctx.path,
+                        method=gq.rsplit(".", 1)[-1], value=v.debugName())
+                self.insert_observer_for(v, gq, graph, ctx, observer, observer_names)
+            if self.insert_reset_observer_method and observer_names:
+                entry = self.reset_observers.setdefault(ctx.type_name, (ctx, []))
+                entry[1].extend(name for name, _ in observer_names)
+            self.block_observer_map[block_key] = observer_names
+        return CallSite(input_observers, output_observers, observed_outputs)
+
+    def insert_observers_for_if(self, n: Node, graph: Graph, gq: str, if_key: tuple,
+                                ctx: ModuleCtx, block_observed: set[VKey],
+                                inputs_outputs: set[VKey],
+                                values_to_observe: dict[VKey, tuple[Value, ObserverConfig]]
+                                ) -> None:
+        """The ``prim::If`` case of ``insertObserversFor``: branches must agree."""
+        aggregated: list[bool] | None = None
+        states: list[tuple[int, list[bool]]] = []
+        for index, sub in enumerate(n.blocks()):
+            if rules.always_raises_exception(sub):
+                continue
+            info = self.insert_observers_for(sub, graph, gq, if_key + (index,), ctx,
+                                             block_observed)
+            outputs = list(sub.outputs())
+            for i, out in enumerate(outputs):
+                key = (gq, out.unique())
+                observer = info.output_observers[i]
+                if observer is not None and key not in inputs_outputs and \
+                        not self.is_observed(key, block_observed):
+                    self.record_observed(out, gq, observer, values_to_observe, block_observed,
+                                         ctx, "if_output")
+            for idx in info.observed_outputs:
+                block_observed.add((gq, outputs[idx].unique()))
+            state = [self.is_observed((gq, out.unique()), block_observed) for out in outputs]
+            states.append((index, state))
+            if aggregated is None:
+                aggregated = state
+            elif aggregated != state:
+                raise self.inconsistent_if(n, gq, ctx, states)
+        for i, out in enumerate(n.outputs()):
+            if aggregated is not None and aggregated[i]:
+                block_observed.add((gq, out.unique()))
+
+    def inconsistent_if(self, n: Node, gq: str, ctx: ModuleCtx,
+                        states: list[tuple[int, list[bool]]]) -> PassError:
+        outputs = ", ".join(f"%{v.debugName()}" for v in n.outputs())
+        lines = [
+            f"{_display(ctx.path)}.{gq.rsplit('.', 1)[-1]}: branches for 'if' should return "
+            f"values that are observed consistently (If node with outputs {outputs}).",
+        ]
+        for index, state in states:
+            marks = ", ".join("observed" if s else "not observed" for s in state)
+            lines.append(f"  branch {index}: {marks}")
+        lines.append("Make both branches return values of the same kind (e.g. both outputs of "
+                     "quantizable ops), or remove the branch for the mode you quantize in.")
+        return PassError("\n".join(lines), rule="insertObserversFor", module_path=ctx.path,
+                         method=gq.rsplit(".", 1)[-1], value=outputs)
+
+    def warn_loop(self, n: Node, gq: str, ctx: ModuleCtx) -> None:
+        if not any(rules.node_quantizable(x, self.quant_type) or x.kind() == "prim::CallMethod"
+                   for b in n.blocks() for x in walk_nodes(b)):
+            return
+        if not self.loop_warned:
+            self.loop_warned = True
+            warnings.warn(
+                f"{_display(ctx.path)}.{gq.rsplit('.', 1)[-1]}: prim::Loop is not yet supported "
+                "in quantization; nothing inside the loop body is observed. Make sure nothing "
+                "needs to be quantized in the loop.", LoopWarning, stacklevel=2)
+        if self.emit:
+            out = n.outputsAt(0) if n.outputsSize() else None
+            self.emit(ev.LoopSkipped(loop_output=self.ref(out, gq, ctx.path) if out else None,
+                                     module_path=ctx.path, method=gq.rsplit(".", 1)[-1]))
+
+    def insert_observer_for(self, v: Value, gq: str, graph: Graph, ctx: ModuleCtx,
+                            observer: ObserverConfig,
+                            observer_names: list[tuple[str, torch._C.ScriptModule]]) -> None:
+        """``insertObserverFor``: add an observer submodule and call it on ``v``."""
+        key = (gq, v.unique())
+        if key in self.observed_values:
+            return
+        instance = copy.deepcopy(observer.module)
+        module = ctx.module
+        name = f"_observer_{self.uid}"
+        self.uid += 1
+        while module.hasattr(name):
+            name = f"_observer_{self.uid}"
+            self.uid += 1
+        module._register_attribute(name, instance._type(), instance)
+        observer_names.append((name, instance))
+        self.observers_by_type.setdefault(ctx.type_name, []).append((name, instance))
+        self.observer_owners.add(ctx.path)
+
+        original_name = v.debugName()
+        get_attr = graph.create("prim::GetAttr", [next(graph.inputs())], 1)
+        get_attr.s_("name", name)
+        get_attr.output().setType(instance._type())
+        get_attr.insertAfter(v.node())
+        get_attr.output().setDebugName(name)
+        call = graph.create("prim::CallMethod", [get_attr.output(), v], 1)
+        call.s_("name", "forward")
+        call.insertAfter(get_attr)
+        call.output().copyMetadata(v)
+        v.replaceAllUsesWith(call.output())
+        call.replaceInput(1, v)
+        out_key = (gq, call.output().unique())
+        self.observer_nodes.add(out_key)
+        self.observer_nodes.add((gq, get_attr.output().unique()))
+        self.observed_values.add(out_key)
+        ref = ValueRef(GraphRef(gq), key[1], self.names.get(key, original_name), ctx.path)
+        self.inserted.append((ctx.path, name, ref))
+        if self.emit:
+            self.emit(ev.ObserverInserted(value=ref, module_path=ctx.path, attribute=name,
+                                          observer_class=observer.class_name,
+                                          output_name=call.output().debugName()))
+
+    def attach_unvisited_observers(self, instances: list[tuple[str, torch._C.ScriptModule]]
+                                   ) -> None:
+        """Fill observer slots of instances the walk never reached (e.g. only in a loop).
+
+        The real pass leaves those slots empty, and such a module fails as soon as it is
+        read ("Can't convert InvalidTag"); obsviz gives them their own observer copies.
+        """
+        for path, module in instances:
+            observers = self.observers_by_type.get(module._type().qualified_name())
+            if not observers or path in self.observer_owners:
+                continue
+            for name, observer in observers:
+                module.setattr(name, copy.deepcopy(observer))
+                if self.emit:
+                    self.emit(ev.ObserverAttached(module_path=path, attribute=name))
+            self.observer_owners.add(path)
+
+    def add_reset_observer_methods(self) -> None:
+        """``insertObserverResetMinMax``: a method resetting every observer of a module."""
+        for ctx, names in self.reset_observers.values():
+            body = "\n".join(f"    self.{name}.reset_min_max_vals()" for name in names)
+            source = f"def {self.reset_observer_method_name}(self) -> None:\n{body}\n" \
+                     "    return None\n"
+            try:
+                ctx.module._define(torch._C.ConcreteModuleType.from_jit_type(ctx.module._type()),
+                                   source, lambda name: None)
+            except RuntimeError as err:
+                raise ObsvizError(
+                    f"{_display(ctx.path)}: could not add {self.reset_observer_method_name}: "
+                    f"{err}") from err
+            if self.emit:
+                self.emit(ev.ResetMethodAdded(module_path=ctx.path,
+                                              method=self.reset_observer_method_name,
+                                              observers=tuple(names)))

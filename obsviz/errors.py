@@ -1,0 +1,37 @@
+"""Errors and warnings that obsviz raises, so users can catch and filter them."""
+
+from __future__ import annotations
+
+
+class ObsvizError(Exception):
+    """Base class of every error obsviz raises on purpose.
+
+    The message names the module path, method and value involved where there is one.
+    """
+
+
+class PassError(ObsvizError):
+    """The real ``InsertObservers`` pass would fail on this input too.
+
+    ``rule`` is the name of the C++ check that fails (e.g. ``insertObserversFor``).
+    """
+
+    def __init__(self, message: str, *, rule: str, module_path: str | None = None,
+                 method: str | None = None, value: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.module_path = module_path
+        self.method = method
+        self.value = value
+
+
+class ObsvizWarning(UserWarning):
+    """Base class of every warning obsviz gives."""
+
+
+class LoopWarning(ObsvizWarning):
+    """A ``prim::Loop`` body holds values the pass never looks at."""
+
+
+class QConfigKeyWarning(ObsvizWarning):
+    """A qconfig_dict key matches no submodule; the real pass ignores it silently."""

@@ -1,0 +1,170 @@
+"""Events the engine emits while it runs; a hook is any callable taking one of them.
+
+Events are plain frozen dataclasses holding refs and tuples, so recording them is cheap
+and they can be replayed after the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .refs import ValueRef
+
+PHASES = (
+    "fill_qconfig_map",
+    "clone",
+    "swap_functional_linear",
+    "preprocess",
+    "fill_boundary_value_map",
+    "analyze",
+    "insert_observers",
+    "insert_reset_observer_method",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class of every engine event. ``step`` is its index in the run."""
+
+    step: int = field(default=-1, kw_only=True)
+
+
+@dataclass(frozen=True)
+class MapsView:
+    """Read-only snapshots of the engine's maps, as ValueRef-keyed mappings."""
+
+    delay: Mapping[ValueRef, ValueRef]
+    boundary: Mapping[ValueRef, tuple[ValueRef, ...]]
+    observer_for_value: Mapping[ValueRef, str]
+    pass_through: Mapping[ValueRef, tuple[ValueRef, ...]]
+    observed: frozenset[ValueRef]
+    inserted: tuple[tuple[str, str, ValueRef], ...]
+
+    @staticmethod
+    def empty() -> MapsView:
+        empty: Mapping = MappingProxyType({})
+        return MapsView(empty, empty, empty, empty, frozenset(), ())
+
+
+@dataclass(frozen=True)
+class PhaseStarted(Event):
+    phase: str
+
+
+@dataclass(frozen=True)
+class PhaseFinished(Event):
+    phase: str
+    maps: MapsView
+
+
+@dataclass(frozen=True)
+class QConfigAssigned(Event):
+    """``fillQConfigMap`` gave a module its qconfig, by its own key or its parent's."""
+
+    module_path: str
+    qconfig_key: str | None
+    explicit: bool
+    has_qconfig: bool
+
+
+@dataclass(frozen=True)
+class TypeSplit(Event):
+    """Instances of one class type got different qconfigs, so each group got its own type."""
+
+    original_type: str
+    new_type: str
+    module_paths: tuple[str, ...]
+    qconfig_key: str | None
+    below: bool  # True when the split is needed because of qconfigs set below the instance
+
+
+@dataclass(frozen=True)
+class BoundaryEntry(Event):
+    """``fillBoundaryValueMap``: a caller value maps to a callee's input or return."""
+
+    caller: ValueRef
+    callee: ValueRef
+    kind: str  # "input", "return" or "if_output"
+
+
+@dataclass(frozen=True)
+class DelayMatched(Event):
+    """``delayObservingValuesInPattern``: ``first`` is observed as ``second`` instead."""
+
+    pattern: str
+    first: ValueRef
+    second: ValueRef
+
+
+@dataclass(frozen=True)
+class PassThroughEntry(Event):
+    """``fillPassThroughValueMap``: ``output`` is observed when all ``inputs`` are."""
+
+    output: ValueRef
+    inputs: tuple[ValueRef, ...]
+
+
+@dataclass(frozen=True)
+class RuleEvaluated(Event):
+    """A rule of the pass decided something about a value.
+
+    ``rule`` is the C++ function (``valueNeedsToBeQuantized``, ``shouldObserve``, ...),
+    ``outcome`` its result and ``reason`` a code naming the clause that decided.
+    """
+
+    rule: str
+    value: ValueRef
+    outcome: bool
+    reason: str
+    detail: tuple = ()
+
+
+@dataclass(frozen=True)
+class ObserverRecorded(Event):
+    """``recordObserved``: ``value`` will be observed, at ``target`` after any delay."""
+
+    value: ValueRef
+    target: ValueRef
+    role: str  # "activation" or "weight"
+    via: str  # "self", "callee_input", "callee_output", "if_output"
+    site: str  # module path where the observer will live
+
+
+@dataclass(frozen=True)
+class ObserverInserted(Event):
+    """``insertObserverFor``: an observer module was added and called on ``value``."""
+
+    value: ValueRef
+    module_path: str
+    attribute: str
+    observer_class: str
+    output_name: str
+
+
+@dataclass(frozen=True)
+class ObserverAttached(Event):
+    """A revisited shared graph: the observer attribute was set on another instance."""
+
+    module_path: str
+    attribute: str
+
+
+@dataclass(frozen=True)
+class LoopSkipped(Event):
+    """``prim::Loop``: the pass does not look inside; these values are never observed."""
+
+    loop_output: ValueRef | None
+    module_path: str
+    method: str
+
+
+@dataclass(frozen=True)
+class ResetMethodAdded(Event):
+    module_path: str
+    method: str
+    observers: tuple[str, ...]
+
+
+Hook = Callable[[Event], None]

@@ -1,0 +1,165 @@
+"""The 44 delay-observation patterns of ``InsertObserversHelper`` and their matcher.
+
+Every pattern is two ops, ``first`` then ``second`` (a ReLU in one of its spellings).
+When the pair is found, the output of ``first`` is not observed; the output of
+``second`` is observed instead (``delay_observation_map_[first] = second``).
+
+Rows keep the C++ member names and order, with the filters each one lists. The
+matcher follows ``SubgraphMatcher``: both nodes in one block, node kinds, input and
+output counts and the ``name`` attribute (a regex) must match, and the intermediate
+value must have exactly one use, the one inside the pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from .rules import get_func_name, module_type_name
+
+LINEAR = "__torch__.torch.nn.modules.linear.Linear"
+CONV1D = "__torch__.torch.nn.modules.conv.Conv1d"
+CONV2D = "__torch__.torch.nn.modules.conv.Conv2d"
+CONV3D = "__torch__.torch.nn.modules.conv.Conv3d"
+BN2D = "__torch__.torch.nn.modules.batchnorm.BatchNorm2d"
+BN3D = "__torch__.torch.nn.modules.batchnorm.BatchNorm3d"
+RELU = "__torch__.torch.nn.modules.activation.ReLU"
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One node of a pattern: its kind, input count and ``name`` attribute regex."""
+
+    kind: str
+    num_inputs: int
+    method_regex: str | None = None
+
+
+NN_FORWARD = OpSpec("prim::CallMethod", 2, "forward")
+NN_RELU = OpSpec("prim::CallMethod", 2, r"forward\d*")
+NN_RELU_EXACT = OpSpec("prim::CallMethod", 2, "forward")
+F_RELU = OpSpec("prim::CallFunction", 3)
+ATEN_RELU = OpSpec("aten::relu", 1)
+ATEN_RELU_ = OpSpec("aten::relu_", 1)
+ATEN_LINEAR = OpSpec("aten::linear", 3)
+ADD = OpSpec("aten::add", 3)
+ADD_ = OpSpec("aten::add_", 3)
+MUL = OpSpec("aten::mul", 2)
+MUL_ = OpSpec("aten::mul_", 2)
+
+
+@dataclass(frozen=True)
+class DelayPattern:
+    """A fusion pattern whose intermediate value is observed later, after ``second``."""
+
+    name: str
+    first: OpSpec
+    second: OpSpec
+    first_module: str | None = None  # is_linear_module, is_conv2d_module, ...
+    relu_module: bool = False  # is_relu_module
+    functional_relu: bool = False  # is_functional_relu
+    alpha_is_one: bool = False  # aten_add_alpha_is_one
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        names = []
+        if self.first_module:
+            names.append(f"is_{self.first_module.rsplit('.', 1)[-1].lower()}_module")
+        if self.alpha_is_one:
+            names.append("aten_add_alpha_is_one")
+        if self.relu_module:
+            names.append("is_relu_module")
+        if self.functional_relu:
+            names.append("is_functional_relu")
+        return tuple(names)
+
+
+def _family(prefix: str, first: OpSpec, module: str | None = None,
+            nn_relu: OpSpec = NN_RELU, alpha: bool = False) -> list[DelayPattern]:
+    """The four spellings of ReLU after one first op, in the C++ order f, nn, aten, aten_."""
+    return [
+        DelayPattern(f"{prefix}_f_relu", first, F_RELU, module, functional_relu=True,
+                     alpha_is_one=alpha),
+        DelayPattern(f"{prefix}_nn_relu", first, nn_relu, module, relu_module=True,
+                     alpha_is_one=alpha),
+        DelayPattern(f"{prefix}_aten_relu", first, ATEN_RELU, module),
+        DelayPattern(f"{prefix}_aten_relu_", first, ATEN_RELU_, module),
+    ]
+
+
+DELAY_PATTERNS: tuple[DelayPattern, ...] = tuple(
+    _family("nn_linear", NN_FORWARD, LINEAR)
+    + _family("aten_linear", ATEN_LINEAR)
+    + _family("nn_conv1d", NN_FORWARD, CONV1D)
+    + _family("nn_conv2d", NN_FORWARD, CONV2D)
+    + _family("nn_conv3d", NN_FORWARD, CONV3D)
+    + _family("add", ADD, alpha=True)
+    + _family("inplace_add", ADD_, alpha=True)
+    + _family("nn_bn2d", NN_FORWARD, BN2D)
+    + _family("nn_bn3d", NN_FORWARD, BN3D)
+    + _family("mul", MUL, nn_relu=NN_RELU_EXACT)
+    + _family("inplace_mul", MUL_, nn_relu=NN_RELU_EXACT)
+)
+
+_BY_FIRST_KIND: dict[str, list[DelayPattern]] = {}
+for _pattern in DELAY_PATTERNS:
+    _BY_FIRST_KIND.setdefault(_pattern.first.kind, []).append(_pattern)
+_SECOND_KINDS = frozenset(p.second.kind for p in DELAY_PATTERNS)
+
+
+def _node_matches(spec: OpSpec, node: torch._C.Node) -> bool:
+    if node.kind() != spec.kind or node.inputsSize() != spec.num_inputs:
+        return False
+    if node.outputsSize() != 1:
+        return False
+    attributes = node.attributeNames()
+    if spec.method_regex is None:
+        return not attributes
+    return attributes == ["name"] and re.fullmatch(spec.method_regex, node.s("name")) is not None
+
+
+def _is_int_constant(v: torch._C.Value, value: int) -> bool:
+    return v.node().kind() == "prim::Constant" and v.toIValue() == value and (
+        v.type().kind() == "IntType"
+    )
+
+
+def _filters_pass(pattern: DelayPattern, first: torch._C.Node, second: torch._C.Node) -> bool:
+    if pattern.first_module and module_type_name(first.inputsAt(0)) != pattern.first_module:
+        return False
+    if pattern.alpha_is_one and not _is_int_constant(first.inputsAt(2), 1):
+        return False
+    if pattern.relu_module and module_type_name(second.inputsAt(0)) != RELU:
+        return False
+    if pattern.functional_relu:
+        fn = second.inputsAt(0)
+        if fn.type().kind() != "FunctionType" or get_func_name(fn) != "relu":
+            return False
+    return True
+
+
+def match_delay_pattern(second: torch._C.Node) -> tuple[DelayPattern, torch._C.Value] | None:
+    """The pattern whose ``second`` op is this node, with its intermediate value."""
+    kind = second.kind()
+    if kind not in _SECOND_KINDS:
+        return None
+    index = 0 if kind.startswith("aten::") else 1
+    if second.inputsSize() <= index:
+        return None
+    intermediate = second.inputsAt(index)
+    first = intermediate.node()
+    candidates = _BY_FIRST_KIND.get(first.kind())
+    if not candidates or len(intermediate.uses()) != 1:
+        return None
+    if first.owningBlock() != second.owningBlock():
+        return None
+    for pattern in candidates:
+        if (
+            _node_matches(pattern.second, second)
+            and _node_matches(pattern.first, first)
+            and _filters_pass(pattern, first, second)
+        ):
+            return pattern, intermediate
+    return None

@@ -1,0 +1,50 @@
+"""Small frozen references to graphs and values that outlive torch's transient wrappers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class GraphRef:
+    """A method graph (``owner`` is the class type after cloning) or a function graph.
+
+    ``qualname`` is the qualified name of the torch Function that owns the graph; it is
+    what the engine keys its maps by.
+    """
+
+    qualname: str
+    kind: str = "method"  # "method" or "function"
+
+    @property
+    def owner(self) -> str:
+        return self.qualname.rsplit(".", 1)[0] if self.kind == "method" else self.qualname
+
+    @property
+    def method(self) -> str:
+        return self.qualname.rsplit(".", 1)[-1]
+
+    def __str__(self) -> str:
+        return self.qualname
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRef:
+    """One value of one graph, by the value's ``unique()`` id in that graph.
+
+    ``name`` is its debug name when the reference was taken; ``module_path`` is the
+    instance the engine was working in (one of possibly many sharing the graph).
+    """
+
+    graph: GraphRef
+    unique: int
+    name: str
+    module_path: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.graph.qualname, self.unique)
+
+    def __str__(self) -> str:
+        path = self.module_path or "<top>"
+        return f"{path}:{self.graph.method}:%{self.name}"
