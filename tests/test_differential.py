@@ -1,0 +1,84 @@
+"""The engine against the real pass: same observer placement, or both raise.
+
+Three kinds of real-pass failure get a deliberate, documented difference:
+- a shared class type whose instances get different qconfigs below their own level
+  (the real clone fails): obsviz must match the real pass on the same model scripted
+  without type sharing;
+- a shared type whose instances are not all visited (the real pass returns a module
+  with empty observer slots): obsviz must place observers the same way and return a
+  module that runs.
+Every other real failure must be an obsviz ``PassError`` naming the rule.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.ao.quantization.quantize_jit import script_qconfig_dict
+
+import obsviz
+from obsviz.placement import observer_placement
+
+from .corpus import (
+    CASES,
+    LOOP_SHARED_TYPE_MSG,
+    QUANT_TYPES,
+    SPLIT_BELOW_MSG,
+    Case,
+    real_insert_observers,
+    script,
+)
+
+
+def _engine(case: Case, model: torch.jit.ScriptModule) -> obsviz.Run:
+    return obsviz.insert_observers(model, case.qconfig_dict(), method_name=case.method_name,
+                                   quant_type=case.quant_type)
+
+
+def _unshared(case: Case) -> torch.jit.ScriptModule:
+    torch.manual_seed(0)
+    return torch.jit._recursive.create_script_module(
+        case.build(), torch.jit._recursive.infer_methods_to_compile, share_types=False)
+
+
+def _real_cpp_module(case: Case, model: torch.jit.ScriptModule) -> torch._C.ScriptModule:
+    """The real pass's result left unwrapped: wrapping a corrupt module raises."""
+    qconfigs = script_qconfig_dict(case.qconfig_dict())
+    return torch._C._jit_pass_insert_observers(model._c, case.method_name, qconfigs, False,
+                                               QUANT_TYPES[case.quant_type])
+
+
+def _placement(module: torch.jit.ScriptModule | torch._C.ScriptModule, case: Case) -> list[str]:
+    return [str(site) for site in observer_placement(module, case.method_name)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_placement_matches_real_pass(case: Case) -> None:
+    model = script(case)
+    if case.real_raises == SPLIT_BELOW_MSG:
+        with pytest.raises(RuntimeError, match="is not compatible with the type"):
+            real_insert_observers(case, model)
+        oracle = real_insert_observers(case, _unshared(case))
+        assert _placement(_engine(case, model).module, case) == _placement(oracle, case)
+    elif case.real_raises == LOOP_SHARED_TYPE_MSG:
+        real = _real_cpp_module(case, model)
+        run = _engine(case, model)
+        run.module(*case.example_inputs())
+        assert _placement(run.module, case) == _placement(real, case)
+    elif case.real_raises is not None:
+        with pytest.raises(RuntimeError) as real_err:
+            real_insert_observers(case, model)
+        assert case.real_raises in str(real_err.value)
+        with pytest.raises(obsviz.PassError) as err:
+            _engine(case, model)
+        assert err.value.rule
+    else:
+        real = real_insert_observers(case, model)
+        assert _placement(_engine(case, model).module, case) == _placement(real, case)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.real_raises is None],
+                         ids=[c.name for c in CASES if c.real_raises is None])
+def test_observed_module_runs(case: Case) -> None:
+    run = _engine(case, script(case))
+    run.module(*case.example_inputs())
