@@ -20,13 +20,9 @@ import torch
 from torch.ao.quantization import QConfig
 
 from .errors import PassError
-from .qconfig import ModuleQConfig
+from .qconfig import ModuleQConfig, named_children, named_modules
 
 _clone_with_class = torch._C._hack_do_not_use_clone_module_with_class
-
-
-def _children(module: torch._C.ScriptModule) -> list[tuple[str, torch._C.ScriptModule]]:
-    return torch._C._jit_debug_module_iterators(module)["named_children"]
 
 
 def _attributes(module: torch._C.ScriptModule) -> list[tuple[str, object]]:
@@ -52,7 +48,7 @@ def subtree_keys(root: torch._C.ScriptModule, qconfigs: Mapping[str, ModuleQConf
     def visit(module: torch._C.ScriptModule, path: str) -> tuple:
         child_keys = tuple(
             (name, visit(child, f"{path}.{name}" if path else name))
-            for name, child in _children(module)
+            for name, child in named_children(module)
         )
         key = (module._type().qualified_name(), qconfigs[path].key, child_keys)
         keys[path] = key
@@ -116,7 +112,7 @@ def _split_types(cloned: torch._C.ScriptModule, keys: Mapping[str, tuple]
 def _split_groups(root: torch._C.ScriptModule, cloned: torch._C.ScriptModule,
                   keys: Mapping[str, tuple], qconfigs: Mapping[str, ModuleQConfig]
                   ) -> list[SplitGroup]:
-    new_types = {path: m._type().qualified_name() for path, m in _named_modules(cloned, "")}
+    new_types = {path: m._type().qualified_name() for path, m in named_modules(cloned)}
     by_original: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for path, key in keys.items():
         by_original[key[0]][new_types[path]].append(path)
@@ -134,7 +130,7 @@ def _split_groups(root: torch._C.ScriptModule, cloned: torch._C.ScriptModule,
 
 def _share_attributes(original: torch._C.ScriptModule, cloned: torch._C.ScriptModule) -> None:
     """Point every non-module attribute of ``cloned`` at the original's object."""
-    children = {name for name, _ in _children(original)}
+    children = {name for name, _ in named_children(original)}
     for name, value in _attributes(original):
         if name in children:
             _share_attributes(value, cloned.getattr(name))
@@ -145,7 +141,7 @@ def _share_attributes(original: torch._C.ScriptModule, cloned: torch._C.ScriptMo
 def reject_object_arguments(root: torch._C.ScriptModule) -> None:
     """``remapTypes`` refuses methods that take module objects as arguments."""
     seen: set[str] = set()
-    for path, module in _named_modules(root, ""):
+    for path, module in named_modules(root):
         type_name = module._type().qualified_name()
         if type_name in seen:
             continue
@@ -161,9 +157,3 @@ def reject_object_arguments(root: torch._C.ScriptModule) -> None:
                         "object through an attribute of self.",
                         rule="remapTypes", module_path=path, method=method_name,
                         value=value.debugName())
-
-
-def _named_modules(module: torch._C.ScriptModule, path: str):
-    yield path, module
-    for name, child in _children(module):
-        yield from _named_modules(child, f"{path}.{name}" if path else name)

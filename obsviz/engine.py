@@ -72,6 +72,10 @@ class CallSite:
     observed_outputs: list[int]
 
 
+# Node kinds that own blocks (prim::fork keeps its body in a subgraph attribute).
+BLOCK_KINDS = frozenset({"prim::If", "prim::Loop", "prim::With", "prim::Closure"})
+
+
 def walk_nodes(block: Block) -> Iterator[Node]:
     """Every node of a block and of its nested blocks, in order."""
     for node in block.nodes():
@@ -117,6 +121,9 @@ class InsertObserversHelper:
         self.inserted: list[tuple[str, str, ValueRef]] = []
         self.preprocessed: set[str] = set()
         self.loop_warned = False
+        self.invoked_cache: dict[tuple[str, str], list[tuple[ModuleCtx, str]]] = {}
+        self.boundary_done: set[str] = set()
+        self.analyzed: set[str] = set()
         self.observers_by_type: dict[str, list[tuple[str, torch._C.ScriptModule]]] = {}
         self.observer_owners: set[str] = set()
 
@@ -180,22 +187,24 @@ class InsertObserversHelper:
 
     def get_invoked_methods(self, ctx: ModuleCtx, method_name: str) -> list[tuple[ModuleCtx,
                                                                                   str]]:
-        """``getInvokedMethods``: submodule methods called from this method, in C++ order."""
+        """``getInvokedMethods``: submodule methods called from this method (any block)."""
         graph, gq = ctx.method_graph(method_name)
         self_value = next(graph.inputs())
         invoked = []
-        stack = [graph.block()]
-        while stack:
-            block = stack.pop()
-            for n in block.nodes():
-                if n.kind() == "prim::CallMethod":
-                    if n.outputsSize() and (gq, n.outputsAt(0).unique()) in self.observer_nodes:
-                        continue
-                    child = self.get_invoked_module_opt(ctx, n, self_value, gq)
-                    if child is not None:
-                        invoked.append((child, n.s("name")))
-                for sub in n.blocks():
-                    stack.append(sub)
+        for n in graph.findAllNodes("prim::CallMethod", True):
+            if (gq, n.outputsAt(0).unique()) in self.observer_nodes:
+                continue
+            child = self.get_invoked_module_opt(ctx, n, self_value, gq)
+            if child is not None:
+                invoked.append((child, n.s("name")))
+        return invoked
+
+    def invoked_methods(self, ctx: ModuleCtx, method_name: str) -> list[tuple[ModuleCtx, str]]:
+        """``get_invoked_methods`` after preprocessing, when graphs no longer change."""
+        key = (ctx.path, method_name)
+        invoked = self.invoked_cache.get(key)
+        if invoked is None:
+            invoked = self.invoked_cache[key] = self.get_invoked_methods(ctx, method_name)
         return invoked
 
     def note_graph(self, ctx: ModuleCtx, gq: str) -> None:
@@ -206,7 +215,10 @@ class InsertObserversHelper:
     # ------------------------------------------------------------------ preprocess
     def preprocess(self, ctx: ModuleCtx, method_name: str) -> None:
         """``preprocess``: children first, then this method's graph."""
-        for child, child_method in self.get_invoked_methods(ctx, method_name):
+        gq = f"{ctx.type_name}.{method_name}"
+        invoked = self.invoked_methods(ctx, method_name) if gq in self.preprocessed \
+            else self.get_invoked_methods(ctx, method_name)
+        for child, child_method in invoked:
             self.preprocess(child, child_method)
         graph, gq = ctx.method_graph(method_name)
         self.note_graph(ctx, gq)
@@ -225,10 +237,17 @@ class InsertObserversHelper:
                                        callee=self.ref(callee, q, path, callee_kind), kind=kind))
 
     def fill_boundary_value_map(self, ctx: ModuleCtx, method_name: str) -> None:
-        """``fillBoundaryValueMap``: caller values <-> callee inputs/returns, If outputs."""
-        for child, child_method in self.get_invoked_methods(ctx, method_name):
+        """``fillBoundaryValueMap``: caller values <-> callee inputs/returns, If outputs.
+
+        A graph shared by several instances gives the same entries each time, so it is
+        walked once.
+        """
+        for child, child_method in self.invoked_methods(ctx, method_name):
             self.fill_boundary_value_map(child, child_method)
         graph, gq = ctx.method_graph(method_name)
+        if gq in self.boundary_done:
+            return
+        self.boundary_done.add(gq)
         self_value = next(graph.inputs())
         stack = [graph.block()]
         while stack:
@@ -264,10 +283,17 @@ class InsertObserversHelper:
 
     # ------------------------------------------------------------------ analysis
     def analyze(self, ctx: ModuleCtx, method_name: str) -> None:
-        """``analyze``: delay patterns, value -> observer map and pass-through map."""
-        for child, child_method in self.get_invoked_methods(ctx, method_name):
+        """``analyze``: delay patterns, value -> observer map and pass-through map.
+
+        Like the value -> observer map, the delay and pass-through maps depend only on
+        the graph, so each graph is analyzed once however many instances share it.
+        """
+        for child, child_method in self.invoked_methods(ctx, method_name):
             self.analyze(child, child_method)
         graph, gq = ctx.method_graph(method_name)
+        if gq in self.analyzed:
+            return
+        self.analyzed.add(gq)
         self.add_values_to_delay_observation(graph, gq, ctx.path)
         self.fill_value_observer_map(ctx, graph, gq)
         self.fill_pass_through_value_map(graph, gq, ctx.path)
@@ -354,20 +380,25 @@ class InsertObserversHelper:
         while stack:
             block, q = stack.pop()
             for n in block.nodes():
-                if rules.user_defined_call_function(n):
+                kind = n.kind()
+                if kind == "prim::CallFunction" and rules.user_defined_call_function(n):
                     g, fq = self.function_graph(n)
                     stack.append((g.block(), fq))
+                if kind not in rules.PASS_THROUGH_KINDS:
+                    if kind in BLOCK_KINDS:
+                        stack.extend((sub, q) for sub in n.blocks())
+                    continue
                 for out in n.outputs():
-                    inputs = rules.get_pass_through_inputs(out)
+                    inputs = rules.get_pass_through_inputs(out, kind)
                     if not inputs:
                         continue
                     self.pass_through_value_map.setdefault((q, out.unique()), []).extend(
                         (q, i.unique()) for i in inputs)
                     if self.emit:
-                        kind = "method" if q == gq else "function"
+                        graph_kind = "method" if q == gq else "function"
                         self.emit(ev.PassThroughEntry(
-                            output=self.ref(out, q, path, kind),
-                            inputs=tuple(self.ref(i, q, path, kind) for i in inputs)))
+                            output=self.ref(out, q, path, graph_kind),
+                            inputs=tuple(self.ref(i, q, path, graph_kind) for i in inputs)))
                 for sub in n.blocks():
                     stack.append((sub, q))
 

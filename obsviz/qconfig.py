@@ -48,8 +48,13 @@ def named_modules(module: torch._C.ScriptModule, prefix: str = "") -> Iterator[
         tuple[str, torch._C.ScriptModule]]:
     """Every module instance below and including ``module``, by dotted path, parents first."""
     yield prefix, module
-    for name, child in torch._C._jit_debug_module_iterators(module)["named_children"]:
+    for name, child in named_children(module):
         yield from named_modules(child, f"{prefix}.{name}" if prefix else name)
+
+
+def named_children(module: torch._C.ScriptModule) -> list[tuple[str, torch._C.ScriptModule]]:
+    """The direct submodules of a module, in attribute order."""
+    return list(torch._C.ModuleDict(module).items())
 
 
 def check_qconfig_dict(qconfig_dict: Mapping, module: torch._C.ScriptModule) -> None:
@@ -110,7 +115,7 @@ def fill_qconfig_map(
         explicit = key in qconfig_dict
         qconfig = qconfig_dict[key] if explicit else parent
         result[key] = ModuleQConfig(key, m._type().qualified_name(), qconfig, explicit)
-        for name, child in torch._C._jit_debug_module_iterators(m)["named_children"]:
+        for name, child in named_children(m):
             visit(child, f"{key}.{name}" if key else name, qconfig)
 
     visit(module, "", None)

@@ -272,12 +272,22 @@ def always_raises_exception(block: torch._C.Block) -> bool:
     return False
 
 
-def get_pass_through_inputs(v: Value) -> list[Value]:
+PASS_THROUGH_KINDS = (
+    _SHAPE_ATEN | _VALUE_ATEN | _FIXED_QPARAMS_ATEN | _PROPAGATE_BINARY
+    | frozenset({"prim::CallFunction", "aten::sort", "prim::If", "prim::ListUnpack",
+                 "prim::TupleUnpack", "prim::ListConstruct", "prim::TupleConstruct",
+                 "aten::append"})
+)
+
+
+def get_pass_through_inputs(v: Value, kind: str | None = None) -> list[Value]:
     """``getPassThroughInputs``: values whose observed state ``v`` inherits."""
     n = v.node()
-    kind = n.kind()
-    if is_single_input_general_call_function(n):
-        return [n.inputsAt(1)]
+    kind = kind or n.kind()
+    if kind not in PASS_THROUGH_KINDS:
+        return []
+    if kind == "prim::CallFunction":
+        return [n.inputsAt(1)] if is_single_input_general_call_function(n) else []
     if is_single_input_general_aten_function(n) or (kind == "aten::sort" and v.offset() == 0):
         return [n.inputsAt(0)]
     if kind == "prim::If" and n.outputsSize() == 1:
