@@ -11,7 +11,7 @@ from torch.jit._recursive import wrap_cpp_module
 
 from . import events as ev
 from .clone import clone_module, reject_object_arguments
-from .engine import InsertObserversHelper, ModuleCtx
+from .engine import InsertObserversHelper, ModuleCtx, walk_nodes
 from .errors import ObsvizError
 from .functions import FunctionResolver
 from .qconfig import check_qconfig_dict, fill_qconfig_map, named_modules, script_qconfig_dict
@@ -105,6 +105,8 @@ def insert_observers(
                               below=group.below))
     done("clone")
 
+    original_names = original_value_names(model._c, cloned) if emit else {}
+
     entry_method = method_name
     phase("swap_functional_linear")
     if on_device:
@@ -117,6 +119,7 @@ def insert_observers(
 
     qconfigs = fill_qconfig_map(cloned, scripted)
     helper = InsertObserversHelper(qconfigs, quant_type, emit, FunctionResolver())
+    helper.names.update(original_names)
     top = ModuleCtx(cloned, "")
 
     phase("preprocess")
@@ -156,7 +159,48 @@ def insert_observers(
         method_name=method_name,
         quant_type=quant_type,
         qconfig_dict=dict(qconfig_dict),
+        original_names=original_names,
     )
+
+
+def _graph_values(graph: torch._C.Graph) -> list[torch._C.Value]:
+    values = list(graph.inputs())
+    for node in walk_nodes(graph.block()):
+        values.extend(node.outputs())
+        for block in node.blocks():
+            values.extend(block.inputs())
+    return values
+
+
+def original_value_names(original: torch._C.ScriptModule, cloned: torch._C.ScriptModule
+                         ) -> dict[tuple[str, int], str]:
+    """Debug names as the user sees them in ``model.graph``, for the cloned graphs' values.
+
+    Cloning copies each graph node for node but renumbers unnamed values, so values are
+    paired by position.
+    """
+    names: dict[tuple[str, int], str] = {}
+    cloned_modules = dict(named_modules(cloned))
+    seen: set[str] = set()
+    for path, module in named_modules(original):
+        copy_ = cloned_modules.get(path)
+        if copy_ is None:
+            continue
+        type_name = copy_._type().qualified_name()
+        if type_name in seen:
+            continue
+        seen.add(type_name)
+        for method in module._method_names():
+            if not copy_._has_method(method):
+                continue
+            before = _graph_values(module._get_method(method).graph)
+            after = _graph_values(copy_._get_method(method).graph)
+            if len(before) != len(after):
+                continue
+            gq = f"{type_name}.{method}"
+            for old, new in zip(before, after, strict=True):
+                names[(gq, new.unique())] = old.debugName()
+    return names
 
 
 def _clone_method(module: torch._C.ScriptModule, source: str, target: str) -> None:

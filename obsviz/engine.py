@@ -135,11 +135,12 @@ class InsertObserversHelper:
             name = self.names[key] = v.debugName()
         return ValueRef(GraphRef(gq, kind), key[1], name, path)
 
-    def key_ref(self, key: VKey) -> ValueRef:
+    def key_ref(self, key: VKey, path: str | None = None) -> ValueRef:
         gq, unique = key
         kind = "method" if gq in self.paths_of_graph else "function"
-        paths = self.paths_of_graph.get(gq) or [""]
-        return ValueRef(GraphRef(gq, kind), unique, self.names.get(key, str(unique)), paths[0])
+        if path is None:
+            path = (self.paths_of_graph.get(gq) or [""])[0]
+        return ValueRef(GraphRef(gq, kind), unique, self.names.get(key, str(unique)), path)
 
     def maps_view(self) -> ev.MapsView:
         kr = self.key_ref
@@ -464,13 +465,18 @@ class InsertObserversHelper:
             return ok, "propagate_inputs_observed" if ok else "propagate_input_unobserved"
         return True, "not_propagate_op"
 
-    def propagate_observed_property(self, out: Value, gq: str,
-                                    block_observed: set[VKey]) -> None:
+    def propagate_observed_property(self, out: Value, gq: str, block_observed: set[VKey],
+                                    path: str) -> None:
         """``propagateObservedProperty``: pass-through outputs of observed inputs."""
         key = (gq, out.unique())
         inputs = self.pass_through_value_map.get(key)
         if inputs and all(i in self.observed_values or i in block_observed for i in inputs):
             block_observed.add(key)
+            if self.emit:
+                self.emit(ev.ObservedPropagated(
+                    value=self.ref(out, gq, path),
+                    sources=tuple(self.key_ref(i, path) for i in dict.fromkeys(inputs)),
+                    via="pass_through"))
 
     def insert_observers(self, ctx: ModuleCtx, method_name: str, is_entry_point: bool = False,
                          observed: set[VKey] | None = None) -> CallSite:
@@ -546,7 +552,15 @@ class InsertObserversHelper:
                                                  (callee_q,), child, callee_observed, False,
                                                  is_udf)
                 for idx in info.observed_outputs:
-                    block_observed.add((gq, n.outputsAt(idx).unique()))
+                    out = n.outputsAt(idx)
+                    block_observed.add((gq, out.unique()))
+                    if self.emit:
+                        ret = list(callee_graph.outputs())[idx]
+                        kind_ = "method" if kind == "prim::CallMethod" else "function"
+                        self.emit(ev.ObservedPropagated(
+                            value=self.ref(out, gq, ctx.path),
+                            sources=(self.ref(ret, callee_q, child.path, kind_),),
+                            via="callee_output"))
                 for i, observer in enumerate(info.input_observers):
                     node_input = n.inputsAt(i + offset)
                     key = (gq, node_input.unique())
@@ -567,12 +581,22 @@ class InsertObserversHelper:
             elif kind == "prim::Loop":
                 self.warn_loop(n, gq, ctx)
             for v in n.outputs():
-                self.propagate_observed_property(v, gq, block_observed)
+                self.propagate_observed_property(v, gq, block_observed, ctx.path)
                 key = (gq, v.unique())
                 if key in inputs_outputs or self.is_observed(key, block_observed):
+                    if self.emit:
+                        reason = "graph_boundary" if key in inputs_outputs else \
+                            "already_observed"
+                        self.emit(ev.RuleEvaluated(rule="insertObserversFor",
+                                                   value=self.ref(v, gq, ctx.path),
+                                                   outcome=False, reason=reason))
                     continue
                 observer = self.get_observer_for(key)
                 if observer is None:
+                    if self.emit:
+                        self.emit(ev.RuleEvaluated(rule="getObserverFor",
+                                                   value=self.ref(v, gq, ctx.path),
+                                                   outcome=False, reason="no_observer"))
                     continue
                 should, reason = self.should_observe(n, gq, block_observed)
                 if self.emit:
@@ -635,9 +659,15 @@ class InsertObserversHelper:
                 aggregated = state
             elif aggregated != state:
                 raise self.inconsistent_if(n, gq, ctx, states)
+        branch_outputs = [list(sub.outputs()) for sub in n.blocks()]
         for i, out in enumerate(n.outputs()):
             if aggregated is not None and aggregated[i]:
                 block_observed.add((gq, out.unique()))
+                if self.emit:
+                    self.emit(ev.ObservedPropagated(
+                        value=self.ref(out, gq, ctx.path),
+                        sources=tuple(self.ref(b[i], gq, ctx.path) for b in branch_outputs),
+                        via="if_output"))
 
     def inconsistent_if(self, n: Node, gq: str, ctx: ModuleCtx,
                         states: list[tuple[int, list[bool]]]) -> PassError:

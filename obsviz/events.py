@@ -133,6 +133,19 @@ class ObserverRecorded(Event):
 
 
 @dataclass(frozen=True)
+class ObservedPropagated(Event):
+    """A value counts as observed without an observer of its own, because of ``sources``.
+
+    ``via`` is "pass_through" (``propagateObservedProperty``), "callee_output" (the
+    called graph observed what it returns) or "if_output" (every branch observed it).
+    """
+
+    value: ValueRef
+    sources: tuple[ValueRef, ...]
+    via: str
+
+
+@dataclass(frozen=True)
 class ObserverInserted(Event):
     """``insertObserverFor``: an observer module was added and called on ``value``."""
 

@@ -25,6 +25,7 @@ class Run:
     method_name: str
     quant_type: str
     qconfig_dict: Mapping[str, object] = field(repr=False, default_factory=dict)
+    original_names: Mapping[tuple[str, int], str] = field(repr=False, default_factory=dict)
 
     @property
     def inserted(self) -> tuple[tuple[str, str, object], ...]:
