@@ -112,7 +112,7 @@ def insert_observers(
     if on_device:
         torch._C._jit_pass_swap_functional_linear(cloned._get_method(method_name).graph)
         entry_method = f"observe_{method_name}"
-        _clone_method(cloned, method_name, entry_method)
+        cloned = _clone_method(cloned, method_name)
     else:
         torch._C._jit_pass_swap_functional_linear(cloned)
     done("swap_functional_linear")
@@ -203,12 +203,15 @@ def original_value_names(original: torch._C.ScriptModule, cloned: torch._C.Scrip
     return names
 
 
-def _clone_method(module: torch._C.ScriptModule, source: str, target: str) -> None:
-    """``cloneMethod``: compile a copy of ``source`` under the name ``target``."""
-    code = module._get_method(source).code
-    header, _, body = code.partition("(")
-    concrete = torch._C.ConcreteModuleType.from_jit_type(module._type())
-    module._define(concrete, f"def {target}({body}", lambda name: None)
+def _clone_method(module: torch._C.ScriptModule, method_name: str) -> torch._C.ScriptModule:
+    """``cloneMethod``: a module whose type also has ``observe_<method>``, a graph copy.
+
+    Torch has no binding that adds a graph to a class type, so this runs torch's on-device
+    pass with every qconfig None: it copies the method and, with no qconfig, observes
+    nothing. The engine then makes every decision on the copy.
+    """
+    return torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
+        module, method_name, {"": None}, True, 1)
 
 
 def steps(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
