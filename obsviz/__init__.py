@@ -10,11 +10,19 @@ from .api import (
     prepare_ondevice_jit,
     steps,
 )
-from .errors import LoopWarning, ObsvizError, ObsvizWarning, PassError, QConfigKeyWarning
+from .errors import (
+    FunctionWarning,
+    LoopWarning,
+    ObsvizError,
+    ObsvizWarning,
+    PassError,
+    QConfigKeyWarning,
+)
 from .placement import ObserverSite, observer_placement
 from .run import Run
 
 __all__ = [
+    "FunctionWarning",
     "LoopWarning",
     "ObserverSite",
     "ObsvizError",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 import torch
 from torch.jit._recursive import wrap_cpp_module
@@ -75,92 +76,109 @@ def insert_observers(
     model = _check_inputs(model, method_name, quant_type)
     check_qconfig_dict(qconfig_dict, model._c)
     recorder = _Recorder(hooks) if (record or hooks) else None
-    emit: Callable[[ev.Event], None] | None = recorder
-    scripted = script_qconfig_dict(qconfig_dict)
+    return _Pass(model, qconfig_dict, method_name, quant_type, recorder).run(inplace, on_device)
 
-    def phase(name: str) -> None:
-        if emit:
-            emit(ev.PhaseStarted(phase=name))
 
-    def done(name: str, helper: InsertObserversHelper | None = None) -> None:
-        if emit:
-            emit(ev.PhaseFinished(phase=name,
-                                  maps=helper.maps_view() if helper else ev.MapsView.empty()))
+class _Pass:
+    """``InsertObservers`` / ``InsertObserversForOnDevicePTQ``, one phase per method."""
 
-    phase("fill_qconfig_map")
-    qconfigs = fill_qconfig_map(model._c, scripted)
-    if emit:
-        for mq in qconfigs.values():
-            emit(ev.QConfigAssigned(module_path=mq.path, qconfig_key=mq.key,
-                                    explicit=mq.explicit, has_qconfig=mq.qconfig is not None))
-    done("fill_qconfig_map")
+    def __init__(self, model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
+                 method_name: str, quant_type: str, recorder: _Recorder | None) -> None:
+        self.model = model
+        self.qconfig_dict = qconfig_dict
+        self.method_name = method_name
+        self.quant_type = quant_type
+        self.recorder = recorder
+        self.emit: Callable[[ev.Event], None] | None = recorder
+        self.helper: InsertObserversHelper | None = None
 
-    phase("clone")
-    reject_object_arguments(model._c)
-    cloned, splits = clone_module(model._c, qconfigs, inplace=inplace)
-    if emit:
-        for group in splits:
-            emit(ev.TypeSplit(original_type=group.original_type, new_type=group.new_type,
-                              module_paths=group.module_paths, qconfig_key=group.qconfig_key,
-                              below=group.below))
-    done("clone")
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Report the phase, and turn torch's internal errors into ones users can act on."""
+        if self.emit:
+            self.emit(ev.PhaseStarted(phase=name))
+        try:
+            yield
+        except ObsvizError:
+            raise
+        except (RuntimeError, torch.jit.Error) as err:
+            where = self.helper.where if self.helper else "<top>"
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+            raise ObsvizError(
+                f"{where}: torch failed during the {name} phase of the pass on "
+                f"{self.method_name!r}: {first_line}") from err
+        if self.emit:
+            maps = self.helper.maps_view() if self.helper else ev.MapsView.empty()
+            self.emit(ev.PhaseFinished(phase=name, maps=maps))
 
-    original_names = original_value_names(model._c, cloned) if emit else {}
+    def run(self, inplace: bool, on_device: bool) -> Run:
+        emit, method_name = self.emit, self.method_name
+        scripted = script_qconfig_dict(self.qconfig_dict)
+        with self.phase("fill_qconfig_map"):
+            qconfigs = fill_qconfig_map(self.model._c, scripted)
+            if emit:
+                for mq in qconfigs.values():
+                    emit(ev.QConfigAssigned(module_path=mq.path, qconfig_key=mq.key,
+                                            explicit=mq.explicit,
+                                            has_qconfig=mq.qconfig is not None))
+        with self.phase("clone"):
+            reject_object_arguments(self.model._c)
+            cloned, splits = clone_module(self.model._c, qconfigs, inplace=inplace)
+            if emit:
+                for group in splits:
+                    emit(ev.TypeSplit(original_type=group.original_type,
+                                      new_type=group.new_type, module_paths=group.module_paths,
+                                      qconfig_key=group.qconfig_key, below=group.below))
+            original_names = original_value_names(self.model._c, cloned) if emit else {}
 
-    entry_method = method_name
-    phase("swap_functional_linear")
-    if on_device:
-        torch._C._jit_pass_swap_functional_linear(cloned._get_method(method_name).graph)
-        entry_method = f"observe_{method_name}"
-        cloned = _clone_method(cloned, method_name)
-    else:
-        torch._C._jit_pass_swap_functional_linear(cloned)
-    done("swap_functional_linear")
+        entry_method = method_name
+        with self.phase("swap_functional_linear"):
+            if on_device:
+                torch._C._jit_pass_swap_functional_linear(cloned._get_method(method_name).graph)
+                entry_method = f"observe_{method_name}"
+                cloned = _clone_method(cloned, method_name)
+            else:
+                torch._C._jit_pass_swap_functional_linear(cloned)
 
-    qconfigs = fill_qconfig_map(cloned, scripted)
-    helper = InsertObserversHelper(qconfigs, quant_type, emit, FunctionResolver())
-    helper.names.update(original_names)
-    top = ModuleCtx(cloned, "")
+        qconfigs = fill_qconfig_map(cloned, scripted)
+        helper = self.helper = InsertObserversHelper(qconfigs, self.quant_type, emit,
+                                                     FunctionResolver())
+        helper.names.update(original_names)
+        top = ModuleCtx(cloned, "")
+        with self.phase("preprocess"):
+            helper.preprocess(top, entry_method)
+        with self.phase("fill_boundary_value_map"):
+            helper.fill_boundary_value_map(top, entry_method)
+        with self.phase("analyze"):
+            helper.analyze(top, entry_method)
+            if on_device and self.quant_type == DYNAMIC:
+                helper.remove_activation_observers()
+        if on_device:
+            helper.insert_reset_observer_method = True
+            helper.reset_observer_method_name = f"reset_observers_{method_name}"
+        with self.phase("insert_observers"):
+            instances = list(named_modules(cloned))
+            helper.insert_observers(top, entry_method, is_entry_point=True)
+            helper.attach_unvisited_observers(instances)
+        if on_device:
+            with self.phase("insert_reset_observer_method"):
+                helper.add_reset_observer_methods()
 
-    phase("preprocess")
-    helper.preprocess(top, entry_method)
-    done("preprocess", helper)
-    phase("fill_boundary_value_map")
-    helper.fill_boundary_value_map(top, entry_method)
-    done("fill_boundary_value_map", helper)
-    phase("analyze")
-    helper.analyze(top, entry_method)
-    if on_device and quant_type == DYNAMIC:
-        helper.remove_activation_observers()
-    done("analyze", helper)
-    if on_device:
-        helper.insert_reset_observer_method = True
-        helper.reset_observer_method_name = f"reset_observers_{method_name}"
-    phase("insert_observers")
-    instances = list(named_modules(cloned))
-    helper.insert_observers(top, entry_method, is_entry_point=True)
-    helper.attach_unvisited_observers(instances)
-    done("insert_observers", helper)
-    if on_device:
-        phase("insert_reset_observer_method")
-        helper.add_reset_observer_methods()
-        done("insert_reset_observer_method", helper)
-
-    observed = wrap_cpp_module(cloned)
-    if inplace:
-        model._reconstruct(cloned)
-        observed = model
-    return Run(
-        module=observed,
-        events=tuple(recorder.events) if recorder else (),
-        qconfigs=qconfigs,
-        splits=tuple(splits),
-        maps=helper.maps_view(),
-        method_name=method_name,
-        quant_type=quant_type,
-        qconfig_dict=dict(qconfig_dict),
-        original_names=original_names,
-    )
+        observed = wrap_cpp_module(cloned)
+        if inplace:
+            self.model._reconstruct(cloned)
+            observed = self.model
+        return Run(
+            module=observed,
+            events=tuple(self.recorder.events) if self.recorder else (),
+            qconfigs=qconfigs,
+            splits=tuple(splits),
+            maps=helper.maps_view(),
+            method_name=method_name,
+            quant_type=self.quant_type,
+            qconfig_dict=dict(self.qconfig_dict),
+            original_names=original_names,
+        )
 
 
 def _graph_values(graph: torch._C.Graph) -> list[torch._C.Value]:

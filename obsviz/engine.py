@@ -18,7 +18,7 @@ import torch
 
 from . import events as ev
 from . import rules
-from .errors import LoopWarning, ObsvizError, PassError
+from .errors import FunctionWarning, LoopWarning, ObsvizError, PassError
 from .patterns import match_delay_pattern
 from .preprocess import preprocess_graph
 from .qconfig import ModuleQConfig, ScriptedQConfig
@@ -121,6 +121,8 @@ class InsertObserversHelper:
         self.inserted: list[tuple[str, str, ValueRef]] = []
         self.preprocessed: set[str] = set()
         self.loop_warned = False
+        self.where = "<top>"  # the module path and method being worked on, for errors
+        self.functions_warned: set[str] = set()
         self.invoked_cache: dict[tuple[str, str], list[tuple[ModuleCtx, str]]] = {}
         self.boundary_done: set[str] = set()
         self.analyzed: set[str] = set()
@@ -216,6 +218,7 @@ class InsertObserversHelper:
     # ------------------------------------------------------------------ preprocess
     def preprocess(self, ctx: ModuleCtx, method_name: str) -> None:
         """``preprocess``: children first, then this method's graph."""
+        self.where = f"{_display(ctx.path)}.{method_name}"
         gq = f"{ctx.type_name}.{method_name}"
         invoked = self.invoked_methods(ctx, method_name) if gq in self.preprocessed \
             else self.get_invoked_methods(ctx, method_name)
@@ -243,6 +246,7 @@ class InsertObserversHelper:
         A graph shared by several instances gives the same entries each time, so it is
         walked once.
         """
+        self.where = f"{_display(ctx.path)}.{method_name}"
         for child, child_method in self.invoked_methods(ctx, method_name):
             self.fill_boundary_value_map(child, child_method)
         graph, gq = ctx.method_graph(method_name)
@@ -265,6 +269,7 @@ class InsertObserversHelper:
                     else:
                         g, q = self.function_graph(n)
                         offset, callee_kind = 1, "function"
+                        self.warn_quantizable_function(n, g, q, gq, ctx.path)
                     for i, ret in enumerate(g.outputs()):
                         self.add_boundary(n.outputsAt(i), gq, ret, q, "return", ctx.path,
                                           callee_kind)
@@ -289,6 +294,7 @@ class InsertObserversHelper:
         Like the value -> observer map, the delay and pass-through maps depend only on
         the graph, so each graph is analyzed once however many instances share it.
         """
+        self.where = f"{_display(ctx.path)}.{method_name}"
         for child, child_method in self.invoked_methods(ctx, method_name):
             self.analyze(child, child_method)
         graph, gq = ctx.method_graph(method_name)
@@ -492,6 +498,7 @@ class InsertObserversHelper:
                              is_entry_point: bool = False,
                              is_user_defined_function: bool = False) -> CallSite:
         """``insertObserversFor``: walk one block in execution order, deciding each value."""
+        self.where = f"{_display(ctx.path)}.{gq.rsplit('.', 1)[-1]}"
         inputs_outputs: set[VKey] = set()
         input_observers: list[ObserverConfig | None] = []
         output_observers: list[ObserverConfig | None] = []
@@ -685,19 +692,46 @@ class InsertObserversHelper:
                          method=gq.rsplit(".", 1)[-1], value=outputs)
 
     def warn_loop(self, n: Node, gq: str, ctx: ModuleCtx) -> None:
-        if not any(rules.node_quantizable(x, self.quant_type) or x.kind() == "prim::CallMethod"
-                   for b in n.blocks() for x in walk_nodes(b)):
+        """The ``prim::Loop`` case: the pass warns once and never looks inside.
+
+        obsviz warns (once per run) only when the body holds something quantizable,
+        and names those values.
+        """
+        skipped = [x for b in n.blocks() for x in walk_nodes(b)
+                   if rules.node_quantizable(x, self.quant_type) or x.kind() == "prim::CallMethod"]
+        if not skipped:
             return
+        values = [x.outputsAt(0) for x in skipped if x.outputsSize()]
         if not self.loop_warned:
             self.loop_warned = True
+            names = ", ".join(f"%{v.debugName()} ({v.node().kind()})" for v in values[:5])
+            more = f" and {len(values) - 5} more" if len(values) > 5 else ""
             warnings.warn(
-                f"{_display(ctx.path)}.{gq.rsplit('.', 1)[-1]}: prim::Loop is not yet supported "
-                "in quantization; nothing inside the loop body is observed. Make sure nothing "
-                "needs to be quantized in the loop.", LoopWarning, stacklevel=2)
+                f"{_display(ctx.path)}.{gq.rsplit('.', 1)[-1]}: prim::Loop is not supported in "
+                f"quantization; nothing inside the loop body is observed, so {names}{more} "
+                "stay unobserved. Unroll the loop, or move the quantizable work out of it.",
+                LoopWarning, stacklevel=2)
         if self.emit:
             out = n.outputsAt(0) if n.outputsSize() else None
             self.emit(ev.LoopSkipped(loop_output=self.ref(out, gq, ctx.path) if out else None,
-                                     module_path=ctx.path, method=gq.rsplit(".", 1)[-1]))
+                                     module_path=ctx.path, method=gq.rsplit(".", 1)[-1],
+                                     values=tuple(self.ref(v, gq, ctx.path) for v in values)))
+
+    def warn_quantizable_function(self, n: Node, graph: Graph, fq: str, gq: str,
+                                  path: str) -> None:
+        """User-defined functions are walked but never observed inside: say so."""
+        if fq in self.functions_warned:
+            return
+        self.functions_warned.add(fq)
+        ops = [x for x in walk_nodes(graph.block()) if rules.node_quantizable(x, self.quant_type)]
+        if not ops:
+            return
+        names = ", ".join(f"%{x.outputsAt(0).debugName()} ({x.kind()})" for x in ops[:5])
+        warnings.warn(
+            f"{_display(path)}.{gq.rsplit('.', 1)[-1]} calls function {fq}, whose quantizable "
+            f"ops {names} get no observers: the pass does not insert observers inside "
+            "user-defined functions. Make the function a submodule's method to quantize it.",
+            FunctionWarning, stacklevel=2)
 
     def insert_observer_for(self, v: Value, gq: str, graph: Graph, ctx: ModuleCtx,
                             observer: ObserverConfig,

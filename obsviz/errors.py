@@ -33,5 +33,9 @@ class LoopWarning(ObsvizWarning):
     """A ``prim::Loop`` body holds values the pass never looks at."""
 
 
+class FunctionWarning(ObsvizWarning):
+    """A user-defined function holds quantizable ops the pass will not observe."""
+
+
 class QConfigKeyWarning(ObsvizWarning):
     """A qconfig_dict key matches no submodule; the real pass ignores it silently."""

@@ -166,11 +166,15 @@ class ObserverAttached(Event):
 
 @dataclass(frozen=True)
 class LoopSkipped(Event):
-    """``prim::Loop``: the pass does not look inside; these values are never observed."""
+    """``prim::Loop``: the pass does not look inside; ``values`` are never observed.
+
+    ``values`` are the outputs of the quantizable ops and calls in the body.
+    """
 
     loop_output: ValueRef | None
     module_path: str
     method: str
+    values: tuple[ValueRef, ...] = ()
 
 
 @dataclass(frozen=True)
