@@ -1,0 +1,170 @@
+"""Bad input gets an ObsvizError or an obsviz warning that names where and what."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.ao.quantization import get_default_qconfig
+from torch.ao.quantization.quantize_jit import script_qconfig_dict
+
+import obsviz
+from obsviz.placement import observer_placement
+
+from .corpus import case, script
+
+QCONFIG = {"": get_default_qconfig("fbgemm")}
+
+
+class ConvNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+@torch.jit.interface
+class TensorToTensor(nn.Module):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # Conv2d.forward's argument name
+        pass
+
+
+class InterfaceNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.head = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x))
+
+
+# Set by hand: TorchScript cannot resolve the interface from a postponed annotation.
+InterfaceNet.__annotations__ = {"head": TensorToTensor}
+
+
+def linear_helper(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.linear(x, w)
+
+
+class FunctionNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 4))
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear_helper(self.fc(x), self.w)
+
+
+class LoopNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(2):
+            x = self.fc(x)
+        return x
+
+
+def _scripted(cls: type[nn.Module]) -> torch.jit.ScriptModule:
+    torch.manual_seed(0)
+    return torch.jit.script(cls().eval())
+
+
+def test_an_eager_module_is_refused_with_how_to_script_it() -> None:
+    with pytest.raises(obsviz.ObsvizError, match=r"torch\.jit\.script\(model\.eval\(\)\)"):
+        obsviz.insert_observers(ConvNet(), QCONFIG)
+
+
+def test_something_that_is_not_a_module_is_refused() -> None:
+    with pytest.raises(obsviz.ObsvizError, match="expected a torch.jit.ScriptModule"):
+        obsviz.insert_observers("model.pt", QCONFIG)
+
+
+def test_a_missing_method_names_the_methods_there_are() -> None:
+    with pytest.raises(obsviz.ObsvizError, match=r"no method 'encode' \(its methods: forward"):
+        obsviz.insert_observers(_scripted(ConvNet), QCONFIG, method_name="encode")
+
+
+def test_non_string_keys_are_refused() -> None:
+    with pytest.raises(obsviz.ObsvizError, match=r"names \(str\) as keys; got 0"):
+        obsviz.insert_observers(_scripted(ConvNet), {0: get_default_qconfig("fbgemm")})
+
+
+def test_a_key_that_matches_no_submodule_warns_with_the_closest_paths() -> None:
+    qconfig_dict = {"": get_default_qconfig("fbgemm"), "convv": None}
+    with pytest.warns(obsviz.QConfigKeyWarning, match=r"'convv' matches no submodule.*'conv'"):
+        run = obsviz.insert_observers(_scripted(ConvNet), qconfig_dict)
+    assert run.module is not None
+
+
+def test_an_invalid_quant_type_is_refused() -> None:
+    with pytest.raises(obsviz.ObsvizError, match="quant_type must be 'static' or 'dynamic'"):
+        obsviz.insert_observers(_scripted(ConvNet), QCONFIG, quant_type="int8")
+
+
+def test_a_qconfig_that_is_not_a_qconfig_is_refused() -> None:
+    with pytest.raises(obsviz.ObsvizError, match=r"qconfig_dict\['fc'\] must be .*QConfig"):
+        obsviz.insert_observers(_scripted(ConvNet), {"": None, "fc": "fbgemm"})
+
+
+def test_an_inconsistent_if_names_the_module_method_and_branch_states() -> None:
+    c = case("if_inconsistent_zeros_static")
+    with pytest.raises(obsviz.PassError) as err:
+        obsviz.insert_observers(script(c), c.qconfig_dict())
+    message = str(err.value)
+    assert err.value.rule == "insertObserversFor"
+    assert "branches for 'if' should return values that are observed consistently" in message
+    assert ".forward" in message and "observed" in message and "not observed" in message
+
+
+def test_a_function_with_quantizable_ops_warns_that_they_stay_float() -> None:
+    model = _scripted(FunctionNet)
+    with pytest.warns(obsviz.FunctionWarning, match=r"linear_helper.*aten::linear"):
+        run = obsviz.insert_observers(model, QCONFIG)
+    real = torch._C._jit_pass_insert_observers(
+        model._c, "forward", script_qconfig_dict(QCONFIG), False, 1)
+    assert observer_placement(run.module) == observer_placement(real)
+
+
+def test_a_loop_with_quantizable_ops_warns_and_names_them() -> None:
+    model = _scripted(LoopNet)
+    with pytest.warns(obsviz.LoopWarning, match=r"<top>\.forward: prim::Loop.*prim::CallMethod"):
+        run = obsviz.insert_observers(model, QCONFIG)
+    skipped = run.events_of(obsviz.events.LoopSkipped)
+    assert len(skipped) == 1 and skipped[0].values
+
+
+def test_an_interface_typed_submodule_is_followed_like_the_real_pass() -> None:
+    model = _scripted(InterfaceNet)
+    run = obsviz.insert_observers(model, QCONFIG)
+    real = torch._C._jit_pass_insert_observers(
+        model._c, "forward", script_qconfig_dict(QCONFIG), False, 1)
+    assert observer_placement(run.module) == observer_placement(real)
+
+
+def test_a_traced_model_matches_the_real_pass() -> None:
+    torch.manual_seed(0)
+    traced = torch.jit.trace(ConvNet().eval(), torch.randn(1, 3, 8, 8))
+    run = obsviz.insert_observers(traced, QCONFIG)
+    real = torch._C._jit_pass_insert_observers(
+        traced._c, "forward", script_qconfig_dict(QCONFIG), False, 1)
+    assert observer_placement(run.module) == observer_placement(real)
+    assert "aten::conv2d" in str(run.module.conv._c._get_method("forward").graph)
+
+
+class Unscriptable(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(x.numpy())
+
+
+def test_an_observer_that_cannot_be_scripted_names_the_qconfig_key() -> None:
+    bad = torch.ao.quantization.QConfig(activation=Unscriptable, weight=Unscriptable)
+    with pytest.raises(obsviz.ObsvizError, match=r"cannot script the observers of "
+                                                 r"qconfig_dict\['fc'\]"):
+        obsviz.insert_observers(_scripted(ConvNet), {"": None, "fc": bad})
