@@ -1,0 +1,57 @@
+"""``Figure``: a ``graphviz.Digraph`` that explains a missing Graphviz install in our words."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import graphviz
+
+from ..errors import ObsvizError
+
+
+class RenderError(ObsvizError):
+    """A figure could not be built as asked (unknown module, too many nodes, ...)."""
+
+
+class GraphvizNotFoundError(RenderError):
+    """Graphviz's ``dot`` is not installed; ``source`` still holds the figure's DOT."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(
+            "Graphviz's `dot` executable was not found on PATH, so the figure cannot be laid "
+            "out as an image. Install Graphviz: `sudo apt-get install graphviz` (Debian, "
+            "Ubuntu), `brew install graphviz` (macOS), `conda install -c conda-forge "
+            "graphviz`, or see https://graphviz.org/download/ (Windows: add its bin folder "
+            "to PATH). The DOT source is still available as `figure.source` (and as this "
+            "error's `.source`); `figure.save('view.dot')` writes it to a file.")
+        self.source = source
+
+
+@contextmanager
+def _needs_dot(source: str) -> Iterator[None]:
+    try:
+        yield
+    except graphviz.ExecutableNotFound as err:
+        raise GraphvizNotFoundError(source) from err
+
+
+class Figure(graphviz.Digraph):
+    """An obsviz view. It shows inline in Jupyter; ``.source`` is its DOT text, and
+    ``.render("name", format="svg")`` (or ``"png"``, ``"pdf"``) saves it with Graphviz."""
+
+    def pipe(self, *args: Any, **kwargs: Any) -> Any:
+        with _needs_dot(self.source):
+            return super().pipe(*args, **kwargs)
+
+    def render(self, *args: Any, **kwargs: Any) -> Any:
+        with _needs_dot(self.source):
+            return super().render(*args, **kwargs)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None,
+                          **kwargs: Any) -> dict[str, Any]:
+        try:
+            return super()._repr_mimebundle_(include, exclude, **kwargs)
+        except GraphvizNotFoundError as err:
+            return {"text/plain": f"{err}\n\n{self.source}"}

@@ -1,0 +1,561 @@
+"""TorchScript graph -> figure: ops as nodes, values as edges, blocks and calls as clusters.
+
+The walk builds a small in-memory figure first (nodes, edges, clusters) and only then
+writes DOT, so ``max_nodes`` can stop an unreadable figure before any layout work, and
+views can mark values (``Mark``) without knowing how the graph is walked.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import graphviz
+import torch
+
+from ..rules import get_func_name
+from . import style
+from .figure import Figure, RenderError
+
+Value = torch._C.Value
+Node = torch._C.Node
+Block = torch._C.Block
+Graph = torch._C.Graph
+
+DEFAULT_MAX_NODES = 400
+FOLDED_LIST_KINDS = frozenset({"prim::ListConstruct", "prim::TupleConstruct"})
+
+
+@dataclass(frozen=True)
+class Mark:
+    """How a view wants one value drawn.
+
+    ``state`` is a key of ``style.STATES``; ``note`` is a short second label line and
+    ``detail`` the tooltip. ``observer``, when set, draws an observer node on the value
+    (the diff view's "added by the pass" overlay), labelled with that text.
+    """
+
+    state: str
+    note: str = ""
+    detail: str = ""
+    observer: str | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One method graph, drawn for one module instance (``path``; ``""`` is the top)."""
+
+    graph: Graph
+    path: str = ""
+    method: str = "forward"
+    module: torch._C.ScriptModule | None = None
+
+
+Lookup = Callable[[Value], Mark | None]
+Marker = Callable[[Scope], Lookup]
+
+
+def no_marks(scope: Scope) -> Lookup:
+    return lambda value: None
+
+
+@dataclass
+class Options:
+    depth: int = 0
+    show_constants: bool = False
+    show_params: bool = False
+    max_nodes: int | None = DEFAULT_MAX_NODES
+    legend: bool = True
+    rankdir: str = "TB"
+    title: str = ""
+    focus: frozenset[int] = frozenset()  # value uniques drawn emphasised (top scope only)
+    include: Callable[[Node], bool] | None = None  # a node filter, for neighbourhoods
+    narrow_hint: str = ""
+
+
+# ------------------------------------------------------------------ where a value comes from
+@dataclass(frozen=True)
+class _Drawn:
+    node: str
+
+
+@dataclass(frozen=True)
+class _Folded:
+    text: str
+
+
+@dataclass(frozen=True)
+class _Bundle:
+    parts: tuple[tuple[Value, object], ...]
+
+
+@dataclass(frozen=True)
+class _ModuleRef:
+    name: str  # as called from the scope: "self", "conv1", "layer1.0"
+    path: str  # from the top module
+    module: torch._C.ScriptModule | None
+    type_name: str
+
+
+@dataclass(frozen=True)
+class _ObserverRef:
+    name: str
+    type_name: str
+
+
+@dataclass(frozen=True)
+class _Hidden:
+    """Made by a node a neighbourhood leaves out; drawn as a '…' stub when used."""
+
+    node: Node | None
+
+
+Source = _Drawn | _Folded | _Bundle | _ModuleRef | _ObserverRef | _Hidden
+
+
+@dataclass
+class _Cluster:
+    id: str
+    label: str
+    role: str
+    parent: _Cluster | None
+    nodes: list[str] = field(default_factory=list)
+    children: list[_Cluster] = field(default_factory=list)
+    tooltip: str = ""
+
+
+class TooManyNodesError(RenderError):
+    """The view would draw more than ``max_nodes`` nodes."""
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path and name else path or name
+
+
+def _is_module_type(value: Value) -> bool:
+    return isinstance(value.type(), torch._C.ClassType)
+
+
+def _constant_text(node: Node) -> str:
+    value = node.output()
+    if value.type().kind() in ("FunctionType", "NoneType"):
+        return "None" if value.type().kind() == "NoneType" else ""
+    try:
+        iv = value.toIValue()
+    except RuntimeError:
+        return style.short_type(str(value.type()))
+    if isinstance(iv, torch.Tensor):
+        return f"tensor{list(iv.shape)}"
+    return repr(iv)
+
+
+def _short_kind(kind: str) -> str:
+    namespace, _, name = kind.partition("::")
+    return name if namespace in ("aten", "prim") else kind
+
+
+class GraphDrawer:
+    """Walks scopes of TorchScript graphs and collects a figure's nodes, edges, clusters."""
+
+    def __init__(self, marker: Marker, options: Options) -> None:
+        self.marker = marker
+        self.options = options
+        self.ids = itertools.count()
+        self.nodes: dict[str, tuple[dict[str, str], _Cluster | None]] = {}
+        self.edges: list[tuple[str, str, dict[str, str]]] = []
+        self.root_clusters: list[_Cluster] = []
+        self.states_used: set[str] = set()
+        self.roles_used: set[str] = set()
+        self.stubs: dict[object, str] = {}
+        self.after_observer: set[int] = set()  # values drawn leaving an observer node
+        self.noted: set[tuple[str, int]] = set()  # values whose state note is already shown
+        self.boundary_tails: set[str] = set()  # callee return nodes
+
+    # ------------------------------------------------------------------ figure pieces
+    def add_node(self, role: str, label: str, cluster: _Cluster | None, tooltip: str = "",
+                 **attrs: str) -> str:
+        limit = self.options.max_nodes
+        if limit is not None and len(self.nodes) >= limit:
+            raise TooManyNodesError(
+                f"this view has more than max_nodes={limit} nodes, too many to read. "
+                f"Narrow it: {self.options.narrow_hint or 'render one submodule'}; or pass "
+                "max_nodes=None to draw it anyway.")
+        node_id = f"n{next(self.ids)}"
+        node_attrs = {"label": label, "class": role, **style.NODES[role], **attrs}
+        if tooltip:
+            node_attrs["tooltip"] = graphviz.escape(tooltip)
+        self.nodes[node_id] = (node_attrs, cluster)
+        if cluster is not None:
+            cluster.nodes.append(node_id)
+        self.roles_used.add(role)
+        return node_id
+
+    def add_cluster(self, label: str, role: str, parent: _Cluster | None,
+                    tooltip: str = "") -> _Cluster:
+        cluster = _Cluster(f"cluster_{next(self.ids)}", label, role, parent, tooltip=tooltip)
+        (parent.children if parent else self.root_clusters).append(cluster)
+        return cluster
+
+    def add_edge(self, tail: str, head: str, value: Value | None, mark: Mark | None,
+                 css: str = "value", focus: bool = False) -> None:
+        """An edge carrying ``value``; its state's note is shown on the first edge only."""
+        attrs: dict[str, str] = {}
+        value_style = style.PLAIN
+        classes = [css]
+        if mark is not None:
+            value_style = style.STATES[mark.state]
+            classes.append(f"state-{mark.state}")
+            self.states_used.add(mark.state)
+        attrs.update(value_style.attrs())
+        if value is not None:
+            lines = [f"%{value.debugName()} : {style.short_type(str(value.type()))}"]
+            if mark is not None and mark.note and (tail, value.unique()) not in self.noted:
+                self.noted.add((tail, value.unique()))
+                lines.append(mark.note)
+            attrs["label"] = style.edge_label(*lines)
+            tip = f"%{value.debugName()} : {value.type()}"
+            if mark is not None:
+                tip += f" — {mark.detail or style.STATES[mark.state].legend}"
+            attrs["tooltip"] = graphviz.escape(tip)
+        if focus:
+            attrs["penwidth"] = str(style.FOCUS_PENWIDTH)
+            classes.append("focus")
+        attrs["class"] = " ".join(classes)
+        self.edges.append((tail, head, attrs))
+
+    # ------------------------------------------------------------------ walking
+    def draw(self, scope: Scope) -> None:
+        """Draw a scope as the figure's top level: its inputs, body and return."""
+        lookup = self.marker(scope)
+        env: dict[int, Source] = {}
+        filtered = self.options.include is not None
+        for index, value in enumerate(scope.graph.inputs()):
+            if index == 0 and _is_module_type(value):
+                env[value.unique()] = self._self_ref(scope, value)
+            elif filtered:
+                env[value.unique()] = _Hidden(None)
+            else:
+                node_id = self.add_node("input", style.node_label("input"), None,
+                                        f"graph input %{value.debugName()}")
+                self.define(value, _Drawn(node_id), lookup, None, env)
+        self.walk(scope.graph.block(), scope, lookup, env, None, self.options.depth, True)
+        outputs = list(scope.graph.outputs())
+        if filtered:
+            for value in outputs:
+                self.hidden_use(value, env, lookup)
+            return
+        ret = self.add_node("return", style.node_label("return"), None)
+        for value in outputs:
+            self.connect(value, env, ret, lookup, top=True)
+
+    def _self_ref(self, scope: Scope, value: Value) -> _ModuleRef:
+        return _ModuleRef("self", scope.path, scope.module,
+                          style.short_type(str(value.type())))
+
+    def define(self, value: Value, source: Source, lookup: Lookup,
+               cluster: _Cluster | None, env: dict[int, Source]) -> None:
+        """Record where a value comes from; the diff overlay adds an observer after it."""
+        mark = lookup(value)
+        if mark is not None and mark.observer and isinstance(source, _Drawn):
+            observer = self.add_node("observer", style.node_label(*mark.observer.split("\n")),
+                                     cluster, f"added by the pass on %{value.debugName()}")
+            self.add_edge(source.node, observer, value, mark)
+            source = _Drawn(observer)
+            self.after_observer.add(value.unique())
+        env[value.unique()] = source
+
+    def walk(self, block: Block, scope: Scope, lookup: Lookup, env: dict[int, Source],
+             cluster: _Cluster | None, depth: int, top: bool) -> None:
+        include = self.options.include if top else None
+        for node in block.nodes():
+            if include is not None and not include(node):
+                self.hide(node, scope, lookup, env, cluster, depth)
+                continue
+            if not self.fold(node, lookup, env, cluster, depth, top):
+                if list(node.blocks()):
+                    self.control(node, scope, lookup, env, cluster, depth, top)
+                else:
+                    self.op(node, lookup, env, cluster, top)
+
+    def fold(self, node: Node, lookup: Lookup, env: dict[int, Source],
+             cluster: _Cluster | None, depth: int, top: bool) -> bool:
+        """Handle the nodes that are not drawn as plain ops; False for the rest."""
+        kind = node.kind()
+        if kind == "prim::Constant" and not self.options.show_constants:
+            env[node.output().unique()] = _Folded(_constant_text(node))
+            return True
+        if kind == "prim::GetAttr":
+            return self.fold_get_attr(node, lookup, env)
+        if kind in FOLDED_LIST_KINDS:
+            return self.fold_list(node, lookup, env)
+        if kind == "prim::CallMethod":
+            return self.call_method(node, lookup, env, cluster, depth, top)
+        return False
+
+    def hide(self, node: Node, scope: Scope, lookup: Lookup, env: dict[int, Source],
+             cluster: _Cluster | None, depth: int) -> None:
+        """A node left out of a neighbourhood: its inputs end in one '…' stub."""
+        for value in node.inputs():
+            self.hidden_use(value, env, lookup)
+        for value in node.outputs():
+            env[value.unique()] = _Hidden(node)
+        for sub in node.blocks():
+            self.walk(sub, scope, lookup, env, cluster, depth, True)
+
+    def hidden_use(self, value: Value, env: dict[int, Source], lookup: Lookup) -> None:
+        source = env.get(value.unique())
+        if isinstance(source, _Drawn):
+            key = ("sink", source.node)
+            if key not in self.stubs:
+                self.stubs[key] = self.add_node("stub", style.node_label("…", bold=False),
+                                                None, "more users, not shown")
+            self.add_edge(source.node, self.stubs[key], value, lookup(value),
+                          focus=value.unique() in self.options.focus)
+
+    def fold_get_attr(self, node: Node, lookup: Lookup,
+                      env: dict[int, Source]) -> bool:
+        owner = env.get(node.input().unique())
+        out = node.output()
+        name = node.s("name")
+        if not isinstance(owner, _ModuleRef):
+            return False
+        if name.startswith("_observer_"):
+            env[out.unique()] = _ObserverRef(name, style.short_type(str(out.type())))
+            return True
+        child = None
+        if owner.module is not None and owner.module.hasattr(name):
+            candidate = owner.module.getattr(name)
+            child = candidate if isinstance(candidate, torch._C.ScriptModule) else None
+        if child is not None or (owner.module is None and _is_module_type(out)):
+            relative = name if owner.name == "self" else f"{owner.name}.{name}"
+            env[out.unique()] = _ModuleRef(relative, _join(owner.path, name), child,
+                                           style.short_type(str(out.type())))
+            return True
+        mark = lookup(out)
+        if self.options.show_params or (mark is not None and mark.state != "not_needed"):
+            return False
+        env[out.unique()] = _Folded(name)
+        return True
+
+    def fold_list(self, node: Node, lookup: Lookup, env: dict[int, Source]) -> bool:
+        mark = lookup(node.output())
+        if mark is not None and mark.state != "not_needed":
+            return False
+        parts = tuple((v, env.get(v.unique(), _Folded("?"))) for v in node.inputs())
+        if all(isinstance(s, _Folded) for _, s in parts):
+            texts = ", ".join(s.text for _, s in parts)  # type: ignore[union-attr]
+            brackets = "[]" if node.kind() == "prim::ListConstruct" else "()"
+            env[node.output().unique()] = _Folded(f"{brackets[0]}{texts}{brackets[1]}")
+        else:
+            env[node.output().unique()] = _Bundle(parts)
+        return True
+
+    def connect(self, value: Value, env: dict[int, Source], head: str, lookup: Lookup,
+                folded: list[str] | None = None, top: bool = False) -> None:
+        """An edge for each drawn source of ``value`` into ``head``; folded ones to text."""
+        source = env.get(value.unique())
+        if isinstance(source, _Drawn):
+            mark = None if value.unique() in self.after_observer else lookup(value)
+            focus = top and value.unique() in self.options.focus
+            self.add_edge(source.node, head, value, mark, focus=focus)
+        elif isinstance(source, _Folded):
+            if folded is not None and source.text:
+                folded.append(source.text)
+        elif isinstance(source, _Bundle):
+            inner: list[str] = []
+            for part, _ in source.parts:
+                self.connect(part, env, head, lookup, inner, top)
+            if folded is not None and inner:
+                folded.append("[" + ", ".join(inner) + "]")
+        elif isinstance(source, _Hidden):
+            key = ("source", source.node)
+            if key not in self.stubs:
+                text = "input" if source.node is None else "…"
+                self.stubs[key] = self.add_node("stub", style.node_label(text, bold=False),
+                                                None, "producer not shown")
+            self.add_edge(self.stubs[key], head, value, lookup(value),
+                          focus=top and value.unique() in self.options.focus)
+
+    def inputs_into(self, node: Node, head: str, env: dict[int, Source], lookup: Lookup,
+                    skip: int = 0, top: bool = False) -> list[str]:
+        folded: list[str] = []
+        for value in list(node.inputs())[skip:]:
+            self.connect(value, env, head, lookup, folded, top)
+        return folded
+
+    def op(self, node: Node, lookup: Lookup, env: dict[int, Source],
+           cluster: _Cluster | None, top: bool) -> None:
+        kind = node.kind()
+        role, skip, title = "op", 0, _short_kind(kind)
+        if kind == "prim::CallFunction":
+            skip, title = 1, get_func_name(node.inputsAt(0)) or "function"
+        elif kind == "prim::GetAttr":
+            role, skip, title = "param", 1, node.s("name")
+        elif kind == "prim::SetAttr":
+            skip, title = 1, f"SetAttr {node.s('name')}"
+        elif kind == "prim::CallMethod":
+            title = f".{node.s('name')}"
+        elif kind == "prim::Constant":
+            role, title = "const", _constant_text(node)
+        node_id = self.add_node(role, "", cluster, kind)
+        folded = self.inputs_into(node, node_id, env, lookup, skip, top)
+        self.nodes[node_id][0]["label"] = style.node_label(
+            title, style.shorten(", ".join(folded)), bold=role == "op")
+        for value in node.outputs():
+            self.define(value, _Drawn(node_id), lookup, cluster, env)
+
+    def call_method(self, node: Node, lookup: Lookup, env: dict[int, Source],
+                    cluster: _Cluster | None, depth: int, top: bool) -> bool:
+        target = env.get(node.inputsAt(0).unique())
+        method = node.s("name")
+        if isinstance(target, _ObserverRef):
+            node_id = self.add_node("observer", style.node_label(target.name, target.type_name),
+                                    cluster, f"{target.name}: {target.type_name}")
+            self.inputs_into(node, node_id, env, lookup, 1, top)
+            for value in node.outputs():
+                self.after_observer.add(value.unique())
+                env[value.unique()] = _Drawn(node_id)
+            return True
+        if not isinstance(target, _ModuleRef):
+            return False
+        title = target.name if method == "forward" else f"{target.name}.{method}"
+        subtitle = "method of self" if target.name == "self" else target.type_name
+        if depth > 0 and target.module is not None and target.module._has_method(method):
+            self.expand(node, target, method, lookup, env, cluster, depth)
+            return True
+        node_id = self.add_node("call", "", cluster,
+                                f"{target.path or '<top>'}: {target.type_name}.{method}")
+        folded = self.inputs_into(node, node_id, env, lookup, 1, top)
+        self.nodes[node_id][0]["label"] = style.node_label(
+            title, subtitle, style.shorten(", ".join(folded)))
+        for value in node.outputs():
+            self.define(value, _Drawn(node_id), lookup, cluster, env)
+        return True
+
+    def expand(self, node: Node, target: _ModuleRef, method: str, lookup: Lookup,
+               env: dict[int, Source], cluster: _Cluster | None, depth: int) -> None:
+        """A call drawn as a cluster holding the callee's graph, joined by boundary edges."""
+        assert target.module is not None
+        callee = Scope(target.module._get_method(method).graph, target.path, method,
+                       target.module)
+        inner = self.add_cluster(
+            style.cluster_label(target.path or "self", f"{target.type_name}.{method}"),
+            "module", cluster, f"{target.path or '<top>'}: {target.type_name}.{method}")
+        callee_lookup = self.marker(callee)
+        callee_env: dict[int, Source] = {}
+        for index, (arg, param) in enumerate(zip(node.inputs(), callee.graph.inputs(),
+                                                 strict=False)):
+            source = env.get(arg.unique())
+            if index == 0:
+                callee_env[param.unique()] = _ModuleRef("self", target.path, target.module,
+                                                        target.type_name)
+            elif isinstance(source, _Drawn | _Hidden):
+                entry = self.add_node("input", style.node_label(param.debugName(), bold=False),
+                                      inner, f"input %{param.debugName()} of "
+                                      f"{target.path or '<top>'}.{method}")
+                self.connect(arg, env, entry, lookup)
+                self.edges[-1][2]["class"] += " boundary"
+                self.define(param, _Drawn(entry), callee_lookup, inner, callee_env)
+            else:
+                callee_env[param.unique()] = source if source is not None else _Folded("?")
+        self.walk(callee.graph.block(), callee, callee_lookup, callee_env, inner, depth - 1,
+                  False)
+        returned = [v for v in callee.graph.outputs()
+                    if isinstance(callee_env.get(v.unique()), _Drawn | _Bundle | _Hidden)]
+        if not returned:
+            for value in node.outputs():
+                env[value.unique()] = _Folded("")
+            return
+        ret = self.add_node("return", style.node_label("return", bold=False), inner)
+        for value in returned:
+            self.connect(value, callee_env, ret, callee_lookup)
+        for value in node.outputs():
+            self.define(value, _Drawn(ret), lookup, cluster, env)
+        self.boundary_tails.add(ret)
+
+    def control(self, node: Node, scope: Scope, lookup: Lookup, env: dict[int, Source],
+                cluster: _Cluster | None, depth: int, top: bool) -> None:
+        """``prim::If``, ``prim::Loop``...: a cluster with a header, one cluster per block,
+        and a merge node that produces the outputs."""
+        kind = _short_kind(node.kind())
+        outer = self.add_cluster(style.cluster_label(kind), "block", cluster)
+        header = self.add_node("control", "", outer, node.kind())
+        folded = self.inputs_into(node, header, env, lookup, 0, top)
+        self.nodes[header][0]["label"] = style.node_label(kind.lower(),
+                                                          style.shorten(", ".join(folded)))
+        names = ("then", "else") if node.kind() == "prim::If" else ("body",)
+        merge: str | None = None
+        for index, block in enumerate(node.blocks()):
+            name = names[index] if index < len(names) else f"block {index}"
+            inner = self.add_cluster(style.cluster_label(name), "branch", outer)
+            for value in block.inputs():
+                self.define(value, _Drawn(header), lookup, inner, env)
+            self.walk(block, scope, lookup, env, inner, depth, top)
+            first = self._first_node(inner)
+            if first is not None:  # keeps each branch below its header
+                self.edges.append((header, first, {"style": "invis"}))
+            if node.outputsSize():
+                if merge is None:
+                    merge = self.add_node("merge", "<>", outer, f"outputs of {node.kind()}")
+                    self.edges.append((header, merge, {"style": "invis"}))
+                for value in block.outputs():
+                    self.connect(value, env, merge, lookup, top=top)
+        for value in node.outputs():
+            self.define(value, _Drawn(merge) if merge else _Folded(""), lookup, outer, env)
+
+    def _first_node(self, cluster: _Cluster) -> str | None:
+        if cluster.nodes:
+            return cluster.nodes[0]
+        for child in cluster.children:
+            first = self._first_node(child)
+            if first is not None:
+                return first
+        return None
+
+    # ------------------------------------------------------------------ DOT
+    def figure(self, name: str) -> Figure:
+        fig = Figure(name=name, graph_attr=dict(style.GRAPH_ATTRS, rankdir=self.options.rankdir),
+                     node_attr=style.NODE_ATTRS, edge_attr=style.EDGE_ATTRS)
+        states = [s for s in style.STATES if s in self.states_used] \
+            if self.options.legend else []
+        roles = [r for r in style.NODE_LEGEND if r in self.roles_used] \
+            if self.options.legend else []
+        label = style.graph_label(self.options.title, states, roles)
+        if label:
+            fig.attr(label=label, labelloc="t", labeljust="l")
+        for node_id, (attrs, cluster) in self.nodes.items():
+            if cluster is None:
+                fig.node(node_id, **attrs)
+        for cluster in self.root_clusters:
+            self._emit_cluster(fig, cluster)
+        for tail, head, attrs in self.edges:
+            if tail in self.boundary_tails and attrs.get("class", "").startswith("value"):
+                attrs["class"] += " boundary"
+            fig.edge(tail, head, **attrs)
+        return fig
+
+    def _emit_cluster(self, parent: graphviz.Digraph, cluster: _Cluster) -> None:
+        if not self._has_nodes(cluster):
+            return
+        attrs = dict(style.CLUSTERS[cluster.role], label=cluster.label)
+        attrs["class"] = f"cluster-{cluster.role}"
+        if cluster.tooltip:
+            attrs["tooltip"] = graphviz.escape(cluster.tooltip)
+        sub = graphviz.Digraph(name=cluster.id, graph_attr=attrs)
+        for node_id in cluster.nodes:
+            sub.node(node_id, **self.nodes[node_id][0])
+        for child in cluster.children:
+            self._emit_cluster(sub, child)
+        parent.subgraph(sub)
+
+    def _has_nodes(self, cluster: _Cluster) -> bool:
+        return bool(cluster.nodes) or any(self._has_nodes(c) for c in cluster.children)
+
+
+def draw(scope: Scope, marker: Marker = no_marks, options: Options | None = None,
+         name: str = "obsviz") -> Figure:
+    """Draw one scope (and the calls it expands) as a :class:`Figure`."""
+    drawer = GraphDrawer(marker, options or Options())
+    drawer.draw(scope)
+    return drawer.figure(name)
