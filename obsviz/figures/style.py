@@ -42,7 +42,7 @@ class ValueStyle:
 
 
 # The value states, in legend order. The keys are the documented state names that
-# obsviz.render.state_of maps reason codes onto; figures tag edges with class="state-<key>".
+# obsviz.figures.views.state_of maps reason codes onto; edges carry class="state-<key>".
 STATES: dict[str, ValueStyle] = {
     "observed": ValueStyle("observed here, by the observer named on it", BLUE, "solid", 2.6,
                            sample="━━━━▶"),
@@ -86,6 +86,8 @@ NODES: dict[str, dict[str, str]] = {
     "merge": {"shape": "invtriangle", "style": "solid", "height": "0.2", "width": "0.3"},
     "stub": {"shape": "plain", "fontcolor": GREY},
 }
+MUTED = {"color": "#9E9E9E", "fontcolor": "#4D4D4D"}
+
 NODE_LEGEND = {
     "observer": "observer inserted by the pass",
     "call": "submodule call, collapsed (depth= expands it)",

@@ -40,6 +40,7 @@ class Mark:
     note: str = ""
     detail: str = ""
     observer: str | None = None
+    related: tuple[str, ...] = ()  # debug names of values this decision depends on
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Options:
     title: str = ""
     focus: frozenset[int] = frozenset()  # value uniques drawn emphasised (top scope only)
     include: Callable[[Node], bool] | None = None  # a node filter, for neighbourhoods
+    muted: bool = False  # draw the graph's own nodes in grey (the diff view)
     narrow_hint: str = ""
 
 
@@ -183,6 +185,8 @@ class GraphDrawer:
                 "max_nodes=None to draw it anyway.")
         node_id = f"n{next(self.ids)}"
         node_attrs = {"label": label, "class": role, **style.NODES[role], **attrs}
+        if self.options.muted and role != "observer":
+            node_attrs.update(style.MUTED)
         if tooltip:
             node_attrs["tooltip"] = graphviz.escape(tooltip)
         self.nodes[node_id] = (node_attrs, cluster)
@@ -260,7 +264,8 @@ class GraphDrawer:
         if mark is not None and mark.observer and isinstance(source, _Drawn):
             observer = self.add_node("observer", style.node_label(*mark.observer.split("\n")),
                                      cluster, f"added by the pass on %{value.debugName()}")
-            self.add_edge(source.node, observer, value, mark)
+            self.add_edge(source.node, observer, value, mark,
+                          focus=value.unique() in self.options.focus)
             source = _Drawn(observer)
             self.after_observer.add(value.unique())
         env[value.unique()] = source
@@ -269,18 +274,21 @@ class GraphDrawer:
              cluster: _Cluster | None, depth: int, top: bool) -> None:
         include = self.options.include if top else None
         for node in block.nodes():
+            if self.fold(node, lookup, env):
+                continue
             if include is not None and not include(node):
                 self.hide(node, scope, lookup, env, cluster, depth)
+            elif node.kind() == "prim::CallMethod" and self.call_method(
+                    node, lookup, env, cluster, depth, top):
                 continue
-            if not self.fold(node, lookup, env, cluster, depth, top):
-                if list(node.blocks()):
-                    self.control(node, scope, lookup, env, cluster, depth, top)
-                else:
-                    self.op(node, lookup, env, cluster, top)
+            elif list(node.blocks()):
+                self.control(node, scope, lookup, env, cluster, depth, top)
+            else:
+                self.op(node, lookup, env, cluster, top)
 
-    def fold(self, node: Node, lookup: Lookup, env: dict[int, Source],
-             cluster: _Cluster | None, depth: int, top: bool) -> bool:
-        """Handle the nodes that are not drawn as plain ops; False for the rest."""
+    def fold(self, node: Node, lookup: Lookup, env: dict[int, Source]) -> bool:
+        """Constants, module handles and (unless they matter) parameters and list
+        construction become text in their users' labels; True when ``node`` was folded."""
         kind = node.kind()
         if kind == "prim::Constant" and not self.options.show_constants:
             env[node.output().unique()] = _Folded(_constant_text(node))
@@ -289,8 +297,6 @@ class GraphDrawer:
             return self.fold_get_attr(node, lookup, env)
         if kind in FOLDED_LIST_KINDS:
             return self.fold_list(node, lookup, env)
-        if kind == "prim::CallMethod":
-            return self.call_method(node, lookup, env, cluster, depth, top)
         return False
 
     def hide(self, node: Node, scope: Scope, lookup: Lookup, env: dict[int, Source],
