@@ -313,11 +313,14 @@ class GraphDrawer:
         source = env.get(value.unique())
         if isinstance(source, _Drawn):
             key = ("sink", source.node)
-            if key not in self.stubs:
-                self.stubs[key] = self.add_node("stub", style.node_label("…", bold=False),
-                                                None, "more users, not shown")
-            self.add_edge(source.node, self.stubs[key], value, lookup(value),
-                          focus=value.unique() in self.options.focus)
+            if key in self.stubs:
+                return  # one elided edge per producer says enough
+            self.stubs[key] = self.add_node("stub", style.node_label("…", bold=False), None,
+                                            "more users, not shown")
+            after_observer = value.unique() in self.after_observer
+            self.add_edge(source.node, self.stubs[key], value,
+                          None if after_observer else lookup(value),
+                          focus=not after_observer and value.unique() in self.options.focus)
 
     def fold_get_attr(self, node: Node, lookup: Lookup,
                       env: dict[int, Source]) -> bool:
@@ -362,8 +365,9 @@ class GraphDrawer:
         """An edge for each drawn source of ``value`` into ``head``; folded ones to text."""
         source = env.get(value.unique())
         if isinstance(source, _Drawn):
-            mark = None if value.unique() in self.after_observer else lookup(value)
-            focus = top and value.unique() in self.options.focus
+            after_observer = value.unique() in self.after_observer
+            mark = None if after_observer else lookup(value)
+            focus = top and not after_observer and value.unique() in self.options.focus
             self.add_edge(source.node, head, value, mark, focus=focus)
         elif isinstance(source, _Folded):
             if folded is not None and source.text:

@@ -77,7 +77,7 @@ NODES: dict[str, dict[str, str]] = {
     "op": {"shape": "box", "style": "rounded"},
     "call": {"shape": "component", "style": "filled", "fillcolor": "#F2F2F2"},
     "observer": {"shape": "octagon", "style": "filled,bold", "fillcolor": LIGHT_BLUE,
-                 "color": BLUE, "penwidth": "2"},
+                 "color": BLUE, "penwidth": "2", "margin": "0,0"},
     "param": {"shape": "cylinder", "style": "solid", "color": PURPLE, "height": "0.25"},
     "const": {"shape": "plain"},
     "input": {"shape": "invhouse", "style": "solid", "height": "0.25"},
