@@ -27,19 +27,21 @@ __all__ = [
 
 
 def render(graph: object, *, method: str = "forward", depth: int = 0,
-           show_constants: bool = False, show_params: bool = False,
+           show_constants: bool = False, show_params: bool = False, show_lists: bool = False,
            max_nodes: int | None = DEFAULT_MAX_NODES, legend: bool = True,
            rankdir: str = "TB") -> Figure:
     """Draw a TorchScript graph, a scripted module's ``method``, or a scripted function.
 
     Ops are nodes, values are edges labelled ``%name : Type``. Constants, parameters and
-    list construction are folded into their users unless ``show_constants`` /
-    ``show_params``. Submodule calls stay collapsed unless ``depth`` > 0 (only for modules,
-    a bare graph does not know its submodules).
+    list/tuple construction are folded into their users unless ``show_constants`` /
+    ``show_params`` / ``show_lists``. Submodule calls stay collapsed unless ``depth`` > 0
+    (only for modules: a bare graph does not know its submodules). ``max_nodes`` stops a
+    figure too big to read (None draws anything); ``rankdir="LR"`` lays it out sideways.
     """
     scope = _scope_of(graph, method)
     options = Options(depth=depth, show_constants=show_constants, show_params=show_params,
-                      max_nodes=max_nodes, legend=legend, rankdir=rankdir,
+                      show_lists=show_lists, max_nodes=max_nodes, legend=legend,
+                      rankdir=rankdir,
                       narrow_hint="render one submodule's graph, or a smaller depth")
     return draw(scope, options=options)
 

@@ -66,6 +66,7 @@ class Options:
     depth: int = 0
     show_constants: bool = False
     show_params: bool = False
+    show_lists: bool = False
     max_nodes: int | None = DEFAULT_MAX_NODES
     legend: bool = True
     rankdir: str = "TB"
@@ -73,6 +74,7 @@ class Options:
     focus: frozenset[int] = frozenset()  # value uniques drawn emphasised (top scope only)
     include: Callable[[Node], bool] | None = None  # a node filter, for neighbourhoods
     muted: bool = False  # draw the graph's own nodes in grey (the diff view)
+    call_note: Callable[[str], str] | None = None  # a line for a collapsed call, by its path
     narrow_hint: str = ""
 
 
@@ -295,7 +297,7 @@ class GraphDrawer:
             return True
         if kind == "prim::GetAttr":
             return self.fold_get_attr(node, lookup, env)
-        if kind in FOLDED_LIST_KINDS:
+        if kind in FOLDED_LIST_KINDS and not self.options.show_lists:
             return self.fold_list(node, lookup, env)
         return False
 
@@ -437,8 +439,10 @@ class GraphDrawer:
         node_id = self.add_node("call", "", cluster,
                                 f"{target.path or '<top>'}: {target.type_name}.{method}")
         folded = self.inputs_into(node, node_id, env, lookup, 1, top)
+        inside = self.options.call_note(target.path) \
+            if self.options.call_note and target.name != "self" else ""
         self.nodes[node_id][0]["label"] = style.node_label(
-            title, subtitle, style.shorten(", ".join(folded)))
+            title, subtitle, style.shorten(", ".join(folded)), inside)
         for value in node.outputs():
             self.define(value, _Drawn(node_id), lookup, cluster, env)
         return True

@@ -107,6 +107,26 @@ class _RunMarks:
         return lookup
 
 
+class _ObserverCounts:
+    """"3 observers inside" for a collapsed call, counted on run.module when first asked."""
+
+    def __init__(self, run: Run, when: str) -> None:
+        self.run = run
+        self.prefix = "+" if when == "diff" else ""
+        self.by_path: dict[str, int] | None = None
+
+    def __call__(self, path: str) -> str:
+        if self.by_path is None:
+            self.by_path = {}
+            for site in self.run.placement():
+                self.by_path[site.module_path] = self.by_path.get(site.module_path, 0) + 1
+        count = sum(n for p, n in self.by_path.items()
+                    if p == path or p.startswith(f"{path}."))
+        if not count:
+            return ""
+        return f"{self.prefix}{count} observer{'s' if count > 1 else ''} inside"
+
+
 def _values(block: torch._C.Block) -> Iterator[torch._C.Value]:
     yield from block.inputs()
     for node in block.nodes():
@@ -126,7 +146,8 @@ def _entry_method(module: torch._C.ScriptModule, method: str) -> str:
 
 def render_run(run: Run, *, module: str = "", method: str | None = None,
                when: str = "after", depth: int = 0, show_constants: bool = False,
-               show_params: bool = False, max_nodes: int | None = DEFAULT_MAX_NODES,
+               show_params: bool = False, show_lists: bool = False,
+               max_nodes: int | None = DEFAULT_MAX_NODES,
                legend: bool = True, rankdir: str = "TB",
                states: ValueStates | None = None) -> Figure:
     """Draw one graph of a run: ``when`` is "after" (``run.module``), "before" (the model
@@ -145,7 +166,8 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
              "diff": "what InsertObservers added"}[when]
     options = Options(
         depth=depth, show_constants=show_constants, show_params=show_params,
-        max_nodes=max_nodes, legend=legend, rankdir=rankdir, muted=when == "diff",
+        show_lists=show_lists, max_nodes=max_nodes, legend=legend, rankdir=rankdir,
+        muted=when == "diff", call_note=_ObserverCounts(run, when),
         title=f"{module or '<top>'} · {type_name}.{method_name} — {title}",
         narrow_hint=_narrow_hint(run, module, depth))
     marks = _RunMarks(run, states or run_states(run), when)
