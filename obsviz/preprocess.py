@@ -2,15 +2,12 @@
 
 Inlining fork/wait and fusing decomposed linear reuse torch's own passes. Torch has no
 Python binding for ``replaceConvolutionWithAtenConv`` or for ``RemoveListMutation`` alone,
-so those two are ported here.
+so those two are ported here (the latter on top of torch's own ``AliasDb``).
 """
 
 from __future__ import annotations
 
 import torch
-
-MUTABLE_KINDS = frozenset({"TensorType", "ListType", "DictType", "ClassType", "TupleType",
-                           "OptionalType", "AnyType", "InterfaceType", "UnionType"})
 
 
 def preprocess_graph(graph: torch._C.Graph) -> None:
@@ -18,7 +15,7 @@ def preprocess_graph(graph: torch._C.Graph) -> None:
     torch._C._jit_pass_inline_fork_wait(graph)
     torch._C._jit_pass_fuse_linear(graph)
     replace_convolution_with_aten_conv(graph)
-    remove_list_mutation(graph.block())
+    remove_list_mutation(graph)
 
 
 def _int_list(v: torch._C.Value) -> list[int] | None:
@@ -71,56 +68,60 @@ def replace_convolution_with_aten_conv(graph: torch._C.Graph) -> None:
         node.destroy()
 
 
-def _may_alias(v: torch._C.Value) -> bool:
-    return v.type().kind() in MUTABLE_KINDS
+def remove_list_mutation(graph: torch._C.Graph) -> None:
+    """``RemoveListMutation``: ``x = [..]; x.append(v)`` becomes ``x = [.., v]``.
 
-
-# Nodes that alias analysis lets a fresh list move across; calls, control flow and
-# anything else with side effects pin the list where it is.
-_SIDE_EFFECT_KINDS = frozenset({"prim::CallMethod", "prim::CallFunction", "prim::If",
-                                "prim::Loop", "prim::RaiseException", "prim::SetAttr",
-                                "prim::Print", "prim::PythonOp", "aten::warn"})
-
-
-def _can_move_down(nodes: list[torch._C.Node], construct: torch._C.Node,
-                   append: torch._C.Node) -> bool:
-    """``AliasDb::moveBeforeTopologicallyValid`` for a fresh list: nothing between the
-    list and its append may have side effects."""
-    start = next(i for i, n in enumerate(nodes) if n == construct)
-    for node in nodes[start + 1:]:
-        if node == append:
-            return True
-        if node.kind() in _SIDE_EFFECT_KINDS or list(node.blocks()):
-            return False
-    return False
-
-
-def remove_list_mutation(block: torch._C.Block) -> None:
-    """``MutationRemover::RemoveListMutation``: ``x = [..]; x.append(v)`` becomes ``x = [.., v]``.
-
-    As in C++, only lists that hold no aliases (so ``[]`` or lists of scalars) are folded,
-    and only when nothing reads the list between its creation and the append.
+    As in C++, one alias database is built for the whole graph before any rewrite. An
+    ``append`` (or an ``insert`` at a constant index) on a fresh ``ListConstruct`` is
+    folded into it when torch's ``moveBeforeTopologicallyValid`` can put the construct
+    right before the mutation; that move also carries nodes in between that depend on the
+    list past it, and fails across nodes with side effects (calls) or conflicting writes.
+    A ``ListConstruct`` has no blocks or side effects, and ``hasSideEffectOrAlias`` skips
+    the alias check of its inputs, so it always counts as a fresh list.
     """
+    _remove_list_mutation(graph.block(), graph.alias_db())
+
+
+def _list_mutation_following_list_construct(node: torch._C.Node) -> bool:
+    kind = node.kind()
+    if kind == "aten::insert":
+        if node.inputsAt(1).node().kind() != "prim::Constant":
+            return False
+    elif kind != "aten::append":
+        return False
+    return node.inputsAt(0).node().kind() == "prim::ListConstruct"
+
+
+def _remove_list_mutation(block: torch._C.Block, alias_db: torch._C.AliasDb) -> None:
+    # C++ walks the block with an iterator taken before each rewrite; nodes moved past a
+    # mutation were visited already, so walking a snapshot visits the same nodes.
     for node in list(block.nodes()):
         for sub in node.blocks():
-            remove_list_mutation(sub)
-        if node.kind() != "aten::append":
+            _remove_list_mutation(sub, alias_db)
+        if not _list_mutation_following_list_construct(node):
             continue
         mutated = node.inputsAt(0)
         construct = mutated.node()
-        if construct.kind() != "prim::ListConstruct":
+        if not alias_db.move_before_topologically_valid(construct, node):
             continue
-        if construct.owningBlock() != node.owningBlock():
-            continue
-        if any(_may_alias(i) for i in construct.inputs()):
-            continue
-        if any(use.user != node and not use.user.isAfter(node) for use in mutated.uses()):
-            continue
-        if not _can_move_down(list(block.nodes()), construct, node):
-            continue
-        appended = node.inputsAt(1)
-        if appended.node().owningBlock() == block and appended.node().isAfter(construct):
-            construct.moveBefore(node)
-        construct.addInput(appended)
-        node.output().replaceAllUsesWith(mutated)
+        if node.kind() == "aten::append":
+            construct.addInput(node.inputsAt(1))
+        else:
+            size = construct.inputsSize()
+            position = int(node.inputsAt(1).toIValue())
+            if position < 0:
+                position = max(position + size, 0)
+            position = min(position, size)
+            _insert_input(construct, position, node.inputsAt(2))
+        if node.outputsSize():
+            node.output().replaceAllUsesWith(mutated)
         node.destroy()
+
+
+def _insert_input(node: torch._C.Node, position: int, value: torch._C.Value) -> None:
+    """``Node::insertInput``, which has no Python binding: re-add the inputs in order."""
+    inputs = list(node.inputs())
+    inputs.insert(position, value)
+    node.removeAllInputs()
+    for v in inputs:
+        node.addInput(v)

@@ -1531,6 +1531,56 @@ class TupleInputModule(nn.Module):
         return torch.cat([self.fc1(a), self.fc2(b)], 1)
 
 
+# Found by tests/test_fuzz.py: RemoveListMutation folds appends to lists that already hold
+# tensors, moves the ListConstruct down to the append (past functional ops), and folds
+# ``insert`` at a constant index too.
+
+
+class ListAppendSameValueTwice(nn.Module):
+    """Found by fuzzing: the second append is folded although the list now holds a tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(6, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(x)
+        feats: list[torch.Tensor] = []
+        feats.append(y)
+        feats.append(y)
+        return self.conv(torch.cat(feats, 1))
+
+
+class ListConstructMovesPastConv(nn.Module):
+    """Found by fuzzing: folding moves the ListConstruct down past a functional conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(3, 3, 1, 1))
+        self.conv = nn.Conv2d(6, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.relu(x)
+        feats = [a]
+        b = F.conv2d(x, self.weight)
+        feats.append(b)
+        return self.conv(torch.cat(feats, 1))
+
+
+class ListInsertCat(nn.Module):
+    """``insert`` at a constant index is folded into the ListConstruct as well."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 3, 1)
+        self.conv2 = nn.Conv2d(6, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [self.conv1(x)]
+        feats.insert(0, torch.relu(x))
+        return self.conv2(torch.cat(feats, 1))
+
+
 # ---------------------------------------------------------------------------
 # fork / wait
 # ---------------------------------------------------------------------------
@@ -2950,6 +3000,30 @@ CASES: tuple[Case, ...] = (
         STATIC,
         _tuple_input,
         tags=_tags("tuple_list", "propagate_cat", "linear"),
+        convertible=True,
+    ),
+    Case(
+        "list_append_same_value_twice_static",
+        _build(ListAppendSameValueTwice),
+        STATIC,
+        IMG,
+        tags=_tags("tuple_list", "propagate_cat", "conv"),
+        convertible=True,
+    ),
+    Case(
+        "list_construct_moves_past_conv_static",
+        _build(ListConstructMovesPastConv),
+        STATIC,
+        IMG,
+        tags=_tags("tuple_list", "propagate_cat", "conv"),
+        convertible=True,
+    ),
+    Case(
+        "list_insert_cat_static",
+        _build(ListInsertCat),
+        STATIC,
+        IMG,
+        tags=_tags("tuple_list", "propagate_cat", "conv"),
         convertible=True,
     ),
     # --- fork / wait ---
