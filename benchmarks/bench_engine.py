@@ -18,7 +18,7 @@ from torch.ao.quantization import get_default_qconfig
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 
 import obsviz
-from obsviz.engine import walk_nodes
+from obsviz.graphs import walk_nodes
 
 warnings.filterwarnings("ignore")
 

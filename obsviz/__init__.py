@@ -10,27 +10,38 @@ from .api import (
     prepare_ondevice_jit,
     steps,
 )
+from .check import CheckReport, Finding, check
+from .diagnosis import BranchState, Diagnosis
 from .errors import (
     FunctionWarning,
     LoopWarning,
     ObsvizError,
     ObsvizWarning,
     PassError,
+    PassFailure,
     QConfigKeyWarning,
 )
+from .fixes import fold_attribute_branches
 from .placement import ObserverSite, observer_placement
 from .run import Run
 
 __all__ = [
+    "BranchState",
+    "CheckReport",
+    "Diagnosis",
+    "Finding",
     "FunctionWarning",
     "LoopWarning",
     "ObserverSite",
     "ObsvizError",
     "ObsvizWarning",
     "PassError",
+    "PassFailure",
     "QConfigKeyWarning",
     "Run",
+    "check",
     "events",
+    "fold_attribute_branches",
     "insert_observers",
     "observer_placement",
     "prepare_dynamic_jit",

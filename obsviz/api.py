@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -11,10 +12,12 @@ import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from . import events as ev
-from .clone import clone_module, reject_object_arguments
-from .engine import InsertObserversHelper, ModuleCtx, walk_nodes
-from .errors import ObsvizError
+from .clone import check_remap_types, clone_module
+from .diagnosis import diagnose
+from .engine import InsertObserversHelper, ModuleCtx
+from .errors import ObsvizError, PassError, PassFailure
 from .functions import FunctionResolver
+from .graphs import walk_nodes
 from .qconfig import check_qconfig_dict, fill_qconfig_map, named_modules, script_qconfig_dict
 from .rules import DYNAMIC, STATIC
 from .run import Run
@@ -79,6 +82,11 @@ def insert_observers(
     return _Pass(model, qconfig_dict, method_name, quant_type, recorder).run(inplace, on_device)
 
 
+def _failure(error: PassError, partial: Run) -> PassFailure:
+    diagnosis = diagnose(error)
+    return PassFailure(error, diagnosis, dataclasses.replace(partial, failure=diagnosis))
+
+
 class _Pass:
     """``InsertObservers`` / ``InsertObserversForOnDevicePTQ``, one phase per method."""
 
@@ -91,6 +99,11 @@ class _Pass:
         self.recorder = recorder
         self.emit: Callable[[ev.Event], None] | None = recorder
         self.helper: InsertObserversHelper | None = None
+        self.cloned: torch._C.ScriptModule | None = None
+        self.instances: list[tuple[str, torch._C.ScriptModule]] = []
+        self.qconfigs: dict = {}
+        self.splits: tuple = ()
+        self.original_names: dict = {}
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -112,35 +125,58 @@ class _Pass:
             self.emit(ev.PhaseFinished(phase=name, maps=maps))
 
     def run(self, inplace: bool, on_device: bool) -> Run:
+        try:
+            return self._run(inplace, on_device)
+        except PassError as err:
+            raise _failure(err, self.partial_run()) from err
+
+    def partial_run(self) -> Run:
+        """The run as it stood when the pass failed, with a module that can be read."""
+        helper, module = self.helper, self.cloned
+        if helper is not None and module is not None:
+            helper.attach_unvisited_observers(self.instances)
+        return Run(
+            module=wrap_cpp_module(module) if module is not None else self.model,
+            events=tuple(self.recorder.events) if self.recorder else (),
+            qconfigs=self.qconfigs, splits=self.splits,
+            maps=helper.maps_view() if helper else ev.MapsView.empty(),
+            method_name=self.method_name, quant_type=self.quant_type,
+            qconfig_dict=dict(self.qconfig_dict), original_names=self.original_names,
+        )
+
+    def _run(self, inplace: bool, on_device: bool) -> Run:
         emit, method_name = self.emit, self.method_name
         scripted = script_qconfig_dict(self.qconfig_dict)
         with self.phase("fill_qconfig_map"):
-            qconfigs = fill_qconfig_map(self.model._c, scripted)
+            qconfigs = self.qconfigs = fill_qconfig_map(self.model._c, scripted)
             if emit:
                 for mq in qconfigs.values():
                     emit(ev.QConfigAssigned(module_path=mq.path, qconfig_key=mq.key,
                                             explicit=mq.explicit,
                                             has_qconfig=mq.qconfig is not None))
         with self.phase("clone"):
-            reject_object_arguments(self.model._c)
+            check_remap_types(self.model._c)
             cloned, splits = clone_module(self.model._c, qconfigs, inplace=inplace)
+            self.cloned, self.splits = cloned, tuple(splits)
             if emit:
                 for group in splits:
                     emit(ev.TypeSplit(original_type=group.original_type,
                                       new_type=group.new_type, module_paths=group.module_paths,
                                       qconfig_key=group.qconfig_key, below=group.below))
             original_names = original_value_names(self.model._c, cloned) if emit else {}
+            self.original_names = original_names
 
         entry_method = method_name
         with self.phase("swap_functional_linear"):
             if on_device:
                 torch._C._jit_pass_swap_functional_linear(cloned._get_method(method_name).graph)
                 entry_method = f"observe_{method_name}"
-                cloned = _clone_method(cloned, method_name)
+                cloned = self.cloned = _clone_method(cloned, method_name)
             else:
                 torch._C._jit_pass_swap_functional_linear(cloned)
 
-        qconfigs = fill_qconfig_map(cloned, scripted)
+        qconfigs = self.qconfigs = fill_qconfig_map(cloned, scripted)
+        self.instances = list(named_modules(cloned))
         helper = self.helper = InsertObserversHelper(qconfigs, self.quant_type, emit,
                                                      FunctionResolver())
         helper.names.update(original_names)
@@ -157,9 +193,8 @@ class _Pass:
             helper.insert_reset_observer_method = True
             helper.reset_observer_method_name = f"reset_observers_{method_name}"
         with self.phase("insert_observers"):
-            instances = list(named_modules(cloned))
             helper.insert_observers(top, entry_method, is_entry_point=True)
-            helper.attach_unvisited_observers(instances)
+            helper.attach_unvisited_observers(self.instances)
         if on_device:
             with self.phase("insert_reset_observer_method"):
                 helper.add_reset_observer_methods()

@@ -20,6 +20,7 @@ import torch
 from torch.ao.quantization import QConfig
 
 from .errors import PassError
+from .graphs import source_line
 from .qconfig import ModuleQConfig, named_children, named_modules
 
 _clone_with_class = torch._C._hack_do_not_use_clone_module_with_class
@@ -138,17 +139,26 @@ def _share_attributes(original: torch._C.ScriptModule, cloned: torch._C.ScriptMo
             cloned.setattr(name, value)
 
 
-def reject_object_arguments(root: torch._C.ScriptModule) -> None:
-    """``remapTypes`` refuses methods that take module objects as arguments."""
+def check_remap_types(root: torch._C.ScriptModule) -> None:
+    """The checks ``ModuleCloneHelper::remapTypes`` makes on every method it clones.
+
+    Children are cloned before their parent, and each class type once. A method may not
+    take objects as arguments, and every ``CallMethod`` or ``GetAttr`` must be reached
+    from ``self`` through attributes (``getModuleAccessPath``).
+    """
     seen: set[str] = set()
-    for path, module in named_modules(root):
+
+    def visit(module: torch._C.ScriptModule, path: str) -> None:
+        for name, child in named_children(module):
+            visit(child, f"{path}.{name}" if path else name)
         type_name = module._type().qualified_name()
         if type_name in seen:
-            continue
+            return
         seen.add(type_name)
         for method_name in module._method_names():
             graph = module._get_method(method_name).graph
-            for value in list(graph.inputs())[1:]:
+            self_value, *arguments = graph.inputs()
+            for value in arguments:
                 if value.type().kind() == "ClassType":
                     raise PassError(
                         f"{path or '<top>'}.{method_name}: argument %{value.debugName()} is "
@@ -157,3 +167,31 @@ def reject_object_arguments(root: torch._C.ScriptModule) -> None:
                         "object through an attribute of self.",
                         rule="remapTypes", module_path=path, method=method_name,
                         value=value.debugName())
+            _check_access_paths(graph.block(), self_value.unique(), path, method_name)
+
+    visit(root, "")
+
+
+def _check_access_paths(block: torch._C.Block, self_unique: int, path: str,
+                        method_name: str) -> None:
+    for node in block.nodes():
+        if node.kind() in ("prim::CallMethod", "prim::GetAttr"):
+            value = node.inputsAt(0)
+            while value.node().kind() == "prim::GetAttr":
+                value = value.node().inputsAt(0)
+            if value.unique() != self_unique:
+                producer = value.node().kind()
+                raise PassError(
+                    f"{path or '<top>'}.{method_name}: can't handle the access pattern of "
+                    f"GetAttr in getModuleAccessPath: {node.kind()} on %"
+                    f"{node.inputsAt(0).debugName()} traces back to %{value.debugName()} "
+                    f"({producer}), which is not self. The pass follows only submodules "
+                    "reached as self.a.b...; it cannot clone methods that call methods or "
+                    "read attributes of other objects.",
+                    rule="getModuleAccessPath", module_path=path, method=method_name,
+                    value=value.debugName(),
+                    details={"node": node.kind(), "source": source_line(node),
+                             "call": node.outputsAt(0).debugName() if node.outputsSize()
+                             else None, "traced_to": producer})
+        for sub in node.blocks():
+            _check_access_paths(sub, self_unique, path, method_name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -19,6 +19,13 @@ import torch
 from . import events as ev
 from . import rules
 from .errors import FunctionWarning, LoopWarning, ObsvizError, PassError
+from .graphs import (
+    BLOCK_KINDS,
+    producer_summary,
+    self_attributes_read,
+    source_line,
+    walk_nodes,
+)
 from .patterns import match_delay_pattern
 from .preprocess import preprocess_graph
 from .qconfig import ModuleQConfig, ScriptedQConfig
@@ -70,18 +77,6 @@ class CallSite:
     input_observers: list[ObserverConfig | None]
     output_observers: list[ObserverConfig | None]
     observed_outputs: list[int]
-
-
-# Node kinds that own blocks (prim::fork keeps its body in a subgraph attribute).
-BLOCK_KINDS = frozenset({"prim::If", "prim::Loop", "prim::With", "prim::Closure"})
-
-
-def walk_nodes(block: Block) -> Iterator[Node]:
-    """Every node of a block and of its nested blocks, in order."""
-    for node in block.nodes():
-        yield node
-        for sub in node.blocks():
-            yield from walk_nodes(sub)
 
 
 def _display(path: str) -> str:
@@ -177,6 +172,9 @@ class InsertObserversHelper:
                 "self.a.b...; call submodules through attributes of self.",
                 rule="getModuleAccessPath", module_path=ctx.path,
                 method=gq.rsplit(".", 1)[-1], value=it.debugName(),
+                details={"node": n.kind(), "source": source_line(n),
+                         "call": n.outputsAt(0).debugName() if n.outputsSize() else None,
+                         "traced_to": producer_summary(it)},
             )
         path.reverse()
         module = ctx.module
@@ -665,7 +663,7 @@ class InsertObserversHelper:
             if aggregated is None:
                 aggregated = state
             elif aggregated != state:
-                raise self.inconsistent_if(n, gq, ctx, states)
+                raise self.inconsistent_if(n, graph, gq, ctx, states)
         branch_outputs = [list(sub.outputs()) for sub in n.blocks()]
         for i, out in enumerate(n.outputs()):
             if aggregated is not None and aggregated[i]:
@@ -676,7 +674,7 @@ class InsertObserversHelper:
                         sources=tuple(self.ref(b[i], gq, ctx.path) for b in branch_outputs),
                         via="if_output"))
 
-    def inconsistent_if(self, n: Node, gq: str, ctx: ModuleCtx,
+    def inconsistent_if(self, n: Node, graph: Graph, gq: str, ctx: ModuleCtx,
                         states: list[tuple[int, list[bool]]]) -> PassError:
         outputs = ", ".join(f"%{v.debugName()}" for v in n.outputs())
         lines = [
@@ -688,8 +686,23 @@ class InsertObserversHelper:
             lines.append(f"  branch {index}: {marks}")
         lines.append("Make both branches return values of the same kind (e.g. both outputs of "
                      "quantizable ops), or remove the branch for the mode you quantize in.")
+        blocks = list(n.blocks())
+        condition = n.inputsAt(0)
+        details = {
+            "node": n.kind(),
+            "source": source_line(n),
+            "condition": condition.debugName(),
+            "condition_producer": producer_summary(condition),
+            "condition_attributes": self_attributes_read(condition,
+                                                         next(graph.inputs()).unique()),
+            "outputs": [self.ref(v, gq, ctx.path) for v in n.outputs()],
+            "branches": [
+                (index, [self.ref(v, gq, ctx.path) for v in blocks[index].outputs()], state)
+                for index, state in states
+            ],
+        }
         return PassError("\n".join(lines), rule="insertObserversFor", module_path=ctx.path,
-                         method=gq.rsplit(".", 1)[-1], value=outputs)
+                         method=gq.rsplit(".", 1)[-1], value=outputs, details=details)
 
     def warn_loop(self, n: Node, gq: str, ctx: ModuleCtx) -> None:
         """The ``prim::Loop`` case: the pass warns once and never looks inside.

@@ -17,12 +17,28 @@ class PassError(ObsvizError):
     """
 
     def __init__(self, message: str, *, rule: str, module_path: str | None = None,
-                 method: str | None = None, value: str | None = None) -> None:
+                 method: str | None = None, value: str | None = None,
+                 details: dict | None = None) -> None:
         super().__init__(message)
         self.rule = rule
         self.module_path = module_path
         self.method = method
         self.value = value
+        self.details = details or {}
+
+
+class PassFailure(PassError):
+    """The pass failed; ``diagnosis`` says why and ``run`` holds the partial run.
+
+    Everything that reads a :class:`~obsviz.Run` (tables, explanations, renderings)
+    works on ``run``: it stops where the pass stopped.
+    """
+
+    def __init__(self, error: PassError, diagnosis: object, run: object) -> None:
+        super().__init__(str(diagnosis), rule=error.rule, module_path=error.module_path,
+                         method=error.method, value=error.value, details=error.details)
+        self.diagnosis = diagnosis
+        self.run = run
 
 
 class ObsvizWarning(UserWarning):

@@ -140,8 +140,9 @@ def _filters_pass(pattern: DelayPattern, first: torch._C.Node, second: torch._C.
     return True
 
 
-def match_delay_pattern(second: torch._C.Node) -> tuple[DelayPattern, torch._C.Value] | None:
-    """The pattern whose ``second`` op is this node, with its intermediate value."""
+def delay_pattern_candidate(second: torch._C.Node) -> tuple[DelayPattern, torch._C.Value] | None:
+    """The pattern whose ``second`` op this node is, ignoring other uses of the
+    intermediate value."""
     kind = second.kind()
     if kind not in _SECOND_KINDS:
         return None
@@ -151,9 +152,7 @@ def match_delay_pattern(second: torch._C.Node) -> tuple[DelayPattern, torch._C.V
     intermediate = second.inputsAt(index)
     first = intermediate.node()
     candidates = _BY_FIRST_KIND.get(first.kind())
-    if not candidates or len(intermediate.uses()) != 1:
-        return None
-    if first.owningBlock() != second.owningBlock():
+    if not candidates or first.owningBlock() != second.owningBlock():
         return None
     for pattern in candidates:
         if (
@@ -163,3 +162,13 @@ def match_delay_pattern(second: torch._C.Node) -> tuple[DelayPattern, torch._C.V
         ):
             return pattern, intermediate
     return None
+
+
+def match_delay_pattern(second: torch._C.Node) -> tuple[DelayPattern, torch._C.Value] | None:
+    """The pattern whose ``second`` op is this node, with its intermediate value."""
+    if second.kind() not in _SECOND_KINDS:
+        return None
+    candidate = delay_pattern_candidate(second)
+    if candidate is None or len(candidate[1].uses()) != 1:
+        return None
+    return candidate

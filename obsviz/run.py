@@ -26,6 +26,7 @@ class Run:
     quant_type: str
     qconfig_dict: Mapping[str, object] = field(repr=False, default_factory=dict)
     original_names: Mapping[tuple[str, int], str] = field(repr=False, default_factory=dict)
+    failure: object | None = None  # the Diagnosis when the pass failed part-way
 
     @property
     def inserted(self) -> tuple[tuple[str, str, object], ...]:

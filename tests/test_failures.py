@@ -1,0 +1,149 @@
+"""When the real pass fails: obsviz diagnoses it, keeps the partial run, never crashes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch.ao.quantization import default_qconfig
+from torch.ao.quantization.quantize_jit import script_qconfig_dict
+
+import obsviz
+from obsviz.placement import observer_placement
+
+from . import failure_models as fm
+from .corpus import CASES, script
+
+QCONFIG = {"": default_qconfig}
+
+
+def _scripted(cls: type[torch.nn.Module]) -> torch.jit.ScriptModule:
+    torch.manual_seed(0)
+    return torch.jit.script(cls().eval())
+
+
+def _real(model: torch.jit.ScriptModule) -> torch._C.ScriptModule:
+    return torch._C._jit_pass_insert_observers(model._c, "forward",
+                                               script_qconfig_dict(QCONFIG), False, 1)
+
+
+def _failure(model: torch.jit.ScriptModule) -> obsviz.PassFailure:
+    with pytest.raises(obsviz.PassFailure) as err:
+        obsviz.insert_observers(model, QCONFIG)
+    return err.value
+
+
+def test_training_branch_names_the_if_its_source_line_and_branch_states() -> None:
+    model = _scripted(fm.AuxHead)
+    with pytest.raises(RuntimeError, match="branches for `if` should return values"):
+        _real(model)
+    diagnosis = _failure(model).diagnosis
+    assert diagnosis.kind == "inconsistent_if"
+    assert diagnosis.node == "prim::If"
+    assert diagnosis.source.endswith("failure_models.py:20")
+    assert [b.observed for b in diagnosis.branches] == [(True,), (False,)]
+    lines = str(diagnosis).splitlines()
+    assert "branches of an `if` return values observed differently" in lines[0]
+    assert lines[1].startswith("Fix: the branch depends on self.training")
+    assert "fold_attribute_branches(model)" in lines[1]
+
+
+def test_the_suggested_fold_makes_both_passes_succeed_alike() -> None:
+    model = _scripted(fm.AuxHead)
+    folded = obsviz.fold_attribute_branches(model)
+    assert "prim::If" not in str(folded.graph)
+    assert "prim::If" in str(model.graph)
+    run = obsviz.insert_observers(folded, QCONFIG)
+    assert observer_placement(run.module) == observer_placement(_real(folded))
+    inputs = torch.randn(1, 3, 8, 8)
+    assert torch.equal(folded(inputs), model(inputs))
+
+
+def test_stochastic_depth_names_the_attributes_the_branch_depends_on() -> None:
+    model = _scripted(fm.StochasticDepthNet)
+    with pytest.raises(RuntimeError, match="branches for `if` should return values"):
+        _real(model)
+    failure = _failure(model)
+    assert failure.diagnosis.module_path == "drop"
+    assert "self.training" in failure.diagnosis.fix
+    folded = obsviz.fold_attribute_branches(model, attributes=("training", "p"))
+    run = obsviz.insert_observers(folded, QCONFIG)
+    assert observer_placement(run.module) == observer_placement(_real(folded))
+
+
+def test_partial_run_keeps_what_the_pass_decided_before_failing() -> None:
+    failure = _failure(_scripted(fm.AuxHead))
+    run = failure.run
+    assert run.failure is failure.diagnosis
+    assert run.events and isinstance(run.events[-1], obsviz.events.Event)
+    assert run.maps.observer_for_value, "analysis finished before insertion failed"
+    assert run.module.graph is not None
+
+
+@pytest.mark.parametrize("cls", [fm.ObjectCall, fm.ObjectArgument])
+def test_objects_the_pass_cannot_follow_are_named_with_their_call_site(cls: type) -> None:
+    model = _scripted(cls)
+    with pytest.raises(RuntimeError, match="Can't handle the access pattern of GetAttr"):
+        _real(model)
+    diagnosis = _failure(model).diagnosis
+    assert diagnosis.kind == "module_access" and diagnosis.rule == "getModuleAccessPath"
+    assert diagnosis.node == "prim::CallMethod"
+    assert diagnosis.source and "failure_models.py" in diagnosis.source
+    assert "TorchScript class" in diagnosis.summary
+    assert "nn.Module" in diagnosis.fix
+
+
+REAL_PASS_ON_SHARED_FLOAT_FUNCTIONAL = textwrap.dedent("""
+    import torch
+    from torch.ao.quantization import default_qconfig
+    from torch.ao.quantization.quantize_jit import script_qconfig_dict
+    from torch.jit._recursive import wrap_cpp_module
+    from tests import failure_models as fm
+    model = torch.jit.script(fm.SharedFloatFunctional().eval())
+    observed = torch._C._jit_pass_insert_observers(
+        model._c, "forward", script_qconfig_dict({"": default_qconfig}), False, 1)
+    wrap_cpp_module(observed)
+""")
+
+
+def test_shared_float_functional_real_pass_returns_a_corrupt_module() -> None:
+    result = subprocess.run([sys.executable, "-c", REAL_PASS_ON_SHARED_FLOAT_FUNCTIONAL],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "InvalidTag" in result.stderr or result.returncode < 0
+
+
+def test_shared_float_functional_obsviz_gives_a_module_whose_observers_all_run() -> None:
+    run = obsviz.insert_observers(_scripted(fm.SharedFloatFunctional), QCONFIG)
+    observed = run.module
+    observed(torch.randn(1, 3, 8, 8))
+    for path, name, _ in run.inserted:
+        owner = observed
+        for part in filter(None, path.split(".")):
+            owner = getattr(owner, part)
+        observer = getattr(owner, name)
+        assert torch.isfinite(observer.min_val).all(), f"{path}.{name} never ran"
+    skip_observers = [name for path, name, _ in run.inserted if path == "b0.skip"]
+    assert skip_observers
+    for name in skip_observers:  # the unused instance's slots are filled, not left empty
+        assert isinstance(getattr(observed.b1.skip, name), torch.jit.ScriptModule)
+
+
+def test_check_reports_failures_and_quiet_surprises_without_raising() -> None:
+    report = obsviz.check(_scripted(fm.AuxHead), {"": default_qconfig, "auxx": None})
+    assert not report.ok
+    kinds = [f.kind for f in report.findings]
+    assert kinds[0] == "failure"
+    assert "unmatched_key" in kinds
+    assert "obsviz check: the pass will FAIL" in str(report)
+
+
+def test_check_lists_fusions_blocked_by_another_use() -> None:
+    c = next(c for c in CASES if "delay_blocked_by_other_use" in c.tags)
+    report = obsviz.check(script(c), c.qconfig_dict(), quant_type=c.quant_type)
+    assert report.ok
+    blocked = report.of_kind("fusion_blocked")
+    assert blocked and "does not fuse" in blocked[0].message
