@@ -1,8 +1,8 @@
 """Finding the graph of a user-defined function called with ``prim::CallFunction``.
 
 Torch's Python bindings do not expose a ``FunctionType``'s function, so functions are
-looked up by name in the compilation units obsviz knows: the one ``torch.jit.script``
-compiles into, and those of models loaded with :func:`obsviz.load`.
+looked up by the type's qualified name in the compilation units obsviz knows: the one
+``torch.jit.script`` compiles into, and those of models loaded with :func:`obsviz.load`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class FunctionResolver:
 
     def __init__(self) -> None:
         self._by_name: dict[str, list[torch._C.ScriptFunction]] | None = None
-        self._cache: dict[tuple[str, int], tuple[torch._C.Graph, str]] = {}
+        self._cache: dict[str, tuple[torch._C.Graph, str]] = {}
 
     def _index(self) -> dict[str, list[torch._C.ScriptFunction]]:
         if self._by_name is None:
@@ -39,11 +39,31 @@ class FunctionResolver:
         return self._by_name
 
     def __call__(self, node: torch._C.Node) -> tuple[torch._C.Graph, str]:
+        fn_type = node.inputsAt(0).type()
+        if fn_type.kind() == "FunctionType":
+            # The value's type names the function exactly; functions of one name in two
+            # modules (or redefined in a notebook, mangled) are different functions.
+            qualified = fn_type.annotation_str
+            cached = self._cache.get(qualified)
+            if cached is None:
+                cached = self._by_qualified_name(qualified)
+            if cached is not None:
+                self._cache[qualified] = cached
+                return cached
+        return self._by_short_name(node)
+
+    @staticmethod
+    def _by_qualified_name(qualified: str) -> tuple[torch._C.Graph, str] | None:
+        for cu in (torch.jit._state._python_cu, *list(_extra_units)):
+            fn = cu.find_function(qualified)
+            if fn is not None:
+                return fn.graph, fn.qualified_name
+        return None
+
+    def _by_short_name(self, node: torch._C.Node) -> tuple[torch._C.Graph, str]:
+        """The last resort: a function of that short name, arity and argument types."""
         name = get_func_name(node.inputsAt(0))
         arity = node.inputsSize() - 1
-        cached = self._cache.get((name, arity))
-        if cached is not None:
-            return cached
         candidates = [f for f in self._index().get(name, ())
                       if len(list(f.graph.inputs())) == arity]
         if len(candidates) > 1:
@@ -57,6 +77,4 @@ class FunctionResolver:
                 f"%{node.outputsAt(0).debugName() if node.outputsSize() else '?'}; load saved "
                 "models with obsviz.load() so their functions can be resolved")
         fn = candidates[0]
-        result = (fn.graph, fn.qualified_name)
-        self._cache[(name, arity)] = result
-        return result
+        return fn.graph, fn.qualified_name

@@ -33,6 +33,8 @@ from torch.ao.quantization import (
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 from torch.jit._recursive import wrap_cpp_module
 
+from . import corpus_twins
+
 QUANT_TYPES: dict[str, int] = {"dynamic": 0, "static": 1}
 
 TAGS: frozenset[str] = frozenset(
@@ -1444,6 +1446,23 @@ def linear_helper(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> 
 
 def conv_relu_helper(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return F.relu(F.conv2d(x, weight))
+
+
+def twin_helper(x: torch.Tensor) -> torch.Tensor:
+    return torch.relu(x)
+
+
+class CallsTwinHelpers(nn.Module):
+    """Found by fuzzing: two functions named ``twin_helper`` (this module's passes the
+    observed property through, ``corpus_twins``' does not) must not be mixed up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return twin_helper(y) + corpus_twins.twin_helper(y)
 
 
 class CallsShapeHelper(nn.Module):
@@ -2966,6 +2985,14 @@ CASES: tuple[Case, ...] = (
         STATIC,
         IMG,
         tags=_tags("function_needs_observer", "conv"),
+        convertible=True,
+    ),
+    Case(
+        "function_twins_same_name_static",
+        _build(CallsTwinHelpers),
+        STATIC,
+        IMG,
+        tags=_tags("function_call", "conv", "propagate_add_mul"),
         convertible=True,
     ),
     Case(
