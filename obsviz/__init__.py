@@ -21,6 +21,7 @@ from .errors import (
     PassFailure,
     QConfigKeyWarning,
 )
+from .figures import render
 from .fixes import fold_attribute_branches
 from .placement import ObserverSite, observer_placement
 from .run import Run
@@ -47,6 +48,7 @@ __all__ = [
     "prepare_dynamic_jit",
     "prepare_jit",
     "prepare_ondevice_jit",
+    "render",
     "samples",
     "steps",
 ]

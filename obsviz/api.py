@@ -142,6 +142,7 @@ class _Pass:
             maps=helper.maps_view() if helper else ev.MapsView.empty(),
             method_name=self.method_name, quant_type=self.quant_type,
             qconfig_dict=dict(self.qconfig_dict), original_names=self.original_names,
+            original=self.model,
         )
 
     def _run(self, inplace: bool, on_device: bool) -> Run:
@@ -199,8 +200,9 @@ class _Pass:
             with self.phase("insert_reset_observer_method"):
                 helper.add_reset_observer_methods()
 
-        observed = wrap_cpp_module(cloned)
+        observed, original = wrap_cpp_module(cloned), self.model
         if inplace:
+            original = wrap_cpp_module(self.model._c)  # its graphs stay as they were
             self.model._reconstruct(cloned)
             observed = self.model
         return Run(
@@ -213,6 +215,7 @@ class _Pass:
             quant_type=self.quant_type,
             qconfig_dict=dict(self.qconfig_dict),
             original_names=original_names,
+            original=original,
         )
 
 

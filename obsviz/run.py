@@ -9,6 +9,7 @@ import torch
 
 from . import events as ev
 from .clone import SplitGroup
+from .figures import Figure
 from .placement import ObserverSite, observer_placement
 from .qconfig import ModuleQConfig
 
@@ -27,6 +28,8 @@ class Run:
     qconfig_dict: Mapping[str, object] = field(repr=False, default_factory=dict)
     original_names: Mapping[tuple[str, int], str] = field(repr=False, default_factory=dict)
     failure: object | None = None  # the Diagnosis when the pass failed part-way
+    # the model as the pass was given it (the before/diff figures draw its graphs)
+    original: torch.jit.ScriptModule | None = field(default=None, repr=False)
 
     @property
     def inserted(self) -> tuple[tuple[str, str, object], ...]:
@@ -39,6 +42,18 @@ class Run:
         if not self.module._c._has_method(entry):
             entry = f"observe_{entry}"
         return observer_placement(self.module, entry)
+
+    def render(self, module: str = "", *, method: str | None = None, when: str = "after",
+               depth: int = 0, **options: object) -> Figure:
+        """A Graphviz figure of one graph: ``when`` is "after" (``run.module``), "before"
+        (the model passed in) or "diff" (that model with the observers the pass added).
+
+        Submodule calls stay collapsed unless ``depth`` > 0; the options are those of
+        :func:`obsviz.render` (``show_constants``, ``max_nodes``, ``rankdir``, ...).
+        """
+        from .figures.views import render_run
+        return render_run(self, module=module, method=method, when=when, depth=depth,
+                          **options)
 
     def events_of(self, kind: type[ev.Event]) -> list[ev.Event]:
         return [e for e in self.events if isinstance(e, kind)]

@@ -13,6 +13,7 @@ import torch
 from .figure import Figure, GraphvizNotFoundError, RenderError
 from .graph import DEFAULT_MAX_NODES, Mark, Options, Scope, TooManyNodesError, draw
 from .style import STATES
+from .views import render_run, render_value
 
 __all__ = [
     "DEFAULT_MAX_NODES",
@@ -23,6 +24,8 @@ __all__ = [
     "RenderError",
     "TooManyNodesError",
     "render",
+    "render_run",
+    "render_value",
 ]
 
 
