@@ -120,6 +120,11 @@ def resnet152(num_classes: int = 1000) -> ResNet:
     return ResNet(Bottleneck, [3, 8, 36, 3], num_classes)
 
 
+def resnet_deep(num_classes: int = 10) -> ResNet:
+    """140 narrow Bottleneck blocks: about 20,000 graph nodes for stress tests."""
+    return ResNet(Bottleneck, [3, 24, 111, 3], num_classes, width=16)
+
+
 def resnet_small(num_classes: int = 10) -> ResNet:
     return ResNet(BasicBlock, [1, 1, 1, 1], num_classes, width=8)
 
@@ -408,6 +413,12 @@ SAMPLES: dict[str, SampleSpec] = {
             _evaluated(resnet152),
             _randn(1, 3, 64, 64),
             "Full-width ResNet-152 (Bottleneck [3, 8, 36, 3]); a large graph for timing.",
+        ),
+        SampleSpec(
+            "resnet_deep",
+            _evaluated(resnet_deep),
+            _randn(1, 3, 32, 32),
+            "Narrow ResNet with 140 Bottleneck blocks (about 20,000 graph nodes).",
         ),
         SampleSpec(
             "mobilenet_v3_tiny",
