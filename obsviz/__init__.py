@@ -23,6 +23,7 @@ from .errors import (
 )
 from .figures import render
 from .fixes import fold_attribute_branches
+from .loading import load
 from .placement import ObserverSite, observer_placement
 from .run import Run
 
@@ -44,6 +45,7 @@ __all__ = [
     "events",
     "fold_attribute_branches",
     "insert_observers",
+    "load",
     "observer_placement",
     "prepare_dynamic_jit",
     "prepare_jit",
