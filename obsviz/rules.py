@@ -142,39 +142,65 @@ def match_call_func_to_use(user: Node, offset: int, func: str, n: int | None) ->
     )
 
 
+UseInfo = tuple[Node, int, str]  # (user node, input offset, user kind)
+
+
+def use_infos(v: Value) -> list[UseInfo]:
+    """The uses of a value with their kinds, read once for several rules."""
+    return [(use.user, use.offset, use.user.kind()) for use in v.uses()]
+
+
+class ArgPattern:
+    """``matchArgPattern``'s (function, argument index) lists, indexed for lookup."""
+
+    def __init__(self, aten_func_args: Iterable[tuple[str, int]],
+                 call_func_args: Iterable[tuple[str, int]]) -> None:
+        self.aten: dict[str, frozenset[int]] = {}
+        for func, index in aten_func_args:
+            self.aten[f"aten::{func}"] = self.aten.get(f"aten::{func}", frozenset()) | {index}
+        self.call: dict[str, frozenset[int]] = {}
+        for func, index in call_func_args:
+            self.call[func] = self.call.get(func, frozenset()) | {index}
+
+    def matches(self, uses: list[UseInfo]) -> bool:
+        for user, offset, kind in uses:
+            offsets = self.aten.get(kind)
+            if offsets is not None and offset in offsets:
+                return True
+            if kind == "prim::CallFunction" and self.call:
+                offsets = self.call.get(get_func_name(user.inputsAt(0)))
+                if offsets is not None and offset in offsets:
+                    return True
+        return False
+
+
+WEIGHT = ArgPattern(WEIGHT_ATEN_ARGS, WEIGHT_CALL_ARGS)
+BIAS = ArgPattern(BIAS_ATEN_ARGS, BIAS_CALL_ARGS)
+EMBEDDING_BAG_NON_INPUT = ArgPattern(EMBEDDING_BAG_NON_INPUT_ATEN_ARGS, ())
+
+
 def match_arg_pattern(
     v: Value,
     aten_func_args: Iterable[tuple[str, int]],
     call_func_args: Iterable[tuple[str, int]],
 ) -> bool:
     """``matchArgPattern``: some use of ``v`` is argument ``i`` of one of the functions."""
-    for use in v.uses():
-        user, offset = use.user, use.offset
-        kind = user.kind()
-        for func, index in aten_func_args:
-            if offset == index and kind == f"aten::{func}":
-                return True
-        if kind == "prim::CallFunction":
-            name = get_func_name(user.inputsAt(0))
-            for func, index in call_func_args:
-                if offset == index and name == func:
-                    return True
-    return False
+    return ArgPattern(aten_func_args, call_func_args).matches(use_infos(v))
 
 
-def is_weight(v: Value) -> bool:
+def is_weight(v: Value, uses: list[UseInfo] | None = None) -> bool:
     """``isWeight``."""
-    return match_arg_pattern(v, WEIGHT_ATEN_ARGS, WEIGHT_CALL_ARGS)
+    return WEIGHT.matches(use_infos(v) if uses is None else uses)
 
 
-def is_bias_of_conv_or_linear(v: Value) -> bool:
+def is_bias_of_conv_or_linear(v: Value, uses: list[UseInfo] | None = None) -> bool:
     """``isBiasOfConvOrLinear``."""
-    return match_arg_pattern(v, BIAS_ATEN_ARGS, BIAS_CALL_ARGS)
+    return BIAS.matches(use_infos(v) if uses is None else uses)
 
 
-def is_embedding_bag_non_input(v: Value) -> bool:
+def is_embedding_bag_non_input(v: Value, uses: list[UseInfo] | None = None) -> bool:
     """``isEmbeddingBagNonInput``."""
-    return match_arg_pattern(v, EMBEDDING_BAG_NON_INPUT_ATEN_ARGS, ())
+    return EMBEDDING_BAG_NON_INPUT.matches(use_infos(v) if uses is None else uses)
 
 
 def is_scalar(v: Value) -> bool:
