@@ -29,6 +29,7 @@ test: lint
 
 bench: setup
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_render.py
 
 clean:
 	rm -rf build .pytest_cache
