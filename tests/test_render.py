@@ -8,6 +8,7 @@ the DOT. Nodes carry ``class`` = their role (op, call, observer, ...); value edg
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 import warnings
@@ -29,7 +30,7 @@ from obsviz.figures import (
     render_value,
 )
 
-from .corpus import case, script
+from .corpus import CASES, case, script
 
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None,
                                 reason="Graphviz's dot is not installed (make test installs it)")
@@ -350,3 +351,38 @@ def test_before_of_an_inplace_run_is_still_the_graph_passed_in() -> None:
     assert "_observer_" in run.render(module="layer1.0").source
     before = layout(run.render(module="layer1.0", when="before"))
     assert not before.role("observer") and before.state("observed")
+
+
+@pytest.mark.parametrize("name", ["addmm_linear_static", "fork_wait_mlp_static"])
+def test_values_preprocessing_made_are_drawn_on_the_value_they_replace(name: str) -> None:
+    c = case(name)
+    run = obsviz.insert_observers(script(c), c.qconfig_dict(), quant_type=c.quant_type)
+    top = [s for s in run.placement() if s.module_path == ""]
+    diff = layout(run.render(when="diff"))
+    assert len(diff.role("observer")) == len(top)
+    made = [r for _, _, r in run.inserted if r.key not in run.original_names]
+    assert made  # e.g. the aten::linear that fuse_linear made from addmm
+    stand_ins = [e for e in diff.edges for r in made if f"as %{r.name}" in e.get("label", "")]
+    assert len(stand_ins) == len(made)
+    assert all(lay_class == "observer" for lay_class in
+               (diff.nodes[e["head"]]["class"] for e in stand_ins))
+
+
+def test_diff_and_after_agree_on_every_corpus_model() -> None:
+    """The diff overlay (the input graph plus the run's decisions) puts exactly as many
+    observers in each top-level graph as run.module really has there."""
+    checked = 0
+    warnings.simplefilter("ignore")
+    for c in CASES:
+        if c.real_raises:
+            continue
+        run = obsviz.insert_observers(script(c), c.qconfig_dict(), method_name=c.method_name,
+                                      quant_type=c.quant_type)
+        entry = c.method_name if run.module._c._has_method(c.method_name) \
+            else f"observe_{c.method_name}"
+        top = [s for s in run.placement() if s.module_path == "" and s.method == entry]
+        for when in ("after", "diff"):
+            source = run.render(when=when, method=c.method_name, max_nodes=None).source
+            assert len(re.findall(r"class=observer\b", source)) == len(top), (c.name, when)
+        checked += 1
+    assert checked > 150

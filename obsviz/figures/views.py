@@ -8,6 +8,7 @@ the run was given; ``after`` draws ``run.module``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -76,6 +77,7 @@ class _RunMarks:
 
     def __init__(self, run: Run, states: ValueStates, when: str) -> None:
         self.observed = run.module._c
+        self.original_names = run.original_names
         self.states = states
         self.when = when
         self.by_name = states.key_by_name() if when != "after" else {}
@@ -96,15 +98,63 @@ class _RunMarks:
                                          when)
         gq = _graph_key(self.observed, scope.path, scope.method) or ""
         by_name = self.by_name
+        stand_ins = self.stand_ins(scope, gq)
 
         def original_name(key: VKey) -> str:
             return names.get(key, str(key[1]))
 
         def lookup(value: torch._C.Value) -> Mark:
             key = by_name.get((gq, value.debugName()))
-            return mark_of(decisions.get(key) if key else None, original_name, gq, when)
+            decision = decisions.get(key) if key else None
+            made = stand_ins.get(value.debugName())
+            if made is not None and (decision is None or decision.state == "not_needed"):
+                mark = mark_of(decisions[made[0]], original_name, gq, when)
+                return replace(mark, note=mark.note or f"as %{made[1]}",
+                               detail=f"{mark.detail}; preprocessing replaced it with "
+                                      f"%{made[1]}, which the pass observed")
+            return mark_of(decision, original_name, gq, when)
 
         return lookup
+
+    def stand_ins(self, scope: Scope, gq: str) -> dict[str, tuple[VKey, str]]:
+        """Observed values that preprocessing made (a fused linear, an inlined fork), by
+        the name of the value the input graph has in their place: the input of the same
+        user at the same position."""
+        made = [key for key, d in self.states.decisions.items()
+                if key[0] == gq and d.observer and key not in self.original_names]
+        if not made or not self.original_names:
+            return {}
+        after = _module_at(self.observed, scope.path)
+        after_graph = after._get_method(_entry_method(after, scope.method)).graph
+        by_unique = {v.unique(): v for v in _values(after_graph.block())}
+        before = {v.debugName(): v for v in _values(scope.graph.block())}
+        found: dict[str, tuple[VKey, str]] = {}
+        for key in made:
+            value = by_unique.get(key[1])
+            if value is None:
+                continue
+            uses = [u for use in value.uses() for u in (
+                use.user.output().uses() if use.user.kind() == "prim::CallMethod" and
+                use.user.inputsAt(0).debugName().startswith("_observer_") else [use])]
+            for use in uses:
+                twin = self._twin_input(use, gq, before, scope.graph)
+                if twin is not None:
+                    found[twin.debugName()] = (key, value.debugName())
+                    break
+        return found
+
+    def _twin_input(self, use: torch._C.Use, gq: str, before: dict[str, torch._C.Value],
+                    graph: torch._C.Graph) -> torch._C.Value | None:
+        user, offset = use.user, use.offset
+        if user.kind() == "prim::Return":
+            outputs = list(graph.outputs())
+            return outputs[offset] if offset < len(outputs) else None
+        for out in user.outputs():
+            name = self.original_names.get((gq, out.unique()))
+            twin_user = before[name].node() if name in before else None
+            if twin_user is not None and offset < twin_user.inputsSize():
+                return twin_user.inputsAt(offset)
+        return None
 
 
 class _ObserverCounts:
