@@ -372,12 +372,34 @@ class InsertObserversHelper:
 
     def consider_value(self, v: Value, qconfig: ScriptedQConfig, gq: str, path: str) -> None:
         needed, reason = self.value_needs_to_be_quantized(v, qconfig)
+        observer = None
         if needed:
-            self.observer_for_value[(gq, v.unique())] = self.observer_config_for(v, qconfig)
+            observer = self.observer_for_value[(gq, v.unique())] = \
+                self.observer_config_for(v, qconfig)
         if self.emit:
             self.emit(ev.RuleEvaluated(rule="valueNeedsToBeQuantized",
                                        value=self.ref(v, gq, path), outcome=needed,
-                                       reason=reason))
+                                       reason=reason, detail=self.vnq_detail(v, reason, observer)))
+
+    def vnq_detail(self, v: Value, reason: str, observer: ObserverConfig | None) -> tuple:
+        """For explanations: the configured role, the deciding use, what static would do."""
+        detail: list[tuple[str, object]] = []
+        if observer is not None:
+            detail.append(("role", observer.role))
+        if reason == "quantizable_use":
+            use = next(u for u in v.uses()
+                       if rules.use_quantizable(u.user, u.offset, self.quant_type))
+            detail.append(("use", (use.user.kind(), use.offset)))
+        elif reason == "no_quantizable_use" and self.quant_type == rules.DYNAMIC:
+            # valueNeedsToBeQuantized's producer clause only applies to static quantization
+            if rules.node_quantizable(v.node(), rules.STATIC):
+                detail.append(("static_would_observe", ("producer", v.node().kind())))
+            else:
+                for use in v.uses():
+                    if rules.use_quantizable(use.user, use.offset, rules.STATIC):
+                        detail.append(("static_would_observe", ("use", use.user.kind())))
+                        break
+        return tuple(detail)
 
     def fill_pass_through_value_map(self, graph: Graph, gq: str, path: str) -> None:
         """``fillPassThroughValueMap``, descending into user-defined function graphs."""
@@ -411,6 +433,10 @@ class InsertObserversHelper:
         """``removeActivationObservers`` (on-device dynamic PTQ): keep weight observers."""
         for key in [k for k, o in self.observer_for_value.items() if o.role != "weight"]:
             del self.observer_for_value[key]
+            if self.emit:
+                self.emit(ev.RuleEvaluated(rule="removeActivationObservers",
+                                           value=self.key_ref(key), outcome=False,
+                                           reason="ondevice_dynamic_activation"))
 
     # ------------------------------------------------------------------ insertion
     def get_observer_for(self, key: VKey) -> ObserverConfig | None:
@@ -469,6 +495,21 @@ class InsertObserversHelper:
             return ok, "propagate_inputs_observed" if ok else "propagate_input_unobserved"
         return True, "not_propagate_op"
 
+    def should_observe_detail(self, n: Node, gq: str, reason: str, path: str,
+                              block_observed: set[VKey]) -> tuple:
+        """For explanations: the deciding use, or the propagate op's inputs and their state."""
+        if reason == "quantizable_use":
+            for v in n.outputs():
+                for use in v.uses():
+                    if rules.use_quantizable(use.user, use.offset, self.quant_type):
+                        return (("use", (use.user.kind(), use.offset)),)
+        if reason.startswith("propagate_"):
+            count = 1 if rules.is_propagate_quant_single_input_op(n) else 2
+            return (("inputs", tuple(
+                (self.ref(i, gq, path), self.is_observed((gq, i.unique()), block_observed))
+                for i in list(n.inputs())[:count])),)
+        return ()
+
     def propagate_observed_property(self, out: Value, gq: str, block_observed: set[VKey],
                                     path: str) -> None:
         """``propagateObservedProperty``: pass-through outputs of observed inputs."""
@@ -511,6 +552,10 @@ class InsertObserversHelper:
                     None if self.is_observed(key, block_observed) else self.get_observer_for(key))
 
         visited = block_key in self.block_observer_map
+        if self.emit and len(block_key) == 1:
+            kind = "method" if gq in self.paths_of_graph else "function"
+            self.emit(ev.GraphEntered(graph=GraphRef(gq, kind), module_path=ctx.path,
+                                      first_visit=not visited))
         if visited:
             for name, observer in self.block_observer_map[block_key]:
                 ctx.module.setattr(name, copy.deepcopy(observer))
@@ -605,9 +650,10 @@ class InsertObserversHelper:
                     continue
                 should, reason = self.should_observe(n, gq, block_observed)
                 if self.emit:
-                    self.emit(ev.RuleEvaluated(rule="shouldObserve",
-                                               value=self.ref(v, gq, ctx.path),
-                                               outcome=should, reason=reason))
+                    self.emit(ev.RuleEvaluated(
+                        rule="shouldObserve", value=self.ref(v, gq, ctx.path), outcome=should,
+                        reason=reason, detail=self.should_observe_detail(n, gq, reason, ctx.path,
+                                                                         block_observed)))
                 if should:
                     self.record_observed(v, gq, observer, values_to_observe, block_observed,
                                          ctx, "self")

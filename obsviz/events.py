@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .refs import ValueRef
+from .refs import GraphRef, ValueRef
 
 PHASES = (
     "fill_qconfig_map",
@@ -112,6 +112,9 @@ class RuleEvaluated(Event):
 
     ``rule`` is the C++ function (``valueNeedsToBeQuantized``, ``shouldObserve``, ...),
     ``outcome`` its result and ``reason`` a code naming the clause that decided.
+    ``detail`` holds ``(name, value)`` pairs for explanations: ``role`` (the observer
+    configured), ``use`` (the deciding use, as op kind and input offset), ``inputs`` (a
+    propagate op's inputs with their observed state), ``static_would_observe``.
     """
 
     rule: str
@@ -119,6 +122,19 @@ class RuleEvaluated(Event):
     outcome: bool
     reason: str
     detail: tuple = ()
+
+
+@dataclass(frozen=True)
+class GraphEntered(Event):
+    """``insertObserversFor`` starts walking a method or function graph for an instance.
+
+    Only the first walk of a graph (``first_visit``) inserts observers; later walks of a
+    graph shared by other instances (or called again) copy them.
+    """
+
+    graph: GraphRef
+    module_path: str
+    first_visit: bool
 
 
 @dataclass(frozen=True)
