@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -12,6 +13,12 @@ from .clone import SplitGroup
 from .figures import Figure
 from .placement import ObserverSite, observer_placement
 from .qconfig import ModuleQConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .tables import Tables
+    from .view import RunView
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +37,8 @@ class Run:
     failure: object | None = None  # the Diagnosis when the pass failed part-way
     # the model as the pass was given it (the before/diff figures draw its graphs)
     original: torch.jit.ScriptModule | None = field(default=None, repr=False)
+    # views (tables, verdicts) built on first use, by step; see obsviz.view
+    _views: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def inserted(self) -> tuple[tuple[str, str, object], ...]:
@@ -42,6 +51,21 @@ class Run:
         if not self.module._c._has_method(entry):
             entry = f"observe_{entry}"
         return observer_placement(self.module, entry)
+
+    @property
+    def tables(self) -> Tables:
+        """The maps and decisions as DataFrames (``.delay``, ``.boundary``, ...)."""
+        from .view import view_of
+        return view_of(self).tables
+
+    def values(self) -> pd.DataFrame:
+        """Every value of every graph reached, per instance, with observed flag and reason."""
+        return self.tables.values
+
+    def at(self, step: int) -> RunView:
+        """The run as it stood after event ``step``: ``.tables``, ``.values()``, ``.explain()``."""
+        from .view import view_of
+        return view_of(self, step)
 
     def render(self, module: str = "", *, method: str | None = None, when: str = "after",
                depth: int = 0, **options: object) -> Figure:

@@ -1,0 +1,124 @@
+"""What a run's recorded events say about each value, indexed by value key.
+
+One pass over the events (up to a step) files every event under the values it is about,
+so verdicts and explanations read facts instead of re-deriving the pass's decisions.
+Events of the insertion phase are tagged with the walk ("visit") of their graph they
+belong to: only the first walk of a graph inserts observers, so it is the one that
+decides; later walks of a shared graph copy its observers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import events as ev
+from .refs import ValueRef
+
+VKey = tuple[str, int]
+
+
+@dataclass
+class Facts:
+    """Events filed by value key, for the events up to ``step``."""
+
+    step: int
+    phase: str | None = None
+    qconfig: dict[str, ev.QConfigAssigned] = field(default_factory=dict)
+    vnq: dict[VKey, ev.RuleEvaluated] = field(default_factory=dict)
+    dropped: dict[VKey, ev.RuleEvaluated] = field(default_factory=dict)
+    delayed: dict[VKey, ev.DelayMatched] = field(default_factory=dict)  # by first
+    delay_target: dict[VKey, ev.DelayMatched] = field(default_factory=dict)  # by second
+    pass_through: dict[VKey, list[ev.PassThroughEntry]] = field(
+        default_factory=lambda: defaultdict(list))
+    boundary: dict[VKey, list[ev.BoundaryEntry]] = field(
+        default_factory=lambda: defaultdict(list))  # by caller and by callee
+    boundary_callees: dict[VKey, list[VKey]] = field(
+        default_factory=lambda: defaultdict(list))  # caller -> callees, in map order
+    visits: dict[str, list[ev.GraphEntered]] = field(default_factory=lambda: defaultdict(list))
+    # Insertion-phase events of the first walk of each graph, by the value they decide.
+    decided: dict[VKey, list[ev.Event]] = field(default_factory=lambda: defaultdict(list))
+    recorded_on: dict[VKey, ev.ObserverRecorded] = field(default_factory=dict)  # by target
+    recorded_for: dict[VKey, ev.ObserverRecorded] = field(default_factory=dict)  # by value
+    propagated: dict[VKey, ev.ObservedPropagated] = field(default_factory=dict)
+    inserted: dict[VKey, ev.ObserverInserted] = field(default_factory=dict)
+    attached: dict[str, list[ev.ObserverAttached]] = field(
+        default_factory=lambda: defaultdict(list))
+    loops: list[ev.LoopSkipped] = field(default_factory=list)
+    splits: list[ev.TypeSplit] = field(default_factory=list)
+    events: tuple[ev.Event, ...] = ()
+
+    def first_visit(self, graph: str) -> ev.GraphEntered | None:
+        walks = self.visits.get(graph)
+        return walks[0] if walks else None
+
+
+def detail(event: object, name: str) -> object:
+    """One entry of a ``RuleEvaluated.detail`` (``None`` when absent)."""
+    return next((v for k, v in getattr(event, "detail", ()) if k == name), None)
+
+
+def _key(ref: ValueRef) -> VKey:
+    return (ref.graph.qualname, ref.unique)
+
+
+def collect_facts(events: Iterable[ev.Event], step: int | None = None) -> Facts:
+    """File the events up to and including ``step`` (all of them when ``None``)."""
+    kept = tuple(e for e in events if step is None or e.step <= step)
+    facts = Facts(step=kept[-1].step if kept else -1, events=kept)
+    visit_count: dict[str, int] = {}
+
+    def first_walk(ref: ValueRef) -> bool:
+        return visit_count.get(ref.graph.qualname) == 1
+
+    for e in kept:
+        kind = type(e)
+        if kind is ev.RuleEvaluated:
+            key = _key(e.value)
+            if e.rule == "valueNeedsToBeQuantized":
+                facts.vnq[key] = e
+            elif e.rule == "removeActivationObservers":
+                facts.dropped[key] = e
+            elif first_walk(e.value):
+                facts.decided[key].append(e)
+        elif kind is ev.GraphEntered:
+            gq = e.graph.qualname
+            facts.visits[gq].append(e)
+            visit_count[gq] = visit_count.get(gq, 0) + 1
+        elif kind is ev.ObserverRecorded:
+            if first_walk(e.value):
+                facts.decided[_key(e.value)].append(e)
+                facts.recorded_for.setdefault(_key(e.value), e)
+                facts.recorded_on.setdefault(_key(e.target), e)
+                if e.target != e.value:
+                    facts.decided[_key(e.target)].append(e)
+        elif kind is ev.ObservedPropagated:
+            if first_walk(e.value):
+                facts.decided[_key(e.value)].append(e)
+                facts.propagated.setdefault(_key(e.value), e)
+        elif kind is ev.ObserverInserted:
+            facts.inserted[_key(e.value)] = e
+            facts.decided[_key(e.value)].append(e)
+        elif kind is ev.BoundaryEntry:
+            caller, callee = _key(e.caller), _key(e.callee)
+            facts.boundary[caller].append(e)
+            facts.boundary[callee].append(e)
+            if callee not in facts.boundary_callees[caller]:
+                facts.boundary_callees[caller].append(callee)
+        elif kind is ev.DelayMatched:
+            facts.delayed[_key(e.first)] = e
+            facts.delay_target[_key(e.second)] = e
+        elif kind is ev.PassThroughEntry:
+            facts.pass_through[_key(e.output)].append(e)
+        elif kind is ev.QConfigAssigned:
+            facts.qconfig[e.module_path] = e
+        elif kind is ev.ObserverAttached:
+            facts.attached[e.module_path].append(e)
+        elif kind is ev.LoopSkipped:
+            facts.loops.append(e)
+        elif kind is ev.TypeSplit:
+            facts.splits.append(e)
+        elif kind is ev.PhaseStarted:
+            facts.phase = e.phase
+    return facts

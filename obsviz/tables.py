@@ -1,0 +1,275 @@
+"""Tidy pandas views of the pass's maps and decisions, built lazily per run and step.
+
+Every table names values with the same columns (:data:`~obsviz.view.VALUE_COLUMNS`:
+module path, method, value name, producer op, graph qualname, value id), one row per
+instance that runs the graph, so tables join and filter with plain pandas. A table
+pairing two values prefixes the second one's columns (``callee_value``,
+``observed_instead_value``, ...).
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .qconfig import ScriptedQConfig
+from .values import Instance, Loc
+from .view import VALUE_COLUMNS
+
+if TYPE_CHECKING:
+    from .view import RunView
+
+HOW_OBSERVED = {
+    "observed_here": "observer",
+    "observed_after_fusion": "observer",
+    "observed_for_callee_input": "observer",
+    "observed_for_callee_output": "observer",
+    "observed_for_if_output": "observer",
+    "observer_recorded": "recorded",
+    "observed_at_call_site": "at_call_site",
+    "pass_through": "propagated",
+    "observed_upstream": "propagated",
+}
+"""Reasons under which a value counts as observed, and how (for the ``observed`` table)."""
+
+DESCRIPTIONS = {
+    "values": "every value of every graph reached, with observed flag and reason code",
+    "delay": "values whose observation a fusion pattern delays, and the value observed instead",
+    "boundary": "caller values and the callee values they map to (input / return / if_output)",
+    "observer_map": "values valueNeedsToBeQuantized configured an observer for",
+    "pass_through": "outputs and the inputs whose observed state they inherit",
+    "observed": "values that count as observed, and how",
+    "inserted": "observer modules: attribute, owning instance, observed value",
+    "qconfig": "each module's qconfig, set explicitly or inherited",
+}
+
+
+def observer_of(qconfig: ScriptedQConfig, role: str) -> object:
+    """A Python instance of the qconfig's observer for ``role``, to read its settings."""
+    factory = qconfig.qconfig.weight if role == "weight" else qconfig.qconfig.activation
+    return factory()
+
+
+def describe(observers: dict[str, object]) -> str:
+    """``activation=HistogramObserver(torch.quint8, torch.per_tensor_affine), weight=...``"""
+    parts = []
+    for role, observer in observers.items():
+        settings = [str(getattr(observer, a)) for a in ("dtype", "qscheme")
+                    if hasattr(observer, a)]
+        if hasattr(observer, "ch_axis"):
+            settings.append(f"ch_axis={observer.ch_axis}")
+        parts.append(f"{role}={type(observer).__name__}({', '.join(settings)})")
+    return ", ".join(parts)
+
+
+def _prefixed(prefix: str) -> list[str]:
+    return [f"{prefix}_{c}" for c in VALUE_COLUMNS]
+
+
+class Tables:
+    """The tables of one :class:`~obsviz.view.RunView`; each is built on first access."""
+
+    def __init__(self, view: RunView) -> None:
+        self.view = view
+        self.index = view.index
+        self.facts = view.facts
+        self._observer_info: dict[tuple[str, str], tuple] = {}
+        self._observers: dict[tuple[str, str], object] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def columns(self, loc: Loc) -> list:
+        """The value columns of one value."""
+        inst = self.index.instances[(loc[0], loc[1])]
+        gi = self.index.graphs[inst.graph]
+        slot = gi.slots.get(loc[2])
+        name = slot.name if slot else str(loc[2])
+        producer = slot.producer if slot else ""
+        return [loc[0], loc[1], name, producer, inst.graph, loc[2]]
+
+    def instances_of(self, graph: str) -> list[Instance]:
+        return self.index.instances_of_graph(graph)
+
+    def _frame(self, rows: list[list], extra: list[str]) -> pd.DataFrame:
+        return pd.DataFrame(rows, columns=VALUE_COLUMNS + extra)
+
+    # ------------------------------------------------------------------ the tables
+    @cached_property
+    def values(self) -> pd.DataFrame:
+        verdicts = self.view.verdicts
+        inserted = self.facts.inserted
+        rows = []
+        for inst in self.index.instances.values():
+            gi = self.index.graphs[inst.graph]
+            for unique, slot in gi.slots.items():
+                verdict = verdicts((inst.path, inst.method, unique))
+                observer = gi.observer_of.get(unique, "") if verdict.observed else ""
+                event = inserted.get((inst.graph, unique))
+                rows.append([inst.path, inst.method, slot.name, slot.producer, inst.graph,
+                             unique, verdict.observed, verdict.reason, observer,
+                             event.observer_class if event and verdict.observed else ""])
+        return self._frame(rows, ["observed", "reason", "observer", "observer_class"])
+
+    @cached_property
+    def delay(self) -> pd.DataFrame:
+        rows = []
+        for (gq, unique), event in self.facts.delayed.items():
+            for inst in self.instances_of(gq):
+                rows.append(self.columns((inst.path, inst.method, unique)) + [event.pattern]
+                            + self.columns((inst.path, inst.method, event.second.unique))
+                            + [event.step])
+        return self._frame(rows, ["pattern", *_prefixed("observed_instead"), "step"])
+
+    @cached_property
+    def boundary(self) -> pd.DataFrame:
+        entries = {(e.caller.key, e.callee.key): e
+                   for found in self.facts.boundary.values() for e in found}
+        if_outputs: dict[str, list] = {}
+        for e in entries.values():
+            if e.kind == "if_output":
+                if_outputs.setdefault(e.caller.graph.qualname, []).append(e)
+        rows = []
+        for inst in self.index.instances.values():
+            for edge in self.index.edges_from.get(inst.key, ()):
+                callee = self.index.instances[edge.callee]
+                for kind, pairs in (("input", edge.args), ("return", edge.results)):
+                    for caller_u, callee_u in pairs:
+                        e = entries.get(((inst.graph, caller_u), (callee.graph, callee_u)))
+                        if e is not None:
+                            rows.append(self.columns((inst.path, inst.method, caller_u))
+                                        + self.columns((callee.path, callee.method, callee_u))
+                                        + [kind, e.step])
+            for e in if_outputs.get(inst.graph, ()):
+                rows.append(self.columns((inst.path, inst.method, e.caller.unique))
+                            + self.columns((inst.path, inst.method, e.callee.unique))
+                            + [e.kind, e.step])
+        return self._frame(rows, [*_prefixed("callee"), "kind", "step"])
+
+    @cached_property
+    def observer_map(self) -> pd.DataFrame:
+        rows = []
+        for (gq, unique), event in self.facts.vnq.items():
+            if not event.outcome or (gq, unique) in self.facts.dropped:
+                continue
+            role = next((v for k, v in event.detail if k == "role"), "activation")
+            for inst in self.instances_of(gq):
+                rows.append(self.columns((inst.path, inst.method, unique))
+                            + [role, *self.observer_info(inst.path, role), event.step])
+        frame = self._frame(rows, ["role", "observer_class", "dtype", "qscheme", "ch_axis",
+                                   "qconfig_key", "step"])
+        frame["ch_axis"] = frame["ch_axis"].astype("Int64")
+        return frame
+
+    def observer_info(self, path: str, role: str) -> tuple:
+        """Class, dtype, qscheme, ch_axis and qconfig key of a module's observer."""
+        found = self._observer_info.get((path, role))
+        if found is None:
+            module_qconfig = self.view.run.qconfigs.get(path)
+            scripted = module_qconfig.qconfig if module_qconfig else None
+            if scripted is None:
+                found = ("", "", "", None, None)
+            else:
+                observer = self.observer(scripted, role)
+                found = (type(observer).__name__, str(getattr(observer, "dtype", "")),
+                         str(getattr(observer, "qscheme", "")), getattr(observer, "ch_axis",
+                                                                         None), scripted.key)
+            self._observer_info[(path, role)] = found
+        return found
+
+    def observer(self, scripted: ScriptedQConfig, role: str) -> object:
+        found = self._observers.get((scripted.key, role))
+        if found is None:
+            found = self._observers[(scripted.key, role)] = observer_of(scripted, role)
+        return found
+
+    @cached_property
+    def pass_through(self) -> pd.DataFrame:
+        rows = []
+        for (gq, unique), entries in self.facts.pass_through.items():
+            inputs = list(dict.fromkeys(i.unique for e in entries for i in e.inputs))
+            for inst in self.instances_of(gq):
+                for input_unique in inputs:
+                    rows.append(self.columns((inst.path, inst.method, unique))
+                                + self.columns((inst.path, inst.method, input_unique))
+                                + [entries[0].step])
+        return self._frame(rows, [*_prefixed("input"), "step"])
+
+    @cached_property
+    def observed(self) -> pd.DataFrame:
+        verdicts = self.view.verdicts
+        rows = []
+        for inst in self.index.instances.values():
+            gi = self.index.graphs[inst.graph]
+            for unique in gi.slots:
+                loc = (inst.path, inst.method, unique)
+                verdict = verdicts(loc)
+                how = HOW_OBSERVED.get(verdict.reason)
+                if how is None:
+                    continue
+                source = verdict.related[0][1] if verdict.related else None
+                rows.append(self.columns(loc)
+                            + [how, verdict.reason, gi.observer_of.get(unique, "")
+                               if verdict.observed else ""]
+                            + (self.columns(source) if source else [None] * 6))
+        frame = self._frame(rows, ["how", "reason", "observer", *_prefixed("source")])
+        frame["source_unique"] = frame["source_unique"].astype("Int64")
+        return frame
+
+    @cached_property
+    def inserted(self) -> pd.DataFrame:
+        by_attribute = {e.attribute: e for e in self.facts.inserted.values()}
+        rows = []
+        for event in sorted(self.facts.inserted.values(), key=lambda e: e.step):
+            rows.append(self._inserted_row(event, event.module_path, "inserted", event.step))
+        for path, attached in self.facts.attached.items():
+            for a in attached:
+                event = by_attribute.get(a.attribute)
+                if event is not None:
+                    rows.append(self._inserted_row(event, path, "copied", a.step))
+        return self._frame(rows, ["attribute", "observer_class", "how", "step"])
+
+    def _inserted_row(self, event, path: str, how: str, step: int) -> list:
+        graph = event.value.graph
+        if (path, graph.method) in self.index.instances:
+            columns = self.columns((path, graph.method, event.value.unique))
+        else:  # an instance the walk never reaches, given a copy of a shared observer
+            columns = [path, graph.method, event.value.name, "", graph.qualname,
+                       event.value.unique]
+        return columns + [event.attribute, event.observer_class, how, step]
+
+    @cached_property
+    def qconfig(self) -> pd.DataFrame:
+        rows = []
+        for path, mq in self.view.run.qconfigs.items():
+            event = self.facts.qconfig.get(path)
+            if event is None:
+                continue
+            how = "explicit" if mq.explicit else "inherited" if mq.qconfig else "none"
+            if mq.explicit and mq.qconfig is None:
+                how = "explicit_none"
+            summary = "None" if mq.qconfig is None else describe(
+                {role: self.observer(mq.qconfig, role) for role in ("activation", "weight")})
+            rows.append([path, mq.type_name, mq.key, mq.explicit, how, summary, event.step])
+        return pd.DataFrame(rows, columns=["module_path", "type", "qconfig_key", "explicit",
+                                           "how", "qconfig", "step"])
+
+    # ------------------------------------------------------------------ display
+    NAMES = tuple(DESCRIPTIONS)
+
+    def summary(self) -> list[tuple[str, int, str]]:
+        return [(name, len(getattr(self, name)), DESCRIPTIONS[name]) for name in self.NAMES]
+
+    def __repr__(self) -> str:
+        lines = [f"obsviz tables at step {self.view.step} ({self.view.phase or 'start'}):"]
+        lines += [f"  .{name:13s} {rows:6d} rows  {text}" for name, rows, text in self.summary()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><td><code>.{html.escape(name)}</code></td><td>{rows}</td>"
+            f"<td>{html.escape(text)}</td></tr>" for name, rows, text in self.summary())
+        return (f"<div><b>obsviz tables</b> at step {self.view.step} "
+                f"({html.escape(self.view.phase or 'start')})<table>"
+                f"<tr><th>table</th><th>rows</th><th>what</th></tr>{body}</table></div>")

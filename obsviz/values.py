@@ -1,0 +1,422 @@
+"""Every value of every graph a run reached, by instance path and method, with its verdict.
+
+The structure (which instance runs which graph, which call site feeds which callee
+value) is read from ``run.module``, whose graphs are the very graphs the engine worked
+on. The verdicts (observed or not, and why) are read from the run's recorded events
+through :class:`~obsviz.facts.Facts`; nothing here re-decides what the pass decided.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from . import rules
+from .errors import ObsvizError
+from .facts import VKey
+from .functions import FunctionResolver
+from .refs import GraphRef, ValueRef
+
+Loc = tuple[str, str, int]  # (module path, method, value unique): one value of one instance
+
+OBSERVER_PREFIX = "_observer_"
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One value of a graph as the pass saw it (observer nodes left out)."""
+
+    unique: int
+    name: str  # the user's debug name, from before insertion
+    after: str  # its debug name in run.module's graph
+    producer: str  # the producing node's kind; graph and block inputs are prim::Param
+    place: str  # "walked", "loop" (inside a prim::Loop body) or "unwalked" (other blocks)
+    value: torch._C.Value
+
+
+@dataclass
+class GraphIndex:
+    """The values of one method or function graph, and the names they go by."""
+
+    ref: GraphRef
+    graph: torch._C.Graph
+    slots: dict[int, Slot] = field(default_factory=dict)
+    inputs: list[int] = field(default_factory=list)
+    returns: list[int] = field(default_factory=list)
+    names: dict[str, int] = field(default_factory=dict)  # before insertion
+    after_names: dict[str, int] = field(default_factory=dict)  # in run.module's graph
+    observer_of: dict[int, str] = field(default_factory=dict)  # observed unique -> attribute
+    observer_out: dict[int, int] = field(default_factory=dict)  # observer output -> input
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """A module instance running a method (or a function called from it)."""
+
+    path: str
+    method: str
+    graph: str  # qualname
+    kind: str  # "method" or "function"
+    in_loop: bool  # reached only through calls inside prim::Loop bodies
+    entry: bool
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.path, self.method)
+
+
+@dataclass(frozen=True, slots=True)
+class CallEdge:
+    """A call site: ``args`` and ``results`` pair caller uniques with callee uniques."""
+
+    caller: tuple[str, str]
+    callee: tuple[str, str]
+    args: tuple[tuple[int, int], ...]
+    results: tuple[tuple[int, int], ...]
+    in_loop: bool
+
+
+def _display(path: str) -> str:
+    return path or "<top>"
+
+
+def _nodes_with_loop_flag(block: torch._C.Block, looped: bool
+                          ) -> Iterator[tuple[torch._C.Node, bool]]:
+    """Every node of a block and its nested blocks, in order, and whether it is in a loop."""
+    for node in block.nodes():
+        yield node, looped
+        for sub in node.blocks():
+            yield from _nodes_with_loop_flag(sub, looped or node.kind() == "prim::Loop")
+
+
+def _is_observer_getattr(node: torch._C.Node) -> bool:
+    return node.kind() == "prim::GetAttr" and node.s("name").startswith(OBSERVER_PREFIX)
+
+
+class ModelIndex:
+    """The instances, call sites and graph values reached from the run's entry method."""
+
+    def __init__(self, module: torch._C.ScriptModule, entry: str,
+                 original_names: dict[VKey, str]) -> None:
+        self.original_names = original_names
+        self.graphs: dict[str, GraphIndex] = {}
+        self.instances: dict[tuple[str, str], Instance] = {}
+        self.edges_into: dict[tuple[str, str], list[CallEdge]] = defaultdict(list)
+        self.edges_from: dict[tuple[str, str], list[CallEdge]] = defaultdict(list)
+        self.modules: dict[str, torch._C.ScriptModule] = {}
+        self.by_graph: dict[str, list[Instance]] = {}
+        self.functions = FunctionResolver()
+        self.entry = ("", entry)
+        self._walk(module, entry)
+
+    # ------------------------------------------------------------------ structure
+    def _walk(self, root: torch._C.ScriptModule, entry: str) -> None:
+        """Instances in call order from the entry (each caller before its callees)."""
+        found: dict[tuple[str, str], tuple[str, str]] = {}
+
+        def visit(module: torch._C.ScriptModule | None, path: str, method: str,
+                  graph: torch._C.Graph, gq: str, kind: str) -> None:
+            key = (path, method)
+            if key in found:
+                return
+            found[key] = (gq, kind)
+            if module is not None:
+                self.modules.setdefault(path, module)
+            gi = self.graphs.get(gq)
+            if gi is None:
+                gi = self.graphs[gq] = self._index_graph(graph, GraphRef(gq, kind))
+            for child, callee_graph, callee_gq, callee_kind, edge in \
+                    self._calls(graph, gi, module, path, key):
+                self.edges_into[edge.callee].append(edge)
+                self.edges_from[key].append(edge)
+                visit(child, edge.callee[0], edge.callee[1], callee_graph, callee_gq,
+                      callee_kind)
+
+        graph = root._get_method(entry).graph
+        visit(root, "", entry, graph, f"{root._type().qualified_name()}.{entry}", "method")
+        # An instance is "in a loop" when every way to reach it passes a prim::Loop body.
+        outside = {self.entry}
+        changed = True
+        while changed:
+            changed = False
+            for key in found:
+                if key not in outside and any(
+                        not e.in_loop and e.caller in outside for e in self.edges_into[key]):
+                    outside.add(key)
+                    changed = True
+        for key, (gq, kind) in found.items():
+            inst = self.instances[key] = Instance(key[0], key[1], gq, kind, key not in outside,
+                                                  key == self.entry)
+            self.by_graph.setdefault(gq, []).append(inst)
+
+    def _calls(self, graph: torch._C.Graph, gi: GraphIndex,
+               module: torch._C.ScriptModule | None, path: str, key: tuple[str, str]
+               ) -> Iterator[tuple]:
+        """The calls a graph makes, in graph order, with what each passes and gets back."""
+        self_value = next(graph.inputs()) if module is not None else None
+        for node, looped in _nodes_with_loop_flag(graph.block(), False):
+            if node.kind() == "prim::CallMethod" and self_value is not None:
+                target = self._module_of(node.inputsAt(0), self_value, module)
+                if target is None:
+                    continue
+                child, names = target
+                sub_path = ".".join(names)
+                callee_path = f"{path}.{sub_path}" if path and sub_path else path or sub_path
+                callee_method = node.s("name")
+                callee_graph = child._get_method(callee_method).graph
+                callee_gq = f"{child._type().qualified_name()}.{callee_method}"
+                offset, callee_kind = 0, "method"
+            elif rules.user_defined_call_function(node):
+                callee_graph, callee_gq = self.functions(node)
+                child, callee_path = None, path
+                callee_method = callee_gq.rsplit(".", 1)[-1]
+                offset, callee_kind = 1, "function"
+            else:
+                continue
+            args = tuple(
+                (gi.observer_out.get(node.inputsAt(i + offset).unique(),
+                                     node.inputsAt(i + offset).unique()), v.unique())
+                for i, v in enumerate(callee_graph.inputs()))
+            callee_gi = self.graphs.get(callee_gq)
+            if callee_gi is None:
+                callee_gi = self.graphs[callee_gq] = self._index_graph(
+                    callee_graph, GraphRef(callee_gq, callee_kind))
+            results = tuple((node.outputsAt(i).unique(), returned)
+                            for i, returned in enumerate(callee_gi.returns))
+            edge = CallEdge(key, (callee_path, callee_method), args, results, looped)
+            yield child, callee_graph, callee_gq, callee_kind, edge
+
+    @staticmethod
+    def _module_of(value: torch._C.Value, self_value: torch._C.Value,
+                   module: torch._C.ScriptModule) -> tuple | None:
+        names: list[str] = []
+        while value.node().kind() == "prim::GetAttr":
+            names.append(value.node().s("name"))
+            value = value.node().inputsAt(0)
+        if value.unique() != self_value.unique():
+            return None
+        if len(names) == 1 and names[0].startswith(OBSERVER_PREFIX):
+            return None
+        target = module
+        for name in reversed(names):
+            target = target.getattr(name)
+            if not isinstance(target, torch._C.ScriptModule):
+                return None
+        return target, list(reversed(names))
+
+    def _index_graph(self, graph: torch._C.Graph, ref: GraphRef) -> GraphIndex:
+        gi = GraphIndex(ref, graph)
+        gq = ref.qualname
+        observer_calls: list[torch._C.Node] = []
+
+        def add(v: torch._C.Value, place: str) -> None:
+            gi.slots[v.unique()] = Slot(v.unique(), "", "", v.node().kind(), place, v)
+
+        def walk(block: torch._C.Block, place: str) -> None:
+            for node in block.nodes():
+                if _is_observer_getattr(node):
+                    continue
+                if node.kind() == "prim::CallMethod" and \
+                        _is_observer_getattr(node.inputsAt(0).node()):
+                    observer_calls.append(node)
+                    continue
+                for out in node.outputs():
+                    add(out, place)
+                kind = node.kind()
+                for sub in node.blocks():
+                    # insertObserversFor walks If branches (except those that always raise)
+                    # and no other blocks
+                    walked = kind == "prim::If" and not rules.always_raises_exception(sub)
+                    sub_place = place if walked and place == "walked" else \
+                        "loop" if kind == "prim::Loop" or place == "loop" else "unwalked"
+                    for v in sub.inputs():
+                        add(v, sub_place)
+                    walk(sub, sub_place)
+
+        for v in graph.inputs():
+            add(v, "walked")
+            gi.inputs.append(v.unique())
+        walk(graph.block(), "walked")
+        observer_names: dict[int, str] = {}
+        for node in observer_calls:
+            observed = node.inputsAt(1).unique()
+            out = node.outputsAt(0)
+            gi.observer_of[observed] = node.inputsAt(0).node().s("name")
+            gi.observer_out[out.unique()] = observed
+            gi.after_names[out.debugName()] = observed
+            gi.after_names[node.inputsAt(0).debugName()] = observed
+            # the observer's output took over the observed value's debug name
+            observer_names[observed] = out.debugName()
+        gi.returns = [gi.observer_out.get(v.unique(), v.unique()) for v in graph.outputs()]
+        for unique, slot in list(gi.slots.items()):
+            current = slot.value.debugName()
+            gi.after_names.setdefault(current, unique)
+            name = self.original_names.get((gq, unique))
+            if name is not None:
+                gi.names.setdefault(name, unique)
+            else:
+                name = observer_names.get(unique, current)
+            gi.slots[unique] = Slot(unique, name, current, slot.producer, slot.place, slot.value)
+        for unique, slot in gi.slots.items():
+            gi.names.setdefault(slot.name, unique)
+        return gi
+
+    # ------------------------------------------------------------------ lookups
+    def instance(self, path: str, method: str) -> Instance:
+        return self.instances[(path, method)]
+
+    def slot(self, loc: Loc) -> Slot:
+        inst = self.instances[(loc[0], loc[1])]
+        return self.graphs[inst.graph].slots[loc[2]]
+
+    def ref(self, loc: Loc, observed_names: bool = False) -> ValueRef:
+        """A ref to a value, named as in the model given to the pass or in run.module."""
+        inst = self.instances[(loc[0], loc[1])]
+        gi = self.graphs[inst.graph]
+        slot = gi.slots.get(loc[2])
+        if slot is None:
+            name = self.original_names.get((inst.graph, loc[2]), str(loc[2]))
+        else:
+            name = slot.after if observed_names else slot.name
+        return ValueRef(gi.ref, loc[2], name, loc[0])
+
+    def loc_of(self, ref: ValueRef) -> Loc:
+        """The location of a ref, by its instance path and graph."""
+        for inst in self.instances_of_graph(ref.graph.qualname):
+            if inst.path == ref.module_path:
+                return (inst.path, inst.method, ref.unique)
+        first = next(iter(self.instances_of_graph(ref.graph.qualname)), None)
+        if first is None:
+            raise ObsvizError(f"{ref}: its graph {ref.graph.qualname} is not reached from "
+                              f"the entry method {self.entry[1]!r}")
+        return (first.path, first.method, ref.unique)
+
+    def instances_of_graph(self, qualname: str) -> list[Instance]:
+        return self.by_graph.get(qualname, [])
+
+    def sharing(self, inst: Instance) -> list[Instance]:
+        """Other instances that run the same graph."""
+        return [i for i in self.instances_of_graph(inst.graph) if i.key != inst.key]
+
+    def module_paths(self) -> list[str]:
+        return list(dict.fromkeys(inst.path for inst in self.instances.values()))
+
+    # ------------------------------------------------------------------ name resolution
+    def resolve(self, value: object, module: str = "", method: str | None = None,
+                names: str = "auto") -> tuple[Loc, tuple[str, ...], bool]:
+        """A user's way of naming a value -> its location, notes on how it was read, and
+        whether it was named as in run.module (so explanations name values that way too).
+
+        ``value`` is a debug name (with or without ``%``) from ``model.graph`` or
+        ``model.<path>.graph`` (before insertion) or from ``run.module``'s graphs (after
+        it), a ``ValueRef``, a ``torch._C.Value`` of ``run.module``'s graphs, or a string
+        ``"path:method:%name"`` as refs print. ``names`` says which names to read:
+        ``"model"`` (the module given to the pass), ``"observed"`` (``run.module``) or
+        ``"auto"``: the model's, then run.module's, with a note when the two disagree.
+        """
+        if names not in ("auto", "model", "observed"):
+            raise ObsvizError(f"names must be 'auto', 'model' or 'observed', got {names!r}")
+        if isinstance(value, ValueRef):
+            return self.loc_of(value), (), False
+        if isinstance(value, torch._C.Value):
+            return self._resolve_torch_value(value, module, method, names)
+        if not isinstance(value, str):
+            raise ObsvizError(f"explain() takes a value name, a ValueRef or a torch._C.Value, "
+                              f"got {type(value).__name__}")
+        text = value.strip()
+        if text.count(":") >= 2 and not text.startswith("%"):
+            path, method, text = text.rsplit(":", 2)
+            module = "" if path == "<top>" else path
+        name = text[1:] if text.startswith("%") else text
+        if module == "<top>":
+            module = ""
+        candidates = self._methods_of(module, method)
+        notes: list[str] = []
+        for inst in candidates:
+            gi = self.graphs[inst.graph]
+            before = gi.names.get(name) if names != "observed" else None
+            after = gi.after_names.get(name) if names != "model" else None
+            if before is not None:
+                if after is not None and after != before:
+                    notes.append(
+                        f"%{name} names two values: this one in the model given to the "
+                        f"pass, and in run.module's graph the one the model calls "
+                        f"%{gi.slots[after].name} (pass names='observed' for that one).")
+                return (inst.path, inst.method, before), tuple(notes), False
+            if after is not None:
+                slot = gi.slots[after]
+                if name != slot.after:
+                    notes.append(f"%{name} in run.module's graph is "
+                                 + ("an observer's output" if name.startswith(OBSERVER_PREFIX)
+                                    or after in gi.observer_of else "another name")
+                                 + f" for %{slot.after}")
+                if slot.name != slot.after:
+                    notes.append(f"values are named as in run.module's graph; the model "
+                                 f"given to the pass calls this one %{slot.name}")
+                return (inst.path, inst.method, after), tuple(notes), True
+        removed = self._removed_by_preprocessing(candidates, name) if names != "observed" \
+            else None
+        if removed is not None:
+            return removed, (), False
+        raise self._unknown_name(name, module, method, candidates)
+
+    def _methods_of(self, module: str, method: str | None) -> list[Instance]:
+        if module not in self.modules and not any(i.path == module
+                                                   for i in self.instances.values()):
+            paths = self.module_paths()
+            close = difflib.get_close_matches(module, paths, n=5)
+            hint = f" Closest module paths: {', '.join(map(repr, close))}." if close else \
+                f" Module paths reached: {', '.join(repr(p) for p in paths[:8])}."
+            raise ObsvizError(f"{_display(module)}: no module instance at this path is "
+                              f"reached from {self.entry[1]!r}.{hint}")
+        mine = [i for i in self.instances.values() if i.path == module]
+        if method is None:
+            # the entry (or forward) first, then the rest in call order
+            preferred = self.entry[1] if module == "" else "forward"
+            return sorted(mine, key=lambda i: i.method != preferred)
+        chosen = [i for i in mine if i.method == method]
+        if not chosen:
+            methods = ", ".join(repr(i.method) for i in mine)
+            raise ObsvizError(f"{_display(module)}.{method}: this method is not reached from "
+                              f"{self.entry[1]!r} (reached methods of {_display(module)}: "
+                              f"{methods})")
+        return chosen
+
+    def _removed_by_preprocessing(self, candidates: list[Instance], name: str) -> Loc | None:
+        for inst in candidates:
+            for (gq, unique), original in self.original_names.items():
+                if gq == inst.graph and original == name and \
+                        unique not in self.graphs[gq].slots:
+                    return (inst.path, inst.method, unique)
+        return None
+
+    def _unknown_name(self, name: str, module: str, method: str | None,
+                      candidates: list[Instance]) -> ObsvizError:
+        names: list[str] = []
+        for inst in candidates:
+            gi = self.graphs[inst.graph]
+            names.extend(n for n in gi.names if n not in names)
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+        where = f"{_display(module)}.{method}" if method else \
+            f"{_display(module)} ({', '.join(i.method for i in candidates)})"
+        hint = f" Closest names: {', '.join('%' + c for c in close)}." if close else \
+            f" Its values include {', '.join('%' + n for n in names[:8])}."
+        return ObsvizError(f"{where}: no value named %{name}.{hint}")
+
+    def _resolve_torch_value(self, value: torch._C.Value, module: str, method: str | None,
+                             names: str) -> tuple[Loc, tuple[str, ...], bool]:
+        unique = value.unique()
+        for inst in self._methods_of(module, method):
+            slot = self.graphs[inst.graph].slots.get(unique)
+            if slot is not None and slot.value is value:
+                return (inst.path, inst.method, unique), (), True
+        for inst in self.instances.values():
+            slot = self.graphs[inst.graph].slots.get(unique)
+            if slot is not None and slot.value is value:
+                return (inst.path, inst.method, unique), (), True
+        # A value of the model before insertion: read it by its debug name.
+        return self.resolve(value.debugName(), module, method, names)

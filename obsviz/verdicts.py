@@ -1,0 +1,258 @@
+"""The verdict on each value: observed or not, the reason code, and the values involved.
+
+A verdict is read off the facts the events recorded (see :mod:`obsviz.facts`) in the
+order the pass itself decides: an observer inserted on the value; the value inside a
+block the pass does not walk; observation delayed by a fusion pattern; observed
+without an observer (pass-through, a callee's or branch's output); a graph input or
+return left to the call site; ``shouldObserve`` refusing; and last what
+``valueNeedsToBeQuantized`` said. The codes are documented in
+:data:`obsviz.explain.REASONS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .facts import Facts, VKey, detail
+from .qconfig import ModuleQConfig
+from .values import Instance, Loc, ModelIndex
+
+OBSERVED_VIA = {
+    "self": "observed_here",
+    "callee_input": "observed_for_callee_input",
+    "callee_output": "observed_for_callee_output",
+    "if_output": "observed_for_if_output",
+}
+VNQ_REASONS = {
+    "bias": "bias",
+    "not_tensor": "not_tensor",
+    "embedding_bag_non_input": "embedding_bag_non_input",
+    "dynamic_fp16_activation": "dynamic_fp16_activation",
+    "no_quantizable_use": "no_quantizable_use",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    observed: bool
+    reason: str
+    related: tuple[tuple[str, Loc], ...] = ()
+    pattern: str = ""
+
+    def get(self, role: str) -> Loc | None:
+        return next((loc for r, loc in self.related if r == role), None)
+
+
+class Verdicts:
+    """Verdicts per value location, computed on demand and remembered."""
+
+    def __init__(self, index: ModelIndex, facts: Facts,
+                 qconfigs: dict[str, ModuleQConfig]) -> None:
+        self.index = index
+        self.facts = facts
+        self.qconfigs = qconfigs
+        self._memo: dict[Loc, Verdict] = {}
+
+    def __call__(self, loc: Loc) -> Verdict:
+        verdict = self._memo.get(loc)
+        if verdict is None:
+            verdict = self._memo[loc] = self._decide(loc)
+        return verdict
+
+    # ------------------------------------------------------------------ the order of checks
+    def _decide(self, loc: Loc) -> Verdict:
+        path, method, unique = loc
+        inst = self.index.instance(path, method)
+        gi = self.index.graphs[inst.graph]
+        key = (inst.graph, unique)
+        slot = gi.slots.get(unique)
+        facts = self.facts
+        if slot is None:
+            return Verdict(False, "removed_by_preprocessing")
+        if key in facts.inserted:
+            return self._observer_here(inst, key)
+        if key in facts.recorded_on:
+            return Verdict(False, "observer_recorded", self._same(inst, (
+                ("recorded_for", facts.recorded_on[key].value.unique),)))
+        if slot.place == "loop" or inst.in_loop:
+            return self._skipped(key, "skipped_in_loop")
+        if slot.place == "unwalked" or facts.first_visit(inst.graph) is None:
+            return self._skipped(key, "not_walked")
+        record = facts.recorded_for.get(key)
+        if record is not None and record.target.unique != unique:
+            delay = facts.delayed.get(key)
+            return Verdict(False, "delayed",
+                           self._same(inst, (("observed_instead", record.target.unique),)),
+                           delay.pattern if delay else "")
+        propagated = facts.propagated.get(key)
+        if propagated is not None:
+            return self._propagated(inst, unique, propagated)
+        inputs = gi.inputs if inst.kind == "function" else gi.inputs[1:]
+        if not inst.entry and (unique in inputs or unique in gi.returns):
+            at_call = self._at_call_site(inst, unique)
+            if at_call is not None:
+                return at_call
+        rule = next((e for e in reversed(facts.decided.get(key, ()))
+                     if getattr(e, "rule", "") in ("shouldObserve", "insertObserversFor")),
+                    None)
+        if rule is not None and rule.rule == "shouldObserve" and not rule.outcome:
+            inputs = detail(rule, "inputs") or ()
+            related = _numbered("unobserved_input", [r.unique for r, seen in inputs if not seen])
+            related += _numbered("observed_input", [r.unique for r, seen in inputs if seen])
+            return Verdict(False, "propagate_input_unobserved", self._same(inst, related))
+        if rule is not None and rule.reason == "already_observed":
+            return Verdict(False, "observed_upstream")
+        return self._own_reason(inst, key)
+
+    # ------------------------------------------------------------------ the cases
+    def _observer_here(self, inst: Instance, key: VKey) -> Verdict:
+        record = self.facts.recorded_on.get(key)
+        if record is None:
+            return Verdict(True, "observed_here")
+        if record.value.unique != key[1]:
+            delay = self.facts.delayed.get((key[0], record.value.unique))
+            return Verdict(True, "observed_after_fusion",
+                           self._same(inst, (("delayed_from", record.value.unique),)),
+                           delay.pattern if delay else "")
+        related: list[tuple[str, Loc]] = []
+        if record.via == "callee_input":
+            related = self._callee_values(inst, key[1], "callee_input", args=True)
+        elif record.via == "callee_output":
+            related = self._callee_values(inst, key[1], "callee_return", args=False)
+        elif record.via == "if_output":
+            related = self._if_outputs(inst, key[1])
+        else:
+            source = self.observer_source(key)
+            if source is not None and source != key:
+                loc = self.loc_of_key(inst, source)
+                if loc is not None:
+                    related = [("needed_by", loc)]
+        return Verdict(True, OBSERVED_VIA[record.via], tuple(related))
+
+    def _skipped(self, key: VKey, reason: str) -> Verdict:
+        if self.observer_source(key) is not None:
+            return Verdict(False, reason)
+        own = self._vnq_reason(key)
+        return Verdict(False, own) if own else Verdict(False, reason)
+
+    def _propagated(self, inst: Instance, unique: int, event: object) -> Verdict:
+        if event.via == "pass_through":
+            sources = list(dict.fromkeys(s.unique for s in event.sources))
+            return Verdict(False, "pass_through",
+                           self._same(inst, _numbered("inherits_from", sources)))
+        if event.via == "if_output":
+            roles = [(f"branch_{i}", s.unique) for i, s in enumerate(event.sources)]
+            return Verdict(False, "observed_upstream", self._same(inst, roles))
+        return Verdict(False, "observed_upstream",
+                       tuple(self._callee_values(inst, unique, "callee_return", args=False)))
+
+    def _at_call_site(self, inst: Instance, unique: int) -> Verdict | None:
+        """A graph input or return: what the call sites did with the caller's value."""
+        best: tuple[int, Verdict] | None = None
+        for edge in self.index.edges_into.get(inst.key, ()):
+            for caller_unique, callee_unique in edge.args + edge.results:
+                if callee_unique != unique:
+                    continue
+                caller = (edge.caller[0], edge.caller[1], caller_unique)
+                found = self._from_caller(caller, self(caller))
+                if found is not None and (best is None or found[0] < best[0]):
+                    best = found
+        return best[1] if best else None
+
+    def _from_caller(self, caller: Loc, verdict: Verdict) -> tuple[int, Verdict] | None:
+        if verdict.observed:
+            return 0, Verdict(False, "observed_at_call_site",
+                              (("caller_value", caller), ("observer_on", caller)))
+        if verdict.reason == "observed_at_call_site":
+            return 0, Verdict(False, "observed_at_call_site",
+                              (("caller_value", caller),
+                               ("observer_on", verdict.get("observer_on") or caller)))
+        if verdict.reason == "delayed":
+            return 1, Verdict(False, "delayed",
+                              (("caller_value", caller),
+                               ("observed_instead", verdict.get("observed_instead"))),
+                              verdict.pattern)
+        if verdict.reason in ("pass_through", "observed_upstream"):
+            return 2, Verdict(False, "observed_upstream", (("caller_value", caller),))
+        return None
+
+    def _own_reason(self, inst: Instance, key: VKey) -> Verdict:
+        if key in self.facts.dropped:
+            return Verdict(False, "ondevice_dynamic_activation")
+        own = self._vnq_reason(key)
+        if own is not None:
+            return Verdict(False, own)
+        if inst.kind == "function":
+            return Verdict(False, "in_function")
+        qconfig = self.qconfigs.get(inst.path)
+        if qconfig is not None and qconfig.qconfig is None:
+            return Verdict(False, "no_qconfig")
+        return Verdict(False, "not_walked")
+
+    def _vnq_reason(self, key: VKey) -> str | None:
+        event = self.facts.vnq.get(key)
+        if event is None or event.outcome:
+            return None
+        if event.reason == "no_quantizable_use" and detail(event, "static_would_observe"):
+            return "dynamic_rules"
+        return VNQ_REASONS.get(event.reason, event.reason)
+
+    # ------------------------------------------------------------------ related values
+    def _same(self, inst: Instance, roles) -> tuple[tuple[str, Loc], ...]:
+        return tuple((role, (inst.path, inst.method, unique)) for role, unique in roles)
+
+    def _callee_values(self, inst: Instance, unique: int, role: str, args: bool
+                       ) -> list[tuple[str, Loc]]:
+        found: list[tuple[str, Loc]] = []
+        for edge in self.index.edges_from.get(inst.key, ()):
+            for caller_unique, callee_unique in (edge.args if args else edge.results):
+                if caller_unique == unique:
+                    name = role if not found else f"{role}_{len(found) + 1}"
+                    found.append((name, (edge.callee[0], edge.callee[1], callee_unique)))
+        return found
+
+    def _if_outputs(self, inst: Instance, unique: int) -> list[tuple[str, Loc]]:
+        for entry in self.facts.boundary.get((inst.graph, unique), ()):
+            if entry.kind == "if_output" and entry.callee.unique == unique:
+                return [("if_output", (inst.path, inst.method, entry.caller.unique))]
+        return []
+
+    def observer_source(self, key: VKey, seen: set[VKey] | None = None) -> VKey | None:
+        """``getObserverFor`` over the recorded maps: the value whose own need applies."""
+        event = self.facts.vnq.get(key)
+        if event is not None and event.outcome and key not in self.facts.dropped:
+            return key
+        seen = seen if seen is not None else set()
+        seen.add(key)
+        for callee in self.facts.boundary_callees.get(key, ()):
+            if callee not in seen:
+                found = self.observer_source(callee, seen)
+                if found is not None:
+                    return found
+        return None
+
+    def loc_of_key(self, near: Instance, key: VKey) -> Loc | None:
+        """A location for a value key, preferring ``near`` and the instances it calls."""
+        if key[0] == near.graph:
+            return (near.path, near.method, key[1])
+        frontier = [near.key]
+        seen = set(frontier)
+        while frontier:
+            nxt = []
+            for caller in frontier:
+                for edge in self.index.edges_from.get(caller, ()):
+                    inst = self.index.instances.get(edge.callee)
+                    if inst is None or inst.key in seen:
+                        continue
+                    if inst.graph == key[0]:
+                        return (inst.path, inst.method, key[1])
+                    seen.add(inst.key)
+                    nxt.append(inst.key)
+            frontier = nxt
+        others = self.index.instances_of_graph(key[0])
+        return (others[0].path, others[0].method, key[1]) if others else None
+
+
+def _numbered(role: str, uniques: list[int]) -> list[tuple[str, int]]:
+    """``role``, ``role_2``, ``role_3``...: one related value per role name."""
+    return [(role if i == 0 else f"{role}_{i + 1}", u) for i, u in enumerate(uniques)]
