@@ -17,6 +17,8 @@ from .qconfig import ModuleQConfig
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .diff import RunDiff
+    from .explain import Explanation
     from .tables import Tables
     from .view import RunView
 
@@ -66,6 +68,25 @@ class Run:
         """The run as it stood after event ``step``: ``.tables``, ``.values()``, ``.explain()``."""
         from .view import view_of
         return view_of(self, step)
+
+    def explain(self, value: object, module: str = "", method: str | None = None, *,
+                names: str = "auto") -> Explanation:
+        """Why was, or wasn't, this value observed?
+
+        ``value`` is a debug name (with or without ``%``) as in ``model.graph`` or
+        ``model.<module>.graph`` before insertion, or in ``run.module``'s graphs after it;
+        or a ``torch._C.Value`` or ``ValueRef``. ``module`` is the instance path (``""``
+        for the top module), ``method`` the method (by default the entry method or
+        ``forward``, then the module's other methods). When a name means different values
+        before and after insertion, the model's wins unless ``names="observed"``.
+        """
+        from .view import view_of
+        return view_of(self).explain(value, module, method, names=names)
+
+    def diff(self, other: Run) -> RunDiff:
+        """Observers this run has and ``other`` lacks, and the reverse, with explanations."""
+        from .view import view_of
+        return view_of(self).diff(other)
 
     def render(self, module: str = "", *, method: str | None = None, when: str = "after",
                depth: int = 0, **options: object) -> Figure:
