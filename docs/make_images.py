@@ -9,7 +9,6 @@ from pathlib import Path
 from torch.ao.quantization import get_default_qconfig
 
 import obsviz
-from obsviz.figures import render_value
 
 warnings.filterwarnings("ignore")
 OUT = Path(__file__).parent / "images"
@@ -31,7 +30,7 @@ def main() -> None:
             figure = run.render(module=module, when=when, depth=depth)
             path = figure.render(OUT / f"{sample}_{when}", format="png", cleanup=True)
             print(path, Path(path).stat().st_size // 1024, "KB")
-        figure = render_value(run, value, module=value_module)
+        figure = run.explain(value, module=value_module).render()
         path = figure.render(OUT / f"{sample}_value", format="png", cleanup=True)
         print(path, Path(path).stat().st_size // 1024, "KB")
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from . import events as ev
+from .errors import ObsvizError
 from .facts import VKey, detail
 from .refs import ValueRef
 from .rules import get_func_name
@@ -23,6 +24,8 @@ from .values import OBSERVER_PREFIX, Loc
 from .verdicts import Verdict
 
 if TYPE_CHECKING:
+    from .figures import Figure
+    from .run import Run
     from .view import RunView
 
 
@@ -144,6 +147,17 @@ class Explanation:
     producer: str = ""
     observer: str = ""  # the observer attribute when observed
     step: int = -1  # the step of the run the explanation reads
+    run: Run | None = field(default=None, repr=False, compare=False)
+
+    def render(self, when: str = "diff", **options: object) -> Figure:
+        """The value's neighbourhood: its producer and users, the value a fused pattern
+        observes instead or the inputs it passes on, and the observer; ``when`` as in
+        :meth:`obsviz.Run.render` ("diff" draws your graph with the added observers)."""
+        if self.run is None:
+            raise ObsvizError("this explanation has no run to draw; use run.explain(...)")
+        from .figures.views import render_value
+        return render_value(self.run, self.value, when=when, caption=self.verdict,
+                            **options)
 
     @property
     def summary(self) -> str:
@@ -792,6 +806,7 @@ class _Explainer:
             producer=slot.producer if slot else "removed",
             observer=observer,
             step=self.view.step,
+            run=self.view.run,
         )
 
 

@@ -220,7 +220,8 @@ def test_diff_overlays_added_observers_on_the_input_graph_and_mutes_the_rest(
 
 def test_a_values_neighbourhood_shows_its_pattern_and_the_value_observed_instead(
         resnet_run: obsviz.Run) -> None:
-    lay = layout(render_value(resnet_run, "%8", module="layer1.0"))
+    explanation = resnet_run.explain("%8", module="layer1.0")
+    lay = layout(explanation.render())
     calls = sorted(n["label"].split("</B>")[0].removeprefix("<B>") for n in lay.role("call"))
     assert calls == ["bn1", "conv2", "relu"]
     (focus,) = [e for e in lay.edges if "focus" in e.get("class", "").split()]
@@ -228,7 +229,10 @@ def test_a_values_neighbourhood_shows_its_pattern_and_the_value_observed_instead
     assert float(focus["penwidth"]) == 4.0
     assert any("_observer_3" in n["label"] for n in lay.role("observer"))
     assert lay.role("stub")  # the rest of the graph, elided
-    assert "nn_bn2d_nn_relu" in lay.graph["label"]
+    assert "nn_bn2d_nn_relu" in lay.graph["label"]  # the verdict is the caption
+    after = layout(explanation.render(when="after"))
+    assert [n["label"] for n in after.role("observer")] == [
+        n["label"].removeprefix("<B>+ ").join(["<B>", ""]) for n in lay.role("observer")]
     with pytest.raises(RenderError, match="has no value %nope"):
         render_value(resnet_run, "%nope", module="layer1.0")
 

@@ -1,23 +1,57 @@
 """What the pass decided for each value, in the states figures draw (``style.STATES``).
 
-Figures never re-derive a decision: they read it off the run. ``Decision`` holds a
-value's state without any value name in it, so one decision can be labelled with the
-names of the graph being drawn (the input model's, or ``run.module``'s).
+Figures never re-derive a decision: they read the run's verdicts (``obsviz.verdicts``,
+the same ones ``run.explain`` and ``run.values()`` give) and map each reason code onto
+one legend state with :func:`state_of`. A ``Decision`` holds no value names, so one
+decision can be labelled with the names of the graph being drawn (the input model's,
+or ``run.module``'s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import events as ev
+import torch
 
 if TYPE_CHECKING:
-    from ..refs import ValueRef
     from ..run import Run
+    from ..values import GraphIndex
 
-VKey = tuple[str, int]  # (graph qualname, value unique), as ValueRef.key
+Loc = tuple[str, str, int]  # (instance path, method, value unique), as obsviz.values uses
+
+# Reason codes (obsviz.explain.REASONS) -> legend states; any other code: "not_needed".
+REASON_STATES: dict[str, str] = {
+    "observed_here": "observed",
+    "observed_after_fusion": "observed",
+    "observed_for_callee_input": "observed",
+    "observed_for_callee_output": "observed",
+    "observed_for_if_output": "observed",
+    "observer_recorded": "observed",
+    "delayed": "delayed",
+    "observed_at_call_site": "call_site",
+    "observed_upstream": "call_site",
+    "pass_through": "pass_through",
+    "bias": "bias",
+    "skipped_in_loop": "not_visited",
+    "not_walked": "not_visited",
+}
+
+
+def state_of(reason: str, roles: tuple[str, ...] = (), parameter: bool = False) -> str:
+    """The legend state of a verdict: its reason code, the roles of its related values,
+    and whether the value is a parameter (an observed parameter is a weight)."""
+    state = REASON_STATES.get(reason, "not_needed")
+    if state == "observed" and parameter:
+        return "weight"
+    if reason == "observed_upstream" and any(r.startswith("branch_") for r in roles):
+        return "pass_through"  # every branch of an If observed it
+    return state
+
+
+# A short second label line for the states that say where the observation happens.
+_NOTES = {"observed_at_call_site": "observed at call site",
+          "observer_recorded": "observer recorded"}
 
 
 @dataclass(frozen=True)
@@ -26,92 +60,89 @@ class Decision:
     observes instead, the inputs a pass-through follows, the caller's value)."""
 
     state: str
-    reason: str = ""
-    related: tuple[VKey, ...] = ()
+    reason: str = ""  # the reason code
+    summary: str = ""  # what the code means
+    note: str = ""
+    pattern: str = ""  # the fusion pattern behind a delay
+    related: tuple[Loc, ...] = ()
     observer: str = ""  # "_observer_3\nHistogramObserver" when one was inserted on it
 
 
-@dataclass(frozen=True)
 class ValueStates:
-    """The decision for every value of a run, and the names the input model gave them."""
+    """The run's verdicts as Decisions, read value by value as figures need them."""
 
-    decisions: Mapping[VKey, Decision]
-    names: Mapping[VKey, str]
+    def __init__(self, run: Run) -> None:
+        from ..explain import REASONS
+        from ..view import view_of
+        view = view_of(run)
+        self.observed = run.module._c
+        self.index = view.index
+        self.verdicts = view.verdicts
+        self.reasons = REASONS
+        self.original_names = run.original_names
 
-    def key_by_name(self) -> dict[tuple[str, str], VKey]:
-        return {(key[0], name): key for key, name in self.names.items()}
+    def instance(self, path: str, method: str) -> tuple[str, GraphIndex] | None:
+        """The method the index knows for a drawn graph (``observe_<m>`` on-device)."""
+        for name in (method, f"observe_{method}"):
+            inst = self.index.instances.get((path, name))
+            if inst is not None:
+                return name, self.index.graphs[inst.graph]
+        return None
+
+    def decision(self, loc: Loc) -> Decision | None:
+        found = self.instance(loc[0], loc[1])
+        if found is None:
+            return None
+        method, graph = found
+        slot = graph.slots.get(loc[2])
+        if slot is None:
+            return None
+        verdict = self.verdicts((loc[0], method, loc[2]))
+        roles = tuple(role for role, _ in verdict.related)
+        state = state_of(verdict.reason, roles, slot.producer == "prim::GetAttr")
+        reason = self.reasons.get(verdict.reason)
+        note = _NOTES.get(verdict.reason, "")
+        if verdict.reason == "observed_upstream" and state == "call_site":
+            note = "observed in callee" if "callee_return" in roles else "observed upstream"
+        related = tuple(loc for _, loc in verdict.related if loc is not None)
+        attribute = graph.observer_of.get(loc[2], "")
+        return Decision(state, verdict.reason, reason.summary if reason else "", note,
+                        verdict.pattern, related, self._observer(loc[0], attribute))
+
+    def _observer(self, path: str, attribute: str) -> str:
+        if not attribute:
+            return ""
+        module = self.observed
+        for name in path.split(".") if path else ():
+            module = module.getattr(name)
+        observer = module.getattr(attribute) if module.hasattr(attribute) else None
+        if not isinstance(observer, torch._C.ScriptModule):
+            return attribute
+        return f"{attribute}\n{observer._type().qualified_name().rsplit('.', 1)[-1]}"
+
+    def name(self, loc: Loc) -> str:
+        """The value's name in the model the run was given."""
+        found = self.instance(loc[0], loc[1])
+        slot = found[1].slots.get(loc[2]) if found else None
+        return slot.name if slot is not None else str(loc[2])
+
+    def unique_of(self, path: str, method: str, name: str) -> int | None:
+        """The value the input model's graph names ``name``."""
+        found = self.instance(path, method)
+        return found[1].names.get(name) if found else None
+
+    def made_by_preprocessing(self, path: str, method: str) -> list[int]:
+        """Observed values of the graph that the input model does not have."""
+        found = self.instance(path, method)
+        if found is None or not self.original_names:
+            return []
+        graph = found[1]
+        gq = graph.ref.qualname
+        return [u for u in graph.observer_of if (gq, u) not in self.original_names]
 
 
-def run_states(run: Run) -> ValueStates:
-    """The state of every value the run decided something about."""
-    return _states_from_events(run)
-
-
-# The ranks let a stronger statement about a value win over a weaker one made earlier.
-_RANK = {"not_needed": 0, "not_visited": 1, "bias": 2, "pass_through": 3, "call_site": 4,
-         "delayed": 5, "weight": 6, "observed": 6}
-
-
-# TEMPORARY adapter until obsviz.values gives each value its final verdict: it reads the
-# states off the run's events. Replace its body by a mapping from the values index's
-# reason codes to Decisions, and delete it.
-def _states_from_events(run: Run) -> ValueStates:
-    decisions: dict[VKey, Decision] = {}
-    names: dict[VKey, str] = {}
-    roles: dict[VKey, str] = {}
-    patterns: dict[VKey, str] = {}
-    boundaries: list[ev.BoundaryEntry] = []
-
-    def put(ref: ValueRef, decision: Decision) -> bool:
-        names.setdefault(ref.key, ref.name)
-        old = decisions.get(ref.key)
-        if old is not None and _RANK[decision.state] < _RANK[old.state]:
-            return False
-        decisions[ref.key] = decision
-        return True
-
-    for event in run.events:
-        if isinstance(event, ev.RuleEvaluated):
-            if event.reason == "bias":
-                put(event.value, Decision("bias", "bias of a conv or linear: never observed"))
-            elif not event.outcome:
-                put(event.value, Decision("not_needed", f"{event.rule}: {event.reason}"))
-        elif isinstance(event, ev.DelayMatched):
-            patterns[event.first.key] = event.pattern
-        elif isinstance(event, ev.ObserverRecorded):
-            roles[event.target.key] = event.role
-            names.setdefault(event.target.key, event.target.name)
-            if event.value.key != event.target.key:
-                put(event.value, Decision("delayed", patterns.get(event.value.key, "a pattern"),
-                                          (event.target.key,)))
-        elif isinstance(event, ev.ObserverInserted):
-            state = "weight" if roles.get(event.value.key) == "weight" else "observed"
-            put(event.value, Decision(state, observer=f"{event.attribute}\n"
-                                                      f"{event.observer_class}"))
-        elif isinstance(event, ev.ObservedPropagated):
-            for source in event.sources:
-                names.setdefault(source.key, source.name)
-            if event.via == "callee_output":
-                put(event.value, Decision("call_site", "observed in callee"))
-            else:
-                put(event.value, Decision("pass_through", event.via.replace("_", " "),
-                                          tuple(s.key for s in event.sources)))
-        elif isinstance(event, ev.BoundaryEntry):
-            boundaries.append(event)
-        elif isinstance(event, ev.LoopSkipped):
-            for value in getattr(event, "values", ()):
-                put(value, Decision("not_visited", "inside a prim::Loop: never observed"))
-    observed = {"observed", "weight", "pass_through", "call_site"}
-    changed = True
-    while changed:  # a value observed in the caller is observed in each nested callee
-        changed = False
-        for entry in boundaries:
-            caller = decisions.get(entry.caller.key)
-            callee = decisions.get(entry.callee.key)
-            if caller is None or caller.state not in observed:
-                continue
-            if callee is None or callee.state in ("not_needed", "not_visited"):
-                names.setdefault(entry.caller.key, entry.caller.name)
-                changed = put(entry.callee, Decision("call_site", "observed at call site",
-                                                     (entry.caller.key,))) or changed
-    return ValueStates(decisions, names)
+def run_states(run: Run) -> ValueStates | None:
+    """The run's states, or None when it kept no events (``record=False``)."""
+    if not run.events:
+        return None
+    return ValueStates(run)

@@ -141,12 +141,15 @@ def edge_label(*lines: str) -> str:
 
 
 def graph_label(title: str, states: list[str], roles: list[str]) -> str:
-    """The figure's title and legend, drawn above the graph so they take no part in its
-    layout: a row per value state (a line sample and a sentence) and per node role."""
+    """The figure's title (its first line bold) and legend, drawn above the graph so they
+    take no part in its layout: a row per value state (a line sample and a sentence) and
+    per node role."""
     rows = []
-    if title:
-        rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="13"><B>{text(title)}'
+    head, *more = title.split("\n") if title else [""]
+    if head:
+        rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="13"><B>{text(head)}'
                     '</B></FONT></TD></TR>')
+    rows += [f'<TR><TD COLSPAN="2" ALIGN="LEFT">{text(line)}</TD></TR>' for line in more]
     for state in states:
         value_style = STATES[state]
         rows.append(

@@ -7,6 +7,7 @@ the run was given; ``after`` draws ``run.module``.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..qconfig import named_children, named_modules
+from ..refs import ValueRef
 from .figure import Figure, RenderError
 from .graph import DEFAULT_MAX_NODES, Lookup, Mark, Options, Scope, draw
-from .states import Decision, ValueStates, VKey, run_states
+from .states import Decision, Loc, ValueStates, run_states
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -25,31 +27,31 @@ WHEN = ("after", "before", "diff")
 _UNDECIDED = Mark("not_needed", detail="the pass made no decision about it")
 
 
-def mark_of(decision: Decision | None, name_of: Callable[[VKey], str], graph: str,
+def mark_of(decision: Decision | None, name_of: Callable[[Loc], str], here: tuple[str, str],
             when: str) -> Mark:
-    """How a decision is drawn on the ``when`` view of ``graph``; ``name_of`` names values
-    as that view's graph does."""
+    """How a decision is drawn on the ``when`` view of the graph of instance ``here``
+    (path, method); ``name_of`` names values as that view's graph does."""
     if decision is None:
         return _UNDECIDED
-    related = tuple(f"%{name_of(key)}" for key in decision.related)
-    same_graph = tuple(name_of(key) for key in decision.related if key[0] == graph)
-    state, reason = decision.state, decision.reason
+    related = tuple(f"%{name_of(loc)}" for loc in decision.related)
+    same_graph = tuple(name_of(loc) for loc in decision.related if loc[:2] == here)
+    state, summary = decision.state, f"{decision.reason}: {decision.summary}"
     if state in ("observed", "weight"):
         attribute, _, class_name = decision.observer.partition("\n")
+        by = f"observed by {attribute} ({class_name}); " if attribute else ""
         return Mark(state, note=f"by {attribute}" if attribute and when == "before" else "",
-                    detail=f"observed by {attribute} ({class_name})" if attribute else reason,
+                    detail=by + summary,
                     observer=f"+ {decision.observer}" if attribute and when == "diff" else None)
     if state == "delayed":
-        target = related[0] if related else "?"
+        target = related[-1] if related else "?"
+        pattern = decision.pattern or "a fusion pattern"
         return Mark(state, note=f"delayed → {target}",
-                    detail=f"{reason} observes {target} instead", related=same_graph)
-    if state == "pass_through":
-        return Mark(state, detail=f"observed because {', '.join(related)} are ({reason})",
+                    detail=f"{pattern} observes {target} instead; {summary}",
                     related=same_graph)
-    if state == "call_site":
-        where = f" (as {related[0]})" if related else ""
-        return Mark(state, note=reason, detail=f"{reason}{where}", related=same_graph)
-    return Mark(state, detail=reason)
+    if state in ("pass_through", "call_site"):
+        via = f"via {', '.join(related)}; " if related else ""
+        return Mark(state, note=decision.note, detail=via + summary, related=same_graph)
+    return Mark(state, note=decision.note, detail=summary)
 
 
 def _module_at(root: torch._C.ScriptModule, path: str) -> torch._C.ScriptModule:
@@ -64,82 +66,68 @@ def _module_at(root: torch._C.ScriptModule, path: str) -> torch._C.ScriptModule:
     return module
 
 
-def _graph_key(observed: torch._C.ScriptModule, path: str, method: str) -> str | None:
-    try:
-        module = _module_at(observed, path)
-    except RenderError:
-        return None
-    return f"{module._type().qualified_name()}.{method}"
-
-
 class _RunMarks:
     """Marks a run's values on graphs of the observed model or of the input model."""
 
-    def __init__(self, run: Run, states: ValueStates, when: str) -> None:
+    def __init__(self, run: Run, states: ValueStates | None, when: str) -> None:
         self.observed = run.module._c
         self.original_names = run.original_names
         self.states = states
         self.when = when
-        self.by_name = states.key_by_name() if when != "after" else {}
 
     def __call__(self, scope: Scope) -> Lookup:
-        decisions, names, when = self.states.decisions, self.states.names, self.when
+        states, when, here = self.states, self.when, (scope.path, scope.method)
+        if states is None:
+            return lambda value: None
         if when == "after":
-            gq = "" if scope.module is None else \
-                f"{scope.module._type().qualified_name()}.{scope.method}"
-            here = {v.unique(): v.debugName() for v in _values(scope.graph.block())}
+            names = {v.unique(): v.debugName() for v in _values(scope.graph.block())}
 
-            def name_of(key: VKey) -> str:
-                if key[0] == gq and key[1] in here:
-                    return here[key[1]]
-                return names.get(key, str(key[1]))
+            def name_of(loc: Loc) -> str:
+                if loc[:2] == here and loc[2] in names:
+                    return names[loc[2]]
+                return states.name(loc)
 
-            return lambda value: mark_of(decisions.get((gq, value.unique())), name_of, gq,
-                                         when)
-        gq = _graph_key(self.observed, scope.path, scope.method) or ""
-        by_name = self.by_name
-        stand_ins = self.stand_ins(scope, gq)
-
-        def original_name(key: VKey) -> str:
-            return names.get(key, str(key[1]))
+            return lambda value: mark_of(states.decision((*here, value.unique())), name_of,
+                                         here, when)
+        stand_ins = self.stand_ins(scope)
 
         def lookup(value: torch._C.Value) -> Mark:
-            key = by_name.get((gq, value.debugName()))
-            decision = decisions.get(key) if key else None
+            unique = states.unique_of(scope.path, scope.method, value.debugName())
+            decision = states.decision((*here, unique)) if unique is not None else None
             made = stand_ins.get(value.debugName())
             if made is not None and (decision is None or decision.state == "not_needed"):
-                mark = mark_of(decisions[made[0]], original_name, gq, when)
+                mark = mark_of(states.decision((*here, made[0])), states.name, here, when)
                 return replace(mark, note=mark.note or f"as %{made[1]}",
-                               detail=f"{mark.detail}; preprocessing replaced it with "
-                                      f"%{made[1]}, which the pass observed")
-            return mark_of(decision, original_name, gq, when)
+                               detail=f"preprocessing replaced it with %{made[1]}, which "
+                                      f"the pass observed; {mark.detail}")
+            return mark_of(decision, states.name, here, when)
 
         return lookup
 
-    def stand_ins(self, scope: Scope, gq: str) -> dict[str, tuple[VKey, str]]:
+    def stand_ins(self, scope: Scope) -> dict[str, tuple[int, str]]:
         """Observed values that preprocessing made (a fused linear, an inlined fork), by
         the name of the value the input graph has in their place: the input of the same
         user at the same position."""
-        made = [key for key, d in self.states.decisions.items()
-                if key[0] == gq and d.observer and key not in self.original_names]
-        if not made or not self.original_names:
+        assert self.states is not None
+        made = self.states.made_by_preprocessing(scope.path, scope.method)
+        if not made:
             return {}
         after = _module_at(self.observed, scope.path)
         after_graph = after._get_method(_entry_method(after, scope.method)).graph
+        gq = f"{after._type().qualified_name()}.{_entry_method(after, scope.method)}"
         by_unique = {v.unique(): v for v in _values(after_graph.block())}
         before = {v.debugName(): v for v in _values(scope.graph.block())}
-        found: dict[str, tuple[VKey, str]] = {}
-        for key in made:
-            value = by_unique.get(key[1])
+        found: dict[str, tuple[int, str]] = {}
+        for unique in made:
+            value = by_unique.get(unique)
             if value is None:
                 continue
             uses = [u for use in value.uses() for u in (
-                use.user.output().uses() if use.user.kind() == "prim::CallMethod" and
-                use.user.inputsAt(0).debugName().startswith("_observer_") else [use])]
+                use.user.output().uses() if _is_observer_call(use.user) else [use])]
             for use in uses:
                 twin = self._twin_input(use, gq, before, scope.graph)
                 if twin is not None:
-                    found[twin.debugName()] = (key, value.debugName())
+                    found[twin.debugName()] = (unique, value.debugName())
                     break
         return found
 
@@ -175,6 +163,13 @@ class _ObserverCounts:
         if not count:
             return ""
         return f"{self.prefix}{count} observer{'s' if count > 1 else ''} inside"
+
+
+def _is_observer_call(node: torch._C.Node) -> bool:
+    if node.kind() != "prim::CallMethod":
+        return False
+    owner = node.inputsAt(0).node()
+    return owner.kind() == "prim::GetAttr" and owner.s("name").startswith("_observer_")
 
 
 def _values(block: torch._C.Block) -> Iterator[torch._C.Value]:
@@ -238,28 +233,46 @@ def _find_value(graph: torch._C.Graph, name: str) -> torch._C.Value | None:
     return next((v for v in _values(graph.block()) if v.debugName() == name), None)
 
 
-def render_value(run: Run, value: str, *, module: str = "", method: str | None = None,
-                 when: str = "diff", legend: bool = True, rankdir: str = "TB",
+def render_value(run: Run, value: str | ValueRef, *, module: str = "",
+                 method: str | None = None, when: str = "diff", caption: str = "",
+                 legend: bool = True, rankdir: str = "TB",
                  states: ValueStates | None = None) -> Figure:
     """One value's neighbourhood: its producer and users, the values its decision
-    depends on (the fused op a delay points to, pass-through sources) with their
-    producers, and the observer that observes it, all in one graph without expanding calls.
+    depends on (the value a delay observes instead, pass-through sources) with their
+    producers and users, and the observer that observes it; calls stay collapsed.
+
+    ``value`` is a debug name of the ``when`` view's graph (the input model's for
+    "before" and "diff", ``run.module``'s for "after"), or a ``ValueRef``.
     """
     if when not in WHEN:
         raise RenderError(f"when must be one of {', '.join(map(repr, WHEN))}, got {when!r}")
+    states = states or run_states(run)
+    unique = None
+    if isinstance(value, ValueRef):
+        module, method = value.module_path, value.graph.method
+        if when == "after":
+            unique, value = value.unique, value.name
+        elif states is not None:  # the input model's name for the value
+            value = states.name((module, method, value.unique))
+        else:
+            value = value.name
     name = value.removeprefix("%")
     method = method or run.method_name
+    if when != "after" and method.startswith("observe_") and states is not None and \
+            states.instance(module, method.removeprefix("observe_")):
+        method = method.removeprefix("observe_")  # on-device: the input model's method
     root = _view_root(run, when)
     target = _module_at(root, module)
     method_name = _entry_method(target, method) if when == "after" else method
     scope = Scope(target._get_method(method_name).graph, module, method_name, target)
-    focus = _find_value(scope.graph, name)
+    focus = next((v for v in _values(scope.graph.block())
+                  if (v.unique() == unique if unique is not None else v.debugName() == name)),
+                 None)
     where = f"{module or '<top>'}.{method_name}"
     if focus is None:
         raise RenderError(f"{where} has no value %{name}; names are debug names as "
                           f"printed by the {'observed' if when == 'after' else 'input'} "
                           "model's graph")
-    states = states or run_states(run)
     marks = _RunMarks(run, states, when)
     mark = marks(scope)(focus)
     related = [v for v in (_find_value(scope.graph, r) for r in (mark.related if mark else ()))
@@ -267,11 +280,16 @@ def render_value(run: Run, value: str, *, module: str = "", method: str | None =
     keep: set[torch._C.Node] = set()
     for v in [focus, *related]:
         keep.add(v.node())
-        keep.update(use.user for use in v.uses())
-    verdict = mark.detail if mark is not None else ""
+        for use in v.uses():
+            keep.add(use.user)
+            if _is_observer_call(use.user):  # in run.module: the users are past it
+                keep.update(u.user for u in use.user.output().uses())
+    keep.update([u.user for node in keep for out in node.outputs() for u in out.uses()
+                 if _is_observer_call(u.user)])  # as the diff view draws them
+    caption = caption or (mark.detail if mark is not None else "")
     options = Options(
         legend=legend, rankdir=rankdir, max_nodes=None, muted=when == "diff",
-        title=f"%{name} in {where}" + (f" — {verdict}" if verdict else ""),
+        title="\n".join([f"%{focus.debugName()} in {where}", *textwrap.wrap(caption, 90)]),
         focus=frozenset({focus.unique()}), include=keep.__contains__)
     return draw(scope, marks, options, name="obsviz_value")
 
