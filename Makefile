@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.obsviz-installed
 
-.PHONY: setup tour test lint bench clean
+.PHONY: setup tour test lint fuzz bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ lint: setup
 
 test: lint
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# `make test` fuzzes 300 random models against the real pass; this runs 5,000 (~10 min).
+fuzz: setup
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py \
+	  --hypothesis-show-statistics
 
 bench: setup
 	$(PY) benchmarks/bench_engine.py
