@@ -17,7 +17,7 @@ from .diagnosis import diagnose
 from .engine import InsertObserversHelper, ModuleCtx
 from .errors import ObsvizError, PassError, PassFailure
 from .functions import FunctionResolver
-from .graphs import walk_nodes
+from .graphs import BLOCK_KINDS
 from .qconfig import check_qconfig_dict, fill_qconfig_map, named_modules, script_qconfig_dict
 from .rules import DYNAMIC, STATIC
 from .run import Run
@@ -219,12 +219,19 @@ class _Pass:
         )
 
 
-def _graph_values(graph: torch._C.Graph) -> list[torch._C.Value]:
-    values = list(graph.inputs())
-    for node in walk_nodes(graph.block()):
+def _collect_values(block: torch._C.Block, values: list[torch._C.Value]) -> None:
+    for node in block.nodes():
         values.extend(node.outputs())
-        for block in node.blocks():
-            values.extend(block.inputs())
+        if node.kind() in BLOCK_KINDS:
+            for sub in node.blocks():
+                values.extend(sub.inputs())
+                _collect_values(sub, values)
+
+
+def _graph_values(graph: torch._C.Graph) -> list[torch._C.Value]:
+    """Every value a graph defines, in printing order."""
+    values = list(graph.inputs())
+    _collect_values(graph.block(), values)
     return values
 
 

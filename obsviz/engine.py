@@ -230,13 +230,14 @@ class InsertObserversHelper:
 
     # ------------------------------------------------------------------ boundary map
     def add_boundary(self, caller: Value, cq: str, callee: Value, q: str, kind: str,
-                     path: str, callee_kind: str = "method") -> None:
+                     path: str, callee_path: str, callee_kind: str = "method") -> None:
         key = (cq, caller.unique())
         self.boundary_value_map.setdefault(key, {})[(q, callee.unique())] = None
         if self.emit:
             self.names.setdefault((q, callee.unique()), callee.debugName())
             self.emit(ev.BoundaryEntry(caller=self.ref(caller, cq, path),
-                                       callee=self.ref(callee, q, path, callee_kind), kind=kind))
+                                       callee=self.ref(callee, q, callee_path, callee_kind),
+                                       kind=kind))
 
     def fill_boundary_value_map(self, ctx: ModuleCtx, method_name: str) -> None:
         """``fillBoundaryValueMap``: caller values <-> callee inputs/returns, If outputs.
@@ -263,24 +264,24 @@ class InsertObserversHelper:
                         if child is None:
                             continue
                         g, q = child.method_graph(n.s("name"))
-                        offset, callee_kind = 0, "method"
+                        offset, callee_kind, callee_path = 0, "method", child.path
                     else:
                         g, q = self.function_graph(n)
-                        offset, callee_kind = 1, "function"
+                        offset, callee_kind, callee_path = 1, "function", ctx.path
                         self.warn_quantizable_function(n, g, q, gq, ctx.path)
                     for i, ret in enumerate(g.outputs()):
                         self.add_boundary(n.outputsAt(i), gq, ret, q, "return", ctx.path,
-                                          callee_kind)
+                                          callee_path, callee_kind)
                     for i, arg in enumerate(g.inputs()):
                         self.add_boundary(n.inputsAt(i + offset), gq, arg, q, "input",
-                                          ctx.path, callee_kind)
+                                          ctx.path, callee_path, callee_kind)
                 elif kind == "prim::If":
                     for sub in n.blocks():
                         stack.append(sub)
                         outputs = list(sub.outputs())
                         for v in n.outputs():
                             self.add_boundary(v, gq, outputs[v.offset()], gq, "if_output",
-                                              ctx.path)
+                                              ctx.path, ctx.path)
                 else:
                     for sub in n.blocks():
                         stack.append(sub)

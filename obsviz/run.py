@@ -49,10 +49,13 @@ class Run:
 
     def placement(self) -> list[ObserverSite]:
         """Where the observers sit; see :func:`obsviz.observer_placement`."""
-        entry = self.method_name
-        if not self.module._c._has_method(entry):
-            entry = f"observe_{entry}"
-        return observer_placement(self.module, entry)
+        return observer_placement(self.module, self.entry_method)
+
+    @property
+    def entry_method(self) -> str:
+        """The method the pass walked: ``observe_<method>`` for on-device runs."""
+        observe = f"observe_{self.method_name}"
+        return observe if self.module._c._has_method(observe) else self.method_name
 
     @property
     def tables(self) -> Tables:

@@ -15,6 +15,7 @@ from torch.ao.quantization.quantize_jit import (
     prepare_jit,
     script_qconfig_dict,
 )
+from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
 from obsviz import events as ev
@@ -179,7 +180,9 @@ def test_steps_can_stop_early_and_reraise_errors() -> None:
 def test_on_device_ptq_matches_torch(name: str) -> None:
     c = case(name)
     quant_type = 1 if c.quant_type == "static" else 0
-    model = script(c)
+    # torch's on-device prepare inlines forward in place; do it on a copy with its own types
+    model = wrap_cpp_module(torch._C._hack_do_not_use_clone_module_with_class(
+        script(c)._c, [], []))
     torch._C._jit_pass_inline(model._c._get_method("forward").graph)
     real = torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
         model._c, "forward", script_qconfig_dict(c.qconfig_dict()), False, quant_type)
