@@ -46,11 +46,11 @@ class ValueStyle:
 STATES: dict[str, ValueStyle] = {
     "observed": ValueStyle("observed here, by the observer named on it", BLUE, "solid", 2.6,
                            sample="━━━━▶"),
-    "call_site": ValueStyle("observed across a call (at the call site, or in the callee)",
+    "call_site": ValueStyle("observed across a call: at the call site, in the callee, or above",
                             SKY, "bold,dotted", 2.6, sample="• • • •▶"),
     "delayed": ValueStyle("delayed: the fused op's output is observed instead", ORANGE,
                           "dashed", 2.2, sample="╍╍╍╍▶"),
-    "pass_through": ValueStyle("observed because its inputs are (pass-through)", GREEN,
+    "pass_through": ValueStyle("observed because its inputs (or If branches) are", GREEN,
                                "solid", 1.8, "onormal", sample="────▷"),
     "weight": ValueStyle("weight, observed by the weight observer", PURPLE, "solid", 2.6,
                          "diamond", sample="━━━━◆"),
