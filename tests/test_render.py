@@ -195,6 +195,20 @@ def test_after_draws_each_inserted_observer_as_an_observer_node(resnet_run: obsv
     assert "after InsertObservers" in lay.graph["label"]
 
 
+@pytest.mark.parametrize("when", ["after", "diff"])
+def test_expanded_calls_keep_every_observed_values_state(resnet_run: obsviz.Run,
+                                                         when: str) -> None:
+    lay = layout(resnet_run.render(module="layer2", when=when, depth=2))
+    observers = lay.role("observer")
+    drawn_levels = {"layer2", "layer2.0"} | {  # depth=2: layer2.0 and its children
+        f"layer2.0.{name}" for name in ("conv1", "bn1", "relu", "conv2", "bn2", "downsample")}
+    sites = [s for s in resnet_run.placement() if s.module_path in drawn_levels]
+    assert len(observers) == len(sites) > 5  # the weight observers of conv1 and conv2 too
+    for node in observers:
+        (into,) = [e for e in lay.edges if e["head"] == node["name"]]
+        assert {"state-observed", "state-weight"} & set(into["class"].split()), into
+
+
 def test_before_is_the_input_models_graph_with_each_values_state(resnet_run: obsviz.Run
                                                                  ) -> None:
     lay = layout(resnet_run.render(module="layer1.0", when="before"))

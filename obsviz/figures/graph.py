@@ -82,6 +82,7 @@ class Options:
 @dataclass(frozen=True)
 class _Drawn:
     node: str
+    past_observer: bool = False  # the value as it leaves the observer that watched it
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,6 @@ class GraphDrawer:
         self.states_used: set[str] = set()
         self.roles_used: set[str] = set()
         self.stubs: dict[object, str] = {}
-        self.after_observer: set[int] = set()  # values drawn leaving an observer node
         self.noted: set[tuple[str, int]] = set()  # values whose state note is already shown
         self.boundary_tails: set[str] = set()  # callee return nodes
 
@@ -268,8 +268,7 @@ class GraphDrawer:
                                      cluster, f"added by the pass on %{value.debugName()}")
             self.add_edge(source.node, observer, value, mark,
                           focus=value.unique() in self.options.focus)
-            source = _Drawn(observer)
-            self.after_observer.add(value.unique())
+            source = _Drawn(observer, past_observer=True)
         env[value.unique()] = source
 
     def walk(self, block: Block, scope: Scope, lookup: Lookup, env: dict[int, Source],
@@ -319,10 +318,9 @@ class GraphDrawer:
                 return  # one elided edge per producer says enough
             self.stubs[key] = self.add_node("stub", style.node_label("…", bold=False), None,
                                             "more users, not shown")
-            after_observer = value.unique() in self.after_observer
-            self.add_edge(source.node, self.stubs[key], value,
-                          None if after_observer else lookup(value),
-                          focus=not after_observer and value.unique() in self.options.focus)
+            past = source.past_observer
+            self.add_edge(source.node, self.stubs[key], value, None if past else lookup(value),
+                          focus=not past and value.unique() in self.options.focus)
 
     def fold_get_attr(self, node: Node, lookup: Lookup,
                       env: dict[int, Source]) -> bool:
@@ -367,9 +365,9 @@ class GraphDrawer:
         """An edge for each drawn source of ``value`` into ``head``; folded ones to text."""
         source = env.get(value.unique())
         if isinstance(source, _Drawn):
-            after_observer = value.unique() in self.after_observer
-            mark = None if after_observer else lookup(value)
-            focus = top and not after_observer and value.unique() in self.options.focus
+            past = source.past_observer
+            mark = None if past else lookup(value)
+            focus = top and not past and value.unique() in self.options.focus
             self.add_edge(source.node, head, value, mark, focus=focus)
         elif isinstance(source, _Folded):
             if folded is not None and source.text:
@@ -426,8 +424,7 @@ class GraphDrawer:
                                     cluster, f"{target.name}: {target.type_name}")
             self.inputs_into(node, node_id, env, lookup, 1, top)
             for value in node.outputs():
-                self.after_observer.add(value.unique())
-                env[value.unique()] = _Drawn(node_id)
+                env[value.unique()] = _Drawn(node_id, past_observer=True)
             return True
         if not isinstance(target, _ModuleRef):
             return False
