@@ -222,7 +222,7 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
 def _view_root(run: Run, when: str) -> torch._C.ScriptModule:
     if when == "after":
         return run.module._c
-    original = getattr(run, "original", None)
+    original = run.original
     if original is None:
         raise RenderError(f"this run does not keep the model it was given, so there is "
                           f"no {when!r} view; render(when='after') draws run.module")
