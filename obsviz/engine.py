@@ -12,7 +12,6 @@ import copy
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import torch
 
@@ -140,19 +139,15 @@ class InsertObserversHelper:
         return ValueRef(GraphRef(gq, kind), unique, self.names.get(key, str(unique)), path)
 
     def maps_view(self) -> ev.MapsView:
-        kr = self.key_ref
-        return ev.MapsView(
-            delay=MappingProxyType(
-                {kr(k): kr(t[1]) for k, t in self.delay_observation_map.items()}),
-            boundary=MappingProxyType(
-                {kr(k): tuple(kr(x) for x in v) for k, v in self.boundary_value_map.items()}),
-            observer_for_value=MappingProxyType(
-                {kr(k): f"{o.role}:{o.class_name}" for k, o in self.observer_for_value.items()}),
-            pass_through=MappingProxyType(
-                {kr(k): tuple(kr(x) for x in v) for k, v in self.pass_through_value_map.items()}),
-            observed=frozenset(kr(k) for k in self.observed_values),
-            inserted=tuple(self.inserted),
-        )
+        """A snapshot of the maps as they stand; references are made when it is read."""
+        return ev.MapsView({
+            "delay": {k: t[1] for k, t in self.delay_observation_map.items()},
+            "boundary": {k: tuple(v) for k, v in self.boundary_value_map.items()},
+            "observer": dict(self.observer_for_value),
+            "pass_through": {k: tuple(v) for k, v in self.pass_through_value_map.items()},
+            "observed": frozenset(self.observed_values),
+            "inserted": tuple(self.inserted),
+        }, self.key_ref)
 
     # ------------------------------------------------------------------ module helpers
     def get_invoked_module_opt(self, ctx: ModuleCtx, n: Node, self_value: Value,
@@ -324,18 +319,25 @@ class InsertObserversHelper:
                 for sub in n.blocks():
                     stack.append(sub)
 
-    def observer_config_for(self, v: Value, qconfig: ScriptedQConfig) -> ObserverConfig:
+    def observer_config_for(self, v: Value, qconfig: ScriptedQConfig,
+                            uses: list[rules.UseInfo] | None = None) -> ObserverConfig:
         """``getObserverModuleFor``: the weight observer for weights, else activation."""
-        return ObserverConfig(qconfig, "weight" if rules.is_weight(v) else "activation")
+        return ObserverConfig(qconfig, "weight" if rules.is_weight(v, uses) else "activation")
 
-    def value_needs_to_be_quantized(self, v: Value, qconfig: ScriptedQConfig) -> tuple[bool,
-                                                                                        str]:
-        """``valueNeedsToBeQuantized``, with the code of the clause that decided."""
-        if rules.is_bias_of_conv_or_linear(v):
-            return False, "bias"
+    def value_needs_to_be_quantized(self, v: Value, qconfig: ScriptedQConfig,
+                                    uses: list[rules.UseInfo] | None = None) -> tuple[bool, str]:
+        """``valueNeedsToBeQuantized``, with the code of the clause that decided.
+
+        The tensor check runs first because it is cheap; for a value that is not a
+        tensor the outcome is the same, and the bias clause only picks the reason.
+        """
         if not rules.is_tensor_or_tensor_list(v):
-            return False, "not_tensor"
-        if rules.is_embedding_bag_non_input(v):
+            bias = self.emit is not None and rules.is_bias_of_conv_or_linear(v)
+            return False, "bias" if bias else "not_tensor"
+        uses = rules.use_infos(v) if uses is None else uses
+        if rules.is_bias_of_conv_or_linear(v, uses):
+            return False, "bias"
+        if rules.is_embedding_bag_non_input(v, uses):
             return False, "embedding_bag_non_input"
         if self.quant_type == rules.STATIC:
             producer = v.node()
@@ -344,11 +346,11 @@ class InsertObserversHelper:
             ):
                 return True, "quantizable_producer"
         if self.quant_type == rules.DYNAMIC:
-            observer = self.observer_config_for(v, qconfig).module
-            if rules.is_half(observer.getattr("dtype")) and not rules.is_weight(v):
+            observer = self.observer_config_for(v, qconfig, uses).module
+            if rules.is_half(observer.getattr("dtype")) and not rules.is_weight(v, uses):
                 return False, "dynamic_fp16_activation"
-        for use in v.uses():
-            if rules.use_quantizable(use.user, use.offset, self.quant_type):
+        for user, offset, _ in uses:
+            if rules.use_quantizable(user, offset, self.quant_type):
                 return True, "quantizable_use"
         return False, "no_quantizable_use"
 
@@ -372,11 +374,12 @@ class InsertObserversHelper:
                     stack.append(sub)
 
     def consider_value(self, v: Value, qconfig: ScriptedQConfig, gq: str, path: str) -> None:
-        needed, reason = self.value_needs_to_be_quantized(v, qconfig)
+        uses = rules.use_infos(v) if rules.is_tensor_or_tensor_list(v) else None
+        needed, reason = self.value_needs_to_be_quantized(v, qconfig, uses)
         observer = None
         if needed:
             observer = self.observer_for_value[(gq, v.unique())] = \
-                self.observer_config_for(v, qconfig)
+                self.observer_config_for(v, qconfig, uses)
         if self.emit:
             self.emit(ev.RuleEvaluated(rule="valueNeedsToBeQuantized",
                                        value=self.ref(v, gq, path), outcome=needed,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 from .refs import GraphRef, ValueRef
@@ -31,21 +32,56 @@ class Event:
     step: int = field(default=-1, kw_only=True)
 
 
-@dataclass(frozen=True)
 class MapsView:
-    """Read-only snapshots of the engine's maps, as ValueRef-keyed mappings."""
+    """Read-only snapshots of the engine's maps, as ValueRef-keyed mappings.
 
-    delay: Mapping[ValueRef, ValueRef]
-    boundary: Mapping[ValueRef, tuple[ValueRef, ...]]
-    observer_for_value: Mapping[ValueRef, str]
-    pass_through: Mapping[ValueRef, tuple[ValueRef, ...]]
-    observed: frozenset[ValueRef]
-    inserted: tuple[tuple[str, str, ValueRef], ...]
+    The snapshot copies the engine's plain maps; turning them into references happens on
+    first access, so recording a snapshot at every phase stays cheap.
+    """
+
+    def __init__(self, raw: dict[str, object] | None = None,
+                 key_ref: Callable[[tuple[str, int]], ValueRef] | None = None) -> None:
+        self._raw = raw or {}
+        self._key_ref = key_ref
 
     @staticmethod
     def empty() -> MapsView:
-        empty: Mapping = MappingProxyType({})
-        return MapsView(empty, empty, empty, empty, frozenset(), ())
+        return MapsView()
+
+    def _refs(self, name: str) -> dict:
+        return self._raw.get(name, {})  # type: ignore[return-value]
+
+    @cached_property
+    def delay(self) -> Mapping[ValueRef, ValueRef]:
+        kr = self._key_ref
+        return MappingProxyType({kr(k): kr(t) for k, t in self._refs("delay").items()})
+
+    @cached_property
+    def boundary(self) -> Mapping[ValueRef, tuple[ValueRef, ...]]:
+        kr = self._key_ref
+        return MappingProxyType(
+            {kr(k): tuple(kr(x) for x in v) for k, v in self._refs("boundary").items()})
+
+    @cached_property
+    def observer_for_value(self) -> Mapping[ValueRef, str]:
+        kr = self._key_ref
+        return MappingProxyType(
+            {kr(k): f"{o.role}:{o.class_name}" for k, o in self._refs("observer").items()})
+
+    @cached_property
+    def pass_through(self) -> Mapping[ValueRef, tuple[ValueRef, ...]]:
+        kr = self._key_ref
+        return MappingProxyType(
+            {kr(k): tuple(kr(x) for x in v) for k, v in self._refs("pass_through").items()})
+
+    @cached_property
+    def observed(self) -> frozenset[ValueRef]:
+        kr = self._key_ref
+        return frozenset(kr(k) for k in self._raw.get("observed", ()))
+
+    @property
+    def inserted(self) -> tuple[tuple[str, str, ValueRef], ...]:
+        return self._raw.get("inserted", ())  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
