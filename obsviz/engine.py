@@ -69,6 +69,17 @@ class ModuleCtx:
         return method.graph, f"{self.type_name}.{name}"
 
 
+@dataclass(frozen=True)
+class Callee:
+    """The graph a ``CallMethod`` or user-defined ``CallFunction`` runs, and where."""
+
+    ctx: ModuleCtx  # the called instance; the caller itself for functions
+    graph: Graph
+    qualname: str
+    input_offset: int  # CallFunction's first input is the function itself
+    kind: str  # "method" or "function"
+
+
 @dataclass
 class CallSite:
     """What ``insertObserversFor`` returns to its caller."""
@@ -195,6 +206,17 @@ class InsertObserversHelper:
                 invoked.append((child, n.s("name")))
         return invoked
 
+    def callee(self, ctx: ModuleCtx, n: Node, self_value: Value, gq: str) -> Callee | None:
+        """The callee of a CallMethod (None if not a submodule) or user-defined CallFunction."""
+        if n.kind() == "prim::CallMethod":
+            child = self.get_invoked_module_opt(ctx, n, self_value, gq)
+            if child is None:
+                return None
+            graph, q = child.method_graph(n.s("name"))
+            return Callee(child, graph, q, 0, "method")
+        graph, q = self.function_graph(n)
+        return Callee(ctx, graph, q, 1, "function")
+
     def invoked_methods(self, ctx: ModuleCtx, method_name: str) -> list[tuple[ModuleCtx, str]]:
         """``get_invoked_methods`` after preprocessing, when graphs no longer change."""
         key = (ctx.path, method_name)
@@ -254,22 +276,19 @@ class InsertObserversHelper:
             for n in block.nodes():
                 kind = n.kind()
                 if kind == "prim::CallMethod" or rules.user_defined_call_function(n):
-                    if kind == "prim::CallMethod":
-                        child = self.get_invoked_module_opt(ctx, n, self_value, gq)
-                        if child is None:
-                            continue
-                        g, q = child.method_graph(n.s("name"))
-                        offset, callee_kind, callee_path = 0, "method", child.path
-                    else:
-                        g, q = self.function_graph(n)
-                        offset, callee_kind, callee_path = 1, "function", ctx.path
-                        self.warn_quantizable_function(n, g, q, gq, ctx.path)
-                    for i, ret in enumerate(g.outputs()):
+                    callee = self.callee(ctx, n, self_value, gq)
+                    if callee is None:
+                        continue
+                    if callee.kind == "function":
+                        self.warn_quantizable_function(n, callee.graph, callee.qualname, gq,
+                                                       ctx.path)
+                    q, callee_path = callee.qualname, callee.ctx.path
+                    for i, ret in enumerate(callee.graph.outputs()):
                         self.add_boundary(n.outputsAt(i), gq, ret, q, "return", ctx.path,
-                                          callee_path, callee_kind)
-                    for i, arg in enumerate(g.inputs()):
-                        self.add_boundary(n.inputsAt(i + offset), gq, arg, q, "input",
-                                          ctx.path, callee_path, callee_kind)
+                                          callee_path, callee.kind)
+                    for i, arg in enumerate(callee.graph.inputs()):
+                        self.add_boundary(n.inputsAt(i + callee.input_offset), gq, arg, q,
+                                          "input", ctx.path, callee_path, callee.kind)
                 elif kind == "prim::If":
                     for sub in n.blocks():
                         stack.append(sub)
@@ -587,17 +606,16 @@ class InsertObserversHelper:
                 continue
             position += 1
             if kind == "prim::CallMethod" or rules.user_defined_call_function(n):
-                if kind == "prim::CallMethod":
-                    child = self.get_invoked_module_opt(ctx, n, self_value, gq)
-                    if child is None:
-                        continue
-                    callee_graph, callee_q = child.method_graph(n.s("name"))
+                callee = self.callee(ctx, n, self_value, gq)
+                if callee is None:
+                    continue
+                child, callee_graph, callee_q = callee.ctx, callee.graph, callee.qualname
+                offset = callee.input_offset
+                if callee.kind == "method":
                     self.note_graph(child, callee_q)
-                    offset, is_udf = 0, is_user_defined_function
+                    is_udf = is_user_defined_function
                 else:
-                    child = ctx
-                    callee_graph, callee_q = self.function_graph(n)
-                    offset, is_udf = 1, True
+                    is_udf = True
                 callee_observed: set[VKey] = set()
                 for i, arg in enumerate(callee_graph.inputs()):
                     if self.is_observed((gq, n.inputsAt(i + offset).unique()), block_observed):
@@ -610,7 +628,7 @@ class InsertObserversHelper:
                     block_observed.add((gq, out.unique()))
                     if self.emit:
                         ret = list(callee_graph.outputs())[idx]
-                        kind_ = "method" if kind == "prim::CallMethod" else "function"
+                        kind_ = callee.kind
                         self.emit(ev.ObservedPropagated(
                             value=self.ref(out, gq, ctx.path),
                             sources=(self.ref(ret, callee_q, child.path, kind_),),

@@ -1,0 +1,128 @@
+"""The command line: report, explain and summary, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from obsviz.__main__ import main
+
+from .failure_models import AuxHead
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from obsviz import samples
+    path = tmp_path_factory.mktemp("models") / "resnet_small.pt"
+    torch.jit.save(samples.load("resnet_small"), str(path))
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_report_of_a_saved_model(saved_model, tmp_path, capsys):
+    out = tmp_path / "sub" / "report.html"
+    status, stdout, err = run_cli(capsys, "report", str(saved_model), "--qconfig", "qnnpack",
+                                  "--set", "fc=none", "--set", "layer4.0=fbgemm",
+                                  "--out", str(out))
+    assert status == 0, err
+    assert f"report written to {out}" in stdout
+    page = out.read_text()
+    assert "<code>&#x27;fc&#x27;</code>: none" in page
+    assert "<code>&#x27;layer4.0&#x27;</code>: fbgemm" in page
+    assert "Please use quant_min" not in err  # torch's chatter is not shown
+
+
+def test_dynamic_report_explains_unobserved_activations(tmp_path, capsys):
+    out = tmp_path / "dynamic.html"
+    status, _, err = run_cli(capsys, "report", "--sample", "resnet_small", "--qconfig",
+                             "dynamic", "--out", str(out))
+    assert status == 0, err
+    page = out.read_text()
+    assert "<code>dynamic_rules</code>" in page
+    assert "dynamic <code>InsertObservers</code>" in page
+
+
+def test_explain_prints_the_explanation(saved_model, capsys):
+    status, out, _ = run_cli(capsys, "explain", str(saved_model), "%8")
+    assert status == 0
+    assert out.startswith("<top>:forward:%8  (prim::CallMethod)\nnot observed [delayed]")
+    assert "delayObservingValuesInPattern(pattern=nn_conv2d_nn_relu" in out
+    status, out, _ = run_cli(capsys, "explain", "--sample", "resnet_small", "out.9",
+                             "--module", "layer1.0", "--method", "forward", "--no-fold")
+    assert status == 0
+    assert "layer1.0:forward:%out.9  (aten::add_)" in out
+    assert "inplace_add_nn_relu" in out and "folded" not in out
+
+
+def test_explain_on_a_failing_model_gives_the_diagnosis_first(tmp_path, capsys):
+    path = tmp_path / "aux.pt"
+    torch.jit.save(torch.jit.script(AuxHead()), str(path))
+    status, out, _ = run_cli(capsys, "explain", str(path), "y.1")
+    assert status == 1
+    assert out.startswith("the pass failed:\n<top>.forward: the branches of an `if`")
+    assert "<top>:forward:%y.1" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["report", "{missing}"], "no such file"),
+    (["report", "{text}"], "not a TorchScript file"),
+    (["report", "{pickle}"], "Is it a state_dict or a torch.save() pickle?"),
+    (["report", "--sample", "resnet_small", "--qconfig", "fbgem"],
+     "unknown qconfig 'fbgem'. Did you mean 'fbgemm'?"),
+    (["report", "--sample", "resnet_small", "--set", "layer1.0.cnv1=none"],
+     "no submodule at path 'layer1.0.cnv1'. Closest module paths: 'layer1.0.conv1'"),
+    (["report", "--sample", "resnet_small", "--set", "fc=qnnpak"],
+     "unknown qconfig 'qnnpak'. Did you mean 'qnnpack'?"),
+    (["report", "--sample", "resnet_small", "--set", "fc"], "expected PATH=QCONFIG"),
+    (["report", "--sample", "resnet_small", "--set", "fc=dynamic"],
+     "dynamic is a dynamic qconfig but --qconfig fbgemm is static"),
+    (["report", "--sample", "resnet_smal"], "Did you mean 'resnet_small'"),
+    (["report"], "no model: give a file saved with torch.jit.save, or --sample NAME"),
+    (["explain", "--sample", "resnet_small", "%nope"], "no value named %nope"),
+    (["explain", "--sample", "resnet_small", "%x.1", "--module", "layer9"],
+     "Closest module paths: 'layer4'"),
+    (["explain", "--sample", "resnet_small"], "which value?"),
+])
+def test_bad_input_gives_a_clear_error(argv, message, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a model")
+    torch.save({"weight": torch.zeros(2)}, str(tmp_path / "state.pt"))
+    files = {"missing": str(tmp_path / "missing.pt"), "text": str(tmp_path / "notes.txt"),
+             "pickle": str(tmp_path / "state.pt")}
+    argv = [arg.format(**files) for arg in argv]
+    status, _, err = run_cli(capsys, *argv)
+    assert status == 2
+    assert err.startswith(f"obsviz {argv[0]}: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_summary_still_works(capsys):
+    status, out, _ = run_cli(capsys, "summary")
+    assert status == 0
+    assert "resnet_small (built-in sample)" in out and "observers by owning module" in out
+
+
+@pytest.mark.slow
+def test_python_m_obsviz_is_the_obsviz_command(saved_model):
+    script = Path(sys.executable).parent / "obsviz"
+    if not script.exists():
+        script = Path(shutil.which("obsviz") or "")
+    assert script.is_file(), "the obsviz console script is not installed (pip install -e .)"
+    argv = ["explain", str(saved_model), "%8", "--module", ""]
+    as_module = subprocess.run([sys.executable, "-m", "obsviz", *argv], capture_output=True,
+                               text=True, timeout=120)
+    as_script = subprocess.run([str(script), *argv], capture_output=True, text=True,
+                               timeout=120)
+    assert as_module.returncode == as_script.returncode == 0, as_module.stderr
+    assert as_module.stdout == as_script.stdout
+    assert "not observed [delayed]" in as_module.stdout

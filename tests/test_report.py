@@ -1,0 +1,135 @@
+"""The HTML report: its sections, a failed run, hostile names, and a real browser."""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from torch.ao.quantization import get_default_qconfig
+
+import obsviz
+from obsviz.__main__ import main
+from obsviz.report import (
+    ReportHeader,
+    build_report,
+    quantizable_unobserved,
+    render_html,
+    write_report,
+)
+
+from .browser import open_page, require_chromium
+from .failure_models import AuxHead
+from .hostile_models import EVIL_METHOD, EVIL_MODULE, EVIL_NAMES, EVIL_VALUE, hostile_model
+
+QCONFIG = get_default_qconfig("fbgemm")
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> None:
+    warnings.filterwarnings("ignore", message="Please use quant_min and quant_max")
+
+
+@pytest.fixture(scope="module")
+def small_run() -> obsviz.Run:
+    return obsviz.prepare_jit(obsviz.samples.load("resnet_small"), {"": QCONFIG})._obsviz_run
+
+
+@pytest.fixture(scope="module")
+def small_html(small_run: obsviz.Run) -> str:
+    header = ReportHeader("resnet_small", qconfig=[("", "fbgemm")])
+    return render_html(build_report(small_run, header))
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = hostile_model()
+    run = obsviz.insert_observers(model, {"": QCONFIG, EVIL_MODULE: None},
+                                  method_name=EVIL_METHOD)
+    path = tmp_path_factory.mktemp("hostile") / "hostile.html"
+    header = ReportHeader(EVIL_MODULE, qconfig=[("", "fbgemm"), (EVIL_MODULE, EVIL_VALUE)],
+                          warnings=[EVIL_VALUE])
+    return write_report(path, run, header)
+
+
+def test_explains_every_value_with_a_quantizable_use_and_no_observer(small_run, small_html):
+    candidates = quantizable_unobserved(small_run)
+    assert len(candidates) > 0 and not candidates["observed"].any()
+    assert set(candidates["reason"]) >= {"delayed", "observed_at_call_site"}
+    assert "not_tensor" not in set(candidates["reason"])
+    assert small_html.count("<details class='value") == len(candidates)
+    # the stem conv's output (aten::conv2d's, in conv1), delayed by the conv-relu fusion
+    stem = candidates.query("module_path == 'conv1' and producer == 'aten::conv2d'")
+    assert list(stem["reason"]) == ["delayed"]
+    assert f"<code>conv1:_conv_forward:%{stem['value'].iloc[0]}</code>" in small_html
+    assert "The nn_conv2d_nn_relu fusion pattern delays observing the value it stands for, " \
+           "%4 in conv1.forward, to %10 in &lt;top&gt;.forward" in small_html
+
+
+def test_summary_figures_and_tables(small_run, small_html):
+    assert f"<div class='n'>{len(small_run.inserted)}</div><div class='t'>observers " \
+           "inserted" in small_html
+    assert small_html.count("<svg") == 3  # diff, after, before
+    assert "<?xml" not in small_html and "<!DOCTYPE svg" not in small_html
+    for table in ("inserted", "delay", "qconfig", "observed", "values"):
+        assert f"<code>run.tables.{table}</code>" in small_html
+    assert "nn_conv2d_nn_relu" in small_html and "_observer_0" in small_html
+
+
+def test_self_contained_and_script_free(small_html):
+    assert not re.search(r"<script|<link|<iframe|\bsrc=|@import|url\(", small_html,
+                         re.IGNORECASE)
+    assert "Content-Security-Policy" in small_html
+
+
+def test_failed_run_shows_diagnosis_then_partial_views(tmp_path, capsys):
+    model_path = tmp_path / "aux.pt"
+    import torch
+    torch.jit.save(torch.jit.script(AuxHead()), str(model_path))
+    out = tmp_path / "aux.html"
+    assert main(["report", str(model_path), "--out", str(out)]) == 1
+    page = out.read_text()
+    failure = page.index("<section class='failure' id='failure'>")
+    assert failure < page.index("id='summary'") < page.index("id='explanations'")
+    assert "the branches of an `if` return values observed differently" in page
+    assert "branch 1 returns %" in page and "NOT observed" in page
+    assert "<code>run.tables.inserted</code>" in page  # the partial run's views follow
+    assert "the pass failed" in capsys.readouterr().err
+
+
+def test_hostile_names_are_escaped(hostile_report):
+    page = hostile_report.read_text()
+    for name in EVIL_NAMES:
+        assert name not in page
+    # as elements, never: only as escaped text (html.escape's &#x27;, Graphviz's &#39;)
+    assert not re.search(r"<(img|script)\b|<svg[^>]*\sonload", page, re.IGNORECASE)
+    assert "&lt;img src=x onerror=alert(&#x27;module&#x27;)&gt;" in page
+    assert "&lt;script&gt;alert(&#x27;value&#x27;)&lt;/script&gt;" in page
+
+
+@pytest.mark.slow
+def test_hostile_names_show_as_text_in_the_browser(hostile_report):
+    require_chromium()
+    with open_page(hostile_report.as_uri(), "report_hostile.png") as (page, problems):
+        page.locator("details").evaluate_all("els => els.forEach(e => e.open = true)")
+        text = page.inner_text("body")
+        assert page.locator("script, img, [onload], [onerror]").count() == 0
+    assert problems.all() == []
+    for name in EVIL_NAMES:
+        assert name in text, name
+
+
+@pytest.mark.slow
+def test_resnet50_report_is_fast_and_opens_cleanly(tmp_path, capsys):
+    out = tmp_path / "resnet50.html"
+    start = time.perf_counter()
+    assert main(["report", "--sample", "resnet50", "--out", str(out)]) == 0
+    elapsed = time.perf_counter() - start
+    assert elapsed < 10, f"the resnet50 report took {elapsed:.1f} s"
+    require_chromium()
+    with open_page(out.as_uri(), "report_resnet50.png") as (page, problems):
+        assert page.locator("svg").count() == 3
+        assert "observers inserted" in page.inner_text("#summary")
+    assert problems.all() == []
