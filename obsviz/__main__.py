@@ -201,20 +201,36 @@ def _notes(inputs: Inputs) -> list[str]:
 
 
 # ---------------------------------------------------------------------- commands
-def report(args: argparse.Namespace) -> int:
-    from .report import ReportHeader, write_report
+def _load_and_run(args: argparse.Namespace,
+                  then: Callable[[Inputs, Run, ProgressBar], object] | None = None
+                  ) -> tuple[Inputs, Run]:
+    """Load the model, run the pass (and ``then``) under one progress bar; print the
+    warnings the pass gave once the bar is gone."""
     bar = ProgressBar(args.progress)
     try:
         bar.add(2 + PASS_PHASES)
         bar.step("loading the model")
         inputs = read_inputs(args)
         run = run_pass(inputs, bar)
-        header = ReportHeader(model=inputs.label, qconfig=inputs.names, notes=_notes(inputs),
-                              warnings=inputs.warnings)
-        path = write_report(args.out, run, header, progress=bar)
+        if then is not None:
+            then(inputs, run, bar)
     finally:
         bar.close()
     _print_warnings(inputs.warnings)
+    return inputs, run
+
+
+def report(args: argparse.Namespace) -> int:
+    from .report import ReportHeader, write_report
+    written: list = []
+
+    def write(inputs: Inputs, run: Run, bar: ProgressBar) -> None:
+        header = ReportHeader(model=inputs.label, qconfig=inputs.names, notes=_notes(inputs),
+                              warnings=inputs.warnings)
+        written.append(write_report(args.out, run, header, progress=bar))
+
+    inputs, run = _load_and_run(args, write)
+    path = written[0]
     print(f"{run}\nreport written to {path}")
     if run.failure is not None:
         print(f"obsviz: the pass failed; the report starts with the diagnosis:\n"
@@ -229,14 +245,7 @@ def explain(args: argparse.Namespace) -> int:
     if args.value is None:
         raise CliError("which value? obsviz explain MODEL VALUE [--module PATH], e.g. "
                        "obsviz explain model.pt %x.5 --module layer1.0")
-    bar = ProgressBar(args.progress)
-    try:
-        bar.add(1 + PASS_PHASES)
-        inputs = read_inputs(args)
-        run = run_pass(inputs, bar)
-    finally:
-        bar.close()
-    _print_warnings(inputs.warnings)
+    inputs, run = _load_and_run(args)
     status = 0
     if run.failure is not None:
         print(f"the pass failed:\n{run.failure}\n\nthe value in the partial run:\n")
@@ -250,14 +259,7 @@ def explain(args: argparse.Namespace) -> int:
 
 
 def summary(args: argparse.Namespace) -> int:
-    bar = ProgressBar(args.progress)
-    try:
-        bar.add(1 + PASS_PHASES)
-        inputs = read_inputs(args)
-        run = run_pass(inputs, bar)
-    finally:
-        bar.close()
-    _print_warnings(inputs.warnings)
+    inputs, run = _load_and_run(args)
     print(f"{inputs.label}: {'; '.join(_notes(inputs))}")
     if run.failure is not None:
         print(f"the pass failed:\n{run.failure}\n")

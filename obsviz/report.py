@@ -428,10 +428,9 @@ def _figures(report: Report) -> str:
     if not report.figures:
         parts.append("<p>No figure could be drawn.</p>")
     for position, (when, title, svg) in enumerate(report.figures):
-        opened = " open" if position == 0 else ""
-        parts.append(f"<details id='figure-{esc(when)}'{opened}><summary><b>{esc(title)}"
-                     f"</b> <code>run.render(when={esc(repr(when))})</code></summary>"
-                     f"<div class='figure'>{svg}</div></details>")
+        parts.append(_collapsible(
+            f"figure-{when}", f"<b>{esc(title)}</b> <code>run.render(when={esc(repr(when))})"
+            "</code>", f"<div class='figure'>{svg}</div>", opened=position == 0))
     parts.append("</section>")
     return "".join(parts)
 
@@ -441,12 +440,18 @@ def _tables(report: Report) -> str:
              "of the pass, as <code>run.tables.&lt;name&gt;</code> gives them in "
              "pandas.</p>"]
     for position, (name, title, frame) in enumerate(report.tables):
-        opened = " open" if position == 0 else ""
-        parts.append(f"<details id='table-{esc(name)}'{opened}><summary><b>{esc(title)}</b> "
-                     f"<code>run.tables.{esc(name)}</code> · {len(frame)} rows</summary>"
-                     f"<div class='scroll'>{html_table(frame)}</div></details>")
+        parts.append(_collapsible(
+            f"table-{name}", f"<b>{esc(title)}</b> <code>run.tables.{esc(name)}</code> · "
+            f"{len(frame)} rows", f"<div class='scroll'>{html_table(frame)}</div>",
+            opened=position == 0))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _collapsible(anchor: str, summary: str, body: str, *, opened: bool) -> str:
+    """A ``<details>`` section; ``summary`` and ``body`` are HTML already escaped."""
+    return (f"<details id='{esc(anchor)}'{' open' if opened else ''}><summary>{summary}"
+            f"</summary>{body}</details>")
 
 
 def html_table(frame: pd.DataFrame, hidden: Sequence[str] = HIDDEN_COLUMNS) -> str:
