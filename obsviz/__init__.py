@@ -31,6 +31,7 @@ __all__ = [
     "BranchState",
     "CheckReport",
     "Diagnosis",
+    "Explorer",
     "Finding",
     "FunctionWarning",
     "LoopWarning",
@@ -55,3 +56,10 @@ __all__ = [
     "steps",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    if name == "Explorer":  # ipywidgets is imported only when the Explorer is used
+        from .explorer import Explorer
+        return Explorer
+    raise AttributeError(f"module 'obsviz' has no attribute {name!r}")

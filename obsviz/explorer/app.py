@@ -1,0 +1,494 @@
+"""``obsviz.Explorer``: the ipywidgets app that composes the pass, tables, explanations
+and figures for what-if work in a notebook.
+
+The widget holds one :class:`~obsviz.explorer.state.ExplorerState`. Every control
+makes a new state; :meth:`Explorer.set_state` then redraws only the views whose inputs
+changed (each view remembers the key it was drawn for), reading runs and rendered views
+from the :class:`~obsviz.explorer.session.Session`.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+import traceback
+from collections.abc import Callable, Hashable, Mapping
+
+import ipywidgets as widgets
+import torch
+from torch.ao.quantization import QConfig
+
+from ..api import _check_inputs
+from ..errors import ObsvizError
+from ..figures import DEFAULT_MAX_NODES
+from ..rules import DYNAMIC, STATIC
+from . import views
+from .choices import QConfigChoices
+from .session import Outcome, Session
+from .state import WHEN, ExplorerState
+from .tree import ModuleTree, module_infos
+
+CSS = """
+<style>
+.obsviz-explorer { font-size: 13px; color: #1f2328; }
+.obsviz-explorer h4 { margin: 10px 0 4px 0; font-size: 14px; }
+.obsviz-explorer h4 .obsviz-num { display: inline-block; width: 20px; height: 20px;
+  line-height: 20px; border-radius: 10px; background: #0072B2; color: white;
+  text-align: center; margin-right: 6px; font-size: 12px; }
+.obsviz-explorer .obsviz-help { color: #57606a; margin: 0 0 6px 0; }
+.obsviz-explorer .obsviz-muted { color: #57606a; }
+.obsviz-box { padding: 6px 10px; border-radius: 4px; margin: 4px 0;
+  border-left: 4px solid #8c959f; background: #f6f8fa; }
+.obsviz-warn { border-left-color: #E69F00; background: #fff8e5; }
+.obsviz-error { border-left-color: #cf222e; background: #ffebe9; }
+.obsviz-legend { font-size: 12px; line-height: 1.5; }
+.obsviz-legend td { vertical-align: top; padding: 1px 4px 1px 0; text-align: left; }
+.obsviz-sample { white-space: nowrap; font-weight: bold; }
+.obsviz-start { background: #f0f7fc; border: 1px solid #9ecae9; border-radius: 6px;
+  padding: 4px 8px 8px 8px; }
+.obsviz-node { display: inline-block; border: 1px solid; padding: 0 4px; margin-right: 6px;
+  font-size: 11px; }
+.obsviz-explorer .widget-html-content { line-height: 1.45; }
+.obsviz-svg { overflow: auto; border: 1px solid #d0d7de; background: white; }
+.obsviz-svg svg { max-width: none; }
+.obsviz-graph .obsviz-svg { max-height: 680px; }
+.obsviz-why .obsviz-svg { max-height: 520px; }
+.obsviz-diff .widget-html-content { max-height: 300px; overflow: auto; }
+.obsviz-diff-head { margin-bottom: 4px; }
+.obsviz-diff-entry { border-left: 4px solid; padding: 2px 8px; margin: 4px 0;
+  background: #fafafa; }
+.obsviz-events { font-family: monospace; font-size: 12px; margin: 4px 0; }
+.obsviz-event { white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  color: #57606a; }
+.obsviz-current { color: #1f2328; background: #D6EAF8; font-weight: bold; }
+.obsviz-step { display: inline-block; width: 48px; text-align: right; margin-right: 6px; }
+.obsviz-rows select, .obsviz-rows-header { font-family: monospace; font-size: 12px; }
+.obsviz-rows-header { white-space: pre; color: #57606a; overflow: hidden; }
+.obsviz-explorer button.obsviz-name { background: none; box-shadow: none;
+  text-align: left; overflow: hidden; text-overflow: ellipsis; }
+.obsviz-explorer button.obsviz-name:hover { text-decoration: underline; color: #0072B2; }
+.obsviz-hint { color: #57606a; font-size: 12px; line-height: 1.2; }
+.obsviz-code pre { background: #f6f8fa; padding: 6px; font-size: 12px; margin: 0; }
+</style>
+"""
+
+
+def heading(number: str, title: str, help_text: str = "") -> widgets.HTML:
+    num = f"<span class='obsviz-num'>{number}</span>" if number else ""
+    help_html = f"<div class='obsviz-help'>{help_text}</div>" if help_text else ""
+    return widgets.HTML(f"<h4>{num}{html.escape(title)}</h4>{help_html}")
+
+
+class Explorer(widgets.VBox):
+    """Toggle qconfigs per module, step through the pass, and ask why, in one widget.
+
+    ``qconfig_dict`` is the starting configuration (``{"": get_default_qconfig("fbgemm")}``
+    when None); ``qconfigs`` names more QConfigs to offer in every module's menu.
+    ``explorer.state`` is the whole UI state; ``explorer.qconfig_dict`` and
+    ``explorer.code()`` read it back for code; ``explorer.run`` is the run shown.
+    """
+
+    def __init__(self, model: torch.jit.ScriptModule,
+                 qconfig_dict: Mapping[str, QConfig | None] | None = None, *,
+                 qconfigs: Mapping[str, QConfig | None] | None = None,
+                 quant_type: str = STATIC, method: str = "forward",
+                 max_nodes: int | None = DEFAULT_MAX_NODES, name: str | None = None) -> None:
+        model = _check_inputs(model, method, quant_type)
+        self.choices = QConfigChoices(qconfigs)
+        if qconfig_dict is None:
+            entries = (("", "static"),)
+        else:
+            entries = tuple(sorted((key, self.choices.name_of(q, key))
+                                   for key, q in qconfig_dict.items()))
+        self.session = Session(model, self.choices)
+        self.model_name = name or _type_name(model)
+        self.max_nodes = max_nodes
+        self.initial = ExplorerState(qconfig=entries, quant_type=quant_type, method=method)
+        self.state = self.initial
+        self.outcome: Outcome | None = None
+        self.baseline: Outcome | None = None
+        self.errors: list[str] = []  # views that failed to draw, with their tracebacks
+        self.timings: dict[str, float] = {}  # seconds each part of the last update took
+        self.shown_after: dict[str, float] = {}  # seconds from the change to each view
+        self._started = 0.0
+        self._shown: dict[str, Hashable] = {}
+        self._syncing = False
+        self._infos = module_infos(model)
+        self._build()
+        super().__init__([widgets.HTML(CSS), self.header, self.problems, self.body])
+        self.add_class("obsviz-explorer")
+        self.set_state(self.state)
+
+    # ------------------------------------------------------------------ reading it back
+    @property
+    def run(self):
+        """The run the views show (the partial run when the pass failed)."""
+        return self.outcome.run if self.outcome else None
+
+    @property
+    def qconfig_dict(self) -> dict[str, QConfig | None]:
+        """The state's qconfig_dict, with the QConfig objects, to pass to prepare_jit."""
+        return self.state.qconfig_dict(self.choices)
+
+    def code(self, model: str = "model") -> str:
+        """The state as Python: the qconfig_dict, the run, and the step."""
+        return self.state.code(self.choices, model)
+
+    # ------------------------------------------------------------------ driving it
+    def set_qconfig(self, path: str, choice: str) -> None:
+        """Give module ``path`` a qconfig choice, as picking it in its row's menu does."""
+        if path not in self._infos:
+            raise ObsvizError(f"the model has no submodule {path!r}")
+        row = self.tree.expand_to(path)
+        row.dropdown.value = choice
+
+    def set_state(self, state: ExplorerState) -> None:
+        """Show ``state``: run the pass if its run key is new, redraw what changed."""
+        start = self._started = time.perf_counter()
+        previous = self.outcome
+        self.state = state
+        self.timings, self.shown_after = {}, {}
+        if previous is None or previous.key != state.run_key:
+            self.status.value = "<i>running the pass…</i>" if previous else ""
+            self.outcome = self.session.outcome(state)
+            self.timings["run"] = time.perf_counter() - start
+            if previous is not None:
+                self.baseline = previous
+        self._sync_controls()
+        self._refresh()
+        self.timings["total"] = time.perf_counter() - start
+
+    def _change(self, **changes: object) -> None:
+        if not self._syncing:
+            self.set_state(self.state.replace(**changes))
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.header = widgets.HTML(
+            f"<div style='font-size:16px'><b>obsviz Explorer</b> · "
+            f"{views.esc(self.model_name)}</div>"
+            "<div class='obsviz-help'><b>Start here:</b> ① pick a qconfig for a module in "
+            "the tree on the left → ② read which observers that adds or removes, and why → "
+            "③ see them in the graph (blue octagons are observers) → ④ step through the "
+            "pass, or ⑤ click a value to ask why it is (not) observed.</div>")
+        self.status = widgets.HTML()
+        self.problems = widgets.HTML()
+        top = widgets.HBox([self._build_left(), self._build_right()],
+                           layout=widgets.Layout(width="100%", align_items="flex-start"))
+        bottom = widgets.HBox([self._build_tables(), self._build_why()],
+                              layout=widgets.Layout(width="100%", align_items="flex-start"))
+        self.body = widgets.VBox([top, bottom], layout=widgets.Layout(width="100%"))
+
+    def _build_left(self) -> widgets.VBox:
+        self.quant_type = widgets.ToggleButtons(
+            options=[STATIC, DYNAMIC], value=self.state.quant_type,
+            tooltips=["static: observe activations and weights",
+                      "dynamic: observe only what dynamically quantized ops need"],
+            style={"button_width": "80px"})
+        self.quant_type.observe(lambda c: self._run_change(quant_type=c["new"]), names="value")
+        methods = sorted(self.session.model._c._method_names())
+        self.method = widgets.Dropdown(options=methods, value=self.state.method,
+                                       description="method",
+                                       style={"description_width": "70px"},
+                                       layout=widgets.Layout(width="260px"))
+        self.method.observe(lambda c: self._run_change(method=c["new"]), names="value")
+        self.tree = ModuleTree(self._infos, self.choices.names, self._choose, self._show_module)
+        self.reset = widgets.Button(description="reset to the start",
+                                    tooltip="back to the qconfig_dict you opened it with")
+        self.reset.on_click(lambda _: self.set_state(self.initial))
+        self.code_view = widgets.HTML()
+        self.code_view.add_class("obsviz-code")
+        start = widgets.VBox(
+            [heading("1", "Choose qconfigs",
+                     "Each module inherits its parent's qconfig unless you set one: pick "
+                     "one in its menu. ▸ opens a module; its name shows it in the graph."),
+             widgets.HBox([widgets.Label("quant type", layout=widgets.Layout(width="74px")),
+                           self.quant_type]),
+             self.method, self.tree, self.reset])
+        start.add_class("obsviz-start")
+        return widgets.VBox(
+            [start, heading("", "As code", "The state as a qconfig_dict to paste into your "
+                            "code."), self.code_view],
+            layout=widgets.Layout(width="490px", min_width="490px", margin="0 16px 0 0"))
+
+    def _build_right(self) -> widgets.VBox:
+        self.diff = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.diff.add_class("obsviz-diff")
+        modules = [(f"{p or '<top>'} · {i.type_name}", p) for p, i in self._infos.items()]
+        self.module = widgets.Dropdown(options=modules, value="", description="module",
+                                       style={"description_width": "50px"},
+                                       layout=widgets.Layout(width="300px"))
+        self.module.observe(lambda c: self._change(module=c["new"]), names="value")
+        self.when = widgets.ToggleButtons(
+            options=list(WHEN), value=self.state.when,
+            tooltips=["your model with the observers the pass added (octagons)",
+                      "your model, each value coloured by what the pass decided",
+                      "the observed module run.module"],
+            style={"button_width": "64px"})
+        self.when.observe(lambda c: self._change(when=c["new"]), names="value")
+        self.depth = widgets.Dropdown(options=[0, 1, 2, 3], value=0, description="depth",
+                                      tooltip="how many levels of submodule calls to open",
+                                      style={"description_width": "40px"},
+                                      layout=widgets.Layout(width="110px"))
+        self.depth.observe(lambda c: self._change(depth=c["new"]), names="value")
+        self.graph = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        self.graph.add_class("obsviz-graph")
+        legend = self.legend = widgets.HTML(views.legend_html(),
+                              layout=widgets.Layout(width="250px", min_width="250px",
+                                                    margin="0 0 0 10px"))
+        legend.add_class("obsviz-legend-box")
+        self.step_controls = self._build_step()
+        self.step_view = widgets.HTML()
+        self.step_view.add_class("obsviz-step-view")
+        return widgets.VBox(
+            [heading("2", "What changed", "Observers your last change added or removed, with "
+                     "the pass's reasons."), self.status, self.diff,
+             heading("3", "The graph", "Pick a module and a view; a collapsed call says how "
+                     "many observers are inside it."),
+             widgets.HBox([self.module, self.when, self.depth]),
+             widgets.HBox([self.graph, legend], layout=widgets.Layout(align_items="flex-start")),
+             heading("4", "Step through the pass", "Replays the recorded decisions: the "
+                     "graph and the tables show the pass as it stood at the step."),
+             self.step_controls, self.step_view],
+            layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+
+    def _build_step(self) -> widgets.HBox:
+        def button(label: str, tip: str, move: Callable[[], None]) -> widgets.Button:
+            b = widgets.Button(description=label, tooltip=tip,
+                               layout=widgets.Layout(width="auto"))
+            b.on_click(lambda _: move())
+            return b
+
+        self.first_button = button("|◀ start", "the first event", lambda: self.go_to_step(0))
+        self.prev_phase_button = button("◀ phase", "the start of this or the previous phase",
+                                        lambda: self.jump_phase(-1))
+        self.prev_button = button("◀", "the previous event", lambda: self.move_step(-1))
+        self.slider = widgets.IntSlider(min=0, max=0, value=0, continuous_update=False,
+                                        description="step",
+                                        style={"description_width": "40px"},
+                                        layout=widgets.Layout(flex="1 1 auto"))
+        self.slider.observe(lambda c: self._slid(c["new"]), names="value")
+        self.next_button = button("▶", "the next event", lambda: self.move_step(1))
+        self.next_phase_button = button("phase ▶", "the start of the next phase",
+                                        lambda: self.jump_phase(1))
+        self.end_button = button("end ▶|", "the end of the pass: the final result",
+                                 lambda: self.go_to_step(None))
+        return widgets.HBox([self.first_button, self.prev_phase_button, self.prev_button,
+                             self.slider, self.next_button, self.next_phase_button,
+                             self.end_button], layout=widgets.Layout(width="100%"))
+
+    def _build_tables(self) -> widgets.VBox:
+        self.query = widgets.Text(placeholder="filter rows: a name, op or reason",
+                                  continuous_update=False, layout=widgets.Layout(width="100%"))
+        self.query.observe(lambda c: self._change(query=c["new"]), names="value")
+        self.table_headers: dict[str, widgets.HTML] = {}
+        self.table_rows: dict[str, widgets.Select] = {}
+        pages = []
+        for name in views.TABLE_NAMES:
+            header = self.table_headers[name] = widgets.HTML()
+            header.add_class("obsviz-rows-header")
+            rows = self.table_rows[name] = widgets.Select(
+                options=[], rows=14, layout=widgets.Layout(width="100%"))
+            rows.add_class("obsviz-rows")
+            rows.observe(self._row_picked, names="value")
+            pages.append(widgets.VBox([header, rows]))
+        self.tables = widgets.Tab(pages, titles=list(views.TABLE_NAMES))
+        self.tables.observe(lambda c: self._change(table=views.TABLE_NAMES[c["new"]]),
+                            names="selected_index")
+        self.table_info = widgets.HTML()
+        return widgets.VBox(
+            [heading("", "Tables", "The pass's maps at the step; click a row to ask why."),
+             self.query, self.tables, self.table_info],
+            layout=widgets.Layout(flex="3 1 0", min_width="0", margin="0 16px 0 0"))
+
+    def _build_why(self) -> widgets.VBox:
+        self.picker = widgets.Combobox(placeholder="search a value: layer1.0:forward:%out",
+                                       ensure_option=True, layout=widgets.Layout(width="100%"))
+        self.picker.observe(self._picked, names="value")
+        self.why = widgets.HTML()
+        self.why.add_class("obsviz-why")
+        return widgets.VBox([heading("5", "Why is a value (not) observed?"), self.picker,
+                             self.why],
+                            layout=widgets.Layout(flex="2 1 0", min_width="0"))
+
+    # ------------------------------------------------------------------ control callbacks
+    def _choose(self, path: str, choice: str) -> None:
+        if not self._syncing:
+            self.set_state(self.state.with_choice(path, choice))
+
+    def _run_change(self, **changes: object) -> None:
+        if not self._syncing:
+            self.set_state(self.state.with_run(**changes))
+
+    def _show_module(self, path: str) -> None:
+        self._change(module=path)
+
+    def _slid(self, value: int) -> None:
+        last = self._last_step()
+        self._change(step=None if value >= last else value)
+
+    def _row_picked(self, change: dict) -> None:
+        pick = change["new"]
+        if self._syncing or not pick:
+            return
+        if pick.startswith("module:"):
+            self._change(module=pick.removeprefix("module:"))
+        else:
+            self._change(value=pick)
+
+    def _picked(self, change: dict) -> None:
+        if change["new"] and change["new"] in self.picker.options:
+            self._change(value=change["new"])
+
+    def _last_step(self) -> int:
+        run = self.run
+        return run.events[-1].step if run is not None and run.events else 0
+
+    def go_to_step(self, step: int | None) -> None:
+        """Show the pass at ``step`` (None: the end)."""
+        last = self._last_step()
+        if step is not None and step >= last:
+            step = None
+        self._change(step=None if step is None else max(0, step))
+
+    def move_step(self, delta: int) -> None:
+        current = self._last_step() if self.state.step is None else self.state.step
+        self.go_to_step(current + delta)
+
+    def jump_phase(self, direction: int) -> None:
+        """To the start of the next phase, or of this (or the previous) one."""
+        if self.run is None:
+            return
+        starts = views.phase_starts(self.run)
+        current = self._last_step() if self.state.step is None else self.state.step
+        if direction > 0:
+            later = [s for s in starts if s > current]
+            self.go_to_step(later[0] if later else None)
+        else:
+            earlier = [s for s in starts if s < current]
+            self.go_to_step(earlier[-1] if earlier else 0)
+
+    # ------------------------------------------------------------------ drawing
+    def _sync_controls(self) -> None:
+        """Make every control show the state (without their callbacks firing)."""
+        state, self._syncing = self.state, True
+        try:
+            self.quant_type.value = state.quant_type
+            self.method.value = state.method
+            self.module.value = state.module
+            self.when.value = state.when
+            self.depth.value = state.depth
+            self.query.value = state.query
+            self.tables.selected_index = views.TABLE_NAMES.index(state.table)
+            last = self._last_step()
+            self.slider.max = last
+            self.slider.value = last if state.step is None else state.step
+            if state.value and state.value in self.picker.options:
+                self.picker.value = state.value
+        finally:
+            self._syncing = False
+
+    def _refresh(self) -> None:
+        state, outcome = self.state, self.outcome
+        assert outcome is not None
+        run, key = outcome.run, state.run_key
+        base_key = self.baseline.key if self.baseline else None
+        self._draw("status", (key,), lambda: self._draw_status(outcome))
+        self._draw("diff", (base_key, key), self._draw_diff)
+        self._draw("tree", (key, state.qconfig), self._draw_tree)
+        self._draw("code", (key, state.step), lambda: setattr(
+            self.code_view, "value", f"<pre>{views.esc(self.code())}</pre>"))
+        if run is None:
+            for widget in (self.graph, self.step_view, self.why):
+                widget.value = views.box("No run to show: the pass could not start.")
+            return
+        self._draw("picker", (key,), lambda: setattr(self.picker, "options",
+                                                     tuple(views.value_options(run))))
+        self._draw("graph", (key, state.module, state.method, state.when, state.depth,
+                             state.step), self._draw_graph)
+        self._draw("step", (key, state.step), lambda: setattr(
+            self.step_view, "value", views.step_html(run, state.step)))
+        self._draw("table", (key, state.step, state.table, state.query), self._draw_table)
+        self._draw("why", (key, state.step, state.value), lambda: setattr(
+            self.why, "value", self.session.view(
+                ("why", key, state.step, state.value),
+                lambda: views.explanation_html(run, state, self.max_nodes))))
+
+    def _draw(self, name: str, key: Hashable, draw: Callable[[], None]) -> None:
+        """Draw one view unless it already shows ``key``; a failing view says so and the
+        others still draw."""
+        if self._shown.get(name) == key:
+            return
+        start = time.perf_counter()
+        try:
+            draw()
+        except Exception as err:  # a bug in one view must not blank the whole app
+            self.errors.append(f"{name}: {traceback.format_exc()}")
+            message = views.box(f"This view failed: {views.esc(repr(err))}", "error")
+            target = {"graph": self.graph, "step": self.step_view, "why": self.why,
+                      "diff": self.diff, "status": self.problems}.get(name)
+            if target is not None:
+                target.value = message
+        self._shown[name] = key
+        now = time.perf_counter()
+        self.timings[name] = now - start
+        self.shown_after[name] = now - self._started  # the browser has it from here on
+
+    def _draw_status(self, outcome: Outcome) -> None:
+        self.status.value = views.status_html(outcome, self.model_name)
+        self.problems.value = views.problems_html(outcome)
+
+    def _draw_diff(self) -> None:
+        baseline, outcome = self.baseline, self.outcome
+        assert outcome is not None
+        if baseline is None:
+            self.diff.value = views.diff_html(None, "")
+            return
+        diff = self.session.diff(baseline, outcome)
+        note = ""
+        if baseline.failure is not None or outcome.failure is not None:
+            note = views.box("One of the two runs stopped part-way, so values it never "
+                             "reached count as unobserved there.", "warn")
+        self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key,
+                                                                         outcome.key))
+
+    def _draw_tree(self) -> None:
+        counts: dict[str, int] = {}
+        if self.run is not None:
+            for path, _, _ in self.run.inserted:
+                counts[path] = counts.get(path, 0) + 1
+        self.tree.sync(self.state, counts if self.run is not None else None)
+
+    def _draw_graph(self) -> None:
+        state, run = self.state, self.run
+        key = ("graph", state.run_key, state.module, state.method, state.when, state.depth,
+               state.step, self.max_nodes)
+        self.graph.value = self.session.view(
+            key, lambda: views.graph_html(run, state, self.max_nodes))
+
+    def _draw_table(self) -> None:
+        state, run = self.state, self.run
+        frame = views.table_frame(run, state)
+        header, rows, matched = views.table_rows(frame, state.query)
+        self._syncing = True
+        try:
+            self.table_headers[state.table].value = views.esc(header)
+            self.table_rows[state.table].options = rows
+            self.table_rows[state.table].value = None
+        finally:
+            self._syncing = False
+        at = "the end" if state.step is None else f"step {state.step}"
+        shown = f"showing the first {len(rows)} of " if len(rows) < matched else ""
+        self.table_info.value = (f"<span class='obsviz-muted'><code>run.tables."
+                                 f"{state.table}</code> at {at}: {shown}{matched} rows"
+                                 f"{' matching the filter' if state.query else ''} · "
+                                 f"{views.esc(views.DESCRIPTIONS[state.table])}</span>")
+
+    # ------------------------------------------------------------------ notebook display
+    def __repr__(self) -> str:
+        return f"<obsviz Explorer of {self.model_name}: {self.state}>"
+
+
+def _type_name(model: torch.jit.ScriptModule) -> str:
+    return model._c._type().qualified_name().rsplit(".", 1)[-1]
+

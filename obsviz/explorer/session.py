@@ -1,0 +1,102 @@
+"""Runs of the pass for one model, kept by run key, so only a change of qconfigs, quant
+type or method runs the pass again; stepping and switching views read a kept run."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+import torch
+
+from ..api import insert_observers
+from ..errors import ObsvizError, ObsvizWarning, PassFailure
+from .choices import QConfigChoices
+from .state import ExplorerState, RunKey
+
+if TYPE_CHECKING:
+    from ..diff import RunDiff
+    from ..run import Run
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, eq=False)
+class Outcome:
+    """One run of the pass: the run (the partial run when it failed), or the error."""
+
+    key: RunKey
+    run: Run | None
+    failure: PassFailure | None = None
+    error: ObsvizError | None = None
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = field(default=())
+
+
+class _Lru(OrderedDict):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_or_build(self, key: Hashable, build: Callable[[], T]) -> T:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = build()
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+class Session:
+    """The model, its qconfig choices, and the runs and rendered views made so far.
+
+    ``runs_made`` counts the passes run, so tests can check that only a change of the run
+    key runs the pass. Runs hold a copy of the model each, so only ``keep_runs`` are kept.
+    """
+
+    def __init__(self, model: torch.jit.ScriptModule, choices: QConfigChoices, *,
+                 keep_runs: int = 6, keep_views: int = 64) -> None:
+        self.model = model
+        self.choices = choices
+        self.runs_made = 0
+        self._runs: _Lru = _Lru(keep_runs)
+        self._views: _Lru = _Lru(keep_views)
+
+    def outcome(self, state: ExplorerState) -> Outcome:
+        """The run for the state's run key, run now only if it is not kept."""
+        return self._runs.get_or_build(state.run_key, lambda: self._run(state))
+
+    def _run(self, state: ExplorerState) -> Outcome:
+        self.runs_made += 1
+        qconfig_dict = state.qconfig_dict(self.choices)
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                run = insert_observers(self.model, qconfig_dict, method_name=state.method,
+                                       quant_type=state.quant_type, record=True)
+                failure = error = None
+            except PassFailure as err:
+                run, failure, error = err.run, err, None
+            except ObsvizError as err:
+                run, failure, error = None, None, err
+        messages = tuple(dict.fromkeys(str(w.message) for w in caught
+                                       if issubclass(w.category, ObsvizWarning)))
+        return Outcome(state.run_key, run, failure, error, time.perf_counter() - start,
+                       messages)
+
+    def diff(self, before: Outcome, after: Outcome) -> RunDiff | None:
+        """Observers ``after`` has that ``before`` lacks and the reverse (None: no runs)."""
+        if before.run is None or after.run is None or before.key == after.key:
+            return None
+        return self.view(("diff", before.key, after.key), lambda: before.run.diff(after.run))
+
+    def view(self, key: Hashable, build: Callable[[], T]) -> T:
+        """A rendered view, built once per key (keys hold the run key and the state
+        fields the view depends on)."""
+        return self._views.get_or_build(key, build)
+

@@ -1,0 +1,118 @@
+"""The Explorer's state: one small frozen value that every view is a function of.
+
+The run key (qconfig choices, quant type, method) decides which run of the pass the
+views read; ``step`` picks a moment of that run; the rest say what the views look at.
+Changing anything but the run key never re-runs the pass.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+from ..errors import ObsvizError
+from .choices import INHERIT, QConfigChoices
+
+WHEN = ("diff", "before", "after")
+
+RunKey = tuple[tuple[tuple[str, str], ...], str, str]
+
+
+@dataclass(frozen=True)
+class ExplorerState:
+    """What the Explorer shows; change it with :meth:`replace` or the ``with_*`` methods."""
+
+    # the run: module path -> choice name (paths not listed inherit), sorted by path
+    qconfig: tuple[tuple[str, str], ...] = (("", "static"),)
+    quant_type: str = "static"
+    method: str = "forward"
+    # the moment of the run the views read: an event's step, or None for the end
+    step: int | None = None
+    # what the views look at
+    module: str = ""  # the graph view's module path
+    when: str = "diff"  # "diff", "before" or "after"
+    depth: int = 0
+    table: str = "values"
+    query: str = ""  # the tables' filter
+    value: str = ""  # the picked value, "path:method:%name" ("<top>" for the top module)
+
+    @property
+    def run_key(self) -> RunKey:
+        return (self.qconfig, self.quant_type, self.method)
+
+    def choice(self, path: str) -> str:
+        """The choice set on ``path`` itself (``inherit`` when it has no key)."""
+        return dict(self.qconfig).get(path, INHERIT)
+
+    def effective(self, path: str) -> tuple[str, str | None]:
+        """The choice that applies to ``path`` and the key it comes from (None: no key)."""
+        own = dict(self.qconfig)
+        parts = path.split(".") if path else []
+        for end in range(len(parts), -1, -1):
+            key = ".".join(parts[:end])
+            if key in own:
+                return own[key], key
+        return INHERIT, None
+
+    def with_choice(self, path: str, choice: str) -> ExplorerState:
+        """The state with ``path`` given ``choice`` (``inherit`` removes its key)."""
+        entries = dict(self.qconfig)
+        if choice == INHERIT:
+            entries.pop(path, None)
+        else:
+            entries[path] = choice
+        return self.with_run(qconfig=tuple(sorted(entries.items())))
+
+    def with_run(self, **changes: object) -> ExplorerState:
+        """A new run key; the step goes back to the end, since runs differ in length."""
+        return replace(self, step=None, **changes)
+
+    def replace(self, **changes: object) -> ExplorerState:
+        if "when" in changes and changes["when"] not in WHEN:
+            raise ObsvizError(f"when must be one of {', '.join(WHEN)}, got {changes['when']!r}")
+        return replace(self, **changes)
+
+    def qconfig_dict(self, choices: QConfigChoices) -> dict[str, object]:
+        """The qconfig_dict of this state, with the QConfig objects themselves."""
+        return {path: choices[name].qconfig for path, name in self.qconfig}
+
+    def code(self, choices: QConfigChoices, model: str = "model") -> str:
+        """Python that makes this state's qconfig_dict and run, to paste into a notebook."""
+        names = [name for _, name in self.qconfig]
+        lines = ["import obsviz"]
+        imports = choices.imports(names)
+        if imports:
+            lines.append(f"from torch.ao.quantization import {', '.join(imports)}")
+        if choices.needs_user_qconfigs(names):
+            lines.append("# qconfigs: the named QConfigs you gave obsviz.Explorer(qconfigs=...)")
+        lines.append("")
+        if self.qconfig:
+            body = "".join(f"\n    {json.dumps(path)}: {choices[name].code},"
+                           for path, name in self.qconfig)
+            lines.append(f"qconfig_dict = {{{body}\n}}")
+        else:
+            lines.append("qconfig_dict = {}")
+        args = [model, "qconfig_dict"]
+        if self.quant_type != "static":
+            args.append(f"quant_type={json.dumps(self.quant_type)}")
+        if self.method != "forward":
+            args.append(f"method_name={json.dumps(self.method)}")
+        lines.append(f"run = obsviz.insert_observers({', '.join(args)})")
+        if self.step is not None:
+            lines.append(f"view = run.at({self.step})  # the pass as it stood after step "
+                         f"{self.step}")
+        return "\n".join(lines)
+
+
+def parse_value(label: str) -> tuple[str, str, str]:
+    """``"layer1.0:forward:%out.1"`` -> ``("layer1.0", "forward", "out.1")``."""
+    parts = label.split(":", 2)
+    if len(parts) != 3 or not parts[2].startswith("%"):
+        raise ObsvizError(f"a value is named 'module:method:%name' (as in the tables), "
+                          f"got {label!r}")
+    path, method, name = parts
+    return ("" if path == "<top>" else path), method, name[1:]
+
+
+def value_label(path: str, method: str, name: str) -> str:
+    return f"{path or '<top>'}:{method}:%{name}"
