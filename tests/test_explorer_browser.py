@@ -1,0 +1,196 @@
+"""The Explorer in a real browser: JupyterLab runs a notebook that opens it, headless
+Chromium (Debian's, driven by Playwright) shows it, and a qconfig toggle changes the graph.
+
+Screenshots go to ``test-artifacts/`` for a person to look at. The server runs on a free
+localhost port with a token, in a temporary directory, and is always shut down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+NOTEBOOK_SOURCE = """\
+import obsviz
+from torch.ao.quantization import get_default_qconfig
+
+model = obsviz.samples.load("resnet_small")
+obsviz.Explorer(model, qconfig_dict={"": get_default_qconfig("fbgemm")})"""
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("jupyterlab")
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
+    pytest.skip(f"{CHROMIUM} is not installed (make setup installs it)",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+def _lab_config(config_dir: Path) -> None:
+    """No news toast over the screenshots: turn off JupyterLab's announcements plugin."""
+    labconfig = config_dir / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _notebook(path: Path) -> None:
+    cell = {"cell_type": "code", "execution_count": None, "id": "explorer", "metadata": {},
+            "outputs": [], "source": NOTEBOOK_SOURCE}
+    notebook = {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                            "language": "python"}}}
+    path.write_text(json.dumps(notebook))
+
+
+def _wait_for_server(url: str, server: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"JupyterLab did not answer within {timeout:.0f} s:\n"
+                       f"{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A JupyterLab server on a free port, serving a temp dir with the test notebook."""
+    root = tmp_path_factory.mktemp("lab")
+    _notebook(root / "explorer.ipynb")
+    _lab_config(root / ".config")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ,
+               JUPYTER_CONFIG_DIR=str(root / ".config"),
+               JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
+               IPYTHONDIR=str(root / ".ipython"),
+               # the kernel imports the obsviz under test, wherever it is installed from
+               PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get(
+                   "PYTHONPATH")])]),
+               PYTHONWARNINGS="ignore")
+    log = root / "jupyterlab.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
+             "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+             f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
+             "--ServerApp.allow_root=True", "--LabApp.news_url=None",
+             "--LabApp.extension_manager=readonly",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for_server(f"{base}/api/status?token={token}", server, log, timeout=60)
+        yield f"{base}/doc/tree/explorer.ipynb?token={token}", root
+    finally:
+        _stop(server)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop the server and the kernels it started (its own process group)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
+    with contextlib.suppress(ProcessLookupError):  # kernels left behind in the group
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def _run_first_cell(page, tries: int = 5) -> None:
+    """Click into the first cell and press Shift+Enter, as a user would; again if the
+    kernel was not connected yet and the cell did not start."""
+    editor = page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first
+    editor.wait_for(timeout=60_000)
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+    prompt = page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first
+    for _ in range(tries):
+        editor.click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            page.wait_for_function(
+                "el => /\\[(\\*|\\d+)\\]/.test(el.textContent)", arg=prompt.element_handle(),
+                timeout=5_000)
+            return
+        except playwright_api.TimeoutError:
+            continue
+    raise AssertionError("the notebook's cell never started running")
+
+
+def _graph_svg(page) -> str:
+    return page.locator(".obsviz-graph svg").first.inner_html()
+
+
+def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path]) -> None:
+    url, root = lab
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(root / ".chromium-profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1680, "height": 3000})
+        try:
+            page = context.new_page()
+            page.goto(url)
+            _run_first_cell(page)
+
+            explorer = page.locator(".obsviz-explorer")
+            explorer.wait_for(timeout=90_000)
+            page.locator(".obsviz-graph svg").first.wait_for(timeout=60_000)
+            assert "Error displaying widget" not in page.content()
+            page.mouse.move(0, 0)
+            explorer.screenshot(path=str(ARTIFACTS / "explorer-start.png"))
+
+            before = _graph_svg(page)
+            page.locator(".obsviz-qconfig.obsviz-m-layer1 select").select_option("None")
+            page.wait_for_function(
+                "before => { const svg = document.querySelector('.obsviz-graph svg');"
+                " return svg !== null && svg.innerHTML !== before; }",
+                arg=before, timeout=30_000)
+            diff = page.locator(".obsviz-diff")
+            assert "observers removed" in diff.inner_text()
+            assert _graph_svg(page) != before
+            assert "Error displaying widget" not in page.content()
+            explorer.screenshot(path=str(ARTIFACTS / "explorer-toggled.png"))
+
+            # click a row of the values table: the explanation shows for that value
+            page.locator(".obsviz-rows select").first.select_option(
+                label=page.locator(".obsviz-rows select option").nth(1).inner_text())
+            page.locator(".obsviz-why .obsviz-explanation").wait_for(timeout=30_000)
+            explorer.screenshot(path=str(ARTIFACTS / "explorer-why.png"))
+        finally:
+            context.close()
