@@ -38,6 +38,7 @@ fuzz: setup
 bench: setup
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_render.py
+	$(PY) benchmarks/bench_explorer.py
 
 clean:
 	rm -rf build .pytest_cache
