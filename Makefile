@@ -1,11 +1,15 @@
-# The README's two commands: `make tour` (main job) and `make test`.
+# The README's two commands: `make tour` (main job) and `make test`; `make tour-headless`
+# is the tour without a browser (executed notebook and a sample report in build/).
 # Both set up a fresh machine first (venv in .venv, torch 2.13.0 CPU, the project, Graphviz)
 # and skip set-up that is already done.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.obsviz-installed
 
-.PHONY: setup tour test lint fuzz bench clean
+# JupyterLab refuses to run as root unless told to (CI machines and containers are root)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup tour tour-headless notebooks test lint fuzz bench clean
 
 setup: $(STAMP)
 
@@ -22,7 +26,14 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 tour: setup
-	$(PY) -m obsviz summary --sample resnet_small
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/tour.ipynb
+
+tour-headless: setup
+	$(PY) notebooks/build.py --headless build
+	$(PY) -m obsviz report --sample resnet_small --out build/report.html
+
+notebooks: setup
+	$(PY) notebooks/build.py
 
 lint: setup
 	$(PY) -m ruff check obsviz tests benchmarks
@@ -39,6 +50,7 @@ bench: setup
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_render.py
 	$(PY) benchmarks/bench_explorer.py
+	$(PY) benchmarks/bench_report.py
 
 clean:
 	rm -rf build .pytest_cache
