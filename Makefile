@@ -41,7 +41,7 @@ lint: setup
 test: lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# `make test` fuzzes 300 random models against the real pass; this runs 5,000 (~10 min).
+# `make test` fuzzes 300 random models against the real pass; this runs 5,000 (10-15 min).
 fuzz: setup
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py \
 	  --hypothesis-show-statistics
