@@ -22,12 +22,9 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from .browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
+
 REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
 NOTEBOOK_SOURCE = """\
 import obsviz
 from torch.ao.quantization import get_default_qconfig
@@ -37,13 +34,12 @@ obsviz.Explorer(model, qconfig_dict={"": get_default_qconfig("fbgemm")})"""
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("jupyterlab")
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    pytest.skip(f"{CHROMIUM} is not installed (make setup installs it)",
-                allow_module_level=True)
-
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    require_chromium()
 
 
 def _lab_config(config_dir: Path) -> None:
