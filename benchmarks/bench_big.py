@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
 from torch.ao.quantization import get_default_qconfig
@@ -40,10 +41,10 @@ def ours(model: torch.jit.ScriptModule, views: bool = False) -> None:
             run.explain(value.value, module=value.module_path, method=value.method)
 
 
-def peak_rss_mb(mode: str) -> float:
+def memory_mb(mode: str) -> dict[str, float]:
     out = subprocess.run([sys.executable, __file__, "--child", mode], capture_output=True,
                          text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def child(mode: str) -> None:
@@ -53,7 +54,10 @@ def child(mode: str) -> None:
     elif mode == "obsviz":
         ours(model, views=True)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mb": peak_kb / 1024}))
+    status = Path("/proc/self/status").read_text()
+    rss_kb = int(next(line.split()[1] for line in status.splitlines()
+                      if line.startswith("VmRSS:")))
+    print(json.dumps({"peak_mb": peak_kb / 1024, "rss_mb": rss_kb / 1024}))
 
 
 def main() -> None:
@@ -72,11 +76,13 @@ def main() -> None:
             fn(model)
             times[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
-    memory = {mode: peak_rss_mb(mode) for mode in ("baseline", "real", "obsviz")}
+    memory = {mode: memory_mb(mode) for mode in ("baseline", "real", "obsviz")}
     print(f"{MODEL}: real={med['real']:.2f}s obsviz(recording)={med['obsviz']:.2f}s "
-          f"ratio={med['obsviz'] / med['real']:.2f}x; peak RSS MB: model only "
-          f"{memory['baseline']:.0f}, +real pass {memory['real']:.0f}, "
-          f"+obsviz with views {memory['obsviz']:.0f}")
+          f"ratio={med['obsviz'] / med['real']:.2f}x")
+    for mode, label in (("baseline", "model only"), ("real", "+ real pass"),
+                        ("obsviz", "+ obsviz, values() and explanations")):
+        print(f"  {label:38s} peak RSS {memory[mode]['peak_mb']:6.0f} MB, "
+              f"RSS at the end {memory[mode]['rss_mb']:6.0f} MB")
 
 
 if __name__ == "__main__":
