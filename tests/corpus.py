@@ -1393,6 +1393,34 @@ class LoopSharedTypeConvs(nn.Module):
         return self.conv3(x)
 
 
+class ConvThenLoopLinear(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        for _ in range(2):
+            x = self.fc(x)
+        return y + x
+
+
+class SplitBelowChildInLoop(nn.Module):
+    """Found by fuzzing: ``b1.conv: None`` splits b1's type from b2's, while b1.fc and
+    b2.fc keep sharing one. b1.fc is called from forward, b2.fc only in b2's loop, so
+    b2.fc carries the weight observer of their shared graph, as with the real pass on
+    the unsplit model; fully unshared, b2.fc would have none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.b1 = ConvThenLoopLinear()
+        self.b2 = ConvThenLoopLinear()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b1.fc(self.b1(x)) + self.b2(x)
+
+
 class LoopLinearThenHead(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -3190,6 +3218,14 @@ CASES: tuple[Case, ...] = (
         tags=_tags("dynamic_fp16", "shared_type_same_qconfig"),
     ),
     Case(
+        "split_below_child_in_loop_static",
+        _build(SplitBelowChildInLoop),
+        _qd({"": default_qconfig, "b1.conv": None}),
+        _randn((1, 4, 6, 6)),
+        tags=_tags("shared_type_split_below", "nested_qconfig_keys", "loop", "qconfig_none"),
+        real_raises=SPLIT_BELOW_MSG,
+    ),
+    Case(
         "two_mlps_dynamic_split_below",
         _build(TwoMlps),
         _qd({"": default_dynamic_qconfig, "m0.fc2": None}),
@@ -3338,6 +3374,55 @@ def _resolve_module(
     for name in reversed(path):
         module = getattr(module, name)
     return module
+
+
+def _nodes_outside_loops(block: torch._C.Block) -> Iterator[torch._C.Node]:
+    for node in block.nodes():
+        yield node
+        if node.kind() != "prim::Loop":
+            for sub in node.blocks():
+                yield from _nodes_outside_loops(sub)
+
+
+def paths_walked(module: torch.jit.ScriptModule | torch._C.ScriptModule,
+                 method_name: str = "forward") -> set[str]:
+    """Paths of the module instances the pass walks: those called from ``method_name``
+    outside ``prim::Loop`` bodies (which it never enters), in an observed module (where
+    fork/wait is inlined).
+
+    Instances walked only through a loop keep whatever their class type's graph holds;
+    with type sharing that includes observers inserted for other instances, without it
+    nothing, so comparisons across the two leave them out.
+    """
+    root = module._c if isinstance(module, torch.jit.ScriptModule) else module
+    seen: set[tuple[str, str]] = set()
+
+    def visit(m: torch._C.ScriptModule, path: str, method: str) -> None:
+        if (path, method) in seen:
+            return
+        seen.add((path, method))
+        graph = m._get_method(method).graph
+        self_value = next(graph.inputs())
+        for node in _nodes_outside_loops(graph.block()):
+            if node.kind() != "prim::CallMethod":
+                continue
+            names: list[str] = []
+            value = node.inputsAt(0)
+            while value.node().kind() == "prim::GetAttr":
+                names.append(value.node().s("name"))
+                value = value.node().inputsAt(0)
+            if value.unique() != self_value.unique() or (
+                    names and names[0].startswith("_observer_")):
+                continue
+            target: Any = m
+            for name in reversed(names):
+                target = target.getattr(name)
+            if isinstance(target, torch._C.ScriptModule):
+                sub = ".".join(reversed(names))
+                visit(target, f"{path}.{sub}" if path and sub else path or sub, node.s("name"))
+
+    visit(root, "", method_name)
+    return {path for path, _ in seen}
 
 
 def count_observer_calls(module: torch.jit.ScriptModule, method_name: str = "forward") -> int:

@@ -64,7 +64,7 @@ MAX_IF_DEPTH = 2
 STATEMENT_KINDS = (
     "relu", "conv", "linear", "add_mul", "pass_through", "conv", "linear", "value", "fixed",
     "bn", "scalar", "cat", "linear", "norm", "other", "if", "function", "block", "reuse",
-    "chunk", "helper", "block", "loop", "buffer",
+    "chunk", "helper", "block", "loop", "buffer", "other_rank",
 )
 
 # qconfigs by the name a FuzzCase shows; None is "no quantization here".
@@ -154,6 +154,7 @@ class BlockClass:
     in_shapes: tuple[Shape, ...]
     out_shapes: tuple[Shape, ...]
     leaf_attrs: list[ModuleAttr] = field(default_factory=list)  # callable from outside
+    helpers: list[FunctionSig] = field(default_factory=list)
 
 
 @dataclass
@@ -408,6 +409,57 @@ class ProgramGenerator:
                 scope.emit(f"{tmp.name}.add_({b})", x.shape, tmp.root)
         return True
 
+    def op_other_rank(self, scope: Scope) -> bool:
+        """Ops on 2-d, 3-d and 5-d views of a value (conv1d/3d, bn1d/3d, addmm), each
+        maybe followed by a relu, then back to the value's shape."""
+        x = self.pick_val(scope)
+        assert x is not None
+        n, c, h, w = x.shape
+        kind = self.pick(["conv1d", "conv3d", "bn1d", "bn3d", "addmm", "linear2d"])
+        if kind in ("conv1d", "bn1d"):
+            view, back = f"{x.name}.flatten(2)", f".view({n}, {c}, {h}, {w})"
+        elif kind in ("conv3d", "bn3d"):
+            view, back = f"{x.name}.unsqueeze(2)", ".squeeze(2)"
+        else:
+            view, back = f"{x.name}.reshape({n * c * h}, {w})", f".reshape({n}, {c}, {h}, {w})"
+        viewed = scope.fresh("t")
+        scope.line(f"{viewed} = {view}")
+        module = self.module_or_functional(scope)
+        if kind == "conv1d" and module:
+            op = self.new_module(scope, "conv", f"nn.Conv1d({c}, {c}, 3, padding=1)")
+        elif kind == "conv1d":
+            op = f"F.conv1d({{}}, {self.weight(scope, (c, c, 3))}, None, padding=1)"
+        elif kind == "conv3d" and module:
+            op = self.new_module(scope, "conv", f"nn.Conv3d({c}, {c}, 1)")
+        elif kind == "conv3d":
+            op = f"F.conv3d({{}}, {self.weight(scope, (c, c, 1, 1, 1))})"
+        elif kind in ("bn1d", "bn3d") and scope.owner is not None:
+            op = self.new_module(scope, "bn", f"nn.BatchNorm{kind[2:]}({c})")
+        elif kind in ("bn1d", "bn3d"):  # in a function: functional batch norm
+            mean, var = self.weight(scope, (c,)), self.weight(scope, (c,))
+            op = f"F.batch_norm({{}}, {mean}, {var}.abs() + 1.0, None, None, False)"
+        elif kind == "addmm":
+            weight, bias = self.weight(scope, (w, w)), self.weight(scope, (w,))
+            op = f"torch.addmm({bias}, {{}}, {weight}.t())"
+        elif kind == "linear2d" and module:
+            op = self.new_module(scope, "fc", f"nn.Linear({w}, {w})")
+        else:
+            op = f"F.linear({{}}, {self.weight(scope, (w, w))})"
+        result = scope.fresh("t")
+        scope.line(f"{result} = {op.format(viewed)}")
+        relu = self.pick([None, "F.relu({})", "torch.relu({})", "{}.relu_()", "module"])
+        if relu == "module":
+            relu = self.new_module(scope, "relu", "nn.ReLU()") if scope.owner else None
+        if relu is not None:
+            scope.line(f"{result} = {relu.format(result)}")
+        scope.emit(f"{result}{back}", x.shape)
+        return True
+
+    def new_module(self, scope: Scope, prefix: str, ctor: str) -> str:
+        """A submodule called on a value outside the 4-d shape system; a format string."""
+        assert scope.owner is not None
+        return f"self.{scope.owner.add_module(prefix, ctor, None)}({{}})"
+
     def op_bn(self, scope: Scope) -> bool:
         x = self.pick_val(scope)
         assert x is not None
@@ -437,7 +489,7 @@ class ProgramGenerator:
                      "torch.mul({a}, {b})", "torch.add({a}, {b}, alpha=2)",
                      "torch.max({a}, {b})", "torch.min({a}, {b})", "{a} - {b}"]
         if inplace_ok:
-            spellings += ["{a}.add_({b})", "{a}.mul_({b})"]
+            spellings += ["{a}.add_({b})", "{a}.mul_({b})"] * 2
         spelling = self.pick(spellings)
         scope.emit(spelling.format(a=a.name, b=b.name), out, a.root if "_(" in spelling else FRESH)
         return True
@@ -756,13 +808,18 @@ class ProgramGenerator:
         return sig
 
     def op_helper(self, scope: Scope) -> bool:
-        """Call a helper method of ``self`` (prim::CallMethod on self)."""
+        """Call a helper method of ``self`` (prim::CallMethod on self), or of a block
+        instance ``self`` holds (``self.b1.helper2(x)``)."""
         owner = scope.owner
         if owner is None or scope.in_helper:
             return False
-        fits = [h for h in owner.helpers if any(v.shape == h.params[0][2] for v in scope.env)]
+        helpers = [("", h) for h in owner.helpers]
+        helpers += [(f"{b.attr}.", h) for b in owner.blocks for h in b.cls.helpers]
+        fits = [(prefix, h) for prefix, h in helpers
+                if any(v.shape == h.params[0][2] for v in scope.env)]
+        prefix = ""
         if fits and self.chance():
-            sig = self.pick(fits)
+            prefix, sig = self.pick(fits)
         else:
             x = self.pick_val(scope)
             assert x is not None
@@ -779,11 +836,13 @@ class ProgramGenerator:
             owner.helpers.append(sig)
         arg = self.pick_val(scope, lambda s: s == sig.params[0][2])
         assert arg is not None
-        scope.emit(f"self.{sig.name}({arg.name})", sig.out_shape, None)
+        scope.emit(f"self.{prefix}{sig.name}({arg.name})", sig.out_shape, None)
         return True
 
     def op_block(self, scope: Scope) -> bool:
-        """Call a block submodule: same instance again, a new instance, or a new class."""
+        """Call a block submodule: a new instance of an existing class (the type is then
+        shared), the same instance again, a new class, or two new instances of a new class
+        one after the other (``self.b2(self.b1(x))``)."""
         owner = scope.owner
         if owner is None or owner.depth >= MAX_BLOCK_DEPTH:
             return False
@@ -791,22 +850,28 @@ class ProgramGenerator:
         def callable_with(cls: BlockClass) -> bool:
             return all(any(v.shape == s for v in scope.env) for s in cls.in_shapes)
 
-        choice = self.pick(["new_instance", "same_instance", "new_class"])
+        choice = self.pick(["new_instance", "same_instance", "new_class", "twins"])
         instance: BlockInstance | None = None
         if choice == "same_instance":
             fits = [b for b in owner.blocks if callable_with(b.cls)]
             instance = self.pick(fits) if fits else None
-        if instance is None and choice != "new_class":
-            classes = [c for c in self.block_classes
-                       if callable_with(c)]
+        if instance is None and choice == "new_instance":
+            classes = [c for c in self.block_classes if callable_with(c)]
             if classes:
-                cls = self.pick(classes)
-                instance = BlockInstance(owner.add_module("b", f"{cls.name}()", None), cls)
-                owner.blocks.append(instance)
+                instance = self.new_instance(owner, self.pick(classes))
         if instance is None:
-            cls = self.new_block(scope, owner.depth + 1)
-            instance = BlockInstance(owner.add_module("b", f"{cls.name}()", None), cls)
-            owner.blocks.append(instance)
+            instance = self.new_instance(owner, self.new_block(scope, owner.depth + 1))
+        self.call_block(scope, instance)
+        if choice == "twins" and callable_with(instance.cls):
+            self.call_block(scope, self.new_instance(owner, instance.cls))
+        return True
+
+    def new_instance(self, owner: ClassBuilder, cls: BlockClass) -> BlockInstance:
+        instance = BlockInstance(owner.add_module("b", f"{cls.name}()", None), cls)
+        owner.blocks.append(instance)
+        return instance
+
+    def call_block(self, scope: Scope, instance: BlockInstance) -> None:
         args = []
         for shape in instance.cls.in_shapes:
             chosen = self.pick_val(scope, lambda s, shape=shape: s == shape)
@@ -824,7 +889,6 @@ class ProgramGenerator:
             scope.line(f"{', '.join(names)} = {call}")
             scope.env += [Val(n, s, None)
                           for n, s in zip(names, instance.cls.out_shapes, strict=True)]
-        return True
 
     def new_block(self, caller: Scope, depth: int) -> BlockClass:
         name = f"Block{self.next_id()}"
@@ -842,7 +906,8 @@ class ProgramGenerator:
         self.program(scope, 4)
         out_shapes = self.finish_method(builder, scope,
                                         [f"x{i}: torch.Tensor" for i in range(arity)])
-        cls = BlockClass(name, tuple(in_shapes), out_shapes, builder.leaf_attrs)
+        cls = BlockClass(name, tuple(in_shapes), out_shapes, builder.leaf_attrs,
+                         builder.helpers)
         # register before the class is used; classes render in creation order, users last
         self.classes.append(builder)
         self.block_classes.append(cls)

@@ -2,13 +2,13 @@
 
 For each model drawn by :func:`tests.fuzz_models.fuzz_cases` the engine's observer
 placement must equal ``torch._C._jit_pass_insert_observers``', or both must fail (the
-engine with ``obsviz.PassError``), with the documented deliberate difference of
+engine with ``obsviz.PassError``), with the documented deliberate differences of
 ``tests/test_differential.py``: where the real clone fails because instances of one
 type get different qconfigs below their own level, the engine must match the real pass
-on the model scripted without type sharing. (Where a shared type's instance is only
-called in a loop, the real pass leaves its observer slots empty; placements are compared
-on the real pass's module unwrapped, which reads no slot.) The engine's observed module
-must also run and compute what the model computes.
+on the model scripted without type sharing, on the instances the pass walks. Where a
+shared type's instance is only called in a loop, the real pass leaves its observer
+slots empty; placements are compared on the real pass's module unwrapped, which reads
+no slot. The engine's observed module must also run and compute what the model computes.
 
 A failure prints the generated source, inputs, qconfig dict and quant type; minimize it
 and add it to ``tests/corpus.py`` as a named case, so ``tests/test_differential.py``
@@ -31,7 +31,7 @@ from torch.ao.quantization.quantize_jit import script_qconfig_dict
 import obsviz
 from obsviz.placement import observer_placement
 
-from .corpus import QUANT_TYPES, SPLIT_BELOW_MSG
+from .corpus import QUANT_TYPES, SPLIT_BELOW_MSG, paths_walked
 from .fuzz_models import FuzzCase, fuzz_cases
 
 _COMMON = {
@@ -68,8 +68,10 @@ def _engine(case: FuzzCase, model: torch.jit.ScriptModule) -> obsviz.Run:
     return obsviz.insert_observers(model, case.qconfig_dict(), quant_type=case.quant_type)
 
 
-def _placement(module: torch.jit.ScriptModule | torch._C.ScriptModule) -> list[str]:
-    return [str(site) for site in observer_placement(module)]
+def _placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
+               paths: set[str] | None = None) -> list[str]:
+    return [str(site) for site in observer_placement(module)
+            if paths is None or site.module_path in paths]
 
 
 def _difference(engine: list[str], real: list[str]) -> str:
@@ -116,9 +118,11 @@ def check_case(case: FuzzCase) -> None:
     real, real_error = _try_real(case, model)
     note(f"real pass: {_outcome(real_error)}")
     event(f"real pass {_outcome(real_error)}")
-    if real_error is not None and SPLIT_BELOW_MSG in str(real_error):
+    split = real_error is not None and SPLIT_BELOW_MSG in str(real_error)
+    if split:
         # the deliberate difference: obsviz splits the types and must then agree with the
-        # real pass on the model scripted without type sharing
+        # real pass on the model scripted without type sharing, on the instances the
+        # pass walks (see tests/test_differential.py)
         real, real_error = _try_real(case, _script(case, share_types=False))
         note(f"real pass without type sharing: {_outcome(real_error)}")
     if real_error is not None and INTERNAL_ASSERT in str(real_error):
@@ -135,7 +139,8 @@ def check_case(case: FuzzCase) -> None:
 
     run = _engine(case, model)
     assert real is not None
-    placement, real_placement = _placement(run.module), _placement(real)
+    walked = paths_walked(run.module) if split else None
+    placement, real_placement = _placement(run.module, walked), _placement(real, walked)
     assert placement == real_placement, _difference(placement, real_placement)
     event(f"observers: {min(len(placement), 5)}{'+' if len(placement) >= 5 else ''}")
     with torch.no_grad():
