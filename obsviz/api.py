@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -277,37 +278,55 @@ def _clone_method(module: torch._C.ScriptModule, method_name: str) -> torch._C.S
         module, method_name, {"": None}, True, 1)
 
 
+class _StepsAbandoned(BaseException):
+    """Stops the worker of :func:`steps` when its consumer stops iterating."""
+
+
 def steps(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
           **kwargs: object) -> Iterator[ev.Event]:
     """The events of ``insert_observers``, yielded one at a time as the pass makes them.
 
     The engine runs in a worker thread that waits for each event to be consumed, so a
-    notebook can step through the pass. The final event is the ``Run`` itself.
+    notebook can step through the pass. The final event is the ``Run`` itself. Closing
+    the iterator early (or dropping it) stops the worker.
     """
     handoff: queue.Queue = queue.Queue(maxsize=1)
+    abandoned = threading.Event()
     finished = object()
 
-    def hook(event: ev.Event) -> None:
-        handoff.put(event)
+    def hand_over(item: object) -> None:
+        while not abandoned.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+        raise _StepsAbandoned
 
     def work() -> None:
         try:
-            result = insert_observers(model, qconfig_dict, hooks=(hook,), **kwargs)
-            handoff.put((finished, result))
-        except BaseException as err:
-            handoff.put((finished, err))
+            result = insert_observers(model, qconfig_dict, hooks=(hand_over,), **kwargs)
+            hand_over((finished, result))
+        except _StepsAbandoned:
+            pass
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            with contextlib.suppress(_StepsAbandoned):
+                hand_over((finished, err))
 
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
-    while True:
-        item = handoff.get()
-        if isinstance(item, tuple) and item and item[0] is finished:
-            worker.join()
-            if isinstance(item[1], BaseException):
-                raise item[1]
-            yield item[1]
-            return
-        yield item
+    try:
+        while True:
+            item = handoff.get()
+            if isinstance(item, tuple) and item and item[0] is finished:
+                if isinstance(item[1], BaseException):
+                    raise item[1]
+                yield item[1]
+                return
+            yield item
+    finally:
+        abandoned.set()
+        worker.join(timeout=10)
 
 
 def _prepare(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],

@@ -205,3 +205,15 @@ def test_prepare_ondevice_does_not_inline_the_callers_model() -> None:
     observed = obsviz.prepare_ondevice_jit(model, {"": get_default_qconfig("fbgemm")})
     assert observed._c._has_method("observe_forward")
     _assert_same(before, _snapshot(model))
+
+
+def test_abandoning_steps_stops_its_worker_thread() -> None:
+    import threading
+
+    c = case("conv_then_linear_static")
+    before = threading.active_count()
+    iterator = obsviz.steps(script(c), c.qconfig_dict())
+    next(iterator)
+    assert threading.active_count() == before + 1
+    iterator.close()
+    assert threading.active_count() == before
