@@ -161,7 +161,7 @@ class InsertObserversHelper:
         }, self.key_ref)
 
     # ------------------------------------------------------------------ module helpers
-    def get_invoked_module_opt(self, ctx: ModuleCtx, n: Node, self_value: Value,
+    def get_invoked_module_opt(self, ctx: ModuleCtx, n: Node, self_value: Value | None,
                                gq: str) -> ModuleCtx | None:
         """``getInvokedModuleOpt`` with ``getModuleAccessPath``."""
         path = []
@@ -169,12 +169,13 @@ class InsertObserversHelper:
         while it.node().kind() == "prim::GetAttr":
             path.append(it.node().s("name"))
             it = it.node().inputsAt(0)
-        if it.unique() != self_value.unique():
+        if self_value is None or it.unique() != self_value.unique():
             raise PassError(
                 f"{_display(ctx.path)}: can't handle the access pattern of GetAttr in "
                 f"getModuleAccessPath: the module called by %{n.outputsAt(0).debugName()} "
-                f"traces back to %{it.debugName()}, which is not self (%"
-                f"{self_value.debugName()}). The pass only follows submodules reached as "
+                f"traces back to %{it.debugName()}, which is not self"
+                f"{f' (%{self_value.debugName()})' if self_value is not None else ''}. The pass "
+                "only follows submodules reached as "
                 "self.a.b...; call submodules through attributes of self.",
                 rule="getModuleAccessPath", module_path=ctx.path,
                 method=gq.rsplit(".", 1)[-1], value=it.debugName(),
@@ -206,7 +207,8 @@ class InsertObserversHelper:
                 invoked.append((child, n.s("name")))
         return invoked
 
-    def callee(self, ctx: ModuleCtx, n: Node, self_value: Value, gq: str) -> Callee | None:
+    def callee(self, ctx: ModuleCtx, n: Node, self_value: Value | None,
+               gq: str) -> Callee | None:
         """The callee of a CallMethod (None if not a submodule) or user-defined CallFunction."""
         if n.kind() == "prim::CallMethod":
             child = self.get_invoked_module_opt(ctx, n, self_value, gq)
@@ -586,7 +588,9 @@ class InsertObserversHelper:
                 if self.emit:
                     self.emit(ev.ObserverAttached(module_path=ctx.path, attribute=name))
 
-        self_value = next(graph.inputs())
+        # A user-defined function may take no inputs; the C++ pass reads inputs()[0]
+        # regardless, which is where it crashes on e.g. nn.MultiheadAttention.
+        self_value = next(graph.inputs(), None)
         values_to_observe: dict[VKey, tuple[Value, ObserverConfig]] = {}
         for v in block.inputs():
             key = (gq, v.unique())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
-from torch.ao.quantization import default_qconfig
+from torch.ao.quantization import default_dynamic_qconfig, default_qconfig
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 
 import obsviz
@@ -98,7 +99,7 @@ def test_objects_the_pass_cannot_follow_are_named_with_their_call_site(cls: type
 
 REAL_PASS_ON_SHARED_FLOAT_FUNCTIONAL = textwrap.dedent("""
     import torch
-    from torch.ao.quantization import default_qconfig
+    from torch.ao.quantization import default_dynamic_qconfig, default_qconfig
     from torch.ao.quantization.quantize_jit import script_qconfig_dict
     from torch.jit._recursive import wrap_cpp_module
     from tests import failure_models as fm
@@ -147,3 +148,42 @@ def test_check_lists_fusions_blocked_by_another_use() -> None:
     assert report.ok
     blocked = report.of_kind("fusion_blocked")
     assert blocked and "does not fuse" in blocked[0].message
+
+
+REAL_PASS_ON_ATTENTION = textwrap.dedent("""
+    import torch
+    from torch.ao.quantization import default_dynamic_qconfig
+    from torch.ao.quantization.quantize_jit import script_qconfig_dict
+    from tests import failure_models as fm
+    model = torch.jit.script(fm.AttentionNet().eval())
+    torch._C._jit_pass_insert_observers(
+        model._c, "forward", script_qconfig_dict({"": default_dynamic_qconfig}), False, 0)
+""")
+
+
+def test_attention_real_pass_crashes_the_process() -> None:
+    result = subprocess.run([sys.executable, "-c", REAL_PASS_ON_ATTENTION],
+                            capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode < 0, result.stderr[-2000:]
+
+
+def test_attention_obsviz_completes_dynamic_and_diagnoses_static() -> None:
+    model = _scripted(fm.AttentionNet)
+    run = obsviz.insert_observers(model, {"": default_dynamic_qconfig}, quant_type="dynamic")
+    run.module(torch.randn(2, 5, 16))
+    assert {path for path, _, _ in run.inserted} >= {"fc"}
+    recorded = 0
+    for path, name, _ in run.inserted:
+        owner = run.module
+        for part in filter(None, path.split(".")):
+            owner = getattr(owner, part)
+        observer = getattr(owner, name)
+        if hasattr(observer, "min_val"):  # the weight observers; activations are placeholders
+            assert torch.isfinite(observer.min_val).all(), f"{path}.{name} never ran"
+            recorded += 1
+    assert recorded
+    with pytest.raises(obsviz.PassFailure) as err:
+        obsviz.insert_observers(model, QCONFIG)
+    assert err.value.diagnosis.module_path == "att"
+    assert err.value.diagnosis.kind == "inconsistent_if"
