@@ -18,7 +18,7 @@ from torch.ao.quantization import get_default_qconfig
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 
 import obsviz
-from obsviz.graphs import walk_nodes
+from obsviz.graphs import access_path, walk_nodes
 
 warnings.filterwarnings("ignore")
 
@@ -33,12 +33,8 @@ def count_nodes(module: torch.jit.ScriptModule) -> int:
         for node in walk_nodes(graph.block()):
             total += 1
             if node.kind() == "prim::CallMethod":
-                target, value = m, node.inputsAt(0)
-                names = []
-                while value.node().kind() == "prim::GetAttr":
-                    names.append(value.node().s("name"))
-                    value = value.node().inputsAt(0)
-                for name in reversed(names):
+                target = m
+                for name in access_path(node.inputsAt(0))[0]:
                     target = target.getattr(name)
                 stack.append((target, node.s("name")))
     return total

@@ -20,7 +20,7 @@ import torch
 from torch.ao.quantization import QConfig
 
 from .errors import PassError
-from .graphs import source_line
+from .graphs import access_path, source_line
 from .qconfig import ModuleQConfig, named_children, named_modules
 
 _clone_with_class = torch._C._hack_do_not_use_clone_module_with_class
@@ -176,9 +176,7 @@ def _check_access_paths(block: torch._C.Block, self_unique: int, path: str,
                         method_name: str) -> None:
     for node in block.nodes():
         if node.kind() in ("prim::CallMethod", "prim::GetAttr"):
-            value = node.inputsAt(0)
-            while value.node().kind() == "prim::GetAttr":
-                value = value.node().inputsAt(0)
+            _, value = access_path(node.inputsAt(0))
             if value.unique() != self_unique:
                 producer = value.node().kind()
                 raise PassError(

@@ -20,6 +20,7 @@ from . import rules
 from .errors import FunctionWarning, LoopWarning, ObsvizError, PassError
 from .graphs import (
     BLOCK_KINDS,
+    access_path,
     producer_summary,
     self_attributes_read,
     source_line,
@@ -164,11 +165,7 @@ class InsertObserversHelper:
     def get_invoked_module_opt(self, ctx: ModuleCtx, n: Node, self_value: Value | None,
                                gq: str) -> ModuleCtx | None:
         """``getInvokedModuleOpt`` with ``getModuleAccessPath``."""
-        path = []
-        it = n.inputsAt(0)
-        while it.node().kind() == "prim::GetAttr":
-            path.append(it.node().s("name"))
-            it = it.node().inputsAt(0)
+        path, it = access_path(n.inputsAt(0))
         if self_value is None or it.unique() != self_value.unique():
             raise PassError(
                 f"{_display(ctx.path)}: can't handle the access pattern of GetAttr in "
@@ -183,7 +180,6 @@ class InsertObserversHelper:
                          "call": n.outputsAt(0).debugName() if n.outputsSize() else None,
                          "traced_to": producer_summary(it)},
             )
-        path.reverse()
         module = ctx.module
         for name in path:
             child = module.getattr(name)

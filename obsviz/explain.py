@@ -18,6 +18,7 @@ import torch
 from . import events as ev
 from .errors import ObsvizError
 from .facts import VKey, detail
+from .graphs import access_path
 from .refs import ValueRef
 from .rules import get_func_name
 from .values import OBSERVER_PREFIX, Loc
@@ -283,13 +284,9 @@ class _Explainer:
 
     def callee_name(self, node: torch._C.Node, path: str | None = None) -> str:
         """``layer1.0.conv1.forward()``: the instance path and method a CallMethod calls."""
-        names = []
-        value = node.inputsAt(0)
-        while value.node().kind() == "prim::GetAttr":
-            names.append(value.node().s("name"))
-            value = value.node().inputsAt(0)
+        names, _ = access_path(node.inputsAt(0))
         path = self.loc[0] if path is None else path
-        target = ".".join([p for p in [path, *reversed(names)] if p]) or "self"
+        target = ".".join([p for p in [path, *names] if p]) or "self"
         return f"{target}.{node.s('name')}()"
 
     def users(self, loc: Loc) -> list[str]:

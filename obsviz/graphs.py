@@ -23,6 +23,17 @@ def walk_nodes(block: Block) -> Iterator[Node]:
             yield from walk_nodes(sub)
 
 
+def access_path(value: Value) -> tuple[list[str], Value]:
+    """``getModuleAccessPath``'s walk: the attribute names from the root of a chain of
+    ``prim::GetAttr`` to ``value`` (outermost first), and that root value."""
+    names: list[str] = []
+    while value.node().kind() == "prim::GetAttr":
+        names.append(value.node().s("name"))
+        value = value.node().inputsAt(0)
+    names.reverse()
+    return names, value
+
+
 _SOURCE_RANGE = re.compile(r'File "([^"]+)", line (\d+)')
 
 

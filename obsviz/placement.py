@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .graphs import access_path
+
 
 @dataclass(frozen=True, order=True)
 class ObserverSite:
@@ -75,14 +77,9 @@ def observer_placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
         kinds: dict[int, str] = {}
         _positions(graph.block(), "", positions, kinds)
         for node in graph.findAllNodes("prim::CallMethod", True):
-            instance = node.inputsAt(0)
-            names = []
-            while instance.node().kind() == "prim::GetAttr":
-                names.append(instance.node().s("name"))
-                instance = instance.node().inputsAt(0)
+            names, instance = access_path(node.inputsAt(0))
             if instance.unique() != self_unique:
                 continue
-            names.reverse()
             if len(names) == 1 and _is_observer_name(names[0]):
                 observed = node.inputsAt(1)
                 sites.append(ObserverSite(

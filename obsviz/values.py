@@ -19,6 +19,7 @@ from . import rules
 from .errors import ObsvizError
 from .facts import VKey
 from .functions import FunctionResolver
+from .graphs import access_path
 from .refs import GraphRef, ValueRef
 
 Loc = tuple[str, str, int]  # (module path, method, value unique): one value of one instance
@@ -193,20 +194,17 @@ class ModelIndex:
     @staticmethod
     def _module_of(value: torch._C.Value, self_value: torch._C.Value,
                    module: torch._C.ScriptModule) -> tuple | None:
-        names: list[str] = []
-        while value.node().kind() == "prim::GetAttr":
-            names.append(value.node().s("name"))
-            value = value.node().inputsAt(0)
-        if value.unique() != self_value.unique():
+        names, root = access_path(value)
+        if root.unique() != self_value.unique():
             return None
         if len(names) == 1 and names[0].startswith(OBSERVER_PREFIX):
             return None
         target = module
-        for name in reversed(names):
+        for name in names:
             target = target.getattr(name)
             if not isinstance(target, torch._C.ScriptModule):
                 return None
-        return target, list(reversed(names))
+        return target, names
 
     def _index_graph(self, graph: torch._C.Graph, ref: GraphRef) -> GraphIndex:
         gi = GraphIndex(ref, graph)
