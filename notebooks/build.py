@@ -504,7 +504,10 @@ def make_notebook(cells: Cells) -> nbformat.NotebookNode:
 def execute(notebook: nbformat.NotebookNode, workdir: Path,
             timeout: int = TIMEOUT) -> nbformat.NotebookNode:
     """Run every cell in a fresh kernel, in ``workdir``; outputs are stored in place."""
+    # coalesce_streams: the kernel flushes stdout on a timer, so one print can arrive
+    # as two stream outputs; merged, a cell's text is the same on every run.
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            coalesce_streams=True,
                             resources={"metadata": {"path": str(workdir)}})
     client.execute()
     for cell in notebook.cells:  # run times and dates would make every re-run a diff

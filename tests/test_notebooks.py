@@ -134,3 +134,14 @@ def test_committed_notebooks_carry_outputs_and_match_their_source(build, name, f
     assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], \
         f"{path.name} differs from notebooks/build.py: run python notebooks/build.py"
     assert path.stat().st_size < 2_000_000
+
+
+def test_a_print_flushed_in_two_parts_is_one_output(build, tmp_path):
+    """The kernel sends stdout on a timer; the facts above must not depend on when."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import sys, time\n"
+        "sys.stdout.write('first line\\n'); sys.stdout.flush(); time.sleep(0.3)\n"
+        "print('second line')")])
+    outputs = build.execute(notebook, tmp_path).cells[0].outputs
+    assert [(o.output_type, o.text) for o in outputs] == \
+        [("stream", "first line\nsecond line\n")]
