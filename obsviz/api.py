@@ -180,7 +180,7 @@ class _Pass:
         qconfigs = self.qconfigs = fill_qconfig_map(cloned, scripted)
         self.instances = list(named_modules(cloned))
         helper = self.helper = InsertObserversHelper(qconfigs, self.quant_type, emit,
-                                                     FunctionResolver())
+                                                     FunctionResolver(self.model._c))
         helper.names.update(original_names)
         top = ModuleCtx(cloned, "")
         with self.phase("preprocess"):

@@ -3,37 +3,54 @@
 Torch's Python bindings do not expose a ``FunctionType``'s function, so functions are
 looked up by the type's qualified name in the compilation units obsviz knows: the one
 ``torch.jit.script`` compiles into, and those of models loaded with :func:`obsviz.load`.
+The unit that holds the model's own class is searched first: a loaded model and this
+session may both define ``__torch__.helper``, and the model calls its own.
 """
 
 from __future__ import annotations
-
-import weakref
 
 import torch
 
 from .errors import ObsvizError
 from .rules import get_func_name
 
-_extra_units: weakref.WeakSet = weakref.WeakSet()
+# Held strongly: the loaded module keeps its C++ unit alive, but not this Python handle
+# to it, and the handle is the only way to reach the unit's functions from Python.
+_loaded_units: list[torch._C.CompilationUnit] = []
 
 
 def register_compilation_unit(cu: torch._C.CompilationUnit) -> None:
     """Make the functions of ``cu`` (e.g. a loaded model's) resolvable."""
-    _extra_units.add(cu)
+    if not any(known is cu for known in _loaded_units):
+        _loaded_units.append(cu)
+
+
+def _units_for(module: torch._C.ScriptModule | None) -> list[torch._C.CompilationUnit]:
+    """Every known unit, the one defining ``module``'s class first."""
+    units = [torch.jit._state._python_cu, *_loaded_units]
+    if module is None:
+        return units
+    own_type = module._type()
+    owners = [cu for cu in units if cu.get_class(own_type.qualified_name()) == own_type]
+    return owners + [cu for cu in units if not any(cu is owner for owner in owners)]
 
 
 class FunctionResolver:
-    """Resolves CallFunction nodes to (graph, qualified name), caching per run."""
+    """Resolves CallFunction nodes to (graph, qualified name), caching per run.
 
-    def __init__(self) -> None:
+    ``module`` is the model being walked (a ``torch._C.ScriptModule``); its
+    compilation unit wins when several define the same qualified name.
+    """
+
+    def __init__(self, module: torch._C.ScriptModule | None = None) -> None:
+        self._units = _units_for(module)
         self._by_name: dict[str, list[torch._C.ScriptFunction]] | None = None
         self._cache: dict[str, tuple[torch._C.Graph, str]] = {}
 
     def _index(self) -> dict[str, list[torch._C.ScriptFunction]]:
         if self._by_name is None:
             self._by_name = {}
-            units = [torch.jit._state._python_cu, *list(_extra_units)]
-            for cu in units:
+            for cu in self._units:
                 for fn in cu.get_functions():
                     self._by_name.setdefault(fn.name, []).append(fn)
         return self._by_name
@@ -52,9 +69,8 @@ class FunctionResolver:
                 return cached
         return self._by_short_name(node)
 
-    @staticmethod
-    def _by_qualified_name(qualified: str) -> tuple[torch._C.Graph, str] | None:
-        for cu in (torch.jit._state._python_cu, *list(_extra_units)):
+    def _by_qualified_name(self, qualified: str) -> tuple[torch._C.Graph, str] | None:
+        for cu in self._units:
             fn = cu.find_function(qualified)
             if fn is not None:
                 return fn.graph, fn.qualified_name

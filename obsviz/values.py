@@ -102,7 +102,8 @@ class ModelIndex:
     """The instances, call sites and graph values reached from the run's entry method."""
 
     def __init__(self, module: torch._C.ScriptModule, entry: str,
-                 original_names: dict[VKey, str]) -> None:
+                 original_names: dict[VKey, str],
+                 functions: FunctionResolver | None = None) -> None:
         self.original_names = original_names
         self.graphs: dict[str, GraphIndex] = {}
         self.instances: dict[tuple[str, str], Instance] = {}
@@ -110,7 +111,7 @@ class ModelIndex:
         self.edges_from: dict[tuple[str, str], list[CallEdge]] = defaultdict(list)
         self.modules: dict[str, torch._C.ScriptModule] = {}
         self.by_graph: dict[str, list[Instance]] = {}
-        self.functions = FunctionResolver()
+        self.functions = functions or FunctionResolver(module)
         self.entry = ("", entry)
         self._walk(module, entry)
 

@@ -15,6 +15,7 @@ import pandas as pd
 from . import events as ev
 from .errors import ObsvizError
 from .facts import Facts, collect_facts
+from .functions import FunctionResolver
 from .values import ModelIndex
 from .verdicts import Verdicts
 
@@ -50,7 +51,8 @@ def model_index(run: Run) -> ModelIndex:
                 "this run kept no events (insert_observers(..., record=False)); run it "
                 "again with record=True to get tables and explanations")
         index = cache["index"] = ModelIndex(run.module._c, entry_method(run),
-                                            dict(run.original_names))
+                                            dict(run.original_names),
+                                            FunctionResolver((run.original or run.module)._c))
     return index
 
 
