@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import warnings
 from pathlib import Path
 
@@ -122,12 +121,10 @@ def test_hostile_names_show_as_text_in_the_browser(hostile_report):
 
 
 @pytest.mark.slow
-def test_resnet50_report_is_fast_and_opens_cleanly(tmp_path, capsys):
+def test_resnet50_report_opens_cleanly(tmp_path, capsys):
+    """Its speed is measured in benchmarks/bench_report.py, not here."""
     out = tmp_path / "resnet50.html"
-    start = time.perf_counter()
     assert main(["report", "--sample", "resnet50", "--out", str(out)]) == 0
-    elapsed = time.perf_counter() - start
-    assert elapsed < 10, f"the resnet50 report took {elapsed:.1f} s"
     require_chromium()
     with open_page(out.as_uri(), "report_resnet50.png") as (page, problems):
         assert page.locator("svg").count() == 3
