@@ -67,6 +67,7 @@ TABLES = (
     ("values", "Every value of every graph reached"),
 )
 
+MODULE_FIGURES = 8  # submodule graphs drawn at most; the rest are named
 OPEN_GROUP_SIZE = 12  # the first group of explanations starts open when this small
 HIDDEN_COLUMNS = ("graph", "unique")  # internal keys: useful in pandas, noise in a report
 
@@ -91,6 +92,18 @@ class ReportHeader:
     warnings: Sequence[str] = ()  # warnings the pass gave
 
 
+@dataclass(frozen=True)
+class ModuleFigure:
+    """The diff of one submodule graph where the pass observed activations."""
+
+    path: str  # the first instance that runs the graph, in call order
+    method: str
+    graph_name: str  # e.g. "BasicBlock.forward"
+    observers: int  # activation observers the pass put in this graph
+    shared_with: tuple[str, ...]  # other instances running the same graph
+    svg: str
+
+
 @dataclass
 class Report:
     """The sections of a report, built from one run; ``html()`` renders the page."""
@@ -99,6 +112,8 @@ class Report:
     header: ReportHeader
     explanations: list[Explanation] = field(default_factory=list)
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (id, title, svg)
+    module_figures: list[ModuleFigure] = field(default_factory=list)
+    modules_not_drawn: list[str] = field(default_factory=list)  # paths past MODULE_FIGURES
     tables: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)  # views that could not be built
 
@@ -140,7 +155,7 @@ def build_report(run: Run, header: ReportHeader, *, progress: Progress | None = 
     progress = progress or Progress()
     report = Report(run, header)
     figures = tuple(figures)
-    progress.add(len(TABLES) + len(figures) + 1)
+    progress.add(len(TABLES) + len(figures) + 2)
 
     candidates = _section(report, "explanations", lambda: quantizable_unobserved(run))
     progress.step("finding values to explain")
@@ -165,7 +180,46 @@ def build_report(run: Run, header: ReportHeader, *, progress: Progress | None = 
         if svg is not None:
             report.figures.append((when, WHEN_TITLES[when], svg))
         progress.step(f"figure {when}")
+
+    targets = _section(report, "the submodule figures", lambda: graphs_observed_inside(run))
+    progress.step("finding submodule graphs")
+    if targets:
+        drawn, report.modules_not_drawn = targets[:MODULE_FIGURES], [
+            path for path, *_ in targets[MODULE_FIGURES:]]
+        progress.add(len(drawn))
+        for path, method, graph_name, observers, shared_with in drawn:
+            svg = _section(report, f"the figure of {path}.{method}",
+                           lambda p=path, m=method: figure_svg(run, "diff", p, method=m))
+            if svg is not None:
+                report.module_figures.append(ModuleFigure(path, method, graph_name, observers,
+                                                          shared_with, svg))
+            progress.step("submodule figures")
     return report
+
+
+def graphs_observed_inside(run: Run) -> list[tuple[str, str, str, int, tuple[str, ...]]]:
+    """The submodule graphs holding activation observers, in the order the pass put them.
+
+    One row per graph: (first instance's path, method, short graph name, observers, the
+    other instances' paths). Graphs with weight observers only (every conv, every linear)
+    are left to ``run.render(module=...)``: their diff is the same one-node story.
+    """
+    inserted = run.tables.inserted
+    index = view_of(run).index
+    activations = inserted[(inserted["producer"] != "prim::GetAttr")
+                           & (inserted["graph"] != index.instances[index.entry].graph)]
+    rows = []
+    # a shared graph's observers are listed once per instance they are attached to
+    per_graph = activations.groupby("graph", sort=False)["unique"].nunique()
+    for graph, observers in per_graph.items():
+        instances = index.by_graph.get(graph) or []
+        if not instances:
+            continue
+        first, *others = instances
+        graph_name = ".".join(graph.split(".")[-2:])
+        rows.append((first.path, first.method, graph_name, int(observers),
+                     tuple(i.path for i in others)))
+    return rows
 
 
 def _section(report: Report, what: str, build: Callable[[], object]) -> object | None:
@@ -177,9 +231,11 @@ def _section(report: Report, what: str, build: Callable[[], object]) -> object |
         return None
 
 
-def figure_svg(run: Run, when: str, module: str = "", depth: int = 0) -> str:
+def figure_svg(run: Run, when: str, module: str = "", depth: int = 0, *,
+               method: str | None = None) -> str:
     """One figure of the run as an ``<svg>`` element to inline in HTML."""
-    figure = run.render(module=module, when=when, depth=depth, max_nodes=None)
+    figure = run.render(module=module, method=method, when=when, depth=depth,
+                        max_nodes=None)
     svg = figure.pipe(format="svg").decode("utf-8")
     start = svg.find("<svg")
     if start < 0:
@@ -423,7 +479,8 @@ def _explanation(e: Explanation) -> str:
 def _figures(report: Report) -> str:
     parts = ["<section id='figures'><h2>Figures</h2><p class='muted'>The top-level graph; "
              "calls to submodules stay collapsed, labelled with how many observers the pass "
-             "put inside them. Hover an edge for the decision about its value. "
+             "put inside them, and the submodules with activation observers are drawn "
+             "below. Hover an edge for the decision about its value. "
              "<code>run.render(module=...)</code> draws any submodule.</p>"]
     if not report.figures:
         parts.append("<p>No figure could be drawn.</p>")
@@ -431,8 +488,37 @@ def _figures(report: Report) -> str:
         parts.append(_collapsible(
             f"figure-{when}", f"<b>{esc(title)}</b> <code>run.render(when={esc(repr(when))})"
             "</code>", f"<div class='figure'>{svg}</div>", opened=position == 0))
+    parts.append(_module_figures(report))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _module_figures(report: Report) -> str:
+    if not report.module_figures:
+        return ""
+    parts = ["<h3 id='module-figures'>Inside the submodules</h3><p class='muted'>Each "
+             "submodule graph where the pass observed activations, drawn once for the first "
+             "instance that runs it (instances of one type share a graph, and its "
+             "observers). Graphs with weight observers only are not drawn.</p>"]
+    for number, figure in enumerate(report.module_figures):
+        plural = "s" if figure.observers != 1 else ""
+        shared = (f" · same graph in {_path_list(figure.shared_with)}"
+                  if figure.shared_with else "")
+        call = f"run.render(module={figure.path!r}, method={figure.method!r}, when='diff')"
+        summary = (f"<b>{esc(figure.path)}</b> <span class='muted'>"
+                   f"{esc(figure.graph_name)} · {figure.observers} activation observer"
+                   f"{plural}{esc(shared)}</span> <code>{esc(call)}</code>")
+        parts.append(_collapsible(f"module-figure-{number}", summary,
+                                  f"<div class='figure'>{figure.svg}</div>", opened=False))
+    if report.modules_not_drawn:
+        parts.append(f"<p class='muted'>Not drawn, to keep the page light: "
+                     f"{esc(_path_list(report.modules_not_drawn))}.</p>")
+    return "".join(parts)
+
+
+def _path_list(paths: Sequence[str], shown: int = 6) -> str:
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(paths[:shown]) + more
 
 
 def _tables(report: Report) -> str:

@@ -70,11 +70,27 @@ def test_explains_every_value_with_a_quantizable_use_and_no_observer(small_run, 
 def test_summary_figures_and_tables(small_run, small_html):
     assert f"<div class='n'>{len(small_run.inserted)}</div><div class='t'>observers " \
            "inserted" in small_html
-    assert small_html.count("<svg") == 3  # diff, after, before
+    # diff, after, before, and one BasicBlock per stage (each stage's block is its own type)
+    assert small_html.count("<svg") == 3 + 4
     assert "<?xml" not in small_html and "<!DOCTYPE svg" not in small_html
     for table in ("inserted", "delay", "qconfig", "observed", "values"):
         assert f"<code>run.tables.{table}</code>" in small_html
     assert "nn_conv2d_nn_relu" in small_html and "_observer_0" in small_html
+
+
+def test_submodule_figures_show_the_observers_the_pass_put_inside(small_run):
+    report = build_report(small_run, ReportHeader("resnet_small"))
+    drawn = {figure.path: figure for figure in report.module_figures}
+    assert set(drawn) == {f"layer{stage}.0" for stage in range(1, 5)}
+    for path, figure in drawn.items():
+        block = small_run.module
+        for name in path.split("."):
+            block = getattr(block, name)
+        observers = [name for name, _ in block.named_children() if name.startswith("_observer_")]
+        assert figure.observers == len(observers) > 0
+        assert all(f"+ {name}" in figure.svg for name in observers), path
+        assert figure.graph_name == "BasicBlock.forward"
+    assert report.modules_not_drawn == []
 
 
 def test_self_contained_and_script_free(small_html):
@@ -127,6 +143,7 @@ def test_resnet50_report_opens_cleanly(tmp_path, capsys):
     assert main(["report", "--sample", "resnet50", "--out", str(out)]) == 0
     require_chromium()
     with open_page(out.as_uri(), "report_resnet50.png") as (page, problems):
-        assert page.locator("svg").count() == 3
+        # diff, after, before, and the first and a repeated Bottleneck of each stage
+        assert page.locator("svg").count() == 3 + 8
         assert "observers inserted" in page.inner_text("#summary")
     assert problems.all() == []
