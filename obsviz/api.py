@@ -84,7 +84,7 @@ def insert_observers(
 
 
 def _failure(error: PassError, partial: Run) -> PassFailure:
-    diagnosis = diagnose(error)
+    diagnosis = diagnose(error, partial.original)
     return PassFailure(error, diagnosis, dataclasses.replace(partial, failure=diagnosis))
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+import torch
+
 from .errors import PassError
+from .fixes import fold_problems
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,39 @@ class Diagnosis:
                 f"<ul>{items}</ul></div>")
 
 
+def _inconsistent_if_fix(attributes: list[str], function: str | None,
+                         problems: dict[str, str]) -> str:
+    """What to change so that an If's branches stop disagreeing."""
+    alike = "make both branches return values observed alike"
+    if not attributes:
+        return ("make both branches return values of the same kind: both produced by "
+                "quantizable ops (observed) or both by ops that are not (unobserved).")
+    names = ", ".join(f"self.{a}" for a in attributes)
+    via = f" (passed to function {function.rsplit('.', 1)[-1]})" if function else ""
+    depends = f"the branch depends on {names}{via}"
+    foldable = [a for a in attributes if a not in problems]
+    not_foldable = "; ".join(problems[a] for a in attributes if a in problems)
+    if not foldable:
+        return f"{depends}, which cannot be folded ({not_foldable}); {alike}."
+    unfolded = f" ({not_foldable})" if not_foldable else ""
+    if "training" in foldable:
+        # an eval-mode model fixes self.training, and the branches it gates go with it
+        return (f"{depends}; in the model you quantize (eval mode) self.training is False: "
+                "fold the branch away with obsviz.fold_attribute_branches(model) before "
+                f"preparing{unfolded}, or {alike}.")
+    call = f"obsviz.fold_attribute_branches(model, attributes={tuple(foldable)!r})"
+    return (f"{depends}; if that is fixed for the model you quantize, fold the branch away "
+            f"with {call} before preparing{unfolded}, or {alike}.")
+
+
 def _ref_name(ref: object) -> str:
     name = getattr(ref, "name", str(ref))
     return f"%{name}"
 
 
-def diagnose(error: PassError) -> Diagnosis:
-    """Turn an engine ``PassError`` into a :class:`Diagnosis`."""
+def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None) -> Diagnosis:
+    """Turn an engine ``PassError`` into a :class:`Diagnosis`; with the ``model`` the pass
+    was given, a suggested fix is checked against it first."""
     details = error.details
     path, method = error.module_path or "", error.method or "forward"
     where = f"{path or '<top>'}.{method}"
@@ -82,18 +111,10 @@ def diagnose(error: PassError) -> Diagnosis:
         branches = tuple(
             BranchState(index, tuple(_ref_name(r) for r in refs), tuple(states))
             for index, refs, states in details["branches"])
-        attributes = details.get("condition_attributes", [])
-        if attributes:
-            names = ", ".join(f"self.{a}" for a in attributes)
-            folded = "" if attributes == ["training"] else \
-                f", attributes={tuple(attributes)!r}"
-            fix = (f"the branch depends on {names}; if that is fixed for the model you "
-                   f"quantize (an eval-mode model), fold the branch away with "
-                   f"obsviz.fold_attribute_branches(model{folded}) before preparing, or make "
-                   "both branches return values observed alike.")
-        else:
-            fix = ("make both branches return values of the same kind: both produced by "
-                   "quantizable ops (observed) or both by ops that are not (unobserved).")
+        problems = fold_problems(model._c, path, details.get("condition_attributes", ())) \
+            if model is not None and details.get("condition_attributes") else {}
+        fix = _inconsistent_if_fix(details.get("condition_attributes", []),
+                                   details.get("function"), problems)
         return Diagnosis(
             kind="inconsistent_if",
             summary=f"{where}: the branches of an `if` return values observed differently, "

@@ -21,8 +21,9 @@ from .errors import FunctionWarning, LoopWarning, ObsvizError, PassError
 from .graphs import (
     BLOCK_KINDS,
     access_path,
+    is_method_graph,
     producer_summary,
-    self_attributes_read,
+    self_attributes_behind,
     source_line,
     walk_nodes,
 )
@@ -128,6 +129,9 @@ class InsertObserversHelper:
         self.preprocessed: set[str] = set()
         self.loop_warned = False
         self.where = "<top>"  # the module path and method being worked on, for errors
+        # (call node, caller graph, index of the callee's first input among the node's
+        # inputs) for each call insertObserversFor is inside, outermost first
+        self.call_stack: list[tuple[Node, Graph, int]] = []
         self.functions_warned: set[str] = set()
         self.invoked_cache: dict[tuple[str, str], list[tuple[ModuleCtx, str]]] = {}
         self.boundary_done: set[str] = set()
@@ -620,9 +624,13 @@ class InsertObserversHelper:
                 for i, arg in enumerate(callee_graph.inputs()):
                     if self.is_observed((gq, n.inputsAt(i + offset).unique()), block_observed):
                         callee_observed.add((callee_q, arg.unique()))
-                info = self.insert_observers_for(callee_graph.block(), callee_graph, callee_q,
-                                                 (callee_q,), child, callee_observed, False,
-                                                 is_udf)
+                self.call_stack.append((n, graph, offset))
+                try:
+                    info = self.insert_observers_for(callee_graph.block(), callee_graph,
+                                                     callee_q, (callee_q,), child,
+                                                     callee_observed, False, is_udf)
+                finally:
+                    self.call_stack.pop()
                 for idx in info.observed_outputs:
                     out = n.outputsAt(idx)
                     block_observed.add((gq, out.unique()))
@@ -761,8 +769,9 @@ class InsertObserversHelper:
             "source": source_line(n),
             "condition": condition.debugName(),
             "condition_producer": producer_summary(condition),
-            "condition_attributes": self_attributes_read(condition,
-                                                         next(graph.inputs()).unique()),
+            "condition_attributes": self_attributes_behind(condition, graph,
+                                                           self.call_stack),
+            "function": None if is_method_graph(graph) else gq,
             "outputs": [self.ref(v, gq, ctx.path) for v in n.outputs()],
             "branches": [
                 (index, [self.ref(v, gq, ctx.path) for v in blocks[index].outputs()], state)

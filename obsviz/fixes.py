@@ -8,6 +8,7 @@ import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from .errors import ObsvizError
+from .functions import FunctionResolver
 from .graphs import walk_nodes
 from .qconfig import named_modules
 
@@ -18,27 +19,18 @@ def fold_attribute_branches(model: torch.jit.ScriptModule,
     constants.
 
     Constant propagation then removes the ``if self.training:`` (or similar) branches
-    that make the pass fail with inconsistently observed branches. Every instance of a
-    class type must hold the same value, since they share one graph.
+    that make the pass fail with inconsistently observed branches. A function call that
+    takes one of these attributes as an argument is inlined first, so that branches on it
+    inside the function fold too; what is left of its body then belongs to the method and
+    is observed like the method's own ops. Every instance of a class type must hold the
+    same value, since they share one graph.
     """
     names = set(attributes)
     cloned = torch._C._hack_do_not_use_clone_module_with_class(model._c, [], [])
-    values_by_type: dict[str, dict[str, object]] = {}
-    for path, module in named_modules(cloned):
-        type_name = module._type().qualified_name()
-        for name in names:
-            if not module.hasattr(name):
-                continue
-            value = module.getattr(name)
-            if not isinstance(value, bool | int | float | str):
-                raise ObsvizError(f"{path or '<top>'}.{name} is {type(value).__name__}; "
-                                  "only bool, int, float and str attributes can be folded")
-            seen = values_by_type.setdefault(type_name, {})
-            if seen.setdefault(name, value) != value:
-                raise ObsvizError(
-                    f"{path or '<top>'}.{name} is {value} but another instance of "
-                    f"{type_name} has {seen[name]}; they share one graph, so the attribute "
-                    "cannot be folded")
+    functions = FunctionResolver(model._c)
+    values_by_type, problems = _attribute_values(named_modules(cloned), names)
+    if problems:
+        raise ObsvizError(next(iter(problems.values())))
     done: set[str] = set()
     for _, module in named_modules(cloned):
         type_name = module._type().qualified_name()
@@ -49,6 +41,7 @@ def fold_attribute_branches(model: torch.jit.ScriptModule,
         for method in module._method_names():
             graph = module._get_method(method).graph
             self_unique = next(graph.inputs()).unique()
+            calls_given_constants: list[torch._C.Node] = []
             for node in list(walk_nodes(graph.block())):
                 if node.kind() != "prim::GetAttr" or node.s("name") not in folded:
                     continue
@@ -58,6 +51,64 @@ def fold_attribute_branches(model: torch.jit.ScriptModule,
                 constant.node().moveBefore(node)
                 node.output().replaceAllUsesWith(constant)
                 node.destroy()
+                calls_given_constants += [use.user for use in constant.uses()
+                                          if use.user.kind() == "prim::CallFunction"]
+            for call in dict.fromkeys(calls_given_constants):
+                _inline_function_call(graph, call, functions)
             torch._C._jit_pass_constant_propagation(graph)
             torch._C._jit_pass_dce(graph)
     return wrap_cpp_module(cloned)
+
+
+FOLDABLE = (bool, int, float, str)
+
+
+def _attribute_values(instances: Iterable[tuple[str, torch._C.ScriptModule]], names: set[str]
+                      ) -> tuple[dict[str, dict[str, object]], dict[str, str]]:
+    """The value of each named attribute per class type, and why any cannot be folded: a
+    message per attribute whose value is not a scalar, or differs between instances
+    sharing a type (and so a graph)."""
+    values_by_type: dict[str, dict[str, object]] = {}
+    problems: dict[str, str] = {}
+    for path, module in instances:
+        type_name = module._type().qualified_name()
+        for name in sorted(names):
+            if not module.hasattr(name):
+                continue
+            value = module.getattr(name)
+            if not isinstance(value, FOLDABLE):
+                problems.setdefault(name, f"{path or '<top>'}.{name} is "
+                                    f"{type(value).__name__}; only bool, int, float and str "
+                                    "attributes can be folded")
+                continue
+            seen = values_by_type.setdefault(type_name, {})
+            if seen.setdefault(name, value) != value:
+                problems.setdefault(name, f"{path or '<top>'}.{name} is {value} but another "
+                                    f"instance of {type_name} has {seen[name]}; they share "
+                                    "one graph, so the attribute cannot be folded")
+    return values_by_type, problems
+
+
+def fold_problems(model: torch._C.ScriptModule, module_path: str,
+                  attributes: Iterable[str]) -> dict[str, str]:
+    """Why :func:`fold_attribute_branches` cannot fold each of these attributes of the
+    module at ``module_path`` (those missing from the result can be folded)."""
+    module = model
+    for name in module_path.split(".") if module_path else ():
+        module = module.getattr(name)
+    own_type = module._type()
+    instances = [(path, m) for path, m in named_modules(model) if m._type() == own_type]
+    return _attribute_values(instances, set(attributes))[1]
+
+
+def _inline_function_call(graph: torch._C.Graph, call: torch._C.Node,
+                          functions: FunctionResolver) -> None:
+    """Replace ``call`` by a copy of the function's body, so that branches inside it
+    on the folded arguments fold too (``stochastic_depth(x, self.p, ..., self.training)``).
+    """
+    body, _ = functions(call)
+    with graph.insert_point_guard(call):
+        outputs = graph.insertGraph(body, list(call.inputs())[1:])
+    for old, new in zip(call.outputs(), outputs, strict=True):
+        old.replaceAllUsesWith(new)
+    call.destroy()

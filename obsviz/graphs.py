@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 
 Block = torch._C.Block
+Graph = torch._C.Graph
 Node = torch._C.Node
 Value = torch._C.Value
 
@@ -53,10 +54,42 @@ def producer_summary(v: Value) -> str:
 
 
 
-def self_attributes_read(value: Value, self_unique: int) -> list[str]:
-    """Names of ``self`` attributes that a value is computed from (in its graph)."""
-    names: list[str] = []
-    stack, seen = [value], set()
+def is_method_graph(graph: Graph) -> bool:
+    """A method's graph takes ``self`` first; a function's takes no object."""
+    first = next(graph.inputs(), None)
+    return first is not None and first.type().kind() == "ClassType"
+
+
+def self_attributes_behind(value: Value, graph: Graph,
+                           call_stack: Sequence[tuple[Node, Graph, int]] = ()) -> list[str]:
+    """Names of the ``self`` attributes a value is computed from.
+
+    In a method's graph that is where the walk ends. In a function's graph, the function's
+    parameters it reaches are followed to the arguments of the call in ``call_stack``
+    (outermost first: the call node, the caller's graph, and the position of the callee's
+    first parameter among the node's inputs), and so on out to the calling method.
+    """
+    names: set[str] = set()
+    frames = list(call_stack)
+    values = [value]
+    while True:
+        is_method = is_method_graph(graph)
+        self_unique = next(graph.inputs()).unique() if is_method else None
+        found, parameters = _walk_back(values, graph, self_unique)
+        names.update(found)
+        if is_method or not parameters or not frames:
+            return sorted(names)
+        call, graph, offset = frames.pop()
+        values = [call.inputsAt(index + offset) for index in parameters]
+
+
+def _walk_back(values: list[Value], graph: Graph,
+               self_unique: int | None) -> tuple[set[str], set[int]]:
+    """(attributes of self read, indices of ``graph``'s inputs reached) behind ``values``."""
+    input_index = {v.unique(): index for index, v in enumerate(graph.inputs())}
+    names: set[str] = set()
+    parameters: set[int] = set()
+    stack, seen = list(values), set()
     while stack:
         v = stack.pop()
         if v.unique() in seen:
@@ -64,9 +97,12 @@ def self_attributes_read(value: Value, self_unique: int) -> list[str]:
         seen.add(v.unique())
         node = v.node()
         if node.kind() == "prim::GetAttr" and node.inputsAt(0).unique() == self_unique:
-            names.append(node.s("name"))
+            names.add(node.s("name"))
+            continue
+        if v.unique() in input_index:
+            parameters.add(input_index[v.unique()])
             continue
         stack.extend(node.inputs())
         for block in node.blocks():
             stack.extend(block.outputs())
-    return sorted(set(names))
+    return names, parameters

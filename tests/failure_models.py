@@ -48,6 +48,74 @@ class StochasticDepthNet(nn.Module):
         return self.head(self.drop(y))
 
 
+def stochastic_depth(x: torch.Tensor, p: float, mode: str, training: bool) -> torch.Tensor:
+    """torchvision.ops.stochastic_depth's shape: the branch lives in a free function."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError("drop probability has to be between 0 and 1")
+    if not training or p == 0.0:
+        return x
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim
+    keep = torch.empty(size, dtype=x.dtype).bernoulli_(1.0 - p)
+    return x * keep / (1.0 - p)
+
+
+class StochasticDepthCall(nn.Module):
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+        self.mode = "row"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return stochastic_depth(x, self.p, self.mode, self.training)
+
+
+class DropBlock(nn.Module):
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.drop = StochasticDepthCall(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.drop(self.conv(x))
+
+
+class StochasticDepthBlocks(nn.Module):
+    """EfficientNet's pattern: the drop rate grows block by block, one type for all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.blocks = nn.Sequential(DropBlock(0.0), DropBlock(0.1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x))
+
+
+class ShiftedAttention(nn.Module):
+    """Swin's pattern: blocks alternate a shift, and only shifted ones add a mask."""
+
+    def __init__(self, shift: int) -> None:
+        super().__init__()
+        self.shift = shift
+        self.proj = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.proj(x)
+        if self.shift > 0:
+            return torch.roll(y, self.shift, 2)
+        return y
+
+
+class ShiftedBlocks(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.blocks = nn.Sequential(ShiftedAttention(0), ShiftedAttention(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x))
+
+
 @torch.jit.script
 class Anchors:
     def __init__(self, scale: float) -> None:

@@ -75,6 +75,46 @@ def test_stochastic_depth_names_the_attributes_the_branch_depends_on() -> None:
     assert observer_placement(run.module) == observer_placement(_real(folded))
 
 
+def test_a_branch_inside_a_function_is_traced_to_the_callers_attributes() -> None:
+    model = _scripted(fm.StochasticDepthBlocks)
+    with pytest.raises(RuntimeError, match="branches for `if` should return values"):
+        _real(model)
+    diagnosis = _failure(model).diagnosis
+    assert diagnosis.module_path == "blocks.0.drop" and diagnosis.method == "stochastic_depth"
+    assert diagnosis.fix.startswith("the branch depends on self.p, self.training (passed to "
+                                    "function stochastic_depth)")
+    # p differs block by block (one shared type), so only training is offered
+    assert "obsviz.fold_attribute_branches(model) before preparing" in diagnosis.fix
+    assert "blocks.1.drop.p is 0.1 but another instance" in diagnosis.fix
+    with pytest.raises(obsviz.ObsvizError, match="blocks.1.drop.p is 0.1 but another"):
+        obsviz.fold_attribute_branches(model, attributes=("training", "p"))
+
+
+def test_the_suggested_fold_inlines_the_function_and_both_passes_agree() -> None:
+    model = _scripted(fm.StochasticDepthBlocks)
+    folded = obsviz.fold_attribute_branches(model)
+    drop_graph = str(getattr(folded.blocks, "0").drop.graph)
+    # inlined, and the training path folded away (p's range check stays: p is not folded)
+    assert "prim::CallFunction" not in drop_graph and "bernoulli" not in drop_graph
+    assert "prim::CallFunction" in str(getattr(model.blocks, "0").drop.graph)
+    run = obsviz.insert_observers(folded, QCONFIG)
+    assert observer_placement(run.module) == observer_placement(_real(folded))
+    inputs = torch.randn(2, 3, 8, 8)
+    assert torch.equal(folded(inputs), model(inputs))
+
+
+def test_attributes_that_differ_between_instances_are_not_offered_to_fold() -> None:
+    model = _scripted(fm.ShiftedBlocks)
+    with pytest.raises(RuntimeError, match="branches for `if` should return values"):
+        _real(model)
+    fix = _failure(model).diagnosis.fix
+    assert fix.startswith("the branch depends on self.shift, which cannot be folded "
+                          "(blocks.1.shift is 1 but another instance")
+    assert "fold_attribute_branches" not in fix
+    with pytest.raises(obsviz.ObsvizError, match="blocks.1.shift is 1 but another instance"):
+        obsviz.fold_attribute_branches(model, attributes=("shift",))
+
+
 def test_partial_run_keeps_what_the_pass_decided_before_failing() -> None:
     failure = _failure(_scripted(fm.AuxHead))
     run = failure.run
