@@ -43,6 +43,8 @@ class Diagnosis:
     values: tuple[str, ...] = ()
     branches: tuple[BranchState, ...] = ()
     why: str = ""
+    # what the fix offers obsviz.fold_attribute_branches; empty when folding is not it
+    fold_attributes: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -71,8 +73,16 @@ class Diagnosis:
                 f"<ul>{items}</ul></div>")
 
 
+def attributes_to_fold(attributes: list[str], problems: dict[str, str]) -> tuple[str, ...]:
+    """The attributes to offer :func:`obsviz.fold_attribute_branches`: those it can fold,
+    and only ``training`` when that is one (an eval-mode model fixes it, and with it the
+    branches it gates)."""
+    foldable = tuple(a for a in attributes if a not in problems)
+    return ("training",) if "training" in foldable else foldable
+
+
 def _inconsistent_if_fix(attributes: list[str], function: str | None,
-                         problems: dict[str, str]) -> str:
+                         problems: dict[str, str], to_fold: tuple[str, ...]) -> str:
     """What to change so that an If's branches stop disagreeing."""
     alike = "make both branches return values observed alike"
     if not attributes:
@@ -81,17 +91,15 @@ def _inconsistent_if_fix(attributes: list[str], function: str | None,
     names = ", ".join(f"self.{a}" for a in attributes)
     via = f" (passed to function {function.rsplit('.', 1)[-1]})" if function else ""
     depends = f"the branch depends on {names}{via}"
-    foldable = [a for a in attributes if a not in problems]
     not_foldable = "; ".join(problems[a] for a in attributes if a in problems)
-    if not foldable:
+    if not to_fold:
         return f"{depends}, which cannot be folded ({not_foldable}); {alike}."
     unfolded = f" ({not_foldable})" if not_foldable else ""
-    if "training" in foldable:
-        # an eval-mode model fixes self.training, and the branches it gates go with it
+    if to_fold == ("training",):
         return (f"{depends}; in the model you quantize (eval mode) self.training is False: "
                 "fold the branch away with obsviz.fold_attribute_branches(model) before "
                 f"preparing{unfolded}, or {alike}.")
-    call = f"obsviz.fold_attribute_branches(model, attributes={tuple(foldable)!r})"
+    call = f"obsviz.fold_attribute_branches(model, attributes={to_fold!r})"
     return (f"{depends}; if that is fixed for the model you quantize, fold the branch away "
             f"with {call} before preparing{unfolded}, or {alike}.")
 
@@ -111,10 +119,11 @@ def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None) -> D
         branches = tuple(
             BranchState(index, tuple(_ref_name(r) for r in refs), tuple(states))
             for index, refs, states in details["branches"])
-        problems = fold_problems(model._c, path, details.get("condition_attributes", ())) \
-            if model is not None and details.get("condition_attributes") else {}
-        fix = _inconsistent_if_fix(details.get("condition_attributes", []),
-                                   details.get("function"), problems)
+        attributes = details.get("condition_attributes", [])
+        problems = fold_problems(model._c, path, attributes) \
+            if model is not None and attributes else {}
+        to_fold = attributes_to_fold(attributes, problems)
+        fix = _inconsistent_if_fix(attributes, details.get("function"), problems, to_fold)
         return Diagnosis(
             kind="inconsistent_if",
             summary=f"{where}: the branches of an `if` return values observed differently, "
@@ -122,7 +131,7 @@ def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None) -> D
             fix=fix, rule=error.rule, module_path=path, method=method,
             node=details.get("node"), source=details.get("source"),
             values=tuple(_ref_name(r) for r in details.get("outputs", ())),
-            branches=branches,
+            branches=branches, fold_attributes=to_fold,
             why="branches for 'if' should return values that are observed consistently: "
                 "every branch that does not always raise must return values in the same "
                 "observed state",
