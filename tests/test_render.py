@@ -129,6 +129,23 @@ def test_depth_expands_calls_into_clusters_joined_by_boundary_edges() -> None:
     assert len(deeper.clusters) > len(lay.clusters)
 
 
+def test_depth_expands_function_calls_and_marks_their_values() -> None:
+    c = case("function_needs_observer_linear_static")
+    model = script(c)
+    collapsed = layout(obsviz.render(model))
+    assert collapsed.labelled("linear_helper") and not collapsed.clusters
+    run = obsviz.insert_observers(model, c.qconfig_dict())
+    lay = layout(run.render(depth=1))
+    function = next(cl for cl in lay.clusters.values() if "linear_helper()" in cl["label"])
+    [linear] = [n for n in lay.role("op") if n["label"].startswith("<B>linear</B>")]
+    assert linear["name"] in function["members"]
+    assert not lay.labelled("linear_helper</B>")  # no collapsed call node left
+    inside = [e for e in lay.edges if e["head"] == linear["name"] or e["tail"] == linear["name"]]
+    assert inside and all("in_function:" in e["tooltip"] for e in inside)
+    boundary = [e for e in lay.edges if "boundary" in e["class"].split()]
+    assert {e["head"] in function["members"] for e in boundary} == {True, False}
+
+
 def test_if_blocks_are_clusters_with_a_header_branches_and_merge() -> None:
     model = script(case("if_conv_static"))
     lay = layout(obsviz.render(model))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from ..functions import FunctionResolver
 from .figure import Figure, GraphvizNotFoundError, RenderError
 from .graph import DEFAULT_MAX_NODES, Mark, Options, Scope, TooManyNodesError, draw
 from .style import STATES
@@ -37,14 +38,15 @@ def render(graph: object, *, method: str = "forward", depth: int = 0,
 
     Ops are nodes, values are edges labelled ``%name : Type``. Constants, parameters and
     list/tuple construction are folded into their users unless ``show_constants`` /
-    ``show_params`` / ``show_lists``. Submodule calls stay collapsed unless ``depth`` > 0
-    (only for modules: a bare graph does not know its submodules). ``max_nodes`` stops a
-    figure too big to read (None draws anything); ``rankdir="LR"`` lays it out sideways.
+    ``show_params`` / ``show_lists``. Submodule and function calls stay collapsed unless
+    ``depth`` > 0 (submodules only for modules: a bare graph does not know them).
+    ``max_nodes`` stops a figure too big to read (None draws anything); ``rankdir="LR"``
+    lays it out sideways.
     """
     scope = _scope_of(graph, method)
     options = Options(depth=depth, show_constants=show_constants, show_params=show_params,
                       show_lists=show_lists, max_nodes=max_nodes, legend=legend,
-                      rankdir=rankdir,
+                      rankdir=rankdir, functions=FunctionResolver(scope.module),
                       narrow_hint="render one submodule's graph, or a smaller depth")
     return draw(scope, options=options)
 

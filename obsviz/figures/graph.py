@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import graphviz
 import torch
 
-from ..rules import get_func_name
+from ..rules import get_func_name, user_defined_call_function
 from . import style
 from .figure import Figure, RenderError
 
@@ -76,6 +76,9 @@ class Options:
     muted: bool = False  # draw the graph's own nodes in grey (the diff view)
     call_note: Callable[[str], str] | None = None  # a line for a collapsed call, by its path
     narrow_hint: str = ""
+    # the graph and qualified name of a prim::CallFunction's function; with it, depth=
+    # expands function calls as well as submodule calls
+    functions: Callable[[Node], tuple[Graph, str]] | None = None
 
 
 # ------------------------------------------------------------------ where a value comes from
@@ -279,8 +282,7 @@ class GraphDrawer:
                 continue
             if include is not None and not include(node):
                 self.hide(node, scope, lookup, env, cluster, depth)
-            elif node.kind() == "prim::CallMethod" and self.call_method(
-                    node, lookup, env, cluster, depth, top):
+            elif self.call(node, scope, lookup, env, cluster, depth, top):
                 continue
             elif list(node.blocks()):
                 self.control(node, scope, lookup, env, cluster, depth, top)
@@ -431,7 +433,7 @@ class GraphDrawer:
         title = target.name if method == "forward" else f"{target.name}.{method}"
         subtitle = "method of self" if target.name == "self" else target.type_name
         if depth > 0 and target.module is not None and target.module._has_method(method):
-            self.expand(node, target, method, lookup, env, cluster, depth)
+            self.expand_method(node, target, method, lookup, env, cluster, depth)
             return True
         node_id = self.add_node("call", "", cluster,
                                 f"{target.path or '<top>'}: {target.type_name}.{method}")
@@ -444,27 +446,60 @@ class GraphDrawer:
             self.define(value, _Drawn(node_id), lookup, cluster, env)
         return True
 
-    def expand(self, node: Node, target: _ModuleRef, method: str, lookup: Lookup,
-               env: dict[int, Source], cluster: _Cluster | None, depth: int) -> None:
-        """A call drawn as a cluster holding the callee's graph, joined by boundary edges."""
+    def call(self, node: Node, scope: Scope, lookup: Lookup, env: dict[int, Source],
+             cluster: _Cluster | None, depth: int, top: bool) -> bool:
+        """Draw a method or function call (collapsed, or expanded while ``depth`` lasts);
+        False when ``node`` is not one drawn that way."""
+        if node.kind() == "prim::CallMethod":
+            return self.call_method(node, lookup, env, cluster, depth, top)
+        if node.kind() == "prim::CallFunction" and depth > 0:
+            return self.call_function(node, scope, lookup, env, cluster, depth)
+        return False
+
+    def call_function(self, node: Node, scope: Scope, lookup: Lookup,
+                      env: dict[int, Source], cluster: _Cluster | None, depth: int) -> bool:
+        """A user-defined function's call, expanded like a submodule call when the
+        function's graph can be found."""
+        if self.options.functions is None or not user_defined_call_function(node):
+            return False
+        graph, qualname = self.options.functions(node)
+        name = qualname.rsplit(".", 1)[-1]
+        callee = Scope(graph, scope.path, name, None)
+        where = f"{scope.path or '<top>'} calls {qualname}"
+        self.expand(node, callee, style.cluster_label(f"{name}()", "function"), where,
+                    1, lookup, env, cluster, depth)
+        return True
+
+    def expand_method(self, node: Node, target: _ModuleRef, method: str, lookup: Lookup,
+                      env: dict[int, Source], cluster: _Cluster | None, depth: int) -> None:
         assert target.module is not None
         callee = Scope(target.module._get_method(method).graph, target.path, method,
                        target.module)
-        inner = self.add_cluster(
-            style.cluster_label(target.path or "self", f"{target.type_name}.{method}"),
-            "module", cluster, f"{target.path or '<top>'}: {target.type_name}.{method}")
+        self.expand(node, callee,
+                    style.cluster_label(target.path or "self", f"{target.type_name}.{method}"),
+                    f"{target.path or '<top>'}: {target.type_name}.{method}", 0, lookup, env,
+                    cluster, depth, self_ref=target)
+
+    def expand(self, node: Node, callee: Scope, label: str, tooltip: str, offset: int,
+               lookup: Lookup, env: dict[int, Source], cluster: _Cluster | None, depth: int,
+               self_ref: _ModuleRef | None = None) -> None:
+        """A call drawn as a cluster holding the callee's graph, joined by boundary edges.
+        ``offset`` is the position of the callee's first parameter among the node's inputs
+        (a method's first parameter is ``self``: ``self_ref``)."""
+        inner = self.add_cluster(label, "module", cluster, tooltip)
         callee_lookup = self.marker(callee)
         callee_env: dict[int, Source] = {}
-        for index, (arg, param) in enumerate(zip(node.inputs(), callee.graph.inputs(),
+        arguments = list(node.inputs())[offset:]
+        for index, (arg, param) in enumerate(zip(arguments, callee.graph.inputs(),
                                                  strict=False)):
             source = env.get(arg.unique())
-            if index == 0:
-                callee_env[param.unique()] = _ModuleRef("self", target.path, target.module,
-                                                        target.type_name)
+            if index == 0 and self_ref is not None:
+                callee_env[param.unique()] = _ModuleRef("self", self_ref.path, self_ref.module,
+                                                        self_ref.type_name)
             elif isinstance(source, _Drawn | _Hidden):
                 entry = self.add_node("input", style.node_label(param.debugName(), bold=False),
                                       inner, f"input %{param.debugName()} of "
-                                      f"{target.path or '<top>'}.{method}")
+                                      f"{callee.path or '<top>'}.{callee.method}")
                 self.connect(arg, env, entry, lookup)
                 self.edges[-1][2]["class"] += " boundary"
                 self.define(param, _Drawn(entry), callee_lookup, inner, callee_env)

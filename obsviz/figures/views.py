@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..functions import FunctionResolver
 from ..qconfig import named_children, named_modules
 from ..refs import ValueRef
 from .figure import Figure, RenderError
@@ -109,6 +110,8 @@ class _RunMarks:
         the name of the value the input graph has in their place: the input of the same
         user at the same position."""
         assert self.states is not None
+        if scope.module is None:  # a function's graph: preprocessing edits it in place
+            return {}
         made = self.states.made_by_preprocessing(scope.path, scope.method)
         if not made:
             return {}
@@ -213,6 +216,7 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
         depth=depth, show_constants=show_constants, show_params=show_params,
         show_lists=show_lists, max_nodes=max_nodes, legend=legend, rankdir=rankdir,
         muted=when == "diff", call_note=_ObserverCounts(run, when),
+        functions=FunctionResolver((run.original or run.module)._c),
         title=f"{module or '<top>'} · {type_name}.{method_name} — {title}",
         narrow_hint=_narrow_hint(run, module, depth))
     marks = _RunMarks(run, states or run_states(run), when)
