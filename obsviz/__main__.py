@@ -35,6 +35,7 @@ from . import events as ev
 from . import samples
 from .api import insert_observers
 from .errors import ObsvizError, ObsvizWarning, PassFailure
+from .fixes import fold_attribute_branches
 from .loading import load
 from .qconfig import named_modules
 from .rules import DYNAMIC, STATIC
@@ -110,6 +111,7 @@ class Inputs:
     quant_type: str
     fold: bool
     method: str
+    fold_attributes: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
 
 
@@ -131,7 +133,8 @@ def read_inputs(args: argparse.Namespace) -> Inputs:
                            f"{args.qconfig} is {quant_type}; one run quantizes one way")
         qconfig_dict[path] = value
         names.append((path, name))
-    return Inputs(model, label, qconfig_dict, names, quant_type, not args.no_fold, args.entry)
+    return Inputs(model, label, qconfig_dict, names, quant_type, not args.no_fold, args.entry,
+                  tuple(dict.fromkeys(args.fold_attribute or ())))
 
 
 def load_model(path: str | None, sample: str | None) -> tuple[torch.jit.ScriptModule, str]:
@@ -169,6 +172,8 @@ def run_pass(inputs: Inputs, bar: ProgressBar) -> Run:
     """The pass as prepare_jit runs it (conv-bn folded first unless --no-fold); a failed
     pass gives its partial run, whose ``failure`` holds the diagnosis."""
     model = inputs.model
+    if inputs.fold_attributes:
+        model = fold_attribute_branches(model, inputs.fold_attributes)
     if inputs.fold:
         bar.step("folding conv-bn")
         model = wrap_cpp_module(torch._C._jit_pass_fold_convbn(model._c))
@@ -194,10 +199,30 @@ def obsviz_warnings(collected: list[str]) -> Iterator[None]:
 
 
 def _notes(inputs: Inputs) -> list[str]:
+    notes = []
+    if inputs.fold_attributes:
+        names = ", ".join(f"self.{name}" for name in inputs.fold_attributes)
+        them = "them" if len(inputs.fold_attributes) > 1 else "it"
+        notes.append(f"{names} made constant and the branches on {them} folded first "
+                     "(--fold-attribute)")
     if inputs.fold:
-        return ["conv-bn pairs folded first, as prepare_jit does (--no-fold: the pass on the "
-                "model as saved); value names are those of the folded graphs"]
-    return ["the pass ran on the model as saved (no conv-bn folding)"]
+        notes.append("conv-bn pairs folded first, as prepare_jit does (--no-fold: the pass "
+                     "on the model as saved); value names are those of the folded graphs")
+    else:
+        notes.append("the pass ran on the model as saved (no conv-bn folding)")
+    return notes
+
+
+def _failure_text(run: Run, inputs: Inputs) -> str:
+    """The diagnosis, and the command-line spelling of a fold it suggests."""
+    text = str(run.failure)
+    offered = [name for name in getattr(run.failure, "fold_attributes", ())
+               if name not in inputs.fold_attributes]
+    if offered:
+        flags = " ".join(f"--fold-attribute {name}"
+                         for name in (*inputs.fold_attributes, *offered))
+        text += f"\nOn the command line, that fold is: {flags}"
+    return text
 
 
 # ---------------------------------------------------------------------- commands
@@ -234,7 +259,7 @@ def report(args: argparse.Namespace) -> int:
     print(f"{run}\nreport written to {path}")
     if run.failure is not None:
         print(f"obsviz: the pass failed; the report starts with the diagnosis:\n"
-              f"{run.failure}", file=sys.stderr)
+              f"{_failure_text(run, inputs)}", file=sys.stderr)
         return EXIT_PASS_FAILED
     return 0
 
@@ -248,13 +273,13 @@ def explain(args: argparse.Namespace) -> int:
     inputs, run = _load_and_run(args)
     status = 0
     if run.failure is not None:
-        print(f"the pass failed:\n{run.failure}\n\nthe value in the partial run:\n")
+        print(f"the pass failed:\n{_failure_text(run, inputs)}\n\nthe value in the partial "
+              "run:\n")
         status = EXIT_PASS_FAILED
     module = "" if args.module in ("", "<top>") else args.module
     explanation = run.explain(args.value, module=module, method=args.method)
     print(explanation)
-    if inputs.fold:
-        print(f"\n({_notes(inputs)[0]})")
+    print(f"\n({'; '.join(_notes(inputs))})")
     return status
 
 
@@ -262,7 +287,7 @@ def summary(args: argparse.Namespace) -> int:
     inputs, run = _load_and_run(args)
     print(f"{inputs.label}: {'; '.join(_notes(inputs))}")
     if run.failure is not None:
-        print(f"the pass failed:\n{run.failure}\n")
+        print(f"the pass failed:\n{_failure_text(run, inputs)}\n")
     print(run)
     by_module = Counter(path or "<top>" for path, _, _ in run.inserted)
     print(f"\nobservers by owning module ({len(by_module)} modules):")
@@ -294,6 +319,10 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-fold", action="store_true",
                         help="run the pass on the model as saved, without folding conv-bn "
                              "pairs first as prepare_jit does")
+    parser.add_argument("--fold-attribute", action="append", metavar="ATTR",
+                        help="make self.ATTR a constant first, removing the `if self.ATTR:` "
+                             "branches the pass fails on (obsviz.fold_attribute_branches), "
+                             "e.g. --fold-attribute training; repeat for more")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: when stderr is a terminal)")
 

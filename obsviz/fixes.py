@@ -31,6 +31,11 @@ def fold_attribute_branches(model: torch.jit.ScriptModule,
     values_by_type, problems = _attribute_values(named_modules(cloned), names)
     if problems:
         raise ObsvizError(next(iter(problems.values())))
+    found = {name for values in values_by_type.values() for name in values}
+    missing = sorted(names - found)
+    if missing:
+        raise ObsvizError(f"no module of the model has an attribute {missing[0]!r} to fold "
+                          "(attributes are the names modules read as self.<name>)")
     done: set[str] = set()
     for _, module in named_modules(cloned):
         type_name = module._type().qualified_name()
@@ -83,9 +88,10 @@ def _attribute_values(instances: Iterable[tuple[str, torch._C.ScriptModule]], na
                 continue
             seen = values_by_type.setdefault(type_name, {})
             if seen.setdefault(name, value) != value:
+                class_name = type_name.rsplit(".", 1)[-1]
                 problems.setdefault(name, f"{path or '<top>'}.{name} is {value} but another "
-                                    f"instance of {type_name} has {seen[name]}; they share "
-                                    "one graph, so the attribute cannot be folded")
+                                    f"{class_name} has {seen[name]}; they share one graph, "
+                                    "so the attribute cannot be folded")
     return values_by_type, problems
 
 

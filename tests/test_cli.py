@@ -9,10 +9,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.ao.quantization import get_default_qconfig
+from torch.ao.quantization.quantize_jit import script_qconfig_dict
+from torch.jit._recursive import wrap_cpp_module
 
+from obsviz import fold_attribute_branches
 from obsviz.__main__ import main
 
-from .failure_models import AuxHead
+from .corpus import count_observer_calls
+from .failure_models import AuxHead, StochasticDepthBlocks
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +78,24 @@ def test_explain_on_a_failing_model_gives_the_diagnosis_first(tmp_path, capsys):
     assert "<top>:forward:%y.1" in out
 
 
+def test_a_suggested_fold_is_spelled_as_an_option_and_the_option_applies_it(tmp_path, capsys):
+    model = torch.jit.script(StochasticDepthBlocks().eval())
+    path = tmp_path / "blocks.pt"
+    torch.jit.save(model, str(path))
+    status, out, _ = run_cli(capsys, "summary", str(path), "--no-fold")
+    assert status == 1
+    assert "On the command line, that fold is: --fold-attribute training" in out
+    status, out, err = run_cli(capsys, "summary", str(path), "--no-fold",
+                               "--fold-attribute", "training")
+    assert status == 0, err
+    assert "self.training made constant and the branches on it folded first" in out
+    folded = fold_attribute_branches(model)
+    real = torch._C._jit_pass_insert_observers(
+        folded._c, "forward", script_qconfig_dict({"": get_default_qconfig("fbgemm")}),
+        False, 1)
+    assert f"obsviz Run: {count_observer_calls(wrap_cpp_module(real))} observers" in out
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["report", "{missing}"], "no such file"),
     (["report", "{text}"], "not a TorchScript file"),
@@ -92,6 +115,10 @@ def test_explain_on_a_failing_model_gives_the_diagnosis_first(tmp_path, capsys):
     (["explain", "--sample", "resnet_small", "%x.1", "--module", "layer9"],
      "Closest module paths: 'layer4'"),
     (["explain", "--sample", "resnet_small"], "which value?"),
+    (["summary", "--sample", "resnet_small", "--fold-attribute", "stride"],
+     "conv1.stride is tuple; only bool, int, float and str attributes can be folded"),
+    (["summary", "--sample", "resnet_small", "--fold-attribute", "trainig"],
+     "no module of the model has an attribute 'trainig' to fold"),
 ])
 def test_bad_input_gives_a_clear_error(argv, message, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("not a model")

@@ -86,7 +86,7 @@ def test_a_branch_inside_a_function_is_traced_to_the_callers_attributes() -> Non
     # p differs block by block (one shared type), so only training is offered
     assert "obsviz.fold_attribute_branches(model) before preparing" in diagnosis.fix
     assert diagnosis.fold_attributes == ("training",)
-    assert "blocks.1.drop.p is 0.1 but another instance" in diagnosis.fix
+    assert "blocks.1.drop.p is 0.1 but another" in diagnosis.fix
     with pytest.raises(obsviz.ObsvizError, match="blocks.1.drop.p is 0.1 but another"):
         obsviz.fold_attribute_branches(model, attributes=("training", "p"))
 
@@ -112,9 +112,9 @@ def test_attributes_that_differ_between_instances_are_not_offered_to_fold() -> N
     fix = diagnosis.fix
     assert diagnosis.fold_attributes == ()
     assert fix.startswith("the branch depends on self.shift, which cannot be folded "
-                          "(blocks.1.shift is 1 but another instance")
+                          "(blocks.1.shift is 1 but another")
     assert "fold_attribute_branches" not in fix
-    with pytest.raises(obsviz.ObsvizError, match="blocks.1.shift is 1 but another instance"):
+    with pytest.raises(obsviz.ObsvizError, match="blocks.1.shift is 1 but another"):
         obsviz.fold_attribute_branches(model, attributes=("shift",))
 
 
