@@ -9,6 +9,8 @@ import pytest
 import torch
 from torch.ao.quantization import QConfig, default_qconfig, get_default_qconfig
 from torch.ao.quantization.observer import MinMaxObserver
+from torch.ao.quantization.quantize_jit import script_qconfig_dict
+from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
 from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices
@@ -16,6 +18,7 @@ from obsviz.explorer.state import parse_value
 from obsviz.explorer.views import change_text, table_rows
 
 from . import failure_models as fm
+from .corpus import count_observer_calls
 
 STATIC = {"": get_default_qconfig("fbgemm")}
 
@@ -244,6 +247,30 @@ def test_a_failed_pass_shows_the_diagnosis_and_the_partial_run() -> None:
     assert explorer.errors == []
 
 
+def test_the_fold_a_diagnosis_offers_is_one_click_away() -> None:
+    torch.manual_seed(0)
+    model = torch.jit.script(fm.StochasticDepthBlocks().eval())
+    explorer = obsviz.Explorer(model, {"": default_qconfig})
+    assert explorer.run.failure is not None
+    button = explorer.fold_button
+    assert button.layout.display != "none"
+    assert button.description == "Fold self.training and run again"
+    button.click()
+    assert explorer.state.folded == ("training",)
+    assert explorer.run.failure is None and explorer.errors == []
+    assert button.layout.display == "none" and "The pass failed" not in explorer.problems.value
+    assert "folded: nothing → self.training" in text(explorer.diff.value)
+    real = torch._C._jit_pass_insert_observers(
+        obsviz.fold_attribute_branches(model)._c, "forward",
+        script_qconfig_dict({"": default_qconfig}), False, 1)
+    assert len(explorer.run.inserted) == count_observer_calls(wrap_cpp_module(real))
+    code = explorer.code()
+    assert "model = obsviz.fold_attribute_branches(model, attributes=('training',))" in code
+    namespace = {"model": model}
+    exec(code, namespace)  # the code reproduces the run the Explorer shows
+    assert namespace["run"].placement() == explorer.run.placement()
+
+
 def test_too_big_a_graph_says_what_to_do(model: torch.jit.ScriptModule) -> None:
     explorer = obsviz.Explorer(model, STATIC, max_nodes=5)
     shown = text(explorer.graph.value)
@@ -291,9 +318,11 @@ def test_names_of_values_and_changes() -> None:
     assert parse_value("layer1.0:forward:%out.1") == ("layer1.0", "forward", "out.1")
     with pytest.raises(obsviz.ObsvizError):
         parse_value("out.1")
-    before = ((("", "static"),), "static", "forward")
-    after = ((("", "static"), ("fc", "None")), "dynamic", "forward")
+    before = ((("", "static"),), "static", "forward", ())
+    after = ((("", "static"), ("fc", "None")), "dynamic", "forward", ())
     assert change_text(before, after) == "fc: inherit → None; quant type: static → dynamic"
+    folded = ((("", "static"),), "static", "forward", ("training",))
+    assert change_text(before, folded) == "folded: nothing → self.training"
 
 
 def test_choices_reject_what_is_not_a_qconfig() -> None:

@@ -115,7 +115,8 @@ class Explorer(widgets.VBox):
         self._syncing = False
         self._infos = module_infos(model)
         self._build()
-        super().__init__([widgets.HTML(CSS), self.header, self.problems, self.body])
+        super().__init__([widgets.HTML(CSS), self.header,
+                          widgets.VBox([self.problems, self.fold_button]), self.body])
         self.add_class("obsviz-explorer")
         self.set_state(self.state)
 
@@ -158,6 +159,18 @@ class Explorer(widgets.VBox):
         self._refresh()
         self.timings["total"] = time.perf_counter() - start
 
+    def fold(self, *attributes: str) -> None:
+        """Run on the model with these ``self`` attributes folded to constants, as the
+        button a failed pass's diagnosis offers does (``fold_attribute_branches``)."""
+        folded = tuple(dict.fromkeys((*self.state.folded, *attributes)))
+        self.set_state(self.state.with_run(folded=folded))
+
+    def _fold_offered(self) -> tuple[str, ...]:
+        """Attributes the shown run's diagnosis offers to fold that are not folded yet."""
+        failure = self.outcome.failure if self.outcome else None
+        offered = failure.diagnosis.fold_attributes if failure is not None else ()
+        return tuple(name for name in offered if name not in self.state.folded)
+
     def _change(self, **changes: object) -> None:
         if not self._syncing:
             self.set_state(self.state.replace(**changes))
@@ -173,6 +186,11 @@ class Explorer(widgets.VBox):
             "pass, or ⑤ click a value to ask why it is (not) observed.</div>")
         self.status = widgets.HTML()
         self.problems = widgets.HTML()
+        self.fold_button = widgets.Button(
+            button_style="warning", layout=widgets.Layout(width="auto", display="none"),
+            tooltip="obsviz.fold_attribute_branches: make these attributes constants, so "
+                    "constant propagation removes the branches on them")
+        self.fold_button.on_click(lambda _: self.fold(*self._fold_offered()))
         top = widgets.HBox([self._build_left(), self._build_right()],
                            layout=widgets.Layout(width="100%", align_items="flex-start"))
         bottom = widgets.HBox([self._build_tables(), self._build_why()],
@@ -437,6 +455,10 @@ class Explorer(widgets.VBox):
     def _draw_status(self, outcome: Outcome) -> None:
         self.status.value = views.status_html(outcome, self.model_name)
         self.problems.value = views.problems_html(outcome)
+        offered = self._fold_offered()
+        self.fold_button.description = "Fold " + ", ".join(
+            f"self.{name}" for name in offered) + " and run again"
+        self.fold_button.layout.display = "" if offered else "none"
 
     def _draw_diff(self) -> None:
         baseline, outcome = self.baseline, self.outcome

@@ -1,7 +1,8 @@
 """The Explorer's state: one small frozen value that every view is a function of.
 
-The run key (qconfig choices, quant type, method) decides which run of the pass the
-views read; ``step`` picks a moment of that run; the rest say what the views look at.
+The run key (qconfig choices, quant type, method, attributes folded) decides which run
+of the pass the views read; ``step`` picks a moment of that run; the rest say what the
+views look at.
 Changing anything but the run key never re-runs the pass.
 """
 
@@ -15,7 +16,7 @@ from .choices import INHERIT, QConfigChoices
 
 WHEN = ("diff", "before", "after")
 
-RunKey = tuple[tuple[tuple[str, str], ...], str, str]
+RunKey = tuple[tuple[tuple[str, str], ...], str, str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class ExplorerState:
     qconfig: tuple[tuple[str, str], ...] = (("", "static"),)
     quant_type: str = "static"
     method: str = "forward"
+    # self attributes made constant first (obsviz.fold_attribute_branches), in order
+    folded: tuple[str, ...] = ()
     # the moment of the run the views read: an event's step, or None for the end
     step: int | None = None
     # what the views look at
@@ -38,7 +41,7 @@ class ExplorerState:
 
     @property
     def run_key(self) -> RunKey:
-        return (self.qconfig, self.quant_type, self.method)
+        return (self.qconfig, self.quant_type, self.method, self.folded)
 
     def choice(self, path: str) -> str:
         """The choice set on ``path`` itself (``inherit`` when it has no key)."""
@@ -92,6 +95,9 @@ class ExplorerState:
             lines.append(f"qconfig_dict = {{{body}\n}}")
         else:
             lines.append("qconfig_dict = {}")
+        if self.folded:
+            lines.append(f"{model} = obsviz.fold_attribute_branches({model}, "
+                         f"attributes={self.folded!r})")
         args = [model, "qconfig_dict"]
         if self.quant_type != "static":
             args.append(f"quant_type={json.dumps(self.quant_type)}")

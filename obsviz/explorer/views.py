@@ -111,6 +111,10 @@ def change_text(before: RunKey, after: RunKey) -> str:
     for what, a, b in (("quant type", before[1], after[1]), ("method", before[2], after[2])):
         if a != b:
             parts.append(f"{what}: {a} → {b}")
+    if before[3] != after[3]:
+        def shown(names: tuple[str, ...]) -> str:
+            return ", ".join(f"self.{name}" for name in names) or "nothing"
+        parts.append(f"folded: {shown(before[3])} → {shown(after[3])}")
     return "; ".join(parts) or "nothing"
 
 
