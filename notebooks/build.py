@@ -401,6 +401,44 @@ fixed = obsviz.fold_attribute_branches(model)
 run = obsviz.insert_observers(fixed, {"": qconfig})
 print(run)"""),
     ("md", """\
+The branch can also sit in a function the module calls, as in torchvision's stochastic
+depth (EfficientNet, MaxViT). The diagnosis follows the function's parameters back to the
+attributes the caller passes, and the fold inlines that call so its branch folds too."""),
+    ("code", """\
+def stochastic_depth(x, p: float, training: bool):
+    if not training or p == 0.0:
+        return x
+    keep = torch.rand(x.shape[0], 1, 1, 1) > p
+    return x * keep.to(x.dtype) / (1.0 - p)
+
+
+class DropPath(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return stochastic_depth(x, self.p, self.training)
+
+
+class ResidualDrop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.drop = DropPath(0.1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y + self.drop(y)
+
+
+model = script(ResidualDrop())
+try:
+    obsviz.insert_observers(model, {"": qconfig})
+except obsviz.PassFailure as err:
+    print("Fix:", err.diagnosis.fix)
+print(obsviz.insert_observers(obsviz.fold_attribute_branches(model), {"": qconfig}))"""),
+    ("md", """\
 ## A function call that needs observers
 
 The pass never looks inside a user-defined function (`prim::CallFunction`): a conv or

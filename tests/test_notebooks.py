@@ -47,6 +47,9 @@ WHY_FACTS = [
     r"the branches of an `if` return values observed differently",
     r"Fix: the branch depends on self\.training",
     r"obsviz Run: 3 observers inserted by static InsertObservers",
+    r"Fix: the branch depends on self\.p, self\.training \(passed to function "
+    r"stochastic_depth\)",
+    r"obsviz Run: 4 observers inserted by static InsertObservers",
     r"FunctionWarning: <top>\.forward calls function .*scale_and_project",
     r"in_function",
     r"project:forward:%weight: observed \[observed_here\]",
