@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 import types
@@ -127,9 +128,19 @@ def main() -> None:
     parser.add_argument("--path", help="a folder torchvision was installed into")
     parser.add_argument("--models", nargs="*", default=MODELS)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torchvision = import_torchvision(args.path)
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}")
+    if not args.one:
+        # One process per model: every clone adds class types to torch's compilation
+        # unit, and finding a free mangled name gets slower with each, so later models
+        # in a long process would time the process's history, not the passes.
+        print(f"torch {torch.__version__}, torchvision {torchvision.__version__}", flush=True)
+        for name in args.models:
+            subprocess.run([sys.executable, __file__, "--one", "--models", name, "--repeat",
+                            str(args.repeat), *(["--path", args.path] if args.path else [])],
+                           check=False)
+        return
     for name in args.models:
         options = {"init_weights": False} if name in ("googlenet", "inception_v3") else {}
         if name in ("googlenet", "inception_v3"):
@@ -137,9 +148,10 @@ def main() -> None:
         model = torch.jit.script(getattr(torchvision.models, name)(**options).eval())
         for quant_type in QUANT_TYPES:
             result = compare(model, quant_type, args.repeat)
-            print(f"{name:20s} {quant_type:8s} {result}")
+            print(f"{name:20s} {quant_type:8s} {result}", flush=True)
             if quant_type == "static" and result.startswith("both fail"):
-                print(f"{'':20s} {'':8s} {fold_until_it_passes(model, args.repeat)}")
+                print(f"{'':20s} {'':8s} {fold_until_it_passes(model, args.repeat)}",
+                      flush=True)
 
 
 if __name__ == "__main__":
