@@ -12,6 +12,8 @@ from .functions import FunctionResolver
 from .graphs import walk_nodes
 from .qconfig import named_modules
 
+FOLDABLE = (bool, int, float, str)  # attribute values a graph can hold as a constant
+
 
 def fold_attribute_branches(model: torch.jit.ScriptModule,
                             attributes: Iterable[str] = ("training",)) -> torch.jit.ScriptModule:
@@ -65,9 +67,6 @@ def fold_attribute_branches(model: torch.jit.ScriptModule,
     return wrap_cpp_module(cloned)
 
 
-FOLDABLE = (bool, int, float, str)
-
-
 def _attribute_values(instances: Iterable[tuple[str, torch._C.ScriptModule]], names: set[str]
                       ) -> tuple[dict[str, dict[str, object]], dict[str, str]]:
     """The value of each named attribute per class type, and why any cannot be folded: a
@@ -101,6 +100,8 @@ def fold_problems(model: torch._C.ScriptModule, module_path: str,
     module at ``module_path`` (those missing from the result can be folded)."""
     module = model
     for name in module_path.split(".") if module_path else ():
+        if not module.hasattr(name):
+            return {}  # a path of a clone the model lacks: nothing to check it against
         module = module.getattr(name)
     own_type = module._type()
     instances = [(path, m) for path, m in named_modules(model) if m._type() == own_type]
