@@ -31,6 +31,13 @@ from torch.ao.quantization import get_default_qconfig
 
 model = obsviz.samples.load("resnet_small")
 obsviz.Explorer(model, qconfig_dict={"": get_default_qconfig("fbgemm")})"""
+FAILING_SOURCE = """\
+import torch, obsviz
+from torch.ao.quantization import default_qconfig
+from tests.failure_models import StochasticDepthBlocks
+
+model = torch.jit.script(StochasticDepthBlocks().eval())
+obsviz.Explorer(model, qconfig_dict={"": default_qconfig})"""
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("jupyterlab")
@@ -56,9 +63,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _notebook(path: Path) -> None:
+def _notebook(path: Path, source: str) -> None:
     cell = {"cell_type": "code", "execution_count": None, "id": "explorer", "metadata": {},
-            "outputs": [], "source": NOTEBOOK_SOURCE}
+            "outputs": [], "source": source}
     notebook = {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                             "language": "python"}}}
@@ -82,9 +89,11 @@ def _wait_for_server(url: str, server: subprocess.Popen, log: Path, timeout: flo
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A JupyterLab server on a free port, serving a temp dir with the test notebook."""
+    """A JupyterLab server on a free port, serving a temp dir with the test notebooks;
+    gives the URL of explorer.ipynb (failing.ipynb is beside it)."""
     root = tmp_path_factory.mktemp("lab")
-    _notebook(root / "explorer.ipynb")
+    _notebook(root / "explorer.ipynb", NOTEBOOK_SOURCE)
+    _notebook(root / "failing.ipynb", FAILING_SOURCE)
     _lab_config(root / ".config")
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ,
@@ -152,8 +161,9 @@ def _graph_svg(page) -> str:
     return page.locator(".obsviz-graph svg").first.inner_html()
 
 
-def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path]) -> None:
-    url, root = lab
+@contextlib.contextmanager
+def _explorer_page(url: str, root: Path) -> Iterator[tuple[object, object]]:
+    """Chromium on the notebook at ``url``, its cell run: (page, the Explorer element)."""
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
@@ -163,30 +173,51 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path]) 
             page = context.new_page()
             page.goto(url)
             _run_first_cell(page)
-
             explorer = page.locator(".obsviz-explorer")
             explorer.wait_for(timeout=90_000)
             page.locator(".obsviz-graph svg").first.wait_for(timeout=60_000)
             assert "Error displaying widget" not in page.content()
             page.mouse.move(0, 0)
-            explorer.screenshot(path=str(ARTIFACTS / "explorer-start.png"))
-
-            before = _graph_svg(page)
-            page.locator(".obsviz-qconfig.obsviz-m-layer1 select").select_option("None")
-            page.wait_for_function(
-                "before => { const svg = document.querySelector('.obsviz-graph svg');"
-                " return svg !== null && svg.innerHTML !== before; }",
-                arg=before, timeout=30_000)
-            diff = page.locator(".obsviz-diff")
-            assert "observers removed" in diff.inner_text()
-            assert _graph_svg(page) != before
-            assert "Error displaying widget" not in page.content()
-            explorer.screenshot(path=str(ARTIFACTS / "explorer-toggled.png"))
-
-            # click a row of the values table: the explanation shows for that value
-            page.locator(".obsviz-rows select").first.select_option(
-                label=page.locator(".obsviz-rows select option").nth(1).inner_text())
-            page.locator(".obsviz-why .obsviz-explanation").wait_for(timeout=30_000)
-            explorer.screenshot(path=str(ARTIFACTS / "explorer-why.png"))
+            yield page, explorer
         finally:
             context.close()
+
+
+def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path]) -> None:
+    url, root = lab
+    with _explorer_page(url, root) as (page, explorer):
+        explorer.screenshot(path=str(ARTIFACTS / "explorer-start.png"))
+
+        before = _graph_svg(page)
+        page.locator(".obsviz-qconfig.obsviz-m-layer1 select").select_option("None")
+        page.wait_for_function(
+            "before => { const svg = document.querySelector('.obsviz-graph svg');"
+            " return svg !== null && svg.innerHTML !== before; }",
+            arg=before, timeout=30_000)
+        diff = page.locator(".obsviz-diff")
+        assert "observers removed" in diff.inner_text()
+        assert _graph_svg(page) != before
+        assert "Error displaying widget" not in page.content()
+        explorer.screenshot(path=str(ARTIFACTS / "explorer-toggled.png"))
+
+        # click a row of the values table: the explanation shows for that value
+        page.locator(".obsviz-rows select").first.select_option(
+            label=page.locator(".obsviz-rows select option").nth(1).inner_text())
+        page.locator(".obsviz-why .obsviz-explanation").wait_for(timeout=30_000)
+        explorer.screenshot(path=str(ARTIFACTS / "explorer-why.png"))
+
+
+def test_a_failed_pass_offers_its_fold_and_the_click_runs_it(lab: tuple[str, Path]) -> None:
+    url, root = lab
+    with _explorer_page(url.replace("explorer.ipynb", "failing.ipynb"), root) as (
+            page, explorer):
+        assert "The pass failed" in explorer.inner_text()
+        button = page.get_by_role("button", name="Fold self.training and run again")
+        button.wait_for(timeout=30_000)
+        explorer.screenshot(path=str(ARTIFACTS / "explorer-failed.png"))
+        button.click()
+        page.get_by_text("folded: nothing → self.training").wait_for(timeout=60_000)
+        assert "The pass failed" not in explorer.inner_text()
+        assert not button.is_visible()
+        assert "Error displaying widget" not in page.content()
+        explorer.screenshot(path=str(ARTIFACTS / "explorer-folded.png"))

@@ -187,7 +187,9 @@ class Explorer(widgets.VBox):
         self.status = widgets.HTML()
         self.problems = widgets.HTML()
         self.fold_button = widgets.Button(
-            button_style="warning", layout=widgets.Layout(width="auto", display="none"),
+            button_style="warning", icon="wrench",
+            layout=widgets.Layout(width="auto", display="none", align_self="flex-start",
+                                  margin="0 0 10px 6px"),
             tooltip="obsviz.fold_attribute_branches: make these attributes constants, so "
                     "constant propagation removes the branches on them")
         self.fold_button.on_click(lambda _: self.fold(*self._fold_offered()))
