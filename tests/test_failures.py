@@ -149,6 +149,7 @@ REAL_PASS_ON_SHARED_FLOAT_FUNCTIONAL = textwrap.dedent("""
     model = torch.jit.script(fm.SharedFloatFunctional().eval())
     observed = torch._C._jit_pass_insert_observers(
         model._c, "forward", script_qconfig_dict({"": default_qconfig}), False, 1)
+    print("the pass returned", flush=True)
     wrap_cpp_module(observed)
 """)
 
@@ -156,8 +157,9 @@ REAL_PASS_ON_SHARED_FLOAT_FUNCTIONAL = textwrap.dedent("""
 def test_shared_float_functional_real_pass_returns_a_corrupt_module() -> None:
     result = subprocess.run([sys.executable, "-c", REAL_PASS_ON_SHARED_FLOAT_FUNCTIONAL],
                             capture_output=True, text=True, timeout=120)
+    # reading it is undefined behaviour: InvalidTag, another error, or a crash
+    assert "the pass returned" in result.stdout, result.stderr[-2000:]
     assert result.returncode != 0
-    assert "InvalidTag" in result.stderr or result.returncode < 0
 
 
 def test_shared_float_functional_obsviz_gives_a_module_whose_observers_all_run() -> None:
