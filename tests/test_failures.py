@@ -210,7 +210,9 @@ def test_attention_real_pass_crashes_the_process() -> None:
     result = subprocess.run([sys.executable, "-c", REAL_PASS_ON_ATTENTION],
                             capture_output=True, text=True, timeout=120,
                             cwd=Path(__file__).resolve().parent.parent)
-    assert result.returncode < 0, result.stderr[-2000:]
+    # it reads past the end of an empty input list: undefined behaviour, so far always
+    # SIGSEGV; any abnormal end is the claim
+    assert result.returncode != 0, result.stderr[-2000:]
 
 
 def test_attention_obsviz_completes_dynamic_and_diagnoses_static() -> None:
