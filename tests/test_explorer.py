@@ -265,7 +265,8 @@ def test_the_fold_a_diagnosis_offers_is_one_click_away() -> None:
         script_qconfig_dict({"": default_qconfig}), False, 1)
     assert len(explorer.run.inserted) == count_observer_calls(wrap_cpp_module(real))
     code = explorer.code()
-    assert "model = obsviz.fold_attribute_branches(model, attributes=('training',))" in code
+    assert "model = obsviz.fold_attribute_branches(\n    model, attributes=('training',))" \
+        in code
     namespace = {"model": model}
     exec(code, namespace)  # the code reproduces the run the Explorer shows
     assert namespace["run"].placement() == explorer.run.placement()

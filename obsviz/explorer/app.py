@@ -68,7 +68,8 @@ CSS = """
   text-align: left; overflow: hidden; text-overflow: ellipsis; }
 .obsviz-explorer button.obsviz-name:hover { text-decoration: underline; color: #0072B2; }
 .obsviz-hint { color: #57606a; font-size: 12px; line-height: 1.2; }
-.obsviz-code pre { background: #f6f8fa; padding: 6px; font-size: 12px; margin: 0; }
+.obsviz-code pre { background: #f6f8fa; padding: 6px; font-size: 12px; margin: 0;
+                   white-space: pre; word-break: normal; overflow-x: auto; }
 </style>
 """
 

@@ -96,7 +96,7 @@ class ExplorerState:
         else:
             lines.append("qconfig_dict = {}")
         if self.folded:
-            lines.append(f"{model} = obsviz.fold_attribute_branches({model}, "
+            lines.append(f"{model} = obsviz.fold_attribute_branches(\n    {model}, "
                          f"attributes={self.folded!r})")
         args = [model, "qconfig_dict"]
         if self.quant_type != "static":
