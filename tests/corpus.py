@@ -1480,6 +1480,47 @@ def twin_helper(x: torch.Tensor) -> torch.Tensor:
     return torch.relu(x)
 
 
+def drop_helper(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """torchvision's stochastic_depth shape: the identity branch returns the input."""
+    if not training or p == 0.0:
+        return x
+    keep = torch.rand(x.shape[0], 1, 1, 1) > p
+    return x * keep.to(x.dtype) / (1.0 - p)
+
+
+def pick_helper(x: torch.Tensor, flatten: bool) -> torch.Tensor:
+    if flatten:  # noqa: SIM108 - keep a real prim::If with statement branches
+        y = torch.flatten(x, 1)
+    else:
+        y = torch.relu(x)
+    return y
+
+
+class CallsDropHelper(nn.Module):
+    """An If inside a called function whose branches disagree: the real pass fails there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.p = 0.1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y + drop_helper(y, self.p, self.training)
+
+
+class CallsPickHelper(nn.Module):
+    """An If inside a called function whose branches agree (both pass the input on)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.flatten = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pick_helper(self.conv(x), self.flatten) * 2.0
+
+
 class CallsTwinHelpers(nn.Module):
     """Found by fuzzing: two functions named ``twin_helper`` (this module's passes the
     observed property through, ``corpus_twins``' does not) must not be mixed up."""
@@ -3021,6 +3062,22 @@ CASES: tuple[Case, ...] = (
         STATIC,
         IMG,
         tags=_tags("function_call", "conv", "propagate_add_mul"),
+        convertible=True,
+    ),
+    Case(
+        "function_if_inconsistent_static",
+        _build(CallsDropHelper),
+        STATIC,
+        IMG,
+        real_raises=IF_INCONSISTENT_MSG,
+        tags=_tags("function_call", "if", "if_inconsistent", "conv"),
+    ),
+    Case(
+        "function_if_consistent_static",
+        _build(CallsPickHelper),
+        STATIC,
+        IMG,
+        tags=_tags("function_call", "if", "conv", "pass_through"),
         convertible=True,
     ),
     Case(
