@@ -3385,16 +3385,24 @@ def script(c: Case) -> torch.jit.ScriptModule:
     return torch.jit.script(c.build())
 
 
+def real_pass(model: torch.jit.ScriptModule, qconfig_dict: dict[str, Any],
+              quant_type: str = "static", method_name: str = "forward") -> torch._C.ScriptModule:
+    """The oracle: torch's InsertObservers (``_jit_pass_insert_observers``) on ``model`` as
+    given, with no conv-bn folding. The result is left unwrapped, since wrapping the
+    corrupt module the pass returns in some cases raises; ``wrap_cpp_module`` it to run it.
+    """
+    return torch._C._jit_pass_insert_observers(
+        model._c, method_name, script_qconfig_dict(qconfig_dict), False,
+        QUANT_TYPES[quant_type])
+
+
 def real_insert_observers(
     c: Case, module: torch.jit.ScriptModule | None = None
 ) -> torch.jit.ScriptModule:
     """Run the real C++ InsertObservers pass (no conv-bn folding) and wrap the result."""
     scripted = module if module is not None else script(c)
-    scripted_qconfigs = script_qconfig_dict(c.qconfig_dict())
-    observed = torch._C._jit_pass_insert_observers(
-        scripted._c, c.method_name, scripted_qconfigs, False, QUANT_TYPES[c.quant_type]
-    )
-    return wrap_cpp_module(observed)
+    return wrap_cpp_module(real_pass(scripted, c.qconfig_dict(), c.quant_type,
+                                     c.method_name))
 
 
 def run_method(module: torch.jit.ScriptModule, c: Case) -> Any:

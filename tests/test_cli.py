@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 from torch.ao.quantization import get_default_qconfig
-from torch.ao.quantization.quantize_jit import script_qconfig_dict
 from torch.jit._recursive import wrap_cpp_module
 
 from obsviz import fold_attribute_branches
 from obsviz.__main__ import main
 
-from .corpus import count_observer_calls
+from .corpus import count_observer_calls, real_pass
 from .failure_models import AuxHead, StochasticDepthBlocks
 
 
@@ -90,9 +89,7 @@ def test_a_suggested_fold_is_spelled_as_an_option_and_the_option_applies_it(tmp_
     assert status == 0, err
     assert "self.training made constant and the branches on it folded first" in out
     folded = fold_attribute_branches(model)
-    real = torch._C._jit_pass_insert_observers(
-        folded._c, "forward", script_qconfig_dict({"": get_default_qconfig("fbgemm")}),
-        False, 1)
+    real = real_pass(folded, {"": get_default_qconfig("fbgemm")})
     assert f"obsviz Run: {count_observer_calls(wrap_cpp_module(real))} observers" in out
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.ao.quantization.quantize_jit import script_qconfig_dict
 
 import obsviz
 from obsviz.placement import observer_placement
@@ -23,11 +22,11 @@ from obsviz.placement import observer_placement
 from .corpus import (
     CASES,
     LOOP_SHARED_TYPE_MSG,
-    QUANT_TYPES,
     SPLIT_BELOW_MSG,
     Case,
     paths_walked,
     real_insert_observers,
+    real_pass,
     script,
 )
 
@@ -45,9 +44,7 @@ def _unshared(case: Case) -> torch.jit.ScriptModule:
 
 def _real_cpp_module(case: Case, model: torch.jit.ScriptModule) -> torch._C.ScriptModule:
     """The real pass's result left unwrapped: wrapping a corrupt module raises."""
-    qconfigs = script_qconfig_dict(case.qconfig_dict())
-    return torch._C._jit_pass_insert_observers(model._c, case.method_name, qconfigs, False,
-                                               QUANT_TYPES[case.quant_type])
+    return real_pass(model, case.qconfig_dict(), case.quant_type, case.method_name)
 
 
 def _placement(module: torch.jit.ScriptModule | torch._C.ScriptModule, case: Case,

@@ -6,12 +6,11 @@ import pytest
 import torch
 import torch.nn as nn
 from torch.ao.quantization import get_default_qconfig
-from torch.ao.quantization.quantize_jit import script_qconfig_dict
 
 import obsviz
 from obsviz.placement import observer_placement
 
-from .corpus import case, script
+from .corpus import case, real_pass, script
 
 QCONFIG = {"": get_default_qconfig("fbgemm")}
 
@@ -128,8 +127,7 @@ def test_a_function_with_quantizable_ops_warns_that_they_stay_float() -> None:
     model = _scripted(FunctionNet)
     with pytest.warns(obsviz.FunctionWarning, match=r"linear_helper.*aten::linear"):
         run = obsviz.insert_observers(model, QCONFIG)
-    real = torch._C._jit_pass_insert_observers(
-        model._c, "forward", script_qconfig_dict(QCONFIG), False, 1)
+    real = real_pass(model, QCONFIG)
     assert observer_placement(run.module) == observer_placement(real)
 
 
@@ -144,8 +142,7 @@ def test_a_loop_with_quantizable_ops_warns_and_names_them() -> None:
 def test_an_interface_typed_submodule_is_followed_like_the_real_pass() -> None:
     model = _scripted(InterfaceNet)
     run = obsviz.insert_observers(model, QCONFIG)
-    real = torch._C._jit_pass_insert_observers(
-        model._c, "forward", script_qconfig_dict(QCONFIG), False, 1)
+    real = real_pass(model, QCONFIG)
     assert observer_placement(run.module) == observer_placement(real)
 
 
@@ -153,8 +150,7 @@ def test_a_traced_model_matches_the_real_pass() -> None:
     torch.manual_seed(0)
     traced = torch.jit.trace(ConvNet().eval(), torch.randn(1, 3, 8, 8))
     run = obsviz.insert_observers(traced, QCONFIG)
-    real = torch._C._jit_pass_insert_observers(
-        traced._c, "forward", script_qconfig_dict(QCONFIG), False, 1)
+    real = real_pass(traced, QCONFIG)
     assert observer_placement(run.module) == observer_placement(real)
     assert "aten::conv2d" in str(run.module.conv._c._get_method("forward").graph)
 

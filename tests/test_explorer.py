@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch.ao.quantization import QConfig, default_qconfig, get_default_qconfig
 from torch.ao.quantization.observer import MinMaxObserver
-from torch.ao.quantization.quantize_jit import script_qconfig_dict
 from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
@@ -18,7 +17,7 @@ from obsviz.explorer.state import parse_value
 from obsviz.explorer.views import change_text, table_rows
 
 from . import failure_models as fm
-from .corpus import count_observer_calls
+from .corpus import count_observer_calls, real_pass
 
 STATIC = {"": get_default_qconfig("fbgemm")}
 
@@ -260,9 +259,7 @@ def test_the_fold_a_diagnosis_offers_is_one_click_away() -> None:
     assert explorer.run.failure is None and explorer.errors == []
     assert button.layout.display == "none" and "The pass failed" not in explorer.problems.value
     assert "folded: nothing → self.training" in text(explorer.diff.value)
-    real = torch._C._jit_pass_insert_observers(
-        obsviz.fold_attribute_branches(model)._c, "forward",
-        script_qconfig_dict({"": default_qconfig}), False, 1)
+    real = real_pass(obsviz.fold_attribute_branches(model), {"": default_qconfig})
     assert len(explorer.run.inserted) == count_observer_calls(wrap_cpp_module(real))
     code = explorer.code()
     assert "model = obsviz.fold_attribute_branches(\n    model, attributes=('training',))" \

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 from torch.ao.quantization import default_dynamic_qconfig, default_qconfig
-from torch.ao.quantization.quantize_jit import script_qconfig_dict
 
 import obsviz
 from obsviz.placement import observer_placement
 
 from . import failure_models as fm
-from .corpus import CASES, script
+from .corpus import CASES, real_pass, script
 
 QCONFIG = {"": default_qconfig}
 
@@ -27,8 +26,7 @@ def _scripted(cls: type[torch.nn.Module]) -> torch.jit.ScriptModule:
 
 
 def _real(model: torch.jit.ScriptModule) -> torch._C.ScriptModule:
-    return torch._C._jit_pass_insert_observers(model._c, "forward",
-                                               script_qconfig_dict(QCONFIG), False, 1)
+    return real_pass(model, QCONFIG)
 
 
 def _failure(model: torch.jit.ScriptModule) -> obsviz.PassFailure:

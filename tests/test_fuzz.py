@@ -26,12 +26,11 @@ import warnings
 import pytest
 import torch
 from hypothesis import HealthCheck, event, given, note, settings
-from torch.ao.quantization.quantize_jit import script_qconfig_dict
 
 import obsviz
 from obsviz.placement import observer_placement
 
-from .corpus import QUANT_TYPES, SPLIT_BELOW_MSG, paths_walked
+from .corpus import SPLIT_BELOW_MSG, paths_walked, real_pass
 from .fuzz_models import FuzzCase, fuzz_cases
 
 _COMMON = {
@@ -59,9 +58,7 @@ def _script(case: FuzzCase, share_types: bool = True) -> torch.jit.ScriptModule:
 
 def _real(case: FuzzCase, model: torch.jit.ScriptModule) -> torch._C.ScriptModule:
     """The real pass's result, left unwrapped."""
-    return torch._C._jit_pass_insert_observers(
-        model._c, "forward", script_qconfig_dict(case.qconfig_dict()), False,
-        QUANT_TYPES[case.quant_type])
+    return real_pass(model, case.qconfig_dict(), case.quant_type)
 
 
 def _engine(case: FuzzCase, model: torch.jit.ScriptModule) -> obsviz.Run:

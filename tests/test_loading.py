@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 from torch.ao.quantization import get_default_qconfig
-from torch.ao.quantization.quantize_jit import script_qconfig_dict
 from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
 from obsviz.placement import observer_placement
 
-from .corpus import QUANT_TYPES, case, real_insert_observers, script
+from .corpus import case, real_insert_observers, real_pass, script
 
 # The saved model calls a function that does a linear; the session's function of the
 # same qualified name (same module name, other file) only adds.
@@ -51,8 +50,7 @@ def save_in_another_process(directory: Path) -> Path:
 
 def real_pass_on_file(path: Path, qconfig_dict: dict) -> torch.jit.ScriptModule:
     model = torch.jit.load(path)
-    return wrap_cpp_module(torch._C._jit_pass_insert_observers(
-        model._c, "forward", script_qconfig_dict(qconfig_dict), False, QUANT_TYPES["static"]))
+    return wrap_cpp_module(real_pass(model, qconfig_dict))
 
 
 def test_a_saved_model_calling_functions_matches_the_scripted_one(tmp_path: Path) -> None:

@@ -23,12 +23,13 @@ from torch.ao.quantization import (
 from torch.ao.quantization.quantize_jit import (
     convert_dynamic_jit,
     convert_jit,
-    script_qconfig_dict,
 )
 from torch.jit._recursive import create_script_module, infer_methods_to_compile, wrap_cpp_module
 
 import obsviz
 from obsviz.placement import observer_placement
+
+from .corpus import real_pass
 
 
 class Block(nn.Module):
@@ -163,9 +164,7 @@ def _unshared(case: SplitCase) -> torch.jit.ScriptModule:
 
 
 def _real(case: SplitCase, model: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
-    quant_type = 1 if case.quant_type == "static" else 0
-    return wrap_cpp_module(torch._C._jit_pass_insert_observers(
-        model._c, "forward", script_qconfig_dict(case.qconfig_dict), False, quant_type))
+    return wrap_cpp_module(real_pass(model, case.qconfig_dict, case.quant_type))
 
 
 def _ours(case: SplitCase) -> obsviz.Run:
