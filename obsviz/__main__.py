@@ -35,7 +35,7 @@ from . import events as ev
 from . import samples
 from .api import insert_observers
 from .errors import ObsvizError, ObsvizWarning, PassFailure
-from .fixes import fold_attribute_branches
+from .fixes import fold_attribute_branches, self_attributes
 from .loading import load
 from .qconfig import named_modules
 from .rules import DYNAMIC, STATIC
@@ -201,7 +201,7 @@ def obsviz_warnings(collected: list[str]) -> Iterator[None]:
 def _notes(inputs: Inputs) -> list[str]:
     notes = []
     if inputs.fold_attributes:
-        names = ", ".join(f"self.{name}" for name in inputs.fold_attributes)
+        names = self_attributes(inputs.fold_attributes)
         them = "them" if len(inputs.fold_attributes) > 1 else "it"
         notes.append(f"{names} made constant and the branches on {them} folded first "
                      "(--fold-attribute)")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import PassError
-from .fixes import fold_problems
+from .fixes import fold_problems, self_attributes
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _inconsistent_if_fix(attributes: list[str], function: str | None,
     if not attributes:
         return ("make both branches return values of the same kind: both produced by "
                 "quantizable ops (observed) or both by ops that are not (unobserved).")
-    names = ", ".join(f"self.{a}" for a in attributes)
+    names = self_attributes(attributes)
     via = f" (passed to function {function.rsplit('.', 1)[-1]})" if function else ""
     depends = f"the branch depends on {names}{via}"
     not_foldable = "; ".join(problems[a] for a in attributes if a in problems)

@@ -15,6 +15,11 @@ from .qconfig import named_modules
 FOLDABLE = (bool, int, float, str)  # attribute values a graph can hold as a constant
 
 
+def self_attributes(names: Iterable[str]) -> str:
+    """``("p", "training")`` -> ``"self.p, self.training"``, as messages name them."""
+    return ", ".join(f"self.{name}" for name in names)
+
+
 def fold_attribute_branches(model: torch.jit.ScriptModule,
                             attributes: Iterable[str] = ("training",)) -> torch.jit.ScriptModule:
     """A copy of ``model`` where reads of these attributes (bool, int, float or str) are

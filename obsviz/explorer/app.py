@@ -21,6 +21,7 @@ from torch.ao.quantization import QConfig
 from ..api import _check_inputs
 from ..errors import ObsvizError
 from ..figures import DEFAULT_MAX_NODES
+from ..fixes import self_attributes
 from ..rules import DYNAMIC, STATIC
 from . import views
 from .choices import QConfigChoices
@@ -459,8 +460,7 @@ class Explorer(widgets.VBox):
         self.status.value = views.status_html(outcome, self.model_name)
         self.problems.value = views.problems_html(outcome)
         offered = self._fold_offered()
-        self.fold_button.description = "Fold " + ", ".join(
-            f"self.{name}" for name in offered) + " and run again"
+        self.fold_button.description = f"Fold {self_attributes(offered)} and run again"
         self.fold_button.layout.display = "" if offered else "none"
 
     def _draw_diff(self) -> None:

@@ -16,6 +16,7 @@ from .. import events as ev
 from ..errors import ObsvizError
 from ..figures import RenderError, TooManyNodesError, style
 from ..figures.states import ValueStates, run_states
+from ..fixes import self_attributes
 from ..refs import GraphRef, ValueRef
 from ..tables import DESCRIPTIONS
 from ..view import VALUE_COLUMNS, RunView, view_of
@@ -112,9 +113,8 @@ def change_text(before: RunKey, after: RunKey) -> str:
         if a != b:
             parts.append(f"{what}: {a} → {b}")
     if before[3] != after[3]:
-        def shown(names: tuple[str, ...]) -> str:
-            return ", ".join(f"self.{name}" for name in names) or "nothing"
-        parts.append(f"folded: {shown(before[3])} → {shown(after[3])}")
+        parts.append(f"folded: {self_attributes(before[3]) or 'nothing'} → "
+                     f"{self_attributes(after[3]) or 'nothing'}")
     return "; ".join(parts) or "nothing"
 
 
