@@ -12,6 +12,7 @@ Content-Security-Policy that forbids any, so a hostile name cannot run one.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import html
 import os
@@ -101,7 +102,7 @@ class ModuleFigure:
     graph_name: str  # e.g. "BasicBlock.forward"
     observers: int  # activation observers the pass put in this graph
     shared_with: tuple[str, ...]  # other instances running the same graph
-    svg: str
+    svg: str = ""  # the figure, once drawn
 
 
 @dataclass
@@ -184,31 +185,29 @@ def build_report(run: Run, header: ReportHeader, *, progress: Progress | None = 
     targets = _section(report, "the submodule figures", lambda: graphs_observed_inside(run))
     progress.step("finding submodule graphs")
     if targets:
-        drawn, report.modules_not_drawn = targets[:MODULE_FIGURES], [
-            path for path, *_ in targets[MODULE_FIGURES:]]
+        drawn = targets[:MODULE_FIGURES]
+        report.modules_not_drawn = [target.path for target in targets[MODULE_FIGURES:]]
         progress.add(len(drawn))
-        for path, method, graph_name, observers, shared_with in drawn:
-            svg = _section(report, f"the figure of {path}.{method}",
-                           lambda p=path, m=method: figure_svg(run, "diff", p, method=m))
+        for target in drawn:
+            svg = _section(report, f"the figure of {target.path}.{target.method}",
+                           lambda t=target: figure_svg(run, "diff", t.path, method=t.method))
             if svg is not None:
-                report.module_figures.append(ModuleFigure(path, method, graph_name, observers,
-                                                          shared_with, svg))
+                report.module_figures.append(dataclasses.replace(target, svg=svg))
             progress.step("submodule figures")
     return report
 
 
-def graphs_observed_inside(run: Run) -> list[tuple[str, str, str, int, tuple[str, ...]]]:
-    """The submodule graphs holding activation observers, in the order the pass put them.
-
-    One row per graph: (first instance's path, method, short graph name, observers, the
-    other instances' paths). Graphs with weight observers only (every conv, every linear)
-    are left to ``run.render(module=...)``: their diff is the same one-node story.
+def graphs_observed_inside(run: Run) -> list[ModuleFigure]:
+    """The submodule graphs holding activation observers, in the order the pass put them,
+    each as a figure still to draw (of the first instance that runs it). Graphs with weight
+    observers only (every conv, every linear) are left to ``run.render(module=...)``: their
+    diff is the same one-node story.
     """
     inserted = run.tables.inserted
     index = view_of(run).index
     activations = inserted[(inserted["producer"] != "prim::GetAttr")
                            & (inserted["graph"] != index.instances[index.entry].graph)]
-    rows = []
+    figures = []
     # a shared graph's observers are listed once per instance they are attached to
     per_graph = activations.groupby("graph", sort=False)["unique"].nunique()
     for graph, observers in per_graph.items():
@@ -217,9 +216,9 @@ def graphs_observed_inside(run: Run) -> list[tuple[str, str, str, int, tuple[str
             continue
         first, *others = instances
         graph_name = ".".join(graph.split(".")[-2:])
-        rows.append((first.path, first.method, graph_name, int(observers),
-                     tuple(i.path for i in others)))
-    return rows
+        figures.append(ModuleFigure(first.path, first.method, graph_name, int(observers),
+                                    tuple(i.path for i in others)))
+    return figures
 
 
 def _section(report: Report, what: str, build: Callable[[], object]) -> object | None:
