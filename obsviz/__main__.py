@@ -216,7 +216,7 @@ def _notes(inputs: Inputs) -> list[str]:
 def _failure_text(run: Run, inputs: Inputs) -> str:
     """The diagnosis, and the command-line spelling of a fold it suggests."""
     text = str(run.failure)
-    offered = [name for name in getattr(run.failure, "fold_attributes", ())
+    offered = [name for name in run.failure.fold_attributes
                if name not in inputs.fold_attributes]
     if offered:
         flags = " ".join(f"--fold-attribute {name}"
