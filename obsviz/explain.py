@@ -91,16 +91,16 @@ REASONS: dict[str, Reason] = {r.code: r for r in (
            "the module running the graph has no qconfig (None, or no key covers it)",
            "fillQConfigMap"),
     Reason("no_quantizable_use", False,
-           "nothing quantizable produces or uses it, and no called method it is passed to "
-           "needs it observed", "valueNeedsToBeQuantized"),
+           "no quantizable op uses it (nor, in static quantization, produces it), and no "
+           "called method it is passed to needs it observed", "valueNeedsToBeQuantized"),
     Reason("dynamic_rules", False,
            "dynamic quantization observes only the input and weight of linear, the one "
            "dynamically quantizable op; static quantization would observe the value, or the "
            "one it leads to across calls and pass-through ops (a conv's input, a linear's "
            "output, ...)", "valueNeedsToBeQuantized"),
     Reason("dynamic_fp16_activation", False,
-           "dynamic quantization with a float16 observer does not observe activations",
-           "valueNeedsToBeQuantized"),
+           "dynamic quantization with a float16 activation observer observes no activations "
+           "(values not used as the weight of a conv or linear)", "valueNeedsToBeQuantized"),
     Reason("ondevice_dynamic_activation", False,
            "on-device dynamic PTQ keeps only weight observers", "removeActivationObservers"),
     Reason("in_function", False,
@@ -427,13 +427,20 @@ class _Explainer:
             if callee is not None:
                 returned = (f"; the value returned there, {self.label(callee)}, is not "
                             f"observed either ({self.verdicts(callee).reason})")
-            return (f"nothing quantizable produces or uses {here}: it is "
+            if self.view.run.quant_type == "static":
+                return (f"nothing quantizable produces or uses {here}: it is "
+                        f"{self.what(loc)}, used by {users}{returned}.")
+            return (f"dynamic quantization observes only {self.dynamic_observes(loc)}; "
+                    f"{here} is neither, and no method it is passed to uses it so: it is "
                     f"{self.what(loc)}, used by {users}{returned}.")
         if r == "dynamic_rules":
             return self.dynamic_rules_line(v)
         if r == "dynamic_fp16_activation":
-            return f"the float16 dynamic qconfig of {_display(loc[0])} observes weights " \
-                   f"only, and {here} is an activation."
+            return (f"module {_display(loc[0])}'s qconfig has a float16 activation observer, "
+                    f"and dynamic quantization observes no float16 activations; {here} is "
+                    f"not the weight of a conv or linear in this graph (it is "
+                    f"{self.what(loc)}, used by {', '.join(self.users(loc)) or 'nothing'}), "
+                    "so it counts as an activation.")
         if r == "ondevice_dynamic_activation":
             return f"on-device dynamic PTQ removed the activation observer configured for " \
                    f"{here}; only weight observers stay."

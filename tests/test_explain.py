@@ -346,9 +346,27 @@ def test_dynamic_verdict_of_a_linear_relu_output_names_what_it_passes_on() -> No
                                                            "aten::linear")
 
 
+def test_dynamic_verdict_without_a_static_reason_does_not_cite_the_producer_check() -> None:
+    e = _dynamic_explain("AddUnobserved", "w.1")
+    assert e.verdict.startswith("Dynamic quantization observes only the input and the "
+                                "weight of linear")
+    assert "aten::add" in e.verdict and "quantizable produces" not in e.verdict
+
+
 def test_dynamic_verdict_at_a_shared_callee_says_which_call_site() -> None:
     e = _dynamic_explain("SharedRelu", "input.1", module="relu")
     assert "at one of its 2 call sites" in e.verdict
+
+
+def test_fp16_verdict_says_why_a_conv_weight_counts_as_an_activation() -> None:
+    e = _dynamic_explain("ConvRelu", "weight", module="conv", qconfig="fp16")
+    assert "float16 activation observer" in e.verdict
+    assert "not the weight of a conv or linear in this graph" in e.verdict
+    assert "used by conv._conv_forward()" in e.verdict
+    inside = _dynamic_explain("ConvRelu", "weight.1", module="conv", qconfig="fp16",
+                              method="_conv_forward")
+    assert inside.verdict.endswith("dynamic quantization observes only the weight of linear "
+                                   "(no activations, under a float16 activation observer).")
 
 
 def test_dynamic_trail_names_the_static_clause_and_the_value_it_applies_to() -> None:
