@@ -416,15 +416,28 @@ class InsertObserversHelper:
                        if rules.use_quantizable(u.user, u.offset, self.quant_type))
             detail.append(("use", (use.user.kind(), use.offset)))
         elif reason == "no_quantizable_use" and self.quant_type == rules.DYNAMIC:
-            # valueNeedsToBeQuantized's producer clause only applies to static quantization
-            if rules.node_quantizable(v.node(), rules.STATIC):
-                detail.append(("static_would_observe", ("producer", v.node().kind())))
-            else:
-                for use in v.uses():
-                    if rules.use_quantizable(use.user, use.offset, rules.STATIC):
-                        detail.append(("static_would_observe", ("use", use.user.kind())))
-                        break
+            would = self.static_would_observe(v)
+            if would is not None:
+                detail.append(("static_would_observe", would))
         return tuple(detail)
+
+    @staticmethod
+    def static_would_observe(v: Value) -> tuple[str, str] | None:
+        """Which clause of static ``valueNeedsToBeQuantized`` would accept ``v``: (``"the
+        output"``, ``"input 0"`` or ``"the weight"``; the op). Propagate ops (add, cat) are
+        left out: static quantization observes them only when shouldObserve agrees."""
+        producer = v.node()
+        if rules.node_quantizable(producer, rules.STATIC) and \
+                not rules.is_weight_only_static_quant_op(producer):
+            return "the output", rules.op_name(producer)
+        for use in v.uses():
+            if rules.use_quantizable(use.user, use.offset, rules.STATIC):
+                use_info = [(use.user, use.offset, use.user.kind())]
+                argument = f"argument {use.offset - 1}" if \
+                    use.user.kind() == "prim::CallFunction" else f"input {use.offset}"
+                which = "the weight" if rules.WEIGHT.matches(use_info) else argument
+                return which, rules.op_name(use.user)
+        return None
 
     def fill_pass_through_value_map(self, graph: Graph, gq: str, path: str) -> None:
         """``fillPassThroughValueMap``, descending into user-defined function graphs."""

@@ -150,7 +150,9 @@ class RuleEvaluated(Event):
     ``outcome`` its result and ``reason`` a code naming the clause that decided.
     ``detail`` holds ``(name, value)`` pairs for explanations: ``role`` (the observer
     configured), ``use`` (the deciding use, as op kind and input offset), ``inputs`` (a
-    propagate op's inputs with their observed state), ``static_would_observe``.
+    propagate op's inputs with their observed state), ``static_would_observe`` (in a
+    dynamic run: which clause of static quantization would take the value, as
+    ``("the output" | "input 0" | "the weight", op)``).
     """
 
     rule: str

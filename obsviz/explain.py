@@ -20,7 +20,7 @@ from .errors import ObsvizError
 from .facts import VKey, detail
 from .graphs import access_path
 from .refs import ValueRef
-from .rules import get_func_name
+from .rules import get_func_name, is_half
 from .values import OBSERVER_PREFIX, Loc
 from .verdicts import Verdict
 
@@ -91,15 +91,16 @@ REASONS: dict[str, Reason] = {r.code: r for r in (
            "the module running the graph has no qconfig (None, or no key covers it)",
            "fillQConfigMap"),
     Reason("no_quantizable_use", False,
-           "nothing quantizable produces or uses it, and no called method it is passed to "
-           "needs it observed", "valueNeedsToBeQuantized"),
+           "no quantizable op uses it (nor, in static quantization, produces it), and no "
+           "called method it is passed to needs it observed", "valueNeedsToBeQuantized"),
     Reason("dynamic_rules", False,
-           "dynamic quantization observes only the inputs and weights of dynamically "
-           "quantizable ops (linear); static quantization would observe this value",
-           "valueNeedsToBeQuantized"),
+           "dynamic quantization observes only the input and weight of linear, the one "
+           "dynamically quantizable op; static quantization would observe the value, or the "
+           "one it leads to across calls and pass-through ops (a conv's input, a linear's "
+           "output, ...)", "valueNeedsToBeQuantized"),
     Reason("dynamic_fp16_activation", False,
-           "dynamic quantization with a float16 observer does not observe activations",
-           "valueNeedsToBeQuantized"),
+           "dynamic quantization with a float16 activation observer observes no activations "
+           "(values not used as the weight of a conv or linear)", "valueNeedsToBeQuantized"),
     Reason("ondevice_dynamic_activation", False,
            "on-device dynamic PTQ keeps only weight observers", "removeActivationObservers"),
     Reason("in_function", False,
@@ -426,17 +427,20 @@ class _Explainer:
             if callee is not None:
                 returned = (f"; the value returned there, {self.label(callee)}, is not "
                             f"observed either ({self.verdicts(callee).reason})")
-            return (f"nothing quantizable produces or uses {here}: it is "
+            if self.view.run.quant_type == "static":
+                return (f"nothing quantizable produces or uses {here}: it is "
+                        f"{self.what(loc)}, used by {users}{returned}.")
+            return (f"dynamic quantization observes only {self.dynamic_observes(loc)}; "
+                    f"{here} is neither, and no method it is passed to uses it so: it is "
                     f"{self.what(loc)}, used by {users}{returned}.")
         if r == "dynamic_rules":
-            event = self.facts.vnq.get(self.key)
-            which, op = detail(event, "static_would_observe") if event else ("", "")
-            as_what = f"the output of {op}" if which == "producer" else f"an input of {op}"
-            return (f"dynamic quantization observes only inputs and weights of linear; "
-                    f"{here} is {as_what}, which static quantization would observe.")
+            return self.dynamic_rules_line(v)
         if r == "dynamic_fp16_activation":
-            return f"the float16 dynamic qconfig of {_display(loc[0])} observes weights " \
-                   f"only, and {here} is an activation."
+            return (f"module {_display(loc[0])}'s qconfig has a float16 activation observer, "
+                    f"and dynamic quantization observes no float16 activations; {here} is "
+                    f"not the weight of a conv or linear in this graph (it is "
+                    f"{self.what(loc)}, used by {', '.join(self.users(loc)) or 'nothing'}), "
+                    "so it counts as an activation.")
         if r == "ondevice_dynamic_activation":
             return f"on-device dynamic PTQ removed the activation observer configured for " \
                    f"{here}; only weight observers stay."
@@ -457,6 +461,51 @@ class _Explainer:
                     "(linear fusion, conv rewriting, constant propagation, fork/wait "
                     "inlining) replaced it; read run.module's graph for what took its place.")
         return REASONS[r].summary
+
+    CHAIN_LINKS = {"passed_to": "is passed on as {}",
+                   "returned_by": "is the return value {}",
+                   "from_caller": "is {} at the call site",
+                   "passes_on": "passes on {}"}
+
+    def dynamic_rules_line(self, v: Verdict) -> str:
+        """The value, or the value it leads to, is one static quantization observes; name
+        the op and what dynamic quantization observes instead."""
+        loc = self.loc
+        chain = self.verdicts.static_chain(loc)
+        origin = chain[-1][1] if chain else loc
+        inst = self.index.instance(origin[0], origin[1])
+        which, op = detail(self.facts.vnq[(inst.graph, origin[2])], "static_would_observe")
+        if not chain and which == "the output":
+            path = self.label(loc)  # what() would say it twice
+        else:
+            path = f"{self.label(loc)} ({self.what(loc)})"
+        previous = loc
+        for i, (link, hop) in enumerate(chain):
+            if 0 < i < len(chain) - 1 and len(chain) > 3:
+                if i == 1:
+                    path += f" {len(chain) - 2} steps further"
+            else:
+                text = self.CHAIN_LINKS[link].format(self.label(hop))
+                callers = len(self.index.edges_into.get(previous[:2], ()))
+                if link == "from_caller" and callers > 1:
+                    text = text.replace("the call site", f"one of its {callers} call sites")
+                path += f" {text}, which"
+            previous = hop
+        path += f" is {which} of {op}"
+        dynamic = self.dynamic_observes(origin)
+        if which == "the output":
+            return (f"{path}; static quantization observes the outputs of quantizable ops "
+                    f"such as {op}, dynamic quantization no op's output, only {dynamic}.")
+        return (f"{path}; static quantization observes such a value, but {op} is not "
+                f"dynamically quantizable: dynamic quantization observes only {dynamic}.")
+
+    def dynamic_observes(self, loc: Loc) -> str:
+        """What dynamic quantization observes under the qconfig of ``loc``'s module."""
+        module = self.view.run.qconfigs.get(loc[0])
+        activation = module.qconfig.activation if module and module.qconfig else None
+        if activation is not None and is_half(activation.getattr("dtype")):
+            return "the weight of linear (no activations, under a float16 activation observer)"
+        return "the input and the weight of linear (aten::linear, F.linear())"
 
     def returned_by_callee(self, loc: Loc) -> Loc | None:
         """For a call's result: the value the called graph returns as it."""
@@ -590,6 +639,14 @@ class _Explainer:
         vnq = facts.vnq.get(self.key)
         if vnq is not None:
             steps += self.vnq_steps(vnq)
+        origin = v.get("static_would_observe")
+        if origin is not None:
+            inst = self.index.instance(origin[0], origin[1])
+            event = facts.vnq[(inst.graph, origin[2])]
+            which, op = detail(event, "static_would_observe")
+            steps.append(TrailStep("valueNeedsToBeQuantized", (("value", self.label(origin)),),
+                                   f"false (no_quantizable_use); static would observe "
+                                   f"{which} of {op}", event.step))
         dropped = facts.dropped.get(self.key)
         if dropped is not None:
             steps.append(TrailStep("removeActivationObservers", (("value", here),),
@@ -676,16 +733,26 @@ class _Explainer:
             ("isEmbeddingBagNonInput", "embedding_bag_non_input", ("value", here),
              "true", "false"),
         ]
+        would = detail(event, "static_would_observe") or ("", "")
         if static:
             clauses.append(("nodeQuantizable || isPropagateQuantOp", "quantizable_producer",
                             ("producer", producer), "true", "false"))
         else:
+            clauses.append(("nodeQuantizable || isPropagateQuantOp", "", ("producer", producer),
+                            "", "skipped: static quantization only" + (
+                                f" (static would observe the output of {would[1]})"
+                                if would[0] == "the output" else "")))
             clauses.append(("isHalfObserver && !isWeight", "dynamic_fp16_activation",
                             ("value", here), "true", "false"))
         use = detail(event, "use")
+        unquantizable_use = "false"
+        if would[0] and would[0] != "the output":
+            unquantizable_use += (f" (dynamic quantization: linear only; static would observe "
+                                  f"{would[0]} of {would[1]})")
         clauses.append(("useQuantizable", "quantizable_use",
                          ("users", ", ".join(self.users(self.loc)) or "none"),
-                         f"true: input {use[1]} of {use[0]}" if use else "true", "false"))
+                         f"true: input {use[1]} of {use[0]}" if use else "true",
+                         unquantizable_use))
         steps = []
         for rule, code, arg, hit, miss in clauses:
             decided = event.reason == code or (code == "quantizable_use"
@@ -694,13 +761,6 @@ class _Explainer:
             steps.append(TrailStep(rule, (arg,), outcome, event.step))
             if decided:
                 break
-        if not static and event.reason == "no_quantizable_use":
-            would = detail(event, "static_would_observe")
-            if would:
-                steps.append(TrailStep("quant_type", (("quant_type", "dynamic"),),
-                                       f"the static-only producer clause is skipped "
-                                       f"(static would observe: {would[0]} {would[1]})",
-                                       event.step))
         role = detail(event, "role")
         result = f"true ({role} observer configured)" if event.outcome else \
             f"false ({event.reason})"

@@ -111,6 +111,13 @@ def get_func_name(func_value: Value) -> str:
     return name.rsplit(".", 1)[-1]
 
 
+def op_name(n: Node) -> str:
+    """A node's op as users know it: ``aten::conv2d``, or ``linear()`` for a CallFunction."""
+    if n.kind() == "prim::CallFunction":
+        return f"{get_func_name(n.inputsAt(0))}()"
+    return n.kind()
+
+
 def is_tensor(v: Value) -> bool:
     return v.type().isSubtypeOf(TENSOR)
 

@@ -12,10 +12,11 @@ return left to the call site; ``shouldObserve`` refusing; and last what
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .facts import Facts, VKey, detail
 from .qconfig import ModuleQConfig
-from .values import Instance, Loc, ModelIndex
+from .values import CallEdge, Instance, Loc, ModelIndex
 
 OBSERVED_VIA = {
     "self": "observed_here",
@@ -52,6 +53,7 @@ class Verdicts:
         self.facts = facts
         self.qconfigs = qconfigs
         self._memo: dict[Loc, Verdict] = {}
+        self._chains: dict[Loc, tuple[tuple[str, Loc], ...] | None] = {}
 
     def __call__(self, loc: Loc) -> Verdict:
         verdict = self._memo.get(loc)
@@ -75,9 +77,9 @@ class Verdicts:
             return Verdict(False, "observer_recorded", self._same(inst, (
                 ("recorded_for", facts.recorded_on[key].value.unique),)))
         if slot.place == "loop" or inst.in_loop:
-            return self._skipped(key, "skipped_in_loop")
+            return self._skipped(loc, "skipped_in_loop")
         if slot.place == "unwalked" or facts.first_visit(inst.graph) is None:
-            return self._skipped(key, "not_walked")
+            return self._skipped(loc, "not_walked")
         record = facts.recorded_for.get(key)
         if record is not None and record.target.unique != unique:
             delay = facts.delayed.get(key)
@@ -102,7 +104,7 @@ class Verdicts:
             return Verdict(False, "propagate_input_unobserved", self._same(inst, related))
         if rule is not None and rule.reason == "already_observed":
             return Verdict(False, "observed_upstream")
-        return self._own_reason(inst, key)
+        return self._own_reason(loc)
 
     # ------------------------------------------------------------------ the cases
     def _observer_here(self, inst: Instance, key: VKey) -> Verdict:
@@ -129,11 +131,11 @@ class Verdicts:
                     related = [("needed_by", loc)]
         return Verdict(True, OBSERVED_VIA[record.via], tuple(related))
 
-    def _skipped(self, key: VKey, reason: str) -> Verdict:
-        if self.observer_source(key) is not None:
+    def _skipped(self, loc: Loc, reason: str) -> Verdict:
+        inst = self.index.instance(loc[0], loc[1])
+        if self.observer_source((inst.graph, loc[2])) is not None:
             return Verdict(False, reason)
-        own = self._vnq_reason(key)
-        return Verdict(False, own) if own else Verdict(False, reason)
+        return self._vnq_verdict(loc) or Verdict(False, reason)
 
     def _propagated(self, inst: Instance, unique: int, event: object) -> Verdict:
         if event.via == "pass_through":
@@ -176,12 +178,13 @@ class Verdicts:
             return 2, Verdict(False, "observed_upstream", (("caller_value", caller),))
         return None
 
-    def _own_reason(self, inst: Instance, key: VKey) -> Verdict:
-        if key in self.facts.dropped:
+    def _own_reason(self, loc: Loc) -> Verdict:
+        inst = self.index.instance(loc[0], loc[1])
+        if (inst.graph, loc[2]) in self.facts.dropped:
             return Verdict(False, "ondevice_dynamic_activation")
-        own = self._vnq_reason(key)
+        own = self._vnq_verdict(loc)
         if own is not None:
-            return Verdict(False, own)
+            return own
         if inst.kind == "function":
             return Verdict(False, "in_function")
         qconfig = self.qconfigs.get(inst.path)
@@ -189,13 +192,89 @@ class Verdicts:
             return Verdict(False, "no_qconfig")
         return Verdict(False, "not_walked")
 
-    def _vnq_reason(self, key: VKey) -> str | None:
-        event = self.facts.vnq.get(key)
+    def _vnq_verdict(self, loc: Loc) -> Verdict | None:
+        """What valueNeedsToBeQuantized turning the value down says, if it did."""
+        inst = self.index.instance(loc[0], loc[1])
+        event = self.facts.vnq.get((inst.graph, loc[2]))
         if event is None or event.outcome:
             return None
-        if event.reason == "no_quantizable_use" and detail(event, "static_would_observe"):
-            return "dynamic_rules"
-        return VNQ_REASONS.get(event.reason, event.reason)
+        if event.reason == "no_quantizable_use":
+            chain = self.static_chain(loc)
+            if chain is not None:
+                related = (("static_would_observe", chain[-1][1]),) if chain else ()
+                return Verdict(False, "dynamic_rules", related)
+        return Verdict(False, VNQ_REASONS.get(event.reason, event.reason))
+
+    # ------------------------------------------------------------------ dynamic rules
+    def static_chain(self, loc: Loc) -> tuple[tuple[str, Loc], ...] | None:
+        """For a value dynamic ``valueNeedsToBeQuantized`` turned down: the way to a value
+        static quantization's rules would observe, as ``(link, loc)`` hops ending there
+        (no hops when it is the value itself), or None when there is none.
+
+        Links: ``passed_to`` (a callee's input), ``returned_by`` (a callee's return, for a
+        call's result), ``from_caller`` (the caller's value, for a callee's input or return;
+        back through the call site the chain came in by, if it did) and ``passes_on`` (a
+        pass-through op's input, when every input leads to such a value). Only values the
+        dynamic rules turned down for lack of a quantizable use are crossed.
+        """
+        if not self._any_static_would_observe:
+            return None
+        if loc not in self._chains:
+            self._chains[loc] = self._search_chain(loc, (), frozenset())
+        return self._chains[loc]
+
+    @cached_property
+    def _any_static_would_observe(self) -> bool:
+        return any(detail(e, "static_would_observe") for e in self.facts.vnq.values())
+
+    def _search_chain(self, start: Loc, calls: tuple[CallEdge, ...], visiting: frozenset[Loc]
+                      ) -> tuple[tuple[str, Loc], ...] | None:
+        """Breadth-first, so the chain is the shortest. ``calls`` are the call sites entered
+        on the way to ``start``; ``visiting`` guards the recursion into the other inputs of
+        a pass-through op."""
+        visiting = visiting | {start}
+        paths: dict[tuple[Loc, tuple[CallEdge, ...]], tuple[tuple[str, Loc], ...]] = {
+            (start, calls): ()}
+        frontier = [(start, calls)]
+        while frontier:
+            following = []
+            for state in frontier:
+                loc, entered = state
+                inst = self.index.instance(loc[0], loc[1])
+                event = self.facts.vnq.get((inst.graph, loc[2]))
+                if event is None or event.outcome or event.reason != "no_quantizable_use":
+                    continue
+                if detail(event, "static_would_observe"):
+                    return paths[state]
+                for link, nxt, nxt_calls in self._chain_links(inst, loc, entered, visiting):
+                    if (nxt, nxt_calls) not in paths:
+                        paths[(nxt, nxt_calls)] = (*paths[state], (link, nxt))
+                        following.append((nxt, nxt_calls))
+            frontier = following
+        return None
+
+    def _chain_links(self, inst: Instance, loc: Loc, calls: tuple[CallEdge, ...],
+                     visiting: frozenset[Loc]) -> list[tuple[str, Loc, tuple[CallEdge, ...]]]:
+        unique = loc[2]
+        links = []
+        for edge in self.index.edges_from.get(inst.key, ()):
+            for link, pairs in (("passed_to", edge.args), ("returned_by", edge.results)):
+                links += [(link, (*edge.callee, callee), (*calls, edge))
+                          for caller, callee in pairs if caller == unique]
+        gi = self.index.graphs[inst.graph]
+        if not inst.entry and (unique in gi.inputs or unique in gi.returns):
+            edges = calls[-1:] or self.index.edges_into.get(inst.key, ())
+            for edge in edges:
+                links += [("from_caller", (*edge.caller, caller), calls[:-1])
+                          for caller, callee in edge.args + edge.results if callee == unique]
+        for entry in self.facts.pass_through.get((inst.graph, unique), ())[:1]:
+            inputs = [(inst.path, inst.method, ref.unique) for ref in entry.inputs
+                      if ref.graph.qualname == inst.graph]
+            if inputs and len(inputs) == len(entry.inputs) and all(
+                    i not in visiting and self._search_chain(i, calls, visiting) is not None
+                    for i in inputs):
+                links.append(("passes_on", inputs[0], calls))
+        return links
 
     # ------------------------------------------------------------------ related values
     def _same(self, inst: Instance, roles) -> tuple[tuple[str, Loc], ...]:

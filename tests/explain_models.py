@@ -174,6 +174,20 @@ class LinearOnly(nn.Module):
         return self.fc(x)
 
 
+class SharedRelu(nn.Module):
+    """One relu instance called twice: on a conv's result, and on an input nothing uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.conv(x))
+        z = self.relu(w)
+        return y + z
+
+
 # ---------------------------------------------------------------------------- runs
 
 STATIC = {"": default_qconfig}
@@ -189,7 +203,8 @@ def scripted_model(key: str) -> torch.jit.ScriptModule:
 
 MODELS = {cls.__name__: cls for cls in (
     ConvRelu, AddUnobserved, AddObserved, AddRelu, ConvFlattenLinear, LinearRelu,
-    UnobservedIntoLinear, IfConvs, EmbeddingBagOp, MatmulAdd, RaisingBranch, LinearOnly)}
+    UnobservedIntoLinear, IfConvs, EmbeddingBagOp, MatmulAdd, RaisingBranch, LinearOnly,
+    SharedRelu)}
 
 QCONFIGS = {
     "static": (lambda: STATIC, "static"),

@@ -132,8 +132,58 @@ CASEBOOK = [
           related={"needed_by": ("fc", "forward", "input.1")}),
     Entry("dynamic_conv_input", "ConvRelu", "dynamic", "input.1", "dynamic_rules",
           module="conv", method="_conv_forward"),
+    # ... the conv's input at the top: x.1 is used only by conv.forward() (not linear, the
+    # one dynamically quantizable op), and getObserverFor finds no observer behind the call
+    # either, since aten::conv2d is not dynamically quantizable; static's useQuantizable
+    # would take input 0 of aten::conv2d
+    Entry("dynamic_conv_input_at_call", "ConvRelu", "dynamic", "x.1", "dynamic_rules",
+          related={"static_would_observe": ("conv", "_conv_forward", "input.1")}),
+    Entry("dynamic_conv_weight_at_call", "ConvRelu", "dynamic", "weight", "dynamic_rules",
+          module="conv",
+          related={"static_would_observe": ("conv", "_conv_forward", "weight.1")}),
+    # ... the linear's result at the call site: dynamic skips the producer clause, and the
+    # value returned there is the output of aten::linear, which static's producer clause takes
+    Entry("dynamic_linear_result_at_call", "LinearOnly", "dynamic", Op("prim::CallMethod"),
+          "dynamic_rules",
+          related={"static_would_observe": ("fc", "forward", Op("aten::linear"))}),
+    # ... F.relu of F.linear: relu's output is used only by the return; it passes on h.1,
+    # whose producer aten::linear static quantization observes (fused, after the relu)
+    Entry("dynamic_linear_relu_output", "LinearRelu", "dynamic", Op("prim::CallFunction"),
+          "dynamic_rules", related={"static_would_observe": ("", "forward", "h.1")}),
+    Entry("dynamic_linear_relu_linear_output", "LinearRelu", "dynamic", "h.1",
+          "dynamic_rules"),
+    # ... values static quantization leaves unobserved too keep no_quantizable_use: an input
+    # only an add uses, and the add (a propagate op, observed only with both inputs)
+    Entry("dynamic_add_input", "AddUnobserved", "dynamic", "w.1", "no_quantizable_use"),
+    Entry("dynamic_add_output", "AddUnobserved", "dynamic", "z.1", "no_quantizable_use"),
+    # ... one relu instance called on a conv result and on w: its input is the conv result
+    # at one call site; w reaches nothing static would observe (not via the other call site)
+    Entry("dynamic_shared_relu_input", "SharedRelu", "dynamic", "input.1", "dynamic_rules",
+          module="relu",
+          related={"static_would_observe": ("conv", "_conv_forward", Op("aten::conv2d"))}),
+    Entry("dynamic_shared_relu_other_caller", "SharedRelu", "dynamic", "w.1",
+          "no_quantizable_use"),
+    # ... embedding_bag is weight-only in static quantization: its indices and weight are
+    # observed there, its output is not (isWeightOnlyStaticQuantOp skips the producer clause)
+    Entry("dynamic_embedding_bag_indices", "EmbeddingBagOp", "dynamic", "indices.1",
+          "dynamic_rules"),
+    Entry("dynamic_embedding_bag_output", "EmbeddingBagOp", "dynamic",
+          Op("aten::embedding_bag"), "no_quantizable_use"),
     Entry("fp16_activation", "LinearOnly", "fp16", "x.1", "dynamic_fp16_activation"),
     Entry("fp16_weight", "LinearOnly", "fp16", "weight", "observed_here", module="fc"),
+    # float16: the activation observer's dtype is Half, and the fp16 clause comes before the
+    # use clause, so linear's own input and output are turned down as activations; a conv
+    # weight passed on to _conv_forward is no weight in conv.forward (isWeight reads its uses)
+    Entry("fp16_linear_input", "LinearOnly", "fp16", "input.1", "dynamic_fp16_activation",
+          module="fc"),
+    Entry("fp16_linear_output", "LinearOnly", "fp16", Op("aten::linear"),
+          "dynamic_fp16_activation", module="fc"),
+    Entry("fp16_conv_weight_at_call", "ConvRelu", "fp16", "weight", "dynamic_fp16_activation",
+          module="conv"),
+    # ... inside, it is the weight of aten::conv2d (weight observer, not Half-rejected), which
+    # only static quantization observes
+    Entry("fp16_conv_weight_inside", "ConvRelu", "fp16", "weight.1", "dynamic_rules",
+          module="conv", method="_conv_forward"),
     # embedding_bag
     Entry("embedding_bag_offsets", "EmbeddingBagOp", "weight_only", "offsets.1",
           "embedding_bag_non_input"),
@@ -268,6 +318,69 @@ def test_verdict_of_an_add_names_the_unobserved_input_and_its_reason() -> None:
 def test_verdict_at_the_call_site_names_the_caller_value() -> None:
     e = run_of("ConvRelu").explain("input.1", module="conv")
     assert "%x.1 in <top>.forward" in e.verdict
+
+
+def _dynamic_explain(model: str, value: str | Op, module: str = "", qconfig: str = "dynamic",
+                     method: str = "forward") -> Explanation:
+    name = user_name(scripted_model(model), module, method, value)
+    return run_of(model, qconfig).explain(name, module=module, method=method)
+
+
+def test_dynamic_verdict_of_a_conv_input_names_the_op_and_what_is_observed_instead() -> None:
+    e = _dynamic_explain("ConvRelu", "x.1")
+    assert "%input.1 in conv._conv_forward, which is input 0 of aten::conv2d" in e.verdict
+    assert "aten::conv2d is not dynamically quantizable" in e.verdict
+    assert "observes only the input and the weight of linear" in e.verdict
+    assert "quantizable produces" not in e.verdict
+
+
+def test_dynamic_verdict_of_a_linear_result_says_dynamic_observes_no_outputs() -> None:
+    e = _dynamic_explain("LinearOnly", Op("prim::CallMethod"))
+    assert "in fc.forward, which is the output of aten::linear" in e.verdict
+    assert "dynamic quantization no op's output" in e.verdict
+
+
+def test_dynamic_verdict_of_a_linear_relu_output_names_what_it_passes_on() -> None:
+    e = _dynamic_explain("LinearRelu", Op("prim::CallFunction"))
+    assert e.verdict.split(" passes on ", 1)[1].startswith("%h.1, which is the output of "
+                                                           "aten::linear")
+
+
+def test_dynamic_verdict_without_a_static_reason_does_not_cite_the_producer_check() -> None:
+    e = _dynamic_explain("AddUnobserved", "w.1")
+    assert e.verdict.startswith("Dynamic quantization observes only the input and the "
+                                "weight of linear")
+    assert "aten::add" in e.verdict and "quantizable produces" not in e.verdict
+
+
+def test_dynamic_verdict_at_a_shared_callee_says_which_call_site() -> None:
+    e = _dynamic_explain("SharedRelu", "input.1", module="relu")
+    assert "at one of its 2 call sites" in e.verdict
+
+
+def test_fp16_verdict_says_why_a_conv_weight_counts_as_an_activation() -> None:
+    e = _dynamic_explain("ConvRelu", "weight", module="conv", qconfig="fp16")
+    assert "float16 activation observer" in e.verdict
+    assert "not the weight of a conv or linear in this graph" in e.verdict
+    assert "used by conv._conv_forward()" in e.verdict
+    inside = _dynamic_explain("ConvRelu", "weight.1", module="conv", qconfig="fp16",
+                              method="_conv_forward")
+    assert inside.verdict.endswith("dynamic quantization observes only the weight of linear "
+                                   "(no activations, under a float16 activation observer).")
+
+
+def test_dynamic_trail_names_the_static_clause_and_the_value_it_applies_to() -> None:
+    inside = _dynamic_explain("ConvRelu", "input.1", module="conv", method="_conv_forward")
+    outcomes = {s.rule: s.outcome for s in inside.trail}
+    assert outcomes["nodeQuantizable || isPropagateQuantOp"] == \
+        "skipped: static quantization only"
+    assert outcomes["useQuantizable"] == ("false (dynamic quantization: linear only; static "
+                                          "would observe input 0 of aten::conv2d)")
+    outside = _dynamic_explain("ConvRelu", "x.1")
+    origin = [s for s in outside.trail if s.rule == "valueNeedsToBeQuantized"
+              and dict(s.inputs)["value"] == "%input.1 in conv._conv_forward"]
+    assert origin and origin[0].outcome.endswith("static would observe input 0 of "
+                                                 "aten::conv2d")
 
 
 def test_shared_graph_says_who_decided() -> None:
