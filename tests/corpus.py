@@ -33,6 +33,7 @@ from torch.ao.quantization import (
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 from torch.jit._recursive import wrap_cpp_module
 
+from . import corpus_qualified as cq
 from . import corpus_twins
 
 QUANT_TYPES: dict[str, int] = {"dynamic": 0, "static": 1}
@@ -87,6 +88,8 @@ TAGS: frozenset[str] = frozenset(
         "realistic",
         "qconfig_keys_conflict",
         "torchscript_object",
+        "type_names",
+        "function_names",
     }
 )
 
@@ -1956,6 +1959,14 @@ def _tags(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def _conv2d_3_4() -> nn.Module:
+    return nn.Conv2d(3, 4, 3)
+
+
+def _naive_sync_bn() -> nn.Module:
+    return cq.NaiveSyncBatchNorm(3)
+
+
 STATIC = _qd({"": default_qconfig})
 FBGEMM = _qd({"": get_default_qconfig("fbgemm")})
 QNNPACK = _qd({"": get_default_qconfig("qnnpack")})
@@ -3492,6 +3503,98 @@ CASES: tuple[Case, ...] = (
         IMG,
         tags=_tags("torchscript_object",),
         real_raises=MODULE_ACCESS_MSG,
+    ),
+    # --- modules and functions named like the ones helper.cpp's filters check ---
+    Case(
+        "type_name_relu_static",
+        _build(cq.ThenReLU, _conv2d_3_4, cq.ClampReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_relu_subclass_static",
+        _build(cq.ThenReLU, _conv2d_3_4, cq.NamedReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "conv"),
+    ),
+    Case(
+        "type_name_linear_static",
+        _build(cq.ThenReLU, cq.FunctionalLinear, nn.ReLU),
+        STATIC,
+        VEC,
+        tags=_tags("type_names", "delay_linear_relu"),
+    ),
+    Case(
+        "type_name_conv1d_static",
+        _build(cq.ThenReLU, cq.FunctionalConv1d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 8)),
+        tags=_tags("type_names", "conv1d_conv3d", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_conv2d_static",
+        _build(cq.ThenReLU, cq.FunctionalConv2d, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_conv3d_static",
+        _build(cq.ThenReLU, cq.FunctionalConv3d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 4, 6, 6)),
+        tags=_tags("type_names", "conv1d_conv3d", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_conv_transpose1d_static",
+        _build(cq.ThenReLU, cq.FunctionalConvTranspose1d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 8)),
+        tags=_tags("type_names", "conv_transpose"),
+    ),
+    Case(
+        "type_name_conv_transpose2d_static",
+        _build(cq.ThenReLU, cq.FunctionalConvTranspose2d, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "conv_transpose"),
+    ),
+    Case(
+        "type_name_batchnorm2d_static",
+        _build(cq.ThenReLU, cq.FrozenNorm2d, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "bn", "delay_bn_relu"),
+    ),
+    Case(
+        "type_name_naive_sync_batchnorm_static",
+        _build(cq.ThenReLU, _naive_sync_bn, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "bn", "delay_bn_relu"),
+    ),
+    Case(
+        "type_name_batchnorm3d_static",
+        _build(cq.ThenReLU, cq.FrozenNorm3d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 4, 6, 6)),
+        tags=_tags("type_names", "bn", "delay_bn_relu"),
+    ),
+    Case(
+        "function_name_relu_static",
+        _build(cq.ConvThenNamedRelu),
+        STATIC,
+        IMG,
+        tags=_tags("function_names", "delay_conv_relu", "function_call"),
+    ),
+    Case(
+        "function_name_linear_static",
+        _build(cq.NamedLinearCall),
+        STATIC,
+        VEC,
+        tags=_tags("function_names", "functional_linear", "fixed_qparams"),
     ),
 )
 
