@@ -3667,7 +3667,8 @@ def _resolve_module(
     module = owner
     for name in reversed(path):
         module = getattr(module, name)
-    return module
+    # a TorchScript class object held as an attribute is no module: the pass skips it
+    return module if isinstance(module, torch.jit.ScriptModule) else None
 
 
 def _nodes_outside_loops(block: torch._C.Block) -> Iterator[torch._C.Node]:
