@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch.ao.quantization import QConfig
 
+from . import torch_messages
 from .errors import PassError
 from .graphs import access_path, source_line
 from .qconfig import ModuleQConfig, named_children, named_modules
@@ -166,18 +167,20 @@ def check_remap_types(root: torch._C.ScriptModule) -> None:
                         "methods that have Object arguments. Pass tensors, or reach the "
                         "object through an attribute of self.",
                         rule="remapTypes", module_path=path, method=method_name,
-                        value=value.debugName())
-            _check_access_paths(graph.block(), self_value.unique(), path, method_name)
+                        value=value.debugName(),
+                        details={"type": value.type().annotation_str.removeprefix("__torch__.")},
+                        cpp_message=torch_messages.OBJECT_ARGUMENTS)
+            _check_access_paths(graph.block(), self_value, path, method_name)
 
     visit(root, "")
 
 
-def _check_access_paths(block: torch._C.Block, self_unique: int, path: str,
+def _check_access_paths(block: torch._C.Block, self_value: torch._C.Value, path: str,
                         method_name: str) -> None:
     for node in block.nodes():
         if node.kind() in ("prim::CallMethod", "prim::GetAttr"):
             _, value = access_path(node.inputsAt(0))
-            if value.unique() != self_unique:
+            if value.unique() != self_value.unique():
                 producer = value.node().kind()
                 raise PassError(
                     f"{path or '<top>'}.{method_name}: can't handle the access pattern of "
@@ -190,6 +193,7 @@ def _check_access_paths(block: torch._C.Block, self_unique: int, path: str,
                     value=value.debugName(),
                     details={"node": node.kind(), "source": source_line(node),
                              "call": node.outputsAt(0).debugName() if node.outputsSize()
-                             else None, "traced_to": producer})
+                             else None, "traced_to": producer},
+                    cpp_message=torch_messages.module_access_path(value, self_value))
         for sub in node.blocks():
-            _check_access_paths(sub, self_unique, path, method_name)
+            _check_access_paths(sub, self_value, path, method_name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import os
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +32,8 @@ class Diagnosis:
     """A failure of the pass in its own terms: what, where, why, and what to change.
 
     ``summary`` is the first line (what is wrong), ``fix`` the second (what to change).
+    ``cpp_message`` is what the real pass raises there, word for word, the text to
+    search PyTorch's issues for.
     """
 
     kind: str
@@ -45,6 +49,7 @@ class Diagnosis:
     why: str = ""
     # what the fix offers obsviz.fold_attribute_branches; empty when folding is not it
     fold_attributes: tuple[str, ...] = ()
+    cpp_message: str = ""
 
     @property
     def module(self) -> str:
@@ -61,6 +66,8 @@ class Diagnosis:
         lines.extend(f"  {branch}" for branch in self.branches)
         if self.why:
             lines.append(f"Why: {self.why} (C++ rule: {self.rule})")
+        if self.cpp_message:
+            lines.append(f"torch says: {self.cpp_message}")
         return lines
 
     def __str__(self) -> str:
@@ -112,6 +119,10 @@ def _ref_name(ref: object) -> str:
 def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None) -> Diagnosis:
     """Turn an engine ``PassError`` into a :class:`Diagnosis`; with the ``model`` the pass
     was given, a suggested fix is checked against it first."""
+    return dataclasses.replace(_explain(error, model), cpp_message=error.cpp_message)
+
+
+def _explain(error: PassError, model: torch.jit.ScriptModule | None) -> Diagnosis:
     details = error.details
     path, method = error.module_path or "", error.method or "forward"
     where = f"{path or '<top>'}.{method}"
@@ -136,6 +147,8 @@ def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None) -> D
                 "every branch that does not always raise must return values in the same "
                 "observed state",
         )
+    if error.rule == "getObserverFor":
+        return _observer_conflict(error, path, method, where)
     if error.rule == "getModuleAccessPath":
         origin = details.get("traced_to", "?")
         if origin == "prim::CreateObject":
@@ -159,10 +172,12 @@ def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None) -> D
     if error.rule == "remapTypes":
         return Diagnosis(
             kind="object_argument",
-            summary=f"{where}: the method takes an object (a module or class instance) as "
-                    f"argument %{error.value}, which the pass cannot clone.",
-            fix="pass tensors to the method instead, and reach modules through attributes of "
-                "self; or quantize the model from a method that takes only tensors.",
+            summary=f"{where}: the method takes an object (of TorchScript class "
+                    f"{details.get('type', '?')}) as argument %{error.value}, which the pass "
+                    "cannot clone.",
+            fix="pass methods only tensors and plain values: keep the object as an attribute "
+                "of self and read it there (self.<name>) instead of passing it in; or quantize "
+                "the model from a method that takes only tensors.",
             rule=error.rule, module_path=path, method=method,
             values=(f"%{error.value}",) if error.value else (),
             why="ModuleCloneHelper::remapTypes refuses methods with Object arguments",
@@ -173,3 +188,47 @@ def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None) -> D
         rule=error.rule, module_path=path, method=method,
         values=(f"%{error.value}",) if error.value else (), why=str(error),
     )
+
+
+def _observer_conflict(error: PassError, path: str, method: str, where: str) -> Diagnosis:
+    """One value reaches graphs whose observers come from two qconfig_dict entries."""
+    (first_ref, first), (second_ref, second) = error.details["observers"]
+    keys = (first.qconfig.key, second.qconfig.key)
+    graphs = f"{_graph_name(first_ref)} and {_graph_name(second_ref)}"
+    observers = (f"{first.class_name} for {keys[0]!r}, {second.class_name} for {keys[1]!r}")
+    if first.qconfig.qconfig == second.qconfig.qconfig and first.role == second.role:
+        what = (f"Both keys hold the same QConfig, but each key's qconfig is scripted "
+                f"separately, so the pass sees two observer modules ({observers}) for one "
+                "value.")
+    else:
+        what = (f"The two qconfigs differ ({observers}), and the pass can give one value "
+                "only one observer.")
+    return Diagnosis(
+        kind="observer_conflict",
+        summary=f"{where}: %{error.value} reaches {graphs}, configured under two "
+                f"qconfig_dict keys, {keys[0]!r} and {keys[1]!r}. {what}",
+        fix=f"{_one_key(*keys, error.details['keys'])}; or give each of the two its own "
+            f"value (e.g. pass a .clone() of %{error.value} to one of them).",
+        rule=error.rule, module_path=path, method=method,
+        values=(f"%{error.value}", str(first_ref), str(second_ref)),
+        why="getObserverFor follows a value into every graph it is passed to or returned "
+            "from, and requires one observer module for all of them",
+    )
+
+
+def _graph_name(ref: object) -> str:
+    return f"{ref.module_path or '<top>'}.{ref.graph.method}"
+
+
+def _one_key(first: str, second: str, keys: frozenset[str]) -> str:
+    """How to configure two modules through a single qconfig_dict key."""
+    for ancestor, descendant in ((first, second), (second, first)):
+        if ancestor == "" or descendant.startswith(f"{ancestor}."):
+            return (f"configure both through one key: remove the {descendant!r} entry, so "
+                    f"that {descendant} inherits the qconfig of {ancestor!r}")
+    parent = ".".join(os.path.commonprefix([first.split("."), second.split(".")]))
+    if parent in keys:
+        return (f"configure both through one key: remove the {first!r} and {second!r} "
+                f"entries, so that both inherit the qconfig of {parent!r}")
+    return (f"configure both through one key: replace the {first!r} and {second!r} entries "
+            f"by one for their common parent {parent!r}")

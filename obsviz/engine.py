@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from . import events as ev
-from . import rules
+from . import rules, torch_messages
 from .errors import FunctionWarning, LoopWarning, ObsvizError, PassError
 from .graphs import (
     BLOCK_KINDS,
@@ -183,6 +183,8 @@ class InsertObserversHelper:
                 details={"node": n.kind(), "source": source_line(n),
                          "call": n.outputsAt(0).debugName() if n.outputsSize() else None,
                          "traced_to": producer_summary(it)},
+                cpp_message=torch_messages.module_access_path(it, self_value)
+                if self_value is not None else "",
             )
         module = ctx.module
         for name in path:
@@ -482,21 +484,32 @@ class InsertObserversHelper:
         observer = self.observer_for_value.get(key)
         if observer is not None:
             return observer
-        result = None
+        result, result_from = None, None
         for nxt in self.boundary_value_map.get(key, ()):
             found = self.get_observer_for(nxt)
             if found is None:
                 continue
             if result is not None and found != result:
-                ref = self.key_ref(key)
-                raise PassError(
-                    f"{ref}: the values this one maps to across calls are configured with "
-                    f"different observers ({result.class_name} and {found.class_name}); the "
-                    "pass expects one observer configuration per value.",
-                    rule="getObserverFor", module_path=ref.module_path,
-                    method=ref.graph.method, value=ref.name)
-            result = found
+                raise self.observer_conflict(key, [(result_from, result), (nxt, found)])
+            result, result_from = found, nxt
         return result
+
+    def observer_conflict(self, key: VKey, sources: list[tuple[VKey, ObserverConfig]]
+                          ) -> PassError:
+        """``getObserverFor`` found two observer modules for one value across calls."""
+        ref = self.key_ref(key)
+        parts = [f"{self.key_ref(where)} ({observer.class_name}, {observer.role}, from "
+                 f"qconfig_dict[{observer.qconfig.key!r}])" for where, observer in sources]
+        return PassError(
+            f"{ref}: the values this one maps to across calls are configured with "
+            f"different observer modules: {' and '.join(parts)}; the pass expects one "
+            "observer module per value.",
+            rule="getObserverFor", module_path=ref.module_path, method=ref.graph.method,
+            value=ref.name, cpp_message=torch_messages.ONE_OBSERVER,
+            details={"observers": [(self.key_ref(where), observer)
+                                   for where, observer in sources],
+                     "keys": frozenset(q.path for q in self.module_qconfigs.values()
+                                       if q.explicit)})
 
     def is_observed(self, key: VKey, block_observed: set[VKey]) -> bool:
         return key in block_observed or key in self.observed_values
@@ -716,7 +729,8 @@ class InsertObserversHelper:
                         "defined functions is not supported. Make the function a method of a "
                         "submodule, or inline its quantizable ops into the caller.",
                         rule="insertObserversFor", module_path=ctx.path,
-                        method=gq.rsplit(".", 1)[-1], value=v.debugName())
+                        method=gq.rsplit(".", 1)[-1], value=v.debugName(),
+                        cpp_message=torch_messages.USER_DEFINED_FUNCTIONS)
                 self.insert_observer_for(v, gq, graph, ctx, observer, observer_names)
             if self.insert_reset_observer_method and observer_names:
                 entry = self.reset_observers.setdefault(ctx.type_name, (ctx, []))
@@ -792,7 +806,8 @@ class InsertObserversHelper:
             ],
         }
         return PassError("\n".join(lines), rule="insertObserversFor", module_path=ctx.path,
-                         method=gq.rsplit(".", 1)[-1], value=outputs, details=details)
+                         method=gq.rsplit(".", 1)[-1], value=outputs, details=details,
+                         cpp_message=torch_messages.if_branches(n))
 
     def warn_loop(self, n: Node, gq: str, ctx: ModuleCtx) -> None:
         """The ``prim::Loop`` case: the pass warns once and never looks inside.

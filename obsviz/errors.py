@@ -13,18 +13,20 @@ class ObsvizError(Exception):
 class PassError(ObsvizError):
     """The real ``InsertObservers`` pass would fail on this input too.
 
-    ``rule`` is the name of the C++ check that fails (e.g. ``insertObserversFor``).
+    ``rule`` is the name of the C++ check that fails (e.g. ``insertObserversFor``), and
+    ``cpp_message`` the message that check raises, word for word as torch prints it.
     """
 
     def __init__(self, message: str, *, rule: str, module_path: str | None = None,
                  method: str | None = None, value: str | None = None,
-                 details: dict | None = None) -> None:
+                 details: dict | None = None, cpp_message: str = "") -> None:
         super().__init__(message)
         self.rule = rule
         self.module_path = module_path
         self.method = method
         self.value = value
         self.details = details or {}
+        self.cpp_message = cpp_message
 
 
 class PassFailure(PassError):
@@ -36,7 +38,8 @@ class PassFailure(PassError):
 
     def __init__(self, error: PassError, diagnosis: object, run: object) -> None:
         super().__init__(str(diagnosis), rule=error.rule, module_path=error.module_path,
-                         method=error.method, value=error.value, details=error.details)
+                         method=error.method, value=error.value, details=error.details,
+                         cpp_message=error.cpp_message)
         self.diagnosis = diagnosis
         self.run = run
 

@@ -19,13 +19,33 @@ import torch
 
 from .rules import get_func_name, module_type_name
 
-LINEAR = "__torch__.torch.nn.modules.linear.Linear"
-CONV1D = "__torch__.torch.nn.modules.conv.Conv1d"
-CONV2D = "__torch__.torch.nn.modules.conv.Conv2d"
-CONV3D = "__torch__.torch.nn.modules.conv.Conv3d"
-BN2D = "__torch__.torch.nn.modules.batchnorm.BatchNorm2d"
-BN3D = "__torch__.torch.nn.modules.batchnorm.BatchNorm3d"
-RELU = "__torch__.torch.nn.modules.activation.ReLU"
+
+@dataclass(frozen=True)
+class ModuleFilter:
+    """One of helper.cpp's ``is_*_module`` filters: the module's unmangled qualified
+    name (``getModuleName``) must be one of ``qualified_names``."""
+
+    name: str
+    qualified_names: tuple[str, ...]
+
+    def accepts(self, value: torch._C.Value) -> bool:
+        return module_type_name(value) in self.qualified_names
+
+
+IS_RELU_MODULE = ModuleFilter("is_relu_module", ("__torch__.torch.nn.modules.activation.ReLU",))
+IS_LINEAR_MODULE = ModuleFilter("is_linear_module",
+                                ("__torch__.torch.nn.modules.linear.Linear",))
+IS_CONV1D_MODULE = ModuleFilter("is_conv1d_module", ("__torch__.torch.nn.modules.conv.Conv1d",))
+IS_CONV2D_MODULE = ModuleFilter("is_conv2d_module", ("__torch__.torch.nn.modules.conv.Conv2d",))
+IS_CONV3D_MODULE = ModuleFilter("is_conv3d_module", ("__torch__.torch.nn.modules.conv.Conv3d",))
+# is_conv_transpose1d_module / is_conv_transpose2d_module are defined in helper.cpp too,
+# but no delay pattern of InsertObservers uses them.
+IS_BATCHNORM2D_MODULE = ModuleFilter("is_batchnorm2d_module", (
+    "__torch__.torch.nn.modules.batchnorm.BatchNorm2d",
+    "__torch__.mobile_cv.arch.layers.batch_norm.NaiveSyncBatchNorm",
+))
+IS_BATCHNORM3D_MODULE = ModuleFilter("is_batchnorm3d_module",
+                                     ("__torch__.torch.nn.modules.batchnorm.BatchNorm3d",))
 
 
 @dataclass(frozen=True)
@@ -57,7 +77,7 @@ class DelayPattern:
     name: str
     first: OpSpec
     second: OpSpec
-    first_module: str | None = None  # is_linear_module, is_conv2d_module, ...
+    first_module: ModuleFilter | None = None  # is_linear_module, is_conv2d_module, ...
     relu_module: bool = False  # is_relu_module
     functional_relu: bool = False  # is_functional_relu
     alpha_is_one: bool = False  # aten_add_alpha_is_one
@@ -66,7 +86,7 @@ class DelayPattern:
     def filters(self) -> tuple[str, ...]:
         names = []
         if self.first_module:
-            names.append(f"is_{self.first_module.rsplit('.', 1)[-1].lower()}_module")
+            names.append(self.first_module.name)
         if self.alpha_is_one:
             names.append("aten_add_alpha_is_one")
         if self.relu_module:
@@ -76,7 +96,7 @@ class DelayPattern:
         return tuple(names)
 
 
-def _family(prefix: str, first: OpSpec, module: str | None = None,
+def _family(prefix: str, first: OpSpec, module: ModuleFilter | None = None,
             nn_relu: OpSpec = NN_RELU, alpha: bool = False) -> list[DelayPattern]:
     """The four spellings of ReLU after one first op, in the C++ order f, nn, aten, aten_."""
     return [
@@ -90,15 +110,15 @@ def _family(prefix: str, first: OpSpec, module: str | None = None,
 
 
 DELAY_PATTERNS: tuple[DelayPattern, ...] = tuple(
-    _family("nn_linear", NN_FORWARD, LINEAR)
+    _family("nn_linear", NN_FORWARD, IS_LINEAR_MODULE)
     + _family("aten_linear", ATEN_LINEAR)
-    + _family("nn_conv1d", NN_FORWARD, CONV1D)
-    + _family("nn_conv2d", NN_FORWARD, CONV2D)
-    + _family("nn_conv3d", NN_FORWARD, CONV3D)
+    + _family("nn_conv1d", NN_FORWARD, IS_CONV1D_MODULE)
+    + _family("nn_conv2d", NN_FORWARD, IS_CONV2D_MODULE)
+    + _family("nn_conv3d", NN_FORWARD, IS_CONV3D_MODULE)
     + _family("add", ADD, alpha=True)
     + _family("inplace_add", ADD_, alpha=True)
-    + _family("nn_bn2d", NN_FORWARD, BN2D)
-    + _family("nn_bn3d", NN_FORWARD, BN3D)
+    + _family("nn_bn2d", NN_FORWARD, IS_BATCHNORM2D_MODULE)
+    + _family("nn_bn3d", NN_FORWARD, IS_BATCHNORM3D_MODULE)
     + _family("mul", MUL, nn_relu=NN_RELU_EXACT)
     + _family("inplace_mul", MUL_, nn_relu=NN_RELU_EXACT)
 )
@@ -127,11 +147,11 @@ def _is_int_constant(v: torch._C.Value, value: int) -> bool:
 
 
 def _filters_pass(pattern: DelayPattern, first: torch._C.Node, second: torch._C.Node) -> bool:
-    if pattern.first_module and module_type_name(first.inputsAt(0)) != pattern.first_module:
+    if pattern.first_module and not pattern.first_module.accepts(first.inputsAt(0)):
         return False
     if pattern.alpha_is_one and not _is_int_constant(first.inputsAt(2), 1):
         return False
-    if pattern.relu_module and module_type_name(second.inputsAt(0)) != RELU:
+    if pattern.relu_module and not IS_RELU_MODULE.accepts(second.inputsAt(0)):
         return False
     if pattern.functional_relu:
         fn = second.inputsAt(0)

@@ -55,6 +55,7 @@ SINGLE_INPUT_GENERAL_VALUE_ATEN_FUNCS = (
 )
 CLAMP_FUNCS = ("hardtanh", "hardtanh_", "clamp")
 FIXED_QPARAMS_ATEN_FUNCS = ("hardsigmoid", "hardsigmoid_", "sigmoid", "sigmoid_", "tanh", "tanh_")
+OBSERVE_INPUTS_ATEN_FUNC: tuple[tuple[str, int], ...] = ()
 OBSERVE_INPUTS_CALL_FUNC = (("batch_norm", 1),)
 TENSOR_INFO_FUNCS = ("size", "len", "dim", "numel")
 PROPAGATE_QUANT_SINGLE_INPUT_OPS = ("cat",)
@@ -280,6 +281,9 @@ def node_quantizable(n: Node, quant_type: str = STATIC) -> bool:
 def use_quantizable(user: Node, offset: int, quant_type: str) -> bool:
     """``useQuantizable``: is this use of a value an input the pass quantizes?"""
     if quant_type == STATIC:
+        for func, index in OBSERVE_INPUTS_ATEN_FUNC:
+            if match_aten_func_to_use(user, offset, func, None):
+                return offset == index
         for func, index in OBSERVE_INPUTS_CALL_FUNC:
             if match_call_func_to_use(user, offset, func, None):
                 return offset == index

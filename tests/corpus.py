@@ -33,6 +33,7 @@ from torch.ao.quantization import (
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 from torch.jit._recursive import wrap_cpp_module
 
+from . import corpus_qualified as cq
 from . import corpus_twins
 
 QUANT_TYPES: dict[str, int] = {"dynamic": 0, "static": 1}
@@ -85,6 +86,10 @@ TAGS: frozenset[str] = frozenset(
         "conv1d_conv3d",
         "conv_transpose",
         "realistic",
+        "qconfig_keys_conflict",
+        "torchscript_object",
+        "type_names",
+        "function_names",
     }
 )
 
@@ -1814,6 +1819,72 @@ class TwoMlps(nn.Module):
 
 
 # ---------------------------------------------------------------------------
+# Qconfig keys and TorchScript objects the pass refuses (quoted by the diagnosis)
+# ---------------------------------------------------------------------------
+
+
+class SharedInputPair(nn.Module):
+    """One input feeds two convs; given qconfigs under two keys, the pass finds two
+    observer modules for that input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 1)
+        self.b = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a(x) + self.b(x)
+
+
+@torch.jit.script
+class Offset:
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.value
+
+
+class OffsetArgument(nn.Module):
+    """A method that takes a TorchScript object, held by the module, as an argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.offset = Offset(0.5)
+
+    @torch.jit.export
+    def shifted(self, offset: Offset, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + offset.value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shifted(self.offset, x)
+
+
+class OffsetAttribute(nn.Module):
+    """The same object read as an attribute of self: the pass skips what is no module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.offset = Offset(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.offset.apply(self.conv(x))
+
+
+class OffsetCreated(nn.Module):
+    """A TorchScript object created in the method: its calls cannot be traced to self."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return Offset(0.5).apply(self.conv(x))
+
+
+# ---------------------------------------------------------------------------
 # Case table
 # ---------------------------------------------------------------------------
 
@@ -1888,6 +1959,14 @@ def _tags(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def _conv2d_3_4() -> nn.Module:
+    return nn.Conv2d(3, 4, 3)
+
+
+def _naive_sync_bn() -> nn.Module:
+    return cq.NaiveSyncBatchNorm(3)
+
+
 STATIC = _qd({"": default_qconfig})
 FBGEMM = _qd({"": get_default_qconfig("fbgemm")})
 QNNPACK = _qd({"": get_default_qconfig("qnnpack")})
@@ -1905,6 +1984,9 @@ SEQ = _randn((2, 5, 8))
 IF_INCONSISTENT_MSG = "branches for `if` should return values that are observed consistently"
 LOOP_SHARED_TYPE_MSG = "Missing cases in 'toPyObject'"
 SPLIT_BELOW_MSG = "is not compatible with the type"
+ONE_OBSERVER_MSG = "Expecting all values in the graph only configured with one observer"
+OBJECT_ARGUMENT_MSG = "We don't support quantizing methods that has Object as arguments"
+MODULE_ACCESS_MSG = "Can't handle the access pattern of GetAttr"
 
 
 CASES: tuple[Case, ...] = (
@@ -3367,6 +3449,153 @@ CASES: tuple[Case, ...] = (
         tags=_tags("realistic", "conv", "bn", "linear", "shared_type_same_qconfig"),
         convertible=True,
     ),
+    # --- qconfig keys and TorchScript objects the pass refuses ---
+    Case(
+        "shared_input_two_keys_same_qconfig",
+        _build(SharedInputPair),
+        _qd({"a": default_qconfig, "b": default_qconfig}),
+        IMG,
+        tags=_tags("qconfig_keys_conflict", "submodule_calls"),
+        real_raises=ONE_OBSERVER_MSG,
+    ),
+    Case(
+        "shared_input_two_keys_with_parent",
+        _build(SharedInputPair),
+        _qd({"": default_qconfig, "a": default_qconfig, "b": default_qconfig}),
+        IMG,
+        tags=_tags("qconfig_keys_conflict", "nested_qconfig_keys"),
+        real_raises=ONE_OBSERVER_MSG,
+    ),
+    Case(
+        "shared_input_two_keys_different_qconfigs",
+        _build(SharedInputPair),
+        _qd({"a": default_qconfig, "b": get_default_qconfig("fbgemm")}),
+        IMG,
+        tags=_tags("qconfig_keys_conflict", "per_channel"),
+        real_raises=ONE_OBSERVER_MSG,
+    ),
+    Case(
+        "shared_input_one_key",
+        _build(SharedInputPair),
+        _qd({"": default_qconfig, "b": None}),
+        IMG,
+        tags=_tags("qconfig_keys_conflict", "qconfig_none"),
+    ),
+    Case(
+        "torchscript_object_argument_static",
+        _build(OffsetArgument),
+        STATIC,
+        IMG,
+        tags=_tags("torchscript_object", "method_other_than_forward"),
+        real_raises=OBJECT_ARGUMENT_MSG,
+    ),
+    Case(
+        "torchscript_object_attribute_static",
+        _build(OffsetAttribute),
+        STATIC,
+        IMG,
+        tags=_tags("torchscript_object", "conv"),
+    ),
+    Case(
+        "torchscript_object_created_static",
+        _build(OffsetCreated),
+        STATIC,
+        IMG,
+        tags=_tags("torchscript_object",),
+        real_raises=MODULE_ACCESS_MSG,
+    ),
+    # --- modules and functions named like the ones helper.cpp's filters check ---
+    Case(
+        "type_name_relu_static",
+        _build(cq.ThenReLU, _conv2d_3_4, cq.ClampReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_relu_subclass_static",
+        _build(cq.ThenReLU, _conv2d_3_4, cq.NamedReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "conv"),
+    ),
+    Case(
+        "type_name_linear_static",
+        _build(cq.ThenReLU, cq.FunctionalLinear, nn.ReLU),
+        STATIC,
+        VEC,
+        tags=_tags("type_names", "delay_linear_relu"),
+    ),
+    Case(
+        "type_name_conv1d_static",
+        _build(cq.ThenReLU, cq.FunctionalConv1d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 8)),
+        tags=_tags("type_names", "conv1d_conv3d", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_conv2d_static",
+        _build(cq.ThenReLU, cq.FunctionalConv2d, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_conv3d_static",
+        _build(cq.ThenReLU, cq.FunctionalConv3d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 4, 6, 6)),
+        tags=_tags("type_names", "conv1d_conv3d", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_conv_transpose1d_static",
+        _build(cq.ThenReLU, cq.FunctionalConvTranspose1d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 8)),
+        tags=_tags("type_names", "conv_transpose"),
+    ),
+    Case(
+        "type_name_conv_transpose2d_static",
+        _build(cq.ThenReLU, cq.FunctionalConvTranspose2d, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "conv_transpose"),
+    ),
+    Case(
+        "type_name_batchnorm2d_static",
+        _build(cq.ThenReLU, cq.FrozenNorm2d, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "bn", "delay_bn_relu"),
+    ),
+    Case(
+        "type_name_naive_sync_batchnorm_static",
+        _build(cq.ThenReLU, _naive_sync_bn, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "bn", "delay_bn_relu"),
+    ),
+    Case(
+        "type_name_batchnorm3d_static",
+        _build(cq.ThenReLU, cq.FrozenNorm3d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 4, 6, 6)),
+        tags=_tags("type_names", "bn", "delay_bn_relu"),
+    ),
+    Case(
+        "function_name_relu_static",
+        _build(cq.ConvThenNamedRelu),
+        STATIC,
+        IMG,
+        tags=_tags("function_names", "delay_conv_relu", "function_call"),
+    ),
+    Case(
+        "function_name_linear_static",
+        _build(cq.NamedLinearCall),
+        STATIC,
+        VEC,
+        tags=_tags("function_names", "functional_linear", "fixed_qparams"),
+    ),
 )
 
 _BY_NAME: dict[str, Case] = {c.name: c for c in CASES}
@@ -3438,7 +3667,8 @@ def _resolve_module(
     module = owner
     for name in reversed(path):
         module = getattr(module, name)
-    return module
+    # a TorchScript class object held as an attribute is no module: the pass skips it
+    return module if isinstance(module, torch.jit.ScriptModule) else None
 
 
 def _nodes_outside_loops(block: torch._C.Block) -> Iterator[torch._C.Node]:

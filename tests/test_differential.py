@@ -29,6 +29,7 @@ from .corpus import (
     real_pass,
     script,
 )
+from .real_messages import cpp_check, torch_message
 
 
 def _engine(case: Case, model: torch.jit.ScriptModule) -> obsviz.Run:
@@ -71,10 +72,13 @@ def test_placement_matches_real_pass(case: Case) -> None:
     elif case.real_raises is not None:
         with pytest.raises(RuntimeError) as real_err:
             real_insert_observers(case, model)
-        assert case.real_raises in str(real_err.value)
-        with pytest.raises(obsviz.PassError) as err:
+        real_message = torch_message(real_err.value)
+        assert case.real_raises in real_message
+        with pytest.raises(obsviz.PassFailure) as err:
             _engine(case, model)
-        assert err.value.rule
+        assert err.value.rule == cpp_check(real_message)
+        quoted = err.value.diagnosis.cpp_message
+        assert quoted and quoted in real_message, (quoted, real_message)
     else:
         real = real_insert_observers(case, model)
         assert _placement(_engine(case, model).module, case) == _placement(real, case)
