@@ -1,0 +1,185 @@
+"""An observed module read with torch's graph API alone, for tests that check obsviz.
+
+Nothing here imports obsviz: the op lists are copied by hand from PyTorch's
+``torch/csrc/jit/passes/quantization/helper.cpp`` (torch 2.13), so a test comparing
+obsviz's answers with these shares no code with what it checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+OBSERVER_PREFIX = "_observer_"
+
+# helper.cpp: _static_quantizable_aten_funcs and _static_quantizable_call_funcs
+QUANTIZABLE_ATEN = frozenset(f"aten::{name}" for name in (
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear",
+    "hardswish", "hardswish_", "elu", "elu_", "celu", "celu_", "batch_norm", "layer_norm",
+    "group_norm", "instance_norm", "embedding_bag"))
+QUANTIZABLE_CALL = frozenset((
+    "conv2d", "linear", "batch_norm", "hardswish", "elu", "celu", "layer_norm", "group_norm",
+    "instance_norm", "embedding_bag"))
+# helper.cpp: _propagate_quant_single_input_ops and _propagate_quant_binary_ops
+PROPAGATE_QUANT = frozenset(f"aten::{name}" for name in ("cat", "add", "add_", "mul", "mul_"))
+# helper.cpp: _observe_inputs_call_func, the calls whose other inputs are never quantized
+OBSERVED_INPUT_OF_CALL = {"batch_norm": 1}
+# helper.cpp: _single_input_general_{shape,value}_call_funcs, which are not user functions
+GENERAL_CALL = frozenset((
+    "_max_pool1d", "_max_pool2d", "_max_pool3d", "dropout", "relu", "avg_pool1d",
+    "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d", "interpolate", "upsample", "upsample_bilinear", "upsample_nearest",
+    "hardtanh", "leaky_relu"))
+
+TENSOR = torch._C.TensorType.get()
+TENSOR_LIST = torch._C.ListType.ofTensors()
+
+
+@dataclass(frozen=True)
+class GraphInstance:
+    """A graph as one module instance runs it (functions run in their caller's instance)."""
+
+    path: str
+    method: str
+    graph: torch._C.Graph
+
+
+def function_name(call: torch._C.Node) -> str:
+    """The called function's short name, as ``getFuncName`` reads it."""
+    constant = call.inputsAt(0).node()
+    return constant.s("name").rsplit(".", 1)[-1] if constant.hasAttribute("name") else ""
+
+
+def _function_graph(call: torch._C.Node) -> torch._C.Graph:
+    qualified = call.inputsAt(0).type().annotation_str
+    function = torch.jit._state._python_cu.find_function(qualified)
+    assert function is not None, f"no compiled function {qualified}"
+    return function.graph
+
+
+def _nodes(block: torch._C.Block) -> Iterator[torch._C.Node]:
+    for node in block.nodes():
+        yield node
+        for sub in node.blocks():
+            yield from _nodes(sub)
+
+
+def _is_observer(value: torch._C.Value) -> bool:
+    node = value.node()
+    return node.kind() == "prim::GetAttr" and node.s("name").startswith(OBSERVER_PREFIX)
+
+
+def _is_observer_node(node: torch._C.Node) -> bool:
+    """An observer's GetAttr, or the call of its forward."""
+    if node.kind() == "prim::GetAttr":
+        return node.s("name").startswith(OBSERVER_PREFIX)
+    return node.kind() == "prim::CallMethod" and _is_observer(node.inputsAt(0))
+
+
+def _submodule(module: torch._C.ScriptModule, self_value: torch._C.Value,
+               target: torch._C.Value) -> tuple[list[str], torch._C.ScriptModule] | None:
+    names: list[str] = []
+    while target.node().kind() == "prim::GetAttr":
+        names.insert(0, target.node().s("name"))
+        target = target.node().inputsAt(0)
+    if target.unique() != self_value.unique():
+        return None
+    for name in names:
+        module = module.getattr(name)
+        if not isinstance(module, torch._C.ScriptModule):
+            return None
+    return names, module
+
+
+def graph_instances(module: torch.jit.ScriptModule | torch._C.ScriptModule,
+                    entry: str = "forward") -> list[GraphInstance]:
+    """Every (instance path, method or function) reached from ``entry``, calls made inside
+    any block included, observers' own methods left out."""
+    root = module._c if isinstance(module, torch.jit.ScriptModule) else module
+    found: dict[tuple[str, str], GraphInstance] = {}
+
+    def visit(owner: torch._C.ScriptModule | None, path: str, method: str,
+              graph: torch._C.Graph) -> None:
+        if (path, method) in found:
+            return
+        found[(path, method)] = GraphInstance(path, method, graph)
+        self_value = next(graph.inputs()) if owner is not None else None
+        for node in _nodes(graph.block()):
+            if node.kind() == "prim::CallMethod" and self_value is not None:
+                if _is_observer(node.inputsAt(0)):
+                    continue
+                target = _submodule(owner, self_value, node.inputsAt(0))
+                if target is not None:
+                    names, child = target
+                    callee = ".".join(filter(None, [path, *names]))
+                    visit(child, callee, node.s("name"),
+                          child._get_method(node.s("name")).graph)
+            elif node.kind() == "prim::CallFunction":
+                name = function_name(node)
+                if name not in GENERAL_CALL and name not in QUANTIZABLE_CALL:
+                    visit(None, path, name, _function_graph(node))
+
+    visit(root, "", entry, root._get_method(entry).graph)
+    return list(found.values())
+
+
+def graph_values(graph: torch._C.Graph) -> Iterator[torch._C.Value]:
+    """Graph inputs, block inputs and node outputs, observers and their outputs left out."""
+    yield from graph.inputs()
+
+    def walk(block: torch._C.Block) -> Iterator[torch._C.Value]:
+        for node in block.nodes():
+            if _is_observer_node(node):
+                continue
+            yield from node.outputs()
+            for sub in node.blocks():
+                yield from sub.inputs()
+                yield from walk(sub)
+
+    yield from walk(graph.block())
+
+
+def observed_values(graph: torch._C.Graph) -> set[int]:
+    """Uniques of the values an observer call in ``graph`` reads."""
+    return {node.inputsAt(1).unique() for node in _nodes(graph.block())
+            if node.kind() == "prim::CallMethod" and _is_observer(node.inputsAt(0))}
+
+
+def _quantizes(node: torch._C.Node) -> bool:
+    if node.kind() in QUANTIZABLE_ATEN:
+        return True
+    return node.kind() == "prim::CallFunction" and function_name(node) in QUANTIZABLE_CALL
+
+
+def _use_quantizes(use: torch._C.Use) -> bool:
+    user = use.user
+    if user.kind() == "prim::CallFunction" and function_name(user) in OBSERVED_INPUT_OF_CALL:
+        return use.offset == OBSERVED_INPUT_OF_CALL[function_name(user)]
+    return _quantizes(user)
+
+
+def has_quantizable_use(value: torch._C.Value) -> bool:
+    """A tensor (or tensor list) that a quantizable op produces, or that a quantizable op
+    takes as an input it quantizes: the tests ``valueNeedsToBeQuantized`` makes (static)."""
+    kind = value.type()
+    if not (kind.isSubtypeOf(TENSOR) or kind.isSubtypeOf(TENSOR_LIST)):
+        return False
+    producer = value.node()
+    if _quantizes(producer) or producer.kind() in PROPAGATE_QUANT:
+        return True
+    return any(_use_quantizes(use) for use in value.uses())
+
+
+def quantizable_without_observer(module: torch.jit.ScriptModule | torch._C.ScriptModule,
+                                 entry: str = "forward") -> set[tuple[str, str, int]]:
+    """(instance path, method, value unique) of every tensor value with a quantizable use
+    that no observer in its own graph reads."""
+    found = set()
+    for instance in graph_instances(module, entry):
+        observed = observed_values(instance.graph)
+        for value in graph_values(instance.graph):
+            if value.unique() not in observed and has_quantizable_use(value):
+                found.add((instance.path, instance.method, value.unique()))
+    return found
