@@ -7,7 +7,7 @@ obsviz's answers with these shares no code with what it checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -44,6 +44,34 @@ class GraphInstance:
     path: str
     method: str
     graph: torch._C.Graph
+    is_function: bool = False
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """A call in ``caller``'s graph: callee graph input ``k`` is ``node.inputsAt(k + offset)``
+    (``offset`` 0 for a method, whose input 0 is self, and 1 for a function) and callee
+    output ``k`` is ``node.outputsAt(k)``."""
+
+    caller: tuple[str, str]
+    node: torch._C.Node
+    callee: tuple[str, str]
+    offset: int
+
+
+@dataclass
+class ObservedModule:
+    """The graphs reached from an entry method of an observed module, and the calls."""
+
+    module: torch._C.ScriptModule
+    instances: dict[tuple[str, str], GraphInstance]
+    calls: list[CallSite]
+
+    def submodule(self, path: str) -> torch._C.ScriptModule:
+        module = self.module
+        for name in filter(None, path.split(".")):
+            module = module.getattr(name)
+        return module
 
 
 def function_name(call: torch._C.Node) -> str:
@@ -93,18 +121,18 @@ def _submodule(module: torch._C.ScriptModule, self_value: torch._C.Value,
     return names, module
 
 
-def graph_instances(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-                    entry: str = "forward") -> list[GraphInstance]:
+def read_observed(module: torch.jit.ScriptModule | torch._C.ScriptModule,
+                  entry: str = "forward") -> ObservedModule:
     """Every (instance path, method or function) reached from ``entry``, calls made inside
     any block included, observers' own methods left out."""
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
-    found: dict[tuple[str, str], GraphInstance] = {}
+    found = ObservedModule(root, {}, [])
 
     def visit(owner: torch._C.ScriptModule | None, path: str, method: str,
               graph: torch._C.Graph) -> None:
-        if (path, method) in found:
+        if (path, method) in found.instances:
             return
-        found[(path, method)] = GraphInstance(path, method, graph)
+        found.instances[(path, method)] = GraphInstance(path, method, graph, owner is None)
         self_value = next(graph.inputs()) if owner is not None else None
         for node in _nodes(graph.block()):
             if node.kind() == "prim::CallMethod" and self_value is not None:
@@ -113,16 +141,23 @@ def graph_instances(module: torch.jit.ScriptModule | torch._C.ScriptModule,
                 target = _submodule(owner, self_value, node.inputsAt(0))
                 if target is not None:
                     names, child = target
-                    callee = ".".join(filter(None, [path, *names]))
-                    visit(child, callee, node.s("name"),
-                          child._get_method(node.s("name")).graph)
+                    callee = (".".join(filter(None, [path, *names])), node.s("name"))
+                    found.calls.append(CallSite((path, method), node, callee, 0))
+                    visit(child, *callee, child._get_method(callee[1]).graph)
             elif node.kind() == "prim::CallFunction":
                 name = function_name(node)
                 if name not in GENERAL_CALL and name not in QUANTIZABLE_CALL:
+                    found.calls.append(CallSite((path, method), node, (path, name), 1))
                     visit(None, path, name, _function_graph(node))
 
     visit(root, "", entry, root._get_method(entry).graph)
-    return list(found.values())
+    return found
+
+
+def graph_instances(module: torch.jit.ScriptModule | torch._C.ScriptModule,
+                    entry: str = "forward") -> list[GraphInstance]:
+    """The graphs reached from ``entry``, each as the instance that runs it."""
+    return list(read_observed(module, entry).instances.values())
 
 
 def graph_values(graph: torch._C.Graph) -> Iterator[torch._C.Value]:
@@ -144,7 +179,7 @@ def graph_values(graph: torch._C.Graph) -> Iterator[torch._C.Value]:
 def observed_values(graph: torch._C.Graph) -> set[int]:
     """Uniques of the values an observer call in ``graph`` reads."""
     return {node.inputsAt(1).unique() for node in _nodes(graph.block())
-            if node.kind() == "prim::CallMethod" and _is_observer(node.inputsAt(0))}
+            if _is_observer_node(node) and node.kind() == "prim::CallMethod"}
 
 
 def _quantizes(node: torch._C.Node) -> bool:
@@ -182,4 +217,57 @@ def quantizable_without_observer(module: torch.jit.ScriptModule | torch._C.Scrip
         for value in graph_values(instance.graph):
             if value.unique() not in observed and has_quantizable_use(value):
                 found.add((instance.path, instance.method, value.unique()))
+    return found
+
+
+def observers_called(graph: torch._C.Graph) -> set[str]:
+    """The attribute names of the observers ``graph`` calls."""
+    return {node.inputsAt(0).node().s("name") for node in _nodes(graph.block())
+            if _is_observer_node(node) and node.kind() == "prim::CallMethod"}
+
+
+def observer_reading(value: torch._C.Value) -> str | None:
+    """The attribute name of the observer whose call reads ``value``, if one does."""
+    for use in value.uses():
+        user = use.user
+        if user.kind() == "prim::CallMethod" and _is_observer(user.inputsAt(0)):
+            return user.inputsAt(0).node().s("name")
+    producer = value.node()  # an observer's output, as a call now receives it
+    if producer.kind() == "prim::CallMethod" and _is_observer(producer.inputsAt(0)):
+        return producer.inputsAt(0).node().s("name")
+    return None
+
+
+def observers_of(observed: ObservedModule, path: str, method: str, unique: int,
+                 instead: Mapping[tuple[str, str, int], int] | None = None
+                 ) -> set[tuple[str, str]]:
+    """(owner path, attribute) of the observers run.module has for one value: its own, or,
+    for a method's input or return, the ones at the call sites, as far up as it is passed.
+    ``instead`` maps a value (path, method, unique) to the value observed in its place in
+    the same graph (a fusion pattern delays observing the first to the second)."""
+    instead = instead or {}
+    unique = instead.get((path, method, unique), unique)
+    instance = observed.instances[(path, method)]
+    value = next((v for v in graph_values(instance.graph) if v.unique() == unique), None)
+    assert value is not None, (path, method, unique)
+    own = observer_reading(value)
+    if own is not None:
+        return {(path, own)}
+    found: set[tuple[str, str]] = set()
+    inputs = [v.unique() for v in instance.graph.inputs()]
+    outputs = [v.unique() for v in instance.graph.outputs()]
+    for call in observed.calls:
+        if call.callee != (path, method):
+            continue
+        caller_values = []
+        if unique in inputs:
+            caller_values.append(call.node.inputsAt(inputs.index(unique) + call.offset))
+        if unique in outputs:
+            caller_values.append(call.node.outputsAt(outputs.index(unique)))
+        for caller_value in caller_values:
+            own = observer_reading(caller_value)
+            if own is not None:
+                found.add((call.caller[0], own))
+            else:
+                found |= observers_of(observed, *call.caller, caller_value.unique(), instead)
     return found
