@@ -7,6 +7,7 @@ obsviz's answers with these shares no code with what it checks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ class CallSite:
     node: torch._C.Node
     callee: tuple[str, str]
     offset: int
+    nested: bool  # inside an If branch or a Loop body of the caller's graph
 
 
 @dataclass
@@ -66,6 +68,31 @@ class ObservedModule:
     module: torch._C.ScriptModule
     instances: dict[tuple[str, str], GraphInstance]
     calls: list[CallSite]
+
+    def always_run(self) -> set[tuple[str, str]]:
+        """The instances every call of the entry runs: reached through calls none of which
+        sits inside an If branch or a Loop body."""
+        entry = next(iter(self.instances))
+        running = {entry}
+        changed = True
+        while changed:
+            changed = False
+            for call in self.calls:
+                if call.callee not in running and call.caller in running and not call.nested:
+                    running.add(call.callee)
+                    changed = True
+        return running
+
+    def observers_always_called(self) -> list[tuple[str, str]]:
+        """(instance path, attribute) of the observers every call of the entry calls."""
+        found = []
+        for key in self.always_run():
+            graph = self.instances[key].graph
+            for node, nested in _nodes_nested(graph.block()):
+                if not nested and node.kind() == "prim::CallMethod" and \
+                        _is_observer(node.inputsAt(0)):
+                    found.append((key[0], node.inputsAt(0).node().s("name")))
+        return found
 
     def submodule(self, path: str) -> torch._C.ScriptModule:
         module = self.module
@@ -88,10 +115,17 @@ def _function_graph(call: torch._C.Node) -> torch._C.Graph:
 
 
 def _nodes(block: torch._C.Block) -> Iterator[torch._C.Node]:
-    for node in block.nodes():
+    for node, _ in _nodes_nested(block):
         yield node
+
+
+def _nodes_nested(block: torch._C.Block, nested: bool = False
+                  ) -> Iterator[tuple[torch._C.Node, bool]]:
+    """Every node of a block and of the blocks inside it, and whether it is inside one."""
+    for node in block.nodes():
+        yield node, nested
         for sub in node.blocks():
-            yield from _nodes(sub)
+            yield from _nodes_nested(sub, True)
 
 
 def _is_observer(value: torch._C.Value) -> bool:
@@ -134,7 +168,7 @@ def read_observed(module: torch.jit.ScriptModule | torch._C.ScriptModule,
             return
         found.instances[(path, method)] = GraphInstance(path, method, graph, owner is None)
         self_value = next(graph.inputs()) if owner is not None else None
-        for node in _nodes(graph.block()):
+        for node, nested in _nodes_nested(graph.block()):
             if node.kind() == "prim::CallMethod" and self_value is not None:
                 if _is_observer(node.inputsAt(0)):
                     continue
@@ -142,12 +176,12 @@ def read_observed(module: torch.jit.ScriptModule | torch._C.ScriptModule,
                 if target is not None:
                     names, child = target
                     callee = (".".join(filter(None, [path, *names])), node.s("name"))
-                    found.calls.append(CallSite((path, method), node, callee, 0))
+                    found.calls.append(CallSite((path, method), node, callee, 0, nested))
                     visit(child, *callee, child._get_method(callee[1]).graph)
             elif node.kind() == "prim::CallFunction":
                 name = function_name(node)
                 if name not in GENERAL_CALL and name not in QUANTIZABLE_CALL:
-                    found.calls.append(CallSite((path, method), node, (path, name), 1))
+                    found.calls.append(CallSite((path, method), node, (path, name), 1, nested))
                     visit(None, path, name, _function_graph(node))
 
     visit(root, "", entry, root._get_method(entry).graph)
@@ -218,6 +252,12 @@ def quantizable_without_observer(module: torch.jit.ScriptModule | torch._C.Scrip
             if value.unique() not in observed and has_quantizable_use(value):
                 found.add((instance.path, instance.method, value.unique()))
     return found
+
+
+def observer_class(observer: torch._C.ScriptModule) -> str:
+    """An observer submodule's class name, e.g. ``HistogramObserver``."""
+    return re.sub(r"___torch_mangle_\d+\.", "",
+                  observer._type().qualified_name()).rsplit(".", 1)[-1]
 
 
 def observers_called(graph: torch._C.Graph) -> set[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 
 import pandas as pd
 import pytest
@@ -16,7 +15,7 @@ from obsviz.view import VALUE_COLUMNS
 
 from .corpus import case, script
 from .explain_models import run_of
-from .observed_graphs import observers_called, observers_of, read_observed
+from .observed_graphs import observer_class, observers_called, observers_of, read_observed
 
 VALUE_TABLES = ("values", "delay", "boundary", "observer_map", "pass_through", "observed",
                 "inserted")
@@ -106,9 +105,7 @@ def _as_scripted(text: str) -> int | None:
 
 def _settings(observer: torch._C.ScriptModule) -> tuple:
     """Class name, dtype, qscheme and channel axis of an observer in run.module."""
-    class_name = re.sub(r"___torch_mangle_\d+\.", "",
-                        observer._type().qualified_name()).rsplit(".", 1)[-1]
-    return (class_name, *(observer.getattr(name) if observer.hasattr(name) else None
+    return (observer_class(observer), *(observer.getattr(name) if observer.hasattr(name) else None
                           for name in ("dtype", "qscheme", "ch_axis")))
 
 
