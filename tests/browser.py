@@ -7,29 +7,17 @@ under ``test-artifacts/`` for a person to look at.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from .required import CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-def require_chromium() -> None:
-    """Skip outside CI when Chromium or Playwright is missing; in CI that is an error."""
-    pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            raise RuntimeError(f"{CHROMIUM} is missing: `make setup` installs Debian's "
-                               "chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (make setup installs it)")
 
 
 @dataclass

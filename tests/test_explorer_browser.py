@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from .browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
+from .browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from .required import require_chromium
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_SOURCE = """\

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import warnings
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,14 @@ from obsviz.report import (
     write_report,
 )
 
-from .browser import open_page, require_chromium
+from .browser import open_page
 from .corpus import case, script
 from .failure_models import AuxHead
 from .hostile_models import EVIL_METHOD, EVIL_MODULE, EVIL_NAMES, EVIL_VALUE, hostile_model
 from .observed_graphs import quantizable_without_observer
+from .required import require_chromium
 
 QCONFIG = get_default_qconfig("fbgemm")
-
-
-@pytest.fixture(autouse=True)
-def _quiet() -> None:
-    warnings.filterwarnings("ignore", message="Please use quant_min and quant_max")
 
 
 @pytest.fixture(scope="module")
