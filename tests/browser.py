@@ -30,26 +30,32 @@ class PageProblems:
         return self.console_errors + self.page_errors + self.dialogs
 
 
+def watch(page: object) -> PageProblems:
+    """Collect the page's console errors, uncaught errors and dialogs from now on."""
+    problems = PageProblems()
+    page.on("console", lambda message: problems.console_errors.append(message.text)
+            if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
+
+    def on_dialog(dialog: object) -> None:
+        problems.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return problems
+
+
 @contextmanager
 def open_page(url: str, screenshot: str, *, width: int = 1280, height: int = 900,
               full_page: bool = False) -> Iterator[tuple[object, PageProblems]]:
     """The loaded page and the problems seen while loading it; screenshot on exit."""
     from playwright.sync_api import sync_playwright
 
-    problems = PageProblems()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.on("console", lambda message: problems.console_errors.append(message.text)
-                    if message.type == "error" else None)
-            page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
-
-            def on_dialog(dialog: object) -> None:
-                problems.dialogs.append(f"{dialog.type}: {dialog.message}")
-                dialog.dismiss()
-
-            page.on("dialog", on_dialog)
+            problems = watch(page)
             page.goto(url, wait_until="load")
             yield page, problems
             ARTIFACTS.mkdir(exist_ok=True)

@@ -311,3 +311,29 @@ def observers_of(observed: ObservedModule, path: str, method: str, unique: int,
             else:
                 found |= observers_of(observed, *call.caller, caller_value.unique(), instead)
     return found
+
+
+Position = tuple  # ("input", index) or ("node", index among the graph's own nodes, offset)
+
+
+def observer_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
+                   entry: str = "forward") -> dict[tuple[str, str, Position], str]:
+    """The class of each observer, by (instance path, method, position of the value it
+    reads): positions leave observers out, so two runs on one model compare."""
+    observed = read_observed(module, entry)
+    sites = {}
+    for (path, method), instance in observed.instances.items():
+        graph = instance.graph
+        own_nodes = [node for node in _nodes(graph.block()) if not _is_observer_node(node)]
+        index = {id(node): i for i, node in enumerate(own_nodes)}
+        inputs = [v.unique() for v in graph.inputs()]
+        for node in _nodes(graph.block()):
+            if not (_is_observer_node(node) and node.kind() == "prim::CallMethod"):
+                continue
+            value = node.inputsAt(1)
+            position = ("input", inputs.index(value.unique())) if value.unique() in inputs \
+                else ("node", index[id(value.node())], value.offset())
+            attribute = node.inputsAt(0).node().s("name")
+            sites[(path, method, position)] = observer_class(
+                observed.submodule(path).getattr(attribute))
+    return sites
