@@ -45,7 +45,6 @@ class GraphInstance:
     path: str
     method: str
     graph: torch._C.Graph
-    is_function: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,8 +88,7 @@ class ObservedModule:
         for key in self.always_run():
             graph = self.instances[key].graph
             for node, nested in _nodes_nested(graph.block()):
-                if not nested and node.kind() == "prim::CallMethod" and \
-                        _is_observer(node.inputsAt(0)):
+                if not nested and _is_observer_call(node):
                     found.append((key[0], node.inputsAt(0).node().s("name")))
         return found
 
@@ -133,11 +131,15 @@ def _is_observer(value: torch._C.Value) -> bool:
     return node.kind() == "prim::GetAttr" and node.s("name").startswith(OBSERVER_PREFIX)
 
 
+def _is_observer_call(node: torch._C.Node) -> bool:
+    return node.kind() == "prim::CallMethod" and _is_observer(node.inputsAt(0))
+
+
 def _is_observer_node(node: torch._C.Node) -> bool:
     """An observer's GetAttr, or the call of its forward."""
     if node.kind() == "prim::GetAttr":
         return node.s("name").startswith(OBSERVER_PREFIX)
-    return node.kind() == "prim::CallMethod" and _is_observer(node.inputsAt(0))
+    return _is_observer_call(node)
 
 
 def _submodule(module: torch._C.ScriptModule, self_value: torch._C.Value,
@@ -166,11 +168,11 @@ def read_observed(module: torch.jit.ScriptModule | torch._C.ScriptModule,
               graph: torch._C.Graph) -> None:
         if (path, method) in found.instances:
             return
-        found.instances[(path, method)] = GraphInstance(path, method, graph, owner is None)
+        found.instances[(path, method)] = GraphInstance(path, method, graph)
         self_value = next(graph.inputs()) if owner is not None else None
         for node, nested in _nodes_nested(graph.block()):
             if node.kind() == "prim::CallMethod" and self_value is not None:
-                if _is_observer(node.inputsAt(0)):
+                if _is_observer_call(node):
                     continue
                 target = _submodule(owner, self_value, node.inputsAt(0))
                 if target is not None:
@@ -213,7 +215,7 @@ def graph_values(graph: torch._C.Graph) -> Iterator[torch._C.Value]:
 def observed_values(graph: torch._C.Graph) -> set[int]:
     """Uniques of the values an observer call in ``graph`` reads."""
     return {node.inputsAt(1).unique() for node in _nodes(graph.block())
-            if _is_observer_node(node) and node.kind() == "prim::CallMethod"}
+            if _is_observer_call(node)}
 
 
 def _quantizes(node: torch._C.Node) -> bool:
@@ -263,19 +265,16 @@ def observer_class(observer: torch._C.ScriptModule) -> str:
 def observers_called(graph: torch._C.Graph) -> set[str]:
     """The attribute names of the observers ``graph`` calls."""
     return {node.inputsAt(0).node().s("name") for node in _nodes(graph.block())
-            if _is_observer_node(node) and node.kind() == "prim::CallMethod"}
+            if _is_observer_call(node)}
 
 
 def observer_reading(value: torch._C.Value) -> str | None:
     """The attribute name of the observer whose call reads ``value``, if one does."""
     for use in value.uses():
-        user = use.user
-        if user.kind() == "prim::CallMethod" and _is_observer(user.inputsAt(0)):
-            return user.inputsAt(0).node().s("name")
+        if _is_observer_call(use.user):
+            return use.user.inputsAt(0).node().s("name")
     producer = value.node()  # an observer's output, as a call now receives it
-    if producer.kind() == "prim::CallMethod" and _is_observer(producer.inputsAt(0)):
-        return producer.inputsAt(0).node().s("name")
-    return None
+    return producer.inputsAt(0).node().s("name") if _is_observer_call(producer) else None
 
 
 def observers_of(observed: ObservedModule, path: str, method: str, unique: int,
@@ -324,16 +323,16 @@ def observer_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
     sites = {}
     for (path, method), instance in observed.instances.items():
         graph = instance.graph
-        own_nodes = [node for node in _nodes(graph.block()) if not _is_observer_node(node)]
-        index = {id(node): i for i, node in enumerate(own_nodes)}
-        inputs = [v.unique() for v in graph.inputs()]
+        positions = {v.unique(): ("input", i) for i, v in enumerate(graph.inputs())}
+        own_nodes = 0
         for node in _nodes(graph.block()):
-            if not (_is_observer_node(node) and node.kind() == "prim::CallMethod"):
-                continue
-            value = node.inputsAt(1)
-            position = ("input", inputs.index(value.unique())) if value.unique() in inputs \
-                else ("node", index[id(value.node())], value.offset())
-            attribute = node.inputsAt(0).node().s("name")
-            sites[(path, method, position)] = observer_class(
-                observed.submodule(path).getattr(attribute))
+            if _is_observer_call(node):
+                attribute = node.inputsAt(0).node().s("name")
+                position = positions[node.inputsAt(1).unique()]
+                sites[(path, method, position)] = observer_class(
+                    observed.submodule(path).getattr(attribute))
+            elif not _is_observer_node(node):
+                for out in node.outputs():
+                    positions[out.unique()] = ("node", own_nodes, out.offset())
+                own_nodes += 1
     return sites
