@@ -7,29 +7,17 @@ under ``test-artifacts/`` for a person to look at.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from .required import CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-def require_chromium() -> None:
-    """Skip outside CI when Chromium or Playwright is missing; in CI that is an error."""
-    pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            raise RuntimeError(f"{CHROMIUM} is missing: `make setup` installs Debian's "
-                               "chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (make setup installs it)")
 
 
 @dataclass
@@ -42,26 +30,32 @@ class PageProblems:
         return self.console_errors + self.page_errors + self.dialogs
 
 
+def watch(page: object) -> PageProblems:
+    """Collect the page's console errors, uncaught errors and dialogs from now on."""
+    problems = PageProblems()
+    page.on("console", lambda message: problems.console_errors.append(message.text)
+            if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
+
+    def on_dialog(dialog: object) -> None:
+        problems.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return problems
+
+
 @contextmanager
 def open_page(url: str, screenshot: str, *, width: int = 1280, height: int = 900,
               full_page: bool = False) -> Iterator[tuple[object, PageProblems]]:
     """The loaded page and the problems seen while loading it; screenshot on exit."""
     from playwright.sync_api import sync_playwright
 
-    problems = PageProblems()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.on("console", lambda message: problems.console_errors.append(message.text)
-                    if message.type == "error" else None)
-            page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
-
-            def on_dialog(dialog: object) -> None:
-                problems.dialogs.append(f"{dialog.type}: {dialog.message}")
-                dialog.dismiss()
-
-            page.on("dialog", on_dialog)
+            problems = watch(page)
             page.goto(url, wait_until="load")
             yield page, problems
             ARTIFACTS.mkdir(exist_ok=True)

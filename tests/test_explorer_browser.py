@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -17,12 +18,19 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from torch.ao.quantization import get_default_qconfig
 
-from .browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
+import obsviz
+
+from .browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PageProblems, watch
+from .corpus import real_pass
+from .observed_graphs import observer_sites
+from .required import require_chromium
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_SOURCE = """\
@@ -162,8 +170,9 @@ def _graph_svg(page) -> str:
 
 
 @contextlib.contextmanager
-def _explorer_page(url: str, root: Path) -> Iterator[tuple[object, object]]:
-    """Chromium on the notebook at ``url``, its cell run: (page, the Explorer element)."""
+def _explorer_page(url: str, root: Path) -> Iterator[tuple[object, object, PageProblems]]:
+    """Chromium on the notebook at ``url``, its cell run: (page, the Explorer element, the
+    console errors, page errors and dialogs seen from loading the page on)."""
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
@@ -171,6 +180,7 @@ def _explorer_page(url: str, root: Path) -> Iterator[tuple[object, object]]:
             args=CHROMIUM_ARGS, viewport={"width": 1680, "height": 3000})
         try:
             page = context.new_page()
+            problems = watch(page)
             page.goto(url)
             _run_first_cell(page)
             explorer = page.locator(".obsviz-explorer")
@@ -178,39 +188,128 @@ def _explorer_page(url: str, root: Path) -> Iterator[tuple[object, object]]:
             page.locator(".obsviz-graph svg").first.wait_for(timeout=60_000)
             assert "Error displaying widget" not in page.content()
             page.mouse.move(0, 0)
-            yield page, explorer
+            yield page, explorer, problems
         finally:
             context.close()
 
 
-def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path]) -> None:
-    url, root = lab
-    with _explorer_page(url, root) as (page, explorer):
-        explorer.screenshot(path=str(ARTIFACTS / "explorer-start.png"))
+# ---------------------------------------------------------------------- the oracle
+QCONFIG = get_default_qconfig("fbgemm")
+TOGGLED = "layer1"
 
-        before = _graph_svg(page)
-        page.locator(".obsviz-qconfig.obsviz-m-layer1 select").select_option("None")
+
+@pytest.fixture(scope="module")
+def real_sites() -> dict[str, dict]:
+    """The real pass's observers on the notebook's model, before and after the toggle."""
+    before = observer_sites(real_pass(obsviz.samples.load("resnet_small"), {"": QCONFIG}))
+    after = observer_sites(real_pass(obsviz.samples.load("resnet_small"),
+                                     {"": QCONFIG, TOGGLED: None}))
+    return {"before": before, "after": after}
+
+
+def _paths(sites: Iterable[tuple]) -> Counter[str]:
+    return Counter(path or "<top>" for path, _, _ in sites)
+
+
+def _inside(sites: Iterable[tuple], path: str) -> int:
+    return sum(1 for site_path, _, _ in sites
+               if site_path == path or site_path.startswith(f"{path}."))
+
+
+# ---------------------------------------------------------------------- reading the page
+def _call_node_texts(page, path: str) -> list[str]:
+    """The lines of the collapsed call node for submodule ``path`` in the graph."""
+    found = page.evaluate(
+        """path => [...document.querySelectorAll('.obsviz-graph svg g.node')]
+             .map(g => [...g.querySelectorAll('text')].map(t => t.textContent.trim()))
+             .filter(lines => lines[0] === path)""", path)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _observers_inside(page, path: str) -> int:
+    counts = [int(m.group(1)) for line in _call_node_texts(page, path)
+              if (m := re.fullmatch(r"\+?(\d+) observers? inside", line))]
+    return counts[0] if counts else 0
+
+
+def _diff_entries(page) -> Counter[tuple[str, str]]:
+    """(what happened, module path) of each observer the diff lists."""
+    entries: Counter[tuple[str, str]] = Counter()
+    for text in page.locator(".obsviz-diff .obsviz-diff-entry").all_inner_texts():
+        match = re.match(r"\W*observer (removed|added) ([^\s:]+):", text)
+        assert match, text
+        entries[(match.group(1), match.group(2))] += 1
+    return entries
+
+
+def _diff_count(page, what: str) -> int:
+    match = re.search(rf"(\d+) observers? {what}", page.locator(".obsviz-diff-head").inner_text())
+    return int(match.group(1)) if match else 0
+
+
+def _ask_why(page, label: str) -> str:
+    """Filter the values table to ``label``, click its row, and read the explanation."""
+    query = page.get_by_placeholder("filter rows: a name, op or reason")
+    query.fill(label)
+    query.press("Enter")
+    row = page.locator(".obsviz-rows select").first.locator(
+        "option", has_text=re.compile(re.escape(label) + r"(\s|$)"))
+    row.first.wait_for(state="attached", timeout=30_000)
+    page.locator(".obsviz-rows select").first.select_option(
+        value=row.first.get_attribute("value"))
+    explanation = page.locator(".obsviz-why .obsviz-explanation", has_text=label)
+    explanation.wait_for(timeout=30_000)
+    return explanation.inner_text()
+
+
+def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path],
+                                                         real_sites: dict) -> None:
+    """What the page shows after the toggle is what the real pass does with that
+    qconfig_dict: the observers it removes and adds, where; how many the collapsed
+    layer1 call holds; and, for a clicked row, whether the value is observed."""
+    url, root = lab
+    before, after = real_sites["before"], real_sites["after"]
+    removed, added = set(before) - set(after), set(after) - set(before)
+    assert removed  # the toggle must matter for this test to mean anything
+    with _explorer_page(url, root) as (page, explorer, problems):
+        explorer.screenshot(path=str(ARTIFACTS / "explorer-start.png"))
+        assert _observers_inside(page, TOGGLED) == _inside(before, TOGGLED) > 0
+
+        svg = _graph_svg(page)
+        page.locator(f".obsviz-qconfig.obsviz-m-{TOGGLED} select").select_option("None")
         page.wait_for_function(
             "before => { const svg = document.querySelector('.obsviz-graph svg');"
             " return svg !== null && svg.innerHTML !== before; }",
-            arg=before, timeout=30_000)
-        diff = page.locator(".obsviz-diff")
-        assert "observers removed" in diff.inner_text()
-        assert _graph_svg(page) != before
-        assert "Error displaying widget" not in page.content()
+            arg=svg, timeout=30_000)
+        assert f"You changed {TOGGLED}: inherit → None" in \
+            page.locator(".obsviz-diff-head").inner_text()
+        assert (_diff_count(page, "removed"), _diff_count(page, "added")) == \
+            (len(removed), len(added))
+        assert _diff_entries(page) == Counter(
+            {("removed", path): n for path, n in _paths(removed).items()}
+            | {("added", path): n for path, n in _paths(added).items()})
+        assert _observers_inside(page, TOGGLED) == _inside(after, TOGGLED) == 0
         explorer.screenshot(path=str(ARTIFACTS / "explorer-toggled.png"))
 
-        # click a row of the values table: the explanation shows for that value
-        page.locator(".obsviz-rows select").first.select_option(
-            label=page.locator(".obsviz-rows select option").nth(1).inner_text())
-        page.locator(".obsviz-why .obsviz-explanation").wait_for(timeout=30_000)
+        # the model's own input, which the top module still observes
+        model_input = list(obsviz.samples.load("resnet_small").graph.inputs())[1].debugName()
+        observer_class = after[("", "forward", ("input", 1))]
+        why = _ask_why(page, f"<top>:forward:%{model_input}")
+        assert re.search(r"(?m)^observed\b", why) and observer_class in why, why
+        # a value whose observer the toggle removed: the real pass left layer1 bare
+        first_removed = page.locator(".obsviz-diff .obsviz-diff-entry code").first.inner_text()
+        assert first_removed.startswith(f"{TOGGLED}.")
+        why = _ask_why(page, first_removed)
+        assert re.search(r"(?m)^not observed\b", why), why
         explorer.screenshot(path=str(ARTIFACTS / "explorer-why.png"))
+    assert problems.all() == []
 
 
 def test_a_failed_pass_offers_its_fold_and_the_click_runs_it(lab: tuple[str, Path]) -> None:
     url, root = lab
     with _explorer_page(url.replace("explorer.ipynb", "failing.ipynb"), root) as (
-            page, explorer):
+            page, explorer, problems):
         assert "The pass failed" in explorer.inner_text()
         button = page.get_by_role("button", name="Fold self.training and run again")
         button.wait_for(timeout=30_000)
@@ -221,3 +320,4 @@ def test_a_failed_pass_offers_its_fold_and_the_click_runs_it(lab: tuple[str, Pat
         assert not button.is_visible()
         assert "Error displaying widget" not in page.content()
         explorer.screenshot(path=str(ARTIFACTS / "explorer-folded.png"))
+    assert problems.all() == []

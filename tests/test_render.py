@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import textwrap
 import warnings
 import xml.etree.ElementTree as ET
@@ -31,9 +30,13 @@ from obsviz.figures import (
 )
 
 from .corpus import CASES, case, script
+from .required import require_dot
 
-pytestmark = pytest.mark.skipif(shutil.which("dot") is None,
-                                reason="Graphviz's dot is not installed (make test installs it)")
+
+@pytest.fixture(autouse=True)
+def _graphviz() -> None:
+    require_dot()
+
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -403,11 +406,11 @@ def test_values_preprocessing_made_are_drawn_on_the_value_they_replace(name: str
                (diff.nodes[e["head"]]["class"] for e in stand_ins))
 
 
+@pytest.mark.filterwarnings("ignore::obsviz.ObsvizWarning")  # loops and functions left float
 def test_diff_and_after_agree_on_every_corpus_model() -> None:
     """The diff overlay (the input graph plus the run's decisions) puts exactly as many
     observers in each top-level graph as run.module really has there."""
     checked = 0
-    warnings.simplefilter("ignore")
     for c in CASES:
         if c.real_raises:
             continue

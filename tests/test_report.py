@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import html
 import re
-import warnings
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from torch.ao.quantization import get_default_qconfig
 import obsviz
 from obsviz.__main__ import main
 from obsviz.report import (
+    Report,
     ReportHeader,
     build_report,
     quantizable_unobserved,
@@ -19,16 +20,14 @@ from obsviz.report import (
     write_report,
 )
 
-from .browser import open_page, require_chromium
+from .browser import open_page
+from .corpus import case, script
 from .failure_models import AuxHead
 from .hostile_models import EVIL_METHOD, EVIL_MODULE, EVIL_NAMES, EVIL_VALUE, hostile_model
+from .observed_graphs import quantizable_without_observer
+from .required import require_chromium
 
 QCONFIG = get_default_qconfig("fbgemm")
-
-
-@pytest.fixture(autouse=True)
-def _quiet() -> None:
-    warnings.filterwarnings("ignore", message="Please use quant_min and quant_max")
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +52,45 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_report(path, run, header)
 
 
-def test_explains_every_value_with_a_quantizable_use_and_no_observer(small_run, small_html):
+def _listed_values(report: Report) -> set[tuple[str, str, int]]:
+    return {(e.value.module_path, e.value.graph.method, e.value.unique)
+            for e in report.explanations}
+
+
+def _assert_page_lists_exactly(run: obsviz.Run, name: str) -> str:
+    """The report explains every tensor value with a quantizable use and no observer,
+    found by reading run.module's graphs with helper.cpp's op lists (tests/observed_graphs),
+    and nothing else."""
+    expected = quantizable_without_observer(run.module, run.entry_method)
+    report = build_report(run, ReportHeader(name))
+    page = render_html(report)
+    assert _listed_values(report) == expected
+    assert page.count("<details class='value") == len(expected) > 0
+    for explanation in report.explanations:
+        assert f"<summary><code>{html.escape(str(explanation.value))}</code>" in page
+    return page
+
+
+# Between them, each clause of "a quantizable use" decides some value: a quantizable
+# producer, an add / mul / cat producer, a quantizable user, batch_norm's input-only rule,
+# static lists in a dynamic run; and values in loops, If branches and called functions.
+REPORT_CASES = ("mobilenet_v3_tiny_static", "conv_bn_dynamic", "loop_between_convs_static",
+                "function_needs_observer_conv_static", "nested_if_static")
+
+
+@pytest.mark.parametrize("name", REPORT_CASES)
+@pytest.mark.filterwarnings("ignore::obsviz.LoopWarning", "ignore::obsviz.FunctionWarning")
+def test_explains_every_value_with_a_quantizable_use_and_no_observer(name):
+    c = case(name)
+    run = obsviz.insert_observers(script(c), c.qconfig_dict(), method_name=c.method_name,
+                                  quant_type=c.quant_type)
+    _assert_page_lists_exactly(run, name)
+
+
+def test_explanations_of_resnet_small(small_run, small_html):
+    _assert_page_lists_exactly(small_run, "resnet_small")
     candidates = quantizable_unobserved(small_run)
-    assert len(candidates) > 0 and not candidates["observed"].any()
     assert set(candidates["reason"]) >= {"delayed", "observed_at_call_site"}
-    assert "not_tensor" not in set(candidates["reason"])
-    assert small_html.count("<details class='value") == len(candidates)
     # the stem conv's output (aten::conv2d's, in conv1), delayed by the conv-relu fusion
     stem = candidates.query("module_path == 'conv1' and producer == 'aten::conv2d'")
     assert list(stem["reason"]) == ["delayed"]

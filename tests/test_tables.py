@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import pytest
 import torch
@@ -11,7 +13,9 @@ import obsviz
 from obsviz import events as ev
 from obsviz.view import VALUE_COLUMNS
 
+from .corpus import case, script
 from .explain_models import run_of
+from .observed_graphs import observer_class, observers_called, observers_of, read_observed
 
 VALUE_TABLES = ("values", "delay", "boundary", "observer_map", "pass_through", "observed",
                 "inserted")
@@ -77,6 +81,73 @@ def test_observer_map_per_channel_axis() -> None:
                                   {"": get_default_qconfig("fbgemm")})
     weight = _row(run.tables.observer_map, role="weight").iloc[0]
     assert weight.observer_class == "PerChannelMinMaxObserver" and weight.ch_axis == 0
+
+
+class _ScriptedSetting(torch.nn.Module):
+    """Holds a dtype or qscheme, for TorchScript to give the integer it stores it as."""
+
+    def __init__(self, setting: object) -> None:
+        super().__init__()
+        self.setting = setting
+
+    def forward(self) -> int:
+        return 0
+
+
+@functools.cache
+def _as_scripted(text: str) -> int | None:
+    """A table's "torch.qint8" or "torch.per_tensor_affine" as a scripted observer holds it."""
+    if not text:
+        return None
+    holder = torch.jit.script(_ScriptedSetting(getattr(torch, text.removeprefix("torch."))))
+    return holder._c.getattr("setting")
+
+
+def _settings(observer: torch._C.ScriptModule) -> tuple:
+    """Class name, dtype, qscheme and channel axis of an observer in run.module."""
+    return (observer_class(observer), *(observer.getattr(name) if observer.hasattr(name) else None
+                          for name in ("dtype", "qscheme", "ch_axis")))
+
+
+def _row_settings(row: object) -> tuple:
+    return (row.observer_class, _as_scripted(row.dtype), _as_scripted(row.qscheme),
+            None if pd.isna(row.ch_axis) else row.ch_axis)
+
+
+# default_qconfig (one observer class for weights and activations), per-channel weights,
+# dynamic int8 and fp16, embedding_bag weight-only, and several qconfigs in one model
+OBSERVER_MAP_CASES = (
+    "two_blocks_diff_qconfig_static", "two_blocks_diff_qconfig_per_channel",
+    "sequential_layers_per_channel", "two_linears_dynamic_per_channel",
+    "functional_linear_dynamic_fp16", "two_mlps_dynamic_diff_qconfig",
+    "embedding_bag_then_linear_mixed", "resnet_small_nested_keys", "add_relu_module_static",
+    "conv_relu_module_qnnpack",
+)
+
+
+@pytest.mark.parametrize("name", OBSERVER_MAP_CASES)
+def test_observer_map_describes_the_observers_in_the_observed_module(name: str) -> None:
+    """Each row's class, dtype, qscheme and axis are those of the observer run.module has
+    for the value (its own, or at the call sites it is passed through, or, when a fusion
+    delays it, the later value's), and every observer run.module calls has a row."""
+    c = case(name)
+    run = obsviz.insert_observers(script(c), c.qconfig_dict(), quant_type=c.quant_type)
+    observed = read_observed(run.module, run.entry_method)
+    delay = run.tables.delay
+    assert (delay.observed_instead_module_path == delay.module_path).all()
+    assert (delay.observed_instead_method == delay.method).all()
+    instead = {(row.module_path, row.method, row.unique): row.observed_instead_unique
+               for row in delay.itertuples()}
+    described = set()
+    for row in run.tables.observer_map.itertuples():
+        observers = observers_of(observed, row.module_path, row.method, row.unique, instead)
+        for path, attribute in observers:
+            observer = observed.submodule(path).getattr(attribute)
+            assert _settings(observer) == _row_settings(row), (row.module_path, row.value)
+        described |= observers
+    called = {(instance.path, attribute) for instance in observed.instances.values()
+              for attribute in observers_called(instance.graph)}
+    assert described == called and called
 
 
 def test_pass_through_table() -> None:
