@@ -83,9 +83,3 @@ def test_placement_matches_real_pass(case: Case) -> None:
         real = real_insert_observers(case, model)
         assert _placement(_engine(case, model).module, case) == _placement(real, case)
 
-
-@pytest.mark.parametrize("case", [c for c in CASES if c.real_raises is None],
-                         ids=[c.name for c in CASES if c.real_raises is None])
-def test_observed_module_runs(case: Case) -> None:
-    run = _engine(case, script(case))
-    run.module(*case.example_inputs())
