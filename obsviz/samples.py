@@ -11,7 +11,9 @@ from torch import nn
 
 
 class BasicBlock(nn.Module):
-    expansion: int = 1
+    # not annotated: torch 2.2 cannot script a class annotation that this file's
+    # `from __future__ import annotations` turns into a string
+    expansion = 1
 
     def __init__(
         self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
@@ -35,7 +37,7 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    expansion: int = 4
+    expansion = 4
 
     def __init__(
         self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
