@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .torch_api import internal_scripting
+
 
 class BasicBlock(nn.Module):
     # not annotated: torch 2.2 cannot script a class annotation that this file's
@@ -452,4 +454,5 @@ def load(name: str, *, seed: int = 0) -> torch.jit.ScriptModule:
     if name not in SAMPLES:
         raise UnknownSampleError(name)
     torch.manual_seed(seed)
-    return torch.jit.script(SAMPLES[name].build().eval())
+    with internal_scripting():
+        return torch.jit.script(SAMPLES[name].build().eval())
