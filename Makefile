@@ -46,12 +46,13 @@ fuzz: setup
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py \
 	  --hypothesis-show-statistics
 
-# `make test-torch VERSION=2.2.2`: the corpus, split-type and API tests on another released
-# torch, in a venv of its own (.venv-torch-VERSION). Most versions come from PyPI as CUDA
+# `make test-torch VERSION=2.2.2`: the corpus, split-type, API and torch-API tests on another
+# released torch, in a venv of its own (.venv-torch-VERSION). Most versions come from PyPI as CUDA
 # builds of several GB, so CI stays on 2.13. The constraints file keeps pip from replacing
 # the chosen torch when it installs the project.
 TORCH_VENV  := .venv-torch-$(VERSION)
-TORCH_TESTS := tests/test_differential.py tests/test_split_types.py tests/test_api.py
+TORCH_TESTS := tests/test_differential.py tests/test_split_types.py tests/test_api.py \
+               tests/test_torch_api.py
 
 test-torch:
 	$(if $(VERSION),,$(error usage: make test-torch VERSION=2.2.2))
