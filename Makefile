@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.obsviz-installed
 # JupyterLab refuses to run as root unless told to (CI machines and containers are root)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup tour tour-headless notebooks test lint fuzz bench clean
+.PHONY: setup tour tour-headless notebooks test test-torch lint fuzz bench clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,27 @@ test: lint
 fuzz: setup
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py \
 	  --hypothesis-show-statistics
+
+# `make test-torch VERSION=2.2.2`: the corpus, split-type, API and torch-API tests on another
+# released torch, in a venv of its own (.venv-torch-VERSION). Most versions come from PyPI as CUDA
+# builds of several GB, so CI stays on 2.13. The constraints file keeps pip from replacing
+# the chosen torch when it installs the project.
+TORCH_VENV  := .venv-torch-$(VERSION)
+TORCH_TESTS := tests/test_differential.py tests/test_split_types.py tests/test_api.py \
+               tests/test_torch_api.py
+
+test-torch:
+	$(if $(VERSION),,$(error usage: make test-torch VERSION=2.2.2))
+	$(MAKE) --no-print-directory $(TORCH_VENV)/.obsviz-installed
+	$(TORCH_VENV)/bin/python -m pytest -q -p no:cacheprovider $(TORCH_TESTS)
+
+.venv-torch-%/.obsviz-installed: pyproject.toml
+	@test -x .venv-torch-$*/bin/python || python3 -m venv .venv-torch-$*
+	echo "torch==$*" > .venv-torch-$*/constraints.txt
+	.venv-torch-$*/bin/python -m pip install -q --disable-pip-version-check torch==$*
+	.venv-torch-$*/bin/python -m pip install -q --disable-pip-version-check \
+	  -c .venv-torch-$*/constraints.txt -e '.[test]'
+	@touch $@
 
 bench: setup
 	$(PY) benchmarks/bench_engine.py

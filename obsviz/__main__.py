@@ -22,13 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-from torch.ao.quantization import (
-    QConfig,
-    default_dynamic_qconfig,
-    float16_dynamic_qconfig,
-    get_default_qconfig,
-    per_channel_dynamic_qconfig,
-)
 from torch.jit._recursive import wrap_cpp_module
 
 from . import events as ev
@@ -40,13 +33,15 @@ from .loading import load
 from .qconfig import named_modules
 from .rules import DYNAMIC, STATIC
 from .run import Run
+from .torch_api import QConfig, require_jit_quantization
+from .torch_api import quantization as tq
 
 QCONFIGS: dict[str, tuple[Callable[[], QConfig], str]] = {
-    "fbgemm": (lambda: get_default_qconfig("fbgemm"), STATIC),
-    "qnnpack": (lambda: get_default_qconfig("qnnpack"), STATIC),
-    "dynamic": (lambda: default_dynamic_qconfig, DYNAMIC),
-    "per_channel_dynamic": (lambda: per_channel_dynamic_qconfig, DYNAMIC),
-    "fp16": (lambda: float16_dynamic_qconfig, DYNAMIC),
+    "fbgemm": (lambda: tq.get_default_qconfig("fbgemm"), STATIC),
+    "qnnpack": (lambda: tq.get_default_qconfig("qnnpack"), STATIC),
+    "dynamic": (lambda: tq.default_dynamic_qconfig, DYNAMIC),
+    "per_channel_dynamic": (lambda: tq.per_channel_dynamic_qconfig, DYNAMIC),
+    "fp16": (lambda: tq.float16_dynamic_qconfig, DYNAMIC),
 }
 NONE = "none"
 PASS_PHASES = 7  # PhaseFinished events of a static or dynamic (not on-device) run
@@ -372,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "summary" and not args.model and not args.sample:
         args.sample = "resnet_small"
     try:
+        require_jit_quantization()
         return args.func(args)
     except ObsvizError as err:
         print(f"obsviz {args.command}: error: {err}", file=sys.stderr)

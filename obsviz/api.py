@@ -22,11 +22,13 @@ from .graphs import BLOCK_KINDS
 from .qconfig import check_qconfig_dict, fill_qconfig_map, named_modules, script_qconfig_dict
 from .rules import DYNAMIC, STATIC
 from .run import Run
+from .torch_api import require_jit_quantization
 
 QUANT_TYPES = (STATIC, DYNAMIC)
 
 
 def _check_inputs(model: object, method_name: str, quant_type: str) -> torch.jit.ScriptModule:
+    require_jit_quantization()
     if isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
         raise ObsvizError(
             f"obsviz needs a TorchScript module, got an eager {type(model).__name__}; script it "

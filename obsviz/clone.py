@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
-from torch.ao.quantization import QConfig
 
 from . import torch_messages
 from .errors import PassError
 from .graphs import access_path, source_line
 from .qconfig import ModuleQConfig, named_children, named_modules
+from .torch_api import QConfig, internal_scripting
 
 _clone_with_class = torch._C._hack_do_not_use_clone_module_with_class
 
@@ -99,7 +99,8 @@ def _split_types(cloned: torch._C.ScriptModule, keys: Mapping[str, tuple]
     concrete = torch._C.ConcreteModuleType.from_jit_type(cloned._type())
     cloned._define(concrete, f"def {PROBE_METHOD}(self) -> None:\n    return None\n",
                    lambda name: None)
-    placeholder = torch.jit.script(torch.nn.Identity())._c
+    with internal_scripting():
+        placeholder = torch.jit.script(torch.nn.Identity())._c
     sentinels: dict[tuple, QConfig] = {}
     qconfig_dict = {}
     for path, key in keys.items():

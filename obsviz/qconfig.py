@@ -8,9 +8,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
-from torch.ao.quantization import QConfig
 
 from .errors import ObsvizError, QConfigKeyWarning
+from .torch_api import QConfig, internal_scripting
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,9 @@ def script_qconfig_dict(qconfig_dict: Mapping[str, QConfig | None]) -> dict[
             scripted[key] = None
             continue
         try:
-            activation = torch.jit.script(qconfig.activation())._c
-            weight = torch.jit.script(qconfig.weight())._c
+            with internal_scripting():
+                activation = torch.jit.script(qconfig.activation())._c
+                weight = torch.jit.script(qconfig.weight())._c
         except Exception as err:
             raise ObsvizError(f"cannot script the observers of qconfig_dict[{key!r}]: {err}") \
                 from err

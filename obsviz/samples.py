@@ -9,9 +9,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .torch_api import internal_scripting
+
 
 class BasicBlock(nn.Module):
-    expansion: int = 1
+    # not annotated: torch 2.2 cannot script a class annotation that this file's
+    # `from __future__ import annotations` turns into a string
+    expansion = 1
 
     def __init__(
         self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
@@ -35,7 +39,7 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    expansion: int = 4
+    expansion = 4
 
     def __init__(
         self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
@@ -450,4 +454,5 @@ def load(name: str, *, seed: int = 0) -> torch.jit.ScriptModule:
     if name not in SAMPLES:
         raise UnknownSampleError(name)
     torch.manual_seed(seed)
-    return torch.jit.script(SAMPLES[name].build().eval())
+    with internal_scripting():
+        return torch.jit.script(SAMPLES[name].build().eval())

@@ -16,13 +16,13 @@ from collections.abc import Callable, Hashable, Mapping
 
 import ipywidgets as widgets
 import torch
-from torch.ao.quantization import QConfig
 
 from ..api import _check_inputs
 from ..errors import ObsvizError
 from ..figures import DEFAULT_MAX_NODES
 from ..fixes import self_attributes
 from ..rules import DYNAMIC, STATIC
+from ..torch_api import QConfig
 from . import views
 from .choices import QConfigChoices
 from .session import Outcome, Session

@@ -11,16 +11,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from torch.ao.quantization import (
-    QConfig,
-    default_dynamic_qconfig,
-    default_qconfig,
-    float16_dynamic_qconfig,
-    get_default_qconfig,
-    per_channel_dynamic_qconfig,
-)
-
 from ..errors import ObsvizError
+from ..torch_api import QConfig
+from ..torch_api import quantization as tq
 
 INHERIT = "inherit"
 """The choice of a module with no key of its own: it takes its parent's qconfig."""
@@ -42,17 +35,17 @@ class Choice:
 def builtin_choices() -> list[Choice]:
     """The static, per-tensor, dynamic, per-channel dynamic, fp16 dynamic and None choices."""
     return [
-        Choice("static", get_default_qconfig("fbgemm"), 'get_default_qconfig("fbgemm")',
+        Choice("static", tq.get_default_qconfig("fbgemm"), 'get_default_qconfig("fbgemm")',
                ("get_default_qconfig",),
                "static, fbgemm: histogram activations, per-channel int8 weights"),
-        Choice("static per-tensor", default_qconfig, "default_qconfig", ("default_qconfig",),
+        Choice("static per-tensor", tq.default_qconfig, "default_qconfig", ("default_qconfig",),
                "static: min/max activations, per-tensor int8 weights"),
-        Choice("dynamic", default_dynamic_qconfig, "default_dynamic_qconfig",
+        Choice("dynamic", tq.default_dynamic_qconfig, "default_dynamic_qconfig",
                ("default_dynamic_qconfig",), "dynamic: per-tensor int8 weights"),
-        Choice("dynamic per-channel", per_channel_dynamic_qconfig,
+        Choice("dynamic per-channel", tq.per_channel_dynamic_qconfig,
                "per_channel_dynamic_qconfig", ("per_channel_dynamic_qconfig",),
                "dynamic: per-channel int8 weights"),
-        Choice("dynamic fp16", float16_dynamic_qconfig, "float16_dynamic_qconfig",
+        Choice("dynamic fp16", tq.float16_dynamic_qconfig, "float16_dynamic_qconfig",
                ("float16_dynamic_qconfig",), "dynamic: float16 weights, no activations"),
         Choice(NONE, None, "None", (), "no qconfig: nothing in the module is observed"),
     ]
