@@ -135,7 +135,7 @@ class _Pass:
         """The run as it stood when the pass failed, with a module that can be read."""
         helper, module = self.helper, self.cloned
         if helper is not None and module is not None:
-            helper.attach_unvisited_observers(self.instances)
+            helper.fill_empty_observer_slots(self.instances)
         return Run(
             module=wrap_cpp_module(module) if module is not None else self.model,
             events=tuple(self.recorder.events) if self.recorder else (),
@@ -196,7 +196,7 @@ class _Pass:
             helper.reset_observer_method_name = f"reset_observers_{method_name}"
         with self.phase("insert_observers"):
             helper.insert_observers(top, entry_method, is_entry_point=True)
-            helper.attach_unvisited_observers(self.instances)
+            helper.fill_empty_observer_slots(self.instances)
         if on_device:
             with self.phase("insert_reset_observer_method"):
                 helper.add_reset_observer_methods()
