@@ -78,7 +78,7 @@ def test_obsviz_module_can_be_saved_and_its_walked_observers_record(name: str,
     loaded = torch.jit.load(tmp_path / "observed.pt")
     run_method(loaded, c)
     for path, attribute, _ in run.inserted:
-        observer = _submodule(loaded, path).__getattr__(attribute)
+        observer = getattr(_submodule(loaded, path), attribute)
         assert torch.isfinite(observer.min_val).all(), f"{path}.{attribute} never ran"
 
 
