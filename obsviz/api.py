@@ -22,6 +22,7 @@ from .graphs import BLOCK_KINDS
 from .qconfig import check_qconfig_dict, fill_qconfig_map, named_modules, script_qconfig_dict
 from .rules import DYNAMIC, STATIC
 from .run import Run
+from .slots import empty_module_slots
 from .torch_api import require_jit_quantization
 
 QUANT_TYPES = (STATIC, DYNAMIC)
@@ -134,12 +135,14 @@ class _Pass:
             raise _failure(err, self.partial_run()) from err
 
     def partial_run(self) -> Run:
-        """The run as it stood when the pass failed, with a module that can be read."""
+        """The run as it stood when the pass failed, with a module that can be read: the
+        partly observed one, or the input model when that one has an empty slot."""
         helper, module = self.helper, self.cloned
         if helper is not None and module is not None:
-            helper.attach_unvisited_observers(self.instances)
+            helper.fill_empty_observer_slots(self.instances)
+        readable = module is not None and not empty_module_slots(module)
         return Run(
-            module=wrap_cpp_module(module) if module is not None else self.model,
+            module=wrap_cpp_module(module) if readable else self.model,
             events=tuple(self.recorder.events) if self.recorder else (),
             qconfigs=self.qconfigs, splits=self.splits,
             maps=helper.maps_view() if helper else ev.MapsView.empty(),
@@ -198,11 +201,12 @@ class _Pass:
             helper.reset_observer_method_name = f"reset_observers_{method_name}"
         with self.phase("insert_observers"):
             helper.insert_observers(top, entry_method, is_entry_point=True)
-            helper.attach_unvisited_observers(self.instances)
+            helper.fill_empty_observer_slots(self.instances)
         if on_device:
             with self.phase("insert_reset_observer_method"):
                 helper.add_reset_observer_methods()
 
+        check_every_slot_holds_a_value(cloned)
         observed, original = wrap_cpp_module(cloned), self.model
         if inplace:
             original = wrap_cpp_module(self.model._c)  # its graphs stay as they were
@@ -220,6 +224,20 @@ class _Pass:
             original_names=original_names,
             original=original,
         )
+
+
+def check_every_slot_holds_a_value(module: torch._C.ScriptModule) -> None:
+    """Refuse to wrap a module with an empty submodule slot: reading it crashes torch."""
+    empty = empty_module_slots(module)
+    if not empty:
+        return
+    path, attribute = empty[0]
+    others = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+    raise PassError(
+        f"{path or '<top>'}: attribute {attribute} holds no value{others}; torch crashes "
+        "reading such a module, so obsviz does not return it.",
+        rule="emptyObserverSlot", module_path=path, value=attribute,
+        details={"empty_slots": empty})
 
 
 def _collect_values(block: torch._C.Block, values: list[torch._C.Value]) -> None:

@@ -57,7 +57,9 @@ class Diagnosis:
 
     def lines(self) -> list[str]:
         lines = [self.summary, f"Fix: {self.fix}"]
-        where = f"{self.module_path or '<top>'}.{self.method}"
+        where = self.module_path or "<top>"
+        if self.method:
+            where += f".{self.method}"
         if self.node:
             where += f", node {self.node}"
         if self.source:
@@ -181,6 +183,19 @@ def _explain(error: PassError, model: torch.jit.ScriptModule | None) -> Diagnosi
             rule=error.rule, module_path=path, method=method,
             values=(f"%{error.value}",) if error.value else (),
             why="ModuleCloneHelper::remapTypes refuses methods with Object arguments",
+        )
+    if error.rule == "emptyObserverSlot":
+        slots = ", ".join(f"{p or '<top>'}.{a}" for p, a in details.get("empty_slots", ()))
+        return Diagnosis(
+            kind="empty_observer_slot",
+            summary=f"{path or '<top>'}: the observed module's attribute {error.value} holds "
+                    "no value, and torch crashes reading such a module, so obsviz stopped "
+                    "before handing it over.",
+            fix="none on your side: this is a bug in obsviz, please report it with the model. "
+                "The pass adds each observer attribute to a class type but sets it only on "
+                "the instances it walks; obsviz should have filled the others. The partial "
+                f"run's module is the model you passed in. Empty: {slots}.",
+            rule=error.rule, module_path=path, method="", values=(error.value,),
         )
     return Diagnosis(
         kind=error.rule, summary=str(error).splitlines()[0],

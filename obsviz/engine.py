@@ -137,7 +137,8 @@ class InsertObserversHelper:
         self.boundary_done: set[str] = set()
         self.analyzed: set[str] = set()
         self.observers_by_type: dict[str, list[tuple[str, torch._C.ScriptModule]]] = {}
-        self.observer_owners: set[str] = set()
+        # the observer attributes each instance (by path) was given a value for
+        self.filled_slots: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ refs and events
     def ref(self, v: Value, gq: str, path: str = "", kind: str = "method") -> ValueRef:
@@ -608,9 +609,10 @@ class InsertObserversHelper:
             self.emit(ev.GraphEntered(graph=GraphRef(gq, kind), module_path=ctx.path,
                                       first_visit=not visited))
         if visited:
+            filled = self.filled_slots.setdefault(ctx.path, set())
             for name, observer in self.block_observer_map[block_key]:
                 ctx.module.setattr(name, copy.deepcopy(observer))
-                self.observer_owners.add(ctx.path)
+                filled.add(name)
                 if self.emit:
                     self.emit(ev.ObserverAttached(module_path=ctx.path, attribute=name))
 
@@ -868,7 +870,7 @@ class InsertObserversHelper:
         module._register_attribute(name, instance._type(), instance)
         observer_names.append((name, instance))
         self.observers_by_type.setdefault(ctx.type_name, []).append((name, instance))
-        self.observer_owners.add(ctx.path)
+        self.filled_slots.setdefault(ctx.path, set()).add(name)
 
         original_name = v.debugName()
         get_attr = graph.create("prim::GetAttr", [next(graph.inputs())], 1)
@@ -893,22 +895,30 @@ class InsertObserversHelper:
                                           observer_class=observer.class_name,
                                           output_name=call.output().debugName()))
 
-    def attach_unvisited_observers(self, instances: list[tuple[str, torch._C.ScriptModule]]
-                                   ) -> None:
-        """Fill observer slots of instances the walk never reached (e.g. only in a loop).
+    def fill_empty_observer_slots(self, instances: list[tuple[str, torch._C.ScriptModule]]
+                                  ) -> None:
+        """Give every instance a value for each observer attribute its class type declares.
 
-        The real pass leaves those slots empty, and such a module fails as soon as it is
-        read ("Can't convert InvalidTag"); obsviz gives them their own observer copies.
+        An observer attribute belongs to the type, but the pass sets it only on the
+        instances whose graph it walks: an instance reached only inside a loop, or one
+        whose type's other methods are called elsewhere but not on it (one
+        FloatFunctional that adds, another of the same type that multiplies) keeps an
+        empty slot. The real pass returns such a module, and reading it fails ("Can't
+        convert InvalidTag") or crashes the process; obsviz fills each empty slot with its
+        own copy of the observer.
         """
         for path, module in instances:
             observers = self.observers_by_type.get(module._type().qualified_name())
-            if not observers or path in self.observer_owners:
+            if not observers:
                 continue
+            filled = self.filled_slots.setdefault(path, set())
             for name, observer in observers:
+                if name in filled:
+                    continue
                 module.setattr(name, copy.deepcopy(observer))
+                filled.add(name)
                 if self.emit:
                     self.emit(ev.ObserverAttached(module_path=path, attribute=name))
-            self.observer_owners.add(path)
 
     def add_reset_observer_methods(self) -> None:
         """``insertObserverResetMinMax``: a method resetting every observer of a module."""

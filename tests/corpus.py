@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.ao.nn.quantized import FloatFunctional
 from torch.ao.quantization import (
     QConfig,
     default_dynamic_qconfig,
@@ -1396,6 +1397,40 @@ class LoopSharedTypeConvs(nn.Module):
         for _ in range(2):
             x = self.conv2(x)
         return self.conv3(x)
+
+
+class SqueezeScale(nn.Module):
+    """Gates its input per channel through ``FloatFunctional.mul`` (the shape of
+    torchvision's QuantizableSqueezeExcitation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Conv2d(4, 4, 1)
+        self.gate = nn.Hardsigmoid()
+        self.skip_mul = FloatFunctional()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.skip_mul.mul(self.gate(self.fc(self.pool(x))), x)
+
+
+class FloatFunctionalAddAndMul(nn.Module):
+    """One FloatFunctional type, one instance that only adds and one that only multiplies
+    (torchvision's mobilenet_v3_large: each residual block's skip_add, its squeeze block's
+    skip_mul). Both instances are walked, but each through one method: the real pass
+    leaves each without the observer slot the other method's graph added to the shared
+    type, so wrapping the result fails (or crashes the process)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.conv = nn.Conv2d(4, 4, 1)
+        self.scale = SqueezeScale()
+        self.skip_add = FloatFunctional()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.skip_add.add(x, self.scale(self.conv(x)))
 
 
 class ConvThenLoopLinear(nn.Module):
@@ -3061,6 +3096,14 @@ CASES: tuple[Case, ...] = (
         IMG,
         real_raises=LOOP_SHARED_TYPE_MSG,
         tags=_tags("loop", "conv", "shared_type_same_qconfig"),
+    ),
+    Case(
+        "float_functional_add_and_mul_static",
+        _build(FloatFunctionalAddAndMul),
+        STATIC,
+        IMG,
+        real_raises=LOOP_SHARED_TYPE_MSG,
+        tags=_tags("shared_type_same_qconfig", "propagate_add_mul", "nested_submodules"),
     ),
     Case(
         "loop_linear_then_head_static",
