@@ -1,8 +1,8 @@
 """Why was, or wasn't, this value observed?
 
 An :class:`Explanation` holds a verdict (one line that says what happened and where to
-look next), a reason code from :data:`REASONS`, the related values, and the trail: the
-rule checks of the pass, in the order it made them, that led there. Everything is
+look next), a reason code (:mod:`obsviz.reasons`), the related values, and the trail:
+the rule checks of the pass, in the order it made them, that led there. Everything is
 read from the run's recorded events (through :mod:`obsviz.verdicts`).
 """
 
@@ -19,6 +19,8 @@ from . import events as ev
 from .errors import ObsvizError
 from .facts import VKey, detail
 from .graphs import access_path
+from .reasons import REASONS, SHOULD_OBSERVE_OUTCOMES, SKIP_OUTCOMES, Reason
+from .reasons import reasons_markdown as reasons_markdown  # its old home
 from .refs import ValueRef
 from .rules import get_func_name, is_half
 from .values import OBSERVER_PREFIX, Loc
@@ -28,97 +30,6 @@ if TYPE_CHECKING:
     from .figures import Figure
     from .run import Run
     from .view import RunView
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One code of the reason vocabulary."""
-
-    code: str
-    observed: bool  # does the value get an observer call of its own?
-    summary: str
-    rule: str  # the function of the pass whose decision this is
-
-
-REASONS: dict[str, Reason] = {r.code: r for r in (
-    Reason("observed_here", True,
-           "an observer is inserted on the value: it needs quantization (its own "
-           "valueNeedsToBeQuantized, or that of a callee value it is passed to) and "
-           "shouldObserve agreed", "insertObserverFor"),
-    Reason("observed_after_fusion", True,
-           "an observer is inserted on the value in place of the first op's output of a "
-           "fusion pattern (e.g. conv2d -> relu), whose observation was delayed to here",
-           "delayObservingValuesInPattern"),
-    Reason("observed_for_callee_input", True,
-           "an observer is inserted on the value at a call site because the called "
-           "method's input needs one and the value was not observed yet",
-           "insertObserversFor"),
-    Reason("observed_for_callee_output", True,
-           "an observer is inserted on a call's result because the called graph's return "
-           "value needs one (a called graph never observes its own return)",
-           "insertObserversFor"),
-    Reason("observed_for_if_output", True,
-           "an observer is inserted on a branch's result because the If output needs one "
-           "(a branch never observes its own outputs)", "insertObserversFor"),
-    Reason("observer_recorded", False,
-           "an observer is recorded for the value but not inserted yet (a step before the "
-           "end of the graph's walk, or the pass stopped)", "recordObserved"),
-    Reason("delayed", False,
-           "a fusion pattern delays its observation: the second op's output is observed "
-           "instead", "delayObservingValuesInPattern"),
-    Reason("observed_at_call_site", False,
-           "an input or return of a called method: its observer sits on the caller's "
-           "value at the call site", "insertObserversFor"),
-    Reason("pass_through", False,
-           "counts as observed without an observer: a pass-through op (pooling, flatten, "
-           "relu, ...) passes on the observed state of its inputs",
-           "propagateObservedProperty"),
-    Reason("observed_upstream", False,
-           "counts as observed without an observer: already observed upstream (the caller "
-           "passes an observed value, the called graph observed what it returns, or every "
-           "If branch observed it)", "insertObserversFor"),
-    Reason("propagate_input_unobserved", False,
-           "a propagate op (cat, add, mul) is observed only when its tensor inputs are, and "
-           "an input was not", "shouldObserve"),
-    Reason("bias", False, "the bias of a conv or linear is never observed",
-           "isBiasOfConvOrLinear"),
-    Reason("not_tensor", False, "not a Tensor or a list of Tensors",
-           "valueNeedsToBeQuantized"),
-    Reason("embedding_bag_non_input", False,
-           "the offsets or per_sample_weights of aten::embedding_bag are never observed",
-           "isEmbeddingBagNonInput"),
-    Reason("no_qconfig", False,
-           "the module running the graph has no qconfig (None, or no key covers it)",
-           "fillQConfigMap"),
-    Reason("no_quantizable_use", False,
-           "no quantizable op uses it (nor, in static quantization, produces it), and no "
-           "called method it is passed to needs it observed", "valueNeedsToBeQuantized"),
-    Reason("dynamic_rules", False,
-           "dynamic quantization observes only the input and weight of linear, the one "
-           "dynamically quantizable op; static quantization would observe the value, or the "
-           "one it leads to across calls and pass-through ops (a conv's input, a linear's "
-           "output, ...)", "valueNeedsToBeQuantized"),
-    Reason("dynamic_fp16_activation", False,
-           "dynamic quantization with a float16 activation observer observes no activations "
-           "(values not used as the weight of a conv or linear)", "valueNeedsToBeQuantized"),
-    Reason("ondevice_dynamic_activation", False,
-           "on-device dynamic PTQ keeps only weight observers", "removeActivationObservers"),
-    Reason("in_function", False,
-           "a value of a user-defined function: the pass configures no observers inside "
-           "functions", "fillValueObserverMap"),
-    Reason("skipped_in_loop", False,
-           "inside a prim::Loop body (or a method called only there), which the pass never "
-           "walks, though it would need an observer", "insertObserversFor"),
-    Reason("not_walked", False,
-           "in a block or method the pass never walks (an If branch that always raises, "
-           "prim::With or closure bodies), or the pass stopped before reaching it",
-           "insertObserversFor"),
-    Reason("removed_by_preprocessing", False,
-           "not in the graph the pass analyzed: preprocessing (fork/wait inlining, linear "
-           "fusion, conv rewriting, constant propagation, list-mutation removal) replaced "
-           "it", "preprocess"),
-)}
-"""The reason vocabulary: every way the pass can decide about a value."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +52,7 @@ class Explanation:
 
     value: ValueRef
     observed: bool
-    reason: str
+    reason: Reason
     verdict: str
     trail: tuple[TrailStep, ...]
     related: Mapping[str, ValueRef] = field(default_factory=dict, hash=False)
@@ -204,15 +115,6 @@ class Explanation:
 
 FOLLOW = ("observer_on", "caller_value", "callee_return", "inherits_from", "branch_0")
 """Roles of related values that lead towards the observer a value relies on."""
-
-SHOULD_OBSERVE = {
-    "quantizable_use": "a use is quantizable",
-    "propagate_input_observed": "cat's input is observed",
-    "propagate_inputs_observed": "both inputs are observed",
-    "propagate_input_unobserved": "an input is not observed",
-    "not_propagate_op": "not a propagate op (cat, add, mul)",
-}
-
 
 def _display(path: str) -> str:
     return path or "<top>"
@@ -790,17 +692,12 @@ class _Explainer:
                     args = [("value", label)]
                     if shown:
                         args.append(("inputs", shown))
-                    outcome = f"{str(e.outcome).lower()}: {SHOULD_OBSERVE[e.reason]}"
+                    outcome = f"{str(e.outcome).lower()}: {SHOULD_OBSERVE_OUTCOMES[e.reason]}"
                     if use:
                         outcome += f" (input {use[1]} of {use[0]})"
                     steps.append(TrailStep("shouldObserve", tuple(args), outcome, e.step))
                 else:
-                    outcome = {"graph_boundary": "skipped: an input or output of the graph or "
-                                                 "block, left to its caller",
-                               "already_observed": "skipped: already observed",
-                               "no_observer": "none: no observer configured for it or for "
-                                              "the callee values it maps to"}.get(e.reason,
-                                                                                  e.reason)
+                    outcome = SKIP_OUTCOMES.get(e.reason, e.reason)
                     steps.append(TrailStep(e.rule, (("value", label),), outcome, e.step))
             elif isinstance(e, ev.ObserverRecorded):
                 target = self.same_at(e.target, loc)
@@ -880,13 +777,3 @@ def _sentence(text: str) -> str:
 def _parents(path: str) -> list[str]:
     parts = path.split(".")
     return [".".join(parts[:i]) for i in range(len(parts) - 1, -1, -1)]
-
-
-def reasons_markdown() -> str:
-    """The reason vocabulary as a Markdown table (as in the README)."""
-    lines = ["| reason | observer on the value | meaning | rule of the pass |",
-             "| --- | --- | --- | --- |"]
-    for r in REASONS.values():
-        lines.append(f"| `{r.code}` | {'yes' if r.observed else 'no'} | {r.summary} | "
-                     f"`{r.rule}` |")
-    return "\n".join(lines)

@@ -27,7 +27,8 @@ import pandas as pd
 import torch
 
 from .errors import ObsvizError
-from .explain import REASONS, Explanation
+from .explain import Explanation
+from .reasons import REASONS
 from .rules import (
     STATIC,
     is_propagate_quant_op,
@@ -47,15 +48,6 @@ WHEN_TITLES = {
     "after": "The observed module (run.module)",
     "before": "The model before the pass, each value in its state",
 }
-
-# Reasons listed first in the explanations: the ones users are surprised by.
-REASON_ORDER = (
-    "delayed", "propagate_input_unobserved", "no_qconfig", "dynamic_rules",
-    "dynamic_fp16_activation", "ondevice_dynamic_activation", "in_function",
-    "skipped_in_loop", "not_walked", "removed_by_preprocessing", "observer_recorded",
-    "observed_upstream", "pass_through", "observed_at_call_site", "bias",
-    "embedding_bag_non_input", "no_quantizable_use", "not_tensor",
-)
 
 TABLES = (
     ("inserted", "Observers inserted"),
@@ -425,7 +417,8 @@ def _summary(report: Report) -> str:
 
 
 def _reason_rank(code: str) -> int:
-    return REASON_ORDER.index(code) if code in REASON_ORDER else len(REASON_ORDER)
+    """Reasons listed first in the explanations: the ones users are surprised by."""
+    return REASONS[code].report_rank
 
 
 def _explanations(report: Report) -> str:
@@ -452,12 +445,8 @@ def _explanations(report: Report) -> str:
     return "".join(parts)
 
 
-def _counts_as_observed(explanation: Explanation) -> bool:
-    return explanation.reason in ("observed_upstream", "pass_through", "observed_at_call_site")
-
-
 def _explanation(e: Explanation) -> str:
-    seen = " seen" if _counts_as_observed(e) else ""
+    seen = " seen" if REASONS[e.reason].observed_without_observer else ""
     related = "".join(f"<li>{esc(role)}: <code>{esc(str(ref))}</code></li>"
                       for role, ref in e.related.items())
     notes = "".join(f"<li>{esc(note)}</li>" for note in e.notes)

@@ -16,24 +16,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .qconfig import ScriptedQConfig
+from .reasons import REASONS
 from .values import Instance, Loc
 from .view import VALUE_COLUMNS
 
 if TYPE_CHECKING:
     from .view import RunView
-
-HOW_OBSERVED = {
-    "observed_here": "observer",
-    "observed_after_fusion": "observer",
-    "observed_for_callee_input": "observer",
-    "observed_for_callee_output": "observer",
-    "observed_for_if_output": "observer",
-    "observer_recorded": "recorded",
-    "observed_at_call_site": "at_call_site",
-    "pass_through": "propagated",
-    "observed_upstream": "propagated",
-}
-"""Reasons under which a value counts as observed, and how (for the ``observed`` table)."""
 
 DESCRIPTIONS = {
     "values": "every value of every graph reached, with observed flag and reason code",
@@ -205,7 +193,7 @@ class Tables:
             for unique in gi.slots:
                 loc = (inst.path, inst.method, unique)
                 verdict = verdicts(loc)
-                how = HOW_OBSERVED.get(verdict.reason)
+                how = REASONS[verdict.reason].how_observed
                 if how is None:
                     continue
                 source = verdict.related[0][1] if verdict.related else None

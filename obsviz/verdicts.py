@@ -5,8 +5,7 @@ order the pass itself decides: an observer inserted on the value; the value insi
 block the pass does not walk; observation delayed by a fusion pattern; observed
 without an observer (pass-through, a callee's or branch's output); a graph input or
 return left to the call site; ``shouldObserve`` refusing; and last what
-``valueNeedsToBeQuantized`` said. The codes are documented in
-:data:`obsviz.explain.REASONS`.
+``valueNeedsToBeQuantized`` said. The codes are those of :mod:`obsviz.reasons`.
 """
 
 from __future__ import annotations
@@ -16,27 +15,22 @@ from functools import cached_property
 
 from .facts import Facts, VKey, detail
 from .qconfig import ModuleQConfig
+from .reasons import Reason
 from .values import CallEdge, Instance, Loc, ModelIndex
 
 OBSERVED_VIA = {
-    "self": "observed_here",
-    "callee_input": "observed_for_callee_input",
-    "callee_output": "observed_for_callee_output",
-    "if_output": "observed_for_if_output",
+    "self": Reason.OBSERVED_HERE,
+    "callee_input": Reason.OBSERVED_FOR_CALLEE_INPUT,
+    "callee_output": Reason.OBSERVED_FOR_CALLEE_OUTPUT,
+    "if_output": Reason.OBSERVED_FOR_IF_OUTPUT,
 }
-VNQ_REASONS = {
-    "bias": "bias",
-    "not_tensor": "not_tensor",
-    "embedding_bag_non_input": "embedding_bag_non_input",
-    "dynamic_fp16_activation": "dynamic_fp16_activation",
-    "no_quantizable_use": "no_quantizable_use",
-}
+"""The reason of an inserted observer, by what ``recordObserved`` recorded it for."""
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     observed: bool
-    reason: str
+    reason: Reason
     related: tuple[tuple[str, Loc], ...] = ()
     pattern: str = ""
 
@@ -70,20 +64,20 @@ class Verdicts:
         slot = gi.slots.get(unique)
         facts = self.facts
         if slot is None:
-            return Verdict(False, "removed_by_preprocessing")
+            return Verdict(False, Reason.REMOVED_BY_PREPROCESSING)
         if key in facts.inserted:
             return self._observer_here(inst, key)
         if key in facts.recorded_on:
-            return Verdict(False, "observer_recorded", self._same(inst, (
+            return Verdict(False, Reason.OBSERVER_RECORDED, self._same(inst, (
                 ("recorded_for", facts.recorded_on[key].value.unique),)))
         if slot.place == "loop" or inst.in_loop:
-            return self._skipped(loc, "skipped_in_loop")
+            return self._skipped(loc, Reason.SKIPPED_IN_LOOP)
         if slot.place == "unwalked" or facts.first_visit(inst.graph) is None:
-            return self._skipped(loc, "not_walked")
+            return self._skipped(loc, Reason.NOT_WALKED)
         record = facts.recorded_for.get(key)
         if record is not None and record.target.unique != unique:
             delay = facts.delayed.get(key)
-            return Verdict(False, "delayed",
+            return Verdict(False, Reason.DELAYED,
                            self._same(inst, (("observed_instead", record.target.unique),)),
                            delay.pattern if delay else "")
         propagated = facts.propagated.get(key)
@@ -101,19 +95,19 @@ class Verdicts:
             inputs = detail(rule, "inputs") or ()
             related = _numbered("unobserved_input", [r.unique for r, seen in inputs if not seen])
             related += _numbered("observed_input", [r.unique for r, seen in inputs if seen])
-            return Verdict(False, "propagate_input_unobserved", self._same(inst, related))
+            return Verdict(False, Reason.PROPAGATE_INPUT_UNOBSERVED, self._same(inst, related))
         if rule is not None and rule.reason == "already_observed":
-            return Verdict(False, "observed_upstream")
+            return Verdict(False, Reason.OBSERVED_UPSTREAM)
         return self._own_reason(loc)
 
     # ------------------------------------------------------------------ the cases
     def _observer_here(self, inst: Instance, key: VKey) -> Verdict:
         record = self.facts.recorded_on.get(key)
         if record is None:
-            return Verdict(True, "observed_here")
+            return Verdict(True, Reason.OBSERVED_HERE)
         if record.value.unique != key[1]:
             delay = self.facts.delayed.get((key[0], record.value.unique))
-            return Verdict(True, "observed_after_fusion",
+            return Verdict(True, Reason.OBSERVED_AFTER_FUSION,
                            self._same(inst, (("delayed_from", record.value.unique),)),
                            delay.pattern if delay else "")
         related: list[tuple[str, Loc]] = []
@@ -131,7 +125,7 @@ class Verdicts:
                     related = [("needed_by", loc)]
         return Verdict(True, OBSERVED_VIA[record.via], tuple(related))
 
-    def _skipped(self, loc: Loc, reason: str) -> Verdict:
+    def _skipped(self, loc: Loc, reason: Reason) -> Verdict:
         inst = self.index.instance(loc[0], loc[1])
         if self.observer_source((inst.graph, loc[2])) is not None:
             return Verdict(False, reason)
@@ -140,12 +134,12 @@ class Verdicts:
     def _propagated(self, inst: Instance, unique: int, event: object) -> Verdict:
         if event.via == "pass_through":
             sources = list(dict.fromkeys(s.unique for s in event.sources))
-            return Verdict(False, "pass_through",
+            return Verdict(False, Reason.PASS_THROUGH,
                            self._same(inst, _numbered("inherits_from", sources)))
         if event.via == "if_output":
             roles = [(f"branch_{i}", s.unique) for i, s in enumerate(event.sources)]
-            return Verdict(False, "observed_upstream", self._same(inst, roles))
-        return Verdict(False, "observed_upstream",
+            return Verdict(False, Reason.OBSERVED_UPSTREAM, self._same(inst, roles))
+        return Verdict(False, Reason.OBSERVED_UPSTREAM,
                        tuple(self._callee_values(inst, unique, "callee_return", args=False)))
 
     def _at_call_site(self, inst: Instance, unique: int) -> Verdict | None:
@@ -163,34 +157,34 @@ class Verdicts:
 
     def _from_caller(self, caller: Loc, verdict: Verdict) -> tuple[int, Verdict] | None:
         if verdict.observed:
-            return 0, Verdict(False, "observed_at_call_site",
+            return 0, Verdict(False, Reason.OBSERVED_AT_CALL_SITE,
                               (("caller_value", caller), ("observer_on", caller)))
-        if verdict.reason == "observed_at_call_site":
-            return 0, Verdict(False, "observed_at_call_site",
+        if verdict.reason == Reason.OBSERVED_AT_CALL_SITE:
+            return 0, Verdict(False, Reason.OBSERVED_AT_CALL_SITE,
                               (("caller_value", caller),
                                ("observer_on", verdict.get("observer_on") or caller)))
-        if verdict.reason == "delayed":
-            return 1, Verdict(False, "delayed",
+        if verdict.reason == Reason.DELAYED:
+            return 1, Verdict(False, Reason.DELAYED,
                               (("caller_value", caller),
                                ("observed_instead", verdict.get("observed_instead"))),
                               verdict.pattern)
-        if verdict.reason in ("pass_through", "observed_upstream"):
-            return 2, Verdict(False, "observed_upstream", (("caller_value", caller),))
+        if verdict.reason in (Reason.PASS_THROUGH, Reason.OBSERVED_UPSTREAM):
+            return 2, Verdict(False, Reason.OBSERVED_UPSTREAM, (("caller_value", caller),))
         return None
 
     def _own_reason(self, loc: Loc) -> Verdict:
         inst = self.index.instance(loc[0], loc[1])
         if (inst.graph, loc[2]) in self.facts.dropped:
-            return Verdict(False, "ondevice_dynamic_activation")
+            return Verdict(False, Reason.ONDEVICE_DYNAMIC_ACTIVATION)
         own = self._vnq_verdict(loc)
         if own is not None:
             return own
         if inst.kind == "function":
-            return Verdict(False, "in_function")
+            return Verdict(False, Reason.IN_FUNCTION)
         qconfig = self.qconfigs.get(inst.path)
         if qconfig is not None and qconfig.qconfig is None:
-            return Verdict(False, "no_qconfig")
-        return Verdict(False, "not_walked")
+            return Verdict(False, Reason.NO_QCONFIG)
+        return Verdict(False, Reason.NOT_WALKED)
 
     def _vnq_verdict(self, loc: Loc) -> Verdict | None:
         """What valueNeedsToBeQuantized turning the value down says, if it did."""
@@ -202,8 +196,8 @@ class Verdicts:
             chain = self.static_chain(loc)
             if chain is not None:
                 related = (("static_would_observe", chain[-1][1]),) if chain else ()
-                return Verdict(False, "dynamic_rules", related)
-        return Verdict(False, VNQ_REASONS.get(event.reason, event.reason))
+                return Verdict(False, Reason.DYNAMIC_RULES, related)
+        return Verdict(False, Reason(event.reason))  # its clause's code is the reason
 
     # ------------------------------------------------------------------ dynamic rules
     def static_chain(self, loc: Loc) -> tuple[tuple[str, Loc], ...] | None:
