@@ -9,7 +9,7 @@ read from the run's recorded events (through :mod:`obsviz.verdicts`).
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -242,164 +242,9 @@ class _Explainer:
 
     # ------------------------------------------------------------------ verdict lines
     def verdict_line(self, v: Verdict) -> str:
-        loc, here = self.loc, self.label(self.loc)
-        get = v.get
-        r = v.reason
-        if r == "observed_here":
-            return f"{self.observer(loc)} observes {here} because " \
-                   f"{self.because(loc, get('needed_by'))}."
-        if r == "observed_after_fusion":
-            first = get("delayed_from")
-            return (f"{self.observer(loc)} observes {here} in place of {self.label(first)} "
-                    f"({self.what(first)}): the {v.pattern} fusion pattern delayed that "
-                    f"value's observation to this one.")
-        if r == "observed_for_callee_input":
-            callee = get("callee_input")
-            return (f"{self.observer(loc)} observes {here} at the call site because "
-                    f"{self.label(callee)} needs its input observed "
-                    f"({self.need_of_callee(callee)}), and {here} was not observed yet.")
-        if r == "observed_for_callee_output":
-            callee = get("callee_return")
-            return (f"{self.observer(loc)} observes {here}, {self.what(loc)}, because the "
-                    f"value returned there, {self.label(callee)}, needs an observer "
-                    f"({self.need_of_callee(callee)}) and a called graph never observes "
-                    "its own return.")
-        if r == "observed_for_if_output":
-            out = get("if_output")
-            return (f"{self.observer(loc)} observes {here}, a branch result of the If "
-                    f"producing {self.label(out)}, which needs an observer.")
-        if r == "observer_recorded":
-            return (f"at step {self.view.step} an observer is recorded for {here} but not "
-                    "inserted yet; the pass inserts at the end of the graph's walk.")
-        if r == "delayed":
-            instead = get("observed_instead")
-            caller = get("caller_value")
-            subject = f"{here} ({self.what(loc)})" if caller is None else \
-                f"the value it stands for, {self.label(caller)},"
-            return (f"the {v.pattern} fusion pattern delays observing {subject} to "
-                    f"{self.label(instead)} ({self.what(instead)}), which "
-                    f"{self.observer(instead)} observes; explain that value next.")
-        if r == "observed_at_call_site":
-            caller, on = get("caller_value"), get("observer_on")
-            role = "input" if self.loc[2] in self.gi.inputs else "return value"
-            this = f"this {role} of {_display(loc[0])}.{loc[1]}"
-            if on == caller:
-                return (f"{this} is observed at the call site: {self.observer(on)} observes "
-                        f"{self.label(caller)}.")
-            return (f"{this} is observed at a call site further up: it is "
-                    f"{self.label(caller)} there, and {self.observer(on)} observes "
-                    f"{self.label(on)}.")
-        if r == "pass_through":
-            sources = [loc_ for role, loc_ in v.related if role.startswith("inherits_from")]
-            listed = ", ".join(f"{self.label(s)} ({self.verdicts(s).reason})"
-                               for s in sources)
-            return (f"{here} needs no observer of its own: {self.producer_text()} passes on "
-                    f"the observed state of {listed}{self.behind(sources[0])}.")
-        if r == "observed_upstream":
-            return self.upstream_line(v)
-        if r == "propagate_input_unobserved":
-            unobserved = [s for role, s in v.related if role.startswith("unobserved_input")]
-            listed = ", ".join(f"{self.label(s)} ({self.verdicts(s).reason})"
-                               for s in unobserved)
-            op = self.index.slot(loc).producer
-            count = "its input is" if op == "aten::cat" else "both its inputs are"
-            return (f"{op} is only observed when {count} observed, and {listed} "
-                    f"{'is' if len(unobserved) == 1 else 'are'} not; explain "
-                    f"{'it' if len(unobserved) == 1 else 'them'} next.")
-        if r == "bias":
-            return f"{here} is the bias of {', '.join(self.users(loc))}; biases are never " \
-                   "observed."
-        if r == "not_tensor":
-            kind = self.index.slot(loc).value.type()
-            if kind.kind() == "ClassType":
-                name = kind.qualified_name().rsplit(".", 1)[-1]
-                return f"{here} is a module ({name}), not a Tensor."
-            text = str(kind)
-            article = "an" if text[:1].lower() in "aeiou" else "a"
-            return f"{here} is {article} {text}, not a Tensor."
-        if r == "embedding_bag_non_input":
-            return f"{here} is the offsets or per_sample_weights of aten::embedding_bag, " \
-                   "which are never observed."
-        if r == "no_qconfig":
-            return self.no_qconfig_line()
-        if r == "no_quantizable_use":
-            users = ", ".join(self.users(loc)) or "nothing"
-            returned = ""
-            callee = self.returned_by_callee(loc)
-            if callee is not None:
-                returned = (f"; the value returned there, {self.label(callee)}, is not "
-                            f"observed either ({self.verdicts(callee).reason})")
-            if self.view.run.quant_type == "static":
-                return (f"nothing quantizable produces or uses {here}: it is "
-                        f"{self.what(loc)}, used by {users}{returned}.")
-            return (f"dynamic quantization observes only {self.dynamic_observes(loc)}; "
-                    f"{here} is neither, and no method it is passed to uses it so: it is "
-                    f"{self.what(loc)}, used by {users}{returned}.")
-        if r == "dynamic_rules":
-            return self.dynamic_rules_line(v)
-        if r == "dynamic_fp16_activation":
-            return (f"module {_display(loc[0])}'s qconfig has a float16 activation observer, "
-                    f"and dynamic quantization observes no float16 activations; {here} is "
-                    f"not the weight of a conv or linear in this graph (it is "
-                    f"{self.what(loc)}, used by {', '.join(self.users(loc)) or 'nothing'}), "
-                    "so it counts as an activation.")
-        if r == "ondevice_dynamic_activation":
-            return f"on-device dynamic PTQ removed the activation observer configured for " \
-                   f"{here}; only weight observers stay."
-        if r == "in_function":
-            return f"{here} is in user-defined function {loc[1]}; the pass configures no " \
-                   "observers inside functions (make it a submodule's method)."
-        if r == "skipped_in_loop":
-            return (f"{here} is {self.where_unwalked(loc)}; the pass never looks inside "
-                    "prim::Loop bodies, though the value would need an observer.")
-        if r == "not_walked":
-            if self.view.run.failure is not None and self.index.slot(loc).place == "walked":
-                return (f"the pass stopped (see run.failure) before it decided {here}, "
-                        f"{self.what(loc)}.")
-            return (f"{here} is {self.where_unwalked(loc)}; the pass never walks there, "
-                    "though the value would need an observer.")
-        if r == "removed_by_preprocessing":
-            return (f"%{self.name(loc)} is not in the graph the pass analyzed: preprocessing "
-                    "(linear fusion, conv rewriting, constant propagation, fork/wait "
-                    "inlining) replaced it; read run.module's graph for what took its place.")
-        return REASONS[r].summary
-
-    CHAIN_LINKS = {"passed_to": "is passed on as {}",
-                   "returned_by": "is the return value {}",
-                   "from_caller": "is {} at the call site",
-                   "passes_on": "passes on {}"}
-
-    def dynamic_rules_line(self, v: Verdict) -> str:
-        """The value, or the value it leads to, is one static quantization observes; name
-        the op and what dynamic quantization observes instead."""
-        loc = self.loc
-        chain = self.verdicts.static_chain(loc)
-        origin = chain[-1][1] if chain else loc
-        inst = self.index.instance(origin[0], origin[1])
-        which, op = detail(self.facts.vnq[(inst.graph, origin[2])], "static_would_observe")
-        if not chain and which == "the output":
-            path = self.label(loc)  # what() would say it twice
-        else:
-            path = f"{self.label(loc)} ({self.what(loc)})"
-        previous = loc
-        for i, (link, hop) in enumerate(chain):
-            if 0 < i < len(chain) - 1 and len(chain) > 3:
-                if i == 1:
-                    path += f" {len(chain) - 2} steps further"
-            else:
-                text = self.CHAIN_LINKS[link].format(self.label(hop))
-                callers = len(self.index.edges_into.get(previous[:2], ()))
-                if link == "from_caller" and callers > 1:
-                    text = text.replace("the call site", f"one of its {callers} call sites")
-                path += f" {text}, which"
-            previous = hop
-        path += f" is {which} of {op}"
-        dynamic = self.dynamic_observes(origin)
-        if which == "the output":
-            return (f"{path}; static quantization observes the outputs of quantizable ops "
-                    f"such as {op}, dynamic quantization no op's output, only {dynamic}.")
-        return (f"{path}; static quantization observes such a value, but {op} is not "
-                f"dynamically quantizable: dynamic quantization observes only {dynamic}.")
+        """The sentence for the verdict's reason (its summary when it has none of its own)."""
+        sentence = SENTENCES.get(v.reason)
+        return sentence(self, v) if sentence is not None else REASONS[v.reason].summary
 
     def dynamic_observes(self, loc: Loc) -> str:
         """What dynamic quantization observes under the qconfig of ``loc``'s module."""
@@ -480,41 +325,6 @@ class _Explainer:
         if origin is None or origin == loc:
             return ""
         return f"; the observer behind it is {self.observer(origin)} on {self.label(origin)}"
-
-    def upstream_line(self, v: Verdict) -> str:
-        here = self.label(self.loc)
-        caller = v.get("caller_value")
-        if caller is not None:
-            return (f"{here} needs no observer of its own: the caller passes "
-                    f"{self.label(caller)}, which already counts as observed "
-                    f"({self.verdicts(caller).reason}){self.behind(caller)}.")
-        callee = v.get("callee_return")
-        if callee is not None:
-            return (f"{here} needs no observer of its own: {self.producer_text()} returns "
-                    f"{self.label(callee)}, which already counts as observed there "
-                    f"({self.verdicts(callee).reason}){self.behind(callee)}.")
-        branches = [s for role, s in v.related if role.startswith("branch_")]
-        if branches:
-            return (f"{here} needs no observer of its own: every branch of the If returns "
-                    f"an observed value ({', '.join(self.label(b) for b in branches)}).")
-        return f"{here} needs no observer of its own: it was already observed when the " \
-               "pass reached it."
-
-    def no_qconfig_line(self) -> str:
-        path = self.loc[0]
-        mq = self.view.run.qconfigs.get(path)
-        if mq is not None and mq.explicit:
-            why = f"qconfig_dict sets {path!r} to None"
-        elif mq is not None and mq.key is None and path:
-            parent = next((p for p in _parents(path) if (self.view.run.qconfigs.get(p)
-                                                         and self.view.run.qconfigs[p].explicit)),
-                          None)
-            why = f"it inherits None from {parent!r}" if parent is not None else \
-                "no qconfig_dict key covers it"
-        else:
-            why = "no qconfig_dict key covers it"
-        return (f"module {_display(path)} has no qconfig ({why}), so the pass configures no "
-                f"observers in its graph; {self.label(self.loc)} is {self.what(self.loc)}.")
 
     # ------------------------------------------------------------------ trail
     def trail(self, v: Verdict) -> list[TrailStep]:
@@ -762,6 +572,263 @@ class _Explainer:
             step=self.view.step,
             run=self.view.run,
         )
+
+
+# ---------------------------------------------------------------------- the sentences
+# One function a reason: the verdict line of a value with that reason, from the explainer
+# of the value (``ex.loc`` is the value, ``ex.label(...)`` names values) and its verdict.
+Sentence = Callable[[_Explainer, Verdict], str]
+
+
+def _observed_here(ex: _Explainer, v: Verdict) -> str:
+    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)} because "
+            f"{ex.because(ex.loc, v.get('needed_by'))}.")
+
+
+def _observed_after_fusion(ex: _Explainer, v: Verdict) -> str:
+    first = v.get("delayed_from")
+    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)} in place of {ex.label(first)} "
+            f"({ex.what(first)}): the {v.pattern} fusion pattern delayed that value's "
+            "observation to this one.")
+
+
+def _observed_for_callee_input(ex: _Explainer, v: Verdict) -> str:
+    here, callee = ex.label(ex.loc), v.get("callee_input")
+    return (f"{ex.observer(ex.loc)} observes {here} at the call site because "
+            f"{ex.label(callee)} needs its input observed "
+            f"({ex.need_of_callee(callee)}), and {here} was not observed yet.")
+
+
+def _observed_for_callee_output(ex: _Explainer, v: Verdict) -> str:
+    callee = v.get("callee_return")
+    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)}, {ex.what(ex.loc)}, because the "
+            f"value returned there, {ex.label(callee)}, needs an observer "
+            f"({ex.need_of_callee(callee)}) and a called graph never observes its own return.")
+
+
+def _observed_for_if_output(ex: _Explainer, v: Verdict) -> str:
+    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)}, a branch result of the If "
+            f"producing {ex.label(v.get('if_output'))}, which needs an observer.")
+
+
+def _observer_recorded(ex: _Explainer, v: Verdict) -> str:
+    return (f"at step {ex.view.step} an observer is recorded for {ex.label(ex.loc)} but not "
+            "inserted yet; the pass inserts at the end of the graph's walk.")
+
+
+def _delayed(ex: _Explainer, v: Verdict) -> str:
+    instead, caller = v.get("observed_instead"), v.get("caller_value")
+    subject = f"{ex.label(ex.loc)} ({ex.what(ex.loc)})" if caller is None else \
+        f"the value it stands for, {ex.label(caller)},"
+    return (f"the {v.pattern} fusion pattern delays observing {subject} to "
+            f"{ex.label(instead)} ({ex.what(instead)}), which "
+            f"{ex.observer(instead)} observes; explain that value next.")
+
+
+def _observed_at_call_site(ex: _Explainer, v: Verdict) -> str:
+    loc = ex.loc
+    caller, on = v.get("caller_value"), v.get("observer_on")
+    role = "input" if loc[2] in ex.gi.inputs else "return value"
+    this = f"this {role} of {_display(loc[0])}.{loc[1]}"
+    if on == caller:
+        return (f"{this} is observed at the call site: {ex.observer(on)} observes "
+                f"{ex.label(caller)}.")
+    return (f"{this} is observed at a call site further up: it is {ex.label(caller)} there, "
+            f"and {ex.observer(on)} observes {ex.label(on)}.")
+
+
+def _pass_through(ex: _Explainer, v: Verdict) -> str:
+    sources = [loc for role, loc in v.related if role.startswith("inherits_from")]
+    listed = ", ".join(f"{ex.label(s)} ({ex.verdicts(s).reason})" for s in sources)
+    return (f"{ex.label(ex.loc)} needs no observer of its own: {ex.producer_text()} passes on "
+            f"the observed state of {listed}{ex.behind(sources[0])}.")
+
+
+def _observed_upstream(ex: _Explainer, v: Verdict) -> str:
+    here = ex.label(ex.loc)
+    caller = v.get("caller_value")
+    if caller is not None:
+        return (f"{here} needs no observer of its own: the caller passes "
+                f"{ex.label(caller)}, which already counts as observed "
+                f"({ex.verdicts(caller).reason}){ex.behind(caller)}.")
+    callee = v.get("callee_return")
+    if callee is not None:
+        return (f"{here} needs no observer of its own: {ex.producer_text()} returns "
+                f"{ex.label(callee)}, which already counts as observed there "
+                f"({ex.verdicts(callee).reason}){ex.behind(callee)}.")
+    branches = [s for role, s in v.related if role.startswith("branch_")]
+    if branches:
+        return (f"{here} needs no observer of its own: every branch of the If returns "
+                f"an observed value ({', '.join(ex.label(b) for b in branches)}).")
+    return f"{here} needs no observer of its own: it was already observed when the " \
+           "pass reached it."
+
+
+def _propagate_input_unobserved(ex: _Explainer, v: Verdict) -> str:
+    unobserved = [s for role, s in v.related if role.startswith("unobserved_input")]
+    listed = ", ".join(f"{ex.label(s)} ({ex.verdicts(s).reason})" for s in unobserved)
+    op = ex.index.slot(ex.loc).producer
+    count = "its input is" if op == "aten::cat" else "both its inputs are"
+    one = len(unobserved) == 1
+    return (f"{op} is only observed when {count} observed, and {listed} "
+            f"{'is' if one else 'are'} not; explain {'it' if one else 'them'} next.")
+
+
+def _bias(ex: _Explainer, v: Verdict) -> str:
+    return f"{ex.label(ex.loc)} is the bias of {', '.join(ex.users(ex.loc))}; biases are " \
+           "never observed."
+
+
+def _not_tensor(ex: _Explainer, v: Verdict) -> str:
+    here, kind = ex.label(ex.loc), ex.index.slot(ex.loc).value.type()
+    if kind.kind() == "ClassType":
+        return f"{here} is a module ({kind.qualified_name().rsplit('.', 1)[-1]}), not a Tensor."
+    text = str(kind)
+    article = "an" if text[:1].lower() in "aeiou" else "a"
+    return f"{here} is {article} {text}, not a Tensor."
+
+
+def _embedding_bag_non_input(ex: _Explainer, v: Verdict) -> str:
+    return f"{ex.label(ex.loc)} is the offsets or per_sample_weights of " \
+           "aten::embedding_bag, which are never observed."
+
+
+def _no_qconfig(ex: _Explainer, v: Verdict) -> str:
+    path = ex.loc[0]
+    mq = ex.view.run.qconfigs.get(path)
+    if mq is not None and mq.explicit:
+        why = f"qconfig_dict sets {path!r} to None"
+    elif mq is not None and mq.key is None and path:
+        parent = next((p for p in _parents(path) if (ex.view.run.qconfigs.get(p)
+                                                     and ex.view.run.qconfigs[p].explicit)),
+                      None)
+        why = f"it inherits None from {parent!r}" if parent is not None else \
+            "no qconfig_dict key covers it"
+    else:
+        why = "no qconfig_dict key covers it"
+    return (f"module {_display(path)} has no qconfig ({why}), so the pass configures no "
+            f"observers in its graph; {ex.label(ex.loc)} is {ex.what(ex.loc)}.")
+
+
+def _no_quantizable_use(ex: _Explainer, v: Verdict) -> str:
+    loc, here = ex.loc, ex.label(ex.loc)
+    users = ", ".join(ex.users(loc)) or "nothing"
+    returned = ""
+    callee = ex.returned_by_callee(loc)
+    if callee is not None:
+        returned = (f"; the value returned there, {ex.label(callee)}, is not observed either "
+                    f"({ex.verdicts(callee).reason})")
+    if ex.view.run.quant_type == "static":
+        return (f"nothing quantizable produces or uses {here}: it is {ex.what(loc)}, used by "
+                f"{users}{returned}.")
+    return (f"dynamic quantization observes only {ex.dynamic_observes(loc)}; {here} is "
+            f"neither, and no method it is passed to uses it so: it is {ex.what(loc)}, used "
+            f"by {users}{returned}.")
+
+
+CHAIN_LINKS = {"passed_to": "is passed on as {}",
+               "returned_by": "is the return value {}",
+               "from_caller": "is {} at the call site",
+               "passes_on": "passes on {}"}
+"""How a link of a static chain reads in a dynamic_rules sentence."""
+
+
+def _dynamic_rules(ex: _Explainer, v: Verdict) -> str:
+    """The value, or the value it leads to, is one static quantization observes; name
+    the op and what dynamic quantization observes instead."""
+    loc = ex.loc
+    chain = ex.verdicts.static_chain(loc)
+    origin = chain[-1][1] if chain else loc
+    inst = ex.index.instance(origin[0], origin[1])
+    which, op = detail(ex.facts.vnq[(inst.graph, origin[2])], "static_would_observe")
+    if not chain and which == "the output":
+        path = ex.label(loc)  # what() would say it twice
+    else:
+        path = f"{ex.label(loc)} ({ex.what(loc)})"
+    previous = loc
+    for i, (link, hop) in enumerate(chain):
+        if 0 < i < len(chain) - 1 and len(chain) > 3:
+            if i == 1:
+                path += f" {len(chain) - 2} steps further"
+        else:
+            text = CHAIN_LINKS[link].format(ex.label(hop))
+            callers = len(ex.index.edges_into.get(previous[:2], ()))
+            if link == "from_caller" and callers > 1:
+                text = text.replace("the call site", f"one of its {callers} call sites")
+            path += f" {text}, which"
+        previous = hop
+    path += f" is {which} of {op}"
+    dynamic = ex.dynamic_observes(origin)
+    if which == "the output":
+        return (f"{path}; static quantization observes the outputs of quantizable ops "
+                f"such as {op}, dynamic quantization no op's output, only {dynamic}.")
+    return (f"{path}; static quantization observes such a value, but {op} is not "
+            f"dynamically quantizable: dynamic quantization observes only {dynamic}.")
+
+
+def _dynamic_fp16_activation(ex: _Explainer, v: Verdict) -> str:
+    loc = ex.loc
+    return (f"module {_display(loc[0])}'s qconfig has a float16 activation observer, and "
+            f"dynamic quantization observes no float16 activations; {ex.label(loc)} is not "
+            f"the weight of a conv or linear in this graph (it is {ex.what(loc)}, used by "
+            f"{', '.join(ex.users(loc)) or 'nothing'}), so it counts as an activation.")
+
+
+def _ondevice_dynamic_activation(ex: _Explainer, v: Verdict) -> str:
+    return f"on-device dynamic PTQ removed the activation observer configured for " \
+           f"{ex.label(ex.loc)}; only weight observers stay."
+
+
+def _in_function(ex: _Explainer, v: Verdict) -> str:
+    return f"{ex.label(ex.loc)} is in user-defined function {ex.loc[1]}; the pass configures " \
+           "no observers inside functions (make it a submodule's method)."
+
+
+def _skipped_in_loop(ex: _Explainer, v: Verdict) -> str:
+    return (f"{ex.label(ex.loc)} is {ex.where_unwalked(ex.loc)}; the pass never looks inside "
+            "prim::Loop bodies, though the value would need an observer.")
+
+
+def _not_walked(ex: _Explainer, v: Verdict) -> str:
+    loc, here = ex.loc, ex.label(ex.loc)
+    if ex.view.run.failure is not None and ex.index.slot(loc).place == "walked":
+        return f"the pass stopped (see run.failure) before it decided {here}, {ex.what(loc)}."
+    return (f"{here} is {ex.where_unwalked(loc)}; the pass never walks there, though the "
+            "value would need an observer.")
+
+
+def _removed_by_preprocessing(ex: _Explainer, v: Verdict) -> str:
+    return (f"%{ex.name(ex.loc)} is not in the graph the pass analyzed: preprocessing (linear "
+            "fusion, conv rewriting, constant propagation, fork/wait inlining) replaced it; "
+            "read run.module's graph for what took its place.")
+
+
+SENTENCES: dict[Reason, Sentence] = {
+    Reason.OBSERVED_HERE: _observed_here,
+    Reason.OBSERVED_AFTER_FUSION: _observed_after_fusion,
+    Reason.OBSERVED_FOR_CALLEE_INPUT: _observed_for_callee_input,
+    Reason.OBSERVED_FOR_CALLEE_OUTPUT: _observed_for_callee_output,
+    Reason.OBSERVED_FOR_IF_OUTPUT: _observed_for_if_output,
+    Reason.OBSERVER_RECORDED: _observer_recorded,
+    Reason.DELAYED: _delayed,
+    Reason.OBSERVED_AT_CALL_SITE: _observed_at_call_site,
+    Reason.PASS_THROUGH: _pass_through,
+    Reason.OBSERVED_UPSTREAM: _observed_upstream,
+    Reason.PROPAGATE_INPUT_UNOBSERVED: _propagate_input_unobserved,
+    Reason.BIAS: _bias,
+    Reason.NOT_TENSOR: _not_tensor,
+    Reason.EMBEDDING_BAG_NON_INPUT: _embedding_bag_non_input,
+    Reason.NO_QCONFIG: _no_qconfig,
+    Reason.NO_QUANTIZABLE_USE: _no_quantizable_use,
+    Reason.DYNAMIC_RULES: _dynamic_rules,
+    Reason.DYNAMIC_FP16_ACTIVATION: _dynamic_fp16_activation,
+    Reason.ONDEVICE_DYNAMIC_ACTIVATION: _ondevice_dynamic_activation,
+    Reason.IN_FUNCTION: _in_function,
+    Reason.SKIPPED_IN_LOOP: _skipped_in_loop,
+    Reason.NOT_WALKED: _not_walked,
+    Reason.REMOVED_BY_PREPROCESSING: _removed_by_preprocessing,
+}
+"""The verdict line of each reason; a reason missing here is told by its summary."""
 
 
 SENTENCE_STARTS = frozenset({"the", "this", "nothing", "dynamic", "on-device", "at",
