@@ -31,6 +31,7 @@ from .patterns import match_delay_pattern
 from .preprocess import preprocess_graph
 from .qconfig import ModuleQConfig, ScriptedQConfig
 from .refs import GraphRef, ValueRef
+from .refs import display_path as _display
 
 Value = torch._C.Value
 Node = torch._C.Node
@@ -89,10 +90,6 @@ class CallSite:
     input_observers: list[ObserverConfig | None]
     output_observers: list[ObserverConfig | None]
     observed_outputs: list[int]
-
-
-def _display(path: str) -> str:
-    return path or "<top>"
 
 
 class InsertObserversHelper:

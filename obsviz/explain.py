@@ -21,7 +21,7 @@ from .facts import VKey, detail
 from .graphs import access_path
 from .reasons import REASONS, SHOULD_OBSERVE_OUTCOMES, SKIP_OUTCOMES, Reason
 from .reasons import reasons_markdown as reasons_markdown  # its old home
-from .refs import ValueRef
+from .refs import ValueRef, display_path
 from .rules import get_func_name, is_half
 from .values import OBSERVER_PREFIX, Loc
 from .verdicts import Verdict
@@ -116,10 +116,6 @@ class Explanation:
 FOLLOW = ("observer_on", "caller_value", "callee_return", "inherits_from", "branch_0")
 """Roles of related values that lead towards the observer a value relies on."""
 
-def _display(path: str) -> str:
-    return path or "<top>"
-
-
 def explain(view: RunView, loc: Loc, notes: tuple[str, ...] = (),
             observed_names: bool = False) -> Explanation:
     """The explanation of one value; ``observed_names`` names values as run.module does."""
@@ -155,7 +151,7 @@ class _Explainer:
             return "?"
         if loc[:2] == self.loc[:2]:
             return f"%{self.name(loc)}"
-        return f"%{self.name(loc)} in {_display(loc[0])}.{loc[1]}"
+        return f"%{self.name(loc)} in {display_path(loc[0])}.{loc[1]}"
 
     def what(self, loc: Loc) -> str:
         """What produces a value, in words."""
@@ -171,7 +167,7 @@ class _Explainer:
                 position = inputs.index(loc[2])
                 if inst.kind == "function":
                     return f"argument {position} of function {loc[1]}"
-                return f"input {position} of {_display(loc[0])}.{loc[1]}"
+                return f"input {position} of {display_path(loc[0])}.{loc[1]}"
             return "a loop-carried value"
         if kind == "prim::CallMethod":
             return f"the result of {self.callee_name(node, loc[0])}"
@@ -219,7 +215,7 @@ class _Explainer:
         attribute = gi.observer_of.get(loc[2], "an observer")
         event = self.facts.inserted.get((inst.graph, loc[2]))
         kind = f" ({event.observer_class})" if event else ""
-        return f"{attribute}{kind} in {_display(loc[0])}"
+        return f"{attribute}{kind} in {display_path(loc[0])}"
 
     def need(self, source: Loc) -> str:
         """Why ``valueNeedsToBeQuantized`` wanted an observer for ``source``, as a noun."""
@@ -266,7 +262,7 @@ class _Explainer:
         """The block, or the call chain, that keeps the pass away from a value."""
         inst = self.index.instance(loc[0], loc[1])
         slot = self.index.graphs[inst.graph].slots[loc[2]]
-        where = f"{_display(loc[0])}.{loc[1]}"
+        where = f"{display_path(loc[0])}.{loc[1]}"
         if slot.place != "walked":
             owner = slot.value.node().owningBlock().owningNode()
             while owner is not None and slot.place == "loop" and owner.kind() != "prim::Loop":
@@ -368,7 +364,7 @@ class _Explainer:
         if first is not None:
             steps.append(TrailStep(
                 "insertObserversFor",
-                (("graph", f"{_display(first.module_path)}.{self.loc[1]}"),),
+                (("graph", f"{display_path(first.module_path)}.{self.loc[1]}"),),
                 "first walk of this graph: it decides the graph's observers", first.step))
         steps += self.decided_steps(self.key, self.loc)
         for role, other in v.related:
@@ -399,7 +395,7 @@ class _Explainer:
             outcome = f"qconfig from its own key {event.qconfig_key!r}"
         else:
             outcome = f"qconfig inherited from key {event.qconfig_key!r}"
-        return TrailStep("fillQConfigMap", (("module", _display(event.module_path)),),
+        return TrailStep("fillQConfigMap", (("module", display_path(event.module_path)),),
                          outcome, event.step)
 
     def boundary_steps(self) -> list[TrailStep]:
@@ -525,7 +521,7 @@ class _Explainer:
                                        f"counts as observed ({e.via})", e.step))
             elif isinstance(e, ev.ObserverInserted):
                 steps.append(TrailStep("insertObserverFor",
-                                       (("value", label), ("module", _display(loc[0]))),
+                                       (("value", label), ("module", display_path(loc[0]))),
                                        f"{e.attribute} ({e.observer_class}) inserted; "
                                        f"run.module calls it as %{e.output_name}", e.step))
         return steps
@@ -547,13 +543,14 @@ class _Explainer:
                 related["callee_return"] = self.ref(callee)
         first = self.facts.first_visit(self.inst.graph)
         if first is not None and first.module_path != self.loc[0] and self.inst.kind == "method":
+            this, first_path = display_path(self.loc[0]), display_path(first.module_path)
             self.notes.append(
-                f"{_display(self.loc[0])} runs the same graph as {_display(first.module_path)} "
-                "(one class type); the pass decided the graph's observers while walking "
-                f"{_display(first.module_path)} and gave {_display(self.loc[0])} copies.")
+                f"{this} runs the same graph as {first_path} (one class type); the pass "
+                f"decided the graph's observers while walking {first_path} and gave {this} "
+                "copies.")
         if self.inst.kind == "function":
             self.notes.append(f"{self.loc[1]} is a user-defined function; its values are "
-                              f"listed under the module calling it ({_display(self.loc[0])}).")
+                              f"listed under the module calling it ({display_path(self.loc[0])}).")
         observer = self.gi.observer_of.get(self.loc[2], "") if v.observed else ""
         if slot is None:
             trail: list[TrailStep] = []
@@ -629,7 +626,7 @@ def _observed_at_call_site(ex: _Explainer, v: Verdict) -> str:
     loc = ex.loc
     caller, on = v.get("caller_value"), v.get("observer_on")
     role = "input" if loc[2] in ex.gi.inputs else "return value"
-    this = f"this {role} of {_display(loc[0])}.{loc[1]}"
+    this = f"this {role} of {display_path(loc[0])}.{loc[1]}"
     if on == caller:
         return (f"{this} is observed at the call site: {ex.observer(on)} observes "
                 f"{ex.label(caller)}.")
@@ -706,7 +703,7 @@ def _no_qconfig(ex: _Explainer, v: Verdict) -> str:
             "no qconfig_dict key covers it"
     else:
         why = "no qconfig_dict key covers it"
-    return (f"module {_display(path)} has no qconfig ({why}), so the pass configures no "
+    return (f"module {display_path(path)} has no qconfig ({why}), so the pass configures no "
             f"observers in its graph; {ex.label(ex.loc)} is {ex.what(ex.loc)}.")
 
 
@@ -768,7 +765,7 @@ def _dynamic_rules(ex: _Explainer, v: Verdict) -> str:
 
 def _dynamic_fp16_activation(ex: _Explainer, v: Verdict) -> str:
     loc = ex.loc
-    return (f"module {_display(loc[0])}'s qconfig has a float16 activation observer, and "
+    return (f"module {display_path(loc[0])}'s qconfig has a float16 activation observer, and "
             f"dynamic quantization observes no float16 activations; {ex.label(loc)} is not "
             f"the weight of a conv or linear in this graph (it is {ex.what(loc)}, used by "
             f"{', '.join(ex.users(loc)) or 'nothing'}), so it counts as an activation.")

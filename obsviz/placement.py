@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .graphs import access_path
+from .refs import display_path
 
 
 @dataclass(frozen=True, order=True)
@@ -25,7 +26,7 @@ class ObserverSite:
     observer_class: str
 
     def __str__(self) -> str:
-        return f"{self.module_path or '<top>'}.{self.method} {self.producer}@{self.position} " \
+        return f"{display_path(self.module_path)}.{self.method} {self.producer}@{self.position} " \
                f"-> {self.observer_class}"
 
 

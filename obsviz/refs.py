@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TOP = "<top>"
+"""How the top module's instance path (``""``) is shown."""
+
+
+def display_path(path: str) -> str:
+    """An instance path as people read it: ``<top>`` for the top module."""
+    return path or TOP
+
 
 @dataclass(frozen=True, slots=True)
 class GraphRef:
@@ -46,5 +54,4 @@ class ValueRef:
         return (self.graph.qualname, self.unique)
 
     def __str__(self) -> str:
-        path = self.module_path or "<top>"
-        return f"{path}:{self.graph.method}:%{self.name}"
+        return f"{display_path(self.module_path)}:{self.graph.method}:%{self.name}"

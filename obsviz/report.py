@@ -29,6 +29,7 @@ import torch
 from .errors import ObsvizError
 from .explain import Explanation
 from .reasons import REASONS
+from .refs import display_path
 from .rules import (
     STATIC,
     is_propagate_quant_op,
@@ -551,7 +552,7 @@ def _cell(column: str, cell: object) -> str:
         return f"<td class='num'>{cell}</td>"
     text = str(cell)
     if column == "module_path" or column.endswith("_module_path"):
-        text = text or "<top>"
+        text = display_path(text)
     if column == "value" or column.endswith("_value"):
         return f"<td><code>%{esc(text)}</code></td>" if text else "<td></td>"
     return f"<td>{esc(text)}</td>"

@@ -20,7 +20,7 @@ from .errors import ObsvizError
 from .facts import VKey
 from .functions import FunctionResolver
 from .graphs import access_path
-from .refs import GraphRef, ValueRef
+from .refs import TOP, GraphRef, ValueRef, display_path
 
 Loc = tuple[str, str, int]  # (module path, method, value unique): one value of one instance
 
@@ -79,10 +79,6 @@ class CallEdge:
     args: tuple[tuple[int, int], ...]
     results: tuple[tuple[int, int], ...]
     in_loop: bool
-
-
-def _display(path: str) -> str:
-    return path or "<top>"
 
 
 def _nodes_with_loop_flag(block: torch._C.Block, looped: bool
@@ -329,9 +325,9 @@ class ModelIndex:
         text = value.strip()
         if text.count(":") >= 2 and not text.startswith("%"):
             path, method, text = text.rsplit(":", 2)
-            module = "" if path == "<top>" else path
+            module = "" if path == TOP else path
         name = text[1:] if text.startswith("%") else text
-        if module == "<top>":
+        if module == TOP:
             module = ""
         candidates = self._methods_of(module, method)
         notes: list[str] = []
@@ -370,7 +366,7 @@ class ModelIndex:
             close = difflib.get_close_matches(module, paths, n=5)
             hint = f" Closest module paths: {', '.join(map(repr, close))}." if close else \
                 f" Module paths reached: {', '.join(repr(p) for p in paths[:8])}."
-            raise ObsvizError(f"{_display(module)}: no module instance at this path is "
+            raise ObsvizError(f"{display_path(module)}: no module instance at this path is "
                               f"reached from {self.entry[1]!r}.{hint}")
         mine = [i for i in self.instances.values() if i.path == module]
         if method is None:
@@ -380,8 +376,8 @@ class ModelIndex:
         chosen = [i for i in mine if i.method == method]
         if not chosen:
             methods = ", ".join(repr(i.method) for i in mine)
-            raise ObsvizError(f"{_display(module)}.{method}: this method is not reached from "
-                              f"{self.entry[1]!r} (reached methods of {_display(module)}: "
+            raise ObsvizError(f"{display_path(module)}.{method}: this method is not reached from "
+                              f"{self.entry[1]!r} (reached methods of {display_path(module)}: "
                               f"{methods})")
         return chosen
 
@@ -400,8 +396,8 @@ class ModelIndex:
             gi = self.graphs[inst.graph]
             names.extend(n for n in gi.names if n not in names)
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-        where = f"{_display(module)}.{method}" if method else \
-            f"{_display(module)} ({', '.join(i.method for i in candidates)})"
+        where = f"{display_path(module)}.{method}" if method else \
+            f"{display_path(module)} ({', '.join(i.method for i in candidates)})"
         hint = f" Closest names: {', '.join('%' + c for c in close)}." if close else \
             f" Its values include {', '.join('%' + n for n in names[:8])}."
         return ObsvizError(f"{where}: no value named %{name}.{hint}")

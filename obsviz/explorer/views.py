@@ -17,7 +17,7 @@ from ..errors import ObsvizError
 from ..figures import RenderError, TooManyNodesError, style
 from ..figures.states import ValueStates, run_states
 from ..fixes import self_attributes
-from ..refs import GraphRef, ValueRef
+from ..refs import GraphRef, ValueRef, display_path
 from ..tables import DESCRIPTIONS
 from ..view import VALUE_COLUMNS, RunView, view_of
 from .choices import INHERIT
@@ -107,7 +107,7 @@ def problems_html(outcome: Outcome) -> str:
 def change_text(before: RunKey, after: RunKey) -> str:
     """What differs between two run keys: ``layer1: inherit → None``."""
     old, new = dict(before[0]), dict(after[0])
-    parts = [f"{path or '<top>'}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
+    parts = [f"{display_path(path)}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
              for path in sorted(set(old) | set(new)) if old.get(path) != new.get(path)]
     for what, a, b in (("quant type", before[1], after[1]), ("method", before[2], after[2])):
         if a != b:
@@ -273,7 +273,7 @@ def table_rows(frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
     else:
         picks = [""] * len(frame)
     if "module_path" in shown:
-        shown["module_path"] = [p or "<top>" for p in shown["module_path"]]
+        shown["module_path"] = [display_path(p) for p in shown["module_path"]]
     widths = {c: min(COLUMN_WIDTH, max([len(c), *map(len, cells)])) for c, cells in
               shown.items()}
 

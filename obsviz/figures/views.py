@@ -16,7 +16,7 @@ import torch
 
 from ..functions import FunctionResolver
 from ..qconfig import named_children, named_modules
-from ..refs import ValueRef
+from ..refs import ValueRef, display_path
 from .figure import Figure, RenderError
 from .graph import DEFAULT_MAX_NODES, Lookup, Mark, Options, Scope, draw
 from .states import Decision, Loc, ValueStates, run_states
@@ -207,7 +207,7 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
     target = _module_at(root, module)
     method_name = _entry_method(target, method) if when == "after" else method
     if not target._has_method(method_name):
-        raise RenderError(f"{module or '<top>'} has no method {method_name!r}")
+        raise RenderError(f"{display_path(module)} has no method {method_name!r}")
     scope = Scope(target._get_method(method_name).graph, module, method_name, target)
     type_name = target._type().qualified_name().rsplit(".", 1)[-1]
     title = {"after": "after InsertObservers", "before": "before InsertObservers",
@@ -217,7 +217,7 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
         show_lists=show_lists, max_nodes=max_nodes, legend=legend, rankdir=rankdir,
         muted=when == "diff", call_note=_ObserverCounts(run, when),
         functions=FunctionResolver((run.original or run.module)._c),
-        title=f"{module or '<top>'} · {type_name}.{method_name} — {title}",
+        title=f"{display_path(module)} · {type_name}.{method_name} — {title}",
         narrow_hint=_narrow_hint(run, module, depth))
     marks = _RunMarks(run, states or run_states(run), when)
     return draw(scope, marks, options, name=f"obsviz_{when}")
@@ -272,7 +272,7 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
     focus = next((v for v in _values(scope.graph.block())
                   if (v.unique() == unique if unique is not None else v.debugName() == name)),
                  None)
-    where = f"{module or '<top>'}.{method_name}"
+    where = f"{display_path(module)}.{method_name}"
     if focus is None:
         raise RenderError(f"{where} has no value %{name}; names are debug names as "
                           f"printed by the {'observed' if when == 'after' else 'input'} "
