@@ -17,13 +17,13 @@ import torch
 
 from . import events as ev
 from .errors import ObsvizError
-from .facts import VKey, detail
+from .facts import detail
 from .graphs import access_path
 from .reasons import REASONS, SHOULD_OBSERVE_OUTCOMES, SKIP_OUTCOMES, Reason
 from .reasons import reasons_markdown as reasons_markdown  # its old home
-from .refs import ValueRef, display_path
+from .refs import Loc, ValueKey, ValueRef, display_path
 from .rules import get_func_name, is_half
-from .values import OBSERVER_PREFIX, Loc
+from .values import OBSERVER_PREFIX
 from .verdicts import Verdict
 
 if TYPE_CHECKING:
@@ -133,9 +133,9 @@ class _Explainer:
         self.facts = view.facts
         self.verdicts = view.verdicts
         self.loc = loc
-        self.inst = self.index.instance(loc[0], loc[1])
+        self.inst = self.index.instance_of(loc)
         self.gi = self.index.graphs[self.inst.graph]
-        self.key: VKey = (self.inst.graph, loc[2])
+        self.key = ValueKey(self.inst.graph, loc.unique)
         self.notes = list(notes)
 
     # ------------------------------------------------------------------ naming values
@@ -149,28 +149,28 @@ class _Explainer:
         """``%name``, with its module and method when they differ from the explained one."""
         if loc is None:
             return "?"
-        if loc[:2] == self.loc[:2]:
+        if loc.instance == self.loc.instance:
             return f"%{self.name(loc)}"
-        return f"%{self.name(loc)} in {display_path(loc[0])}.{loc[1]}"
+        return f"%{self.name(loc)} in {loc.instance}"
 
     def what(self, loc: Loc) -> str:
         """What produces a value, in words."""
-        slot = self.index.graphs[self.index.instance(loc[0], loc[1]).graph].slots.get(loc[2])
+        inst = self.index.instance_of(loc)
+        slot = self.index.graphs[inst.graph].slots.get(loc.unique)
         if slot is None:
             return "a value removed by preprocessing"
         node = slot.value.node()
         kind = node.kind()
         if kind == "prim::Param":
-            inst = self.index.instance(loc[0], loc[1])
             inputs = self.index.graphs[inst.graph].inputs
-            if loc[2] in inputs:
-                position = inputs.index(loc[2])
+            if loc.unique in inputs:
+                position = inputs.index(loc.unique)
                 if inst.kind == "function":
-                    return f"argument {position} of function {loc[1]}"
-                return f"input {position} of {display_path(loc[0])}.{loc[1]}"
+                    return f"argument {position} of function {loc.method}"
+                return f"input {position} of {loc.instance}"
             return "a loop-carried value"
         if kind == "prim::CallMethod":
-            return f"the result of {self.callee_name(node, loc[0])}"
+            return f"the result of {self.callee_name(node, loc.path)}"
         if kind == "prim::CallFunction":
             return f"the result of {get_func_name(node.inputsAt(0))}()"
         if kind == "prim::GetAttr":
@@ -184,7 +184,7 @@ class _Explainer:
     def callee_name(self, node: torch._C.Node, path: str | None = None) -> str:
         """``layer1.0.conv1.forward()``: the instance path and method a CallMethod calls."""
         names, _ = access_path(node.inputsAt(0))
-        path = self.loc[0] if path is None else path
+        path = self.loc.path if path is None else path
         target = ".".join([p for p in [path, *names] if p]) or "self"
         return f"{target}.{node.s('name')}()"
 
@@ -193,7 +193,7 @@ class _Explainer:
         slot = self.index.slot(loc)
         found: list[str] = []
         stack = [slot.value]
-        path = loc[0]
+        path = loc.path
         while stack:
             for use in stack.pop().uses():
                 user = use.user
@@ -210,17 +210,16 @@ class _Explainer:
         return found
 
     def observer(self, loc: Loc) -> str:
-        inst = self.index.instance(loc[0], loc[1])
+        inst = self.index.instance_of(loc)
         gi = self.index.graphs[inst.graph]
-        attribute = gi.observer_of.get(loc[2], "an observer")
-        event = self.facts.inserted.get((inst.graph, loc[2]))
+        attribute = gi.observer_of.get(loc.unique, "an observer")
+        event = self.facts.inserted.get(ValueKey(inst.graph, loc.unique))
         kind = f" ({event.observer_class})" if event else ""
-        return f"{attribute}{kind} in {display_path(loc[0])}"
+        return f"{attribute}{kind} in {display_path(loc.path)}"
 
     def need(self, source: Loc) -> str:
         """Why ``valueNeedsToBeQuantized`` wanted an observer for ``source``, as a noun."""
-        inst = self.index.instance(source[0], source[1])
-        event = self.facts.vnq.get((inst.graph, source[2]))
+        event = self.facts.vnq.get(self.index.key_of(source))
         if event is not None and event.reason == "quantizable_use":
             use = detail(event, "use")
             if use:
@@ -244,7 +243,7 @@ class _Explainer:
 
     def dynamic_observes(self, loc: Loc) -> str:
         """What dynamic quantization observes under the qconfig of ``loc``'s module."""
-        module = self.view.run.qconfigs.get(loc[0])
+        module = self.view.run.qconfigs.get(loc.path)
         activation = module.qconfig.activation if module and module.qconfig else None
         if activation is not None and is_half(activation.getattr("dtype")):
             return "the weight of linear (no activations, under a float16 activation observer)"
@@ -252,17 +251,17 @@ class _Explainer:
 
     def returned_by_callee(self, loc: Loc) -> Loc | None:
         """For a call's result: the value the called graph returns as it."""
-        for edge in self.index.edges_from.get((loc[0], loc[1]), ()):
+        for edge in self.index.edges_from.get(loc.instance, ()):
             for caller_unique, callee_unique in edge.results:
-                if caller_unique == loc[2]:
-                    return (edge.callee[0], edge.callee[1], callee_unique)
+                if caller_unique == loc.unique:
+                    return edge.callee.loc(callee_unique)
         return None
 
     def where_unwalked(self, loc: Loc, depth: int = 0) -> str:
         """The block, or the call chain, that keeps the pass away from a value."""
-        inst = self.index.instance(loc[0], loc[1])
-        slot = self.index.graphs[inst.graph].slots[loc[2]]
-        where = f"{display_path(loc[0])}.{loc[1]}"
+        inst = self.index.instance_of(loc)
+        slot = self.index.graphs[inst.graph].slots[loc.unique]
+        where = str(loc.instance)
         if slot.place != "walked":
             owner = slot.value.node().owningBlock().owningNode()
             while owner is not None and slot.place == "loop" and owner.kind() != "prim::Loop":
@@ -278,7 +277,7 @@ class _Explainer:
         if self.view.run.failure is not None or not edges or depth > 20:
             return f"in {where}, which the pass did not reach"
         edge = edges[0]
-        call = (edge.caller[0], edge.caller[1], edge.results[0][0]) if edge.results else None
+        call = edge.caller.loc(edge.results[0][0]) if edge.results else None
         if call is None:
             return f"in {where}, which the pass did not reach"
         return f"in {where}, called only {self.where_unwalked(call, depth + 1)}"
@@ -286,8 +285,8 @@ class _Explainer:
     def need_of_callee(self, callee: Loc | None) -> str:
         if callee is None:
             return "it needs an observer"
-        inst = self.index.instance(callee[0], callee[1])
-        source = self.verdicts.observer_source((inst.graph, callee[2]))
+        inst = self.index.instance_of(callee)
+        source = self.verdicts.observer_source(self.index.key_of(callee))
         source_loc = self.verdicts.loc_of_key(inst, source) if source else None
         return self.because(callee, source_loc)
 
@@ -327,7 +326,7 @@ class _Explainer:
         steps: list[TrailStep] = []
         facts = self.facts
         here = self.label(self.loc)
-        qconfig = facts.qconfig.get(self.loc[0])
+        qconfig = facts.qconfig.get(self.loc.path)
         if qconfig is not None:
             steps.append(self.qconfig_step(qconfig))
         steps += self.boundary_steps()
@@ -349,8 +348,7 @@ class _Explainer:
             steps += self.vnq_steps(vnq)
         origin = v.get("static_would_observe")
         if origin is not None:
-            inst = self.index.instance(origin[0], origin[1])
-            event = facts.vnq[(inst.graph, origin[2])]
+            event = facts.vnq[self.index.key_of(origin)]
             which, op = detail(event, "static_would_observe")
             steps.append(TrailStep("valueNeedsToBeQuantized", (("value", self.label(origin)),),
                                    f"false (no_quantizable_use); static would observe "
@@ -364,16 +362,15 @@ class _Explainer:
         if first is not None:
             steps.append(TrailStep(
                 "insertObserversFor",
-                (("graph", f"{display_path(first.module_path)}.{self.loc[1]}"),),
+                (("graph", f"{display_path(first.module_path)}.{self.loc.method}"),),
                 "first walk of this graph: it decides the graph's observers", first.step))
         steps += self.decided_steps(self.key, self.loc)
         for role, other in v.related:
             if role in ("caller_value", "observer_on", "observed_instead") and other:
-                inst = self.index.instance(other[0], other[1])
-                steps += [s for s in self.decided_steps((inst.graph, other[2]), other)
+                steps += [s for s in self.decided_steps(self.index.key_of(other), other)
                           if s.rule in ("recordObserved", "insertObserverFor")]
         for loop in facts.loops:
-            if loop.module_path == self.loc[0] and loop.method == self.loc[1]:
+            if (loop.module_path, loop.method) == self.loc.instance:
                 steps.append(TrailStep("insertObserversFor",
                                        (("loop", self.label(self.same(loop.loop_output))
                                          if loop.loop_output else "prim::Loop"),),
@@ -385,7 +382,7 @@ class _Explainer:
     def same(self, ref: ValueRef) -> Loc:
         """A ref of the explained graph, at the explained instance."""
         if ref.graph.qualname == self.inst.graph:
-            return (self.loc[0], self.loc[1], ref.unique)
+            return self.loc.instance.loc(ref.unique)
         return self.verdicts.loc_of_key(self.inst, ref.key) or self.loc
 
     def qconfig_step(self, event: ev.QConfigAssigned) -> TrailStep:
@@ -413,20 +410,20 @@ class _Explainer:
             caller_graph = self.index.instances[edge.caller].graph
             for caller_u, callee_u in edge.args + edge.results:
                 e = entries.get(((caller_graph, caller_u), self.key))
-                if callee_u == self.loc[2] and e is not None:
-                    pairs.append(((edge.caller[0], edge.caller[1], caller_u), self.loc, e))
+                if callee_u == self.loc.unique and e is not None:
+                    pairs.append((edge.caller.loc(caller_u), self.loc, e))
         return [TrailStep("fillBoundaryValueMap",
                           (("caller", self.label(caller)), ("callee", self.label(callee))),
                           f"mapped ({e.kind})", e.step) for caller, callee, e in pairs]
 
-    def callee_of(self, key: VKey) -> Loc | None:
+    def callee_of(self, key: ValueKey) -> Loc | None:
         for edge in self.index.edges_from.get(self.inst.key, ()):
             callee = self.index.instances[edge.callee]
-            if callee.graph != key[0]:
+            if callee.graph != key.graph:
                 continue
             for caller_u, callee_u in edge.args + edge.results:
-                if caller_u == self.loc[2] and callee_u == key[1]:
-                    return (callee.path, callee.method, callee_u)
+                if caller_u == self.loc.unique and callee_u == key.unique:
+                    return callee.loc(callee_u)
         return None
 
     def vnq_steps(self, event: ev.RuleEvaluated) -> list[TrailStep]:
@@ -476,7 +473,7 @@ class _Explainer:
                                event.step))
         return steps
 
-    def decided_steps(self, key: VKey, loc: Loc) -> list[TrailStep]:
+    def decided_steps(self, key: ValueKey, loc: Loc) -> list[TrailStep]:
         steps: list[TrailStep] = []
         label = self.label(loc)
         for e in self.facts.decided.get(key, ()):
@@ -484,7 +481,7 @@ class _Explainer:
                 if e.rule == "shouldObserve":
                     source = self.verdicts.observer_source(key)
                     if source is not None:
-                        source_loc = self.verdicts.loc_of_key(self.index.instance(*loc[:2]),
+                        source_loc = self.verdicts.loc_of_key(self.index.instance_of(loc),
                                                               source)
                         found = "its own" if source == key else \
                             f"via the call boundary from {self.label(source_loc)}"
@@ -521,37 +518,39 @@ class _Explainer:
                                        f"counts as observed ({e.via})", e.step))
             elif isinstance(e, ev.ObserverInserted):
                 steps.append(TrailStep("insertObserverFor",
-                                       (("value", label), ("module", display_path(loc[0]))),
+                                       (("value", label), ("module", display_path(loc.path))),
                                        f"{e.attribute} ({e.observer_class}) inserted; "
                                        f"run.module calls it as %{e.output_name}", e.step))
         return steps
 
     def same_at(self, ref: ValueRef, loc: Loc) -> Loc:
-        if ref.graph.qualname == self.index.instance(loc[0], loc[1]).graph:
-            return (loc[0], loc[1], ref.unique)
-        near = self.index.instance(loc[0], loc[1])
+        near = self.index.instance_of(loc)
+        if ref.graph.qualname == near.graph:
+            return near.loc(ref.unique)
         return self.verdicts.loc_of_key(near, ref.key) or loc
 
     # ------------------------------------------------------------------ assembly
     def build(self) -> Explanation:
         v = self.verdicts(self.loc)
-        slot = self.gi.slots.get(self.loc[2])
+        slot = self.gi.slots.get(self.loc.unique)
         related = {role: self.ref(loc) for role, loc in v.related if loc is not None}
         if v.reason == "no_quantizable_use" and slot is not None:
             callee = self.returned_by_callee(self.loc)
             if callee is not None:
                 related["callee_return"] = self.ref(callee)
         first = self.facts.first_visit(self.inst.graph)
-        if first is not None and first.module_path != self.loc[0] and self.inst.kind == "method":
-            this, first_path = display_path(self.loc[0]), display_path(first.module_path)
+        if first is not None and first.module_path != self.loc.path and \
+                self.inst.kind == "method":
+            this, first_path = display_path(self.loc.path), display_path(first.module_path)
             self.notes.append(
                 f"{this} runs the same graph as {first_path} (one class type); the pass "
                 f"decided the graph's observers while walking {first_path} and gave {this} "
                 "copies.")
         if self.inst.kind == "function":
-            self.notes.append(f"{self.loc[1]} is a user-defined function; its values are "
-                              f"listed under the module calling it ({display_path(self.loc[0])}).")
-        observer = self.gi.observer_of.get(self.loc[2], "") if v.observed else ""
+            self.notes.append(f"{self.loc.method} is a user-defined function; its values are "
+                              "listed under the module calling it "
+                              f"({display_path(self.loc.path)}).")
+        observer = self.gi.observer_of.get(self.loc.unique, "") if v.observed else ""
         if slot is None:
             trail: list[TrailStep] = []
         else:
@@ -625,8 +624,8 @@ def _delayed(ex: _Explainer, v: Verdict) -> str:
 def _observed_at_call_site(ex: _Explainer, v: Verdict) -> str:
     loc = ex.loc
     caller, on = v.get("caller_value"), v.get("observer_on")
-    role = "input" if loc[2] in ex.gi.inputs else "return value"
-    this = f"this {role} of {display_path(loc[0])}.{loc[1]}"
+    role = "input" if loc.unique in ex.gi.inputs else "return value"
+    this = f"this {role} of {loc.instance}"
     if on == caller:
         return (f"{this} is observed at the call site: {ex.observer(on)} observes "
                 f"{ex.label(caller)}.")
@@ -691,7 +690,7 @@ def _embedding_bag_non_input(ex: _Explainer, v: Verdict) -> str:
 
 
 def _no_qconfig(ex: _Explainer, v: Verdict) -> str:
-    path = ex.loc[0]
+    path = ex.loc.path
     mq = ex.view.run.qconfigs.get(path)
     if mq is not None and mq.explicit:
         why = f"qconfig_dict sets {path!r} to None"
@@ -736,8 +735,7 @@ def _dynamic_rules(ex: _Explainer, v: Verdict) -> str:
     loc = ex.loc
     chain = ex.verdicts.static_chain(loc)
     origin = chain[-1][1] if chain else loc
-    inst = ex.index.instance(origin[0], origin[1])
-    which, op = detail(ex.facts.vnq[(inst.graph, origin[2])], "static_would_observe")
+    which, op = detail(ex.facts.vnq[ex.index.key_of(origin)], "static_would_observe")
     if not chain and which == "the output":
         path = ex.label(loc)  # what() would say it twice
     else:
@@ -749,7 +747,7 @@ def _dynamic_rules(ex: _Explainer, v: Verdict) -> str:
                 path += f" {len(chain) - 2} steps further"
         else:
             text = CHAIN_LINKS[link].format(ex.label(hop))
-            callers = len(ex.index.edges_into.get(previous[:2], ()))
+            callers = len(ex.index.edges_into.get(previous.instance, ()))
             if link == "from_caller" and callers > 1:
                 text = text.replace("the call site", f"one of its {callers} call sites")
             path += f" {text}, which"
@@ -765,7 +763,7 @@ def _dynamic_rules(ex: _Explainer, v: Verdict) -> str:
 
 def _dynamic_fp16_activation(ex: _Explainer, v: Verdict) -> str:
     loc = ex.loc
-    return (f"module {display_path(loc[0])}'s qconfig has a float16 activation observer, and "
+    return (f"module {display_path(loc.path)}'s qconfig has a float16 activation observer, and "
             f"dynamic quantization observes no float16 activations; {ex.label(loc)} is not "
             f"the weight of a conv or linear in this graph (it is {ex.what(loc)}, used by "
             f"{', '.join(ex.users(loc)) or 'nothing'}), so it counts as an activation.")
@@ -777,7 +775,7 @@ def _ondevice_dynamic_activation(ex: _Explainer, v: Verdict) -> str:
 
 
 def _in_function(ex: _Explainer, v: Verdict) -> str:
-    return f"{ex.label(ex.loc)} is in user-defined function {ex.loc[1]}; the pass configures " \
+    return f"{ex.label(ex.loc)} is in user-defined function {ex.loc.method}; the pass configures " \
            "no observers inside functions (make it a submodule's method)."
 
 

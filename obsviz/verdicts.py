@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from .facts import Facts, VKey, detail
+from .facts import Facts, detail
 from .qconfig import ModuleQConfig
 from .reasons import Reason
-from .values import CallEdge, Instance, Loc, ModelIndex
+from .refs import Loc, ValueKey
+from .values import CallEdge, Instance, ModelIndex
 
 OBSERVED_VIA = {
     "self": Reason.OBSERVED_HERE,
@@ -57,10 +58,10 @@ class Verdicts:
 
     # ------------------------------------------------------------------ the order of checks
     def _decide(self, loc: Loc) -> Verdict:
-        path, method, unique = loc
-        inst = self.index.instance(path, method)
+        unique = loc.unique
+        inst = self.index.instance_of(loc)
         gi = self.index.graphs[inst.graph]
-        key = (inst.graph, unique)
+        key = ValueKey(inst.graph, unique)
         slot = gi.slots.get(unique)
         facts = self.facts
         if slot is None:
@@ -101,22 +102,22 @@ class Verdicts:
         return self._own_reason(loc)
 
     # ------------------------------------------------------------------ the cases
-    def _observer_here(self, inst: Instance, key: VKey) -> Verdict:
+    def _observer_here(self, inst: Instance, key: ValueKey) -> Verdict:
         record = self.facts.recorded_on.get(key)
         if record is None:
             return Verdict(True, Reason.OBSERVED_HERE)
-        if record.value.unique != key[1]:
-            delay = self.facts.delayed.get((key[0], record.value.unique))
+        if record.value.unique != key.unique:
+            delay = self.facts.delayed.get(ValueKey(key.graph, record.value.unique))
             return Verdict(True, Reason.OBSERVED_AFTER_FUSION,
                            self._same(inst, (("delayed_from", record.value.unique),)),
                            delay.pattern if delay else "")
         related: list[tuple[str, Loc]] = []
         if record.via == "callee_input":
-            related = self._callee_values(inst, key[1], "callee_input", args=True)
+            related = self._callee_values(inst, key.unique, "callee_input", args=True)
         elif record.via == "callee_output":
-            related = self._callee_values(inst, key[1], "callee_return", args=False)
+            related = self._callee_values(inst, key.unique, "callee_return", args=False)
         elif record.via == "if_output":
-            related = self._if_outputs(inst, key[1])
+            related = self._if_outputs(inst, key.unique)
         else:
             source = self.observer_source(key)
             if source is not None and source != key:
@@ -126,8 +127,7 @@ class Verdicts:
         return Verdict(True, OBSERVED_VIA[record.via], tuple(related))
 
     def _skipped(self, loc: Loc, reason: Reason) -> Verdict:
-        inst = self.index.instance(loc[0], loc[1])
-        if self.observer_source((inst.graph, loc[2])) is not None:
+        if self.observer_source(self.index.key_of(loc)) is not None:
             return Verdict(False, reason)
         return self._vnq_verdict(loc) or Verdict(False, reason)
 
@@ -149,7 +149,7 @@ class Verdicts:
             for caller_unique, callee_unique in edge.args + edge.results:
                 if callee_unique != unique:
                     continue
-                caller = (edge.caller[0], edge.caller[1], caller_unique)
+                caller = edge.caller.loc(caller_unique)
                 found = self._from_caller(caller, self(caller))
                 if found is not None and (best is None or found[0] < best[0]):
                     best = found
@@ -173,8 +173,8 @@ class Verdicts:
         return None
 
     def _own_reason(self, loc: Loc) -> Verdict:
-        inst = self.index.instance(loc[0], loc[1])
-        if (inst.graph, loc[2]) in self.facts.dropped:
+        inst = self.index.instance_of(loc)
+        if self.index.key_of(loc) in self.facts.dropped:
             return Verdict(False, Reason.ONDEVICE_DYNAMIC_ACTIVATION)
         own = self._vnq_verdict(loc)
         if own is not None:
@@ -188,8 +188,7 @@ class Verdicts:
 
     def _vnq_verdict(self, loc: Loc) -> Verdict | None:
         """What valueNeedsToBeQuantized turning the value down says, if it did."""
-        inst = self.index.instance(loc[0], loc[1])
-        event = self.facts.vnq.get((inst.graph, loc[2]))
+        event = self.facts.vnq.get(self.index.key_of(loc))
         if event is None or event.outcome:
             return None
         if event.reason == "no_quantizable_use":
@@ -234,8 +233,8 @@ class Verdicts:
             following = []
             for state in frontier:
                 loc, entered = state
-                inst = self.index.instance(loc[0], loc[1])
-                event = self.facts.vnq.get((inst.graph, loc[2]))
+                inst = self.index.instance_of(loc)
+                event = self.facts.vnq.get(self.index.key_of(loc))
                 if event is None or event.outcome or event.reason != "no_quantizable_use":
                     continue
                 if detail(event, "static_would_observe"):
@@ -249,20 +248,20 @@ class Verdicts:
 
     def _chain_links(self, inst: Instance, loc: Loc, calls: tuple[CallEdge, ...],
                      visiting: frozenset[Loc]) -> list[tuple[str, Loc, tuple[CallEdge, ...]]]:
-        unique = loc[2]
+        unique = loc.unique
         links = []
         for edge in self.index.edges_from.get(inst.key, ()):
             for link, pairs in (("passed_to", edge.args), ("returned_by", edge.results)):
-                links += [(link, (*edge.callee, callee), (*calls, edge))
+                links += [(link, edge.callee.loc(callee), (*calls, edge))
                           for caller, callee in pairs if caller == unique]
         gi = self.index.graphs[inst.graph]
         if not inst.entry and (unique in gi.inputs or unique in gi.returns):
             edges = calls[-1:] or self.index.edges_into.get(inst.key, ())
             for edge in edges:
-                links += [("from_caller", (*edge.caller, caller), calls[:-1])
+                links += [("from_caller", edge.caller.loc(caller), calls[:-1])
                           for caller, callee in edge.args + edge.results if callee == unique]
-        for entry in self.facts.pass_through.get((inst.graph, unique), ())[:1]:
-            inputs = [(inst.path, inst.method, ref.unique) for ref in entry.inputs
+        for entry in self.facts.pass_through.get(ValueKey(inst.graph, unique), ())[:1]:
+            inputs = [inst.loc(ref.unique) for ref in entry.inputs
                       if ref.graph.qualname == inst.graph]
             if inputs and len(inputs) == len(entry.inputs) and all(
                     i not in visiting and self._search_chain(i, calls, visiting) is not None
@@ -272,7 +271,7 @@ class Verdicts:
 
     # ------------------------------------------------------------------ related values
     def _same(self, inst: Instance, roles) -> tuple[tuple[str, Loc], ...]:
-        return tuple((role, (inst.path, inst.method, unique)) for role, unique in roles)
+        return tuple((role, inst.loc(unique)) for role, unique in roles)
 
     def _callee_values(self, inst: Instance, unique: int, role: str, args: bool
                        ) -> list[tuple[str, Loc]]:
@@ -281,16 +280,17 @@ class Verdicts:
             for caller_unique, callee_unique in (edge.args if args else edge.results):
                 if caller_unique == unique:
                     name = role if not found else f"{role}_{len(found) + 1}"
-                    found.append((name, (edge.callee[0], edge.callee[1], callee_unique)))
+                    found.append((name, edge.callee.loc(callee_unique)))
         return found
 
     def _if_outputs(self, inst: Instance, unique: int) -> list[tuple[str, Loc]]:
-        for entry in self.facts.boundary.get((inst.graph, unique), ()):
+        for entry in self.facts.boundary.get(ValueKey(inst.graph, unique), ()):
             if entry.kind == "if_output" and entry.callee.unique == unique:
-                return [("if_output", (inst.path, inst.method, entry.caller.unique))]
+                return [("if_output", inst.loc(entry.caller.unique))]
         return []
 
-    def observer_source(self, key: VKey, seen: set[VKey] | None = None) -> VKey | None:
+    def observer_source(self, key: ValueKey, seen: set[ValueKey] | None = None
+                        ) -> ValueKey | None:
         """``getObserverFor`` over the recorded maps: the value whose own need applies."""
         event = self.facts.vnq.get(key)
         if event is not None and event.outcome and key not in self.facts.dropped:
@@ -304,10 +304,10 @@ class Verdicts:
                     return found
         return None
 
-    def loc_of_key(self, near: Instance, key: VKey) -> Loc | None:
+    def loc_of_key(self, near: Instance, key: ValueKey) -> Loc | None:
         """A location for a value key, preferring ``near`` and the instances it calls."""
-        if key[0] == near.graph:
-            return (near.path, near.method, key[1])
+        if key.graph == near.graph:
+            return near.loc(key.unique)
         frontier = [near.key]
         seen = set(frontier)
         while frontier:
@@ -317,13 +317,13 @@ class Verdicts:
                     inst = self.index.instances.get(edge.callee)
                     if inst is None or inst.key in seen:
                         continue
-                    if inst.graph == key[0]:
-                        return (inst.path, inst.method, key[1])
+                    if inst.graph == key.graph:
+                        return inst.loc(key.unique)
                     seen.add(inst.key)
                     nxt.append(inst.key)
             frontier = nxt
-        others = self.index.instances_of_graph(key[0])
-        return (others[0].path, others[0].method, key[1]) if others else None
+        others = self.index.instances_of_graph(key.graph)
+        return others[0].loc(key.unique) if others else None
 
 
 def _numbered(role: str, uniques: list[int]) -> list[tuple[str, int]]:

@@ -16,13 +16,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..reasons import REASONS, Reason
+from ..refs import Loc
 
 if TYPE_CHECKING:
     from ..run import Run
     from ..values import GraphIndex
-
-Loc = tuple[str, str, int]  # (instance path, method, value unique), as obsviz.values uses
-
 
 def state_of(reason: Reason, roles: tuple[str, ...] = (), parameter: bool = False) -> str:
     """The legend state of a verdict: its reason code, the roles of its related values,
@@ -69,14 +67,14 @@ class ValueStates:
         return None
 
     def decision(self, loc: Loc) -> Decision | None:
-        found = self.instance(loc[0], loc[1])
+        found = self.instance(loc.path, loc.method)
         if found is None:
             return None
         method, graph = found
-        slot = graph.slots.get(loc[2])
+        slot = graph.slots.get(loc.unique)
         if slot is None:
             return None
-        verdict = self.verdicts((loc[0], method, loc[2]))
+        verdict = self.verdicts(Loc(loc.path, method, loc.unique))
         roles = tuple(role for role, _ in verdict.related)
         state = state_of(verdict.reason, roles, slot.producer == "prim::GetAttr")
         reason = REASONS[verdict.reason]
@@ -84,9 +82,9 @@ class ValueStates:
         if verdict.reason == Reason.OBSERVED_UPSTREAM and state == "call_site":
             note = "observed in callee" if "callee_return" in roles else "observed upstream"
         related = tuple(loc for _, loc in verdict.related if loc is not None)
-        attribute = graph.observer_of.get(loc[2], "")
+        attribute = graph.observer_of.get(loc.unique, "")
         return Decision(state, verdict.reason, reason.summary, note,
-                        verdict.pattern, related, self._observer(loc[0], attribute))
+                        verdict.pattern, related, self._observer(loc.path, attribute))
 
     def _observer(self, path: str, attribute: str) -> str:
         if not attribute:
@@ -101,9 +99,9 @@ class ValueStates:
 
     def name(self, loc: Loc) -> str:
         """The value's name in the model the run was given."""
-        found = self.instance(loc[0], loc[1])
-        slot = found[1].slots.get(loc[2]) if found else None
-        return slot.name if slot is not None else str(loc[2])
+        found = self.instance(loc.path, loc.method)
+        slot = found[1].slots.get(loc.unique) if found else None
+        return slot.name if slot is not None else str(loc.unique)
 
     def unique_of(self, path: str, method: str, name: str) -> int | None:
         """The value the input model's graph names ``name``."""

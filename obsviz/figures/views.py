@@ -16,10 +16,10 @@ import torch
 
 from ..functions import FunctionResolver
 from ..qconfig import named_children, named_modules
-from ..refs import ValueRef, display_path
+from ..refs import InstanceKey, Loc, ValueRef, display_path
 from .figure import Figure, RenderError
 from .graph import DEFAULT_MAX_NODES, Lookup, Mark, Options, Scope, draw
-from .states import Decision, Loc, ValueStates, run_states
+from .states import Decision, ValueStates, run_states
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -28,14 +28,14 @@ WHEN = ("after", "before", "diff")
 _UNDECIDED = Mark("not_needed", detail="the pass made no decision about it")
 
 
-def mark_of(decision: Decision | None, name_of: Callable[[Loc], str], here: tuple[str, str],
+def mark_of(decision: Decision | None, name_of: Callable[[Loc], str], here: InstanceKey,
             when: str) -> Mark:
     """How a decision is drawn on the ``when`` view of the graph of instance ``here``
     (path, method); ``name_of`` names values as that view's graph does."""
     if decision is None:
         return _UNDECIDED
     related = tuple(f"%{name_of(loc)}" for loc in decision.related)
-    same_graph = tuple(name_of(loc) for loc in decision.related if loc[:2] == here)
+    same_graph = tuple(name_of(loc) for loc in decision.related if loc.instance == here)
     state, summary = decision.state, f"{decision.reason}: {decision.summary}"
     if state in ("observed", "weight"):
         attribute, _, class_name = decision.observer.partition("\n")
@@ -77,27 +77,27 @@ class _RunMarks:
         self.when = when
 
     def __call__(self, scope: Scope) -> Lookup:
-        states, when, here = self.states, self.when, (scope.path, scope.method)
+        states, when, here = self.states, self.when, InstanceKey(scope.path, scope.method)
         if states is None:
             return lambda value: None
         if when == "after":
             names = {v.unique(): v.debugName() for v in _values(scope.graph.block())}
 
             def name_of(loc: Loc) -> str:
-                if loc[:2] == here and loc[2] in names:
-                    return names[loc[2]]
+                if loc.instance == here and loc.unique in names:
+                    return names[loc.unique]
                 return states.name(loc)
 
-            return lambda value: mark_of(states.decision((*here, value.unique())), name_of,
+            return lambda value: mark_of(states.decision(here.loc(value.unique())), name_of,
                                          here, when)
         stand_ins = self.stand_ins(scope)
 
         def lookup(value: torch._C.Value) -> Mark:
             unique = states.unique_of(scope.path, scope.method, value.debugName())
-            decision = states.decision((*here, unique)) if unique is not None else None
+            decision = states.decision(here.loc(unique)) if unique is not None else None
             made = stand_ins.get(value.debugName())
             if made is not None and (decision is None or decision.state == "not_needed"):
-                mark = mark_of(states.decision((*here, made[0])), states.name, here, when)
+                mark = mark_of(states.decision(here.loc(made[0])), states.name, here, when)
                 return replace(mark, note=mark.note or f"as %{made[1]}",
                                detail=f"preprocessing replaced it with %{made[1]}, which "
                                       f"the pass observed; {mark.detail}")
@@ -257,7 +257,7 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
         if when == "after":
             unique, value = value.unique, value.name
         elif states is not None:  # the input model's name for the value
-            value = states.name((module, method, value.unique))
+            value = states.name(Loc(module, method, value.unique))
         else:
             value = value.name
     name = value.removeprefix("%")
