@@ -18,12 +18,11 @@ import torch
 from . import events as ev
 from .errors import ObsvizError
 from .facts import detail
-from .graphs import access_path
+from .graphs import access_path, is_observer_call
 from .reasons import REASONS, SHOULD_OBSERVE_OUTCOMES, SKIP_OUTCOMES, Reason
 from .reasons import reasons_markdown as reasons_markdown  # its old home
 from .refs import Loc, ValueKey, ValueRef, display_path
 from .rules import get_func_name, is_half
-from .values import OBSERVER_PREFIX
 from .verdicts import Verdict
 
 if TYPE_CHECKING:
@@ -197,9 +196,7 @@ class _Explainer:
         while stack:
             for use in stack.pop().uses():
                 user = use.user
-                if user.kind() == "prim::CallMethod" and user.inputsAt(0).node().kind() == \
-                        "prim::GetAttr" and user.inputsAt(0).node().s("name").startswith(
-                            OBSERVER_PREFIX):
+                if is_observer_call(user):
                     stack.append(user.outputsAt(0))
                     continue
                 text = self.callee_name(user, path) if user.kind() == "prim::CallMethod" else \

@@ -24,6 +24,24 @@ def walk_nodes(block: Block) -> Iterator[Node]:
             yield from walk_nodes(sub)
 
 
+OBSERVER_PREFIX = "_observer_"
+"""The attribute names the pass gives the observers it inserts: ``_observer_<n>``."""
+
+
+def is_observer_name(name: str) -> bool:
+    return name.startswith(OBSERVER_PREFIX)
+
+
+def is_observer_getattr(node: Node) -> bool:
+    """``self._observer_<n>``: reading an observer the pass inserted."""
+    return node.kind() == "prim::GetAttr" and is_observer_name(node.s("name"))
+
+
+def is_observer_call(node: Node) -> bool:
+    """``self._observer_<n>(value)``: a call of an observer the pass inserted."""
+    return node.kind() == "prim::CallMethod" and is_observer_getattr(node.inputsAt(0).node())
+
+
 def access_path(value: Value) -> tuple[list[str], Value]:
     """``getModuleAccessPath``'s walk: the attribute names from the root of a chain of
     ``prim::GetAttr`` to ``value`` (outermost first), and that root value."""

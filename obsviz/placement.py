@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .graphs import access_path
+from .graphs import access_path, is_observer_call, is_observer_getattr, is_observer_name
 from .refs import display_path
 
 
@@ -30,20 +30,6 @@ class ObserverSite:
                f"-> {self.observer_class}"
 
 
-def _is_observer_name(name: str) -> bool:
-    return name.startswith("_observer_")
-
-
-def _is_observer_node(node: torch._C.Node) -> bool:
-    kind = node.kind()
-    if kind == "prim::GetAttr":
-        return _is_observer_name(node.s("name"))
-    if kind == "prim::CallMethod":
-        owner = node.inputsAt(0).node()
-        return owner.kind() == "prim::GetAttr" and _is_observer_name(owner.s("name"))
-    return False
-
-
 def _positions(block: torch._C.Block, prefix: str, out: dict[int, str],
                kinds: dict[int, str]) -> None:
     for i, v in enumerate(block.inputs()):
@@ -51,7 +37,7 @@ def _positions(block: torch._C.Block, prefix: str, out: dict[int, str],
         kinds[v.unique()] = "input"
     index = 0
     for node in block.nodes():
-        if _is_observer_node(node):
+        if is_observer_getattr(node) or is_observer_call(node):
             continue
         for v in node.outputs():
             out[v.unique()] = f"{prefix}{index}:{v.offset()}"
@@ -81,7 +67,7 @@ def observer_placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
             names, instance = access_path(node.inputsAt(0))
             if instance.unique() != self_unique:
                 continue
-            if len(names) == 1 and _is_observer_name(names[0]):
+            if len(names) == 1 and is_observer_name(names[0]):
                 observed = node.inputsAt(1)
                 sites.append(ObserverSite(
                     module_path=path, method=method,

@@ -18,10 +18,8 @@ import torch
 from . import rules
 from .errors import ObsvizError
 from .functions import FunctionResolver
-from .graphs import access_path
+from .graphs import access_path, is_observer_call, is_observer_getattr, is_observer_name
 from .refs import TOP, GraphRef, InstanceKey, Loc, ValueKey, ValueRef, display_path
-
-OBSERVER_PREFIX = "_observer_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +87,6 @@ def _nodes_with_loop_flag(block: torch._C.Block, looped: bool
         yield node, looped
         for sub in node.blocks():
             yield from _nodes_with_loop_flag(sub, looped or node.kind() == "prim::Loop")
-
-
-def _is_observer_getattr(node: torch._C.Node) -> bool:
-    return node.kind() == "prim::GetAttr" and node.s("name").startswith(OBSERVER_PREFIX)
 
 
 class ModelIndex:
@@ -194,7 +188,7 @@ class ModelIndex:
         names, root = access_path(value)
         if root.unique() != self_value.unique():
             return None
-        if len(names) == 1 and names[0].startswith(OBSERVER_PREFIX):
+        if len(names) == 1 and is_observer_name(names[0]):
             return None
         target = module
         for name in names:
@@ -213,10 +207,9 @@ class ModelIndex:
 
         def walk(block: torch._C.Block, place: str) -> None:
             for node in block.nodes():
-                if _is_observer_getattr(node):
+                if is_observer_getattr(node):
                     continue
-                if node.kind() == "prim::CallMethod" and \
-                        _is_observer_getattr(node.inputsAt(0).node()):
+                if is_observer_call(node):
                     observer_calls.append(node)
                     continue
                 for out in node.outputs():
@@ -352,7 +345,7 @@ class ModelIndex:
                 slot = gi.slots[after]
                 if name != slot.after:
                     notes.append(f"%{name} in run.module's graph is "
-                                 + ("an observer's output" if name.startswith(OBSERVER_PREFIX)
+                                 + ("an observer's output" if is_observer_name(name)
                                     or after in gi.observer_of else "another name")
                                  + f" for %{slot.after}")
                 if slot.name != slot.after:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import graphviz
 import torch
 
+from ..graphs import is_observer_name
 from ..refs import display_path
 from ..rules import get_func_name, user_defined_call_function
 from . import style
@@ -332,7 +333,7 @@ class GraphDrawer:
         name = node.s("name")
         if not isinstance(owner, _ModuleRef):
             return False
-        if name.startswith("_observer_"):
+        if is_observer_name(name):
             env[out.unique()] = _ObserverRef(name, style.short_type(str(out.type())))
             return True
         child = None

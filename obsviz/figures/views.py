@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..functions import FunctionResolver
+from ..graphs import is_observer_call, is_observer_name
 from ..qconfig import named_children, named_modules
 from ..refs import InstanceKey, Loc, ValueRef, display_path
 from .figure import Figure, RenderError
@@ -60,7 +61,7 @@ def _module_at(root: torch._C.ScriptModule, path: str) -> torch._C.ScriptModule:
     for name in path.split(".") if path else ():
         if not module.hasattr(name) or not isinstance(module.getattr(name),
                                                       torch._C.ScriptModule):
-            known = [c for c, _ in named_children(module) if not c.startswith("_observer_")]
+            known = [c for c, _ in named_children(module) if not is_observer_name(c)]
             raise RenderError(f"no submodule {path!r} (at {name!r}; children: "
                               f"{', '.join(known) or 'none'})")
         module = module.getattr(name)
@@ -126,7 +127,7 @@ class _RunMarks:
             if value is None:
                 continue
             uses = [u for use in value.uses() for u in (
-                use.user.output().uses() if _is_observer_call(use.user) else [use])]
+                use.user.output().uses() if is_observer_call(use.user) else [use])]
             for use in uses:
                 twin = self._twin_input(use, gq, before, scope.graph)
                 if twin is not None:
@@ -166,13 +167,6 @@ class _ObserverCounts:
         if not count:
             return ""
         return f"{self.prefix}{count} observer{'s' if count > 1 else ''} inside"
-
-
-def _is_observer_call(node: torch._C.Node) -> bool:
-    if node.kind() != "prim::CallMethod":
-        return False
-    owner = node.inputsAt(0).node()
-    return owner.kind() == "prim::GetAttr" and owner.s("name").startswith("_observer_")
 
 
 def _values(block: torch._C.Block) -> Iterator[torch._C.Value]:
@@ -286,10 +280,10 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
         keep.add(v.node())
         for use in v.uses():
             keep.add(use.user)
-            if _is_observer_call(use.user):  # in run.module: the users are past it
+            if is_observer_call(use.user):  # in run.module: the users are past it
                 keep.update(u.user for u in use.user.output().uses())
     keep.update([u.user for node in keep for out in node.outputs() for u in out.uses()
-                 if _is_observer_call(u.user)])  # as the diff view draws them
+                 if is_observer_call(u.user)])  # as the diff view draws them
     caption = caption or (mark.detail if mark is not None else "")
     options = Options(
         legend=legend, rankdir=rankdir, max_nodes=None, muted=when == "diff",
@@ -301,7 +295,7 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
 def _narrow_hint(run: Run, module: str, depth: int) -> str:
     children = [(len(list(named_modules(child))), name)
                 for name, child in named_children(_module_at(run.module._c, module))
-                if not name.startswith("_observer_")]
+                if not is_observer_name(name)]
     largest = max(children, key=lambda child: child[0], default=None)  # first of equals
     example = _join(module, largest[1]) if largest else module or "<submodule>"
     hints = [f"render(module={example!r}) for one submodule"]
