@@ -22,9 +22,11 @@ from .graphs import (
     BLOCK_KINDS,
     access_path,
     is_method_graph,
+    join_path,
     producer_summary,
     self_attributes_behind,
     source_line,
+    submodule,
     walk_nodes,
 )
 from .patterns import match_delay_pattern
@@ -181,14 +183,8 @@ class InsertObserversHelper:
                          "call": n.outputsAt(0).debugName() if n.outputsSize() else None,
                          "traced_to": producer_summary(it)},
             )
-        module = ctx.module
-        for name in path:
-            child = module.getattr(name)
-            if not isinstance(child, torch._C.ScriptModule):
-                return None
-            module = child
-        sub = ".".join(path)
-        return ModuleCtx(module, f"{ctx.path}.{sub}" if ctx.path and sub else ctx.path or sub)
+        module = submodule(ctx.module, path)
+        return ModuleCtx(module, join_path(ctx.path, path)) if module is not None else None
 
     def get_invoked_methods(self, ctx: ModuleCtx, method_name: str) -> list[tuple[ModuleCtx,
                                                                                   str]]:

@@ -18,7 +18,7 @@ import torch
 from . import events as ev
 from .errors import ObsvizError
 from .facts import detail
-from .graphs import access_path, is_observer_call
+from .graphs import access_path, is_observer_call, join_path
 from .reasons import REASONS, SHOULD_OBSERVE_OUTCOMES, SKIP_OUTCOMES, Reason
 from .reasons import reasons_markdown as reasons_markdown  # its old home
 from .refs import Loc, ValueKey, ValueRef, display_path
@@ -183,8 +183,7 @@ class _Explainer:
     def callee_name(self, node: torch._C.Node, path: str | None = None) -> str:
         """``layer1.0.conv1.forward()``: the instance path and method a CallMethod calls."""
         names, _ = access_path(node.inputsAt(0))
-        path = self.loc.path if path is None else path
-        target = ".".join([p for p in [path, *names] if p]) or "self"
+        target = join_path(self.loc.path if path is None else path, names) or "self"
         return f"{target}.{node.s('name')}()"
 
     def users(self, loc: Loc) -> list[str]:

@@ -53,6 +53,34 @@ def access_path(value: Value) -> tuple[list[str], Value]:
     return names, value
 
 
+def submodule(module: torch._C.ScriptModule, names: Sequence[str]
+              ) -> torch._C.ScriptModule | None:
+    """The instance ``module.a.b`` for ``names`` ``["a", "b"]``, as ``getInvokedModuleOpt``
+    follows an access path; None when a link is not a module."""
+    for name in names:
+        module = module.getattr(name)
+        if not isinstance(module, torch._C.ScriptModule):
+            return None
+    return module
+
+
+def join_path(path: str, names: Sequence[str]) -> str:
+    """The instance path of ``self.a.b`` (``names``) of the instance at ``path``."""
+    return ".".join([path, *names] if path else names)
+
+
+def called_submodule(call: Node, self_value: Value, module: torch._C.ScriptModule
+                     ) -> tuple[torch._C.ScriptModule, list[str]] | None:
+    """The submodule a ``prim::CallMethod`` of ``module``'s graph (whose ``self`` is
+    ``self_value``) calls as ``self.a.b``, and its attribute names; None when the call is
+    on anything else (an inserted observer, an object not reached from self)."""
+    names, root = access_path(call.inputsAt(0))
+    if root.unique() != self_value.unique() or len(names) == 1 and is_observer_name(names[0]):
+        return None
+    target = submodule(module, names)
+    return (target, names) if target is not None else None
+
+
 _SOURCE_RANGE = re.compile(r'File "([^"]+)", line (\d+)')
 
 

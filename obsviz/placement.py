@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .graphs import access_path, is_observer_call, is_observer_getattr, is_observer_name
+from .graphs import (
+    access_path,
+    is_observer_call,
+    is_observer_getattr,
+    is_observer_name,
+    join_path,
+    submodule,
+)
 from .refs import display_path
 
 
@@ -76,12 +83,9 @@ def observer_placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
                     observer_class=node.inputsAt(0).type().qualified_name().rsplit(".", 1)[-1],
                 ))
                 continue
-            target: object = m
-            for name in names:
-                target = target.getattr(name)
-            if isinstance(target, torch._C.ScriptModule):
-                sub = ".".join(names)
-                visit(target, f"{path}.{sub}" if path and sub else path or sub, node.s("name"))
+            target = submodule(m, names)
+            if target is not None:
+                visit(target, join_path(path, names), node.s("name"))
 
     visit(root, "", method_name)
     return sorted(sites)

@@ -18,7 +18,13 @@ import torch
 from . import rules
 from .errors import ObsvizError
 from .functions import FunctionResolver
-from .graphs import access_path, is_observer_call, is_observer_getattr, is_observer_name
+from .graphs import (
+    called_submodule,
+    is_observer_call,
+    is_observer_getattr,
+    is_observer_name,
+    join_path,
+)
 from .refs import TOP, GraphRef, InstanceKey, Loc, ValueKey, ValueRef, display_path
 
 
@@ -152,12 +158,11 @@ class ModelIndex:
         self_value = next(graph.inputs()) if module is not None else None
         for node, looped in _nodes_with_loop_flag(graph.block(), False):
             if node.kind() == "prim::CallMethod" and self_value is not None:
-                target = self._module_of(node.inputsAt(0), self_value, module)
+                target = called_submodule(node, self_value, module)
                 if target is None:
                     continue
                 child, names = target
-                sub_path = ".".join(names)
-                callee_path = f"{path}.{sub_path}" if path and sub_path else path or sub_path
+                callee_path = join_path(path, names)
                 callee_method = node.s("name")
                 callee_graph = child._get_method(callee_method).graph
                 callee_gq = f"{child._type().qualified_name()}.{callee_method}"
@@ -181,21 +186,6 @@ class ModelIndex:
                             for i, returned in enumerate(callee_gi.returns))
             edge = CallEdge(key, InstanceKey(callee_path, callee_method), args, results, looped)
             yield child, callee_graph, callee_gq, callee_kind, edge
-
-    @staticmethod
-    def _module_of(value: torch._C.Value, self_value: torch._C.Value,
-                   module: torch._C.ScriptModule) -> tuple | None:
-        names, root = access_path(value)
-        if root.unique() != self_value.unique():
-            return None
-        if len(names) == 1 and is_observer_name(names[0]):
-            return None
-        target = module
-        for name in names:
-            target = target.getattr(name)
-            if not isinstance(target, torch._C.ScriptModule):
-                return None
-        return target, names
 
     def _index_graph(self, graph: torch._C.Graph, ref: GraphRef) -> GraphIndex:
         gi = GraphIndex(ref, graph)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..graphs import submodule
 from ..reasons import REASONS, Reason
 from ..refs import Loc
 
@@ -89,9 +90,7 @@ class ValueStates:
     def _observer(self, path: str, attribute: str) -> str:
         if not attribute:
             return ""
-        module = self.observed
-        for name in path.split(".") if path else ():
-            module = module.getattr(name)
+        module = submodule(self.observed, path.split(".") if path else ())
         observer = module.getattr(attribute) if module.hasattr(attribute) else None
         if not isinstance(observer, torch._C.ScriptModule):
             return attribute
