@@ -16,7 +16,6 @@ import dataclasses
 import datetime
 import html
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -225,22 +224,11 @@ def _section(report: Report, what: str, build: Callable[[], object]) -> object |
 
 def figure_svg(run: Run, when: str, module: str = "", depth: int = 0, *,
                method: str | None = None) -> str:
-    """One figure of the run as an ``<svg>`` element to inline in HTML."""
+    """One figure of the run as an ``<svg>`` element to inline in HTML, scaling with the
+    page."""
     figure = run.render(module=module, method=method, when=when, depth=depth,
                         max_nodes=None)
-    svg = figure.pipe(format="svg").decode("utf-8")
-    start = svg.find("<svg")
-    if start < 0:
-        raise ObsvizError(f"Graphviz gave no SVG for the {when} figure")
-    # drop the XML prolog and DOCTYPE; fixed pixel sizes would stop the figure scaling
-    svg = svg[start:]
-    return re.sub(r'<svg width="[^"]*" height="[^"]*"', _scalable, svg, count=1)
-
-
-def _scalable(match: re.Match[str]) -> str:
-    width = re.search(r'width="([\d.]+)pt"', match.group(0))
-    style = f' style="max-width:{float(width.group(1)):.0f}pt"' if width else ""
-    return f'<svg width="100%"{style}'
+    return figure.svg(scalable=True)
 
 
 # ---------------------------------------------------------------------- rendering

@@ -25,7 +25,6 @@ from .state import ExplorerState, RunKey, parse_value, value_label
 
 if TYPE_CHECKING:
     from ..diff import RunDiff
-    from ..figures import Figure
     from ..run import Run
     from .session import Outcome
 
@@ -61,15 +60,6 @@ def legend_html() -> str:
     return ("<div class='obsviz-legend'><b>What the colours mean</b><br>Edges are values, "
             "boxes are ops; hover an edge for its reason.<table>" + "".join(rows)
             + "</table></div>")
-
-
-def inline_svg(figure: Figure) -> str:
-    """A figure as an ``<svg>`` element to place in HTML (no XML prolog or DOCTYPE)."""
-    svg = figure.pipe(format="svg").decode("utf-8")
-    start = svg.find("<svg")
-    if start < 0:
-        raise RenderError("Graphviz gave no SVG for this figure")
-    return svg[start:]
 
 
 # ---------------------------------------------------------------------- run and failure
@@ -168,7 +158,7 @@ def graph_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
         figure = run.render(module=state.module, method=method, when=state.when,
                             depth=state.depth, max_nodes=max_nodes, legend=False,
                             states=states_at(run, state.step))
-        svg = inline_svg(figure)
+        svg = figure.svg()
     except TooManyNodesError as err:
         return box(f"<b>This graph is too big to draw.</b> {esc(str(err))} Pick a submodule "
                    "in <i>module</i> above, or a smaller <i>depth</i>.", "warn")
@@ -315,7 +305,7 @@ def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> s
     except ObsvizError as err:
         return box(esc(str(err)), "warn")
     try:
-        svg = inline_svg(explanation.render(legend=False, states=states_at(run, state.step)))
+        svg = explanation.render(legend=False, states=states_at(run, state.step)).svg()
         figure = f"<div class='obsviz-svg'>{svg}</div>"
     except RenderError as err:
         figure = box(f"No neighbourhood figure: {esc(str(err))}", "warn")
