@@ -92,24 +92,34 @@ class Explanation:
     def _repr_html_(self) -> str:
         e = html.escape
         color = "#1a7f37" if self.observed else "#9a6700"
-        related = "".join(f"<li><b>{e(role)}</b>: <code>{e(str(ref))}</code></li>"
-                          for role, ref in self.related.items())
-        notes = "".join(f"<li>{e(note)}</li>" for note in self.notes)
-        trail = "".join(
-            f"<tr><td>{s.step}</td><td><code>{e(s.rule)}</code></td>"
-            f"<td>{e(', '.join(f'{k}={v}' for k, v in s.inputs))}</td>"
-            f"<td>{e(s.outcome)}</td></tr>" for s in self.trail)
         return (
             f"<div class='obsviz-explanation'>"
             f"<div><code>{e(str(self.value))}</code> <small>({e(self.producer)})</small></div>"
             f"<div style='border-left:4px solid {color};padding-left:6px;margin:4px 0'>"
             f"<b>{'observed' if self.observed else 'not observed'}</b> "
             f"<code>{e(self.reason)}</code>: {e(self.verdict)}</div>"
-            + (f"<div>related:<ul>{related}</ul></div>" if related else "")
-            + (f"<div>notes:<ul>{notes}</ul></div>" if notes else "")
-            + "<details><summary>trail of rule checks "
-            f"({len(self.trail)})</summary><table><tr><th>step</th><th>rule</th>"
-            f"<th>inputs</th><th>outcome</th></tr>{trail}</table></details></div>")
+            f"{self.related_html()}<details><summary>trail of rule checks "
+            f"({len(self.trail)})</summary>{self.trail_html()}</details></div>")
+
+    def related_html(self) -> str:
+        """The related values and the notes as HTML lists ("" when there are none); every
+        string from the model escaped."""
+        e = html.escape
+        related = "".join(f"<li><b>{e(role)}</b>: <code>{e(str(ref))}</code></li>"
+                          for role, ref in self.related.items())
+        notes = "".join(f"<li>{e(note)}</li>" for note in self.notes)
+        return ((f"<div>Related values:<ul>{related}</ul></div>" if related else "")
+                + (f"<div>Notes:<ul>{notes}</ul></div>" if notes else ""))
+
+    def trail_html(self) -> str:
+        """The trail as an HTML table, one row a rule check; every string escaped."""
+        e = html.escape
+        rows = "".join(
+            f"<tr><td class='num'>{s.step}</td><td><code>{e(s.rule)}</code></td>"
+            f"<td>{e(', '.join(f'{k}={v}' for k, v in s.inputs))}</td>"
+            f"<td>{e(s.outcome)}</td></tr>" for s in self.trail)
+        return ("<table><tr><th>step</th><th>rule</th><th>looked at</th><th>found</th></tr>"
+                f"{rows}</table>")
 
 
 FOLLOW = ("observer_on", "caller_value", "callee_return", "inherits_from", "branch_0")

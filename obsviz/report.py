@@ -436,21 +436,10 @@ def _explanations(report: Report) -> str:
 
 def _explanation(e: Explanation) -> str:
     seen = " seen" if REASONS[e.reason].observed_without_observer else ""
-    related = "".join(f"<li>{esc(role)}: <code>{esc(str(ref))}</code></li>"
-                      for role, ref in e.related.items())
-    notes = "".join(f"<li>{esc(note)}</li>" for note in e.notes)
-    trail = "".join(
-        f"<tr><td class='num'>{step.step}</td><td><code>{esc(step.rule)}</code></td>"
-        f"<td>{esc(', '.join(f'{k}={v}' for k, v in step.inputs))}</td>"
-        f"<td>{esc(step.outcome)}</td></tr>" for step in e.trail)
     return (f"<details class='value{seen}'><summary><code>{esc(str(e.value))}</code> "
             f"<span class='muted'>({esc(e.producer)})</span>"
             f"<div class='verdict'><span class='reason{seen}'>{esc(e.reason)}</span> "
-            f"{esc(e.verdict)}</div></summary>"
-            + (f"<div>Related values:<ul>{related}</ul></div>" if related else "")
-            + (f"<div>Notes:<ul>{notes}</ul></div>" if notes else "")
-            + "<table><tr><th>step</th><th>rule</th><th>looked at</th><th>found</th></tr>"
-            f"{trail}</table></details>")
+            f"{esc(e.verdict)}</div></summary>{e.related_html()}{e.trail_html()}</details>")
 
 
 def _figures(report: Report) -> str:
