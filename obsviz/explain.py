@@ -249,7 +249,7 @@ class _Explainer:
 
     def dynamic_observes(self, loc: Loc) -> str:
         """What dynamic quantization observes under the qconfig of ``loc``'s module."""
-        module = self.view.run.qconfigs.get(loc.path)
+        module = self.view.qconfigs.get(loc.path)
         activation = module.qconfig.activation if module and module.qconfig else None
         if activation is not None and is_half(activation.getattr("dtype")):
             return "the weight of linear (no activations, under a float16 activation observer)"
@@ -280,7 +280,7 @@ class _Explainer:
             return f"inside the body of the {owner.kind()}" + (
                 f" producing {outputs}" if outputs else "") + f" in {where}"
         edges = self.index.edges_into.get(inst.key, ())
-        if self.view.run.failure is not None or not edges or depth > 20:
+        if self.view.failure is not None or not edges or depth > 20:
             return f"in {where}, which the pass did not reach"
         edge = edges[0]
         call = edge.caller.loc(edge.results[0][0]) if edge.results else None
@@ -436,7 +436,7 @@ class _Explainer:
         here = self.label(self.loc)
         slot = self.index.slot(self.loc)
         producer = slot.producer
-        static = self.view.run.quant_type == "static"
+        static = self.view.quant_type == "static"
         clauses = [
             ("isBiasOfConvOrLinear", "bias", ("value", here), "true", "false"),
             ("isTensorOrTensorList", "not_tensor",
@@ -696,13 +696,12 @@ def _embedding_bag_non_input(ex: _Explainer, v: Verdict) -> str:
 
 
 def _no_qconfig(ex: _Explainer, v: Verdict) -> str:
-    path = ex.loc.path
-    mq = ex.view.run.qconfigs.get(path)
+    path, qconfigs = ex.loc.path, ex.view.qconfigs
+    mq = qconfigs.get(path)
     if mq is not None and mq.explicit:
         why = f"qconfig_dict sets {path!r} to None"
     elif mq is not None and mq.key is None and path:
-        parent = next((p for p in _parents(path) if (ex.view.run.qconfigs.get(p)
-                                                     and ex.view.run.qconfigs[p].explicit)),
+        parent = next((p for p in _parents(path) if qconfigs.get(p) and qconfigs[p].explicit),
                       None)
         why = f"it inherits None from {parent!r}" if parent is not None else \
             "no qconfig_dict key covers it"
@@ -720,7 +719,7 @@ def _no_quantizable_use(ex: _Explainer, v: Verdict) -> str:
     if callee is not None:
         returned = (f"; the value returned there, {ex.label(callee)}, is not observed either "
                     f"({ex.verdicts(callee).reason})")
-    if ex.view.run.quant_type == "static":
+    if ex.view.quant_type == "static":
         return (f"nothing quantizable produces or uses {here}: it is {ex.what(loc)}, used by "
                 f"{users}{returned}.")
     return (f"dynamic quantization observes only {ex.dynamic_observes(loc)}; {here} is "
@@ -792,7 +791,7 @@ def _skipped_in_loop(ex: _Explainer, v: Verdict) -> str:
 
 def _not_walked(ex: _Explainer, v: Verdict) -> str:
     loc, here = ex.loc, ex.label(ex.loc)
-    if ex.view.run.failure is not None and ex.index.slot(loc).place == "walked":
+    if ex.view.failure is not None and ex.index.slot(loc).place == "walked":
         return f"the pass stopped (see run.failure) before it decided {here}, {ex.what(loc)}."
     return (f"{here} is {ex.where_unwalked(loc)}; the pass never walks there, though the "
             "value would need an observer.")

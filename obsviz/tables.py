@@ -154,7 +154,7 @@ class Tables:
         """Class, dtype, qscheme, ch_axis and qconfig key of a module's observer."""
         found = self._observer_info.get((path, role))
         if found is None:
-            module_qconfig = self.view.run.qconfigs.get(path)
+            module_qconfig = self.view.qconfigs.get(path)
             scripted = module_qconfig.qconfig if module_qconfig else None
             if scripted is None:
                 found = ("", "", "", None, None)
@@ -230,7 +230,7 @@ class Tables:
     @cached_property
     def qconfig(self) -> pd.DataFrame:
         rows = []
-        for path, mq in self.view.run.qconfigs.items():
+        for path, mq in self.view.qconfigs.items():
             event = self.facts.qconfig.get(path)
             if event is None:
                 continue

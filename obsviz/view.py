@@ -69,6 +69,10 @@ class RunView:
         self.run = run
         self.step = last if step is None else step
         self.index = model_index(run)
+        # what the views read of the run itself
+        self.qconfigs = run.qconfigs
+        self.quant_type = run.quant_type
+        self.failure = run.failure  # the Diagnosis when the pass stopped part-way
 
     @cached_property
     def facts(self) -> Facts:
@@ -76,7 +80,7 @@ class RunView:
 
     @cached_property
     def verdicts(self) -> Verdicts:
-        return Verdicts(self.index, self.facts, dict(self.run.qconfigs))
+        return Verdicts(self.index, self.facts, dict(self.qconfigs))
 
     @property
     def phase(self) -> str | None:
