@@ -36,7 +36,6 @@ from .rules import (
     node_quantizable,
     use_quantizable,
 )
-from .view import view_of
 
 if TYPE_CHECKING:
     from .run import Run
@@ -121,7 +120,7 @@ def quantizable_unobserved(run: Run) -> pd.DataFrame:
     activations dynamic quantization leaves float are listed.
     """
     values = run.values()
-    index = view_of(run).index
+    index = run.at().index
     keep = []
     for row in values.itertuples(index=False):
         if row.observed:
@@ -196,7 +195,7 @@ def graphs_observed_inside(run: Run) -> list[ModuleFigure]:
     diff is the same one-node story.
     """
     inserted = run.tables.inserted
-    index = view_of(run).index
+    index = run.at().index
     activations = inserted[(inserted["producer"] != "prim::GetAttr")
                            & (inserted["graph"] != index.instances[index.entry].graph)]
     figures = []

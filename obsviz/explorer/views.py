@@ -19,7 +19,7 @@ from ..figures.states import ValueStates, run_states
 from ..fixes import self_attributes
 from ..refs import GraphRef, ValueRef, display_path
 from ..tables import DESCRIPTIONS
-from ..view import VALUE_COLUMNS, RunView, view_of
+from ..view import VALUE_COLUMNS, RunView
 from .choices import INHERIT
 from .state import ExplorerState, RunKey, parse_value, value_label
 
@@ -147,7 +147,7 @@ def states_at(run: Run, step: int | None) -> ValueStates | None:
     """The values' states as decided by ``step`` (the end when None), for figures."""
     states = run_states(run)
     if states is not None and step is not None:
-        states.verdicts = view_of(run, step).verdicts
+        states.verdicts = run.at(step).verdicts
     return states
 
 
@@ -189,7 +189,7 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
         return box("This run kept no events, so it cannot be stepped through.")
     last = run.events[-1].step
     at = last if step is None else step
-    view: RunView = view_of(run, step)
+    view: RunView = run.at(step)
     facts = view.facts
     sizes = {"boundary entries": sum(len(v) for v in facts.boundary.values()) // 2,
              "delayed (fusion)": len(facts.delayed),
@@ -219,7 +219,7 @@ def table_frame(run: Run, state: ExplorerState) -> pd.DataFrame:
     """The state's table at the state's step."""
     if state.table not in TABLE_NAMES:
         raise ObsvizError(f"no table {state.table!r}; the tables are {', '.join(TABLE_NAMES)}")
-    return getattr(view_of(run, state.step).tables, state.table)
+    return getattr(run.at(state.step).tables, state.table)
 
 
 def _value_prefixes(frame: pd.DataFrame) -> list[str]:
@@ -292,7 +292,7 @@ def explanation_of(run: Run, state: ExplorerState):
     if not state.value:
         return None
     path, method, name = parse_value(state.value)
-    return view_of(run, state.step).explain(name, module=path, method=method)
+    return run.at(state.step).explain(name, module=path, method=method)
 
 
 def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:

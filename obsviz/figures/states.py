@@ -52,8 +52,7 @@ class ValueStates:
     """The run's verdicts as Decisions, read value by value as figures need them."""
 
     def __init__(self, run: Run) -> None:
-        from ..view import view_of
-        view = view_of(run)
+        view = run.at()
         self.observed = run.module._c
         self.index = view.index
         self.verdicts = view.verdicts
