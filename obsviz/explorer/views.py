@@ -15,7 +15,7 @@ import pandas as pd
 from .. import events as ev
 from ..errors import ObsvizError
 from ..figures import RenderError, TooManyNodesError, style
-from ..figures.states import ValueStates, run_states
+from ..figures.states import run_states
 from ..fixes import self_attributes
 from ..refs import GraphRef, ValueRef, display_path
 from ..tables import DESCRIPTIONS
@@ -143,21 +143,13 @@ def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str
 
 
 # ---------------------------------------------------------------------- the graph
-def states_at(run: Run, step: int | None) -> ValueStates | None:
-    """The values' states as decided by ``step`` (the end when None), for figures."""
-    states = run_states(run)
-    if states is not None and step is not None:
-        states.verdicts = run.at(step).verdicts
-    return states
-
-
 def graph_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
     """The graph of ``state.module`` as SVG, coloured by the decisions made by the step."""
     method = state.method if not state.module else "forward"
     try:
         figure = run.render(module=state.module, method=method, when=state.when,
                             depth=state.depth, max_nodes=max_nodes, legend=False,
-                            states=states_at(run, state.step))
+                            states=run_states(run, state.step))
         svg = figure.svg()
     except TooManyNodesError as err:
         return box(f"<b>This graph is too big to draw.</b> {esc(str(err))} Pick a submodule "
@@ -305,7 +297,7 @@ def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> s
     except ObsvizError as err:
         return box(esc(str(err)), "warn")
     try:
-        svg = explanation.render(legend=False, states=states_at(run, state.step)).svg()
+        svg = explanation.render(legend=False, states=run_states(run, state.step)).svg()
         figure = f"<div class='obsviz-svg'>{svg}</div>"
     except RenderError as err:
         figure = box(f"No neighbourhood figure: {esc(str(err))}", "warn")

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..graphs import submodule
 from ..reasons import REASONS, Reason
 from ..refs import Loc
 
 if TYPE_CHECKING:
     from ..run import Run
     from ..values import GraphIndex
+    from ..view import RunView
 
 def state_of(reason: Reason, roles: tuple[str, ...] = (), parameter: bool = False) -> str:
     """The legend state of a verdict: its reason code, the roles of its related values,
@@ -49,14 +49,12 @@ class Decision:
 
 
 class ValueStates:
-    """The run's verdicts as Decisions, read value by value as figures need them."""
+    """A view's verdicts (the run's at one step) as Decisions, read value by value as
+    figures need them."""
 
-    def __init__(self, run: Run) -> None:
-        view = run.at()
-        self.observed = run.module._c
+    def __init__(self, view: RunView) -> None:
         self.index = view.index
         self.verdicts = view.verdicts
-        self.original_names = run.original_names
 
     def instance(self, path: str, method: str) -> tuple[str, GraphIndex] | None:
         """The method the index knows for a drawn graph (``observe_<m>`` on-device)."""
@@ -89,7 +87,7 @@ class ValueStates:
     def _observer(self, path: str, attribute: str) -> str:
         if not attribute:
             return ""
-        module = submodule(self.observed, path.split(".") if path else ())
+        module = self.index.modules[path]
         observer = module.getattr(attribute) if module.hasattr(attribute) else None
         if not isinstance(observer, torch._C.ScriptModule):
             return attribute
@@ -109,15 +107,17 @@ class ValueStates:
     def made_by_preprocessing(self, path: str, method: str) -> list[int]:
         """Observed values of the graph that the input model does not have."""
         found = self.instance(path, method)
-        if found is None or not self.original_names:
+        original_names = self.index.original_names
+        if found is None or not original_names:
             return []
         graph = found[1]
         gq = graph.ref.qualname
-        return [u for u in graph.observer_of if (gq, u) not in self.original_names]
+        return [u for u in graph.observer_of if (gq, u) not in original_names]
 
 
-def run_states(run: Run) -> ValueStates | None:
-    """The run's states, or None when it kept no events (``record=False``)."""
+def run_states(run: Run, step: int | None = None) -> ValueStates | None:
+    """The run's states as decided by ``step`` (the end when None), or None when it kept
+    no events (``record=False``)."""
     if not run.events:
         return None
-    return ValueStates(run)
+    return ValueStates(run.at(step))
