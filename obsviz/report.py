@@ -38,6 +38,7 @@ from .rules import (
 )
 
 if TYPE_CHECKING:
+    from .diagnosis import Diagnosis
     from .run import Run
 
 esc = html.escape
@@ -343,24 +344,15 @@ def _nav(report: Report) -> str:
         "</nav>"
 
 
-def _failure(diagnosis: object) -> str:
-    lines = diagnosis.lines() if hasattr(diagnosis, "lines") else str(diagnosis).splitlines()
-    first, *rest = lines or [""]
+def _failure(diagnosis: Diagnosis) -> str:
     body = []
-    for line in rest:
-        label, sep, text = line.partition(": ")
-        if line.startswith("  "):  # a detail of the line before (an If branch)
-            body.append(f"<li><code>{esc(line.strip())}</code></li>")
-        elif sep and label in ("Fix", "Where", "Why"):
-            body.append(f"<p><b>{esc(label)}:</b> {esc(text)}</p>")
-        else:
-            body.append(f"<p>{esc(line)}</p>")
-    html_body = "".join(body).replace("</p><li>", "</p><ul><li>").replace("</li><p>",
-                                                                          "</li></ul><p>")
-    if html_body.endswith("</li>"):
-        html_body += "</ul>"
+    for part in diagnosis.parts():
+        body.append(f"<p><b>{esc(part.label)}:</b> {esc(part.text)}</p>")
+        if part.details:  # an If's branches
+            items = "".join(f"<li><code>{esc(detail)}</code></li>" for detail in part.details)
+            body.append(f"<ul>{items}</ul>")
     return ("<section class='failure' id='failure'><h2>The pass failed</h2>"
-            f"<p><b>{esc(first)}</b></p>{html_body}"
+            f"<p><b>{esc(diagnosis.summary)}</b></p>{''.join(body)}"
             "<p class='muted'>Below: the run as it stood when the pass stopped.</p></section>")
 
 
