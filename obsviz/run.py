@@ -15,6 +15,10 @@ from .figures import Figure
 from .placement import ObserverSite, observer_placement
 from .qconfig import ModuleQConfig
 
+# The views (obsviz.view, and through it tables, diff and explain) are imported inside the
+# methods that return them, never here: tables are pandas DataFrames, and `import obsviz`
+# must not import pandas (tests/test_api.py checks it), so that running the pass pays only
+# for torch. Here they are names for type checkers.
 if TYPE_CHECKING:
     import pandas as pd
 
