@@ -14,6 +14,7 @@ from .errors import FunctionWarning, LoopWarning, PassFailure, QConfigKeyWarning
 from .graphs import walk_nodes
 from .patterns import delay_pattern_candidate
 from .qconfig import named_modules
+from .refs import display_path
 from .run import Run
 
 _WARNING_KINDS = {QConfigKeyWarning: "unmatched_key", LoopWarning: "loop",
@@ -77,7 +78,7 @@ def blocked_fusions(model: torch.jit.ScriptModule) -> list[Finding]:
                 others = [u.user.kind() for u in value.uses() if u.user != node]
                 findings.append(Finding(
                     "fusion_blocked", "info",
-                    f"{path or '<top>'}.{method}: {pattern.name} does not fuse: "
+                    f"{display_path(path)}.{method}: {pattern.name} does not fuse: "
                     f"%{value.debugName()} is also used by {', '.join(others)}, so it is "
                     "observed itself instead of after the relu."))
     return findings

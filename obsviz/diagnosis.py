@@ -6,11 +6,13 @@ import dataclasses
 import html
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from .errors import PassError
 from .fixes import fold_problems, self_attributes
+from .refs import display_path
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,22 @@ class BranchState:
         parts = [f"{name} {'observed' if seen else 'NOT observed'}"
                  for name, seen in zip(self.outputs, self.observed, strict=True)]
         return f"branch {self.index} returns " + ", ".join(parts)
+
+
+class DiagnosisPart(NamedTuple):
+    """One labelled part of a diagnosis after its summary (``Fix: ...``), with the lines
+    that detail it (an If's branches, under ``Where``)."""
+
+    label: str
+    text: str
+    details: tuple[str, ...] = ()
+
+
+# Text fields the parts show by name; any other text field that is set is shown too,
+# under its label here or else its field name.
+_PARTS_SHOWN = frozenset({"kind", "summary", "fix", "rule", "module_path", "method", "node",
+                          "source", "why"})
+_PART_LABELS = {"cpp_message": "torch says"}
 
 
 @dataclass(frozen=True)
@@ -55,21 +73,37 @@ class Diagnosis:
     def module(self) -> str:
         return self.module_path
 
-    def lines(self) -> list[str]:
-        lines = [self.summary, f"Fix: {self.fix}"]
-        where = self.module_path or "<top>"
+    @property
+    def where(self) -> str:
+        """``path.method, node kind at file:line``, as much as is known."""
+        where = display_path(self.module_path)
         if self.method:
             where += f".{self.method}"
         if self.node:
             where += f", node {self.node}"
         if self.source:
             where += f" at {self.source}"
-        lines.append(f"Where: {where}")
-        lines.extend(f"  {branch}" for branch in self.branches)
+        return where
+
+    def parts(self) -> list[DiagnosisPart]:
+        """What follows the summary, in order: the fix, where (with the If's branches),
+        why, then every other text field that is set."""
+        parts = [DiagnosisPart("Fix", self.fix),
+                 DiagnosisPart("Where", self.where, tuple(map(str, self.branches)))]
         if self.why:
-            lines.append(f"Why: {self.why} (C++ rule: {self.rule})")
-        if self.cpp_message:
-            lines.append(f"torch says: {self.cpp_message}")
+            parts.append(DiagnosisPart("Why", f"{self.why} (C++ rule: {self.rule})"))
+        for field in dataclasses.fields(self):
+            text = getattr(self, field.name)
+            if field.name not in _PARTS_SHOWN and isinstance(text, str) and text:
+                label = _PART_LABELS.get(field.name, field.name.replace("_", " "))
+                parts.append(DiagnosisPart(label, text))
+        return parts
+
+    def lines(self) -> list[str]:
+        lines = [self.summary]
+        for part in self.parts():
+            lines.append(f"{part.label}: {part.text}")
+            lines.extend(f"  {detail}" for detail in part.details)
         return lines
 
     def __str__(self) -> str:

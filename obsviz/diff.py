@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .errors import ObsvizError
+from .refs import display_path
 
 if TYPE_CHECKING:
     from .explain import Explanation
@@ -34,7 +35,7 @@ class DiffEntry:
     other: Explanation | None
 
     def __str__(self) -> str:
-        head = f"{self.change:8s} {self.module_path or '<top>'}:{self.method}:%{self.value}"
+        head = f"{self.change:8s} {display_path(self.module_path)}:{self.method}:%{self.value}"
         lines = [head]
         for label, e in (("this run", self.this), ("other run", self.other)):
             text = f"{'observed' if e.observed else 'not observed'} [{e.reason}]: " \
@@ -87,7 +88,7 @@ class RunDiff:
         esc = html.escape
         rows = []
         for e in self.entries:
-            cells = [esc(e.change), f"<code>{esc(e.module_path or '<top>')}:{esc(e.method)}:"
+            cells = [esc(e.change), f"<code>{esc(display_path(e.module_path))}:{esc(e.method)}:"
                                     f"%{esc(e.value)}</code>"]
             for x in (e.this, e.other):
                 cells.append(f"<code>{esc(x.reason)}</code> {esc(x.verdict)}" if x else

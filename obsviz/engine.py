@@ -22,15 +22,18 @@ from .graphs import (
     BLOCK_KINDS,
     access_path,
     is_method_graph,
+    join_path,
     producer_summary,
     self_attributes_behind,
     source_line,
+    submodule,
     walk_nodes,
 )
 from .patterns import match_delay_pattern
 from .preprocess import preprocess_graph
 from .qconfig import ModuleQConfig, ScriptedQConfig
 from .refs import GraphRef, ValueRef
+from .refs import display_path as _display
 
 Value = torch._C.Value
 Node = torch._C.Node
@@ -89,10 +92,6 @@ class CallSite:
     input_observers: list[ObserverConfig | None]
     output_observers: list[ObserverConfig | None]
     observed_outputs: list[int]
-
-
-def _display(path: str) -> str:
-    return path or "<top>"
 
 
 class InsertObserversHelper:
@@ -187,14 +186,8 @@ class InsertObserversHelper:
                 cpp_message=torch_messages.module_access_path(it, self_value)
                 if self_value is not None else "",
             )
-        module = ctx.module
-        for name in path:
-            child = module.getattr(name)
-            if not isinstance(child, torch._C.ScriptModule):
-                return None
-            module = child
-        sub = ".".join(path)
-        return ModuleCtx(module, f"{ctx.path}.{sub}" if ctx.path and sub else ctx.path or sub)
+        module = submodule(ctx.module, path)
+        return ModuleCtx(module, join_path(ctx.path, path)) if module is not None else None
 
     def get_invoked_methods(self, ctx: ModuleCtx, method_name: str) -> list[tuple[ModuleCtx,
                                                                                   str]]:

@@ -1,15 +1,15 @@
 """Why was, or wasn't, this value observed?
 
 An :class:`Explanation` holds a verdict (one line that says what happened and where to
-look next), a reason code from :data:`REASONS`, the related values, and the trail: the
-rule checks of the pass, in the order it made them, that led there. Everything is
+look next), a reason code (:mod:`obsviz.reasons`), the related values, and the trail:
+the rule checks of the pass, in the order it made them, that led there. Everything is
 read from the run's recorded events (through :mod:`obsviz.verdicts`).
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,108 +17,18 @@ import torch
 
 from . import events as ev
 from .errors import ObsvizError
-from .facts import VKey, detail
-from .graphs import access_path
-from .refs import ValueRef
+from .facts import detail
+from .graphs import access_path, is_observer_call, join_path
+from .reasons import REASONS, SHOULD_OBSERVE_OUTCOMES, SKIP_OUTCOMES, Reason
+from .reasons import reasons_markdown as reasons_markdown  # its old home
+from .refs import Loc, ValueKey, ValueRef, display_path
 from .rules import get_func_name, is_half
-from .values import OBSERVER_PREFIX, Loc
 from .verdicts import Verdict
 
 if TYPE_CHECKING:
     from .figures import Figure
     from .run import Run
     from .view import RunView
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One code of the reason vocabulary."""
-
-    code: str
-    observed: bool  # does the value get an observer call of its own?
-    summary: str
-    rule: str  # the function of the pass whose decision this is
-
-
-REASONS: dict[str, Reason] = {r.code: r for r in (
-    Reason("observed_here", True,
-           "an observer is inserted on the value: it needs quantization (its own "
-           "valueNeedsToBeQuantized, or that of a callee value it is passed to) and "
-           "shouldObserve agreed", "insertObserverFor"),
-    Reason("observed_after_fusion", True,
-           "an observer is inserted on the value in place of the first op's output of a "
-           "fusion pattern (e.g. conv2d -> relu), whose observation was delayed to here",
-           "delayObservingValuesInPattern"),
-    Reason("observed_for_callee_input", True,
-           "an observer is inserted on the value at a call site because the called "
-           "method's input needs one and the value was not observed yet",
-           "insertObserversFor"),
-    Reason("observed_for_callee_output", True,
-           "an observer is inserted on a call's result because the called graph's return "
-           "value needs one (a called graph never observes its own return)",
-           "insertObserversFor"),
-    Reason("observed_for_if_output", True,
-           "an observer is inserted on a branch's result because the If output needs one "
-           "(a branch never observes its own outputs)", "insertObserversFor"),
-    Reason("observer_recorded", False,
-           "an observer is recorded for the value but not inserted yet (a step before the "
-           "end of the graph's walk, or the pass stopped)", "recordObserved"),
-    Reason("delayed", False,
-           "a fusion pattern delays its observation: the second op's output is observed "
-           "instead", "delayObservingValuesInPattern"),
-    Reason("observed_at_call_site", False,
-           "an input or return of a called method: its observer sits on the caller's "
-           "value at the call site", "insertObserversFor"),
-    Reason("pass_through", False,
-           "counts as observed without an observer: a pass-through op (pooling, flatten, "
-           "relu, ...) passes on the observed state of its inputs",
-           "propagateObservedProperty"),
-    Reason("observed_upstream", False,
-           "counts as observed without an observer: already observed upstream (the caller "
-           "passes an observed value, the called graph observed what it returns, or every "
-           "If branch observed it)", "insertObserversFor"),
-    Reason("propagate_input_unobserved", False,
-           "a propagate op (cat, add, mul) is observed only when its tensor inputs are, and "
-           "an input was not", "shouldObserve"),
-    Reason("bias", False, "the bias of a conv or linear is never observed",
-           "isBiasOfConvOrLinear"),
-    Reason("not_tensor", False, "not a Tensor or a list of Tensors",
-           "valueNeedsToBeQuantized"),
-    Reason("embedding_bag_non_input", False,
-           "the offsets or per_sample_weights of aten::embedding_bag are never observed",
-           "isEmbeddingBagNonInput"),
-    Reason("no_qconfig", False,
-           "the module running the graph has no qconfig (None, or no key covers it)",
-           "fillQConfigMap"),
-    Reason("no_quantizable_use", False,
-           "no quantizable op uses it (nor, in static quantization, produces it), and no "
-           "called method it is passed to needs it observed", "valueNeedsToBeQuantized"),
-    Reason("dynamic_rules", False,
-           "dynamic quantization observes only the input and weight of linear, the one "
-           "dynamically quantizable op; static quantization would observe the value, or the "
-           "one it leads to across calls and pass-through ops (a conv's input, a linear's "
-           "output, ...)", "valueNeedsToBeQuantized"),
-    Reason("dynamic_fp16_activation", False,
-           "dynamic quantization with a float16 activation observer observes no activations "
-           "(values not used as the weight of a conv or linear)", "valueNeedsToBeQuantized"),
-    Reason("ondevice_dynamic_activation", False,
-           "on-device dynamic PTQ keeps only weight observers", "removeActivationObservers"),
-    Reason("in_function", False,
-           "a value of a user-defined function: the pass configures no observers inside "
-           "functions", "fillValueObserverMap"),
-    Reason("skipped_in_loop", False,
-           "inside a prim::Loop body (or a method called only there), which the pass never "
-           "walks, though it would need an observer", "insertObserversFor"),
-    Reason("not_walked", False,
-           "in a block or method the pass never walks (an If branch that always raises, "
-           "prim::With or closure bodies), or the pass stopped before reaching it",
-           "insertObserversFor"),
-    Reason("removed_by_preprocessing", False,
-           "not in the graph the pass analyzed: preprocessing (fork/wait inlining, linear "
-           "fusion, conv rewriting, constant propagation, list-mutation removal) replaced "
-           "it", "preprocess"),
-)}
-"""The reason vocabulary: every way the pass can decide about a value."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +51,7 @@ class Explanation:
 
     value: ValueRef
     observed: bool
-    reason: str
+    reason: Reason
     verdict: str
     trail: tuple[TrailStep, ...]
     related: Mapping[str, ValueRef] = field(default_factory=dict, hash=False)
@@ -182,41 +92,38 @@ class Explanation:
     def _repr_html_(self) -> str:
         e = html.escape
         color = "#1a7f37" if self.observed else "#9a6700"
-        related = "".join(f"<li><b>{e(role)}</b>: <code>{e(str(ref))}</code></li>"
-                          for role, ref in self.related.items())
-        notes = "".join(f"<li>{e(note)}</li>" for note in self.notes)
-        trail = "".join(
-            f"<tr><td>{s.step}</td><td><code>{e(s.rule)}</code></td>"
-            f"<td>{e(', '.join(f'{k}={v}' for k, v in s.inputs))}</td>"
-            f"<td>{e(s.outcome)}</td></tr>" for s in self.trail)
         return (
             f"<div class='obsviz-explanation'>"
             f"<div><code>{e(str(self.value))}</code> <small>({e(self.producer)})</small></div>"
             f"<div style='border-left:4px solid {color};padding-left:6px;margin:4px 0'>"
             f"<b>{'observed' if self.observed else 'not observed'}</b> "
             f"<code>{e(self.reason)}</code>: {e(self.verdict)}</div>"
-            + (f"<div>related:<ul>{related}</ul></div>" if related else "")
-            + (f"<div>notes:<ul>{notes}</ul></div>" if notes else "")
-            + "<details><summary>trail of rule checks "
-            f"({len(self.trail)})</summary><table><tr><th>step</th><th>rule</th>"
-            f"<th>inputs</th><th>outcome</th></tr>{trail}</table></details></div>")
+            f"{self.related_html()}<details><summary>trail of rule checks "
+            f"({len(self.trail)})</summary>{self.trail_html()}</details></div>")
+
+    def related_html(self) -> str:
+        """The related values and the notes as HTML lists ("" when there are none); every
+        string from the model escaped."""
+        e = html.escape
+        related = "".join(f"<li><b>{e(role)}</b>: <code>{e(str(ref))}</code></li>"
+                          for role, ref in self.related.items())
+        notes = "".join(f"<li>{e(note)}</li>" for note in self.notes)
+        return ((f"<div>Related values:<ul>{related}</ul></div>" if related else "")
+                + (f"<div>Notes:<ul>{notes}</ul></div>" if notes else ""))
+
+    def trail_html(self) -> str:
+        """The trail as an HTML table, one row a rule check; every string escaped."""
+        e = html.escape
+        rows = "".join(
+            f"<tr><td class='num'>{s.step}</td><td><code>{e(s.rule)}</code></td>"
+            f"<td>{e(', '.join(f'{k}={v}' for k, v in s.inputs))}</td>"
+            f"<td>{e(s.outcome)}</td></tr>" for s in self.trail)
+        return ("<table><tr><th>step</th><th>rule</th><th>looked at</th><th>found</th></tr>"
+                f"{rows}</table>")
 
 
 FOLLOW = ("observer_on", "caller_value", "callee_return", "inherits_from", "branch_0")
 """Roles of related values that lead towards the observer a value relies on."""
-
-SHOULD_OBSERVE = {
-    "quantizable_use": "a use is quantizable",
-    "propagate_input_observed": "cat's input is observed",
-    "propagate_inputs_observed": "both inputs are observed",
-    "propagate_input_unobserved": "an input is not observed",
-    "not_propagate_op": "not a propagate op (cat, add, mul)",
-}
-
-
-def _display(path: str) -> str:
-    return path or "<top>"
-
 
 def explain(view: RunView, loc: Loc, notes: tuple[str, ...] = (),
             observed_names: bool = False) -> Explanation:
@@ -235,9 +142,9 @@ class _Explainer:
         self.facts = view.facts
         self.verdicts = view.verdicts
         self.loc = loc
-        self.inst = self.index.instance(loc[0], loc[1])
+        self.inst = self.index.instance_of(loc)
         self.gi = self.index.graphs[self.inst.graph]
-        self.key: VKey = (self.inst.graph, loc[2])
+        self.key = ValueKey(self.inst.graph, loc.unique)
         self.notes = list(notes)
 
     # ------------------------------------------------------------------ naming values
@@ -251,28 +158,28 @@ class _Explainer:
         """``%name``, with its module and method when they differ from the explained one."""
         if loc is None:
             return "?"
-        if loc[:2] == self.loc[:2]:
+        if loc.instance == self.loc.instance:
             return f"%{self.name(loc)}"
-        return f"%{self.name(loc)} in {_display(loc[0])}.{loc[1]}"
+        return f"%{self.name(loc)} in {loc.instance}"
 
     def what(self, loc: Loc) -> str:
         """What produces a value, in words."""
-        slot = self.index.graphs[self.index.instance(loc[0], loc[1]).graph].slots.get(loc[2])
+        inst = self.index.instance_of(loc)
+        slot = self.index.graphs[inst.graph].slots.get(loc.unique)
         if slot is None:
             return "a value removed by preprocessing"
         node = slot.value.node()
         kind = node.kind()
         if kind == "prim::Param":
-            inst = self.index.instance(loc[0], loc[1])
             inputs = self.index.graphs[inst.graph].inputs
-            if loc[2] in inputs:
-                position = inputs.index(loc[2])
+            if loc.unique in inputs:
+                position = inputs.index(loc.unique)
                 if inst.kind == "function":
-                    return f"argument {position} of function {loc[1]}"
-                return f"input {position} of {_display(loc[0])}.{loc[1]}"
+                    return f"argument {position} of function {loc.method}"
+                return f"input {position} of {loc.instance}"
             return "a loop-carried value"
         if kind == "prim::CallMethod":
-            return f"the result of {self.callee_name(node, loc[0])}"
+            return f"the result of {self.callee_name(node, loc.path)}"
         if kind == "prim::CallFunction":
             return f"the result of {get_func_name(node.inputsAt(0))}()"
         if kind == "prim::GetAttr":
@@ -286,8 +193,7 @@ class _Explainer:
     def callee_name(self, node: torch._C.Node, path: str | None = None) -> str:
         """``layer1.0.conv1.forward()``: the instance path and method a CallMethod calls."""
         names, _ = access_path(node.inputsAt(0))
-        path = self.loc[0] if path is None else path
-        target = ".".join([p for p in [path, *names] if p]) or "self"
+        target = join_path(self.loc.path if path is None else path, names) or "self"
         return f"{target}.{node.s('name')}()"
 
     def users(self, loc: Loc) -> list[str]:
@@ -295,13 +201,11 @@ class _Explainer:
         slot = self.index.slot(loc)
         found: list[str] = []
         stack = [slot.value]
-        path = loc[0]
+        path = loc.path
         while stack:
             for use in stack.pop().uses():
                 user = use.user
-                if user.kind() == "prim::CallMethod" and user.inputsAt(0).node().kind() == \
-                        "prim::GetAttr" and user.inputsAt(0).node().s("name").startswith(
-                            OBSERVER_PREFIX):
+                if is_observer_call(user):
                     stack.append(user.outputsAt(0))
                     continue
                 text = self.callee_name(user, path) if user.kind() == "prim::CallMethod" else \
@@ -312,17 +216,16 @@ class _Explainer:
         return found
 
     def observer(self, loc: Loc) -> str:
-        inst = self.index.instance(loc[0], loc[1])
+        inst = self.index.instance_of(loc)
         gi = self.index.graphs[inst.graph]
-        attribute = gi.observer_of.get(loc[2], "an observer")
-        event = self.facts.inserted.get((inst.graph, loc[2]))
+        attribute = gi.observer_of.get(loc.unique, "an observer")
+        event = self.facts.inserted.get(ValueKey(inst.graph, loc.unique))
         kind = f" ({event.observer_class})" if event else ""
-        return f"{attribute}{kind} in {_display(loc[0])}"
+        return f"{attribute}{kind} in {display_path(loc.path)}"
 
     def need(self, source: Loc) -> str:
         """Why ``valueNeedsToBeQuantized`` wanted an observer for ``source``, as a noun."""
-        inst = self.index.instance(source[0], source[1])
-        event = self.facts.vnq.get((inst.graph, source[2]))
+        event = self.facts.vnq.get(self.index.key_of(source))
         if event is not None and event.reason == "quantizable_use":
             use = detail(event, "use")
             if use:
@@ -340,168 +243,13 @@ class _Explainer:
 
     # ------------------------------------------------------------------ verdict lines
     def verdict_line(self, v: Verdict) -> str:
-        loc, here = self.loc, self.label(self.loc)
-        get = v.get
-        r = v.reason
-        if r == "observed_here":
-            return f"{self.observer(loc)} observes {here} because " \
-                   f"{self.because(loc, get('needed_by'))}."
-        if r == "observed_after_fusion":
-            first = get("delayed_from")
-            return (f"{self.observer(loc)} observes {here} in place of {self.label(first)} "
-                    f"({self.what(first)}): the {v.pattern} fusion pattern delayed that "
-                    f"value's observation to this one.")
-        if r == "observed_for_callee_input":
-            callee = get("callee_input")
-            return (f"{self.observer(loc)} observes {here} at the call site because "
-                    f"{self.label(callee)} needs its input observed "
-                    f"({self.need_of_callee(callee)}), and {here} was not observed yet.")
-        if r == "observed_for_callee_output":
-            callee = get("callee_return")
-            return (f"{self.observer(loc)} observes {here}, {self.what(loc)}, because the "
-                    f"value returned there, {self.label(callee)}, needs an observer "
-                    f"({self.need_of_callee(callee)}) and a called graph never observes "
-                    "its own return.")
-        if r == "observed_for_if_output":
-            out = get("if_output")
-            return (f"{self.observer(loc)} observes {here}, a branch result of the If "
-                    f"producing {self.label(out)}, which needs an observer.")
-        if r == "observer_recorded":
-            return (f"at step {self.view.step} an observer is recorded for {here} but not "
-                    "inserted yet; the pass inserts at the end of the graph's walk.")
-        if r == "delayed":
-            instead = get("observed_instead")
-            caller = get("caller_value")
-            subject = f"{here} ({self.what(loc)})" if caller is None else \
-                f"the value it stands for, {self.label(caller)},"
-            return (f"the {v.pattern} fusion pattern delays observing {subject} to "
-                    f"{self.label(instead)} ({self.what(instead)}), which "
-                    f"{self.observer(instead)} observes; explain that value next.")
-        if r == "observed_at_call_site":
-            caller, on = get("caller_value"), get("observer_on")
-            role = "input" if self.loc[2] in self.gi.inputs else "return value"
-            this = f"this {role} of {_display(loc[0])}.{loc[1]}"
-            if on == caller:
-                return (f"{this} is observed at the call site: {self.observer(on)} observes "
-                        f"{self.label(caller)}.")
-            return (f"{this} is observed at a call site further up: it is "
-                    f"{self.label(caller)} there, and {self.observer(on)} observes "
-                    f"{self.label(on)}.")
-        if r == "pass_through":
-            sources = [loc_ for role, loc_ in v.related if role.startswith("inherits_from")]
-            listed = ", ".join(f"{self.label(s)} ({self.verdicts(s).reason})"
-                               for s in sources)
-            return (f"{here} needs no observer of its own: {self.producer_text()} passes on "
-                    f"the observed state of {listed}{self.behind(sources[0])}.")
-        if r == "observed_upstream":
-            return self.upstream_line(v)
-        if r == "propagate_input_unobserved":
-            unobserved = [s for role, s in v.related if role.startswith("unobserved_input")]
-            listed = ", ".join(f"{self.label(s)} ({self.verdicts(s).reason})"
-                               for s in unobserved)
-            op = self.index.slot(loc).producer
-            count = "its input is" if op == "aten::cat" else "both its inputs are"
-            return (f"{op} is only observed when {count} observed, and {listed} "
-                    f"{'is' if len(unobserved) == 1 else 'are'} not; explain "
-                    f"{'it' if len(unobserved) == 1 else 'them'} next.")
-        if r == "bias":
-            return f"{here} is the bias of {', '.join(self.users(loc))}; biases are never " \
-                   "observed."
-        if r == "not_tensor":
-            kind = self.index.slot(loc).value.type()
-            if kind.kind() == "ClassType":
-                name = kind.qualified_name().rsplit(".", 1)[-1]
-                return f"{here} is a module ({name}), not a Tensor."
-            text = str(kind)
-            article = "an" if text[:1].lower() in "aeiou" else "a"
-            return f"{here} is {article} {text}, not a Tensor."
-        if r == "embedding_bag_non_input":
-            return f"{here} is the offsets or per_sample_weights of aten::embedding_bag, " \
-                   "which are never observed."
-        if r == "no_qconfig":
-            return self.no_qconfig_line()
-        if r == "no_quantizable_use":
-            users = ", ".join(self.users(loc)) or "nothing"
-            returned = ""
-            callee = self.returned_by_callee(loc)
-            if callee is not None:
-                returned = (f"; the value returned there, {self.label(callee)}, is not "
-                            f"observed either ({self.verdicts(callee).reason})")
-            if self.view.run.quant_type == "static":
-                return (f"nothing quantizable produces or uses {here}: it is "
-                        f"{self.what(loc)}, used by {users}{returned}.")
-            return (f"dynamic quantization observes only {self.dynamic_observes(loc)}; "
-                    f"{here} is neither, and no method it is passed to uses it so: it is "
-                    f"{self.what(loc)}, used by {users}{returned}.")
-        if r == "dynamic_rules":
-            return self.dynamic_rules_line(v)
-        if r == "dynamic_fp16_activation":
-            return (f"module {_display(loc[0])}'s qconfig has a float16 activation observer, "
-                    f"and dynamic quantization observes no float16 activations; {here} is "
-                    f"not the weight of a conv or linear in this graph (it is "
-                    f"{self.what(loc)}, used by {', '.join(self.users(loc)) or 'nothing'}), "
-                    "so it counts as an activation.")
-        if r == "ondevice_dynamic_activation":
-            return f"on-device dynamic PTQ removed the activation observer configured for " \
-                   f"{here}; only weight observers stay."
-        if r == "in_function":
-            return f"{here} is in user-defined function {loc[1]}; the pass configures no " \
-                   "observers inside functions (make it a submodule's method)."
-        if r == "skipped_in_loop":
-            return (f"{here} is {self.where_unwalked(loc)}; the pass never looks inside "
-                    "prim::Loop bodies, though the value would need an observer.")
-        if r == "not_walked":
-            if self.view.run.failure is not None and self.index.slot(loc).place == "walked":
-                return (f"the pass stopped (see run.failure) before it decided {here}, "
-                        f"{self.what(loc)}.")
-            return (f"{here} is {self.where_unwalked(loc)}; the pass never walks there, "
-                    "though the value would need an observer.")
-        if r == "removed_by_preprocessing":
-            return (f"%{self.name(loc)} is not in the graph the pass analyzed: preprocessing "
-                    "(linear fusion, conv rewriting, constant propagation, fork/wait "
-                    "inlining) replaced it; read run.module's graph for what took its place.")
-        return REASONS[r].summary
-
-    CHAIN_LINKS = {"passed_to": "is passed on as {}",
-                   "returned_by": "is the return value {}",
-                   "from_caller": "is {} at the call site",
-                   "passes_on": "passes on {}"}
-
-    def dynamic_rules_line(self, v: Verdict) -> str:
-        """The value, or the value it leads to, is one static quantization observes; name
-        the op and what dynamic quantization observes instead."""
-        loc = self.loc
-        chain = self.verdicts.static_chain(loc)
-        origin = chain[-1][1] if chain else loc
-        inst = self.index.instance(origin[0], origin[1])
-        which, op = detail(self.facts.vnq[(inst.graph, origin[2])], "static_would_observe")
-        if not chain and which == "the output":
-            path = self.label(loc)  # what() would say it twice
-        else:
-            path = f"{self.label(loc)} ({self.what(loc)})"
-        previous = loc
-        for i, (link, hop) in enumerate(chain):
-            if 0 < i < len(chain) - 1 and len(chain) > 3:
-                if i == 1:
-                    path += f" {len(chain) - 2} steps further"
-            else:
-                text = self.CHAIN_LINKS[link].format(self.label(hop))
-                callers = len(self.index.edges_into.get(previous[:2], ()))
-                if link == "from_caller" and callers > 1:
-                    text = text.replace("the call site", f"one of its {callers} call sites")
-                path += f" {text}, which"
-            previous = hop
-        path += f" is {which} of {op}"
-        dynamic = self.dynamic_observes(origin)
-        if which == "the output":
-            return (f"{path}; static quantization observes the outputs of quantizable ops "
-                    f"such as {op}, dynamic quantization no op's output, only {dynamic}.")
-        return (f"{path}; static quantization observes such a value, but {op} is not "
-                f"dynamically quantizable: dynamic quantization observes only {dynamic}.")
+        """The sentence for the verdict's reason (its summary when it has none of its own)."""
+        sentence = SENTENCES.get(v.reason)
+        return sentence(self, v) if sentence is not None else REASONS[v.reason].summary
 
     def dynamic_observes(self, loc: Loc) -> str:
         """What dynamic quantization observes under the qconfig of ``loc``'s module."""
-        module = self.view.run.qconfigs.get(loc[0])
+        module = self.view.qconfigs.get(loc.path)
         activation = module.qconfig.activation if module and module.qconfig else None
         if activation is not None and is_half(activation.getattr("dtype")):
             return "the weight of linear (no activations, under a float16 activation observer)"
@@ -509,17 +257,17 @@ class _Explainer:
 
     def returned_by_callee(self, loc: Loc) -> Loc | None:
         """For a call's result: the value the called graph returns as it."""
-        for edge in self.index.edges_from.get((loc[0], loc[1]), ()):
+        for edge in self.index.edges_from.get(loc.instance, ()):
             for caller_unique, callee_unique in edge.results:
-                if caller_unique == loc[2]:
-                    return (edge.callee[0], edge.callee[1], callee_unique)
+                if caller_unique == loc.unique:
+                    return edge.callee.loc(callee_unique)
         return None
 
     def where_unwalked(self, loc: Loc, depth: int = 0) -> str:
         """The block, or the call chain, that keeps the pass away from a value."""
-        inst = self.index.instance(loc[0], loc[1])
-        slot = self.index.graphs[inst.graph].slots[loc[2]]
-        where = f"{_display(loc[0])}.{loc[1]}"
+        inst = self.index.instance_of(loc)
+        slot = self.index.graphs[inst.graph].slots[loc.unique]
+        where = str(loc.instance)
         if slot.place != "walked":
             owner = slot.value.node().owningBlock().owningNode()
             while owner is not None and slot.place == "loop" and owner.kind() != "prim::Loop":
@@ -532,10 +280,10 @@ class _Explainer:
             return f"inside the body of the {owner.kind()}" + (
                 f" producing {outputs}" if outputs else "") + f" in {where}"
         edges = self.index.edges_into.get(inst.key, ())
-        if self.view.run.failure is not None or not edges or depth > 20:
+        if self.view.failure is not None or not edges or depth > 20:
             return f"in {where}, which the pass did not reach"
         edge = edges[0]
-        call = (edge.caller[0], edge.caller[1], edge.results[0][0]) if edge.results else None
+        call = edge.caller.loc(edge.results[0][0]) if edge.results else None
         if call is None:
             return f"in {where}, which the pass did not reach"
         return f"in {where}, called only {self.where_unwalked(call, depth + 1)}"
@@ -543,8 +291,8 @@ class _Explainer:
     def need_of_callee(self, callee: Loc | None) -> str:
         if callee is None:
             return "it needs an observer"
-        inst = self.index.instance(callee[0], callee[1])
-        source = self.verdicts.observer_source((inst.graph, callee[2]))
+        inst = self.index.instance_of(callee)
+        source = self.verdicts.observer_source(self.index.key_of(callee))
         source_loc = self.verdicts.loc_of_key(inst, source) if source else None
         return self.because(callee, source_loc)
 
@@ -579,47 +327,12 @@ class _Explainer:
             return ""
         return f"; the observer behind it is {self.observer(origin)} on {self.label(origin)}"
 
-    def upstream_line(self, v: Verdict) -> str:
-        here = self.label(self.loc)
-        caller = v.get("caller_value")
-        if caller is not None:
-            return (f"{here} needs no observer of its own: the caller passes "
-                    f"{self.label(caller)}, which already counts as observed "
-                    f"({self.verdicts(caller).reason}){self.behind(caller)}.")
-        callee = v.get("callee_return")
-        if callee is not None:
-            return (f"{here} needs no observer of its own: {self.producer_text()} returns "
-                    f"{self.label(callee)}, which already counts as observed there "
-                    f"({self.verdicts(callee).reason}){self.behind(callee)}.")
-        branches = [s for role, s in v.related if role.startswith("branch_")]
-        if branches:
-            return (f"{here} needs no observer of its own: every branch of the If returns "
-                    f"an observed value ({', '.join(self.label(b) for b in branches)}).")
-        return f"{here} needs no observer of its own: it was already observed when the " \
-               "pass reached it."
-
-    def no_qconfig_line(self) -> str:
-        path = self.loc[0]
-        mq = self.view.run.qconfigs.get(path)
-        if mq is not None and mq.explicit:
-            why = f"qconfig_dict sets {path!r} to None"
-        elif mq is not None and mq.key is None and path:
-            parent = next((p for p in _parents(path) if (self.view.run.qconfigs.get(p)
-                                                         and self.view.run.qconfigs[p].explicit)),
-                          None)
-            why = f"it inherits None from {parent!r}" if parent is not None else \
-                "no qconfig_dict key covers it"
-        else:
-            why = "no qconfig_dict key covers it"
-        return (f"module {_display(path)} has no qconfig ({why}), so the pass configures no "
-                f"observers in its graph; {self.label(self.loc)} is {self.what(self.loc)}.")
-
     # ------------------------------------------------------------------ trail
     def trail(self, v: Verdict) -> list[TrailStep]:
         steps: list[TrailStep] = []
         facts = self.facts
         here = self.label(self.loc)
-        qconfig = facts.qconfig.get(self.loc[0])
+        qconfig = facts.qconfig.get(self.loc.path)
         if qconfig is not None:
             steps.append(self.qconfig_step(qconfig))
         steps += self.boundary_steps()
@@ -641,8 +354,7 @@ class _Explainer:
             steps += self.vnq_steps(vnq)
         origin = v.get("static_would_observe")
         if origin is not None:
-            inst = self.index.instance(origin[0], origin[1])
-            event = facts.vnq[(inst.graph, origin[2])]
+            event = facts.vnq[self.index.key_of(origin)]
             which, op = detail(event, "static_would_observe")
             steps.append(TrailStep("valueNeedsToBeQuantized", (("value", self.label(origin)),),
                                    f"false (no_quantizable_use); static would observe "
@@ -656,16 +368,15 @@ class _Explainer:
         if first is not None:
             steps.append(TrailStep(
                 "insertObserversFor",
-                (("graph", f"{_display(first.module_path)}.{self.loc[1]}"),),
+                (("graph", f"{display_path(first.module_path)}.{self.loc.method}"),),
                 "first walk of this graph: it decides the graph's observers", first.step))
         steps += self.decided_steps(self.key, self.loc)
         for role, other in v.related:
             if role in ("caller_value", "observer_on", "observed_instead") and other:
-                inst = self.index.instance(other[0], other[1])
-                steps += [s for s in self.decided_steps((inst.graph, other[2]), other)
+                steps += [s for s in self.decided_steps(self.index.key_of(other), other)
                           if s.rule in ("recordObserved", "insertObserverFor")]
         for loop in facts.loops:
-            if loop.module_path == self.loc[0] and loop.method == self.loc[1]:
+            if (loop.module_path, loop.method) == self.loc.instance:
                 steps.append(TrailStep("insertObserversFor",
                                        (("loop", self.label(self.same(loop.loop_output))
                                          if loop.loop_output else "prim::Loop"),),
@@ -677,7 +388,7 @@ class _Explainer:
     def same(self, ref: ValueRef) -> Loc:
         """A ref of the explained graph, at the explained instance."""
         if ref.graph.qualname == self.inst.graph:
-            return (self.loc[0], self.loc[1], ref.unique)
+            return self.loc.instance.loc(ref.unique)
         return self.verdicts.loc_of_key(self.inst, ref.key) or self.loc
 
     def qconfig_step(self, event: ev.QConfigAssigned) -> TrailStep:
@@ -687,7 +398,7 @@ class _Explainer:
             outcome = f"qconfig from its own key {event.qconfig_key!r}"
         else:
             outcome = f"qconfig inherited from key {event.qconfig_key!r}"
-        return TrailStep("fillQConfigMap", (("module", _display(event.module_path)),),
+        return TrailStep("fillQConfigMap", (("module", display_path(event.module_path)),),
                          outcome, event.step)
 
     def boundary_steps(self) -> list[TrailStep]:
@@ -705,27 +416,27 @@ class _Explainer:
             caller_graph = self.index.instances[edge.caller].graph
             for caller_u, callee_u in edge.args + edge.results:
                 e = entries.get(((caller_graph, caller_u), self.key))
-                if callee_u == self.loc[2] and e is not None:
-                    pairs.append(((edge.caller[0], edge.caller[1], caller_u), self.loc, e))
+                if callee_u == self.loc.unique and e is not None:
+                    pairs.append((edge.caller.loc(caller_u), self.loc, e))
         return [TrailStep("fillBoundaryValueMap",
                           (("caller", self.label(caller)), ("callee", self.label(callee))),
                           f"mapped ({e.kind})", e.step) for caller, callee, e in pairs]
 
-    def callee_of(self, key: VKey) -> Loc | None:
+    def callee_of(self, key: ValueKey) -> Loc | None:
         for edge in self.index.edges_from.get(self.inst.key, ()):
             callee = self.index.instances[edge.callee]
-            if callee.graph != key[0]:
+            if callee.graph != key.graph:
                 continue
             for caller_u, callee_u in edge.args + edge.results:
-                if caller_u == self.loc[2] and callee_u == key[1]:
-                    return (callee.path, callee.method, callee_u)
+                if caller_u == self.loc.unique and callee_u == key.unique:
+                    return callee.loc(callee_u)
         return None
 
     def vnq_steps(self, event: ev.RuleEvaluated) -> list[TrailStep]:
         here = self.label(self.loc)
         slot = self.index.slot(self.loc)
         producer = slot.producer
-        static = self.view.run.quant_type == "static"
+        static = self.view.quant_type == "static"
         clauses = [
             ("isBiasOfConvOrLinear", "bias", ("value", here), "true", "false"),
             ("isTensorOrTensorList", "not_tensor",
@@ -768,7 +479,7 @@ class _Explainer:
                                event.step))
         return steps
 
-    def decided_steps(self, key: VKey, loc: Loc) -> list[TrailStep]:
+    def decided_steps(self, key: ValueKey, loc: Loc) -> list[TrailStep]:
         steps: list[TrailStep] = []
         label = self.label(loc)
         for e in self.facts.decided.get(key, ()):
@@ -776,7 +487,7 @@ class _Explainer:
                 if e.rule == "shouldObserve":
                     source = self.verdicts.observer_source(key)
                     if source is not None:
-                        source_loc = self.verdicts.loc_of_key(self.index.instance(*loc[:2]),
+                        source_loc = self.verdicts.loc_of_key(self.index.instance_of(loc),
                                                               source)
                         found = "its own" if source == key else \
                             f"via the call boundary from {self.label(source_loc)}"
@@ -790,17 +501,12 @@ class _Explainer:
                     args = [("value", label)]
                     if shown:
                         args.append(("inputs", shown))
-                    outcome = f"{str(e.outcome).lower()}: {SHOULD_OBSERVE[e.reason]}"
+                    outcome = f"{str(e.outcome).lower()}: {SHOULD_OBSERVE_OUTCOMES[e.reason]}"
                     if use:
                         outcome += f" (input {use[1]} of {use[0]})"
                     steps.append(TrailStep("shouldObserve", tuple(args), outcome, e.step))
                 else:
-                    outcome = {"graph_boundary": "skipped: an input or output of the graph or "
-                                                 "block, left to its caller",
-                               "already_observed": "skipped: already observed",
-                               "no_observer": "none: no observer configured for it or for "
-                                              "the callee values it maps to"}.get(e.reason,
-                                                                                  e.reason)
+                    outcome = SKIP_OUTCOMES.get(e.reason, e.reason)
                     steps.append(TrailStep(e.rule, (("value", label),), outcome, e.step))
             elif isinstance(e, ev.ObserverRecorded):
                 target = self.same_at(e.target, loc)
@@ -818,36 +524,39 @@ class _Explainer:
                                        f"counts as observed ({e.via})", e.step))
             elif isinstance(e, ev.ObserverInserted):
                 steps.append(TrailStep("insertObserverFor",
-                                       (("value", label), ("module", _display(loc[0]))),
+                                       (("value", label), ("module", display_path(loc.path))),
                                        f"{e.attribute} ({e.observer_class}) inserted; "
                                        f"run.module calls it as %{e.output_name}", e.step))
         return steps
 
     def same_at(self, ref: ValueRef, loc: Loc) -> Loc:
-        if ref.graph.qualname == self.index.instance(loc[0], loc[1]).graph:
-            return (loc[0], loc[1], ref.unique)
-        near = self.index.instance(loc[0], loc[1])
+        near = self.index.instance_of(loc)
+        if ref.graph.qualname == near.graph:
+            return near.loc(ref.unique)
         return self.verdicts.loc_of_key(near, ref.key) or loc
 
     # ------------------------------------------------------------------ assembly
     def build(self) -> Explanation:
         v = self.verdicts(self.loc)
-        slot = self.gi.slots.get(self.loc[2])
+        slot = self.gi.slots.get(self.loc.unique)
         related = {role: self.ref(loc) for role, loc in v.related if loc is not None}
         if v.reason == "no_quantizable_use" and slot is not None:
             callee = self.returned_by_callee(self.loc)
             if callee is not None:
                 related["callee_return"] = self.ref(callee)
         first = self.facts.first_visit(self.inst.graph)
-        if first is not None and first.module_path != self.loc[0] and self.inst.kind == "method":
+        if first is not None and first.module_path != self.loc.path and \
+                self.inst.kind == "method":
+            this, first_path = display_path(self.loc.path), display_path(first.module_path)
             self.notes.append(
-                f"{_display(self.loc[0])} runs the same graph as {_display(first.module_path)} "
-                "(one class type); the pass decided the graph's observers while walking "
-                f"{_display(first.module_path)} and gave {_display(self.loc[0])} copies.")
+                f"{this} runs the same graph as {first_path} (one class type); the pass "
+                f"decided the graph's observers while walking {first_path} and gave {this} "
+                "copies.")
         if self.inst.kind == "function":
-            self.notes.append(f"{self.loc[1]} is a user-defined function; its values are "
-                              f"listed under the module calling it ({_display(self.loc[0])}).")
-        observer = self.gi.observer_of.get(self.loc[2], "") if v.observed else ""
+            self.notes.append(f"{self.loc.method} is a user-defined function; its values are "
+                              "listed under the module calling it "
+                              f"({display_path(self.loc.path)}).")
+        observer = self.gi.observer_of.get(self.loc.unique, "") if v.observed else ""
         if slot is None:
             trail: list[TrailStep] = []
         else:
@@ -867,6 +576,261 @@ class _Explainer:
         )
 
 
+# ---------------------------------------------------------------------- the sentences
+# One function a reason: the verdict line of a value with that reason, from the explainer
+# of the value (``ex.loc`` is the value, ``ex.label(...)`` names values) and its verdict.
+Sentence = Callable[[_Explainer, Verdict], str]
+
+
+def _observed_here(ex: _Explainer, v: Verdict) -> str:
+    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)} because "
+            f"{ex.because(ex.loc, v.get('needed_by'))}.")
+
+
+def _observed_after_fusion(ex: _Explainer, v: Verdict) -> str:
+    first = v.get("delayed_from")
+    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)} in place of {ex.label(first)} "
+            f"({ex.what(first)}): the {v.pattern} fusion pattern delayed that value's "
+            "observation to this one.")
+
+
+def _observed_for_callee_input(ex: _Explainer, v: Verdict) -> str:
+    here, callee = ex.label(ex.loc), v.get("callee_input")
+    return (f"{ex.observer(ex.loc)} observes {here} at the call site because "
+            f"{ex.label(callee)} needs its input observed "
+            f"({ex.need_of_callee(callee)}), and {here} was not observed yet.")
+
+
+def _observed_for_callee_output(ex: _Explainer, v: Verdict) -> str:
+    callee = v.get("callee_return")
+    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)}, {ex.what(ex.loc)}, because the "
+            f"value returned there, {ex.label(callee)}, needs an observer "
+            f"({ex.need_of_callee(callee)}) and a called graph never observes its own return.")
+
+
+def _observed_for_if_output(ex: _Explainer, v: Verdict) -> str:
+    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)}, a branch result of the If "
+            f"producing {ex.label(v.get('if_output'))}, which needs an observer.")
+
+
+def _observer_recorded(ex: _Explainer, v: Verdict) -> str:
+    return (f"at step {ex.view.step} an observer is recorded for {ex.label(ex.loc)} but not "
+            "inserted yet; the pass inserts at the end of the graph's walk.")
+
+
+def _delayed(ex: _Explainer, v: Verdict) -> str:
+    instead, caller = v.get("observed_instead"), v.get("caller_value")
+    subject = f"{ex.label(ex.loc)} ({ex.what(ex.loc)})" if caller is None else \
+        f"the value it stands for, {ex.label(caller)},"
+    return (f"the {v.pattern} fusion pattern delays observing {subject} to "
+            f"{ex.label(instead)} ({ex.what(instead)}), which "
+            f"{ex.observer(instead)} observes; explain that value next.")
+
+
+def _observed_at_call_site(ex: _Explainer, v: Verdict) -> str:
+    loc = ex.loc
+    caller, on = v.get("caller_value"), v.get("observer_on")
+    role = "input" if loc.unique in ex.gi.inputs else "return value"
+    this = f"this {role} of {loc.instance}"
+    if on == caller:
+        return (f"{this} is observed at the call site: {ex.observer(on)} observes "
+                f"{ex.label(caller)}.")
+    return (f"{this} is observed at a call site further up: it is {ex.label(caller)} there, "
+            f"and {ex.observer(on)} observes {ex.label(on)}.")
+
+
+def _pass_through(ex: _Explainer, v: Verdict) -> str:
+    sources = [loc for role, loc in v.related if role.startswith("inherits_from")]
+    listed = ", ".join(f"{ex.label(s)} ({ex.verdicts(s).reason})" for s in sources)
+    return (f"{ex.label(ex.loc)} needs no observer of its own: {ex.producer_text()} passes on "
+            f"the observed state of {listed}{ex.behind(sources[0])}.")
+
+
+def _observed_upstream(ex: _Explainer, v: Verdict) -> str:
+    here = ex.label(ex.loc)
+    caller = v.get("caller_value")
+    if caller is not None:
+        return (f"{here} needs no observer of its own: the caller passes "
+                f"{ex.label(caller)}, which already counts as observed "
+                f"({ex.verdicts(caller).reason}){ex.behind(caller)}.")
+    callee = v.get("callee_return")
+    if callee is not None:
+        return (f"{here} needs no observer of its own: {ex.producer_text()} returns "
+                f"{ex.label(callee)}, which already counts as observed there "
+                f"({ex.verdicts(callee).reason}){ex.behind(callee)}.")
+    branches = [s for role, s in v.related if role.startswith("branch_")]
+    if branches:
+        return (f"{here} needs no observer of its own: every branch of the If returns "
+                f"an observed value ({', '.join(ex.label(b) for b in branches)}).")
+    return f"{here} needs no observer of its own: it was already observed when the " \
+           "pass reached it."
+
+
+def _propagate_input_unobserved(ex: _Explainer, v: Verdict) -> str:
+    unobserved = [s for role, s in v.related if role.startswith("unobserved_input")]
+    listed = ", ".join(f"{ex.label(s)} ({ex.verdicts(s).reason})" for s in unobserved)
+    op = ex.index.slot(ex.loc).producer
+    count = "its input is" if op == "aten::cat" else "both its inputs are"
+    one = len(unobserved) == 1
+    return (f"{op} is only observed when {count} observed, and {listed} "
+            f"{'is' if one else 'are'} not; explain {'it' if one else 'them'} next.")
+
+
+def _bias(ex: _Explainer, v: Verdict) -> str:
+    return f"{ex.label(ex.loc)} is the bias of {', '.join(ex.users(ex.loc))}; biases are " \
+           "never observed."
+
+
+def _not_tensor(ex: _Explainer, v: Verdict) -> str:
+    here, kind = ex.label(ex.loc), ex.index.slot(ex.loc).value.type()
+    if kind.kind() == "ClassType":
+        return f"{here} is a module ({kind.qualified_name().rsplit('.', 1)[-1]}), not a Tensor."
+    text = str(kind)
+    article = "an" if text[:1].lower() in "aeiou" else "a"
+    return f"{here} is {article} {text}, not a Tensor."
+
+
+def _embedding_bag_non_input(ex: _Explainer, v: Verdict) -> str:
+    return f"{ex.label(ex.loc)} is the offsets or per_sample_weights of " \
+           "aten::embedding_bag, which are never observed."
+
+
+def _no_qconfig(ex: _Explainer, v: Verdict) -> str:
+    path, qconfigs = ex.loc.path, ex.view.qconfigs
+    mq = qconfigs.get(path)
+    if mq is not None and mq.explicit:
+        why = f"qconfig_dict sets {path!r} to None"
+    elif mq is not None and mq.key is None and path:
+        parent = next((p for p in _parents(path) if qconfigs.get(p) and qconfigs[p].explicit),
+                      None)
+        why = f"it inherits None from {parent!r}" if parent is not None else \
+            "no qconfig_dict key covers it"
+    else:
+        why = "no qconfig_dict key covers it"
+    return (f"module {display_path(path)} has no qconfig ({why}), so the pass configures no "
+            f"observers in its graph; {ex.label(ex.loc)} is {ex.what(ex.loc)}.")
+
+
+def _no_quantizable_use(ex: _Explainer, v: Verdict) -> str:
+    loc, here = ex.loc, ex.label(ex.loc)
+    users = ", ".join(ex.users(loc)) or "nothing"
+    returned = ""
+    callee = ex.returned_by_callee(loc)
+    if callee is not None:
+        returned = (f"; the value returned there, {ex.label(callee)}, is not observed either "
+                    f"({ex.verdicts(callee).reason})")
+    if ex.view.quant_type == "static":
+        return (f"nothing quantizable produces or uses {here}: it is {ex.what(loc)}, used by "
+                f"{users}{returned}.")
+    return (f"dynamic quantization observes only {ex.dynamic_observes(loc)}; {here} is "
+            f"neither, and no method it is passed to uses it so: it is {ex.what(loc)}, used "
+            f"by {users}{returned}.")
+
+
+CHAIN_LINKS = {"passed_to": "is passed on as {}",
+               "returned_by": "is the return value {}",
+               "from_caller": "is {} at the call site",
+               "passes_on": "passes on {}"}
+"""How a link of a static chain reads in a dynamic_rules sentence."""
+
+
+def _dynamic_rules(ex: _Explainer, v: Verdict) -> str:
+    """The value, or the value it leads to, is one static quantization observes; name
+    the op and what dynamic quantization observes instead."""
+    loc = ex.loc
+    chain = ex.verdicts.static_chain(loc)
+    origin = chain[-1][1] if chain else loc
+    which, op = detail(ex.facts.vnq[ex.index.key_of(origin)], "static_would_observe")
+    if not chain and which == "the output":
+        path = ex.label(loc)  # what() would say it twice
+    else:
+        path = f"{ex.label(loc)} ({ex.what(loc)})"
+    previous = loc
+    for i, (link, hop) in enumerate(chain):
+        if 0 < i < len(chain) - 1 and len(chain) > 3:
+            if i == 1:
+                path += f" {len(chain) - 2} steps further"
+        else:
+            text = CHAIN_LINKS[link].format(ex.label(hop))
+            callers = len(ex.index.edges_into.get(previous.instance, ()))
+            if link == "from_caller" and callers > 1:
+                text = text.replace("the call site", f"one of its {callers} call sites")
+            path += f" {text}, which"
+        previous = hop
+    path += f" is {which} of {op}"
+    dynamic = ex.dynamic_observes(origin)
+    if which == "the output":
+        return (f"{path}; static quantization observes the outputs of quantizable ops "
+                f"such as {op}, dynamic quantization no op's output, only {dynamic}.")
+    return (f"{path}; static quantization observes such a value, but {op} is not "
+            f"dynamically quantizable: dynamic quantization observes only {dynamic}.")
+
+
+def _dynamic_fp16_activation(ex: _Explainer, v: Verdict) -> str:
+    loc = ex.loc
+    return (f"module {display_path(loc.path)}'s qconfig has a float16 activation observer, and "
+            f"dynamic quantization observes no float16 activations; {ex.label(loc)} is not "
+            f"the weight of a conv or linear in this graph (it is {ex.what(loc)}, used by "
+            f"{', '.join(ex.users(loc)) or 'nothing'}), so it counts as an activation.")
+
+
+def _ondevice_dynamic_activation(ex: _Explainer, v: Verdict) -> str:
+    return f"on-device dynamic PTQ removed the activation observer configured for " \
+           f"{ex.label(ex.loc)}; only weight observers stay."
+
+
+def _in_function(ex: _Explainer, v: Verdict) -> str:
+    return f"{ex.label(ex.loc)} is in user-defined function {ex.loc.method}; the pass configures " \
+           "no observers inside functions (make it a submodule's method)."
+
+
+def _skipped_in_loop(ex: _Explainer, v: Verdict) -> str:
+    return (f"{ex.label(ex.loc)} is {ex.where_unwalked(ex.loc)}; the pass never looks inside "
+            "prim::Loop bodies, though the value would need an observer.")
+
+
+def _not_walked(ex: _Explainer, v: Verdict) -> str:
+    loc, here = ex.loc, ex.label(ex.loc)
+    if ex.view.failure is not None and ex.index.slot(loc).place == "walked":
+        return f"the pass stopped (see run.failure) before it decided {here}, {ex.what(loc)}."
+    return (f"{here} is {ex.where_unwalked(loc)}; the pass never walks there, though the "
+            "value would need an observer.")
+
+
+def _removed_by_preprocessing(ex: _Explainer, v: Verdict) -> str:
+    return (f"%{ex.name(ex.loc)} is not in the graph the pass analyzed: preprocessing (linear "
+            "fusion, conv rewriting, constant propagation, fork/wait inlining) replaced it; "
+            "read run.module's graph for what took its place.")
+
+
+SENTENCES: dict[Reason, Sentence] = {
+    Reason.OBSERVED_HERE: _observed_here,
+    Reason.OBSERVED_AFTER_FUSION: _observed_after_fusion,
+    Reason.OBSERVED_FOR_CALLEE_INPUT: _observed_for_callee_input,
+    Reason.OBSERVED_FOR_CALLEE_OUTPUT: _observed_for_callee_output,
+    Reason.OBSERVED_FOR_IF_OUTPUT: _observed_for_if_output,
+    Reason.OBSERVER_RECORDED: _observer_recorded,
+    Reason.DELAYED: _delayed,
+    Reason.OBSERVED_AT_CALL_SITE: _observed_at_call_site,
+    Reason.PASS_THROUGH: _pass_through,
+    Reason.OBSERVED_UPSTREAM: _observed_upstream,
+    Reason.PROPAGATE_INPUT_UNOBSERVED: _propagate_input_unobserved,
+    Reason.BIAS: _bias,
+    Reason.NOT_TENSOR: _not_tensor,
+    Reason.EMBEDDING_BAG_NON_INPUT: _embedding_bag_non_input,
+    Reason.NO_QCONFIG: _no_qconfig,
+    Reason.NO_QUANTIZABLE_USE: _no_quantizable_use,
+    Reason.DYNAMIC_RULES: _dynamic_rules,
+    Reason.DYNAMIC_FP16_ACTIVATION: _dynamic_fp16_activation,
+    Reason.ONDEVICE_DYNAMIC_ACTIVATION: _ondevice_dynamic_activation,
+    Reason.IN_FUNCTION: _in_function,
+    Reason.SKIPPED_IN_LOOP: _skipped_in_loop,
+    Reason.NOT_WALKED: _not_walked,
+    Reason.REMOVED_BY_PREPROCESSING: _removed_by_preprocessing,
+}
+"""The verdict line of each reason; a reason missing here is told by its summary."""
+
+
 SENTENCE_STARTS = frozenset({"the", "this", "nothing", "dynamic", "on-device", "at",
                              "module"})
 
@@ -880,13 +844,3 @@ def _sentence(text: str) -> str:
 def _parents(path: str) -> list[str]:
     parts = path.split(".")
     return [".".join(parts[:i]) for i in range(len(parts) - 1, -1, -1)]
-
-
-def reasons_markdown() -> str:
-    """The reason vocabulary as a Markdown table (as in the README)."""
-    lines = ["| reason | observer on the value | meaning | rule of the pass |",
-             "| --- | --- | --- | --- |"]
-    for r in REASONS.values():
-        lines.append(f"| `{r.code}` | {'yes' if r.observed else 'no'} | {r.summary} | "
-                     f"`{r.rule}` |")
-    return "\n".join(lines)

@@ -14,9 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from . import events as ev
-from .refs import ValueRef
-
-VKey = tuple[str, int]
+from .refs import ValueKey, ValueRef
 
 
 @dataclass
@@ -26,23 +24,23 @@ class Facts:
     step: int
     phase: str | None = None
     qconfig: dict[str, ev.QConfigAssigned] = field(default_factory=dict)
-    vnq: dict[VKey, ev.RuleEvaluated] = field(default_factory=dict)
-    dropped: dict[VKey, ev.RuleEvaluated] = field(default_factory=dict)
-    delayed: dict[VKey, ev.DelayMatched] = field(default_factory=dict)  # by first
-    delay_target: dict[VKey, ev.DelayMatched] = field(default_factory=dict)  # by second
-    pass_through: dict[VKey, list[ev.PassThroughEntry]] = field(
+    vnq: dict[ValueKey, ev.RuleEvaluated] = field(default_factory=dict)
+    dropped: dict[ValueKey, ev.RuleEvaluated] = field(default_factory=dict)
+    delayed: dict[ValueKey, ev.DelayMatched] = field(default_factory=dict)  # by first
+    delay_target: dict[ValueKey, ev.DelayMatched] = field(default_factory=dict)  # by second
+    pass_through: dict[ValueKey, list[ev.PassThroughEntry]] = field(
         default_factory=lambda: defaultdict(list))
-    boundary: dict[VKey, list[ev.BoundaryEntry]] = field(
+    boundary: dict[ValueKey, list[ev.BoundaryEntry]] = field(
         default_factory=lambda: defaultdict(list))  # by caller and by callee
-    boundary_callees: dict[VKey, list[VKey]] = field(
+    boundary_callees: dict[ValueKey, list[ValueKey]] = field(
         default_factory=lambda: defaultdict(list))  # caller -> callees, in map order
     visits: dict[str, list[ev.GraphEntered]] = field(default_factory=lambda: defaultdict(list))
     # Insertion-phase events of the first walk of each graph, by the value they decide.
-    decided: dict[VKey, list[ev.Event]] = field(default_factory=lambda: defaultdict(list))
-    recorded_on: dict[VKey, ev.ObserverRecorded] = field(default_factory=dict)  # by target
-    recorded_for: dict[VKey, ev.ObserverRecorded] = field(default_factory=dict)  # by value
-    propagated: dict[VKey, ev.ObservedPropagated] = field(default_factory=dict)
-    inserted: dict[VKey, ev.ObserverInserted] = field(default_factory=dict)
+    decided: dict[ValueKey, list[ev.Event]] = field(default_factory=lambda: defaultdict(list))
+    recorded_on: dict[ValueKey, ev.ObserverRecorded] = field(default_factory=dict)  # by target
+    recorded_for: dict[ValueKey, ev.ObserverRecorded] = field(default_factory=dict)  # by value
+    propagated: dict[ValueKey, ev.ObservedPropagated] = field(default_factory=dict)
+    inserted: dict[ValueKey, ev.ObserverInserted] = field(default_factory=dict)
     attached: dict[str, list[ev.ObserverAttached]] = field(
         default_factory=lambda: defaultdict(list))
     loops: list[ev.LoopSkipped] = field(default_factory=list)
@@ -59,10 +57,6 @@ def detail(event: object, name: str) -> object:
     return next((v for k, v in getattr(event, "detail", ()) if k == name), None)
 
 
-def _key(ref: ValueRef) -> VKey:
-    return (ref.graph.qualname, ref.unique)
-
-
 def collect_facts(events: Iterable[ev.Event], step: int | None = None) -> Facts:
     """File the events up to and including ``step`` (all of them when ``None``)."""
     kept = tuple(e for e in events if step is None or e.step <= step)
@@ -75,7 +69,7 @@ def collect_facts(events: Iterable[ev.Event], step: int | None = None) -> Facts:
     for e in kept:
         kind = type(e)
         if kind is ev.RuleEvaluated:
-            key = _key(e.value)
+            key = e.value.key
             if e.rule == "valueNeedsToBeQuantized":
                 facts.vnq[key] = e
             elif e.rule == "removeActivationObservers":
@@ -88,29 +82,29 @@ def collect_facts(events: Iterable[ev.Event], step: int | None = None) -> Facts:
             visit_count[gq] = visit_count.get(gq, 0) + 1
         elif kind is ev.ObserverRecorded:
             if first_walk(e.value):
-                facts.decided[_key(e.value)].append(e)
-                facts.recorded_for.setdefault(_key(e.value), e)
-                facts.recorded_on.setdefault(_key(e.target), e)
+                facts.decided[e.value.key].append(e)
+                facts.recorded_for.setdefault(e.value.key, e)
+                facts.recorded_on.setdefault(e.target.key, e)
                 if e.target != e.value:
-                    facts.decided[_key(e.target)].append(e)
+                    facts.decided[e.target.key].append(e)
         elif kind is ev.ObservedPropagated:
             if first_walk(e.value):
-                facts.decided[_key(e.value)].append(e)
-                facts.propagated.setdefault(_key(e.value), e)
+                facts.decided[e.value.key].append(e)
+                facts.propagated.setdefault(e.value.key, e)
         elif kind is ev.ObserverInserted:
-            facts.inserted[_key(e.value)] = e
-            facts.decided[_key(e.value)].append(e)
+            facts.inserted[e.value.key] = e
+            facts.decided[e.value.key].append(e)
         elif kind is ev.BoundaryEntry:
-            caller, callee = _key(e.caller), _key(e.callee)
+            caller, callee = e.caller.key, e.callee.key
             facts.boundary[caller].append(e)
             facts.boundary[callee].append(e)
             if callee not in facts.boundary_callees[caller]:
                 facts.boundary_callees[caller].append(callee)
         elif kind is ev.DelayMatched:
-            facts.delayed[_key(e.first)] = e
-            facts.delay_target[_key(e.second)] = e
+            facts.delayed[e.first.key] = e
+            facts.delay_target[e.second.key] = e
         elif kind is ev.PassThroughEntry:
-            facts.pass_through[_key(e.output)].append(e)
+            facts.pass_through[e.output.key].append(e)
         elif kind is ev.QConfigAssigned:
             facts.qconfig[e.module_path] = e
         elif kind is ev.ObserverAttached:

@@ -11,6 +11,7 @@ from .errors import ObsvizError
 from .functions import FunctionResolver
 from .graphs import walk_nodes
 from .qconfig import named_modules
+from .refs import display_path
 
 FOLDABLE = (bool, int, float, str)  # attribute values a graph can hold as a constant
 
@@ -86,14 +87,14 @@ def _attribute_values(instances: Iterable[tuple[str, torch._C.ScriptModule]], na
                 continue
             value = module.getattr(name)
             if not isinstance(value, FOLDABLE):
-                problems.setdefault(name, f"{path or '<top>'}.{name} is "
+                problems.setdefault(name, f"{display_path(path)}.{name} is "
                                     f"{type(value).__name__}; only bool, int, float and str "
                                     "attributes can be folded")
                 continue
             seen = values_by_type.setdefault(type_name, {})
             if seen.setdefault(name, value) != value:
                 class_name = type_name.rsplit(".", 1)[-1]
-                problems.setdefault(name, f"{path or '<top>'}.{name} is {value} but another "
+                problems.setdefault(name, f"{display_path(path)}.{name} is {value} but another "
                                     f"{class_name} has {seen[name]}; they share one graph, "
                                     "so the attribute cannot be folded")
     return values_by_type, problems

@@ -24,6 +24,24 @@ def walk_nodes(block: Block) -> Iterator[Node]:
             yield from walk_nodes(sub)
 
 
+OBSERVER_PREFIX = "_observer_"
+"""The attribute names the pass gives the observers it inserts: ``_observer_<n>``."""
+
+
+def is_observer_name(name: str) -> bool:
+    return name.startswith(OBSERVER_PREFIX)
+
+
+def is_observer_getattr(node: Node) -> bool:
+    """``self._observer_<n>``: reading an observer the pass inserted."""
+    return node.kind() == "prim::GetAttr" and is_observer_name(node.s("name"))
+
+
+def is_observer_call(node: Node) -> bool:
+    """``self._observer_<n>(value)``: a call of an observer the pass inserted."""
+    return node.kind() == "prim::CallMethod" and is_observer_getattr(node.inputsAt(0).node())
+
+
 def access_path(value: Value) -> tuple[list[str], Value]:
     """``getModuleAccessPath``'s walk: the attribute names from the root of a chain of
     ``prim::GetAttr`` to ``value`` (outermost first), and that root value."""
@@ -33,6 +51,34 @@ def access_path(value: Value) -> tuple[list[str], Value]:
         value = value.node().inputsAt(0)
     names.reverse()
     return names, value
+
+
+def submodule(module: torch._C.ScriptModule, names: Sequence[str]
+              ) -> torch._C.ScriptModule | None:
+    """The instance ``module.a.b`` for ``names`` ``["a", "b"]``, as ``getInvokedModuleOpt``
+    follows an access path; None when a link is not a module."""
+    for name in names:
+        module = module.getattr(name)
+        if not isinstance(module, torch._C.ScriptModule):
+            return None
+    return module
+
+
+def join_path(path: str, names: Sequence[str]) -> str:
+    """The instance path of ``self.a.b`` (``names``) of the instance at ``path``."""
+    return ".".join([path, *names] if path else names)
+
+
+def called_submodule(call: Node, self_value: Value, module: torch._C.ScriptModule
+                     ) -> tuple[torch._C.ScriptModule, list[str]] | None:
+    """The submodule a ``prim::CallMethod`` of ``module``'s graph (whose ``self`` is
+    ``self_value``) calls as ``self.a.b``, and its attribute names; None when the call is
+    on anything else (an inserted observer, an object not reached from self)."""
+    names, root = access_path(call.inputsAt(0))
+    if root.unique() != self_value.unique() or len(names) == 1 and is_observer_name(names[0]):
+        return None
+    target = submodule(module, names)
+    return (target, names) if target is not None else None
 
 
 _SOURCE_RANGE = re.compile(r'File "([^"]+)", line (\d+)')

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 import torch
 
-from .graphs import access_path
+from .graphs import (
+    access_path,
+    is_observer_call,
+    is_observer_getattr,
+    is_observer_name,
+    join_path,
+    submodule,
+)
+from .refs import display_path
 
 
 @dataclass(frozen=True, order=True)
@@ -25,22 +33,8 @@ class ObserverSite:
     observer_class: str
 
     def __str__(self) -> str:
-        return f"{self.module_path or '<top>'}.{self.method} {self.producer}@{self.position} " \
+        return f"{display_path(self.module_path)}.{self.method} {self.producer}@{self.position} " \
                f"-> {self.observer_class}"
-
-
-def _is_observer_name(name: str) -> bool:
-    return name.startswith("_observer_")
-
-
-def _is_observer_node(node: torch._C.Node) -> bool:
-    kind = node.kind()
-    if kind == "prim::GetAttr":
-        return _is_observer_name(node.s("name"))
-    if kind == "prim::CallMethod":
-        owner = node.inputsAt(0).node()
-        return owner.kind() == "prim::GetAttr" and _is_observer_name(owner.s("name"))
-    return False
 
 
 def _positions(block: torch._C.Block, prefix: str, out: dict[int, str],
@@ -50,7 +44,7 @@ def _positions(block: torch._C.Block, prefix: str, out: dict[int, str],
         kinds[v.unique()] = "input"
     index = 0
     for node in block.nodes():
-        if _is_observer_node(node):
+        if is_observer_getattr(node) or is_observer_call(node):
             continue
         for v in node.outputs():
             out[v.unique()] = f"{prefix}{index}:{v.offset()}"
@@ -80,7 +74,7 @@ def observer_placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
             names, instance = access_path(node.inputsAt(0))
             if instance.unique() != self_unique:
                 continue
-            if len(names) == 1 and _is_observer_name(names[0]):
+            if len(names) == 1 and is_observer_name(names[0]):
                 observed = node.inputsAt(1)
                 sites.append(ObserverSite(
                     module_path=path, method=method,
@@ -89,12 +83,9 @@ def observer_placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
                     observer_class=node.inputsAt(0).type().qualified_name().rsplit(".", 1)[-1],
                 ))
                 continue
-            target: object = m
-            for name in names:
-                target = target.getattr(name)
-            if isinstance(target, torch._C.ScriptModule):
-                sub = ".".join(names)
-                visit(target, f"{path}.{sub}" if path and sub else path or sub, node.s("name"))
+            target = submodule(m, names)
+            if target is not None:
+                visit(target, join_path(path, names), node.s("name"))
 
     visit(root, "", method_name)
     return sorted(sites)

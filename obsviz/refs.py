@@ -1,8 +1,55 @@
-"""Small frozen references to graphs and values that outlive torch's transient wrappers."""
+"""Small frozen references to graphs and values that outlive torch's transient wrappers,
+and the keys views find values by."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+TOP = "<top>"
+"""How the top module's instance path (``""``) is shown."""
+
+
+def display_path(path: str) -> str:
+    """An instance path as people read it: ``<top>`` for the top module."""
+    return path or TOP
+
+
+class ValueKey(NamedTuple):
+    """One value of one graph, as the pass keys its maps (every instance of a class type
+    runs the same graph)."""
+
+    graph: str  # the graph's qualname
+    unique: int
+
+
+class InstanceKey(NamedTuple):
+    """A module instance running a method (or a function called from it)."""
+
+    path: str  # "" for the top module
+    method: str
+
+    def loc(self, unique: int) -> Loc:
+        """One value of this instance's graph."""
+        return Loc(self.path, self.method, unique)
+
+    def __str__(self) -> str:
+        return f"{display_path(self.path)}.{self.method}"
+
+
+class Loc(NamedTuple):
+    """One value of one instance: where views find its verdict, name and row."""
+
+    path: str
+    method: str
+    unique: int
+
+    @property
+    def instance(self) -> InstanceKey:
+        return InstanceKey(self.path, self.method)
+
+    def __str__(self) -> str:
+        return f"{self.instance}:{self.unique}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +89,8 @@ class ValueRef:
     module_path: str = ""
 
     @property
-    def key(self) -> tuple[str, int]:
-        return (self.graph.qualname, self.unique)
+    def key(self) -> ValueKey:
+        return ValueKey(self.graph.qualname, self.unique)
 
     def __str__(self) -> str:
-        path = self.module_path or "<top>"
-        return f"{path}:{self.graph.method}:%{self.name}"
+        return f"{display_path(self.module_path)}:{self.graph.method}:%{self.name}"

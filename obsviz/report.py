@@ -16,7 +16,6 @@ import dataclasses
 import datetime
 import html
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,9 @@ import pandas as pd
 import torch
 
 from .errors import ObsvizError
-from .explain import REASONS, Explanation
+from .explain import Explanation
+from .reasons import REASONS
+from .refs import display_path
 from .rules import (
     STATIC,
     is_propagate_quant_op,
@@ -35,9 +36,9 @@ from .rules import (
     node_quantizable,
     use_quantizable,
 )
-from .view import view_of
 
 if TYPE_CHECKING:
+    from .diagnosis import Diagnosis
     from .run import Run
 
 esc = html.escape
@@ -47,15 +48,6 @@ WHEN_TITLES = {
     "after": "The observed module (run.module)",
     "before": "The model before the pass, each value in its state",
 }
-
-# Reasons listed first in the explanations: the ones users are surprised by.
-REASON_ORDER = (
-    "delayed", "propagate_input_unobserved", "no_qconfig", "dynamic_rules",
-    "dynamic_fp16_activation", "ondevice_dynamic_activation", "in_function",
-    "skipped_in_loop", "not_walked", "removed_by_preprocessing", "observer_recorded",
-    "observed_upstream", "pass_through", "observed_at_call_site", "bias",
-    "embedding_bag_non_input", "no_quantizable_use", "not_tensor",
-)
 
 TABLES = (
     ("inserted", "Observers inserted"),
@@ -129,7 +121,7 @@ def quantizable_unobserved(run: Run) -> pd.DataFrame:
     activations dynamic quantization leaves float are listed.
     """
     values = run.values()
-    index = view_of(run).index
+    index = run.at().index
     keep = []
     for row in values.itertuples(index=False):
         if row.observed:
@@ -204,7 +196,7 @@ def graphs_observed_inside(run: Run) -> list[ModuleFigure]:
     diff is the same one-node story.
     """
     inserted = run.tables.inserted
-    index = view_of(run).index
+    index = run.at().index
     activations = inserted[(inserted["producer"] != "prim::GetAttr")
                            & (inserted["graph"] != index.instances[index.entry].graph)]
     figures = []
@@ -232,22 +224,11 @@ def _section(report: Report, what: str, build: Callable[[], object]) -> object |
 
 def figure_svg(run: Run, when: str, module: str = "", depth: int = 0, *,
                method: str | None = None) -> str:
-    """One figure of the run as an ``<svg>`` element to inline in HTML."""
+    """One figure of the run as an ``<svg>`` element to inline in HTML, scaling with the
+    page."""
     figure = run.render(module=module, method=method, when=when, depth=depth,
                         max_nodes=None)
-    svg = figure.pipe(format="svg").decode("utf-8")
-    start = svg.find("<svg")
-    if start < 0:
-        raise ObsvizError(f"Graphviz gave no SVG for the {when} figure")
-    # drop the XML prolog and DOCTYPE; fixed pixel sizes would stop the figure scaling
-    svg = svg[start:]
-    return re.sub(r'<svg width="[^"]*" height="[^"]*"', _scalable, svg, count=1)
-
-
-def _scalable(match: re.Match[str]) -> str:
-    width = re.search(r'width="([\d.]+)pt"', match.group(0))
-    style = f' style="max-width:{float(width.group(1)):.0f}pt"' if width else ""
-    return f'<svg width="100%"{style}'
+    return figure.svg(scalable=True)
 
 
 # ---------------------------------------------------------------------- rendering
@@ -363,24 +344,15 @@ def _nav(report: Report) -> str:
         "</nav>"
 
 
-def _failure(diagnosis: object) -> str:
-    lines = diagnosis.lines() if hasattr(diagnosis, "lines") else str(diagnosis).splitlines()
-    first, *rest = lines or [""]
+def _failure(diagnosis: Diagnosis) -> str:
     body = []
-    for line in rest:
-        label, sep, text = line.partition(": ")
-        if line.startswith("  "):  # a detail of the line before (an If branch)
-            body.append(f"<li><code>{esc(line.strip())}</code></li>")
-        elif sep and label in ("Fix", "Where", "Why"):
-            body.append(f"<p><b>{esc(label)}:</b> {esc(text)}</p>")
-        else:
-            body.append(f"<p>{esc(line)}</p>")
-    html_body = "".join(body).replace("</p><li>", "</p><ul><li>").replace("</li><p>",
-                                                                          "</li></ul><p>")
-    if html_body.endswith("</li>"):
-        html_body += "</ul>"
+    for part in diagnosis.parts():
+        body.append(f"<p><b>{esc(part.label)}:</b> {esc(part.text)}</p>")
+        if part.details:  # an If's branches
+            items = "".join(f"<li><code>{esc(detail)}</code></li>" for detail in part.details)
+            body.append(f"<ul>{items}</ul>")
     return ("<section class='failure' id='failure'><h2>The pass failed</h2>"
-            f"<p><b>{esc(first)}</b></p>{html_body}"
+            f"<p><b>{esc(diagnosis.summary)}</b></p>{''.join(body)}"
             "<p class='muted'>Below: the run as it stood when the pass stopped.</p></section>")
 
 
@@ -425,7 +397,8 @@ def _summary(report: Report) -> str:
 
 
 def _reason_rank(code: str) -> int:
-    return REASON_ORDER.index(code) if code in REASON_ORDER else len(REASON_ORDER)
+    """Reasons listed first in the explanations: the ones users are surprised by."""
+    return REASONS[code].report_rank
 
 
 def _explanations(report: Report) -> str:
@@ -452,27 +425,12 @@ def _explanations(report: Report) -> str:
     return "".join(parts)
 
 
-def _counts_as_observed(explanation: Explanation) -> bool:
-    return explanation.reason in ("observed_upstream", "pass_through", "observed_at_call_site")
-
-
 def _explanation(e: Explanation) -> str:
-    seen = " seen" if _counts_as_observed(e) else ""
-    related = "".join(f"<li>{esc(role)}: <code>{esc(str(ref))}</code></li>"
-                      for role, ref in e.related.items())
-    notes = "".join(f"<li>{esc(note)}</li>" for note in e.notes)
-    trail = "".join(
-        f"<tr><td class='num'>{step.step}</td><td><code>{esc(step.rule)}</code></td>"
-        f"<td>{esc(', '.join(f'{k}={v}' for k, v in step.inputs))}</td>"
-        f"<td>{esc(step.outcome)}</td></tr>" for step in e.trail)
+    seen = " seen" if REASONS[e.reason].observed_without_observer else ""
     return (f"<details class='value{seen}'><summary><code>{esc(str(e.value))}</code> "
             f"<span class='muted'>({esc(e.producer)})</span>"
             f"<div class='verdict'><span class='reason{seen}'>{esc(e.reason)}</span> "
-            f"{esc(e.verdict)}</div></summary>"
-            + (f"<div>Related values:<ul>{related}</ul></div>" if related else "")
-            + (f"<div>Notes:<ul>{notes}</ul></div>" if notes else "")
-            + "<table><tr><th>step</th><th>rule</th><th>looked at</th><th>found</th></tr>"
-            f"{trail}</table></details>")
+            f"{esc(e.verdict)}</div></summary>{e.related_html()}{e.trail_html()}</details>")
 
 
 def _figures(report: Report) -> str:
@@ -562,7 +520,7 @@ def _cell(column: str, cell: object) -> str:
         return f"<td class='num'>{cell}</td>"
     text = str(cell)
     if column == "module_path" or column.endswith("_module_path"):
-        text = text or "<top>"
+        text = display_path(text)
     if column == "value" or column.endswith("_value"):
         return f"<td><code>%{esc(text)}</code></td>" if text else "<td></td>"
     return f"<td>{esc(text)}</td>"

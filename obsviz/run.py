@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import torch
@@ -14,12 +15,17 @@ from .figures import Figure
 from .placement import ObserverSite, observer_placement
 from .qconfig import ModuleQConfig
 
+# The views (obsviz.view, and through it tables, diff and explain) are imported inside the
+# methods that return them, never here: tables are pandas DataFrames, and `import obsviz`
+# must not import pandas (tests/test_api.py checks it), so that running the pass pays only
+# for torch. Here they are names for type checkers.
 if TYPE_CHECKING:
     import pandas as pd
 
     from .diff import RunDiff
     from .explain import Explanation
     from .tables import Tables
+    from .values import ModelIndex
     from .view import RunView
 
 
@@ -39,8 +45,8 @@ class Run:
     failure: object | None = None  # the Diagnosis when the pass failed part-way
     # the model as the pass was given it (the before/diff figures draw its graphs)
     original: torch.jit.ScriptModule | None = field(default=None, repr=False)
-    # views (tables, verdicts) built on first use, by step; see obsviz.view
-    _views: dict = field(default_factory=dict, init=False, repr=False)
+    # the views of the run, by step (None: the end), built on first use; see obsviz.view
+    _views: dict[int | None, RunView] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def inserted(self) -> tuple[tuple[str, str, object], ...]:
@@ -60,17 +66,26 @@ class Run:
     @property
     def tables(self) -> Tables:
         """The maps and decisions as DataFrames (``.delay``, ``.boundary``, ...)."""
-        from .view import view_of
-        return view_of(self).tables
+        return self.at().tables
 
     def values(self) -> pd.DataFrame:
         """Every value of every graph reached, per instance, with observed flag and reason."""
         return self.tables.values
 
-    def at(self, step: int) -> RunView:
-        """The run as it stood after event ``step``: ``.tables``, ``.values()``, ``.explain()``."""
-        from .view import view_of
-        return view_of(self, step)
+    def at(self, step: int | None = None) -> RunView:
+        """The run as it stood after event ``step`` (the end when None): ``.tables``,
+        ``.values()``, ``.explain()``. Each step's view is built once and kept."""
+        view = self._views.get(step)
+        if view is None:
+            from .view import RunView
+            view = self._views[step] = RunView(self, step, self._index)
+        return view
+
+    @cached_property
+    def _index(self) -> ModelIndex:
+        """The structural index of ``module`` that the views of every step share."""
+        from .view import build_index
+        return build_index(self)
 
     def explain(self, value: object, module: str = "", method: str | None = None, *,
                 names: str = "auto") -> Explanation:
@@ -83,13 +98,11 @@ class Run:
         ``forward``, then the module's other methods). When a name means different values
         before and after insertion, the model's wins unless ``names="observed"``.
         """
-        from .view import view_of
-        return view_of(self).explain(value, module, method, names=names)
+        return self.at().explain(value, module, method, names=names)
 
     def diff(self, other: Run) -> RunDiff:
         """Observers this run has and ``other`` lacks, and the reverse, with explanations."""
-        from .view import view_of
-        return view_of(self).diff(other)
+        return self.at().diff(other)
 
     def render(self, module: str = "", *, method: str | None = None, when: str = "after",
                depth: int = 0, **options: object) -> Figure:

@@ -16,24 +16,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .qconfig import ScriptedQConfig
-from .values import Instance, Loc
+from .reasons import REASONS
+from .refs import Loc
+from .values import Instance
 from .view import VALUE_COLUMNS
 
 if TYPE_CHECKING:
     from .view import RunView
-
-HOW_OBSERVED = {
-    "observed_here": "observer",
-    "observed_after_fusion": "observer",
-    "observed_for_callee_input": "observer",
-    "observed_for_callee_output": "observer",
-    "observed_for_if_output": "observer",
-    "observer_recorded": "recorded",
-    "observed_at_call_site": "at_call_site",
-    "pass_through": "propagated",
-    "observed_upstream": "propagated",
-}
-"""Reasons under which a value counts as observed, and how (for the ``observed`` table)."""
 
 DESCRIPTIONS = {
     "values": "every value of every graph reached, with observed flag and reason code",
@@ -82,12 +71,11 @@ class Tables:
     # ------------------------------------------------------------------ helpers
     def columns(self, loc: Loc) -> list:
         """The value columns of one value."""
-        inst = self.index.instances[(loc[0], loc[1])]
-        gi = self.index.graphs[inst.graph]
-        slot = gi.slots.get(loc[2])
-        name = slot.name if slot else str(loc[2])
+        inst = self.index.instance_of(loc)
+        slot = self.index.graphs[inst.graph].slots.get(loc.unique)
+        name = slot.name if slot else str(loc.unique)
         producer = slot.producer if slot else ""
-        return [loc[0], loc[1], name, producer, inst.graph, loc[2]]
+        return [loc.path, loc.method, name, producer, inst.graph, loc.unique]
 
     def instances_of(self, graph: str) -> list[Instance]:
         return self.index.instances_of_graph(graph)
@@ -104,7 +92,7 @@ class Tables:
         for inst in self.index.instances.values():
             gi = self.index.graphs[inst.graph]
             for unique, slot in gi.slots.items():
-                verdict = verdicts((inst.path, inst.method, unique))
+                verdict = verdicts(inst.loc(unique))
                 observer = gi.observer_of.get(unique, "") if verdict.observed else ""
                 event = inserted.get((inst.graph, unique))
                 rows.append([inst.path, inst.method, slot.name, slot.producer, inst.graph,
@@ -115,10 +103,10 @@ class Tables:
     @cached_property
     def delay(self) -> pd.DataFrame:
         rows = []
-        for (gq, unique), event in self.facts.delayed.items():
-            for inst in self.instances_of(gq):
-                rows.append(self.columns((inst.path, inst.method, unique)) + [event.pattern]
-                            + self.columns((inst.path, inst.method, event.second.unique))
+        for key, event in self.facts.delayed.items():
+            for inst in self.instances_of(key.graph):
+                rows.append(self.columns(inst.loc(key.unique)) + [event.pattern]
+                            + self.columns(inst.loc(event.second.unique))
                             + [event.step])
         return self._frame(rows, ["pattern", *_prefixed("observed_instead"), "step"])
 
@@ -138,24 +126,24 @@ class Tables:
                     for caller_u, callee_u in pairs:
                         e = entries.get(((inst.graph, caller_u), (callee.graph, callee_u)))
                         if e is not None:
-                            rows.append(self.columns((inst.path, inst.method, caller_u))
-                                        + self.columns((callee.path, callee.method, callee_u))
+                            rows.append(self.columns(inst.loc(caller_u))
+                                        + self.columns(callee.loc(callee_u))
                                         + [kind, e.step])
             for e in if_outputs.get(inst.graph, ()):
-                rows.append(self.columns((inst.path, inst.method, e.caller.unique))
-                            + self.columns((inst.path, inst.method, e.callee.unique))
+                rows.append(self.columns(inst.loc(e.caller.unique))
+                            + self.columns(inst.loc(e.callee.unique))
                             + [e.kind, e.step])
         return self._frame(rows, [*_prefixed("callee"), "kind", "step"])
 
     @cached_property
     def observer_map(self) -> pd.DataFrame:
         rows = []
-        for (gq, unique), event in self.facts.vnq.items():
-            if not event.outcome or (gq, unique) in self.facts.dropped:
+        for key, event in self.facts.vnq.items():
+            if not event.outcome or key in self.facts.dropped:
                 continue
             role = next((v for k, v in event.detail if k == "role"), "activation")
-            for inst in self.instances_of(gq):
-                rows.append(self.columns((inst.path, inst.method, unique))
+            for inst in self.instances_of(key.graph):
+                rows.append(self.columns(inst.loc(key.unique))
                             + [role, *self.observer_info(inst.path, role), event.step])
         frame = self._frame(rows, ["role", "observer_class", "dtype", "qscheme", "ch_axis",
                                    "qconfig_key", "step"])
@@ -166,7 +154,7 @@ class Tables:
         """Class, dtype, qscheme, ch_axis and qconfig key of a module's observer."""
         found = self._observer_info.get((path, role))
         if found is None:
-            module_qconfig = self.view.run.qconfigs.get(path)
+            module_qconfig = self.view.qconfigs.get(path)
             scripted = module_qconfig.qconfig if module_qconfig else None
             if scripted is None:
                 found = ("", "", "", None, None)
@@ -187,12 +175,12 @@ class Tables:
     @cached_property
     def pass_through(self) -> pd.DataFrame:
         rows = []
-        for (gq, unique), entries in self.facts.pass_through.items():
+        for key, entries in self.facts.pass_through.items():
             inputs = list(dict.fromkeys(i.unique for e in entries for i in e.inputs))
-            for inst in self.instances_of(gq):
+            for inst in self.instances_of(key.graph):
                 for input_unique in inputs:
-                    rows.append(self.columns((inst.path, inst.method, unique))
-                                + self.columns((inst.path, inst.method, input_unique))
+                    rows.append(self.columns(inst.loc(key.unique))
+                                + self.columns(inst.loc(input_unique))
                                 + [entries[0].step])
         return self._frame(rows, [*_prefixed("input"), "step"])
 
@@ -203,9 +191,9 @@ class Tables:
         for inst in self.index.instances.values():
             gi = self.index.graphs[inst.graph]
             for unique in gi.slots:
-                loc = (inst.path, inst.method, unique)
+                loc = inst.loc(unique)
                 verdict = verdicts(loc)
-                how = HOW_OBSERVED.get(verdict.reason)
+                how = REASONS[verdict.reason].how_observed
                 if how is None:
                     continue
                 source = verdict.related[0][1] if verdict.related else None
@@ -233,7 +221,7 @@ class Tables:
     def _inserted_row(self, event, path: str, how: str, step: int) -> list:
         graph = event.value.graph
         if (path, graph.method) in self.index.instances:
-            columns = self.columns((path, graph.method, event.value.unique))
+            columns = self.columns(Loc(path, graph.method, event.value.unique))
         else:  # an instance the walk never reaches, given a copy of a shared observer
             columns = [path, graph.method, event.value.name, "", graph.qualname,
                        event.value.unique]
@@ -242,7 +230,7 @@ class Tables:
     @cached_property
     def qconfig(self) -> pd.DataFrame:
         rows = []
-        for path, mq in self.view.run.qconfigs.items():
+        for path, mq in self.view.qconfigs.items():
             event = self.facts.qconfig.get(path)
             if event is None:
                 continue

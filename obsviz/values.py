@@ -17,14 +17,15 @@ import torch
 
 from . import rules
 from .errors import ObsvizError
-from .facts import VKey
 from .functions import FunctionResolver
-from .graphs import access_path
-from .refs import GraphRef, ValueRef
-
-Loc = tuple[str, str, int]  # (module path, method, value unique): one value of one instance
-
-OBSERVER_PREFIX = "_observer_"
+from .graphs import (
+    called_submodule,
+    is_observer_call,
+    is_observer_getattr,
+    is_observer_name,
+    join_path,
+)
+from .refs import TOP, GraphRef, InstanceKey, Loc, ValueKey, ValueRef, display_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,23 +67,23 @@ class Instance:
     entry: bool
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.path, self.method)
+    def key(self) -> InstanceKey:
+        return InstanceKey(self.path, self.method)
+
+    def loc(self, unique: int) -> Loc:
+        """One value of the instance's graph."""
+        return Loc(self.path, self.method, unique)
 
 
 @dataclass(frozen=True, slots=True)
 class CallEdge:
     """A call site: ``args`` and ``results`` pair caller uniques with callee uniques."""
 
-    caller: tuple[str, str]
-    callee: tuple[str, str]
+    caller: InstanceKey
+    callee: InstanceKey
     args: tuple[tuple[int, int], ...]
     results: tuple[tuple[int, int], ...]
     in_loop: bool
-
-
-def _display(path: str) -> str:
-    return path or "<top>"
 
 
 def _nodes_with_loop_flag(block: torch._C.Block, looped: bool
@@ -94,35 +95,31 @@ def _nodes_with_loop_flag(block: torch._C.Block, looped: bool
             yield from _nodes_with_loop_flag(sub, looped or node.kind() == "prim::Loop")
 
 
-def _is_observer_getattr(node: torch._C.Node) -> bool:
-    return node.kind() == "prim::GetAttr" and node.s("name").startswith(OBSERVER_PREFIX)
-
-
 class ModelIndex:
     """The instances, call sites and graph values reached from the run's entry method."""
 
     def __init__(self, module: torch._C.ScriptModule, entry: str,
-                 original_names: dict[VKey, str],
+                 original_names: dict[ValueKey, str],
                  functions: FunctionResolver | None = None) -> None:
         self.original_names = original_names
         self.graphs: dict[str, GraphIndex] = {}
-        self.instances: dict[tuple[str, str], Instance] = {}
-        self.edges_into: dict[tuple[str, str], list[CallEdge]] = defaultdict(list)
-        self.edges_from: dict[tuple[str, str], list[CallEdge]] = defaultdict(list)
+        self.instances: dict[InstanceKey, Instance] = {}
+        self.edges_into: dict[InstanceKey, list[CallEdge]] = defaultdict(list)
+        self.edges_from: dict[InstanceKey, list[CallEdge]] = defaultdict(list)
         self.modules: dict[str, torch._C.ScriptModule] = {}
         self.by_graph: dict[str, list[Instance]] = {}
         self.functions = functions or FunctionResolver(module)
-        self.entry = ("", entry)
+        self.entry = InstanceKey("", entry)
         self._walk(module, entry)
 
     # ------------------------------------------------------------------ structure
     def _walk(self, root: torch._C.ScriptModule, entry: str) -> None:
         """Instances in call order from the entry (each caller before its callees)."""
-        found: dict[tuple[str, str], tuple[str, str]] = {}
+        found: dict[InstanceKey, tuple[str, str]] = {}
 
         def visit(module: torch._C.ScriptModule | None, path: str, method: str,
                   graph: torch._C.Graph, gq: str, kind: str) -> None:
-            key = (path, method)
+            key = InstanceKey(path, method)
             if key in found:
                 return
             found[key] = (gq, kind)
@@ -135,8 +132,7 @@ class ModelIndex:
                     self._calls(graph, gi, module, path, key):
                 self.edges_into[edge.callee].append(edge)
                 self.edges_from[key].append(edge)
-                visit(child, edge.callee[0], edge.callee[1], callee_graph, callee_gq,
-                      callee_kind)
+                visit(child, *edge.callee, callee_graph, callee_gq, callee_kind)
 
         graph = root._get_method(entry).graph
         visit(root, "", entry, graph, f"{root._type().qualified_name()}.{entry}", "method")
@@ -151,23 +147,22 @@ class ModelIndex:
                     outside.add(key)
                     changed = True
         for key, (gq, kind) in found.items():
-            inst = self.instances[key] = Instance(key[0], key[1], gq, kind, key not in outside,
+            inst = self.instances[key] = Instance(*key, gq, kind, key not in outside,
                                                   key == self.entry)
             self.by_graph.setdefault(gq, []).append(inst)
 
     def _calls(self, graph: torch._C.Graph, gi: GraphIndex,
-               module: torch._C.ScriptModule | None, path: str, key: tuple[str, str]
+               module: torch._C.ScriptModule | None, path: str, key: InstanceKey
                ) -> Iterator[tuple]:
         """The calls a graph makes, in graph order, with what each passes and gets back."""
         self_value = next(graph.inputs()) if module is not None else None
         for node, looped in _nodes_with_loop_flag(graph.block(), False):
             if node.kind() == "prim::CallMethod" and self_value is not None:
-                target = self._module_of(node.inputsAt(0), self_value, module)
+                target = called_submodule(node, self_value, module)
                 if target is None:
                     continue
                 child, names = target
-                sub_path = ".".join(names)
-                callee_path = f"{path}.{sub_path}" if path and sub_path else path or sub_path
+                callee_path = join_path(path, names)
                 callee_method = node.s("name")
                 callee_graph = child._get_method(callee_method).graph
                 callee_gq = f"{child._type().qualified_name()}.{callee_method}"
@@ -189,23 +184,8 @@ class ModelIndex:
                     callee_graph, GraphRef(callee_gq, callee_kind))
             results = tuple((node.outputsAt(i).unique(), returned)
                             for i, returned in enumerate(callee_gi.returns))
-            edge = CallEdge(key, (callee_path, callee_method), args, results, looped)
+            edge = CallEdge(key, InstanceKey(callee_path, callee_method), args, results, looped)
             yield child, callee_graph, callee_gq, callee_kind, edge
-
-    @staticmethod
-    def _module_of(value: torch._C.Value, self_value: torch._C.Value,
-                   module: torch._C.ScriptModule) -> tuple | None:
-        names, root = access_path(value)
-        if root.unique() != self_value.unique():
-            return None
-        if len(names) == 1 and names[0].startswith(OBSERVER_PREFIX):
-            return None
-        target = module
-        for name in names:
-            target = target.getattr(name)
-            if not isinstance(target, torch._C.ScriptModule):
-                return None
-        return target, names
 
     def _index_graph(self, graph: torch._C.Graph, ref: GraphRef) -> GraphIndex:
         gi = GraphIndex(ref, graph)
@@ -217,10 +197,9 @@ class ModelIndex:
 
         def walk(block: torch._C.Block, place: str) -> None:
             for node in block.nodes():
-                if _is_observer_getattr(node):
+                if is_observer_getattr(node):
                     continue
-                if node.kind() == "prim::CallMethod" and \
-                        _is_observer_getattr(node.inputsAt(0).node()):
+                if is_observer_call(node):
                     observer_calls.append(node)
                     continue
                 for out in node.outputs():
@@ -268,31 +247,37 @@ class ModelIndex:
     def instance(self, path: str, method: str) -> Instance:
         return self.instances[(path, method)]
 
+    def instance_of(self, loc: Loc) -> Instance:
+        return self.instances[loc.instance]
+
+    def key_of(self, loc: Loc) -> ValueKey:
+        """The value's key in its graph (the graph every instance of its type runs)."""
+        return ValueKey(self.instances[loc.instance].graph, loc.unique)
+
     def slot(self, loc: Loc) -> Slot:
-        inst = self.instances[(loc[0], loc[1])]
-        return self.graphs[inst.graph].slots[loc[2]]
+        return self.graphs[self.instance_of(loc).graph].slots[loc.unique]
 
     def ref(self, loc: Loc, observed_names: bool = False) -> ValueRef:
         """A ref to a value, named as in the model given to the pass or in run.module."""
-        inst = self.instances[(loc[0], loc[1])]
+        inst = self.instance_of(loc)
         gi = self.graphs[inst.graph]
-        slot = gi.slots.get(loc[2])
+        slot = gi.slots.get(loc.unique)
         if slot is None:
-            name = self.original_names.get((inst.graph, loc[2]), str(loc[2]))
+            name = self.original_names.get((inst.graph, loc.unique), str(loc.unique))
         else:
             name = slot.after if observed_names else slot.name
-        return ValueRef(gi.ref, loc[2], name, loc[0])
+        return ValueRef(gi.ref, loc.unique, name, loc.path)
 
     def loc_of(self, ref: ValueRef) -> Loc:
         """The location of a ref, by its instance path and graph."""
         for inst in self.instances_of_graph(ref.graph.qualname):
             if inst.path == ref.module_path:
-                return (inst.path, inst.method, ref.unique)
+                return inst.loc(ref.unique)
         first = next(iter(self.instances_of_graph(ref.graph.qualname)), None)
         if first is None:
             raise ObsvizError(f"{ref}: its graph {ref.graph.qualname} is not reached from "
-                              f"the entry method {self.entry[1]!r}")
-        return (first.path, first.method, ref.unique)
+                              f"the entry method {self.entry.method!r}")
+        return first.loc(ref.unique)
 
     def instances_of_graph(self, qualname: str) -> list[Instance]:
         return self.by_graph.get(qualname, [])
@@ -329,9 +314,9 @@ class ModelIndex:
         text = value.strip()
         if text.count(":") >= 2 and not text.startswith("%"):
             path, method, text = text.rsplit(":", 2)
-            module = "" if path == "<top>" else path
+            module = "" if path == TOP else path
         name = text[1:] if text.startswith("%") else text
-        if module == "<top>":
+        if module == TOP:
             module = ""
         candidates = self._methods_of(module, method)
         notes: list[str] = []
@@ -345,18 +330,18 @@ class ModelIndex:
                         f"%{name} names two values: this one in the model given to the "
                         f"pass, and in run.module's graph the one the model calls "
                         f"%{gi.slots[after].name} (pass names='observed' for that one).")
-                return (inst.path, inst.method, before), tuple(notes), False
+                return inst.loc(before), tuple(notes), False
             if after is not None:
                 slot = gi.slots[after]
                 if name != slot.after:
                     notes.append(f"%{name} in run.module's graph is "
-                                 + ("an observer's output" if name.startswith(OBSERVER_PREFIX)
+                                 + ("an observer's output" if is_observer_name(name)
                                     or after in gi.observer_of else "another name")
                                  + f" for %{slot.after}")
                 if slot.name != slot.after:
                     notes.append(f"values are named as in run.module's graph; the model "
                                  f"given to the pass calls this one %{slot.name}")
-                return (inst.path, inst.method, after), tuple(notes), True
+                return inst.loc(after), tuple(notes), True
         removed = self._removed_by_preprocessing(candidates, name) if names != "observed" \
             else None
         if removed is not None:
@@ -370,18 +355,18 @@ class ModelIndex:
             close = difflib.get_close_matches(module, paths, n=5)
             hint = f" Closest module paths: {', '.join(map(repr, close))}." if close else \
                 f" Module paths reached: {', '.join(repr(p) for p in paths[:8])}."
-            raise ObsvizError(f"{_display(module)}: no module instance at this path is "
-                              f"reached from {self.entry[1]!r}.{hint}")
+            raise ObsvizError(f"{display_path(module)}: no module instance at this path is "
+                              f"reached from {self.entry.method!r}.{hint}")
         mine = [i for i in self.instances.values() if i.path == module]
         if method is None:
             # the entry (or forward) first, then the rest in call order
-            preferred = self.entry[1] if module == "" else "forward"
+            preferred = self.entry.method if module == "" else "forward"
             return sorted(mine, key=lambda i: i.method != preferred)
         chosen = [i for i in mine if i.method == method]
         if not chosen:
             methods = ", ".join(repr(i.method) for i in mine)
-            raise ObsvizError(f"{_display(module)}.{method}: this method is not reached from "
-                              f"{self.entry[1]!r} (reached methods of {_display(module)}: "
+            raise ObsvizError(f"{display_path(module)}.{method}: this method is not reached from "
+                              f"{self.entry.method!r} (reached methods of {display_path(module)}: "
                               f"{methods})")
         return chosen
 
@@ -390,7 +375,7 @@ class ModelIndex:
             for (gq, unique), original in self.original_names.items():
                 if gq == inst.graph and original == name and \
                         unique not in self.graphs[gq].slots:
-                    return (inst.path, inst.method, unique)
+                    return inst.loc(unique)
         return None
 
     def _unknown_name(self, name: str, module: str, method: str | None,
@@ -400,8 +385,8 @@ class ModelIndex:
             gi = self.graphs[inst.graph]
             names.extend(n for n in gi.names if n not in names)
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-        where = f"{_display(module)}.{method}" if method else \
-            f"{_display(module)} ({', '.join(i.method for i in candidates)})"
+        where = f"{display_path(module)}.{method}" if method else \
+            f"{display_path(module)} ({', '.join(i.method for i in candidates)})"
         hint = f" Closest names: {', '.join('%' + c for c in close)}." if close else \
             f" Its values include {', '.join('%' + n for n in names[:8])}."
         return ObsvizError(f"{where}: no value named %{name}.{hint}")
@@ -412,10 +397,10 @@ class ModelIndex:
         for inst in self._methods_of(module, method):
             slot = self.graphs[inst.graph].slots.get(unique)
             if slot is not None and slot.value is value:
-                return (inst.path, inst.method, unique), (), True
+                return inst.loc(unique), (), True
         for inst in self.instances.values():
             slot = self.graphs[inst.graph].slots.get(unique)
             if slot is not None and slot.value is value:
-                return (inst.path, inst.method, unique), (), True
+                return inst.loc(unique), (), True
         # A value of the model before insertion: read it by its debug name.
         return self.resolve(value.debugName(), module, method, names)

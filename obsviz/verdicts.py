@@ -5,8 +5,7 @@ order the pass itself decides: an observer inserted on the value; the value insi
 block the pass does not walk; observation delayed by a fusion pattern; observed
 without an observer (pass-through, a callee's or branch's output); a graph input or
 return left to the call site; ``shouldObserve`` refusing; and last what
-``valueNeedsToBeQuantized`` said. The codes are documented in
-:data:`obsviz.explain.REASONS`.
+``valueNeedsToBeQuantized`` said. The codes are those of :mod:`obsviz.reasons`.
 """
 
 from __future__ import annotations
@@ -14,29 +13,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from .facts import Facts, VKey, detail
+from .facts import Facts, detail
 from .qconfig import ModuleQConfig
-from .values import CallEdge, Instance, Loc, ModelIndex
+from .reasons import Reason
+from .refs import Loc, ValueKey
+from .values import CallEdge, Instance, ModelIndex
 
 OBSERVED_VIA = {
-    "self": "observed_here",
-    "callee_input": "observed_for_callee_input",
-    "callee_output": "observed_for_callee_output",
-    "if_output": "observed_for_if_output",
+    "self": Reason.OBSERVED_HERE,
+    "callee_input": Reason.OBSERVED_FOR_CALLEE_INPUT,
+    "callee_output": Reason.OBSERVED_FOR_CALLEE_OUTPUT,
+    "if_output": Reason.OBSERVED_FOR_IF_OUTPUT,
 }
-VNQ_REASONS = {
-    "bias": "bias",
-    "not_tensor": "not_tensor",
-    "embedding_bag_non_input": "embedding_bag_non_input",
-    "dynamic_fp16_activation": "dynamic_fp16_activation",
-    "no_quantizable_use": "no_quantizable_use",
-}
+"""The reason of an inserted observer, by what ``recordObserved`` recorded it for."""
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     observed: bool
-    reason: str
+    reason: Reason
     related: tuple[tuple[str, Loc], ...] = ()
     pattern: str = ""
 
@@ -63,27 +58,27 @@ class Verdicts:
 
     # ------------------------------------------------------------------ the order of checks
     def _decide(self, loc: Loc) -> Verdict:
-        path, method, unique = loc
-        inst = self.index.instance(path, method)
+        unique = loc.unique
+        inst = self.index.instance_of(loc)
         gi = self.index.graphs[inst.graph]
-        key = (inst.graph, unique)
+        key = ValueKey(inst.graph, unique)
         slot = gi.slots.get(unique)
         facts = self.facts
         if slot is None:
-            return Verdict(False, "removed_by_preprocessing")
+            return Verdict(False, Reason.REMOVED_BY_PREPROCESSING)
         if key in facts.inserted:
             return self._observer_here(inst, key)
         if key in facts.recorded_on:
-            return Verdict(False, "observer_recorded", self._same(inst, (
+            return Verdict(False, Reason.OBSERVER_RECORDED, self._same(inst, (
                 ("recorded_for", facts.recorded_on[key].value.unique),)))
         if slot.place == "loop" or inst.in_loop:
-            return self._skipped(loc, "skipped_in_loop")
+            return self._skipped(loc, Reason.SKIPPED_IN_LOOP)
         if slot.place == "unwalked" or facts.first_visit(inst.graph) is None:
-            return self._skipped(loc, "not_walked")
+            return self._skipped(loc, Reason.NOT_WALKED)
         record = facts.recorded_for.get(key)
         if record is not None and record.target.unique != unique:
             delay = facts.delayed.get(key)
-            return Verdict(False, "delayed",
+            return Verdict(False, Reason.DELAYED,
                            self._same(inst, (("observed_instead", record.target.unique),)),
                            delay.pattern if delay else "")
         propagated = facts.propagated.get(key)
@@ -101,28 +96,28 @@ class Verdicts:
             inputs = detail(rule, "inputs") or ()
             related = _numbered("unobserved_input", [r.unique for r, seen in inputs if not seen])
             related += _numbered("observed_input", [r.unique for r, seen in inputs if seen])
-            return Verdict(False, "propagate_input_unobserved", self._same(inst, related))
+            return Verdict(False, Reason.PROPAGATE_INPUT_UNOBSERVED, self._same(inst, related))
         if rule is not None and rule.reason == "already_observed":
-            return Verdict(False, "observed_upstream")
+            return Verdict(False, Reason.OBSERVED_UPSTREAM)
         return self._own_reason(loc)
 
     # ------------------------------------------------------------------ the cases
-    def _observer_here(self, inst: Instance, key: VKey) -> Verdict:
+    def _observer_here(self, inst: Instance, key: ValueKey) -> Verdict:
         record = self.facts.recorded_on.get(key)
         if record is None:
-            return Verdict(True, "observed_here")
-        if record.value.unique != key[1]:
-            delay = self.facts.delayed.get((key[0], record.value.unique))
-            return Verdict(True, "observed_after_fusion",
+            return Verdict(True, Reason.OBSERVED_HERE)
+        if record.value.unique != key.unique:
+            delay = self.facts.delayed.get(ValueKey(key.graph, record.value.unique))
+            return Verdict(True, Reason.OBSERVED_AFTER_FUSION,
                            self._same(inst, (("delayed_from", record.value.unique),)),
                            delay.pattern if delay else "")
         related: list[tuple[str, Loc]] = []
         if record.via == "callee_input":
-            related = self._callee_values(inst, key[1], "callee_input", args=True)
+            related = self._callee_values(inst, key.unique, "callee_input", args=True)
         elif record.via == "callee_output":
-            related = self._callee_values(inst, key[1], "callee_return", args=False)
+            related = self._callee_values(inst, key.unique, "callee_return", args=False)
         elif record.via == "if_output":
-            related = self._if_outputs(inst, key[1])
+            related = self._if_outputs(inst, key.unique)
         else:
             source = self.observer_source(key)
             if source is not None and source != key:
@@ -131,21 +126,20 @@ class Verdicts:
                     related = [("needed_by", loc)]
         return Verdict(True, OBSERVED_VIA[record.via], tuple(related))
 
-    def _skipped(self, loc: Loc, reason: str) -> Verdict:
-        inst = self.index.instance(loc[0], loc[1])
-        if self.observer_source((inst.graph, loc[2])) is not None:
+    def _skipped(self, loc: Loc, reason: Reason) -> Verdict:
+        if self.observer_source(self.index.key_of(loc)) is not None:
             return Verdict(False, reason)
         return self._vnq_verdict(loc) or Verdict(False, reason)
 
     def _propagated(self, inst: Instance, unique: int, event: object) -> Verdict:
         if event.via == "pass_through":
             sources = list(dict.fromkeys(s.unique for s in event.sources))
-            return Verdict(False, "pass_through",
+            return Verdict(False, Reason.PASS_THROUGH,
                            self._same(inst, _numbered("inherits_from", sources)))
         if event.via == "if_output":
             roles = [(f"branch_{i}", s.unique) for i, s in enumerate(event.sources)]
-            return Verdict(False, "observed_upstream", self._same(inst, roles))
-        return Verdict(False, "observed_upstream",
+            return Verdict(False, Reason.OBSERVED_UPSTREAM, self._same(inst, roles))
+        return Verdict(False, Reason.OBSERVED_UPSTREAM,
                        tuple(self._callee_values(inst, unique, "callee_return", args=False)))
 
     def _at_call_site(self, inst: Instance, unique: int) -> Verdict | None:
@@ -155,7 +149,7 @@ class Verdicts:
             for caller_unique, callee_unique in edge.args + edge.results:
                 if callee_unique != unique:
                     continue
-                caller = (edge.caller[0], edge.caller[1], caller_unique)
+                caller = edge.caller.loc(caller_unique)
                 found = self._from_caller(caller, self(caller))
                 if found is not None and (best is None or found[0] < best[0]):
                     best = found
@@ -163,47 +157,46 @@ class Verdicts:
 
     def _from_caller(self, caller: Loc, verdict: Verdict) -> tuple[int, Verdict] | None:
         if verdict.observed:
-            return 0, Verdict(False, "observed_at_call_site",
+            return 0, Verdict(False, Reason.OBSERVED_AT_CALL_SITE,
                               (("caller_value", caller), ("observer_on", caller)))
-        if verdict.reason == "observed_at_call_site":
-            return 0, Verdict(False, "observed_at_call_site",
+        if verdict.reason == Reason.OBSERVED_AT_CALL_SITE:
+            return 0, Verdict(False, Reason.OBSERVED_AT_CALL_SITE,
                               (("caller_value", caller),
                                ("observer_on", verdict.get("observer_on") or caller)))
-        if verdict.reason == "delayed":
-            return 1, Verdict(False, "delayed",
+        if verdict.reason == Reason.DELAYED:
+            return 1, Verdict(False, Reason.DELAYED,
                               (("caller_value", caller),
                                ("observed_instead", verdict.get("observed_instead"))),
                               verdict.pattern)
-        if verdict.reason in ("pass_through", "observed_upstream"):
-            return 2, Verdict(False, "observed_upstream", (("caller_value", caller),))
+        if verdict.reason in (Reason.PASS_THROUGH, Reason.OBSERVED_UPSTREAM):
+            return 2, Verdict(False, Reason.OBSERVED_UPSTREAM, (("caller_value", caller),))
         return None
 
     def _own_reason(self, loc: Loc) -> Verdict:
-        inst = self.index.instance(loc[0], loc[1])
-        if (inst.graph, loc[2]) in self.facts.dropped:
-            return Verdict(False, "ondevice_dynamic_activation")
+        inst = self.index.instance_of(loc)
+        if self.index.key_of(loc) in self.facts.dropped:
+            return Verdict(False, Reason.ONDEVICE_DYNAMIC_ACTIVATION)
         own = self._vnq_verdict(loc)
         if own is not None:
             return own
         if inst.kind == "function":
-            return Verdict(False, "in_function")
+            return Verdict(False, Reason.IN_FUNCTION)
         qconfig = self.qconfigs.get(inst.path)
         if qconfig is not None and qconfig.qconfig is None:
-            return Verdict(False, "no_qconfig")
-        return Verdict(False, "not_walked")
+            return Verdict(False, Reason.NO_QCONFIG)
+        return Verdict(False, Reason.NOT_WALKED)
 
     def _vnq_verdict(self, loc: Loc) -> Verdict | None:
         """What valueNeedsToBeQuantized turning the value down says, if it did."""
-        inst = self.index.instance(loc[0], loc[1])
-        event = self.facts.vnq.get((inst.graph, loc[2]))
+        event = self.facts.vnq.get(self.index.key_of(loc))
         if event is None or event.outcome:
             return None
         if event.reason == "no_quantizable_use":
             chain = self.static_chain(loc)
             if chain is not None:
                 related = (("static_would_observe", chain[-1][1]),) if chain else ()
-                return Verdict(False, "dynamic_rules", related)
-        return Verdict(False, VNQ_REASONS.get(event.reason, event.reason))
+                return Verdict(False, Reason.DYNAMIC_RULES, related)
+        return Verdict(False, Reason(event.reason))  # its clause's code is the reason
 
     # ------------------------------------------------------------------ dynamic rules
     def static_chain(self, loc: Loc) -> tuple[tuple[str, Loc], ...] | None:
@@ -240,8 +233,8 @@ class Verdicts:
             following = []
             for state in frontier:
                 loc, entered = state
-                inst = self.index.instance(loc[0], loc[1])
-                event = self.facts.vnq.get((inst.graph, loc[2]))
+                inst = self.index.instance_of(loc)
+                event = self.facts.vnq.get(self.index.key_of(loc))
                 if event is None or event.outcome or event.reason != "no_quantizable_use":
                     continue
                 if detail(event, "static_would_observe"):
@@ -255,20 +248,20 @@ class Verdicts:
 
     def _chain_links(self, inst: Instance, loc: Loc, calls: tuple[CallEdge, ...],
                      visiting: frozenset[Loc]) -> list[tuple[str, Loc, tuple[CallEdge, ...]]]:
-        unique = loc[2]
+        unique = loc.unique
         links = []
         for edge in self.index.edges_from.get(inst.key, ()):
             for link, pairs in (("passed_to", edge.args), ("returned_by", edge.results)):
-                links += [(link, (*edge.callee, callee), (*calls, edge))
+                links += [(link, edge.callee.loc(callee), (*calls, edge))
                           for caller, callee in pairs if caller == unique]
         gi = self.index.graphs[inst.graph]
         if not inst.entry and (unique in gi.inputs or unique in gi.returns):
             edges = calls[-1:] or self.index.edges_into.get(inst.key, ())
             for edge in edges:
-                links += [("from_caller", (*edge.caller, caller), calls[:-1])
+                links += [("from_caller", edge.caller.loc(caller), calls[:-1])
                           for caller, callee in edge.args + edge.results if callee == unique]
-        for entry in self.facts.pass_through.get((inst.graph, unique), ())[:1]:
-            inputs = [(inst.path, inst.method, ref.unique) for ref in entry.inputs
+        for entry in self.facts.pass_through.get(ValueKey(inst.graph, unique), ())[:1]:
+            inputs = [inst.loc(ref.unique) for ref in entry.inputs
                       if ref.graph.qualname == inst.graph]
             if inputs and len(inputs) == len(entry.inputs) and all(
                     i not in visiting and self._search_chain(i, calls, visiting) is not None
@@ -278,7 +271,7 @@ class Verdicts:
 
     # ------------------------------------------------------------------ related values
     def _same(self, inst: Instance, roles) -> tuple[tuple[str, Loc], ...]:
-        return tuple((role, (inst.path, inst.method, unique)) for role, unique in roles)
+        return tuple((role, inst.loc(unique)) for role, unique in roles)
 
     def _callee_values(self, inst: Instance, unique: int, role: str, args: bool
                        ) -> list[tuple[str, Loc]]:
@@ -287,16 +280,17 @@ class Verdicts:
             for caller_unique, callee_unique in (edge.args if args else edge.results):
                 if caller_unique == unique:
                     name = role if not found else f"{role}_{len(found) + 1}"
-                    found.append((name, (edge.callee[0], edge.callee[1], callee_unique)))
+                    found.append((name, edge.callee.loc(callee_unique)))
         return found
 
     def _if_outputs(self, inst: Instance, unique: int) -> list[tuple[str, Loc]]:
-        for entry in self.facts.boundary.get((inst.graph, unique), ()):
+        for entry in self.facts.boundary.get(ValueKey(inst.graph, unique), ()):
             if entry.kind == "if_output" and entry.callee.unique == unique:
-                return [("if_output", (inst.path, inst.method, entry.caller.unique))]
+                return [("if_output", inst.loc(entry.caller.unique))]
         return []
 
-    def observer_source(self, key: VKey, seen: set[VKey] | None = None) -> VKey | None:
+    def observer_source(self, key: ValueKey, seen: set[ValueKey] | None = None
+                        ) -> ValueKey | None:
         """``getObserverFor`` over the recorded maps: the value whose own need applies."""
         event = self.facts.vnq.get(key)
         if event is not None and event.outcome and key not in self.facts.dropped:
@@ -310,10 +304,10 @@ class Verdicts:
                     return found
         return None
 
-    def loc_of_key(self, near: Instance, key: VKey) -> Loc | None:
+    def loc_of_key(self, near: Instance, key: ValueKey) -> Loc | None:
         """A location for a value key, preferring ``near`` and the instances it calls."""
-        if key[0] == near.graph:
-            return (near.path, near.method, key[1])
+        if key.graph == near.graph:
+            return near.loc(key.unique)
         frontier = [near.key]
         seen = set(frontier)
         while frontier:
@@ -323,13 +317,13 @@ class Verdicts:
                     inst = self.index.instances.get(edge.callee)
                     if inst is None or inst.key in seen:
                         continue
-                    if inst.graph == key[0]:
-                        return (inst.path, inst.method, key[1])
+                    if inst.graph == key.graph:
+                        return inst.loc(key.unique)
                     seen.add(inst.key)
                     nxt.append(inst.key)
             frontier = nxt
-        others = self.index.instances_of_graph(key[0])
-        return (others[0].path, others[0].method, key[1]) if others else None
+        others = self.index.instances_of_graph(key.graph)
+        return others[0].loc(key.unique) if others else None
 
 
 def _numbered(role: str, uniques: list[int]) -> list[tuple[str, int]]:

@@ -1,8 +1,9 @@
 """A run as it stood at one recorded step: its values, tables and explanations.
 
 ``run.tables``, ``run.values()`` and ``run.explain()`` read the last step;
-``run.at(step)`` gives the same views for any earlier step. The structural index of
-the observed module is built once per run; facts and verdicts once per step.
+``run.at(step)`` gives the same views for any earlier step. The run keeps its views and
+the structural index of the observed module (built once per run); a view builds its
+facts and verdicts once.
 """
 
 from __future__ import annotations
@@ -41,25 +42,23 @@ def entry_method(run: Run) -> str:
     return run.method_name
 
 
-def model_index(run: Run) -> ModelIndex:
-    """The run's structural index, built on first use and kept with the run."""
-    cache = run._views
-    index = cache.get("index")
-    if index is None:
-        if not run.events:
-            raise ObsvizError(
-                "this run kept no events (insert_observers(..., record=False)); run it "
-                "again with record=True to get tables and explanations")
-        index = cache["index"] = ModelIndex(run.module._c, entry_method(run),
-                                            dict(run.original_names),
-                                            FunctionResolver((run.original or run.module)._c))
-    return index
+def build_index(run: Run) -> ModelIndex:
+    """The run's structural index (``Run`` keeps it: each run builds it once)."""
+    if not run.events:
+        raise ObsvizError(
+            "this run kept no events (insert_observers(..., record=False)); run it "
+            "again with record=True to get tables and explanations")
+    return ModelIndex(run.module._c, entry_method(run), dict(run.original_names),
+                      FunctionResolver((run.original or run.module)._c))
 
 
 class RunView:
-    """The values, tables and explanations of a run up to ``step`` (the end if None)."""
+    """The values, tables and explanations of a run up to ``step`` (the end if None).
 
-    def __init__(self, run: Run, step: int | None = None) -> None:
+    ``run.at(step)`` gives the view, and keeps it; ``index`` is the run's own, shared by
+    the views of every step."""
+
+    def __init__(self, run: Run, step: int | None, index: ModelIndex) -> None:
         last = run.events[-1].step if run.events else -1
         if step is not None and not -len(run.events) <= step <= last:
             raise ObsvizError(f"step {step} is out of range: this run recorded steps 0 to "
@@ -68,7 +67,11 @@ class RunView:
             step = last + 1 + step
         self.run = run
         self.step = last if step is None else step
-        self.index = model_index(run)
+        self.index = index
+        # what the views read of the run itself
+        self.qconfigs = run.qconfigs
+        self.quant_type = run.quant_type
+        self.failure = run.failure  # the Diagnosis when the pass stopped part-way
 
     @cached_property
     def facts(self) -> Facts:
@@ -76,7 +79,7 @@ class RunView:
 
     @cached_property
     def verdicts(self) -> Verdicts:
-        return Verdicts(self.index, self.facts, dict(self.run.qconfigs))
+        return Verdicts(self.index, self.facts, dict(self.qconfigs))
 
     @property
     def phase(self) -> str | None:
@@ -100,20 +103,12 @@ class RunView:
         return explain(self, loc, notes, observed_names)
 
     def at(self, step: int) -> RunView:
-        return view_of(self.run, step)
+        return self.run.at(step)
 
     def diff(self, other: Run | RunView) -> RunDiff:
         from .diff import diff_runs
-        return diff_runs(self, other if isinstance(other, RunView) else view_of(other))
+        return diff_runs(self, other if isinstance(other, RunView) else other.at())
 
     def __repr__(self) -> str:
         return f"<obsviz RunView at step {self.step} ({self.phase or 'before the pass'})>"
 
-
-def view_of(run: Run, step: int | None = None) -> RunView:
-    """The run's view at ``step``, kept with the run so each step is analyzed once."""
-    key = ("view", step)
-    view = run._views.get(key)
-    if view is None:
-        view = run._views[key] = RunView(run, step)
-    return view

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -217,3 +220,12 @@ def test_abandoning_steps_stops_its_worker_thread() -> None:
     assert threading.active_count() == before + 1
     iterator.close()
     assert threading.active_count() == before
+
+
+def test_import_obsviz_leaves_pandas_to_the_views() -> None:
+    """Running the pass needs no pandas; the tables (obsviz.view) import it when asked."""
+    code = ("import sys, obsviz; before = 'pandas' in sys.modules; import obsviz.view; "
+            "print(before, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["False", "True"]

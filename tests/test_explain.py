@@ -19,6 +19,7 @@ from torch.ao.quantization import default_qconfig
 import obsviz
 from obsviz import events as ev
 from obsviz.explain import REASONS, Explanation, TrailStep
+from obsviz.reasons import Reason
 
 from .explain_models import STATIC, Op, ondevice_run, run_of, scripted_model, user_name
 
@@ -232,6 +233,11 @@ def test_casebook_covers_every_reason() -> None:
                                               "ondevice_dynamic_activation"}
     assert covered == set(REASONS), set(REASONS) - covered
     assert len(CASEBOOK) >= 40
+
+
+def test_every_reason_code_has_its_record() -> None:
+    assert list(REASONS) == list(Reason)  # one record per code, in the vocabulary's order
+    assert all(REASONS[code].code is code for code in Reason)
 
 
 def test_ondevice_dynamic_keeps_weight_observers_only() -> None:

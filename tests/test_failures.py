@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from torch.ao.quantization import default_dynamic_qconfig, default_qconfig
 
 import obsviz
 from obsviz.placement import observer_placement
+from obsviz.report import Report, ReportHeader, render_html
 
 from . import failure_models as fm
 from .corpus import CASES, real_pass, script
@@ -48,6 +50,26 @@ def test_training_branch_names_the_if_its_source_line_and_branch_states() -> Non
     assert "branches of an `if` return values observed differently" in lines[0]
     assert lines[1].startswith("Fix: the branch depends on self.training")
     assert "fold_attribute_branches(model)" in lines[1]
+
+
+def test_a_text_field_added_to_the_diagnosis_shows_in_its_text_and_the_report() -> None:
+    """Fields are rendered from the diagnosis's fields, not from its lines: one added
+    later shows under its name without a change to lines() or to the report."""
+
+    @dataclasses.dataclass(frozen=True)
+    class WithHint(obsviz.Diagnosis):
+        hint: str = ""
+
+    failure = _failure(_scripted(fm.AuxHead))
+    fields = {f.name: getattr(failure.diagnosis, f.name)
+              for f in dataclasses.fields(failure.diagnosis)}
+    diagnosis = WithHint(**fields, hint="<look> here")
+    assert str(diagnosis).splitlines()[-1] == "hint: <look> here"
+    page = render_html(Report(dataclasses.replace(failure.run, failure=diagnosis),
+                              ReportHeader("aux head")))
+    assert "<p><b>hint:</b> &lt;look&gt; here</p>" in page
+    assert "<p><b>Fix:</b> the branch depends on self.training" in page
+    assert "</p><ul><li><code>branch 0 returns %" in page
 
 
 def test_the_suggested_fold_makes_both_passes_succeed_alike() -> None:

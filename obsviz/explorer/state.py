@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, replace
 
 from ..errors import ObsvizError
+from ..refs import TOP, display_path
 from .choices import INHERIT, QConfigChoices
 
 WHEN = ("diff", "before", "after")
@@ -117,8 +118,8 @@ def parse_value(label: str) -> tuple[str, str, str]:
         raise ObsvizError(f"a value is named 'module:method:%name' (as in the tables), "
                           f"got {label!r}")
     path, method, name = parts
-    return ("" if path == "<top>" else path), method, name[1:]
+    return ("" if path == TOP else path), method, name[1:]
 
 
 def value_label(path: str, method: str, name: str) -> str:
-    return f"{path or '<top>'}:{method}:%{name}"
+    return f"{display_path(path)}:{method}:%{name}"

@@ -17,6 +17,7 @@ import torch
 
 from ..figures.style import short_type
 from ..qconfig import named_children
+from ..refs import TOP, display_path
 from .choices import INHERIT
 from .state import ExplorerState
 
@@ -42,7 +43,7 @@ def module_infos(model: torch.jit.ScriptModule) -> dict[str, ModuleInfo]:
         for (child_name, child), child_path in zip(children, paths, strict=True):
             visit(child, child_path, child_name, depth + 1)
 
-    visit(model._c, "", "<top>", 0)
+    visit(model._c, "", TOP, 0)
     return infos
 
 
@@ -67,7 +68,7 @@ class TreeRow(widgets.HBox):
         self.toggle.on_click(lambda _: on_toggle(info.path))
         self.name = widgets.Button(
             description=f"{info.name} · {info.type_name}",
-            tooltip=f"{info.path or '<top>'} ({info.type_name}): click to show it in the graph",
+            tooltip=f"{display_path(info.path)} ({info.type_name}): click to show it in the graph",
             layout=widgets.Layout(width="175px", min_width="175px",
                                   padding=f"0 0 0 {4 + info.depth * 12}px"))
         self.name.add_class("obsviz-name")

@@ -15,17 +15,16 @@ import pandas as pd
 from .. import events as ev
 from ..errors import ObsvizError
 from ..figures import RenderError, TooManyNodesError, style
-from ..figures.states import ValueStates, run_states
+from ..figures.states import run_states
 from ..fixes import self_attributes
-from ..refs import GraphRef, ValueRef
+from ..refs import GraphRef, ValueRef, display_path
 from ..tables import DESCRIPTIONS
-from ..view import VALUE_COLUMNS, RunView, view_of
+from ..view import VALUE_COLUMNS, RunView
 from .choices import INHERIT
 from .state import ExplorerState, RunKey, parse_value, value_label
 
 if TYPE_CHECKING:
     from ..diff import RunDiff
-    from ..figures import Figure
     from ..run import Run
     from .session import Outcome
 
@@ -63,15 +62,6 @@ def legend_html() -> str:
             + "</table></div>")
 
 
-def inline_svg(figure: Figure) -> str:
-    """A figure as an ``<svg>`` element to place in HTML (no XML prolog or DOCTYPE)."""
-    svg = figure.pipe(format="svg").decode("utf-8")
-    start = svg.find("<svg")
-    if start < 0:
-        raise RenderError("Graphviz gave no SVG for this figure")
-    return svg[start:]
-
-
 # ---------------------------------------------------------------------- run and failure
 def status_html(outcome: Outcome, model_name: str) -> str:
     """One line on the run the views read: observers, quant type, method, time."""
@@ -107,7 +97,7 @@ def problems_html(outcome: Outcome) -> str:
 def change_text(before: RunKey, after: RunKey) -> str:
     """What differs between two run keys: ``layer1: inherit → None``."""
     old, new = dict(before[0]), dict(after[0])
-    parts = [f"{path or '<top>'}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
+    parts = [f"{display_path(path)}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
              for path in sorted(set(old) | set(new)) if old.get(path) != new.get(path)]
     for what, a, b in (("quant type", before[1], after[1]), ("method", before[2], after[2])):
         if a != b:
@@ -153,22 +143,14 @@ def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str
 
 
 # ---------------------------------------------------------------------- the graph
-def states_at(run: Run, step: int | None) -> ValueStates | None:
-    """The values' states as decided by ``step`` (the end when None), for figures."""
-    states = run_states(run)
-    if states is not None and step is not None:
-        states.verdicts = view_of(run, step).verdicts
-    return states
-
-
 def graph_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
     """The graph of ``state.module`` as SVG, coloured by the decisions made by the step."""
     method = state.method if not state.module else "forward"
     try:
         figure = run.render(module=state.module, method=method, when=state.when,
                             depth=state.depth, max_nodes=max_nodes, legend=False,
-                            states=states_at(run, state.step))
-        svg = inline_svg(figure)
+                            states=run_states(run, state.step))
+        svg = figure.svg()
     except TooManyNodesError as err:
         return box(f"<b>This graph is too big to draw.</b> {esc(str(err))} Pick a submodule "
                    "in <i>module</i> above, or a smaller <i>depth</i>.", "warn")
@@ -199,7 +181,7 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
         return box("This run kept no events, so it cannot be stepped through.")
     last = run.events[-1].step
     at = last if step is None else step
-    view: RunView = view_of(run, step)
+    view: RunView = run.at(step)
     facts = view.facts
     sizes = {"boundary entries": sum(len(v) for v in facts.boundary.values()) // 2,
              "delayed (fusion)": len(facts.delayed),
@@ -229,7 +211,7 @@ def table_frame(run: Run, state: ExplorerState) -> pd.DataFrame:
     """The state's table at the state's step."""
     if state.table not in TABLE_NAMES:
         raise ObsvizError(f"no table {state.table!r}; the tables are {', '.join(TABLE_NAMES)}")
-    return getattr(view_of(run, state.step).tables, state.table)
+    return getattr(run.at(state.step).tables, state.table)
 
 
 def _value_prefixes(frame: pd.DataFrame) -> list[str]:
@@ -273,7 +255,7 @@ def table_rows(frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
     else:
         picks = [""] * len(frame)
     if "module_path" in shown:
-        shown["module_path"] = [p or "<top>" for p in shown["module_path"]]
+        shown["module_path"] = [display_path(p) for p in shown["module_path"]]
     widths = {c: min(COLUMN_WIDTH, max([len(c), *map(len, cells)])) for c, cells in
               shown.items()}
 
@@ -302,7 +284,7 @@ def explanation_of(run: Run, state: ExplorerState):
     if not state.value:
         return None
     path, method, name = parse_value(state.value)
-    return view_of(run, state.step).explain(name, module=path, method=method)
+    return run.at(state.step).explain(name, module=path, method=method)
 
 
 def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
@@ -315,7 +297,7 @@ def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> s
     except ObsvizError as err:
         return box(esc(str(err)), "warn")
     try:
-        svg = inline_svg(explanation.render(legend=False, states=states_at(run, state.step)))
+        svg = explanation.render(legend=False, states=run_states(run, state.step)).svg()
         figure = f"<div class='obsviz-svg'>{svg}</div>"
     except RenderError as err:
         figure = box(f"No neighbourhood figure: {esc(str(err))}", "warn")

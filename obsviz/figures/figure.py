@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,12 @@ class GraphvizNotFoundError(RenderError):
         self.source = source
 
 
+def _scalable(match: re.Match[str]) -> str:
+    width = re.search(r'width="([\d.]+)pt"', match.group(0))
+    style = f' style="max-width:{float(width.group(1)):.0f}pt"' if width else ""
+    return f'<svg width="100%"{style}'
+
+
 @contextmanager
 def _needs_dot(source: str) -> Iterator[None]:
     try:
@@ -48,6 +55,18 @@ class Figure(graphviz.Digraph):
     def render(self, *args: Any, **kwargs: Any) -> Any:
         with _needs_dot(self.source):
             return super().render(*args, **kwargs)
+
+    def svg(self, *, scalable: bool = False) -> str:
+        """The figure as an ``<svg>`` element to place in HTML (no XML prolog or DOCTYPE);
+        ``scalable`` trades the fixed size in points for the page's width, up to that size."""
+        svg = self.pipe(format="svg").decode("utf-8")
+        start = svg.find("<svg")
+        if start < 0:
+            raise RenderError("Graphviz gave no SVG for this figure")
+        svg = svg[start:]
+        if scalable:
+            svg = re.sub(r'<svg width="[^"]*" height="[^"]*"', _scalable, svg, count=1)
+        return svg
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None,
                           **kwargs: Any) -> dict[str, Any]:

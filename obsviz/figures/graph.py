@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import graphviz
 import torch
 
+from ..graphs import is_observer_name
+from ..refs import display_path
 from ..rules import get_func_name, user_defined_call_function
 from . import style
 from .figure import Figure, RenderError
@@ -331,7 +333,7 @@ class GraphDrawer:
         name = node.s("name")
         if not isinstance(owner, _ModuleRef):
             return False
-        if name.startswith("_observer_"):
+        if is_observer_name(name):
             env[out.unique()] = _ObserverRef(name, style.short_type(str(out.type())))
             return True
         child = None
@@ -436,7 +438,7 @@ class GraphDrawer:
             self.expand_method(node, target, method, lookup, env, cluster, depth)
             return True
         node_id = self.add_node("call", "", cluster,
-                                f"{target.path or '<top>'}: {target.type_name}.{method}")
+                                f"{display_path(target.path)}: {target.type_name}.{method}")
         folded = self.inputs_into(node, node_id, env, lookup, 1, top)
         inside = self.options.call_note(target.path) \
             if self.options.call_note and target.name != "self" else ""
@@ -465,7 +467,7 @@ class GraphDrawer:
         graph, qualname = self.options.functions(node)
         name = qualname.rsplit(".", 1)[-1]
         callee = Scope(graph, scope.path, name, None)
-        where = f"{scope.path or '<top>'} calls {qualname}"
+        where = f"{display_path(scope.path)} calls {qualname}"
         self.expand(node, callee, style.cluster_label(f"{name}()", "function"), where,
                     1, lookup, env, cluster, depth)
         return True
@@ -477,7 +479,7 @@ class GraphDrawer:
                        target.module)
         self.expand(node, callee,
                     style.cluster_label(target.path or "self", f"{target.type_name}.{method}"),
-                    f"{target.path or '<top>'}: {target.type_name}.{method}", 0, lookup, env,
+                    f"{display_path(target.path)}: {target.type_name}.{method}", 0, lookup, env,
                     cluster, depth, self_ref=target)
 
     def expand(self, node: Node, callee: Scope, label: str, tooltip: str, offset: int,
@@ -499,7 +501,7 @@ class GraphDrawer:
             elif isinstance(source, _Drawn | _Hidden):
                 entry = self.add_node("input", style.node_label(param.debugName(), bold=False),
                                       inner, f"input %{param.debugName()} of "
-                                      f"{callee.path or '<top>'}.{callee.method}")
+                                      f"{display_path(callee.path)}.{callee.method}")
                 self.connect(arg, env, entry, lookup)
                 self.edges[-1][2]["class"] += " boundary"
                 self.define(param, _Drawn(entry), callee_lookup, inner, callee_env)

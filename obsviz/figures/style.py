@@ -41,8 +41,9 @@ class ValueStyle:
                 "arrowhead": self.arrowhead}
 
 
-# The value states, in legend order. The keys are the documented state names that
-# obsviz.figures.views.state_of maps reason codes onto; edges carry class="state-<key>".
+# The value states, in legend order. The keys are the documented state names that reason
+# codes map onto (each reason's ``state`` in obsviz.reasons.REASONS, through
+# obsviz.figures.states.state_of); edges carry class="state-<key>".
 STATES: dict[str, ValueStyle] = {
     "observed": ValueStyle("observed here, by the observer named on it", BLUE, "solid", 2.6,
                            sample="━━━━▶"),

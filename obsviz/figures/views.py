@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..functions import FunctionResolver
+from ..graphs import is_observer_call, is_observer_name
 from ..qconfig import named_children, named_modules
-from ..refs import ValueRef
+from ..refs import InstanceKey, Loc, ValueRef, display_path
 from .figure import Figure, RenderError
 from .graph import DEFAULT_MAX_NODES, Lookup, Mark, Options, Scope, draw
-from .states import Decision, Loc, ValueStates, run_states
+from .states import Decision, ValueStates, run_states
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -28,14 +29,14 @@ WHEN = ("after", "before", "diff")
 _UNDECIDED = Mark("not_needed", detail="the pass made no decision about it")
 
 
-def mark_of(decision: Decision | None, name_of: Callable[[Loc], str], here: tuple[str, str],
+def mark_of(decision: Decision | None, name_of: Callable[[Loc], str], here: InstanceKey,
             when: str) -> Mark:
     """How a decision is drawn on the ``when`` view of the graph of instance ``here``
     (path, method); ``name_of`` names values as that view's graph does."""
     if decision is None:
         return _UNDECIDED
     related = tuple(f"%{name_of(loc)}" for loc in decision.related)
-    same_graph = tuple(name_of(loc) for loc in decision.related if loc[:2] == here)
+    same_graph = tuple(name_of(loc) for loc in decision.related if loc.instance == here)
     state, summary = decision.state, f"{decision.reason}: {decision.summary}"
     if state in ("observed", "weight"):
         attribute, _, class_name = decision.observer.partition("\n")
@@ -60,7 +61,7 @@ def _module_at(root: torch._C.ScriptModule, path: str) -> torch._C.ScriptModule:
     for name in path.split(".") if path else ():
         if not module.hasattr(name) or not isinstance(module.getattr(name),
                                                       torch._C.ScriptModule):
-            known = [c for c, _ in named_children(module) if not c.startswith("_observer_")]
+            known = [c for c, _ in named_children(module) if not is_observer_name(c)]
             raise RenderError(f"no submodule {path!r} (at {name!r}; children: "
                               f"{', '.join(known) or 'none'})")
         module = module.getattr(name)
@@ -77,27 +78,27 @@ class _RunMarks:
         self.when = when
 
     def __call__(self, scope: Scope) -> Lookup:
-        states, when, here = self.states, self.when, (scope.path, scope.method)
+        states, when, here = self.states, self.when, InstanceKey(scope.path, scope.method)
         if states is None:
             return lambda value: None
         if when == "after":
             names = {v.unique(): v.debugName() for v in _values(scope.graph.block())}
 
             def name_of(loc: Loc) -> str:
-                if loc[:2] == here and loc[2] in names:
-                    return names[loc[2]]
+                if loc.instance == here and loc.unique in names:
+                    return names[loc.unique]
                 return states.name(loc)
 
-            return lambda value: mark_of(states.decision((*here, value.unique())), name_of,
+            return lambda value: mark_of(states.decision(here.loc(value.unique())), name_of,
                                          here, when)
         stand_ins = self.stand_ins(scope)
 
         def lookup(value: torch._C.Value) -> Mark:
             unique = states.unique_of(scope.path, scope.method, value.debugName())
-            decision = states.decision((*here, unique)) if unique is not None else None
+            decision = states.decision(here.loc(unique)) if unique is not None else None
             made = stand_ins.get(value.debugName())
             if made is not None and (decision is None or decision.state == "not_needed"):
-                mark = mark_of(states.decision((*here, made[0])), states.name, here, when)
+                mark = mark_of(states.decision(here.loc(made[0])), states.name, here, when)
                 return replace(mark, note=mark.note or f"as %{made[1]}",
                                detail=f"preprocessing replaced it with %{made[1]}, which "
                                       f"the pass observed; {mark.detail}")
@@ -126,7 +127,7 @@ class _RunMarks:
             if value is None:
                 continue
             uses = [u for use in value.uses() for u in (
-                use.user.output().uses() if _is_observer_call(use.user) else [use])]
+                use.user.output().uses() if is_observer_call(use.user) else [use])]
             for use in uses:
                 twin = self._twin_input(use, gq, before, scope.graph)
                 if twin is not None:
@@ -168,13 +169,6 @@ class _ObserverCounts:
         return f"{self.prefix}{count} observer{'s' if count > 1 else ''} inside"
 
 
-def _is_observer_call(node: torch._C.Node) -> bool:
-    if node.kind() != "prim::CallMethod":
-        return False
-    owner = node.inputsAt(0).node()
-    return owner.kind() == "prim::GetAttr" and owner.s("name").startswith("_observer_")
-
-
 def _values(block: torch._C.Block) -> Iterator[torch._C.Value]:
     yield from block.inputs()
     for node in block.nodes():
@@ -207,7 +201,7 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
     target = _module_at(root, module)
     method_name = _entry_method(target, method) if when == "after" else method
     if not target._has_method(method_name):
-        raise RenderError(f"{module or '<top>'} has no method {method_name!r}")
+        raise RenderError(f"{display_path(module)} has no method {method_name!r}")
     scope = Scope(target._get_method(method_name).graph, module, method_name, target)
     type_name = target._type().qualified_name().rsplit(".", 1)[-1]
     title = {"after": "after InsertObservers", "before": "before InsertObservers",
@@ -217,7 +211,7 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
         show_lists=show_lists, max_nodes=max_nodes, legend=legend, rankdir=rankdir,
         muted=when == "diff", call_note=_ObserverCounts(run, when),
         functions=FunctionResolver((run.original or run.module)._c),
-        title=f"{module or '<top>'} · {type_name}.{method_name} — {title}",
+        title=f"{display_path(module)} · {type_name}.{method_name} — {title}",
         narrow_hint=_narrow_hint(run, module, depth))
     marks = _RunMarks(run, states or run_states(run), when)
     return draw(scope, marks, options, name=f"obsviz_{when}")
@@ -257,7 +251,7 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
         if when == "after":
             unique, value = value.unique, value.name
         elif states is not None:  # the input model's name for the value
-            value = states.name((module, method, value.unique))
+            value = states.name(Loc(module, method, value.unique))
         else:
             value = value.name
     name = value.removeprefix("%")
@@ -272,7 +266,7 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
     focus = next((v for v in _values(scope.graph.block())
                   if (v.unique() == unique if unique is not None else v.debugName() == name)),
                  None)
-    where = f"{module or '<top>'}.{method_name}"
+    where = f"{display_path(module)}.{method_name}"
     if focus is None:
         raise RenderError(f"{where} has no value %{name}; names are debug names as "
                           f"printed by the {'observed' if when == 'after' else 'input'} "
@@ -286,10 +280,10 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
         keep.add(v.node())
         for use in v.uses():
             keep.add(use.user)
-            if _is_observer_call(use.user):  # in run.module: the users are past it
+            if is_observer_call(use.user):  # in run.module: the users are past it
                 keep.update(u.user for u in use.user.output().uses())
     keep.update([u.user for node in keep for out in node.outputs() for u in out.uses()
-                 if _is_observer_call(u.user)])  # as the diff view draws them
+                 if is_observer_call(u.user)])  # as the diff view draws them
     caption = caption or (mark.detail if mark is not None else "")
     options = Options(
         legend=legend, rankdir=rankdir, max_nodes=None, muted=when == "diff",
@@ -301,7 +295,7 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
 def _narrow_hint(run: Run, module: str, depth: int) -> str:
     children = [(len(list(named_modules(child))), name)
                 for name, child in named_children(_module_at(run.module._c, module))
-                if not name.startswith("_observer_")]
+                if not is_observer_name(name)]
     largest = max(children, key=lambda child: child[0], default=None)  # first of equals
     example = _join(module, largest[1]) if largest else module or "<submodule>"
     hints = [f"render(module={example!r}) for one submodule"]
