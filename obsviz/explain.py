@@ -18,6 +18,7 @@ import torch
 from . import events as ev
 from .errors import ObsvizError
 from .facts import VKey, detail
+from .fixes import fold_notes
 from .graphs import access_path
 from .refs import ValueRef
 from .rules import get_func_name, is_half
@@ -221,6 +222,7 @@ def _display(path: str) -> str:
 def explain(view: RunView, loc: Loc, notes: tuple[str, ...] = (),
             observed_names: bool = False) -> Explanation:
     """The explanation of one value; ``observed_names`` names values as run.module does."""
+    notes = (*notes, *fold_notes(view.run.original, loc[0], loc[1]))
     return _Explainer(view, loc, notes, observed_names).build()
 
 
