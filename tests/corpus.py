@@ -33,6 +33,7 @@ from torch.ao.quantization import (
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 from torch.jit._recursive import wrap_cpp_module
 
+from . import corpus_fold as cf
 from . import corpus_qualified as cq
 from . import corpus_twins
 
@@ -90,6 +91,7 @@ TAGS: frozenset[str] = frozenset(
         "torchscript_object",
         "type_names",
         "function_names",
+        "fold_constants",
     }
 )
 
@@ -1952,6 +1954,19 @@ def _sample_inputs(name: str) -> Callable[[], tuple[Any, ...]]:
     return make
 
 
+def _folded(cls: Callable[..., nn.Module], attributes: tuple[str, ...] = ("training",)
+            ) -> Callable[[], nn.Module]:
+    """The scripted model after ``obsviz.fold_constant_branches`` (the fold the diagnosis
+    offers): the two passes are compared on what the fold gives."""
+
+    def make() -> nn.Module:
+        from obsviz import fold_constant_branches
+
+        return fold_constant_branches(torch.jit.script(cls().eval()), attributes)
+
+    return make
+
+
 def _tags(*names: str) -> frozenset[str]:
     unknown = set(names) - TAGS
     if unknown:
@@ -3595,6 +3610,121 @@ CASES: tuple[Case, ...] = (
         STATIC,
         VEC,
         tags=_tags("function_names", "functional_linear", "fixed_qparams"),
+    ),
+    # --- branches on what fold_constant_branches makes constant (tests/corpus_fold.py) ---
+    Case(
+        "fold_forward_head_default_dynamic",
+        _build(cf.ForwardHeadDefault),
+        DYNAMIC,
+        IMG,
+        quant_type="dynamic",
+        real_raises=IF_INCONSISTENT_MSG,
+        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
+    ),
+    Case(
+        "fold_forward_head_default_dynamic_folded",
+        _folded(cf.ForwardHeadDefault),
+        DYNAMIC,
+        IMG,
+        quant_type="dynamic",
+        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
+    ),
+    Case(
+        "fold_need_weights_explicit_static",
+        _build(cf.AttentionBlock),
+        STATIC,
+        SEQ,
+        real_raises=IF_INCONSISTENT_MSG,
+        tags=_tags("fold_constants", "if_inconsistent"),
+    ),
+    Case(
+        "fold_need_weights_explicit_static_folded",
+        _folded(cf.AttentionBlock),
+        STATIC,
+        SEQ,
+        tags=_tags("fold_constants", "if_inconsistent"),
+    ),
+    Case(
+        "fold_float_attribute_static",
+        _build(cf.DropRate),
+        STATIC,
+        IMG,
+        real_raises=IF_INCONSISTENT_MSG,
+        tags=_tags("fold_constants", "if_inconsistent"),
+    ),
+    Case(
+        "fold_float_attribute_static_folded",
+        _folded(cf.DropRate, ('drop_rate',)),
+        STATIC,
+        IMG,
+        tags=_tags("fold_constants", "if_inconsistent"),
+    ),
+    Case(
+        "fold_optional_none_static",
+        _build(cf.MaskedNet),
+        STATIC,
+        IMG,
+        real_raises=IF_INCONSISTENT_MSG,
+        tags=_tags("fold_constants", "if_inconsistent"),
+    ),
+    Case(
+        "fold_optional_none_static_folded",
+        _folded(cf.MaskedNet),
+        STATIC,
+        IMG,
+        tags=_tags("fold_constants", "if_inconsistent"),
+    ),
+    Case(
+        "fold_two_levels_dynamic",
+        _build(cf.TwoLevels),
+        DYNAMIC,
+        VEC,
+        quant_type="dynamic",
+        real_raises=IF_INCONSISTENT_MSG,
+        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
+    ),
+    Case(
+        "fold_two_levels_dynamic_folded",
+        _folded(cf.TwoLevels),
+        DYNAMIC,
+        VEC,
+        quant_type="dynamic",
+        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
+    ),
+    Case(
+        "fold_function_argument_dynamic",
+        _build(cf.FunctionArgument),
+        DYNAMIC,
+        VEC,
+        quant_type="dynamic",
+        real_raises=IF_INCONSISTENT_MSG,
+        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
+    ),
+    Case(
+        "fold_function_argument_dynamic_folded",
+        _folded(cf.FunctionArgument),
+        DYNAMIC,
+        VEC,
+        quant_type="dynamic",
+        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
+    ),
+    Case(
+        "fold_calls_disagree_dynamic",
+        _build(cf.TwoHeads),
+        DYNAMIC,
+        VEC,
+        quant_type="dynamic",
+        real_raises=IF_INCONSISTENT_MSG,
+        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
+    ),
+    Case(
+        "fold_calls_disagree_dynamic_folded",
+        _folded(cf.TwoHeads),
+        DYNAMIC,
+        VEC,
+        quant_type="dynamic",
+        real_raises=IF_INCONSISTENT_MSG,
+        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
     ),
 )
 

@@ -10,8 +10,6 @@ The corpus cases are in ``tests/corpus.py``.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 
@@ -50,7 +48,7 @@ class Attention(nn.Module):
         self.proj = nn.Linear(8, 8)
 
     def forward(self, x: torch.Tensor, need_weights: bool = True
-                ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         weights = torch.softmax(torch.matmul(self.qk(x), x.transpose(1, 2)), -1)
         out = self.proj(torch.matmul(weights, x))
         if need_weights:
@@ -95,7 +93,7 @@ class Masked(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         y = self.conv(x)
         if mask is not None:
             y = y.masked_fill(mask, 0.0)
