@@ -2004,6 +2004,23 @@ OBJECT_ARGUMENT_MSG = "We don't support quantizing methods that has Object as ar
 MODULE_ACCESS_MSG = "Can't handle the access pattern of GetAttr"
 
 
+def _fold_pair(name: str, cls: Callable[..., nn.Module],
+               inputs: Callable[[], tuple[Any, ...]], quant_type: str,
+               attributes: tuple[str, ...] = ("training",), folded_raises: bool = False
+               ) -> tuple[Case, Case]:
+    """A model the pass fails on an ``if`` of, and the same model after the fold its
+    diagnosis offers (``attributes``): ``fold_<name>_<quant type>[_folded]``."""
+    qconfig_dict = DYNAMIC if quant_type == "dynamic" else STATIC
+    tags = _tags("fold_constants", "if_inconsistent",
+                 *(("dynamic",) if quant_type == "dynamic" else ()))
+    return (
+        Case(f"fold_{name}_{quant_type}", _build(cls), qconfig_dict, inputs,
+             quant_type=quant_type, real_raises=IF_INCONSISTENT_MSG, tags=tags),
+        Case(f"fold_{name}_{quant_type}_folded", _folded(cls, attributes), qconfig_dict,
+             inputs, quant_type=quant_type,
+             real_raises=IF_INCONSISTENT_MSG if folded_raises else None, tags=tags),
+    )
+
 CASES: tuple[Case, ...] = (
     # --- basic conv / linear ---
     Case("conv2d_static", _build(ConvOnly), STATIC, IMG, tags=_tags("conv"), convertible=True),
@@ -3612,120 +3629,13 @@ CASES: tuple[Case, ...] = (
         tags=_tags("function_names", "functional_linear", "fixed_qparams"),
     ),
     # --- branches on what fold_constant_branches makes constant (tests/corpus_fold.py) ---
-    Case(
-        "fold_forward_head_default_dynamic",
-        _build(cf.ForwardHeadDefault),
-        DYNAMIC,
-        IMG,
-        quant_type="dynamic",
-        real_raises=IF_INCONSISTENT_MSG,
-        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
-    ),
-    Case(
-        "fold_forward_head_default_dynamic_folded",
-        _folded(cf.ForwardHeadDefault),
-        DYNAMIC,
-        IMG,
-        quant_type="dynamic",
-        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
-    ),
-    Case(
-        "fold_need_weights_explicit_static",
-        _build(cf.AttentionBlock),
-        STATIC,
-        SEQ,
-        real_raises=IF_INCONSISTENT_MSG,
-        tags=_tags("fold_constants", "if_inconsistent"),
-    ),
-    Case(
-        "fold_need_weights_explicit_static_folded",
-        _folded(cf.AttentionBlock),
-        STATIC,
-        SEQ,
-        tags=_tags("fold_constants", "if_inconsistent"),
-    ),
-    Case(
-        "fold_float_attribute_static",
-        _build(cf.DropRate),
-        STATIC,
-        IMG,
-        real_raises=IF_INCONSISTENT_MSG,
-        tags=_tags("fold_constants", "if_inconsistent"),
-    ),
-    Case(
-        "fold_float_attribute_static_folded",
-        _folded(cf.DropRate, ('drop_rate',)),
-        STATIC,
-        IMG,
-        tags=_tags("fold_constants", "if_inconsistent"),
-    ),
-    Case(
-        "fold_optional_none_static",
-        _build(cf.MaskedNet),
-        STATIC,
-        IMG,
-        real_raises=IF_INCONSISTENT_MSG,
-        tags=_tags("fold_constants", "if_inconsistent"),
-    ),
-    Case(
-        "fold_optional_none_static_folded",
-        _folded(cf.MaskedNet),
-        STATIC,
-        IMG,
-        tags=_tags("fold_constants", "if_inconsistent"),
-    ),
-    Case(
-        "fold_two_levels_dynamic",
-        _build(cf.TwoLevels),
-        DYNAMIC,
-        VEC,
-        quant_type="dynamic",
-        real_raises=IF_INCONSISTENT_MSG,
-        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
-    ),
-    Case(
-        "fold_two_levels_dynamic_folded",
-        _folded(cf.TwoLevels),
-        DYNAMIC,
-        VEC,
-        quant_type="dynamic",
-        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
-    ),
-    Case(
-        "fold_function_argument_dynamic",
-        _build(cf.FunctionArgument),
-        DYNAMIC,
-        VEC,
-        quant_type="dynamic",
-        real_raises=IF_INCONSISTENT_MSG,
-        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
-    ),
-    Case(
-        "fold_function_argument_dynamic_folded",
-        _folded(cf.FunctionArgument),
-        DYNAMIC,
-        VEC,
-        quant_type="dynamic",
-        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
-    ),
-    Case(
-        "fold_calls_disagree_dynamic",
-        _build(cf.TwoHeads),
-        DYNAMIC,
-        VEC,
-        quant_type="dynamic",
-        real_raises=IF_INCONSISTENT_MSG,
-        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
-    ),
-    Case(
-        "fold_calls_disagree_dynamic_folded",
-        _folded(cf.TwoHeads),
-        DYNAMIC,
-        VEC,
-        quant_type="dynamic",
-        real_raises=IF_INCONSISTENT_MSG,
-        tags=_tags("fold_constants", "if_inconsistent", "dynamic"),
-    ),
+    *_fold_pair("forward_head_default", cf.ForwardHeadDefault, IMG, "dynamic"),
+    *_fold_pair("need_weights_explicit", cf.AttentionBlock, SEQ, "static"),
+    *_fold_pair("float_attribute", cf.DropRate, IMG, "static", ("drop_rate",)),
+    *_fold_pair("optional_none", cf.MaskedNet, IMG, "static"),
+    *_fold_pair("two_levels", cf.TwoLevels, VEC, "dynamic"),
+    *_fold_pair("function_argument", cf.FunctionArgument, VEC, "dynamic"),
+    *_fold_pair("calls_disagree", cf.TwoHeads, VEC, "dynamic", folded_raises=True),
 )
 
 _BY_NAME: dict[str, Case] = {c.name: c for c in CASES}
