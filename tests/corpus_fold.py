@@ -170,3 +170,41 @@ class FunctionArgument(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return pick(x, self.fc(x), False)
+
+
+# --- not corpus cases: what the fold must leave alone, or fold only with an attribute ---
+
+
+class ComputedFlag(nn.Module):
+    """The argument is computed from the input: nothing to fold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = Head()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x, bool(x.sum() > 0))
+
+
+class TrainingFlag(nn.Module):
+    """``self.training`` handed to a method: a constant once training is folded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.head = Head()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fc(x), self.training)
+
+
+class ForkedHeads(nn.Module):
+    """One call of the head sits in a fork's body and passes another value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = Head()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        future = torch.jit.fork(self.head, x, False)
+        return self.head(x, True) + torch.jit.wait(future)
