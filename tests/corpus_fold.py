@@ -208,3 +208,23 @@ class ForkedHeads(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         future = torch.jit.fork(self.head, x, False)
         return self.head(x, True) + torch.jit.wait(future)
+
+
+class EitherHead(nn.Module):
+    """Branches on an argument or on the data: folding the argument leaves the branch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor, use_fc: bool) -> torch.Tensor:
+        return self.fc(x) if use_fc or bool(x.sum() > 0) else x
+
+
+class EitherNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = EitherHead()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x, False)

@@ -249,3 +249,16 @@ def test_the_explorer_button_folds_the_argument_and_its_code_does_the_same() -> 
     real = real_pass(obsviz.fold_constant_branches(model), _qconfig_dict("dynamic"), "dynamic")
     assert explorer.run.placement() == observer_placement(real)
 
+
+
+def test_a_fold_that_leaves_the_branch_is_not_offered() -> None:
+    model = _scripted(cf.EitherNet)
+    _real_fails(model, "dynamic")
+    diagnosis = _diagnosis(model, "dynamic")
+    assert diagnosis.fold_arguments == () and diagnosis.fold_attributes == ()
+    assert "every caller of head.forward passes use_fc=False, but folding that leaves the " \
+        "branch" in diagnosis.fix
+    folded = obsviz.fold_constant_branches(model)
+    _real_fails(folded, "dynamic")
+    for sign in (1.0, -1.0):
+        assert_same_outputs(model, folded, sign * torch.ones(2, 8))
