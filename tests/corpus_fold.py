@@ -123,15 +123,16 @@ class Head(nn.Module):
 
 
 class Stage(nn.Module):
-    """Hands its argument on to the head: the constant comes from one level up."""
+    """Hands its argument on to the head, negated: the head's constant comes from one
+    level up, once the stage's is folded and propagated."""
 
     def __init__(self) -> None:
         super().__init__()
         self.fc = nn.Linear(8, 8)
         self.head = Head()
 
-    def forward(self, x: torch.Tensor, use_fc: bool) -> torch.Tensor:
-        return self.head(self.fc(x), use_fc)
+    def forward(self, x: torch.Tensor, features_only: bool) -> torch.Tensor:
+        return self.head(self.fc(x), not features_only)
 
 
 class TwoLevels(nn.Module):
@@ -140,7 +141,7 @@ class TwoLevels(nn.Module):
         self.stage = Stage()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stage(x, True)
+        return self.stage(x, False)
 
 
 class TwoHeads(nn.Module):
