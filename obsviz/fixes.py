@@ -20,12 +20,13 @@ from torch.jit._recursive import wrap_cpp_module
 from .errors import ObsvizError
 from .functions import FunctionResolver
 from .graphs import access_path, argument_name, parameters_behind, source_line, walk_nodes
-from .qconfig import named_modules
+from .qconfig import named_children, named_modules
 from .rules import user_defined_call_function
 
 FOLDABLE = (bool, int, float, str)  # values a graph can hold as a constant
 # A str attribute of the folded copy's top module: JSON, what was folded where
 FOLDS_ATTRIBUTE = "_obsviz_folds"
+_module_iterators = torch._C._jit_debug_module_iterators
 # torch's own functions branch on their arguments only to check them or to pick an
 # in-place variant, which the pass recognises by name; they are never inlined
 TORCH_FUNCTIONS = "__torch__.torch."
@@ -93,7 +94,8 @@ def fold_constant_branches(model: torch.jit.ScriptModule,
     Constant propagation then removes the branches (``if self.training:``,
     ``x if pre_logits else self.fc(x)``) that make the pass fail with inconsistently
     observed branches. The copy computes what ``model`` computes when called through
-    ``method_name``; a folded method called directly with another value would not.
+    ``method_name``; a folded method called directly with another value would not. It
+    shares ``model``'s parameters (its graphs, buffers and other attributes are its own).
     """
     folded, _ = fold(model, attributes, arguments, method_name)
     return wrap_cpp_module(folded)
@@ -115,7 +117,7 @@ def fold(model: torch.jit.ScriptModule, attributes: Iterable[str], arguments: bo
         methods = ", ".join(model._c._method_names()) or "none"
         raise ObsvizError(f"<top>: the model has no method {method_name!r} to fold the calls "
                           f"of (its methods: {methods})")
-    cloned = torch._C._hack_do_not_use_clone_module_with_class(model._c, [], [])
+    cloned = _clone_sharing_parameters(model._c)
     folding = Folding(cloned, FunctionResolver(model._c))
     folding.fold_attributes(set(attributes))
     if arguments:
@@ -392,6 +394,36 @@ def fold_problems(model: torch._C.ScriptModule, module_path: str | None,
     own_type = module._type()
     instances = [(path, m) for path, m in named_modules(model) if m._type() == own_type]
     return _attribute_values(instances, set(attributes))[1]
+
+
+def _clone_sharing_parameters(root: torch._C.ScriptModule) -> torch._C.ScriptModule:
+    """``root`` with class types of its own (whose graphs can change), sharing its
+    parameters: a fold changes graphs, never weights, and copying ResNet-50's would take
+    most of the time. Buffers and other attributes are copied.
+
+    The clone is made from a copy of the module tree whose parameter slots hold an empty
+    placeholder; the parameters are then put back into the clone.
+    """
+    placeholder = torch.empty(0)
+
+    def without_parameters(module: torch._C.ScriptModule) -> torch._C.ScriptModule:
+        copy = module.__copy__()  # a new object of the same type, sharing every slot
+        for name, child in named_children(module):
+            copy.setattr(name, without_parameters(child))
+        for name, _ in _module_iterators(module)["named_parameters"]:
+            copy.setattr(name, placeholder)
+        return copy
+
+    def put_back(original: torch._C.ScriptModule, clone: torch._C.ScriptModule) -> None:
+        for name, parameter in _module_iterators(original)["named_parameters"]:
+            clone.setattr(name, parameter)
+        for name, child in named_children(original):
+            put_back(child, clone.getattr(name))
+
+    cloned = torch._C._hack_do_not_use_clone_module_with_class(
+        without_parameters(root), [], [])
+    put_back(root, cloned)
+    return cloned
 
 
 def _inline_function_call(graph: torch._C.Graph, call: torch._C.Node,

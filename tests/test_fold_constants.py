@@ -262,3 +262,22 @@ def test_a_fold_that_leaves_the_branch_is_not_offered() -> None:
     _real_fails(folded, "dynamic")
     for sign in (1.0, -1.0):
         assert_same_outputs(model, folded, sign * torch.ones(2, 8))
+
+
+def test_the_copy_shares_parameters_but_not_buffers_or_graphs() -> None:
+    torch.manual_seed(0)
+    model = torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3),
+                                                 torch.nn.BatchNorm2d(4)).train())
+    conv, bn = getattr(model, "0"), getattr(model, "1")
+    folded = obsviz.fold_constant_branches(model)
+    folded_bn = getattr(folded, "1")
+    assert getattr(folded, "0").weight is conv.weight
+    assert "prim::If" in str(bn.graph) and "prim::If" not in str(folded_bn.graph)
+    assert not model._c.hasattr("_obsviz_folds")
+    # training is folded to True: each model updates its own running statistics
+    assert_same_outputs(model, folded, torch.randn(2, 3, 8, 8))
+    running_mean = bn.running_mean.clone()
+    assert torch.equal(folded_bn.running_mean, running_mean)
+    folded(torch.randn(2, 3, 8, 8))
+    assert not torch.equal(folded_bn.running_mean, running_mean)
+    assert torch.equal(bn.running_mean, running_mean)
