@@ -66,14 +66,14 @@ class Session:
         self.runs_made = 0
         self._runs: _Lru = _Lru(keep_runs)
         self._views: _Lru = _Lru(keep_views)
-        self._folded_models: dict[tuple[tuple[str, ...], bool], torch.jit.ScriptModule] = {
-            ((), False): model}
+        self._folded_models: dict[tuple[tuple[str, ...], str], torch.jit.ScriptModule] = {
+            ((), ""): model}
 
     def model_for(self, folded: tuple[str, ...], arguments: bool,
                   method: str) -> torch.jit.ScriptModule:
         """The model with these attributes (and with ``arguments``, the arguments every
         call from ``method`` passes alike) folded; the model itself for none."""
-        key = (folded, arguments) if arguments or folded else ((), False)
+        key = (folded, method if arguments else "")
         if key not in self._folded_models:
             self._folded_models[key] = fold_constant_branches(
                 self.model, folded, arguments, method_name=method)
