@@ -11,25 +11,15 @@ default threads, as a user runs it. The aim: under 1 s on ResNet-50. Run with
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 import warnings
 
 import torch
 from bench_engine import count_nodes
+from bench_torchvision import median_seconds
 
 import obsviz
 
 warnings.filterwarnings("ignore")
-
-
-def median_seconds(work: object, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench(name: str, repeat: int) -> None:
