@@ -72,6 +72,7 @@ bench: setup
 	$(PY) benchmarks/bench_render.py
 	$(PY) benchmarks/bench_explorer.py
 	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/bench_fold.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -22,12 +22,13 @@ from .errors import (
     QConfigKeyWarning,
 )
 from .figures import render
-from .fixes import fold_attribute_branches
+from .fixes import ArgumentFold, fold_attribute_branches, fold_constant_branches
 from .loading import load
 from .placement import ObserverSite, observer_placement
 from .run import Run
 
 __all__ = [
+    "ArgumentFold",
     "BranchState",
     "CheckReport",
     "Diagnosis",
@@ -45,6 +46,7 @@ __all__ = [
     "check",
     "events",
     "fold_attribute_branches",
+    "fold_constant_branches",
     "insert_observers",
     "load",
     "observer_placement",

@@ -28,7 +28,7 @@ from . import events as ev
 from . import samples
 from .api import insert_observers
 from .errors import ObsvizError, ObsvizWarning, PassFailure
-from .fixes import fold_attribute_branches, self_attributes
+from .fixes import fold_constant_branches, self_attributes
 from .loading import load
 from .qconfig import named_modules
 from .rules import DYNAMIC, STATIC
@@ -106,8 +106,16 @@ class Inputs:
     quant_type: str
     fold: bool
     method: str
-    fold_attributes: tuple[str, ...] = ()
+    fold_attributes: tuple[str, ...] = ()  # --fold-attribute, in order
+    fold_constants: bool = False  # --fold-constants: arguments too, training by default
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def folded_attributes(self) -> tuple[str, ...]:
+        """The attributes fold_constant_branches is given, as its default does."""
+        if self.fold_constants and not self.fold_attributes:
+            return ("training",)
+        return self.fold_attributes
 
 
 def read_inputs(args: argparse.Namespace) -> Inputs:
@@ -129,7 +137,7 @@ def read_inputs(args: argparse.Namespace) -> Inputs:
         qconfig_dict[path] = value
         names.append((path, name))
     return Inputs(model, label, qconfig_dict, names, quant_type, not args.no_fold, args.entry,
-                  tuple(dict.fromkeys(args.fold_attribute or ())))
+                  tuple(dict.fromkeys(args.fold_attribute or ())), args.fold_constants)
 
 
 def load_model(path: str | None, sample: str | None) -> tuple[torch.jit.ScriptModule, str]:
@@ -167,8 +175,9 @@ def run_pass(inputs: Inputs, bar: ProgressBar) -> Run:
     """The pass as prepare_jit runs it (conv-bn folded first unless --no-fold); a failed
     pass gives its partial run, whose ``failure`` holds the diagnosis."""
     model = inputs.model
-    if inputs.fold_attributes:
-        model = fold_attribute_branches(model, inputs.fold_attributes)
+    if inputs.folded_attributes or inputs.fold_constants:
+        model = fold_constant_branches(model, inputs.folded_attributes, inputs.fold_constants,
+                                       method_name=inputs.method)
     if inputs.fold:
         bar.step("folding conv-bn")
         model = wrap_cpp_module(torch._C._jit_pass_fold_convbn(model._c))
@@ -195,7 +204,11 @@ def obsviz_warnings(collected: list[str]) -> Iterator[None]:
 
 def _notes(inputs: Inputs) -> list[str]:
     notes = []
-    if inputs.fold_attributes:
+    if inputs.fold_constants:
+        names = self_attributes(inputs.folded_attributes)
+        notes.append(f"{names} and the arguments every call passes alike made constant and "
+                     "the branches on them folded first (--fold-constants)")
+    elif inputs.fold_attributes:
         names = self_attributes(inputs.fold_attributes)
         them = "them" if len(inputs.fold_attributes) > 1 else "it"
         notes.append(f"{names} made constant and the branches on {them} folded first "
@@ -211,12 +224,13 @@ def _notes(inputs: Inputs) -> list[str]:
 def _failure_text(run: Run, inputs: Inputs) -> str:
     """The diagnosis, and the command-line spelling of a fold it suggests."""
     text = str(run.failure)
-    offered = [name for name in run.failure.fold_attributes
-               if name not in inputs.fold_attributes]
-    if offered:
-        flags = " ".join(f"--fold-attribute {name}"
-                         for name in (*inputs.fold_attributes, *offered))
-        text += f"\nOn the command line, that fold is: {flags}"
+    offered = run.failure.fold_attributes
+    wanted = tuple(dict.fromkeys((*inputs.folded_attributes, *offered)))
+    more_arguments = run.failure.fold_arguments and not inputs.fold_constants
+    if wanted != inputs.folded_attributes or more_arguments:
+        flags = ["--fold-constants"] + [f"--fold-attribute {name}" for name in wanted
+                                        if wanted != ("training",)]
+        text += f"\nOn the command line, that fold is: {' '.join(flags)}"
     return text
 
 
@@ -314,10 +328,15 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-fold", action="store_true",
                         help="run the pass on the model as saved, without folding conv-bn "
                              "pairs first as prepare_jit does")
+    parser.add_argument("--fold-constants", action="store_true",
+                        help="make self.training (or the --fold-attribute ones) and the "
+                             "arguments every call passes alike constants first, removing "
+                             "the branches on them the pass fails on "
+                             "(obsviz.fold_constant_branches)")
     parser.add_argument("--fold-attribute", action="append", metavar="ATTR",
                         help="make self.ATTR a constant first, removing the `if self.ATTR:` "
-                             "branches the pass fails on (obsviz.fold_attribute_branches), "
-                             "e.g. --fold-attribute training; repeat for more")
+                             "branches the pass fails on, e.g. --fold-attribute drop_rate; "
+                             "repeat for more")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: when stderr is a terminal)")
 

@@ -87,7 +87,7 @@ def insert_observers(
 
 
 def _failure(error: PassError, partial: Run) -> PassFailure:
-    diagnosis = diagnose(error, partial.original)
+    diagnosis = diagnose(error, partial.original, partial.method_name)
     return PassFailure(error, diagnosis, dataclasses.replace(partial, failure=diagnosis))
 
 

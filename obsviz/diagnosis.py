@@ -5,14 +5,26 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 
-from .errors import PassError
-from .fixes import fold_problems, self_attributes
+from .errors import ObsvizError, PassError
+from .fixes import (
+    FOLDABLE,
+    NOT_CONSTANT,
+    ArgumentFold,
+    CallSite,
+    Folding,
+    fold,
+    fold_problems,
+    self_attributes,
+)
+from .graphs import Sources, source_line, walk_nodes
 from .refs import display_path
+from .rules import user_defined_call_function
 
 
 @dataclass(frozen=True)
@@ -65,8 +77,10 @@ class Diagnosis:
     values: tuple[str, ...] = ()
     branches: tuple[BranchState, ...] = ()
     why: str = ""
-    # what the fix offers obsviz.fold_attribute_branches; empty when folding is not it
+    # what the fix offers obsviz.fold_constant_branches: the attributes it is given, and
+    # the arguments it folds (empty when folding is not the fix)
     fold_attributes: tuple[str, ...] = ()
+    fold_arguments: tuple[ArgumentFold, ...] = ()
     cpp_message: str = ""
 
     @property
@@ -116,35 +130,188 @@ class Diagnosis:
                 f"<ul>{items}</ul></div>")
 
 
-def attributes_to_fold(attributes: list[str], problems: dict[str, str]) -> tuple[str, ...]:
-    """The attributes to offer :func:`obsviz.fold_attribute_branches`: those it can fold,
+def attributes_to_fold(attributes: Sequence[str], problems: dict[str, str]
+                       ) -> tuple[str, ...]:
+    """The attributes to offer :func:`obsviz.fold_constant_branches`: those it can fold,
     and only ``training`` when that is one (an eval-mode model fixes it, and with it the
     branches it gates)."""
     foldable = tuple(a for a in attributes if a not in problems)
     return ("training",) if "training" in foldable else foldable
 
 
-def _inconsistent_if_fix(attributes: list[str], function: str | None,
-                         problems: dict[str, str], to_fold: tuple[str, ...]) -> str:
-    """What to change so that an If's branches stop disagreeing."""
-    alike = "make both branches return values observed alike"
-    if not attributes:
-        return ("make both branches return values of the same kind: both produced by "
-                "quantizable ops (observed) or both by ops that are not (unobserved).")
-    names = self_attributes(attributes)
-    via = f" (passed to function {function.rsplit('.', 1)[-1]})" if function else ""
-    depends = f"the branch depends on {names}{via}"
-    not_foldable = "; ".join(problems[a] for a in attributes if a in problems)
-    if not to_fold:
-        return f"{depends}, which cannot be folded ({not_foldable}); {alike}."
-    unfolded = f" ({not_foldable})" if not_foldable else ""
-    if to_fold == ("training",):
-        return (f"{depends}; in the model you quantize (eval mode) self.training is False: "
-                "fold the branch away with obsviz.fold_attribute_branches(model) before "
-                f"preparing{unfolded}, or {alike}.")
-    call = f"obsviz.fold_attribute_branches(model, attributes={to_fold!r})"
-    return (f"{depends}; if that is fixed for the model you quantize, fold the branch away "
-            f"with {call} before preparing{unfolded}, or {alike}.")
+def fold_call(attributes: tuple[str, ...]) -> str:
+    """How to call :func:`obsviz.fold_constant_branches` to fold these attributes."""
+    if attributes == ("training",):
+        return "obsviz.fold_constant_branches(model)"
+    return f"obsviz.fold_constant_branches(model, attributes={attributes!r})"
+
+
+ALIKE = "make both branches return values observed alike"
+
+
+@dataclass(frozen=True)
+class ArgumentTrace:
+    """An argument an ``if``'s condition depends on, and whether it can be folded."""
+
+    name: str
+    method: str  # "<top>.forward_head", or "function pick"
+    fold: ArgumentFold | None = None  # every call passes the same constant
+    calls: tuple[CallSite, ...] = ()  # the calls, when they do not
+    model_input: bool = False  # an input of the method the pass starts from
+    caller: str = ""  # the method that calls the function, for a function's argument
+
+    def phrase(self) -> str:
+        if self.model_input:
+            return f"{self.name}, an input of {self.method}"
+        return f"argument {self.name} of {self.method}"
+
+    def fact(self) -> str:
+        if self.model_input:
+            return f"{self.name} is the model's input, known only at run time"
+        if self.fold is not None and self.caller:
+            return f"{self.caller} passes {self.name}={self.fold.value!r} to {self.method}"
+        if self.fold is not None:
+            return f"every caller of {self.method} passes {self.name}={self.fold.value!r}"
+        computed = [call for call in self.calls if call.value is NOT_CONSTANT]
+        if computed:
+            return "; ".join(str(call) for call in computed)
+        if not self.calls:
+            return f"no call of {self.method} passes a constant for it"
+        return (f"its callers pass {self.name} differently: "
+                + "; ".join(str(call) for call in self.calls))
+
+    def effect(self) -> str:
+        """What the fold does about it."""
+        return f"inlines the call of {self.method}" if self.caller else \
+            f"specialises {self.method}"
+
+
+@dataclass(frozen=True)
+class IfTrace:
+    """What an inconsistent ``if``'s condition depends on, and the fold that removes it."""
+
+    attributes: tuple[str, ...]
+    function: str | None  # the function holding the if, when it is not a method
+    problems: dict[str, str]  # attribute -> why it cannot be folded
+    arguments: tuple[ArgumentTrace, ...] = ()
+    fold_attributes: tuple[str, ...] = ()  # the fold offered, empty when there is none
+    fold_arguments: tuple[ArgumentFold, ...] = ()
+    branch_stays: bool = False  # the fold was tried and leaves the branch
+
+    @property
+    def offered(self) -> bool:
+        return bool(self.fold_attributes or self.fold_arguments)
+
+    def fix(self) -> str:
+        """What to change so that the branches stop disagreeing."""
+        if not self.arguments:
+            return self._attributes_fix()
+        depends = [a.phrase() for a in self.arguments]
+        facts = [a.fact() for a in self.arguments]
+        if self.attributes:
+            depends.insert(0, self_attributes(self.attributes) + self._via())
+            facts[:0] = [self.problems[a] for a in self.attributes if a in self.problems]
+        what = f"the branch depends on {' and on '.join(depends)}"
+        if self.offered:
+            effects = " and ".join(dict.fromkeys(a.effect() for a in self.arguments
+                                                 if a.fold is not None))
+            also = f"{what}; " if self.attributes else ""
+            return (f"{also}{'; '.join(facts)}: {fold_call(self.fold_attributes)} "
+                    f"{effects or 'folds it'} before preparing, or {ALIKE}.")
+        if self.branch_stays:
+            return (f"{what}; {'; '.join(facts)}, but folding that leaves the branch; "
+                    f"{ALIKE}.")
+        return f"{what}, which cannot be folded: {'; '.join(facts)}; {ALIKE}."
+
+    def _via(self) -> str:
+        return f" (passed to function {self.function.rsplit('.', 1)[-1]})" \
+            if self.function else ""
+
+    def _attributes_fix(self) -> str:
+        if not self.attributes:
+            return ("make both branches return values of the same kind: both produced by "
+                    "quantizable ops (observed) or both by ops that are not (unobserved).")
+        depends = f"the branch depends on {self_attributes(self.attributes)}{self._via()}"
+        not_foldable = "; ".join(self.problems[a] for a in self.attributes
+                                 if a in self.problems)
+        if not self.fold_attributes:
+            return f"{depends}, which cannot be folded ({not_foldable}); {ALIKE}."
+        unfolded = f" ({not_foldable})" if not_foldable else ""
+        call = fold_call(self.fold_attributes)
+        if self.fold_attributes == ("training",):
+            return (f"{depends}; in the model you quantize (eval mode) self.training is "
+                    f"False: fold the branch away with {call} before preparing{unfolded}, "
+                    f"or {ALIKE}.")
+        return (f"{depends}; if that is fixed for the model you quantize, fold the branch "
+                f"away with {call} before preparing{unfolded}, or {ALIKE}.")
+
+
+def trace_if(details: dict, model: torch.jit.ScriptModule | None, module_path: str,
+             entry_method: str) -> IfTrace:
+    """Trace an inconsistent ``if``'s condition to the attributes and arguments it depends
+    on; with the ``model``, find the fold that is sound (every call passes the argument
+    alike, every instance holds the attribute alike) and check that it removes the ``if``.
+    """
+    sources: Sources | None = details.get("condition_sources")
+    attributes = sources.attributes if sources else ()
+    problems = fold_problems(model._c, module_path, attributes) \
+        if model is not None and attributes else {}
+    to_fold = attributes_to_fold(attributes, problems)
+    trace = IfTrace(attributes, details.get("function"), problems, fold_attributes=to_fold)
+    if sources is None or not (sources.parameters or sources.constants):
+        return trace
+    method = sources.method or entry_method
+    label = f"{module_path or '<top>'}.{method}"
+    passed = tuple(ArgumentTrace(name, f"function {function}",
+                                 fold=ArgumentFold(function, name, value), caller=label)
+                   for function, name, value in sources.constants
+                   if value is None or isinstance(value, FOLDABLE))
+    if model is None or (sources.method is None and sources.parameters):  # run-time inputs
+        return dataclasses.replace(trace, fold_attributes=(), arguments=passed + tuple(
+            ArgumentTrace(name, label, model_input=sources.method is None)
+            for _, name in sources.parameters))
+    with_training = to_fold or (("training",) if not fold_problems(model._c, None, ["training"])
+                                else ())
+    try:
+        _, folding = fold(model, with_training, True, entry_method)
+    except ObsvizError:
+        return dataclasses.replace(trace, fold_attributes=(), arguments=passed)
+    arguments = passed + tuple(_argument_trace(folding, module_path, method, index, name)
+                               for index, name in sources.parameters)
+    folds = tuple(a.fold for a in arguments if a.fold is not None)
+    trace = dataclasses.replace(trace, arguments=arguments)
+    if not folds and not to_fold:
+        return dataclasses.replace(trace, fold_attributes=())
+    if _if_remains(folding, module_path, method, details.get("source")):
+        return dataclasses.replace(trace, fold_attributes=(), branch_stays=True)
+    return dataclasses.replace(trace, fold_attributes=with_training, fold_arguments=folds)
+
+
+def _argument_trace(folding: Folding, module_path: str, method: str, index: int,
+                    name: str) -> ArgumentTrace:
+    label = f"{module_path or '<top>'}.{method}"
+    found = folding.argument(module_path, method, index)
+    if isinstance(found, ArgumentFold):
+        return ArgumentTrace(name, found.method, fold=found)
+    return ArgumentTrace(name, label, calls=found or ())
+
+
+def _if_remains(folding: Folding, module_path: str, method: str, source: str | None) -> bool:
+    """Whether the folded method (or a function it still calls) holds an ``if`` from the
+    same source line."""
+    type_name = folding.type_at(module_path)
+    if type_name is None or source is None:
+        return False
+
+    def holds(graph: torch._C.Graph) -> bool:
+        for node in walk_nodes(graph.block()):
+            if node.kind() == "prim::If" and source_line(node) == source:
+                return True
+            if user_defined_call_function(node) and holds(folding.functions(node)[0]):
+                return True
+        return False
+
+    return holds(folding.graph((type_name, method)))
 
 
 def _ref_name(ref: object) -> str:
@@ -152,13 +319,16 @@ def _ref_name(ref: object) -> str:
     return f"%{name}"
 
 
-def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None) -> Diagnosis:
+def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None,
+             entry_method: str = "forward") -> Diagnosis:
     """Turn an engine ``PassError`` into a :class:`Diagnosis`; with the ``model`` the pass
-    was given, a suggested fix is checked against it first."""
-    return dataclasses.replace(_explain(error, model), cpp_message=error.cpp_message)
+    was given (from ``entry_method``), a suggested fix is checked against it first."""
+    return dataclasses.replace(_explain(error, model, entry_method),
+                               cpp_message=error.cpp_message)
 
 
-def _explain(error: PassError, model: torch.jit.ScriptModule | None) -> Diagnosis:
+def _explain(error: PassError, model: torch.jit.ScriptModule | None,
+             entry_method: str) -> Diagnosis:
     details = error.details
     path, method = error.module_path or "", error.method or "forward"
     where = f"{path or '<top>'}.{method}"
@@ -166,19 +336,16 @@ def _explain(error: PassError, model: torch.jit.ScriptModule | None) -> Diagnosi
         branches = tuple(
             BranchState(index, tuple(_ref_name(r) for r in refs), tuple(states))
             for index, refs, states in details["branches"])
-        attributes = details.get("condition_attributes", [])
-        problems = fold_problems(model._c, path, attributes) \
-            if model is not None and attributes else {}
-        to_fold = attributes_to_fold(attributes, problems)
-        fix = _inconsistent_if_fix(attributes, details.get("function"), problems, to_fold)
+        trace = trace_if(details, model, path, entry_method)
         return Diagnosis(
             kind="inconsistent_if",
             summary=f"{where}: the branches of an `if` return values observed differently, "
                     "so the pass cannot decide whether its output is observed.",
-            fix=fix, rule=error.rule, module_path=path, method=method,
+            fix=trace.fix(), rule=error.rule, module_path=path, method=method,
             node=details.get("node"), source=details.get("source"),
             values=tuple(_ref_name(r) for r in details.get("outputs", ())),
-            branches=branches, fold_attributes=to_fold,
+            branches=branches, fold_attributes=trace.fold_attributes,
+            fold_arguments=trace.fold_arguments,
             why="branches for 'if' should return values that are observed consistently: "
                 "every branch that does not always raise must return values in the same "
                 "observed state",

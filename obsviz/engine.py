@@ -24,8 +24,8 @@ from .graphs import (
     is_method_graph,
     join_path,
     producer_summary,
-    self_attributes_behind,
     source_line,
+    sources_behind,
     submodule,
     walk_nodes,
 )
@@ -791,8 +791,7 @@ class InsertObserversHelper:
             "source": source_line(n),
             "condition": condition.debugName(),
             "condition_producer": producer_summary(condition),
-            "condition_attributes": self_attributes_behind(condition, graph,
-                                                           self.call_stack),
+            "condition_sources": sources_behind(condition, graph, self.call_stack),
             "function": None if is_method_graph(graph) else gq,
             "outputs": [self.ref(v, gq, ctx.path) for v in n.outputs()],
             "branches": [

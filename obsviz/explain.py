@@ -18,6 +18,7 @@ import torch
 from . import events as ev
 from .errors import ObsvizError
 from .facts import detail
+from .fixes import fold_notes
 from .graphs import access_path, is_observer_call, join_path
 from .reasons import REASONS, SHOULD_OBSERVE_OUTCOMES, SKIP_OUTCOMES, Reason
 from .reasons import reasons_markdown as reasons_markdown  # its old home
@@ -128,6 +129,7 @@ FOLLOW = ("observer_on", "caller_value", "callee_return", "inherits_from", "bran
 def explain(view: RunView, loc: Loc, notes: tuple[str, ...] = (),
             observed_names: bool = False) -> Explanation:
     """The explanation of one value; ``observed_names`` names values as run.module does."""
+    notes = (*notes, *fold_notes(view.run.original, loc[0], loc[1]))
     return _Explainer(view, loc, notes, observed_names).build()
 
 

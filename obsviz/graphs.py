@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
+
+from .rules import get_func_name
 
 Block = torch._C.Block
 Graph = torch._C.Graph
@@ -106,16 +109,31 @@ def is_method_graph(graph: Graph) -> bool:
     return first is not None and first.type().kind() == "ClassType"
 
 
-def self_attributes_behind(value: Value, graph: Graph,
-                           call_stack: Sequence[tuple[Node, Graph, int]] = ()) -> list[str]:
-    """Names of the ``self`` attributes a value is computed from.
+@dataclass(frozen=True)
+class Sources:
+    """What a value is computed from: the ``self`` attributes it reads, the inputs of the
+    method it reaches (those of the entry method are the model's inputs), and the
+    constants that calls of functions on the way pass in."""
+
+    attributes: tuple[str, ...]
+    method: str | None  # the method whose inputs it reaches; None for the entry method
+    parameters: tuple[tuple[int, str], ...]  # (position among the graph's inputs, name)
+    # (function, its argument, the constant the call passes), innermost call first
+    constants: tuple[tuple[str, str, object], ...] = ()
+
+
+def sources_behind(value: Value, graph: Graph,
+                   call_stack: Sequence[tuple[Node, Graph, int]] = ()) -> Sources:
+    """What ``value`` of ``graph`` is computed from.
 
     In a method's graph that is where the walk ends. In a function's graph, the function's
     parameters it reaches are followed to the arguments of the call in ``call_stack``
     (outermost first: the call node, the caller's graph, and the position of the callee's
-    first parameter among the node's inputs), and so on out to the calling method.
+    first parameter among the node's inputs), and so on out to the calling method, whose
+    name is that of the call into it (``call_stack`` holds method calls too).
     """
     names: set[str] = set()
+    constants: list[tuple[str, str, object]] = []
     frames = list(call_stack)
     values = [value]
     while True:
@@ -124,9 +142,32 @@ def self_attributes_behind(value: Value, graph: Graph,
         found, parameters = _walk_back(values, graph, self_unique)
         names.update(found)
         if is_method or not parameters or not frames:
-            return sorted(names)
+            break
+        inputs = list(graph.inputs())
         call, graph, offset = frames.pop()
-        values = [call.inputsAt(index + offset) for index in parameters]
+        values = [call.inputsAt(index + offset) for index in sorted(parameters)]
+        constants += [(get_func_name(call.inputsAt(0)), argument_name(inputs[index]),
+                       passed.toIValue()) for index, passed in zip(sorted(parameters), values,
+                                                                  strict=True)
+                      if passed.node().kind() == "prim::Constant"]
+    method = frames[-1][0].s("name") if is_method and frames else None
+    inputs = list(graph.inputs())
+    reached = tuple((index, argument_name(inputs[index])) for index in sorted(parameters)
+                    if is_method and index > 0)  # self is no argument
+    return Sources(tuple(sorted(names)), method, reached, tuple(constants))
+
+
+def parameters_behind(values: Sequence[Value], graph: Graph) -> set[int]:
+    """Positions of ``graph``'s inputs that ``values`` are computed from."""
+    return _walk_back(list(values), graph, None)[1]
+
+
+def argument_name(value: Value) -> str:
+    """An input's name as written in the source: ``pre_logits.1`` -> ``pre_logits``."""
+    return _NAME_SUFFIX.sub("", value.debugName())
+
+
+_NAME_SUFFIX = re.compile(r"\.\d+$")
 
 
 def _walk_back(values: list[Value], graph: Graph,

@@ -34,6 +34,7 @@ from torch.ao.quantization import (
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 from torch.jit._recursive import wrap_cpp_module
 
+from . import corpus_fold as cf
 from . import corpus_qualified as cq
 from . import corpus_twins
 
@@ -91,6 +92,7 @@ TAGS: frozenset[str] = frozenset(
         "torchscript_object",
         "type_names",
         "function_names",
+        "fold_constants",
     }
 )
 
@@ -1987,6 +1989,19 @@ def _sample_inputs(name: str) -> Callable[[], tuple[Any, ...]]:
     return make
 
 
+def _folded(cls: Callable[..., nn.Module], attributes: tuple[str, ...] = ("training",)
+            ) -> Callable[[], nn.Module]:
+    """The scripted model after ``obsviz.fold_constant_branches`` (the fold the diagnosis
+    offers): the two passes are compared on what the fold gives."""
+
+    def make() -> nn.Module:
+        from obsviz import fold_constant_branches
+
+        return fold_constant_branches(torch.jit.script(cls().eval()), attributes)
+
+    return make
+
+
 def _tags(*names: str) -> frozenset[str]:
     unknown = set(names) - TAGS
     if unknown:
@@ -2023,6 +2038,23 @@ ONE_OBSERVER_MSG = "Expecting all values in the graph only configured with one o
 OBJECT_ARGUMENT_MSG = "We don't support quantizing methods that has Object as arguments"
 MODULE_ACCESS_MSG = "Can't handle the access pattern of GetAttr"
 
+
+def _fold_pair(name: str, cls: Callable[..., nn.Module],
+               inputs: Callable[[], tuple[Any, ...]], quant_type: str,
+               attributes: tuple[str, ...] = ("training",), folded_raises: bool = False
+               ) -> tuple[Case, Case]:
+    """A model the pass fails on an ``if`` of, and the same model after the fold its
+    diagnosis offers (``attributes``): ``fold_<name>_<quant type>[_folded]``."""
+    qconfig_dict = DYNAMIC if quant_type == "dynamic" else STATIC
+    tags = _tags("fold_constants", "if_inconsistent",
+                 *(("dynamic",) if quant_type == "dynamic" else ()))
+    return (
+        Case(f"fold_{name}_{quant_type}", _build(cls), qconfig_dict, inputs,
+             quant_type=quant_type, real_raises=IF_INCONSISTENT_MSG, tags=tags),
+        Case(f"fold_{name}_{quant_type}_folded", _folded(cls, attributes), qconfig_dict,
+             inputs, quant_type=quant_type,
+             real_raises=IF_INCONSISTENT_MSG if folded_raises else None, tags=tags),
+    )
 
 CASES: tuple[Case, ...] = (
     # --- basic conv / linear ---
@@ -3639,6 +3671,14 @@ CASES: tuple[Case, ...] = (
         VEC,
         tags=_tags("function_names", "functional_linear", "fixed_qparams"),
     ),
+    # --- branches on what fold_constant_branches makes constant (tests/corpus_fold.py) ---
+    *_fold_pair("forward_head_default", cf.ForwardHeadDefault, IMG, "dynamic"),
+    *_fold_pair("need_weights_explicit", cf.AttentionBlock, SEQ, "static"),
+    *_fold_pair("float_attribute", cf.DropRate, IMG, "static", ("drop_rate",)),
+    *_fold_pair("optional_none", cf.MaskedNet, IMG, "static"),
+    *_fold_pair("two_levels", cf.TwoLevels, VEC, "dynamic"),
+    *_fold_pair("function_argument", cf.FunctionArgument, VEC, "dynamic"),
+    *_fold_pair("calls_disagree", cf.TwoHeads, VEC, "dynamic", folded_raises=True),
 )
 
 _BY_NAME: dict[str, Case] = {c.name: c for c in CASES}

@@ -12,7 +12,7 @@ import torch
 from torch.ao.quantization import get_default_qconfig
 from torch.jit._recursive import wrap_cpp_module
 
-from obsviz import fold_attribute_branches
+from obsviz import fold_constant_branches
 from obsviz.__main__ import main
 
 from .corpus import count_observer_calls, real_pass
@@ -83,12 +83,11 @@ def test_a_suggested_fold_is_spelled_as_an_option_and_the_option_applies_it(tmp_
     torch.jit.save(model, str(path))
     status, out, _ = run_cli(capsys, "summary", str(path), "--no-fold")
     assert status == 1
-    assert "On the command line, that fold is: --fold-attribute training" in out
-    status, out, err = run_cli(capsys, "summary", str(path), "--no-fold",
-                               "--fold-attribute", "training")
+    assert "On the command line, that fold is: --fold-constants\n" in out
+    status, out, err = run_cli(capsys, "summary", str(path), "--no-fold", "--fold-constants")
     assert status == 0, err
-    assert "self.training made constant and the branches on it folded first" in out
-    folded = fold_attribute_branches(model)
+    assert "self.training and the arguments every call passes alike made constant" in out
+    folded = fold_constant_branches(model)
     real = real_pass(folded, {"": get_default_qconfig("fbgemm")})
     assert f"obsviz Run: {count_observer_calls(wrap_cpp_module(real))} observers" in out
 

@@ -259,11 +259,10 @@ def test_the_fold_a_diagnosis_offers_is_one_click_away() -> None:
     assert explorer.run.failure is None and explorer.errors == []
     assert button.layout.display == "none" and "The pass failed" not in explorer.problems.value
     assert "folded: nothing → self.training" in text(explorer.diff.value)
-    real = real_pass(obsviz.fold_attribute_branches(model), {"": default_qconfig})
+    real = real_pass(obsviz.fold_constant_branches(model), {"": default_qconfig})
     assert len(explorer.run.inserted) == count_observer_calls(wrap_cpp_module(real))
     code = explorer.code()
-    assert "model = obsviz.fold_attribute_branches(\n    model, attributes=('training',))" \
-        in code
+    assert "model = obsviz.fold_constant_branches(model)\n" in code
     namespace = {"model": model}
     exec(code, namespace)  # the code reproduces the run the Explorer shows
     assert namespace["run"].placement() == explorer.run.placement()
@@ -316,11 +315,14 @@ def test_names_of_values_and_changes() -> None:
     assert parse_value("layer1.0:forward:%out.1") == ("layer1.0", "forward", "out.1")
     with pytest.raises(obsviz.ObsvizError):
         parse_value("out.1")
-    before = ((("", "static"),), "static", "forward", ())
-    after = ((("", "static"), ("fc", "None")), "dynamic", "forward", ())
+    before = ((("", "static"),), "static", "forward", (), False)
+    after = ((("", "static"), ("fc", "None")), "dynamic", "forward", (), False)
     assert change_text(before, after) == "fc: inherit → None; quant type: static → dynamic"
-    folded = ((("", "static"),), "static", "forward", ("training",))
+    folded = ((("", "static"),), "static", "forward", ("training",), False)
     assert change_text(before, folded) == "folded: nothing → self.training"
+    folded = ((("", "static"),), "static", "forward", ("training",), True)
+    assert change_text(before, folded) == \
+        "folded: nothing → self.training and constant arguments"
 
 
 def test_choices_reject_what_is_not_a_qconfig() -> None:

@@ -49,7 +49,7 @@ def test_training_branch_names_the_if_its_source_line_and_branch_states() -> Non
     lines = str(diagnosis).splitlines()
     assert "branches of an `if` return values observed differently" in lines[0]
     assert lines[1].startswith("Fix: the branch depends on self.training")
-    assert "fold_attribute_branches(model)" in lines[1]
+    assert "fold_constant_branches(model)" in lines[1]
 
 
 def test_a_text_field_added_to_the_diagnosis_shows_in_its_text_and_the_report() -> None:
@@ -104,7 +104,7 @@ def test_a_branch_inside_a_function_is_traced_to_the_callers_attributes() -> Non
     assert diagnosis.fix.startswith("the branch depends on self.p, self.training (passed to "
                                     "function stochastic_depth)")
     # p differs block by block (one shared type), so only training is offered
-    assert "obsviz.fold_attribute_branches(model) before preparing" in diagnosis.fix
+    assert "obsviz.fold_constant_branches(model) before preparing" in diagnosis.fix
     assert diagnosis.fold_attributes == ("training",)
     assert "blocks.1.drop.p is 0.1 but another" in diagnosis.fix
     with pytest.raises(obsviz.ObsvizError, match="blocks.1.drop.p is 0.1 but another"):
@@ -133,7 +133,7 @@ def test_attributes_that_differ_between_instances_are_not_offered_to_fold() -> N
     assert diagnosis.fold_attributes == ()
     assert fix.startswith("the branch depends on self.shift, which cannot be folded "
                           "(blocks.1.shift is 1 but another")
-    assert "fold_attribute_branches" not in fix
+    assert "fold_constant_branches" not in fix
     with pytest.raises(obsviz.ObsvizError, match="blocks.1.shift is 1 but another"):
         obsviz.fold_attribute_branches(model, attributes=("shift",))
 

@@ -44,18 +44,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FAILURE_MODELS = (fm.AuxHead, fm.StochasticDepthNet, fm.StochasticDepthBlocks,
                   fm.ShiftedBlocks, fm.ObjectCall, fm.ObjectArgument)
 
-Failing = tuple[Callable[[], torch.jit.ScriptModule], dict]
+Failing = tuple[Callable[[], torch.jit.ScriptModule], dict, str]  # model, qconfigs, quant type
 
 
 def _failing() -> dict[str, Failing]:
     found: dict[str, Failing] = {
-        c.name: (lambda c=c: script(c), c.qconfig_dict())
+        c.name: (lambda c=c: script(c), c.qconfig_dict(), c.quant_type)
         for c in CASES
         if c.real_raises not in (None, SPLIT_BELOW_MSG, LOOP_SHARED_TYPE_MSG)
     }
     for cls in FAILURE_MODELS:
         found[f"failure_models.{cls.__name__}"] = (
-            lambda cls=cls: torch.jit.script(cls().eval()), {"": default_qconfig})
+            lambda cls=cls: torch.jit.script(cls().eval()), {"": default_qconfig}, "static")
     return found
 
 
@@ -64,14 +64,14 @@ FAILING = _failing()
 
 @pytest.mark.parametrize("name", sorted(FAILING))
 def test_every_failure_quotes_what_the_real_pass_raises(name: str) -> None:
-    build, qconfig_dict = FAILING[name]
+    build, qconfig_dict, quant_type = FAILING[name]
     torch.manual_seed(0)
     model = build()
     with pytest.raises(RuntimeError) as real_err:
-        real_pass(model, qconfig_dict)
+        real_pass(model, qconfig_dict, quant_type)
     real_message = torch_message(real_err.value)
     with pytest.raises(obsviz.PassFailure) as err:
-        obsviz.insert_observers(model, qconfig_dict)
+        obsviz.insert_observers(model, qconfig_dict, quant_type=quant_type)
     quoted = err.value.diagnosis.cpp_message
     assert quoted and quoted in real_message, (quoted, real_message)
     assert err.value.rule == cpp_check(real_message)
@@ -84,9 +84,9 @@ from tests.test_torch_messages import FAILING
 from tests.corpus import real_pass
 from tests.real_messages import raised_from, torch_message
 found = {}
-for name, (build, qconfig_dict) in FAILING.items():
+for name, (build, qconfig_dict, quant_type) in FAILING.items():
     try:
-        real_pass(build(), qconfig_dict)
+        real_pass(build(), qconfig_dict, quant_type)
     except RuntimeError as err:
         found[name] = [torch_message(err), raised_from(err)]
 print(json.dumps(found))

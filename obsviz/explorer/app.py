@@ -20,7 +20,7 @@ import torch
 from ..api import _check_inputs
 from ..errors import ObsvizError
 from ..figures import DEFAULT_MAX_NODES
-from ..fixes import self_attributes
+from ..fixes import ArgumentFold, self_attributes
 from ..rules import DYNAMIC, STATIC
 from ..torch_api import QConfig
 from . import views
@@ -161,17 +161,24 @@ class Explorer(widgets.VBox):
         self._refresh()
         self.timings["total"] = time.perf_counter() - start
 
-    def fold(self, *attributes: str) -> None:
-        """Run on the model with these ``self`` attributes folded to constants, as the
-        button a failed pass's diagnosis offers does (``fold_attribute_branches``)."""
+    def fold(self, *attributes: str, arguments: bool = True) -> None:
+        """Run on the model with these ``self`` attributes folded to constants, and with
+        ``arguments`` the arguments every call passes alike, as the button a failed
+        pass's diagnosis offers does (``obsviz.fold_constant_branches``)."""
         folded = tuple(dict.fromkeys((*self.state.folded, *attributes)))
-        self.set_state(self.state.with_run(folded=folded))
+        self.set_state(self.state.with_run(
+            folded=folded, fold_arguments=self.state.fold_arguments or arguments))
 
-    def _fold_offered(self) -> tuple[str, ...]:
-        """Attributes the shown run's diagnosis offers to fold that are not folded yet."""
+    def _fold_offered(self) -> tuple[tuple[str, ...], tuple[ArgumentFold, ...]]:
+        """The attributes and arguments the shown run's diagnosis offers to fold that
+        are not folded yet."""
         failure = self.outcome.failure if self.outcome else None
-        offered = failure.diagnosis.fold_attributes if failure is not None else ()
-        return tuple(name for name in offered if name not in self.state.folded)
+        if failure is None:
+            return (), ()
+        attributes = tuple(name for name in failure.diagnosis.fold_attributes
+                           if name not in self.state.folded)
+        arguments = () if self.state.fold_arguments else failure.diagnosis.fold_arguments
+        return attributes, arguments
 
     def _change(self, **changes: object) -> None:
         if not self._syncing:
@@ -192,9 +199,9 @@ class Explorer(widgets.VBox):
             button_style="warning", icon="wrench",
             layout=widgets.Layout(width="auto", display="none", align_self="flex-start",
                                   margin="0 0 10px 6px"),
-            tooltip="obsviz.fold_attribute_branches: make these attributes constants, so "
-                    "constant propagation removes the branches on them")
-        self.fold_button.on_click(lambda _: self.fold(*self._fold_offered()))
+            tooltip="obsviz.fold_constant_branches: make these attributes and arguments "
+                    "constants, so constant propagation removes the branches on them")
+        self.fold_button.on_click(lambda _: self.fold(*self._fold_offered()[0]))
         top = widgets.HBox([self._build_left(), self._build_right()],
                            layout=widgets.Layout(width="100%", align_items="flex-start"))
         bottom = widgets.HBox([self._build_tables(), self._build_why()],
@@ -459,8 +466,10 @@ class Explorer(widgets.VBox):
     def _draw_status(self, outcome: Outcome) -> None:
         self.status.value = views.status_html(outcome, self.model_name)
         self.problems.value = views.problems_html(outcome)
-        offered = self._fold_offered()
-        self.fold_button.description = f"Fold {self_attributes(offered)} and run again"
+        attributes, arguments = self._fold_offered()
+        offered = [self_attributes(attributes)] if attributes else []
+        offered += [f"{fold.argument}={fold.value!r}" for fold in arguments]
+        self.fold_button.description = f"Fold {', '.join(offered)} and run again"
         self.fold_button.layout.display = "" if offered else "none"
 
     def _draw_diff(self) -> None:

@@ -14,7 +14,7 @@ import torch
 
 from ..api import insert_observers
 from ..errors import ObsvizError, ObsvizWarning, PassFailure
-from ..fixes import fold_attribute_branches
+from ..fixes import fold_constant_branches
 from .choices import QConfigChoices
 from .state import ExplorerState, RunKey
 
@@ -66,13 +66,18 @@ class Session:
         self.runs_made = 0
         self._runs: _Lru = _Lru(keep_runs)
         self._views: _Lru = _Lru(keep_views)
-        self._folded_models: dict[tuple[str, ...], torch.jit.ScriptModule] = {(): model}
+        self._folded_models: dict[tuple[tuple[str, ...], str], torch.jit.ScriptModule] = {
+            ((), ""): model}
 
-    def model_for(self, folded: tuple[str, ...]) -> torch.jit.ScriptModule:
-        """The model with these attributes folded (the model itself for none)."""
-        if folded not in self._folded_models:
-            self._folded_models[folded] = fold_attribute_branches(self.model, folded)
-        return self._folded_models[folded]
+    def model_for(self, folded: tuple[str, ...], arguments: bool,
+                  method: str) -> torch.jit.ScriptModule:
+        """The model with these attributes (and with ``arguments``, the arguments every
+        call from ``method`` passes alike) folded; the model itself for none."""
+        key = (folded, method if arguments else "")
+        if key not in self._folded_models:
+            self._folded_models[key] = fold_constant_branches(
+                self.model, folded, arguments, method_name=method)
+        return self._folded_models[key]
 
     def outcome(self, state: ExplorerState) -> Outcome:
         """The run for the state's run key, run now only if it is not kept."""
@@ -85,7 +90,7 @@ class Session:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                model = self.model_for(state.folded)
+                model = self.model_for(state.folded, state.fold_arguments, state.method)
                 run = insert_observers(model, qconfig_dict, method_name=state.method,
                                        quant_type=state.quant_type, record=True)
                 failure = error = None

@@ -1,6 +1,6 @@
 """The Explorer's state: one small frozen value that every view is a function of.
 
-The run key (qconfig choices, quant type, method, attributes folded) decides which run
+The run key (qconfig choices, quant type, method, what is folded) decides which run
 of the pass the views read; ``step`` picks a moment of that run; the rest say what the
 views look at.
 Changing anything but the run key never re-runs the pass.
@@ -17,7 +17,7 @@ from .choices import INHERIT, QConfigChoices
 
 WHEN = ("diff", "before", "after")
 
-RunKey = tuple[tuple[tuple[str, str], ...], str, str, tuple[str, ...]]
+RunKey = tuple[tuple[tuple[str, str], ...], str, str, tuple[str, ...], bool]
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,10 @@ class ExplorerState:
     qconfig: tuple[tuple[str, str], ...] = (("", "static"),)
     quant_type: str = "static"
     method: str = "forward"
-    # self attributes made constant first (obsviz.fold_attribute_branches), in order
+    # what obsviz.fold_constant_branches makes constant first: these self attributes (in
+    # order), and with fold_arguments the arguments every call passes alike
     folded: tuple[str, ...] = ()
+    fold_arguments: bool = False
     # the moment of the run the views read: an event's step, or None for the end
     step: int | None = None
     # what the views look at
@@ -42,7 +44,7 @@ class ExplorerState:
 
     @property
     def run_key(self) -> RunKey:
-        return (self.qconfig, self.quant_type, self.method, self.folded)
+        return (self.qconfig, self.quant_type, self.method, self.folded, self.fold_arguments)
 
     def choice(self, path: str) -> str:
         """The choice set on ``path`` itself (``inherit`` when it has no key)."""
@@ -96,9 +98,12 @@ class ExplorerState:
             lines.append(f"qconfig_dict = {{{body}\n}}")
         else:
             lines.append("qconfig_dict = {}")
-        if self.folded:
-            lines.append(f"{model} = obsviz.fold_attribute_branches(\n    {model}, "
-                         f"attributes={self.folded!r})")
+        if self.folded or self.fold_arguments:
+            options = [f"attributes={self.folded!r}"] if self.folded != ("training",) else []
+            if not self.fold_arguments:
+                options.append("arguments=False")
+            lines.append(f"{model} = obsviz.fold_constant_branches("
+                         + ", ".join([model, *options]) + ")")
         args = [model, "qconfig_dict"]
         if self.quant_type != "static":
             args.append(f"quant_type={json.dumps(self.quant_type)}")

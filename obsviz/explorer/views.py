@@ -102,10 +102,14 @@ def change_text(before: RunKey, after: RunKey) -> str:
     for what, a, b in (("quant type", before[1], after[1]), ("method", before[2], after[2])):
         if a != b:
             parts.append(f"{what}: {a} → {b}")
-    if before[3] != after[3]:
-        parts.append(f"folded: {self_attributes(before[3]) or 'nothing'} → "
-                     f"{self_attributes(after[3]) or 'nothing'}")
+    if before[3:] != after[3:]:
+        parts.append(f"folded: {_folded(*before[3:])} → {_folded(*after[3:])}")
     return "; ".join(parts) or "nothing"
+
+
+def _folded(attributes: tuple[str, ...], arguments: bool) -> str:
+    what = [self_attributes(attributes)] if attributes else []
+    return " and ".join([*what, "constant arguments"] if arguments else what) or "nothing"
 
 
 def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str:
