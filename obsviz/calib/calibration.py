@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .flags import Flags
     from .plots import Plot
     from .sensitivity import Sensitivity
+    from .simulate import Simulation
 
 RECORDER_PREFIX = "_obsviz_record"
 
@@ -94,6 +95,13 @@ class Calibration:
         in the observed graph, or as ``run.explain`` takes it; or an observer path."""
         from .lookup import find_site
         return find_site(self, value, module, method)
+
+    @cached_property
+    def simulation(self) -> Simulation:
+        """The simulated quantized model (built on first use, from the qparams now)."""
+        from .simulate import Simulation
+        return Simulation(self.module, self.method, self.states,
+                          {s.observer_path: s.role for s in self.sites})
 
     # ------------------------------------------------------------------ views
     @cached_property

@@ -18,11 +18,21 @@ error of every quantizing observer up to here), then drops the copy.
 """
 
 
+import copy
 from functools import cache
 from typing import Final, List  # noqa: UP035 - TorchScript needs typing.List
 
 import torch
 from torch import nn
+from torch.jit._recursive import wrap_cpp_module
+
+from .observers import ObserverState
+from .sites import quantize_linear_inputs, replace_observer_calls
+
+# quantized::linear_dynamic chooses its input's qparams with reduce_range on (fbgemm)
+DYNAMIC_REDUCE_RANGE = True
+SIM_PREFIX = "_obsviz_sim"
+DYNAMIC_INPUT_PREFIX = "_obsviz_dynamic_input"
 
 FLOAT = 0
 SIMULATE = 1
@@ -74,7 +84,9 @@ class QuantSim(nn.Module):
                 setattr(self, name, globals()[name])
         self.kind = self.KIND_FLOAT
         self.mode = self.FLOAT
-        self.quantize = True
+        self.quantize = True  # off: this observer's value stays float
+        self.measure = True  # off: quantize without statistics (a dynamic linear's input)
+        self.transparent = False  # on: measure, but pass the value on unchanged
         self.weight = False
         self.scale = torch.ones(1)
         self.zero_point = torch.zeros(1, dtype=torch.int32)
@@ -106,21 +118,24 @@ class QuantSim(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == self.FLOAT:
             return x
-        if self.mode == self.SIMULATE:
-            return self.quantized(x) if self.quantize else x
         if self.mode == self.REFERENCE:
-            error = self.quantized(x) - x
-            self.stats[self.SIGNAL] += _squares(x)
-            self.stats[self.LOCAL_ERROR] += _squares(error)
-            self.stats[self.ELEMENTS] += x.numel()
-            self.stats[self.CALLS] += 1
-            if not self.weight:
-                self.references.append(x.detach().clone())
+            if self.measure:
+                self.stats[self.SIGNAL] += _squares(x)
+                self.stats[self.LOCAL_ERROR] += _squares(self.quantized(x) - x)
+                self.stats[self.ELEMENTS] += x.numel()
+                self.stats[self.CALLS] += 1
+                if not self.weight:
+                    self.references.append(x.detach().clone())
             return x
         y = self.quantized(x) if self.quantize else x
+        if self.mode == self.QUANTIZED and self.measure:
+            self.accumulate(x, y)
+        return x if self.transparent else y
+
+    def accumulate(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if self.weight:  # a parameter has nothing upstream: its float value is x itself
             self.stats[self.ACCUMULATED_ERROR] += _squares(y - x)
-            return y
+            return
         if self.cursor < len(self.references) and \
                 self.references[self.cursor].shape == y.shape:
             self.stats[self.ACCUMULATED_ERROR] += _squares(y - self.references[self.cursor])
@@ -131,7 +146,6 @@ class QuantSim(nn.Module):
         if self.cursor >= len(self.references):
             self.references = []
             self.cursor = 0
-        return y
 
 
 def _squares(t: torch.Tensor) -> torch.Tensor:
@@ -143,3 +157,99 @@ def _squares(t: torch.Tensor) -> torch.Tensor:
 def scripted_template() -> torch.jit.ScriptModule:
     """One scripted QuantSim; every site gets a deep copy, so all share its class type."""
     return torch.jit.script(QuantSim())
+
+
+_KINDS = {"per_tensor": KIND_PER_TENSOR, "per_channel": KIND_PER_CHANNEL,
+          "float16": KIND_FLOAT16, "dynamic": KIND_DYNAMIC, "float": KIND_FLOAT}
+
+
+def quant_sim(state: ObserverState, role: str) -> torch.jit.ScriptModule:
+    """A scripted QuantSim with the frozen qparams of one calibrated observer."""
+    sim = copy.deepcopy(scripted_template())
+    c = sim._c
+    config = state.config
+    kind = config.kind(role)
+    qparams = state.qparams
+    if kind in ("per_tensor", "per_channel") and qparams is None:
+        kind = "float"
+    c.setattr("kind", _KINDS[kind])
+    c.setattr("weight", role == "weight")
+    if config.dtype_range is not None:
+        c.setattr("quant_min", config.dtype_range[0])
+        c.setattr("quant_max", config.dtype_range[1])
+    if kind in ("per_tensor", "per_channel"):
+        scale, zero_point = qparams
+        c.setattr("scale", scale.detach().to(torch.float32).reshape(-1))
+        c.setattr("zero_point", zero_point.detach().to(torch.int32).reshape(-1))
+        if kind == "per_channel":
+            c.setattr("ch_axis", int(config.ch_axis))
+    if kind == "dynamic":  # measured here, quantized at each linear using it
+        c.setattr("reduce_range", DYNAMIC_REDUCE_RANGE)
+        c.setattr("transparent", True)
+    return sim
+
+
+def dynamic_input_sim(activation: ObserverState) -> torch.jit.ScriptModule:
+    """Quantizes a dynamic linear's input, per batch, without statistics."""
+    sim = quant_sim(activation, "activation")
+    sim._c.setattr("transparent", False)
+    sim._c.setattr("measure", False)
+    return sim
+
+
+class Simulation:
+    """A class clone of the calibrated module whose observer calls are QuantSims."""
+
+    def __init__(self, module: torch.jit.ScriptModule, method: str,
+                 states: dict[str, ObserverState], roles: dict[str, str]) -> None:
+        self.method = method
+        self.module = wrap_cpp_module(
+            torch._C._hack_do_not_use_clone_module_with_class(module._c, [], []))
+        self.sims: dict[str, torch._C.ScriptModule] = {}
+
+        def make(path: str, attribute: str, observer: torch._C.ScriptModule
+                 ) -> torch.jit.ScriptModule:
+            key = f"{path}.{attribute}" if path else attribute
+            state = states.get(key) or ObserverState(wrap_cpp_module(observer))
+            sim = quant_sim(state, roles.get(key, "activation"))
+            self.sims[key] = sim._c
+            return sim
+
+        self.linear_inputs: dict[str, torch._C.ScriptModule] = {}
+
+        def linear_input(path: str, attribute: str, observer: torch._C.ScriptModule
+                         ) -> torch.jit.ScriptModule | None:
+            key = f"{path}.{attribute}" if path else attribute
+            if roles.get(key) != "weight" or not dynamic_activations:
+                return None
+            sim = dynamic_input_sim(dynamic_activations[0])
+            self.linear_inputs[key] = sim._c
+            return sim
+
+        dynamic_activations = [st for k, st in states.items() if roles.get(k) == "activation"
+                               and st.config.kind("activation") == "dynamic"]
+        if dynamic_activations:
+            quantize_linear_inputs(self.module._c, method, DYNAMIC_INPUT_PREFIX, linear_input)
+        replace_observer_calls(self.module._c, method, SIM_PREFIX, make)
+        self.forward = getattr(self.module, method)
+
+    def set_mode(self, mode: int) -> None:
+        for sim in (*self.sims.values(), *self.linear_inputs.values()):
+            sim.setattr("mode", mode)
+
+    def quantize_only(self, paths: set[str] | None) -> None:
+        """Quantize at these observers (every one when None); leave the others float.
+        A dynamic linear's input is quantized when its weight is."""
+        for table in (self.sims, self.linear_inputs):
+            for key, sim in table.items():
+                sim.setattr("quantize", paths is None or key in paths)
+
+    def reset(self) -> None:
+        """Zero the statistics and drop references left by a pass that failed."""
+        for sim in self.sims.values():
+            sim.setattr("stats", torch.zeros(STATS, dtype=torch.float64))
+            sim.setattr("references", [])
+            sim.setattr("cursor", 0)
+
+    def stats(self) -> dict[str, torch.Tensor]:
+        return {key: sim.getattr("stats").clone() for key, sim in self.sims.items()}

@@ -186,16 +186,7 @@ def replace_observer_calls(
     calls: dict[tuple[str, int], tuple[torch._C.Graph, torch._C.Node]] = {}
     for _, name, _, graph, node in walk_calls(root, method):
         calls.setdefault((graph_name(graph, name), node.output().unique()), (graph, node))
-    # Read every instance before adding attributes: once a shared type has the new slot,
-    # reading an instance of it that lacks the slot crashes the process.
-    owners = [(path, instance, _observer_attributes(instance))
-              for path, instance in _instances(root, prefix)]
-    types: dict[tuple[str, str], torch._C.ClassType] = {}
-    for path, instance, attributes in owners:
-        for attribute in attributes:
-            site = replacement(path, attribute, instance.getattr(attribute))
-            instance._register_attribute(prefix + attribute, site._c._type(), site._c)
-            types[(instance._type().qualified_name(), prefix + attribute)] = site._c._type()
+    types = _register(root, prefix, replacement)
     for graph, node in calls.values():
         _redirect(graph, node, prefix, types)
 
@@ -218,19 +209,72 @@ def _observer_attributes(module: torch._C.ScriptModule) -> list[str]:
             if name.startswith(OBSERVER_PREFIX)]
 
 
+def _register(root: torch._C.ScriptModule, prefix: str,
+              replacement: Callable[[str, str, torch._C.ScriptModule], torch.jit.ScriptModule],
+              ) -> dict[tuple[str, str], torch._C.ClassType]:
+    """Give every instance ``prefix + attribute`` for each of its observer attributes."""
+    # Read every instance before adding attributes: once a shared type has the new slot,
+    # reading an instance of it that lacks the slot crashes the process.
+    owners = [(path, instance, _observer_attributes(instance))
+              for path, instance in _instances(root, prefix)]
+    types: dict[tuple[str, str], torch._C.ClassType] = {}
+    for path, instance, attributes in owners:
+        for attribute in attributes:
+            made = replacement(path, attribute, instance.getattr(attribute))
+            if made is None:
+                continue
+            instance._register_attribute(prefix + attribute, made._c._type(), made._c)
+            types[(instance._type().qualified_name(), prefix + attribute)] = made._c._type()
+    return types
+
+
+def _call(graph: torch._C.Graph, owner: torch._C.Value, name: str,
+          types: dict[tuple[str, str], torch._C.ClassType], value: torch._C.Value,
+          before: torch._C.Node) -> torch._C.Value:
+    """Insert ``owner.<name>.forward(value)`` before ``before``; return its result."""
+    get_attr = graph.create("prim::GetAttr", [owner], 1)
+    get_attr.s_("name", name)
+    get_attr.insertBefore(before)
+    get_attr.output().setType(types[(owner.type().qualified_name(), name)])
+    call = graph.create("prim::CallMethod", [get_attr.output(), value], 1)
+    call.s_("name", "forward")
+    call.insertBefore(before)
+    call.output().copyMetadata(value)
+    return call.output()
+
+
 def _redirect(graph: torch._C.Graph, call: torch._C.Node, prefix: str,
               types: dict[tuple[str, str], torch._C.ClassType]) -> None:
     get_attr = call.inputsAt(0).node()
-    name = prefix + get_attr.s("name")
-    new_attr = graph.create("prim::GetAttr", [get_attr.inputsAt(0)], 1)
-    new_attr.s_("name", name)
-    new_attr.insertBefore(call)
-    new_attr.output().setType(types[(get_attr.inputsAt(0).type().qualified_name(), name)])
-    new_call = graph.create("prim::CallMethod", [new_attr.output(), call.inputsAt(1)], 1)
-    new_call.s_("name", "forward")
-    new_call.insertBefore(call)
-    new_call.output().copyMetadata(call.output())
-    call.output().replaceAllUsesWith(new_call.output())
+    result = _call(graph, get_attr.inputsAt(0), prefix + get_attr.s("name"), types,
+                   call.inputsAt(1), call)
+    call.output().replaceAllUsesWith(result)
     call.destroy()
     if not get_attr.output().uses():
         get_attr.destroy()
+
+
+def quantize_linear_inputs(
+        root: torch._C.ScriptModule, method: str, prefix: str,
+        replacement: Callable[[str, str, torch._C.ScriptModule], torch.jit.ScriptModule | None],
+) -> None:
+    """Insert ``replacement(path, weight observer attribute, observer)`` on the input of
+    every ``aten::linear`` whose weight is observed.
+
+    This is where ``convert_dynamic_jit`` quantizes a dynamic activation: at each linear
+    that uses it (after inlining), never at its other uses; quantizing one value twice
+    this way changes nothing, as each pass chooses the same qparams from the same values.
+    ``replacement`` returns None for observers that are not such weights.
+    """
+    linears: dict[tuple[str, int], tuple[torch._C.Graph, torch._C.Node, str]] = {}
+    for _, name, _, graph, node in walk_calls(root, method):
+        for use in node.output().uses():
+            if use.user.kind() == "aten::linear" and use.offset == 1:
+                key = (graph_name(graph, name), use.user.output().unique())
+                linears.setdefault(key, (graph, use.user, node.inputsAt(0).node().s("name")))
+    types = _register(root, prefix, replacement)
+    for graph, linear, attribute in linears.values():
+        owner = next(graph.inputs())
+        if (owner.type().qualified_name(), prefix + attribute) in types:
+            linear.replaceInput(0, _call(graph, owner, prefix + attribute, types,
+                                         linear.inputsAt(0), linear))
