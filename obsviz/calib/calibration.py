@@ -90,6 +90,15 @@ class Calibration:
             return None
         return instance_at(self.module, site.module_path)._c.getattr(site.parameter)
 
+    def branch_not_taken(self, site: Site) -> tuple[str, bool, object] | None:
+        """(attribute, the value taking the branch, this instance's value) when ``site``
+        sits in an ``if self.<attribute>:`` branch this instance never takes."""
+        if site.branch is None:
+            return None
+        name, taken = site.branch
+        actual = instance_at(self.module, site.module_path)._c.getattr(name)
+        return (name, taken, actual) if isinstance(actual, bool) and actual != taken else None
+
     def site(self, value: object, module: str = "", method: str | None = None) -> Site:
         """The observer site of a value, named as in ``ranges`` (the ``value`` column), as
         in the observed graph, or as ``run.explain`` takes it; or an observer path."""
@@ -145,12 +154,11 @@ class _ObserverSnapshot:
     """The observers' state before a batch, to put back when the batch fails."""
 
     def __init__(self, observers: list[torch._C.ScriptModule]) -> None:
-        self.saved = [(obs, _state(obs)) for obs in observers]
+        self.saved = [entry for obs in observers for entry in _state(obs)]
 
     def restore(self) -> None:
-        for obs, state in self.saved:
-            for owner, name, value in state:
-                owner.setattr(name, value)
+        for owner, name, value in self.saved:
+            owner.setattr(name, value)
 
 
 def _state(module: torch._C.ScriptModule) -> list[tuple[torch._C.ScriptModule, str, object]]:

@@ -124,6 +124,13 @@ class ObserverState:
         value = _attribute(self.holder, "histogram")
         return value.detach().clone() if isinstance(value, torch.Tensor) else None
 
+    @cached_property
+    def eps(self) -> float | None:
+        value = _attribute(self.holder, "eps")
+        if isinstance(value, torch.Tensor):
+            return float(value.reshape(-1)[0])
+        return float(value) if isinstance(value, float) else None
+
     @property
     def keeps_range(self) -> bool:
         return self.min_val is not None and self.max_val is not None

@@ -6,11 +6,10 @@ dominates a per-tensor range can be named)."""
 
 import copy
 import math
-from typing import Final, List  # noqa: UP035 - TorchScript needs typing.List
+from typing import Final
 
 import torch
 from torch import nn
-
 
 NO_CHANNELS = -2  # channel_dim of values whose channels are not recorded
 
@@ -42,7 +41,7 @@ class Recorder(nn.Module):
                 dim = 1 if x.dim() == 4 else x.dim() - 1 if x.dim() in (2, 3) else self.no_channels
                 self.channel_dim = dim
             if dim >= 0 and dim < x.dim():
-                dims: List[int] = []
+                dims: list[int] = []
                 for d in range(x.dim()):
                     if d != dim:
                         dims.append(d)

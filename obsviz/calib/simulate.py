@@ -20,7 +20,7 @@ error of every quantizing observer up to here), then drops the copy.
 
 import copy
 from functools import cache
-from typing import Final, List  # noqa: UP035 - TorchScript needs typing.List
+from typing import Final
 
 import torch
 from torch import nn
@@ -75,7 +75,7 @@ class QuantSim(nn.Module):
     CALLS: Final[int]
     STATS: Final[int]
 
-    references: List[torch.Tensor]
+    references: list[torch.Tensor]
 
     def __init__(self) -> None:
         super().__init__()

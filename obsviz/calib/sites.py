@@ -33,6 +33,9 @@ class Site:
     position: str  # the producer's place among the graph's own nodes (see observer_placement)
     role: str  # "weight" (a parameter read from the module) or "activation"
     parameter: str | None = None  # for a weight: the attribute it is read from
+    # when the value is computed inside an `if self.<attribute>:` branch: (attribute, the
+    # value of the attribute that takes the branch)
+    branch: tuple[str, bool] | None = None
 
     @property
     def observer_path(self) -> str:
@@ -144,8 +147,24 @@ def find_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
             graph=key, unique=observed.unique(), value=observed.debugName(),
             producer=observed.node().kind(),
             position=positions[key].get(observed.unique(), "?"),
-            role="activation" if parameter is None else "weight", parameter=parameter))
+            role="activation" if parameter is None else "weight", parameter=parameter,
+            branch=_attribute_branch(node)))
     return sites
+
+
+def _attribute_branch(node: torch._C.Node) -> tuple[str, bool] | None:
+    """(attribute, value) when ``node`` runs only in an ``if self.<attribute>:`` branch."""
+    block = node.owningBlock()
+    while block.owningNode() is not None:
+        owner = block.owningNode()
+        if owner.kind() == "prim::If":
+            condition = owner.inputsAt(0).node()
+            if condition.kind() == "prim::GetAttr" and \
+                    condition.inputsAt(0).node().kind() == "prim::Param":
+                taken = next(i for i, b in enumerate(owner.blocks()) if b == block) == 0
+                return condition.s("name"), taken
+        block = owner.owningBlock()
+    return None
 
 
 def graph_name(graph: torch._C.Graph, method: str) -> str:
