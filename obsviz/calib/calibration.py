@@ -99,6 +99,11 @@ class Calibration:
         actual = instance_at(self.module, site.module_path)._c.getattr(name)
         return (name, taken, actual) if isinstance(actual, bool) and actual != taken else None
 
+    def label(self, site: Site) -> str:
+        """``module:method:%value`` with the value named as in ``ranges``."""
+        row = self.ranges.iloc[self.sites.index(site)]
+        return f"{site.module_path or '<top>'}:{site.method}:%{row['value']}"
+
     def site(self, value: object, module: str = "", method: str | None = None) -> Site:
         """The observer site of a value, named as in ``ranges`` (the ``value`` column), as
         in the observed graph, or as ``run.explain`` takes it; or an observer path."""
@@ -111,6 +116,17 @@ class Calibration:
         from .simulate import Simulation
         return Simulation(self.module, self.method, self.states,
                           {s.observer_path: s.role for s in self.sites})
+
+    def simulate(self, batch: object) -> object:
+        """The simulated quantized model's output on one batch (a tensor or a tuple)."""
+        from .batches import as_args, clone_args
+        from .error import simulation_runner
+        from .simulate import FLOAT, SIMULATE
+        self.simulation.set_mode(SIMULATE)
+        try:
+            return simulation_runner(self, "simulate")(0, clone_args(as_args(batch)))
+        finally:
+            self.simulation.set_mode(FLOAT)
 
     # ------------------------------------------------------------------ views
     @cached_property
