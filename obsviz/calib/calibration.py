@@ -91,12 +91,12 @@ class Calibration:
         return instance_at(self.module, site.module_path)._c.getattr(site.parameter)
 
     def branch_not_taken(self, site: Site) -> tuple[str, bool, object] | None:
-        """(attribute, the value taking the branch, this instance's value) when ``site``
-        sits in an ``if self.<attribute>:`` branch this instance never takes."""
+        """(attribute, the value taking the branch, the module's value) when ``site`` runs
+        only in an ``if self.<attribute>:`` branch its module never takes."""
         if site.branch is None:
             return None
-        name, taken = site.branch
-        actual = instance_at(self.module, site.module_path)._c.getattr(name)
+        owner, name, taken = site.branch
+        actual = instance_at(self.module, owner)._c.getattr(name)
         return (name, taken, actual) if isinstance(actual, bool) and actual != taken else None
 
     def label(self, site: Site) -> str:

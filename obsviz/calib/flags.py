@@ -139,8 +139,8 @@ class _Checker:
                 return self.flag(
                     "no_data", "info",
                     f"this observer saw no data, and never will here: its value is computed "
-                    f"only when self.{branch[0]} is {branch[1]}, and this instance has "
-                    f"{branch[0]} = {branch[2]}; convert_jit's meaningless scale for it is "
+                    f"only when {self.site.branch[0] or '<top>'}.{branch[0]} is {branch[1]}, "
+                    f"and it is {branch[2]}; convert_jit's meaningless scale for it is "
                     "never used.",
                     "nothing to do; fold the branch with obsviz.fold_attribute_branches("
                     f"model, attributes=({branch[0]!r},)) before preparing to drop the "

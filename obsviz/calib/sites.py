@@ -33,9 +33,10 @@ class Site:
     position: str  # the producer's place among the graph's own nodes (see observer_placement)
     role: str  # "weight" (a parameter read from the module) or "activation"
     parameter: str | None = None  # for a weight: the attribute it is read from
-    # when the value is computed inside an `if self.<attribute>:` branch: (attribute, the
-    # value of the attribute that takes the branch)
-    branch: tuple[str, bool] | None = None
+    # when the value is computed only inside an `if self.<attribute>:` branch, here or in
+    # every caller: (path of the module holding the attribute, attribute, the value of the
+    # attribute that takes the branch)
+    branch: tuple[str, str, bool] | None = None
 
     @property
     def observer_path(self) -> str:
@@ -135,6 +136,7 @@ def find_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
                           f"(its methods: {', '.join(root._method_names()) or 'none'})")
     sites: list[Site] = []
     positions: dict[str, dict[int, str]] = {}
+    contexts = branch_contexts(root, method)
     for path, name, _, graph, node in walk_calls(root, method):
         key = graph_name(graph, name)
         if key not in positions:
@@ -148,12 +150,13 @@ def find_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
             producer=observed.node().kind(),
             position=positions[key].get(observed.unique(), "?"),
             role="activation" if parameter is None else "weight", parameter=parameter,
-            branch=_attribute_branch(node)))
+            branch=_attribute_branch(node, path) or contexts.get((path, name))))
     return sites
 
 
-def _attribute_branch(node: torch._C.Node) -> tuple[str, bool] | None:
-    """(attribute, value) when ``node`` runs only in an ``if self.<attribute>:`` branch."""
+def _attribute_branch(node: torch._C.Node, path: str) -> tuple[str, str, bool] | None:
+    """(path, attribute, value) when ``node`` runs only in an ``if self.<attribute>:``
+    branch of the module at ``path``."""
     block = node.owningBlock()
     while block.owningNode() is not None:
         owner = block.owningNode()
@@ -162,9 +165,57 @@ def _attribute_branch(node: torch._C.Node) -> tuple[str, bool] | None:
             if condition.kind() == "prim::GetAttr" and \
                     condition.inputsAt(0).node().kind() == "prim::Param":
                 taken = next(i for i, b in enumerate(owner.blocks()) if b == block) == 0
-                return condition.s("name"), taken
+                return path, condition.s("name"), taken
         block = owner.owningBlock()
     return None
+
+
+_UNCONDITIONAL = ("", "", True)
+
+
+def branch_contexts(root: torch._C.ScriptModule, method: str) -> dict[
+        tuple[str, str], tuple[str, str, bool]]:
+    """For each (instance, method) called only inside ``if self.<attribute>:`` branches
+    of one attribute: that branch. Instances called unconditionally, or under different
+    branches, are left out."""
+    edges: list[tuple[tuple[str, str], tuple[str, str], tuple | None]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def visit(module: torch._C.ScriptModule, path: str, name: str) -> None:
+        if (path, name) in seen:
+            return
+        seen.add((path, name))
+        graph = module._get_method(name).graph
+        self_unique = next(graph.inputs()).unique()
+        for node in walk_nodes(graph.block()):
+            if node.kind() != "prim::CallMethod" or is_observer_call(node):
+                continue
+            names, instance = access_path(node.inputsAt(0))
+            if instance.unique() != self_unique:
+                continue
+            target = _submodule(module, names)
+            if isinstance(target, torch._C.ScriptModule):
+                sub = ".".join(names)
+                callee = (f"{path}.{sub}" if path and sub else path or sub, node.s("name"))
+                edges.append(((path, name), callee, _attribute_branch(node, path)))
+                visit(target, *callee)
+
+    visit(root, "", method)
+    contexts: dict[tuple[str, str], tuple] = {("", method): _UNCONDITIONAL}
+    for _ in range(len(seen)):  # a DAG: settled after at most as many rounds as nodes
+        changed = False
+        incoming: dict[tuple[str, str], set] = {}
+        for caller, callee, branch in edges:
+            incoming.setdefault(callee, set()).add(
+                branch or contexts.get(caller, _UNCONDITIONAL))
+        for callee, found in incoming.items():
+            context = found.pop() if len(found) == 1 else _UNCONDITIONAL
+            if contexts.get(callee) != context:
+                contexts[callee] = context
+                changed = True
+        if not changed:
+            break
+    return {key: c for key, c in contexts.items() if c != _UNCONDITIONAL}
 
 
 def graph_name(graph: torch._C.Graph, method: str) -> str:
