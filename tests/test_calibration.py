@@ -71,6 +71,14 @@ def eager_observers(eager: TwoLinear, qconfig: object, data: list) -> dict[str, 
     return observers
 
 
+def observer_at(cal: obsviz.calib.Calibration, row: dict) -> torch.jit.ScriptModule:
+    """The observer of a ranges row, found with torch's own attribute access."""
+    owner = cal.module
+    for name in filter(None, row["module_path"].split(".")):
+        owner = getattr(owner, name)
+    return getattr(owner, row["observer"])
+
+
 def rows_by_range(table, role: str) -> list[dict]:
     return table[table.role == role].to_dict("records")
 
@@ -117,10 +125,7 @@ def test_ranges_and_qparams_equal_torchs_own_observers(qconfig: object) -> None:
 def test_ranges_read_exactly_the_calibrated_observers_state() -> None:
     run, cal = calibrated(TwoLinear(), get_default_qconfig("fbgemm"), batches())
     for row in cal.ranges.to_dict("records"):
-        owner = cal.module
-        for name in filter(None, row["module_path"].split(".")):
-            owner = getattr(owner, name)
-        observer = getattr(owner, row["observer"])
+        observer = observer_at(cal, row)
         scale, zero_point = observer.calculate_qparams()
         assert row["min"] == float(observer.min_val.min())
         assert row["max"] == float(observer.max_val.max())
@@ -171,7 +176,7 @@ def test_the_simulated_model_is_torchs_fake_quantize_chain(qconfig: object) -> N
         return torch.fake_quantize_per_tensor_affine(value, float(scale), int(zero_point),
                                                      low, high)
 
-    x = data[0]
+    x = data[0] * 3  # beyond the calibrated ranges: clamping matters
     with torch.no_grad():
         hidden = fake("relu", torch.relu(F.linear(fake("x", x), fake(
             "fc1.weight", eager.fc1.weight), eager.fc1.bias)))
@@ -218,10 +223,7 @@ def test_fake_quantize_observers_of_a_qat_qconfig() -> None:
     table = cal.ranges
     assert set(table.observer_class) == {"FusedMovingAvgObsFakeQuantize"}
     for row in table.to_dict("records"):
-        owner = cal.module
-        for name in filter(None, row["module_path"].split(".")):
-            owner = getattr(owner, name)
-        fake_quantize = getattr(owner, row["observer"])
+        fake_quantize = observer_at(cal, row)
         inner = fake_quantize.activation_post_process
         scale, zero_point = fake_quantize.calculate_qparams()
         assert row["min"] == float(inner.min_val.min())

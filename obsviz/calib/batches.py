@@ -55,7 +55,9 @@ class BatchRunner:
 
     def __call__(self, index: int, args: tuple) -> Any:
         try:
-            with torch.no_grad():
+            # the interpreter as it is: profiling and optimizing a fresh copy of the graphs
+            # costs more than it saves over a few batches
+            with torch.no_grad(), torch.jit.optimized_execution(False):
                 out = self.call(*args)
         except (RuntimeError, TypeError, ValueError, IndexError, torch.jit.Error) as err:
             first = str(err).strip().splitlines()
@@ -70,13 +72,14 @@ class BatchRunner:
         return out
 
 
-def progress(batches: Iterable, enabled: bool, description: str) -> Iterator:
+def progress(batches: Iterable, enabled: bool, description: str, unit: str = "batch"
+             ) -> Iterator:
     if not enabled:
         yield from batches
         return
     from tqdm.auto import tqdm
     total = len(batches) if hasattr(batches, "__len__") else None
-    yield from tqdm(batches, total=total, desc=description, unit="batch", leave=False)
+    yield from tqdm(batches, total=total, desc=description, unit=unit, leave=False)
 
 
 def tensors_of(output: object) -> list[torch.Tensor]:

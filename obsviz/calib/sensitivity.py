@@ -156,7 +156,7 @@ def measure_sensitivity(cal: Calibration, batches: Iterable, *,
     baseline = simulate(cal, batches, float_outputs, None)
     paths = list(modules) if modules is not None else candidates(cal)
     rows = []
-    for path in progress(paths, show_progress, "sensitivity"):
+    for path in progress(paths, show_progress, "sensitivity", unit="module"):
         kept, added = kept_observers(cal, [path])
         measured = simulate(cal, batches, float_outputs, kept)
         rows.append([path, measured.sqnr_db, measured.sqnr_db - baseline.sqnr_db,

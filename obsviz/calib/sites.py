@@ -97,10 +97,10 @@ def _submodule(module: torch._C.ScriptModule, names: list[str]) -> object:
     return target
 
 
-def walk_calls(root: torch._C.ScriptModule, method: str) -> Iterator[
-        tuple[str, str, torch._C.ScriptModule, torch._C.Graph, torch._C.Node]]:
-    """(instance path, method, instance, graph, node) for every observer call reached
-    from ``method``, each (instance, method) once, callers before callees."""
+def method_calls(root: torch._C.ScriptModule, method: str) -> Iterator[tuple]:
+    """Every ``self....forward()``-style call reached from ``method``, each (instance,
+    method) walked once, callers before callees: (instance path, method, instance, graph,
+    call node, callee) where callee is None for an observer call, else (path, method)."""
     seen: set[tuple[str, str]] = set()
 
     def visit(module: torch._C.ScriptModule, path: str, name: str) -> Iterator:
@@ -116,15 +116,25 @@ def walk_calls(root: torch._C.ScriptModule, method: str) -> Iterator[
             if instance.unique() != self_unique:
                 continue
             if is_observer_call(node):
-                yield path, name, module, graph, node
+                yield path, name, module, graph, node, None
                 continue
             target = _submodule(module, names)
             if isinstance(target, torch._C.ScriptModule):
                 sub = ".".join(names)
-                yield from visit(target, f"{path}.{sub}" if path and sub else path or sub,
-                                 node.s("name"))
+                callee = (f"{path}.{sub}" if path and sub else path or sub, node.s("name"))
+                yield path, name, module, graph, node, callee
+                yield from visit(target, *callee)
 
     yield from visit(root, "", method)
+
+
+def walk_calls(root: torch._C.ScriptModule, method: str) -> Iterator[
+        tuple[str, str, torch._C.ScriptModule, torch._C.Graph, torch._C.Node]]:
+    """(instance path, method, instance, graph, node) for every observer call reached
+    from ``method``."""
+    for path, name, module, graph, node, callee in method_calls(root, method):
+        if callee is None:
+            yield path, name, module, graph, node
 
 
 def find_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
@@ -178,31 +188,11 @@ def branch_contexts(root: torch._C.ScriptModule, method: str) -> dict[
     """For each (instance, method) called only inside ``if self.<attribute>:`` branches
     of one attribute: that branch. Instances called unconditionally, or under different
     branches, are left out."""
-    edges: list[tuple[tuple[str, str], tuple[str, str], tuple | None]] = []
-    seen: set[tuple[str, str]] = set()
-
-    def visit(module: torch._C.ScriptModule, path: str, name: str) -> None:
-        if (path, name) in seen:
-            return
-        seen.add((path, name))
-        graph = module._get_method(name).graph
-        self_unique = next(graph.inputs()).unique()
-        for node in walk_nodes(graph.block()):
-            if node.kind() != "prim::CallMethod" or is_observer_call(node):
-                continue
-            names, instance = access_path(node.inputsAt(0))
-            if instance.unique() != self_unique:
-                continue
-            target = _submodule(module, names)
-            if isinstance(target, torch._C.ScriptModule):
-                sub = ".".join(names)
-                callee = (f"{path}.{sub}" if path and sub else path or sub, node.s("name"))
-                edges.append(((path, name), callee, _attribute_branch(node, path)))
-                visit(target, *callee)
-
-    visit(root, "", method)
+    edges = [((path, name), callee, _attribute_branch(node, path))
+             for path, name, _, _, node, callee in method_calls(root, method)
+             if callee is not None]
     contexts: dict[tuple[str, str], tuple] = {("", method): _UNCONDITIONAL}
-    for _ in range(len(seen)):  # a DAG: settled after at most as many rounds as nodes
+    for _ in range(len(edges) + 1):  # a DAG: settled after at most as many rounds
         changed = False
         incoming: dict[tuple[str, str], set] = {}
         for caller, callee, branch in edges:
