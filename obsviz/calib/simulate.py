@@ -5,9 +5,11 @@ The observers sit exactly where ``convert_jit`` puts its quantize/dequantize pai
 quantize->dequantize at each of them is the converted model's arithmetic up to the
 rounding of its integer kernels. A QuantSim quantizes the way the converted model does:
 ``quantize_per_tensor`` / ``_per_channel`` clamp to the dtype's full integer range (the
-observer's ``quant_min``/``quant_max`` only shape the scale), dynamic activations get
-qparams from each batch (``_choose_qparams_per_tensor``, as ``quantized::linear_dynamic``
-does), float16 values are cast and cast back.
+observer's ``quant_min``/``quant_max`` only shape the scale); float16 values are cast and
+cast back. A dynamic activation is measured at its observer but quantized, with qparams
+from each batch (``_choose_qparams_per_tensor``, reduce_range as
+``quantized::linear_dynamic`` does), at the input of each ``aten::linear`` whose weight is
+observed: ``convert_dynamic_jit`` quantizes it per use, and leaves its other uses float.
 
 Modes, set on every QuantSim before a pass:
 ``FLOAT`` returns values untouched (the float model); ``SIMULATE`` quantizes (the
