@@ -9,8 +9,12 @@
 4. Peak resident memory of ``cal.error`` for 2, 8 and 32 batches, each in a fresh
    process, batches made on the fly: it must not grow with the number of batches.
 
+Times are this process's CPU time (``time.process_time``), torch on one thread by default
+(``--threads``): on a machine shared with other work, wall-clock ratios swing by 2-5x
+from one run to the next, CPU time much less.
+
 Run with ``python benchmarks/bench_calibration.py`` (``--model``, ``--size``, ``--batches``,
-``--repeat``, ``--sensitivity-batches``; ``--skip-sensitivity``).
+``--repeat``, ``--threads``, ``--sensitivity-batches``; ``--skip-sensitivity``).
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ def observed_model(name: str) -> torch.jit.ScriptModule:
 
 
 def timed(action) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     action()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def calibration(observed, batches: list, repeat: int) -> tuple[float, float]:
@@ -95,10 +99,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sensitivity-batches", type=int, default=2)
     parser.add_argument("--skip-sensitivity", action="store_true")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.memory_child:
         memory_child(args.model, args.size, args.memory_child)
         return
@@ -107,7 +113,7 @@ def main() -> None:
     observed = observed_model(args.model)
     print(f"{args.model}: {len(observed._obsviz_run.inserted)} observers; "
           f"{args.batches} batches of 1x3x{args.size}x{args.size}; torch threads "
-          f"{torch.get_num_threads()}")
+          f"{torch.get_num_threads()}; CPU seconds, medians of {args.repeat}")
 
     plain, ours = calibration(observed, batches, args.repeat)
     print(f"calibration: plain observed module {plain:.2f} s, run.calibrate {ours:.2f} s "
@@ -122,18 +128,22 @@ def main() -> None:
 
     if not args.skip_sensitivity:
         sens_batches = batches[:args.sensitivity_batches]
-        start = time.perf_counter()
+        wall = time.perf_counter()
+        start = time.process_time()
         sens = cal.sensitivity(sens_batches, progress=True)
-        spent = time.perf_counter() - start
+        spent = time.process_time() - start
+        wall = time.perf_counter() - wall
         top = sens.table.iloc[0]
         print(f"sensitivity: {len(sens.table)} modules x {len(sens_batches)} batches in "
-              f"{spent:.1f} s ({spent / len(sens.table):.2f} s per module); all quantized "
+              f"{spent:.1f} s CPU, {wall:.1f} s wall ({spent / len(sens.table):.2f} s CPU per "
+              "module); all quantized "
               f"{sens.baseline_db:.2f} dB, best {top.module_path} +{top.gain_db:.2f} dB")
 
     for n in (2, 8, 32):
         out = subprocess.run(
             [sys.executable, __file__, "--model", args.model, "--size", str(args.size),
-             "--memory-child", str(n)], capture_output=True, text=True, check=True)
+             "--threads", str(args.threads), "--memory-child", str(n)],
+            capture_output=True, text=True, check=True)
         found = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"error memory: {n:3d} batches: peak RSS {found['peak_mb']:.0f} MB, "
               f"grew {found['growth_mb']:.0f} MB during error()")

@@ -114,8 +114,10 @@ class Calibration:
     def simulation(self) -> Simulation:
         """The simulated quantized model (built on first use, from the qparams now)."""
         from .simulate import Simulation
+        weights = {s.observer_path: self.weight(s) for s in self.sites if s.role == "weight"}
         return Simulation(self.module, self.method, self.states,
-                          {s.observer_path: s.role for s in self.sites})
+                          {s.observer_path: s.role for s in self.sites},
+                          {k: w for k, w in weights.items() if w is not None})
 
     def simulate(self, batch: object) -> object:
         """The simulated quantized model's output on one batch (a tensor or a tuple)."""

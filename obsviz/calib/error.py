@@ -13,17 +13,7 @@ import torch
 
 from ..errors import ObsvizError
 from .batches import BatchRunner, as_args, clone_args, progress, tensors_of
-from .simulate import (
-    ACCUMULATED_ERROR,
-    DIVERGED,
-    ELEMENTS,
-    FLOAT,
-    LOCAL_ERROR,
-    QUANTIZED,
-    REFERENCE,
-    SIGNAL,
-    SIMULATE,
-)
+from .simulate import FLOAT, QUANTIZED, REFERENCE, SIMULATE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +69,7 @@ class ErrorReport:
     """Per observed value: SQNR and MSE of quantizing it alone (local) and with every
     observer quantizing (accumulated); ``output``: the model output's SQNR."""
 
-    def __init__(self, cal: Calibration, stats: dict[str, torch.Tensor], output: Agreement,
+    def __init__(self, cal: Calibration, stats: dict[str, dict[str, float]], output: Agreement,
                  batches: int) -> None:
         self.calibration = cal
         self.stats = stats
@@ -99,8 +89,8 @@ class ErrorReport:
             s = self.stats.get(site.observer_path)
             if s is None:
                 continue
-            signal, local, accumulated, elements = (float(s[i]) for i in (
-                SIGNAL, LOCAL_ERROR, ACCUMULATED_ERROR, ELEMENTS))
+            signal, local, accumulated, elements = (s[name] for name in (
+                "signal", "local_error", "accumulated_error", "elements"))
             value = names.get((site.module_path, site.method, site.unique)) or [
                 site.module_path, site.method, site.value, site.producer, site.graph,
                 site.unique]
@@ -111,7 +101,7 @@ class ErrorReport:
                          local / elements if ran else math.nan,
                          sqnr_db(signal, accumulated) if ran else math.nan,
                          accumulated / elements if ran else math.nan,
-                         int(elements), int(s[DIVERGED])])
+                         int(elements), int(s["diverged"])])
         frame = pd.DataFrame(rows, columns=[
             *VALUE_COLUMNS, "observer", "role", "quantized_as", "sqnr_local_db",
             "mse_local", "sqnr_accumulated_db", "mse_accumulated", "elements", "diverged"])
