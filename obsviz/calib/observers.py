@@ -24,6 +24,8 @@ QSCHEMES = {
     0: torch.per_tensor_affine, 1: torch.per_channel_affine, 2: torch.per_tensor_symmetric,
     3: torch.per_channel_symmetric, 4: torch.per_channel_affine_float_qparams,
 }
+PER_CHANNEL_QSCHEMES = (torch.per_channel_affine, torch.per_channel_symmetric,
+                        torch.per_channel_affine_float_qparams)
 # The integer range a quantized dtype stores: what quantize_per_tensor clamps to.
 DTYPE_RANGES = {
     torch.quint8: (0, 255), torch.qint8: (-128, 127), torch.qint32: (-(2**31), 2**31 - 1),
@@ -61,8 +63,7 @@ class ObserverConfig:
 
     @property
     def per_channel(self) -> bool:
-        return self.qscheme in (torch.per_channel_affine, torch.per_channel_symmetric,
-                                torch.per_channel_affine_float_qparams)
+        return self.qscheme in PER_CHANNEL_QSCHEMES
 
     @property
     def symmetric(self) -> bool:
@@ -97,14 +98,12 @@ class ObserverState:
         self.fake_quant = c.hasattr("activation_post_process")
         # the object holding min/max (a FakeQuantize keeps them in its observer)
         self.holder = c.getattr("activation_post_process") if self.fake_quant else c
+        qscheme = _enum(QSCHEMES, _attribute(c, "qscheme"))
         self.config = ObserverConfig(
             class_name=c._type().name(),
             dtype=_enum(SCALAR_TYPES, _attribute(c, "dtype")),
-            qscheme=_enum(QSCHEMES, _attribute(c, "qscheme")),
-            ch_axis=_attribute(c, "ch_axis") if _enum(
-                QSCHEMES, _attribute(c, "qscheme")) in (
-                torch.per_channel_affine, torch.per_channel_symmetric,
-                torch.per_channel_affine_float_qparams) else None,
+            qscheme=qscheme,
+            ch_axis=_attribute(c, "ch_axis") if qscheme in PER_CHANNEL_QSCHEMES else None,
             quant_min=_attribute(c, "quant_min"), quant_max=_attribute(c, "quant_max"),
             is_dynamic=bool(_attribute(c, "is_dynamic", False)),
             fake_quant=self.fake_quant)
