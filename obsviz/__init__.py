@@ -43,6 +43,7 @@ __all__ = [
     "PassFailure",
     "QConfigKeyWarning",
     "Run",
+    "calibration",
     "check",
     "events",
     "fold_attribute_branches",
@@ -64,4 +65,7 @@ def __getattr__(name: str) -> object:
     if name == "Explorer":  # ipywidgets is imported only when the Explorer is used
         from .explorer import Explorer
         return Explorer
+    if name == "calibration":  # a function, kept apart from the obsviz.calib package
+        from .calib import calibration
+        return calibration
     raise AttributeError(f"module 'obsviz' has no attribute {name!r}")

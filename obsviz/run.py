@@ -20,8 +20,11 @@ from .qconfig import ModuleQConfig
 # must not import pandas (tests/test_api.py checks it), so that running the pass pays only
 # for torch. Here they are names for type checkers.
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pandas as pd
 
+    from .calib import Calibration
     from .diff import RunDiff
     from .explain import Explanation
     from .tables import Tables
@@ -115,6 +118,17 @@ class Run:
         from .figures.views import render_run
         return render_run(self, module=module, method=method, when=when, depth=depth,
                           **options)
+
+    def calibrate(self, batches: Iterable, *, inplace: bool = False,
+                  progress: bool = True) -> Calibration:
+        """Run ``batches`` (each a tensor or a tuple of arguments) through the observers and
+        return what they saw: ``.ranges``, ``.flags``, ``.error(...)``, ``.sensitivity(...)``.
+
+        A copy of ``run.module`` is calibrated unless ``inplace=True``; the calibrated
+        module is ``calibration.module``.
+        """
+        from .calib import calibrate
+        return calibrate(self, batches, inplace=inplace, progress=progress)
 
     def events_of(self, kind: type[ev.Event]) -> list[ev.Event]:
         return [e for e in self.events if isinstance(e, kind)]

@@ -450,6 +450,17 @@ def names() -> list[str]:
     return list(SAMPLES)
 
 
+def inputs(name: str, n: int = 8, seed: int = 0) -> list[tuple[torch.Tensor, ...]]:
+    """``n`` random input tuples shaped like the sample's example input, for calibrating
+    (``run.calibrate(obsviz.samples.inputs("resnet_small", 8))``); the same for one seed."""
+    if name not in SAMPLES:
+        raise UnknownSampleError(name)
+    example = SAMPLES[name].example_inputs()
+    generator = torch.Generator().manual_seed(seed)
+    return [tuple(torch.randn(t.shape, generator=generator, dtype=t.dtype) for t in example)
+            for _ in range(n)]
+
+
 def load(name: str, *, seed: int = 0) -> torch.jit.ScriptModule:
     if name not in SAMPLES:
         raise UnknownSampleError(name)

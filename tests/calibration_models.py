@@ -1,0 +1,98 @@
+"""Small models with planted calibration faults, for tests/test_calibration*.py."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class OutlierChannel(nn.Module):
+    """conv2's output channel 3 is 1,000x the others; conv3 scales it back down, so the
+    float model is an ordinary one and only quantizing conv2's output loses the others."""
+
+    outlier_channel = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.relu2 = nn.ReLU()
+        self.conv3 = nn.Conv2d(8, 8, 1)
+        self.relu3 = nn.ReLU()
+        self.conv4 = nn.Conv2d(8, 4, 1)
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
+            conv.weight.data = torch.randn(conv.weight.shape, generator=g) * 0.3
+            conv.bias.data = torch.rand(conv.bias.shape, generator=g) * 0.1
+        c = self.outlier_channel
+        with torch.no_grad():
+            self.conv2.weight[c] *= 1000
+            self.conv2.bias[c] *= 1000
+            self.conv3.weight[:, c] /= 1000
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu1(self.conv1(x))
+        x = self.relu2(self.conv2(x))
+        x = self.relu3(self.conv3(x))
+        return self.conv4(x)
+
+
+class RareBranch(nn.Module):
+    """``rare`` runs only for inputs no calibration batch has (a sum beyond 1e6)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.common = nn.Linear(8, 8)
+        self.rare = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if bool(x.sum() > 1e6):  # noqa: SIM108 - an If node in the graph, as users write it
+            y = self.rare(x)
+        else:
+            y = self.common(x)
+        return self.head(y)
+
+
+class FragileLayer(nn.Module):
+    """``fc2``'s weight has one element 500x the rest: one per-tensor scale for its weight
+    rounds every other weight to a few levels, so quantizing it costs the most."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.fc1 = nn.Linear(16, 32)
+        self.relu1 = nn.ReLU()
+        self.fc2 = nn.Linear(32, 32)
+        self.relu2 = nn.ReLU()
+        self.fc3 = nn.Linear(32, 8)
+        for fc in (self.fc1, self.fc2, self.fc3):
+            fc.weight.data = torch.randn(fc.weight.shape, generator=g) * 0.2
+        with torch.no_grad():
+            self.fc2.weight[0, 0] = 100.0 * float(self.fc2.weight.abs().max())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu1(self.fc1(x))
+        x = self.relu2(self.fc2(x))
+        return self.fc3(x)
+
+
+def scripted(module: nn.Module) -> torch.jit.ScriptModule:
+    return torch.jit.script(module.eval())
+
+
+class Gated(nn.Module):
+    """``extra`` runs only when ``use_extra`` is True, and this instance has it False."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.use_extra = False
+        self.fc = nn.Linear(8, 8)
+        self.extra = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        if self.use_extra:
+            y = y + self.extra(y)
+        return y
