@@ -23,7 +23,7 @@ them.
 
 Everything is drawn through Hypothesis, so failures shrink to a small program. A
 :class:`FuzzCase` prints as the source plus inputs, qconfig dict and quant type, ready to
-be minimized into a named case of ``tests/corpus.py``.
+be minimized into a named case of ``tests/corpus/``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""fold_constant_branches: the real pass fails on each shape of tests/corpus_fold.py, the
+"""fold_constant_branches: the real pass fails on each shape of tests/corpus/fold.py, the
 fold the diagnosis offers makes both passes succeed with the same observers, and the
 folded model computes what the original computes; what must not fold does not."""
 
@@ -15,7 +15,6 @@ from obsviz import ArgumentFold
 from obsviz.__main__ import main
 from obsviz.placement import observer_placement
 
-from . import corpus_fold as cf
 from .corpus import (
     CASES,
     IF_INCONSISTENT_MSG,
@@ -24,6 +23,7 @@ from .corpus import (
     real_pass,
     script,
 )
+from .corpus import fold as cf
 
 FOLD_CASES = [c for c in CASES if "fold_constants" in c.tags
               and not c.name.endswith("_folded") and "calls_disagree" not in c.name]

@@ -11,8 +11,8 @@ slots empty; placements are compared on the real pass's module unwrapped, which 
 no slot. The engine's observed module must also run and compute what the model computes.
 
 A failure prints the generated source, inputs, qconfig dict and quant type; minimize it
-and add it to ``tests/corpus.py`` as a named case, so ``tests/test_differential.py``
-keeps checking it.
+and add it to its rule family's module in ``tests/corpus/`` as a named case, so
+``tests/test_differential.py`` keeps checking it.
 
 Profiles: "ci" (the default; 300 examples, derandomized so CI is reproducible) and
 "long" (5,000 examples, ``make fuzz``), chosen with ``HYPOTHESIS_PROFILE``.

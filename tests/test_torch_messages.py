@@ -177,7 +177,7 @@ def test_an_object_argument_names_its_class_and_quotes_remap_types() -> None:
     diagnosis = _diagnosis("torchscript_object_argument_static")
     assert diagnosis.kind == "object_argument"
     assert diagnosis.method == "shifted"
-    assert "of TorchScript class tests.corpus.Offset) as argument %offset.1" \
+    assert "of TorchScript class tests.corpus.failures.Offset) as argument %offset.1" \
         in diagnosis.summary
     assert diagnosis.cpp_message == ("We don't support quantizing methods that has Object "
                                      "as arguments")

@@ -5,13 +5,19 @@ constant: an argument every call passes alike (a keyword default, a value passed
 explicitly, ``None`` for an ``Optional``, a constant handed on through two calls, a
 function's argument) or a float attribute compared with a constant. ``TwoHeads`` is the
 negative case: two calls of one method pass different values, so nothing folds.
-The corpus cases are in ``tests/corpus.py``.
+Each model's cases, and the same model folded, are at the end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import nn
+
+from .builders import DYNAMIC, IMG, SEQ, STATIC, VEC, _build, _tags
+from .oracle import IF_INCONSISTENT_MSG, Case
 
 
 class ForwardHeadDefault(nn.Module):
@@ -229,3 +235,51 @@ class EitherNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(x, False)
+
+
+# ---------------------------------------------------------------------------
+# Cases
+# ---------------------------------------------------------------------------
+
+
+def _folded(cls: Callable[..., nn.Module], attributes: tuple[str, ...] = ("training",)
+            ) -> Callable[[], nn.Module]:
+    """The scripted model after ``obsviz.fold_constant_branches`` (the fold the diagnosis
+    offers): the two passes are compared on what the fold gives."""
+
+    def make() -> nn.Module:
+        from obsviz import fold_constant_branches
+
+        return fold_constant_branches(torch.jit.script(cls().eval()), attributes)
+
+    return make
+
+
+def _fold_pair(name: str, cls: Callable[..., nn.Module],
+               inputs: Callable[[], tuple[Any, ...]], quant_type: str,
+               attributes: tuple[str, ...] = ("training",), folded_raises: bool = False
+               ) -> tuple[Case, Case]:
+    """A model the pass fails on an ``if`` of, and the same model after the fold its
+    diagnosis offers (``attributes``): ``fold_<name>_<quant type>[_folded]``."""
+    qconfig_dict = DYNAMIC if quant_type == "dynamic" else STATIC
+    tags = _tags("fold_constants", "if_inconsistent",
+                 *(("dynamic",) if quant_type == "dynamic" else ()))
+    return (
+        Case(f"fold_{name}_{quant_type}", _build(cls), qconfig_dict, inputs,
+             quant_type=quant_type, real_raises=IF_INCONSISTENT_MSG, tags=tags),
+        Case(f"fold_{name}_{quant_type}_folded", _folded(cls, attributes), qconfig_dict,
+             inputs, quant_type=quant_type,
+             real_raises=IF_INCONSISTENT_MSG if folded_raises else None, tags=tags),
+    )
+
+
+CASES: tuple[Case, ...] = (
+    # --- branches on what fold_constant_branches makes constant ---
+    *_fold_pair("forward_head_default", ForwardHeadDefault, IMG, "dynamic"),
+    *_fold_pair("need_weights_explicit", AttentionBlock, SEQ, "static"),
+    *_fold_pair("float_attribute", DropRate, IMG, "static", ("drop_rate",)),
+    *_fold_pair("optional_none", MaskedNet, IMG, "static"),
+    *_fold_pair("two_levels", TwoLevels, VEC, "dynamic"),
+    *_fold_pair("function_argument", FunctionArgument, VEC, "dynamic"),
+    *_fold_pair("calls_disagree", TwoHeads, VEC, "dynamic", folded_raises=True),
+)

@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .builders import IMG, STATIC, VEC, _build, _randn, _tags
+from .oracle import Case
+
 
 def qualified_as(qualified_name: str) -> Callable[[type], type]:
     """Give a class the TorchScript qualified name ``qualified_name`` (``__torch__.a.b.C``)."""
@@ -39,7 +42,8 @@ class ClampReLU(nn.Module):
 
 
 class NamedReLU(nn.ReLU):
-    """torch's ReLU under a name of its own (``__torch__.tests.corpus_qualified.NamedReLU``)."""
+    """torch's ReLU under a name of its own
+    (``__torch__.tests.corpus.qualified_names.NamedReLU``)."""
 
 
 class _Weighted(nn.Module):
@@ -170,3 +174,112 @@ class NamedLinearCall(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(linear(x, self.weight, self.bias))
+
+
+# ---------------------------------------------------------------------------
+# Cases
+# ---------------------------------------------------------------------------
+
+
+def _conv2d_3_4() -> nn.Module:
+    return nn.Conv2d(3, 4, 3)
+
+
+def _naive_sync_bn() -> nn.Module:
+    return NaiveSyncBatchNorm(3)
+
+
+CASES: tuple[Case, ...] = (
+    # --- modules and functions named like the ones helper.cpp's filters check ---
+    Case(
+        "type_name_relu_static",
+        _build(ThenReLU, _conv2d_3_4, ClampReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_relu_subclass_static",
+        _build(ThenReLU, _conv2d_3_4, NamedReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "conv"),
+    ),
+    Case(
+        "type_name_linear_static",
+        _build(ThenReLU, FunctionalLinear, nn.ReLU),
+        STATIC,
+        VEC,
+        tags=_tags("type_names", "delay_linear_relu"),
+    ),
+    Case(
+        "type_name_conv1d_static",
+        _build(ThenReLU, FunctionalConv1d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 8)),
+        tags=_tags("type_names", "conv1d_conv3d", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_conv2d_static",
+        _build(ThenReLU, FunctionalConv2d, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_conv3d_static",
+        _build(ThenReLU, FunctionalConv3d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 4, 6, 6)),
+        tags=_tags("type_names", "conv1d_conv3d", "delay_conv_relu"),
+    ),
+    Case(
+        "type_name_conv_transpose1d_static",
+        _build(ThenReLU, FunctionalConvTranspose1d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 8)),
+        tags=_tags("type_names", "conv_transpose"),
+    ),
+    Case(
+        "type_name_conv_transpose2d_static",
+        _build(ThenReLU, FunctionalConvTranspose2d, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "conv_transpose"),
+    ),
+    Case(
+        "type_name_batchnorm2d_static",
+        _build(ThenReLU, FrozenNorm2d, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "bn", "delay_bn_relu"),
+    ),
+    Case(
+        "type_name_naive_sync_batchnorm_static",
+        _build(ThenReLU, _naive_sync_bn, nn.ReLU),
+        STATIC,
+        IMG,
+        tags=_tags("type_names", "bn", "delay_bn_relu"),
+    ),
+    Case(
+        "type_name_batchnorm3d_static",
+        _build(ThenReLU, FrozenNorm3d, nn.ReLU),
+        STATIC,
+        _randn((1, 3, 4, 6, 6)),
+        tags=_tags("type_names", "bn", "delay_bn_relu"),
+    ),
+    Case(
+        "function_name_relu_static",
+        _build(ConvThenNamedRelu),
+        STATIC,
+        IMG,
+        tags=_tags("function_names", "delay_conv_relu", "function_call"),
+    ),
+    Case(
+        "function_name_linear_static",
+        _build(NamedLinearCall),
+        STATIC,
+        VEC,
+        tags=_tags("function_names", "functional_linear", "fixed_qparams"),
+    ),
+)
