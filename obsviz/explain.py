@@ -29,7 +29,7 @@ from .verdicts import Verdict
 if TYPE_CHECKING:
     from .figures import Figure
     from .run import Run
-    from .view import RunView
+    from .run_view import RunView
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Tidy pandas views of the pass's maps and decisions, built lazily per run and step.
 
-Every table names values with the same columns (:data:`~obsviz.view.VALUE_COLUMNS`:
+Every table names values with the same columns (:data:`~obsviz.run_view.VALUE_COLUMNS`:
 module path, method, value name, producer op, graph qualname, value id), one row per
 instance that runs the graph, so tables join and filter with plain pandas. A table
 pairing two values prefixes the second one's columns (``callee_value``,
@@ -18,11 +18,11 @@ import pandas as pd
 from .qconfig import ScriptedQConfig
 from .reasons import REASONS
 from .refs import Loc
+from .run_view import VALUE_COLUMNS
 from .values import Instance
-from .view import VALUE_COLUMNS
 
 if TYPE_CHECKING:
-    from .view import RunView
+    from .run_view import RunView
 
 DESCRIPTIONS = {
     "values": "every value of every graph reached, with observed flag and reason code",
@@ -59,7 +59,7 @@ def _prefixed(prefix: str) -> list[str]:
 
 
 class Tables:
-    """The tables of one :class:`~obsviz.view.RunView`; each is built on first access."""
+    """The tables of one :class:`~obsviz.run_view.RunView`; each is built on first access."""
 
     def __init__(self, view: RunView) -> None:
         self.view = view

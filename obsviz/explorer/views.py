@@ -18,8 +18,8 @@ from ..figures import RenderError, TooManyNodesError, style
 from ..figures.states import run_states
 from ..fixes import self_attributes
 from ..refs import GraphRef, ValueRef, display_path
+from ..run_view import VALUE_COLUMNS, RunView
 from ..tables import DESCRIPTIONS
-from ..view import VALUE_COLUMNS, RunView
 from .choices import INHERIT
 from .state import ExplorerState, RunKey, parse_value, value_label
 

@@ -20,8 +20,8 @@ from ..refs import Loc
 
 if TYPE_CHECKING:
     from ..run import Run
+    from ..run_view import RunView
     from ..values import GraphIndex
-    from ..view import RunView
 
 def state_of(reason: Reason, roles: tuple[str, ...] = (), parameter: bool = False) -> str:
     """The legend state of a verdict: its reason code, the roles of its related values,
