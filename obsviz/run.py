@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
     from .diff import RunDiff
     from .explain import Explanation
+    from .model_index import ModelIndex
     from .run_view import RunView
     from .tables import Tables
-    from .values import ModelIndex
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .model_index import Instance
 from .qconfig import ScriptedQConfig
 from .reasons import REASONS
 from .refs import Loc
 from .run_view import VALUE_COLUMNS
-from .values import Instance
 
 if TYPE_CHECKING:
     from .run_view import RunView

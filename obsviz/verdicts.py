@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .facts import Facts, detail
+from .model_index import CallEdge, Instance, ModelIndex
 from .qconfig import ModuleQConfig
 from .reasons import Reason
 from .refs import Loc, ValueKey
-from .values import CallEdge, Instance, ModelIndex
 
 OBSERVED_VIA = {
     "self": Reason.OBSERVED_HERE,

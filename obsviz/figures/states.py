@@ -19,9 +19,9 @@ from ..reasons import REASONS, Reason
 from ..refs import Loc
 
 if TYPE_CHECKING:
+    from ..model_index import GraphIndex
     from ..run import Run
     from ..run_view import RunView
-    from ..values import GraphIndex
 
 def state_of(reason: Reason, roles: tuple[str, ...] = (), parameter: bool = False) -> str:
     """The legend state of a verdict: its reason code, the roles of its related values,
