@@ -68,7 +68,7 @@ class Explanation:
         :meth:`obsviz.Run.render` ("diff" draws your graph with the added observers)."""
         if self.run is None:
             raise ObsvizError("this explanation has no run to draw; use run.explain(...)")
-        from .figures.views import render_value
+        from .figures.run_figures import render_value
         return render_value(self.run, self.value, when=when, caption=self.verdict,
                             **options)
 

@@ -112,7 +112,7 @@ class Run:
         Submodule calls stay collapsed unless ``depth`` > 0; the options are those of
         :func:`obsviz.render` (``show_constants``, ``max_nodes``, ``rankdir``, ...).
         """
-        from .figures.views import render_run
+        from .figures.run_figures import render_run
         return render_run(self, module=module, method=method, when=when, depth=depth,
                           **options)
 

@@ -13,8 +13,8 @@ import torch
 from ..functions import FunctionResolver
 from .figure import Figure, GraphvizNotFoundError, RenderError
 from .graph import DEFAULT_MAX_NODES, Mark, Options, Scope, TooManyNodesError, draw
+from .run_figures import render_run, render_value
 from .style import STATES
-from .views import render_run, render_value
 
 __all__ = [
     "DEFAULT_MAX_NODES",
