@@ -227,7 +227,7 @@ class _Explainer:
 
     def need(self, source: Loc) -> str:
         """Why ``valueNeedsToBeQuantized`` wanted an observer for ``source``, as a noun."""
-        event = self.facts.vnq.get(self.index.key_of(source))
+        event = self.facts.needs_quantization.get(self.index.key_of(source))
         if event is not None and event.reason == "quantizable_use":
             use = detail(event, "use")
             if use:
@@ -351,12 +351,12 @@ class _Explainer:
             steps.append(TrailStep("fillPassThroughValueMap",
                                    (("output", here), ("inputs", inputs)),
                                    "observed when all its inputs are", entry.step))
-        vnq = facts.vnq.get(self.key)
+        vnq = facts.needs_quantization.get(self.key)
         if vnq is not None:
             steps += self.vnq_steps(vnq)
         origin = v.get("static_would_observe")
         if origin is not None:
-            event = facts.vnq[self.index.key_of(origin)]
+            event = facts.needs_quantization[self.index.key_of(origin)]
             which, op = detail(event, "static_would_observe")
             steps.append(TrailStep("valueNeedsToBeQuantized", (("value", self.label(origin)),),
                                    f"false (no_quantizable_use); static would observe "
@@ -742,7 +742,7 @@ def _dynamic_rules(ex: _Explainer, v: Verdict) -> str:
     loc = ex.loc
     chain = ex.verdicts.static_chain(loc)
     origin = chain[-1][1] if chain else loc
-    which, op = detail(ex.facts.vnq[ex.index.key_of(origin)], "static_would_observe")
+    which, op = detail(ex.facts.needs_quantization[ex.index.key_of(origin)], "static_would_observe")
     if not chain and which == "the output":
         path = ex.label(loc)  # what() would say it twice
     else:

@@ -138,7 +138,7 @@ class Tables:
     @cached_property
     def observer_map(self) -> pd.DataFrame:
         rows = []
-        for key, event in self.facts.vnq.items():
+        for key, event in self.facts.needs_quantization.items():
             if not event.outcome or key in self.facts.dropped:
                 continue
             role = next((v for k, v in event.detail if k == "role"), "activation")

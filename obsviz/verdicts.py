@@ -188,7 +188,7 @@ class Verdicts:
 
     def _vnq_verdict(self, loc: Loc) -> Verdict | None:
         """What valueNeedsToBeQuantized turning the value down says, if it did."""
-        event = self.facts.vnq.get(self.index.key_of(loc))
+        event = self.facts.needs_quantization.get(self.index.key_of(loc))
         if event is None or event.outcome:
             return None
         if event.reason == "no_quantizable_use":
@@ -218,7 +218,8 @@ class Verdicts:
 
     @cached_property
     def _any_static_would_observe(self) -> bool:
-        return any(detail(e, "static_would_observe") for e in self.facts.vnq.values())
+        return any(detail(e, "static_would_observe")
+                   for e in self.facts.needs_quantization.values())
 
     def _search_chain(self, start: Loc, calls: tuple[CallEdge, ...], visiting: frozenset[Loc]
                       ) -> tuple[tuple[str, Loc], ...] | None:
@@ -234,7 +235,7 @@ class Verdicts:
             for state in frontier:
                 loc, entered = state
                 inst = self.index.instance_of(loc)
-                event = self.facts.vnq.get(self.index.key_of(loc))
+                event = self.facts.needs_quantization.get(self.index.key_of(loc))
                 if event is None or event.outcome or event.reason != "no_quantizable_use":
                     continue
                 if detail(event, "static_would_observe"):
@@ -292,7 +293,7 @@ class Verdicts:
     def observer_source(self, key: ValueKey, seen: set[ValueKey] | None = None
                         ) -> ValueKey | None:
         """``getObserverFor`` over the recorded maps: the value whose own need applies."""
-        event = self.facts.vnq.get(key)
+        event = self.facts.needs_quantization.get(key)
         if event is not None and event.outcome and key not in self.facts.dropped:
             return key
         seen = seen if seen is not None else set()

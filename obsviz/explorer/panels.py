@@ -189,7 +189,8 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
     facts = view.facts
     sizes = {"boundary entries": sum(len(v) for v in facts.boundary.values()) // 2,
              "delayed (fusion)": len(facts.delayed),
-             "configured (valueNeedsToBeQuantized)": sum(e.outcome for e in facts.vnq.values()),
+             "configured (valueNeedsToBeQuantized)":
+                 sum(e.outcome for e in facts.needs_quantization.values()),
              "pass-through": len(facts.pass_through),
              "observers inserted": len(facts.inserted)}
     where = "the end of the pass (the final result)" if at == last else f"step {at} of {last}"
