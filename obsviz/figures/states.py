@@ -111,8 +111,8 @@ class ValueStates:
         if found is None or not original_names:
             return []
         graph = found[1]
-        gq = graph.ref.qualname
-        return [u for u in graph.observer_of if (gq, u) not in original_names]
+        qualname = graph.ref.qualname
+        return [u for u in graph.observer_of if (qualname, u) not in original_names]
 
 
 def run_states(run: Run, step: int | None = None) -> ValueStates | None:
