@@ -1,4 +1,4 @@
-"""The Explorer's views: pure functions of a run outcome and the state, returning HTML.
+"""The Explorer's panels: pure functions of a run outcome and the state, returning HTML.
 
 Nothing here touches a widget, so every view can be tested (and reused) on its own;
 ``obsviz.explorer.app`` only places the strings these functions return.

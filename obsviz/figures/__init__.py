@@ -1,9 +1,9 @@
 """Graphviz figures of TorchScript graphs, before and after ``InsertObservers``.
 
 ``obsviz.render(model)`` draws any scripted model or graph; ``run.render(...)`` draws a
-run's views (before, after, diff), coloured by what the pass decided for each value.
-Figures are :class:`Figure` objects (``graphviz.Digraph``): they show inline in Jupyter
-and save with ``.render("name", format="svg" | "png" | "pdf")``.
+run's graphs before and after the pass and their diff, coloured by what the pass decided
+for each value. Figures are :class:`Figure` objects (``graphviz.Digraph``): they show
+inline in Jupyter and save with ``.render("name", format="svg" | "png" | "pdf")``.
 """
 
 from __future__ import annotations
