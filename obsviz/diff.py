@@ -18,7 +18,7 @@ from .refs import display_path
 
 if TYPE_CHECKING:
     from .explain import Explanation
-    from .view import RunView
+    from .run_view import RunView
 
 MatchKey = tuple[str, str, str]  # (module path, method, value name)
 

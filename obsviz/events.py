@@ -53,31 +53,32 @@ class MapsView:
 
     @cached_property
     def delay(self) -> Mapping[ValueRef, ValueRef]:
-        kr = self._key_ref
-        return MappingProxyType({kr(k): kr(t) for k, t in self._refs("delay").items()})
+        as_ref = self._key_ref
+        return MappingProxyType({as_ref(first): as_ref(second)
+                                 for first, second in self._refs("delay").items()})
 
     @cached_property
     def boundary(self) -> Mapping[ValueRef, tuple[ValueRef, ...]]:
-        kr = self._key_ref
-        return MappingProxyType(
-            {kr(k): tuple(kr(x) for x in v) for k, v in self._refs("boundary").items()})
+        as_ref = self._key_ref
+        return MappingProxyType({as_ref(caller): tuple(as_ref(callee) for callee in callees)
+                                 for caller, callees in self._refs("boundary").items()})
 
     @cached_property
     def observer_for_value(self) -> Mapping[ValueRef, str]:
-        kr = self._key_ref
-        return MappingProxyType(
-            {kr(k): f"{o.role}:{o.class_name}" for k, o in self._refs("observer").items()})
+        as_ref = self._key_ref
+        return MappingProxyType({as_ref(value): f"{observer.role}:{observer.class_name}"
+                                 for value, observer in self._refs("observer").items()})
 
     @cached_property
     def pass_through(self) -> Mapping[ValueRef, tuple[ValueRef, ...]]:
-        kr = self._key_ref
-        return MappingProxyType(
-            {kr(k): tuple(kr(x) for x in v) for k, v in self._refs("pass_through").items()})
+        as_ref = self._key_ref
+        return MappingProxyType({as_ref(output): tuple(as_ref(value) for value in inputs)
+                                 for output, inputs in self._refs("pass_through").items()})
 
     @cached_property
     def observed(self) -> frozenset[ValueRef]:
-        kr = self._key_ref
-        return frozenset(kr(k) for k in self._raw.get("observed", ()))
+        as_ref = self._key_ref
+        return frozenset(as_ref(value) for value in self._raw.get("observed", ()))
 
     @property
     def inserted(self) -> tuple[tuple[str, str, ValueRef], ...]:

@@ -29,7 +29,7 @@ from .verdicts import Verdict
 if TYPE_CHECKING:
     from .figures import Figure
     from .run import Run
-    from .view import RunView
+    from .run_view import RunView
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Explanation:
         :meth:`obsviz.Run.render` ("diff" draws your graph with the added observers)."""
         if self.run is None:
             raise ObsvizError("this explanation has no run to draw; use run.explain(...)")
-        from .figures.views import render_value
+        from .figures.run_figures import render_value
         return render_value(self.run, self.value, when=when, caption=self.verdict,
                             **options)
 
@@ -145,7 +145,7 @@ class _Explainer:
         self.verdicts = view.verdicts
         self.loc = loc
         self.inst = self.index.instance_of(loc)
-        self.gi = self.index.graphs[self.inst.graph]
+        self.graph_index = self.index.graphs[self.inst.graph]
         self.key = ValueKey(self.inst.graph, loc.unique)
         self.notes = list(notes)
 
@@ -163,6 +163,11 @@ class _Explainer:
         if loc.instance == self.loc.instance:
             return f"%{self.name(loc)}"
         return f"%{self.name(loc)} in {loc.instance}"
+
+    @property
+    def here(self) -> str:
+        """The explained value's label: ``%name``."""
+        return self.label(self.loc)
 
     def what(self, loc: Loc) -> str:
         """What produces a value, in words."""
@@ -219,15 +224,15 @@ class _Explainer:
 
     def observer(self, loc: Loc) -> str:
         inst = self.index.instance_of(loc)
-        gi = self.index.graphs[inst.graph]
-        attribute = gi.observer_of.get(loc.unique, "an observer")
+        graph_index = self.index.graphs[inst.graph]
+        attribute = graph_index.observer_of.get(loc.unique, "an observer")
         event = self.facts.inserted.get(ValueKey(inst.graph, loc.unique))
         kind = f" ({event.observer_class})" if event else ""
         return f"{attribute}{kind} in {display_path(loc.path)}"
 
     def need(self, source: Loc) -> str:
         """Why ``valueNeedsToBeQuantized`` wanted an observer for ``source``, as a noun."""
-        event = self.facts.vnq.get(self.index.key_of(source))
+        event = self.facts.needs_quantization.get(self.index.key_of(source))
         if event is not None and event.reason == "quantizable_use":
             use = detail(event, "use")
             if use:
@@ -244,10 +249,10 @@ class _Explainer:
         return f"it is passed on as {self.label(source)}, {self.need(source)}"
 
     # ------------------------------------------------------------------ verdict lines
-    def verdict_line(self, v: Verdict) -> str:
+    def verdict_line(self, verdict: Verdict) -> str:
         """The sentence for the verdict's reason (its summary when it has none of its own)."""
-        sentence = SENTENCES.get(v.reason)
-        return sentence(self, v) if sentence is not None else REASONS[v.reason].summary
+        sentence = SENTENCES.get(verdict.reason)
+        return sentence(self, verdict) if sentence is not None else REASONS[verdict.reason].summary
 
     def dynamic_observes(self, loc: Loc) -> str:
         """What dynamic quantization observes under the qconfig of ``loc``'s module."""
@@ -278,7 +283,7 @@ class _Explainer:
                 return f"in a block of {where} the pass does not walk"
             if owner.kind() == "prim::If":
                 return f"in an If branch of {where} that always raises"
-            outputs = ", ".join(f"%{v.debugName()}" for v in owner.outputs())
+            outputs = ", ".join(f"%{value.debugName()}" for value in owner.outputs())
             return f"inside the body of the {owner.kind()}" + (
                 f" producing {outputs}" if outputs else "") + f" in {where}"
         edges = self.index.edges_into.get(inst.key, ())
@@ -311,15 +316,15 @@ class _Explainer:
         seen: set[Loc] = set()
         while loc is not None and loc not in seen:
             seen.add(loc)
-            v = self.verdicts(loc)
-            if v.observed:
+            verdict = self.verdicts(loc)
+            if verdict.observed:
                 return loc
-            nxt = None
+            next_loc = None
             for role in FOLLOW:
-                nxt = v.get(role)
-                if nxt is not None:
+                next_loc = verdict.get(role)
+                if next_loc is not None:
                     break
-            loc = nxt
+            loc = next_loc
         return None
 
     def behind(self, loc: Loc) -> str:
@@ -330,7 +335,7 @@ class _Explainer:
         return f"; the observer behind it is {self.observer(origin)} on {self.label(origin)}"
 
     # ------------------------------------------------------------------ trail
-    def trail(self, v: Verdict) -> list[TrailStep]:
+    def trail(self, verdict: Verdict) -> list[TrailStep]:
         steps: list[TrailStep] = []
         facts = self.facts
         here = self.label(self.loc)
@@ -351,12 +356,12 @@ class _Explainer:
             steps.append(TrailStep("fillPassThroughValueMap",
                                    (("output", here), ("inputs", inputs)),
                                    "observed when all its inputs are", entry.step))
-        vnq = facts.vnq.get(self.key)
-        if vnq is not None:
-            steps += self.vnq_steps(vnq)
-        origin = v.get("static_would_observe")
+        needed = facts.needs_quantization.get(self.key)
+        if needed is not None:
+            steps += self.needs_quantization_steps(needed)
+        origin = verdict.get("static_would_observe")
         if origin is not None:
-            event = facts.vnq[self.index.key_of(origin)]
+            event = facts.needs_quantization[self.index.key_of(origin)]
             which, op = detail(event, "static_would_observe")
             steps.append(TrailStep("valueNeedsToBeQuantized", (("value", self.label(origin)),),
                                    f"false (no_quantizable_use); static would observe "
@@ -373,7 +378,7 @@ class _Explainer:
                 (("graph", f"{display_path(first.module_path)}.{self.loc.method}"),),
                 "first walk of this graph: it decides the graph's observers", first.step))
         steps += self.decided_steps(self.key, self.loc)
-        for role, other in v.related:
+        for role, other in verdict.related:
             if role in ("caller_value", "observer_on", "observed_instead") and other:
                 steps += [s for s in self.decided_steps(self.index.key_of(other), other)
                           if s.rule in ("recordObserved", "insertObserverFor")]
@@ -416,10 +421,10 @@ class _Explainer:
                     pairs.append((self.loc, callee_loc, e))
         for edge in self.index.edges_into.get(self.inst.key, ()):
             caller_graph = self.index.instances[edge.caller].graph
-            for caller_u, callee_u in edge.args + edge.results:
-                e = entries.get(((caller_graph, caller_u), self.key))
-                if callee_u == self.loc.unique and e is not None:
-                    pairs.append((edge.caller.loc(caller_u), self.loc, e))
+            for caller_unique, callee_unique in edge.args + edge.results:
+                e = entries.get(((caller_graph, caller_unique), self.key))
+                if callee_unique == self.loc.unique and e is not None:
+                    pairs.append((edge.caller.loc(caller_unique), self.loc, e))
         return [TrailStep("fillBoundaryValueMap",
                           (("caller", self.label(caller)), ("callee", self.label(callee))),
                           f"mapped ({e.kind})", e.step) for caller, callee, e in pairs]
@@ -429,12 +434,12 @@ class _Explainer:
             callee = self.index.instances[edge.callee]
             if callee.graph != key.graph:
                 continue
-            for caller_u, callee_u in edge.args + edge.results:
-                if caller_u == self.loc.unique and callee_u == key.unique:
-                    return callee.loc(callee_u)
+            for caller_unique, callee_unique in edge.args + edge.results:
+                if caller_unique == self.loc.unique and callee_unique == key.unique:
+                    return callee.loc(callee_unique)
         return None
 
-    def vnq_steps(self, event: ev.RuleEvaluated) -> list[TrailStep]:
+    def needs_quantization_steps(self, event: ev.RuleEvaluated) -> list[TrailStep]:
         here = self.label(self.loc)
         slot = self.index.slot(self.loc)
         producer = slot.producer
@@ -539,10 +544,10 @@ class _Explainer:
 
     # ------------------------------------------------------------------ assembly
     def build(self) -> Explanation:
-        v = self.verdicts(self.loc)
-        slot = self.gi.slots.get(self.loc.unique)
-        related = {role: self.ref(loc) for role, loc in v.related if loc is not None}
-        if v.reason == "no_quantizable_use" and slot is not None:
+        verdict = self.verdicts(self.loc)
+        slot = self.graph_index.slots.get(self.loc.unique)
+        related = {role: self.ref(loc) for role, loc in verdict.related if loc is not None}
+        if verdict.reason == "no_quantizable_use" and slot is not None:
             callee = self.returned_by_callee(self.loc)
             if callee is not None:
                 related["callee_return"] = self.ref(callee)
@@ -558,16 +563,16 @@ class _Explainer:
             self.notes.append(f"{self.loc.method} is a user-defined function; its values are "
                               "listed under the module calling it "
                               f"({display_path(self.loc.path)}).")
-        observer = self.gi.observer_of.get(self.loc.unique, "") if v.observed else ""
+        observer = self.graph_index.observer_of.get(self.loc.unique, "") if verdict.observed else ""
         if slot is None:
             trail: list[TrailStep] = []
         else:
-            trail = self.trail(v)
+            trail = self.trail(verdict)
         return Explanation(
             value=self.ref(self.loc),
-            observed=v.observed,
-            reason=v.reason,
-            verdict=_sentence(self.verdict_line(v)),
+            observed=verdict.observed,
+            reason=verdict.reason,
+            verdict=_sentence(self.verdict_line(verdict)),
             trail=tuple(trail),
             related=related,
             notes=tuple(self.notes),
@@ -580,111 +585,121 @@ class _Explainer:
 
 # ---------------------------------------------------------------------- the sentences
 # One function a reason: the verdict line of a value with that reason, from the explainer
-# of the value (``ex.loc`` is the value, ``ex.label(...)`` names values) and its verdict.
+# of the value (``explainer.loc`` is the value, ``explainer.here`` its label,
+# ``explainer.label(...)`` names other values) and its verdict.
 Sentence = Callable[[_Explainer, Verdict], str]
 
 
-def _observed_here(ex: _Explainer, v: Verdict) -> str:
-    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)} because "
-            f"{ex.because(ex.loc, v.get('needed_by'))}.")
+def _observed_here(explainer: _Explainer, verdict: Verdict) -> str:
+    loc = explainer.loc
+    return (f"{explainer.observer(loc)} observes {explainer.here} because "
+            f"{explainer.because(loc, verdict.get('needed_by'))}.")
 
 
-def _observed_after_fusion(ex: _Explainer, v: Verdict) -> str:
-    first = v.get("delayed_from")
-    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)} in place of {ex.label(first)} "
-            f"({ex.what(first)}): the {v.pattern} fusion pattern delayed that value's "
-            "observation to this one.")
+def _observed_after_fusion(explainer: _Explainer, verdict: Verdict) -> str:
+    first = verdict.get("delayed_from")
+    return (f"{explainer.observer(explainer.loc)} observes {explainer.here} in place of "
+            f"{explainer.label(first)} ({explainer.what(first)}): the {verdict.pattern} fusion "
+            "pattern delayed that value's observation to this one.")
 
 
-def _observed_for_callee_input(ex: _Explainer, v: Verdict) -> str:
-    here, callee = ex.label(ex.loc), v.get("callee_input")
-    return (f"{ex.observer(ex.loc)} observes {here} at the call site because "
-            f"{ex.label(callee)} needs its input observed "
-            f"({ex.need_of_callee(callee)}), and {here} was not observed yet.")
+def _observed_for_callee_input(explainer: _Explainer, verdict: Verdict) -> str:
+    here, callee = explainer.here, verdict.get("callee_input")
+    return (f"{explainer.observer(explainer.loc)} observes {here} at the call site because "
+            f"{explainer.label(callee)} needs its input observed "
+            f"({explainer.need_of_callee(callee)}), and {here} was not observed yet.")
 
 
-def _observed_for_callee_output(ex: _Explainer, v: Verdict) -> str:
-    callee = v.get("callee_return")
-    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)}, {ex.what(ex.loc)}, because the "
-            f"value returned there, {ex.label(callee)}, needs an observer "
-            f"({ex.need_of_callee(callee)}) and a called graph never observes its own return.")
+def _observed_for_callee_output(explainer: _Explainer, verdict: Verdict) -> str:
+    loc, callee = explainer.loc, verdict.get("callee_return")
+    return (f"{explainer.observer(loc)} observes {explainer.here}, {explainer.what(loc)}, "
+            f"because the value returned there, {explainer.label(callee)}, needs an observer "
+            f"({explainer.need_of_callee(callee)}) and a called graph never observes its own "
+            "return.")
 
 
-def _observed_for_if_output(ex: _Explainer, v: Verdict) -> str:
-    return (f"{ex.observer(ex.loc)} observes {ex.label(ex.loc)}, a branch result of the If "
-            f"producing {ex.label(v.get('if_output'))}, which needs an observer.")
+def _observed_for_if_output(explainer: _Explainer, verdict: Verdict) -> str:
+    return (f"{explainer.observer(explainer.loc)} observes {explainer.here}, a branch result "
+            f"of the If producing {explainer.label(verdict.get('if_output'))}, which needs an "
+            "observer.")
 
 
-def _observer_recorded(ex: _Explainer, v: Verdict) -> str:
-    return (f"at step {ex.view.step} an observer is recorded for {ex.label(ex.loc)} but not "
-            "inserted yet; the pass inserts at the end of the graph's walk.")
+def _observer_recorded(explainer: _Explainer, verdict: Verdict) -> str:
+    return (f"at step {explainer.view.step} an observer is recorded for {explainer.here} but "
+            "not inserted yet; the pass inserts at the end of the graph's walk.")
 
 
-def _delayed(ex: _Explainer, v: Verdict) -> str:
-    instead, caller = v.get("observed_instead"), v.get("caller_value")
-    subject = f"{ex.label(ex.loc)} ({ex.what(ex.loc)})" if caller is None else \
-        f"the value it stands for, {ex.label(caller)},"
-    return (f"the {v.pattern} fusion pattern delays observing {subject} to "
-            f"{ex.label(instead)} ({ex.what(instead)}), which "
-            f"{ex.observer(instead)} observes; explain that value next.")
+def _delayed(explainer: _Explainer, verdict: Verdict) -> str:
+    instead, caller = verdict.get("observed_instead"), verdict.get("caller_value")
+    subject = f"{explainer.here} ({explainer.what(explainer.loc)})" if caller is None else \
+        f"the value it stands for, {explainer.label(caller)},"
+    return (f"the {verdict.pattern} fusion pattern delays observing {subject} to "
+            f"{explainer.label(instead)} ({explainer.what(instead)}), which "
+            f"{explainer.observer(instead)} observes; explain that value next.")
 
 
-def _observed_at_call_site(ex: _Explainer, v: Verdict) -> str:
-    loc = ex.loc
-    caller, on = v.get("caller_value"), v.get("observer_on")
-    role = "input" if loc.unique in ex.gi.inputs else "return value"
+def _observed_at_call_site(explainer: _Explainer, verdict: Verdict) -> str:
+    loc = explainer.loc
+    caller, on = verdict.get("caller_value"), verdict.get("observer_on")
+    role = "input" if loc.unique in explainer.graph_index.inputs else "return value"
     this = f"this {role} of {loc.instance}"
     if on == caller:
-        return (f"{this} is observed at the call site: {ex.observer(on)} observes "
-                f"{ex.label(caller)}.")
-    return (f"{this} is observed at a call site further up: it is {ex.label(caller)} there, "
-            f"and {ex.observer(on)} observes {ex.label(on)}.")
+        return (f"{this} is observed at the call site: {explainer.observer(on)} observes "
+                f"{explainer.label(caller)}.")
+    return (f"{this} is observed at a call site further up: it is {explainer.label(caller)} "
+            f"there, and {explainer.observer(on)} observes {explainer.label(on)}.")
 
 
-def _pass_through(ex: _Explainer, v: Verdict) -> str:
-    sources = [loc for role, loc in v.related if role.startswith("inherits_from")]
-    listed = ", ".join(f"{ex.label(s)} ({ex.verdicts(s).reason})" for s in sources)
-    return (f"{ex.label(ex.loc)} needs no observer of its own: {ex.producer_text()} passes on "
-            f"the observed state of {listed}{ex.behind(sources[0])}.")
+def _pass_through(explainer: _Explainer, verdict: Verdict) -> str:
+    sources = [loc for role, loc in verdict.related if role.startswith("inherits_from")]
+    return (f"{explainer.here} needs no observer of its own: {explainer.producer_text()} "
+            f"passes on the observed state of {_with_reasons(explainer, sources)}"
+            f"{explainer.behind(sources[0])}.")
 
 
-def _observed_upstream(ex: _Explainer, v: Verdict) -> str:
-    here = ex.label(ex.loc)
-    caller = v.get("caller_value")
+def _observed_upstream(explainer: _Explainer, verdict: Verdict) -> str:
+    here = explainer.here
+    caller = verdict.get("caller_value")
     if caller is not None:
         return (f"{here} needs no observer of its own: the caller passes "
-                f"{ex.label(caller)}, which already counts as observed "
-                f"({ex.verdicts(caller).reason}){ex.behind(caller)}.")
-    callee = v.get("callee_return")
+                f"{explainer.label(caller)}, which already counts as observed "
+                f"({explainer.verdicts(caller).reason}){explainer.behind(caller)}.")
+    callee = verdict.get("callee_return")
     if callee is not None:
-        return (f"{here} needs no observer of its own: {ex.producer_text()} returns "
-                f"{ex.label(callee)}, which already counts as observed there "
-                f"({ex.verdicts(callee).reason}){ex.behind(callee)}.")
-    branches = [s for role, s in v.related if role.startswith("branch_")]
+        return (f"{here} needs no observer of its own: {explainer.producer_text()} returns "
+                f"{explainer.label(callee)}, which already counts as observed there "
+                f"({explainer.verdicts(callee).reason}){explainer.behind(callee)}.")
+    branches = [s for role, s in verdict.related if role.startswith("branch_")]
     if branches:
         return (f"{here} needs no observer of its own: every branch of the If returns "
-                f"an observed value ({', '.join(ex.label(b) for b in branches)}).")
+                f"an observed value ({', '.join(explainer.label(b) for b in branches)}).")
     return f"{here} needs no observer of its own: it was already observed when the " \
            "pass reached it."
 
 
-def _propagate_input_unobserved(ex: _Explainer, v: Verdict) -> str:
-    unobserved = [s for role, s in v.related if role.startswith("unobserved_input")]
-    listed = ", ".join(f"{ex.label(s)} ({ex.verdicts(s).reason})" for s in unobserved)
-    op = ex.index.slot(ex.loc).producer
+def _propagate_input_unobserved(explainer: _Explainer, verdict: Verdict) -> str:
+    unobserved = [s for role, s in verdict.related if role.startswith("unobserved_input")]
+    op = explainer.index.slot(explainer.loc).producer
     count = "its input is" if op == "aten::cat" else "both its inputs are"
     one = len(unobserved) == 1
-    return (f"{op} is only observed when {count} observed, and {listed} "
-            f"{'is' if one else 'are'} not; explain {'it' if one else 'them'} next.")
+    return (f"{op} is only observed when {count} observed, and "
+            f"{_with_reasons(explainer, unobserved)} {'is' if one else 'are'} not; explain "
+            f"{'it' if one else 'them'} next.")
 
 
-def _bias(ex: _Explainer, v: Verdict) -> str:
-    return f"{ex.label(ex.loc)} is the bias of {', '.join(ex.users(ex.loc))}; biases are " \
-           "never observed."
+def _with_reasons(explainer: _Explainer, locs: list[Loc]) -> str:
+    """``%a (reason), %b (reason)``: values named with their own reason codes."""
+    return ", ".join(f"{explainer.label(loc)} ({explainer.verdicts(loc).reason})"
+                     for loc in locs)
 
 
-def _not_tensor(ex: _Explainer, v: Verdict) -> str:
-    here, kind = ex.label(ex.loc), ex.index.slot(ex.loc).value.type()
+def _bias(explainer: _Explainer, verdict: Verdict) -> str:
+    return f"{explainer.here} is the bias of {', '.join(explainer.users(explainer.loc))}; " \
+           "biases are never observed."
+
+
+def _not_tensor(explainer: _Explainer, verdict: Verdict) -> str:
+    here, kind = explainer.here, explainer.index.slot(explainer.loc).value.type()
     if kind.kind() == "ClassType":
         return f"{here} is a module ({kind.qualified_name().rsplit('.', 1)[-1]}), not a Tensor."
     text = str(kind)
@@ -692,17 +707,17 @@ def _not_tensor(ex: _Explainer, v: Verdict) -> str:
     return f"{here} is {article} {text}, not a Tensor."
 
 
-def _embedding_bag_non_input(ex: _Explainer, v: Verdict) -> str:
-    return f"{ex.label(ex.loc)} is the offsets or per_sample_weights of " \
+def _embedding_bag_non_input(explainer: _Explainer, verdict: Verdict) -> str:
+    return f"{explainer.here} is the offsets or per_sample_weights of " \
            "aten::embedding_bag, which are never observed."
 
 
-def _no_qconfig(ex: _Explainer, v: Verdict) -> str:
-    path, qconfigs = ex.loc.path, ex.view.qconfigs
-    mq = qconfigs.get(path)
-    if mq is not None and mq.explicit:
+def _no_qconfig(explainer: _Explainer, verdict: Verdict) -> str:
+    path, qconfigs = explainer.loc.path, explainer.view.qconfigs
+    assigned = qconfigs.get(path)
+    if assigned is not None and assigned.explicit:
         why = f"qconfig_dict sets {path!r} to None"
-    elif mq is not None and mq.key is None and path:
+    elif assigned is not None and assigned.key is None and path:
         parent = next((p for p in _parents(path) if qconfigs.get(p) and qconfigs[p].explicit),
                       None)
         why = f"it inherits None from {parent!r}" if parent is not None else \
@@ -710,23 +725,23 @@ def _no_qconfig(ex: _Explainer, v: Verdict) -> str:
     else:
         why = "no qconfig_dict key covers it"
     return (f"module {display_path(path)} has no qconfig ({why}), so the pass configures no "
-            f"observers in its graph; {ex.label(ex.loc)} is {ex.what(ex.loc)}.")
+            f"observers in its graph; {explainer.here} is {explainer.what(explainer.loc)}.")
 
 
-def _no_quantizable_use(ex: _Explainer, v: Verdict) -> str:
-    loc, here = ex.loc, ex.label(ex.loc)
-    users = ", ".join(ex.users(loc)) or "nothing"
+def _no_quantizable_use(explainer: _Explainer, verdict: Verdict) -> str:
+    loc, here = explainer.loc, explainer.here
+    users = ", ".join(explainer.users(loc)) or "nothing"
     returned = ""
-    callee = ex.returned_by_callee(loc)
+    callee = explainer.returned_by_callee(loc)
     if callee is not None:
-        returned = (f"; the value returned there, {ex.label(callee)}, is not observed either "
-                    f"({ex.verdicts(callee).reason})")
-    if ex.view.quant_type == "static":
-        return (f"nothing quantizable produces or uses {here}: it is {ex.what(loc)}, used by "
-                f"{users}{returned}.")
-    return (f"dynamic quantization observes only {ex.dynamic_observes(loc)}; {here} is "
-            f"neither, and no method it is passed to uses it so: it is {ex.what(loc)}, used "
-            f"by {users}{returned}.")
+        returned = (f"; the value returned there, {explainer.label(callee)}, is not observed "
+                    f"either ({explainer.verdicts(callee).reason})")
+    if explainer.view.quant_type == "static":
+        return (f"nothing quantizable produces or uses {here}: it is {explainer.what(loc)}, "
+                f"used by {users}{returned}.")
+    return (f"dynamic quantization observes only {explainer.dynamic_observes(loc)}; {here} is "
+            f"neither, and no method it is passed to uses it so: it is {explainer.what(loc)}, "
+            f"used by {users}{returned}.")
 
 
 CHAIN_LINKS = {"passed_to": "is passed on as {}",
@@ -736,31 +751,32 @@ CHAIN_LINKS = {"passed_to": "is passed on as {}",
 """How a link of a static chain reads in a dynamic_rules sentence."""
 
 
-def _dynamic_rules(ex: _Explainer, v: Verdict) -> str:
+def _dynamic_rules(explainer: _Explainer, verdict: Verdict) -> str:
     """The value, or the value it leads to, is one static quantization observes; name
     the op and what dynamic quantization observes instead."""
-    loc = ex.loc
-    chain = ex.verdicts.static_chain(loc)
+    loc = explainer.loc
+    chain = explainer.verdicts.static_chain(loc)
     origin = chain[-1][1] if chain else loc
-    which, op = detail(ex.facts.vnq[ex.index.key_of(origin)], "static_would_observe")
+    needed = explainer.facts.needs_quantization[explainer.index.key_of(origin)]
+    which, op = detail(needed, "static_would_observe")
     if not chain and which == "the output":
-        path = ex.label(loc)  # what() would say it twice
+        path = explainer.here  # what() would say it twice
     else:
-        path = f"{ex.label(loc)} ({ex.what(loc)})"
+        path = f"{explainer.here} ({explainer.what(loc)})"
     previous = loc
     for i, (link, hop) in enumerate(chain):
         if 0 < i < len(chain) - 1 and len(chain) > 3:
             if i == 1:
                 path += f" {len(chain) - 2} steps further"
         else:
-            text = CHAIN_LINKS[link].format(ex.label(hop))
-            callers = len(ex.index.edges_into.get(previous.instance, ()))
+            text = CHAIN_LINKS[link].format(explainer.label(hop))
+            callers = len(explainer.index.edges_into.get(previous.instance, ()))
             if link == "from_caller" and callers > 1:
                 text = text.replace("the call site", f"one of its {callers} call sites")
             path += f" {text}, which"
         previous = hop
     path += f" is {which} of {op}"
-    dynamic = ex.dynamic_observes(origin)
+    dynamic = explainer.dynamic_observes(origin)
     if which == "the output":
         return (f"{path}; static quantization observes the outputs of quantizable ops "
                 f"such as {op}, dynamic quantization no op's output, only {dynamic}.")
@@ -768,41 +784,43 @@ def _dynamic_rules(ex: _Explainer, v: Verdict) -> str:
             f"dynamically quantizable: dynamic quantization observes only {dynamic}.")
 
 
-def _dynamic_fp16_activation(ex: _Explainer, v: Verdict) -> str:
-    loc = ex.loc
+def _dynamic_fp16_activation(explainer: _Explainer, verdict: Verdict) -> str:
+    loc = explainer.loc
     return (f"module {display_path(loc.path)}'s qconfig has a float16 activation observer, and "
-            f"dynamic quantization observes no float16 activations; {ex.label(loc)} is not "
-            f"the weight of a conv or linear in this graph (it is {ex.what(loc)}, used by "
-            f"{', '.join(ex.users(loc)) or 'nothing'}), so it counts as an activation.")
+            f"dynamic quantization observes no float16 activations; {explainer.here} is not "
+            f"the weight of a conv or linear in this graph (it is {explainer.what(loc)}, used "
+            f"by {', '.join(explainer.users(loc)) or 'nothing'}), so it counts as an "
+            "activation.")
 
 
-def _ondevice_dynamic_activation(ex: _Explainer, v: Verdict) -> str:
+def _ondevice_dynamic_activation(explainer: _Explainer, verdict: Verdict) -> str:
     return f"on-device dynamic PTQ removed the activation observer configured for " \
-           f"{ex.label(ex.loc)}; only weight observers stay."
+           f"{explainer.here}; only weight observers stay."
 
 
-def _in_function(ex: _Explainer, v: Verdict) -> str:
-    return f"{ex.label(ex.loc)} is in user-defined function {ex.loc.method}; the pass configures " \
-           "no observers inside functions (make it a submodule's method)."
+def _in_function(explainer: _Explainer, verdict: Verdict) -> str:
+    return f"{explainer.here} is in user-defined function {explainer.loc.method}; the pass " \
+           "configures no observers inside functions (make it a submodule's method)."
 
 
-def _skipped_in_loop(ex: _Explainer, v: Verdict) -> str:
-    return (f"{ex.label(ex.loc)} is {ex.where_unwalked(ex.loc)}; the pass never looks inside "
-            "prim::Loop bodies, though the value would need an observer.")
+def _skipped_in_loop(explainer: _Explainer, verdict: Verdict) -> str:
+    return (f"{explainer.here} is {explainer.where_unwalked(explainer.loc)}; the pass never "
+            "looks inside prim::Loop bodies, though the value would need an observer.")
 
 
-def _not_walked(ex: _Explainer, v: Verdict) -> str:
-    loc, here = ex.loc, ex.label(ex.loc)
-    if ex.view.failure is not None and ex.index.slot(loc).place == "walked":
-        return f"the pass stopped (see run.failure) before it decided {here}, {ex.what(loc)}."
-    return (f"{here} is {ex.where_unwalked(loc)}; the pass never walks there, though the "
-            "value would need an observer.")
+def _not_walked(explainer: _Explainer, verdict: Verdict) -> str:
+    loc, here = explainer.loc, explainer.here
+    if explainer.view.failure is not None and explainer.index.slot(loc).place == "walked":
+        return (f"the pass stopped (see run.failure) before it decided {here}, "
+                f"{explainer.what(loc)}.")
+    return (f"{here} is {explainer.where_unwalked(loc)}; the pass never walks there, though "
+            "the value would need an observer.")
 
 
-def _removed_by_preprocessing(ex: _Explainer, v: Verdict) -> str:
-    return (f"%{ex.name(ex.loc)} is not in the graph the pass analyzed: preprocessing (linear "
-            "fusion, conv rewriting, constant propagation, fork/wait inlining) replaced it; "
-            "read run.module's graph for what took its place.")
+def _removed_by_preprocessing(explainer: _Explainer, verdict: Verdict) -> str:
+    return (f"%{explainer.name(explainer.loc)} is not in the graph the pass analyzed: "
+            "preprocessing (linear fusion, conv rewriting, constant propagation, fork/wait "
+            "inlining) replaced it; read run.module's graph for what took its place.")
 
 
 SENTENCES: dict[Reason, Sentence] = {

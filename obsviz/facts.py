@@ -24,7 +24,7 @@ class Facts:
     step: int
     phase: str | None = None
     qconfig: dict[str, ev.QConfigAssigned] = field(default_factory=dict)
-    vnq: dict[ValueKey, ev.RuleEvaluated] = field(default_factory=dict)
+    needs_quantization: dict[ValueKey, ev.RuleEvaluated] = field(default_factory=dict)
     dropped: dict[ValueKey, ev.RuleEvaluated] = field(default_factory=dict)
     delayed: dict[ValueKey, ev.DelayMatched] = field(default_factory=dict)  # by first
     delay_target: dict[ValueKey, ev.DelayMatched] = field(default_factory=dict)  # by second
@@ -71,15 +71,15 @@ def collect_facts(events: Iterable[ev.Event], step: int | None = None) -> Facts:
         if kind is ev.RuleEvaluated:
             key = e.value.key
             if e.rule == "valueNeedsToBeQuantized":
-                facts.vnq[key] = e
+                facts.needs_quantization[key] = e
             elif e.rule == "removeActivationObservers":
                 facts.dropped[key] = e
             elif first_walk(e.value):
                 facts.decided[key].append(e)
         elif kind is ev.GraphEntered:
-            gq = e.graph.qualname
-            facts.visits[gq].append(e)
-            visit_count[gq] = visit_count.get(gq, 0) + 1
+            qualname = e.graph.qualname
+            facts.visits[qualname].append(e)
+            visit_count[qualname] = visit_count.get(qualname, 0) + 1
         elif kind is ev.ObserverRecorded:
             if first_walk(e.value):
                 facts.decided[e.value.key].append(e)

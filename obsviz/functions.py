@@ -19,10 +19,10 @@ from .rules import get_func_name
 _loaded_units: list[torch._C.CompilationUnit] = []
 
 
-def register_compilation_unit(cu: torch._C.CompilationUnit) -> None:
-    """Make the functions of ``cu`` (e.g. a loaded model's) resolvable."""
-    if not any(known is cu for known in _loaded_units):
-        _loaded_units.append(cu)
+def register_compilation_unit(unit: torch._C.CompilationUnit) -> None:
+    """Make the functions of ``unit`` (e.g. a loaded model's) resolvable."""
+    if not any(known is unit for known in _loaded_units):
+        _loaded_units.append(unit)
 
 
 def _units_for(module: torch._C.ScriptModule | None) -> list[torch._C.CompilationUnit]:
@@ -31,8 +31,8 @@ def _units_for(module: torch._C.ScriptModule | None) -> list[torch._C.Compilatio
     if module is None:
         return units
     own_type = module._type()
-    owners = [cu for cu in units if cu.get_class(own_type.qualified_name()) == own_type]
-    return owners + [cu for cu in units if not any(cu is owner for owner in owners)]
+    owners = [unit for unit in units if unit.get_class(own_type.qualified_name()) == own_type]
+    return owners + [unit for unit in units if not any(unit is owner for owner in owners)]
 
 
 class FunctionResolver:
@@ -50,8 +50,8 @@ class FunctionResolver:
     def _index(self) -> dict[str, list[torch._C.ScriptFunction]]:
         if self._by_name is None:
             self._by_name = {}
-            for cu in self._units:
-                for fn in cu.get_functions():
+            for unit in self._units:
+                for fn in unit.get_functions():
                     self._by_name.setdefault(fn.name, []).append(fn)
         return self._by_name
 
@@ -70,8 +70,8 @@ class FunctionResolver:
         return self._by_short_name(node)
 
     def _by_qualified_name(self, qualified: str) -> tuple[torch._C.Graph, str] | None:
-        for cu in self._units:
-            fn = cu.find_function(qualified)
+        for unit in self._units:
+            fn = unit.find_function(qualified)
             if fn is not None:
                 return fn.graph, fn.qualified_name
         return None

@@ -19,13 +19,13 @@ def preprocess_graph(graph: torch._C.Graph) -> None:
 
 
 def _int_list(v: torch._C.Value) -> list[int] | None:
-    iv = v.toIValue() if v.node().kind() == "prim::Constant" else None
-    return list(iv) if isinstance(iv, list | tuple) else None
+    constant = v.toIValue() if v.node().kind() == "prim::Constant" else None
+    return list(constant) if isinstance(constant, list | tuple) else None
 
 
 def _bool(v: torch._C.Value) -> bool | None:
-    iv = v.toIValue() if v.node().kind() == "prim::Constant" else None
-    return iv if isinstance(iv, bool) else None
+    constant = v.toIValue() if v.node().kind() == "prim::Constant" else None
+    return constant if isinstance(constant, bool) else None
 
 
 def _conv_replacement(node: torch._C.Node) -> str | None:

@@ -361,7 +361,7 @@ def _summary(report: Report) -> str:
     values = next((frame for name, _, frame in report.tables if name == "values"), None)
     reasons: Counter[str] = Counter(values["reason"]) if values is not None else Counter()
     explained = Counter(e.reason for e in report.explanations)
-    no_qconfig = sum(1 for mq in run.qconfigs.values() if mq.qconfig is None)
+    no_qconfig = sum(1 for assigned in run.qconfigs.values() if assigned.qconfig is None)
     cards = [
         (len(run.inserted), "observers inserted"),
         (len(report.explanations), "values with a quantizable use and no observer (listed "

@@ -15,7 +15,7 @@ from .figures import Figure
 from .placement import ObserverSite, observer_placement
 from .qconfig import ModuleQConfig
 
-# The views (obsviz.view, and through it tables, diff and explain) are imported inside the
+# The views (obsviz.run_view, and through it tables, diff and explain) are imported inside the
 # methods that return them, never here: tables are pandas DataFrames, and `import obsviz`
 # must not import pandas (tests/test_api.py checks it), so that running the pass pays only
 # for torch. Here they are names for type checkers.
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from .calib import Calibration
     from .diff import RunDiff
     from .explain import Explanation
+    from .model_index import ModelIndex
+    from .run_view import RunView
     from .tables import Tables
-    from .values import ModelIndex
-    from .view import RunView
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +48,7 @@ class Run:
     failure: object | None = None  # the Diagnosis when the pass failed part-way
     # the model as the pass was given it (the before/diff figures draw its graphs)
     original: torch.jit.ScriptModule | None = field(default=None, repr=False)
-    # the views of the run, by step (None: the end), built on first use; see obsviz.view
+    # the views of the run, by step (None: the end), built on first use; see obsviz.run_view
     _views: dict[int | None, RunView] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -80,14 +80,14 @@ class Run:
         ``.values()``, ``.explain()``. Each step's view is built once and kept."""
         view = self._views.get(step)
         if view is None:
-            from .view import RunView
+            from .run_view import RunView
             view = self._views[step] = RunView(self, step, self._index)
         return view
 
     @cached_property
     def _index(self) -> ModelIndex:
         """The structural index of ``module`` that the views of every step share."""
-        from .view import build_index
+        from .run_view import build_index
         return build_index(self)
 
     def explain(self, value: object, module: str = "", method: str | None = None, *,
@@ -115,7 +115,7 @@ class Run:
         Submodule calls stay collapsed unless ``depth`` > 0; the options are those of
         :func:`obsviz.render` (``show_constants``, ``max_nodes``, ``rankdir``, ...).
         """
-        from .figures.views import render_run
+        from .figures.run_figures import render_run
         return render_run(self, module=module, method=method, when=when, depth=depth,
                           **options)
 

@@ -1,6 +1,6 @@
 """Tidy pandas views of the pass's maps and decisions, built lazily per run and step.
 
-Every table names values with the same columns (:data:`~obsviz.view.VALUE_COLUMNS`:
+Every table names values with the same columns (:data:`~obsviz.run_view.VALUE_COLUMNS`:
 module path, method, value name, producer op, graph qualname, value id), one row per
 instance that runs the graph, so tables join and filter with plain pandas. A table
 pairing two values prefixes the second one's columns (``callee_value``,
@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .model_index import Instance
 from .qconfig import ScriptedQConfig
 from .reasons import REASONS
 from .refs import Loc
-from .values import Instance
-from .view import VALUE_COLUMNS
+from .run_view import VALUE_COLUMNS
 
 if TYPE_CHECKING:
-    from .view import RunView
+    from .run_view import RunView
 
 DESCRIPTIONS = {
     "values": "every value of every graph reached, with observed flag and reason code",
@@ -59,7 +59,7 @@ def _prefixed(prefix: str) -> list[str]:
 
 
 class Tables:
-    """The tables of one :class:`~obsviz.view.RunView`; each is built on first access."""
+    """The tables of one :class:`~obsviz.run_view.RunView`; each is built on first access."""
 
     def __init__(self, view: RunView) -> None:
         self.view = view
@@ -90,10 +90,10 @@ class Tables:
         inserted = self.facts.inserted
         rows = []
         for inst in self.index.instances.values():
-            gi = self.index.graphs[inst.graph]
-            for unique, slot in gi.slots.items():
+            graph_index = self.index.graphs[inst.graph]
+            for unique, slot in graph_index.slots.items():
                 verdict = verdicts(inst.loc(unique))
-                observer = gi.observer_of.get(unique, "") if verdict.observed else ""
+                observer = graph_index.observer_of.get(unique, "") if verdict.observed else ""
                 event = inserted.get((inst.graph, unique))
                 rows.append([inst.path, inst.method, slot.name, slot.producer, inst.graph,
                              unique, verdict.observed, verdict.reason, observer,
@@ -112,33 +112,34 @@ class Tables:
 
     @cached_property
     def boundary(self) -> pd.DataFrame:
-        entries = {(e.caller.key, e.callee.key): e
-                   for found in self.facts.boundary.values() for e in found}
+        entries = {(entry.caller.key, entry.callee.key): entry
+                   for found in self.facts.boundary.values() for entry in found}
         if_outputs: dict[str, list] = {}
-        for e in entries.values():
-            if e.kind == "if_output":
-                if_outputs.setdefault(e.caller.graph.qualname, []).append(e)
+        for entry in entries.values():
+            if entry.kind == "if_output":
+                if_outputs.setdefault(entry.caller.graph.qualname, []).append(entry)
         rows = []
         for inst in self.index.instances.values():
             for edge in self.index.edges_from.get(inst.key, ()):
                 callee = self.index.instances[edge.callee]
                 for kind, pairs in (("input", edge.args), ("return", edge.results)):
-                    for caller_u, callee_u in pairs:
-                        e = entries.get(((inst.graph, caller_u), (callee.graph, callee_u)))
-                        if e is not None:
-                            rows.append(self.columns(inst.loc(caller_u))
-                                        + self.columns(callee.loc(callee_u))
-                                        + [kind, e.step])
-            for e in if_outputs.get(inst.graph, ()):
-                rows.append(self.columns(inst.loc(e.caller.unique))
-                            + self.columns(inst.loc(e.callee.unique))
-                            + [e.kind, e.step])
+                    for caller_unique, callee_unique in pairs:
+                        entry = entries.get(((inst.graph, caller_unique),
+                                             (callee.graph, callee_unique)))
+                        if entry is not None:
+                            rows.append(self.columns(inst.loc(caller_unique))
+                                        + self.columns(callee.loc(callee_unique))
+                                        + [kind, entry.step])
+            for entry in if_outputs.get(inst.graph, ()):
+                rows.append(self.columns(inst.loc(entry.caller.unique))
+                            + self.columns(inst.loc(entry.callee.unique))
+                            + [entry.kind, entry.step])
         return self._frame(rows, [*_prefixed("callee"), "kind", "step"])
 
     @cached_property
     def observer_map(self) -> pd.DataFrame:
         rows = []
-        for key, event in self.facts.vnq.items():
+        for key, event in self.facts.needs_quantization.items():
             if not event.outcome or key in self.facts.dropped:
                 continue
             role = next((v for k, v in event.detail if k == "role"), "activation")
@@ -189,8 +190,8 @@ class Tables:
         verdicts = self.view.verdicts
         rows = []
         for inst in self.index.instances.values():
-            gi = self.index.graphs[inst.graph]
-            for unique in gi.slots:
+            graph_index = self.index.graphs[inst.graph]
+            for unique in graph_index.slots:
                 loc = inst.loc(unique)
                 verdict = verdicts(loc)
                 how = REASONS[verdict.reason].how_observed
@@ -198,7 +199,7 @@ class Tables:
                     continue
                 source = verdict.related[0][1] if verdict.related else None
                 rows.append(self.columns(loc)
-                            + [how, verdict.reason, gi.observer_of.get(unique, "")
+                            + [how, verdict.reason, graph_index.observer_of.get(unique, "")
                                if verdict.observed else ""]
                             + (self.columns(source) if source else [None] * 6))
         frame = self._frame(rows, ["how", "reason", "observer", *_prefixed("source")])
@@ -230,16 +231,17 @@ class Tables:
     @cached_property
     def qconfig(self) -> pd.DataFrame:
         rows = []
-        for path, mq in self.view.qconfigs.items():
+        for path, assigned in self.view.qconfigs.items():
             event = self.facts.qconfig.get(path)
             if event is None:
                 continue
-            how = "explicit" if mq.explicit else "inherited" if mq.qconfig else "none"
-            if mq.explicit and mq.qconfig is None:
+            how = "explicit" if assigned.explicit else "inherited" if assigned.qconfig else "none"
+            if assigned.explicit and assigned.qconfig is None:
                 how = "explicit_none"
-            summary = "None" if mq.qconfig is None else describe(
-                {role: self.observer(mq.qconfig, role) for role in ("activation", "weight")})
-            rows.append([path, mq.type_name, mq.key, mq.explicit, how, summary, event.step])
+            summary = "None" if assigned.qconfig is None else describe(
+                {role: self.observer(assigned.qconfig, role) for role in ("activation", "weight")})
+            rows.append([path, assigned.type_name, assigned.key, assigned.explicit, how, summary,
+                         event.step])
         return pd.DataFrame(rows, columns=["module_path", "type", "qconfig_key", "explicit",
                                            "how", "qconfig", "step"])
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .facts import Facts, detail
+from .model_index import CallEdge, Instance, ModelIndex
 from .qconfig import ModuleQConfig
 from .reasons import Reason
 from .refs import Loc, ValueKey
-from .values import CallEdge, Instance, ModelIndex
 
 OBSERVED_VIA = {
     "self": Reason.OBSERVED_HERE,
@@ -129,7 +129,7 @@ class Verdicts:
     def _skipped(self, loc: Loc, reason: Reason) -> Verdict:
         if self.observer_source(self.index.key_of(loc)) is not None:
             return Verdict(False, reason)
-        return self._vnq_verdict(loc) or Verdict(False, reason)
+        return self._needs_quantization_verdict(loc) or Verdict(False, reason)
 
     def _propagated(self, inst: Instance, unique: int, event: object) -> Verdict:
         if event.via == "pass_through":
@@ -176,7 +176,7 @@ class Verdicts:
         inst = self.index.instance_of(loc)
         if self.index.key_of(loc) in self.facts.dropped:
             return Verdict(False, Reason.ONDEVICE_DYNAMIC_ACTIVATION)
-        own = self._vnq_verdict(loc)
+        own = self._needs_quantization_verdict(loc)
         if own is not None:
             return own
         if inst.kind == "function":
@@ -186,9 +186,9 @@ class Verdicts:
             return Verdict(False, Reason.NO_QCONFIG)
         return Verdict(False, Reason.NOT_WALKED)
 
-    def _vnq_verdict(self, loc: Loc) -> Verdict | None:
+    def _needs_quantization_verdict(self, loc: Loc) -> Verdict | None:
         """What valueNeedsToBeQuantized turning the value down says, if it did."""
-        event = self.facts.vnq.get(self.index.key_of(loc))
+        event = self.facts.needs_quantization.get(self.index.key_of(loc))
         if event is None or event.outcome:
             return None
         if event.reason == "no_quantizable_use":
@@ -218,7 +218,8 @@ class Verdicts:
 
     @cached_property
     def _any_static_would_observe(self) -> bool:
-        return any(detail(e, "static_would_observe") for e in self.facts.vnq.values())
+        return any(detail(e, "static_would_observe")
+                   for e in self.facts.needs_quantization.values())
 
     def _search_chain(self, start: Loc, calls: tuple[CallEdge, ...], visiting: frozenset[Loc]
                       ) -> tuple[tuple[str, Loc], ...] | None:
@@ -234,15 +235,15 @@ class Verdicts:
             for state in frontier:
                 loc, entered = state
                 inst = self.index.instance_of(loc)
-                event = self.facts.vnq.get(self.index.key_of(loc))
+                event = self.facts.needs_quantization.get(self.index.key_of(loc))
                 if event is None or event.outcome or event.reason != "no_quantizable_use":
                     continue
                 if detail(event, "static_would_observe"):
                     return paths[state]
-                for link, nxt, nxt_calls in self._chain_links(inst, loc, entered, visiting):
-                    if (nxt, nxt_calls) not in paths:
-                        paths[(nxt, nxt_calls)] = (*paths[state], (link, nxt))
-                        following.append((nxt, nxt_calls))
+                for link, hop, hop_calls in self._chain_links(inst, loc, entered, visiting):
+                    if (hop, hop_calls) not in paths:
+                        paths[(hop, hop_calls)] = (*paths[state], (link, hop))
+                        following.append((hop, hop_calls))
             frontier = following
         return None
 
@@ -254,8 +255,8 @@ class Verdicts:
             for link, pairs in (("passed_to", edge.args), ("returned_by", edge.results)):
                 links += [(link, edge.callee.loc(callee), (*calls, edge))
                           for caller, callee in pairs if caller == unique]
-        gi = self.index.graphs[inst.graph]
-        if not inst.entry and (unique in gi.inputs or unique in gi.returns):
+        graph_index = self.index.graphs[inst.graph]
+        if not inst.entry and (unique in graph_index.inputs or unique in graph_index.returns):
             edges = calls[-1:] or self.index.edges_into.get(inst.key, ())
             for edge in edges:
                 links += [("from_caller", edge.caller.loc(caller), calls[:-1])
@@ -292,7 +293,7 @@ class Verdicts:
     def observer_source(self, key: ValueKey, seen: set[ValueKey] | None = None
                         ) -> ValueKey | None:
         """``getObserverFor`` over the recorded maps: the value whose own need applies."""
-        event = self.facts.vnq.get(key)
+        event = self.facts.needs_quantization.get(key)
         if event is not None and event.outcome and key not in self.facts.dropped:
             return key
         seen = seen if seen is not None else set()
@@ -311,7 +312,7 @@ class Verdicts:
         frontier = [near.key]
         seen = set(frontier)
         while frontier:
-            nxt = []
+            callees = []
             for caller in frontier:
                 for edge in self.index.edges_from.get(caller, ()):
                     inst = self.index.instances.get(edge.callee)
@@ -320,8 +321,8 @@ class Verdicts:
                     if inst.graph == key.graph:
                         return inst.loc(key.unique)
                     seen.add(inst.key)
-                    nxt.append(inst.key)
-            frontier = nxt
+                    callees.append(inst.key)
+            frontier = callees
         others = self.index.instances_of_graph(key.graph)
         return others[0].loc(key.unique) if others else None
 

@@ -13,8 +13,8 @@ from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
 from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices
+from obsviz.explorer.panels import change_text, table_rows
 from obsviz.explorer.state import parse_value
-from obsviz.explorer.views import change_text, table_rows
 
 from . import failure_models as fm
 from .corpus import count_observer_calls, real_pass

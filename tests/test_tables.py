@@ -11,7 +11,7 @@ from torch.ao.quantization import get_default_qconfig
 
 import obsviz
 from obsviz import events as ev
-from obsviz.view import VALUE_COLUMNS
+from obsviz.run_view import VALUE_COLUMNS
 
 from .corpus import case, script
 from .explain_models import run_of

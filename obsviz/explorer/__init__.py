@@ -1,7 +1,8 @@
 """The Explorer: an ipywidgets app to toggle qconfigs, step through the pass, and ask why.
 
 ``state`` holds the UI state and its qconfig choices, ``session`` the runs kept by run
-key, ``views`` the pure view functions of a run and a state, and ``app`` the widgets.
+key, ``panels`` the HTML of each panel as pure functions of a run and a state, and
+``app`` the widgets.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from ..figures import DEFAULT_MAX_NODES
 from ..fixes import ArgumentFold, self_attributes
 from ..rules import DYNAMIC, STATIC
 from ..torch_api import QConfig
-from . import views
+from . import panels as views
 from .choices import QConfigChoices
 from .session import Outcome, Session
 from .state import WHEN, ExplorerState

@@ -1,9 +1,9 @@
 """Graphviz figures of TorchScript graphs, before and after ``InsertObservers``.
 
 ``obsviz.render(model)`` draws any scripted model or graph; ``run.render(...)`` draws a
-run's views (before, after, diff), coloured by what the pass decided for each value.
-Figures are :class:`Figure` objects (``graphviz.Digraph``): they show inline in Jupyter
-and save with ``.render("name", format="svg" | "png" | "pdf")``.
+run's graphs before and after the pass and their diff, coloured by what the pass decided
+for each value. Figures are :class:`Figure` objects (``graphviz.Digraph``): they show
+inline in Jupyter and save with ``.render("name", format="svg" | "png" | "pdf")``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 from ..functions import FunctionResolver
 from .figure import Figure, GraphvizNotFoundError, RenderError
 from .graph import DEFAULT_MAX_NODES, Mark, Options, Scope, TooManyNodesError, draw
+from .run_figures import render_run, render_value
 from .style import STATES
-from .views import render_run, render_value
 
 __all__ = [
     "DEFAULT_MAX_NODES",

@@ -152,12 +152,12 @@ def _constant_text(node: Node) -> str:
     if value.type().kind() in ("FunctionType", "NoneType"):
         return "None" if value.type().kind() == "NoneType" else ""
     try:
-        iv = value.toIValue()
+        constant = value.toIValue()
     except RuntimeError:
         return style.short_type(str(value.type()))
-    if isinstance(iv, torch.Tensor):
-        return f"tensor{list(iv.shape)}"
-    return repr(iv)
+    if isinstance(constant, torch.Tensor):
+        return f"tensor{list(constant.shape)}"
+    return repr(constant)
 
 
 def _short_kind(kind: str) -> str:
@@ -239,33 +239,33 @@ class GraphDrawer:
     def draw(self, scope: Scope) -> None:
         """Draw a scope as the figure's top level: its inputs, body and return."""
         lookup = self.marker(scope)
-        env: dict[int, Source] = {}
+        sources: dict[int, Source] = {}
         filtered = self.options.include is not None
         for index, value in enumerate(scope.graph.inputs()):
             if index == 0 and _is_module_type(value):
-                env[value.unique()] = self._self_ref(scope, value)
+                sources[value.unique()] = self._self_ref(scope, value)
             elif filtered:
-                env[value.unique()] = _Hidden(None)
+                sources[value.unique()] = _Hidden(None)
             else:
                 node_id = self.add_node("input", style.node_label("input"), None,
                                         f"graph input %{value.debugName()}")
-                self.define(value, _Drawn(node_id), lookup, None, env)
-        self.walk(scope.graph.block(), scope, lookup, env, None, self.options.depth, True)
+                self.define(value, _Drawn(node_id), lookup, None, sources)
+        self.walk(scope.graph.block(), scope, lookup, sources, None, self.options.depth, True)
         outputs = list(scope.graph.outputs())
         if filtered:
             for value in outputs:
-                self.hidden_use(value, env, lookup)
+                self.hidden_use(value, sources, lookup)
             return
         ret = self.add_node("return", style.node_label("return"), None)
         for value in outputs:
-            self.connect(value, env, ret, lookup, top=True)
+            self.connect(value, sources, ret, lookup, top=True)
 
     def _self_ref(self, scope: Scope, value: Value) -> _ModuleRef:
         return _ModuleRef("self", scope.path, scope.module,
                           style.short_type(str(value.type())))
 
     def define(self, value: Value, source: Source, lookup: Lookup,
-               cluster: _Cluster | None, env: dict[int, Source]) -> None:
+               cluster: _Cluster | None, sources: dict[int, Source]) -> None:
         """Record where a value comes from; the diff overlay adds an observer after it."""
         mark = lookup(value)
         if mark is not None and mark.observer and isinstance(source, _Drawn):
@@ -274,48 +274,48 @@ class GraphDrawer:
             self.add_edge(source.node, observer, value, mark,
                           focus=value.unique() in self.options.focus)
             source = _Drawn(observer, past_observer=True)
-        env[value.unique()] = source
+        sources[value.unique()] = source
 
-    def walk(self, block: Block, scope: Scope, lookup: Lookup, env: dict[int, Source],
+    def walk(self, block: Block, scope: Scope, lookup: Lookup, sources: dict[int, Source],
              cluster: _Cluster | None, depth: int, top: bool) -> None:
         include = self.options.include if top else None
         for node in block.nodes():
-            if self.fold(node, lookup, env):
+            if self.fold(node, lookup, sources):
                 continue
             if include is not None and not include(node):
-                self.hide(node, scope, lookup, env, cluster, depth)
-            elif self.call(node, scope, lookup, env, cluster, depth, top):
+                self.hide(node, scope, lookup, sources, cluster, depth)
+            elif self.call(node, scope, lookup, sources, cluster, depth, top):
                 continue
             elif list(node.blocks()):
-                self.control(node, scope, lookup, env, cluster, depth, top)
+                self.control(node, scope, lookup, sources, cluster, depth, top)
             else:
-                self.op(node, lookup, env, cluster, top)
+                self.op(node, lookup, sources, cluster, top)
 
-    def fold(self, node: Node, lookup: Lookup, env: dict[int, Source]) -> bool:
+    def fold(self, node: Node, lookup: Lookup, sources: dict[int, Source]) -> bool:
         """Constants, module handles and (unless they matter) parameters and list
         construction become text in their users' labels; True when ``node`` was folded."""
         kind = node.kind()
         if kind == "prim::Constant" and not self.options.show_constants:
-            env[node.output().unique()] = _Folded(_constant_text(node))
+            sources[node.output().unique()] = _Folded(_constant_text(node))
             return True
         if kind == "prim::GetAttr":
-            return self.fold_get_attr(node, lookup, env)
+            return self.fold_get_attr(node, lookup, sources)
         if kind in FOLDED_LIST_KINDS and not self.options.show_lists:
-            return self.fold_list(node, lookup, env)
+            return self.fold_list(node, lookup, sources)
         return False
 
-    def hide(self, node: Node, scope: Scope, lookup: Lookup, env: dict[int, Source],
+    def hide(self, node: Node, scope: Scope, lookup: Lookup, sources: dict[int, Source],
              cluster: _Cluster | None, depth: int) -> None:
         """A node left out of a neighbourhood: its inputs end in one '…' stub."""
         for value in node.inputs():
-            self.hidden_use(value, env, lookup)
+            self.hidden_use(value, sources, lookup)
         for value in node.outputs():
-            env[value.unique()] = _Hidden(node)
+            sources[value.unique()] = _Hidden(node)
         for sub in node.blocks():
-            self.walk(sub, scope, lookup, env, cluster, depth, True)
+            self.walk(sub, scope, lookup, sources, cluster, depth, True)
 
-    def hidden_use(self, value: Value, env: dict[int, Source], lookup: Lookup) -> None:
-        source = env.get(value.unique())
+    def hidden_use(self, value: Value, sources: dict[int, Source], lookup: Lookup) -> None:
+        source = sources.get(value.unique())
         if isinstance(source, _Drawn):
             key = ("sink", source.node)
             if key in self.stubs:
@@ -327,14 +327,14 @@ class GraphDrawer:
                           focus=not past and value.unique() in self.options.focus)
 
     def fold_get_attr(self, node: Node, lookup: Lookup,
-                      env: dict[int, Source]) -> bool:
-        owner = env.get(node.input().unique())
+                      sources: dict[int, Source]) -> bool:
+        owner = sources.get(node.input().unique())
         out = node.output()
         name = node.s("name")
         if not isinstance(owner, _ModuleRef):
             return False
         if is_observer_name(name):
-            env[out.unique()] = _ObserverRef(name, style.short_type(str(out.type())))
+            sources[out.unique()] = _ObserverRef(name, style.short_type(str(out.type())))
             return True
         child = None
         if owner.module is not None and owner.module.hasattr(name):
@@ -342,32 +342,32 @@ class GraphDrawer:
             child = candidate if isinstance(candidate, torch._C.ScriptModule) else None
         if child is not None or (owner.module is None and _is_module_type(out)):
             relative = name if owner.name == "self" else f"{owner.name}.{name}"
-            env[out.unique()] = _ModuleRef(relative, _join(owner.path, name), child,
+            sources[out.unique()] = _ModuleRef(relative, _join(owner.path, name), child,
                                            style.short_type(str(out.type())))
             return True
         mark = lookup(out)
         if self.options.show_params or (mark is not None and mark.state != "not_needed"):
             return False
-        env[out.unique()] = _Folded(name)
+        sources[out.unique()] = _Folded(name)
         return True
 
-    def fold_list(self, node: Node, lookup: Lookup, env: dict[int, Source]) -> bool:
+    def fold_list(self, node: Node, lookup: Lookup, sources: dict[int, Source]) -> bool:
         mark = lookup(node.output())
         if mark is not None and mark.state != "not_needed":
             return False
-        parts = tuple((v, env.get(v.unique(), _Folded("?"))) for v in node.inputs())
+        parts = tuple((v, sources.get(v.unique(), _Folded("?"))) for v in node.inputs())
         if all(isinstance(s, _Folded) for _, s in parts):
             texts = ", ".join(s.text for _, s in parts)  # type: ignore[union-attr]
             brackets = "[]" if node.kind() == "prim::ListConstruct" else "()"
-            env[node.output().unique()] = _Folded(f"{brackets[0]}{texts}{brackets[1]}")
+            sources[node.output().unique()] = _Folded(f"{brackets[0]}{texts}{brackets[1]}")
         else:
-            env[node.output().unique()] = _Bundle(parts)
+            sources[node.output().unique()] = _Bundle(parts)
         return True
 
-    def connect(self, value: Value, env: dict[int, Source], head: str, lookup: Lookup,
+    def connect(self, value: Value, sources: dict[int, Source], head: str, lookup: Lookup,
                 folded: list[str] | None = None, top: bool = False) -> None:
         """An edge for each drawn source of ``value`` into ``head``; folded ones to text."""
-        source = env.get(value.unique())
+        source = sources.get(value.unique())
         if isinstance(source, _Drawn):
             past = source.past_observer
             mark = None if past else lookup(value)
@@ -379,7 +379,7 @@ class GraphDrawer:
         elif isinstance(source, _Bundle):
             inner: list[str] = []
             for part, _ in source.parts:
-                self.connect(part, env, head, lookup, inner, top)
+                self.connect(part, sources, head, lookup, inner, top)
             if folded is not None and inner:
                 folded.append("[" + ", ".join(inner) + "]")
         elif isinstance(source, _Hidden):
@@ -391,14 +391,14 @@ class GraphDrawer:
             self.add_edge(self.stubs[key], head, value, lookup(value),
                           focus=top and value.unique() in self.options.focus)
 
-    def inputs_into(self, node: Node, head: str, env: dict[int, Source], lookup: Lookup,
+    def inputs_into(self, node: Node, head: str, sources: dict[int, Source], lookup: Lookup,
                     skip: int = 0, top: bool = False) -> list[str]:
         folded: list[str] = []
         for value in list(node.inputs())[skip:]:
-            self.connect(value, env, head, lookup, folded, top)
+            self.connect(value, sources, head, lookup, folded, top)
         return folded
 
-    def op(self, node: Node, lookup: Lookup, env: dict[int, Source],
+    def op(self, node: Node, lookup: Lookup, sources: dict[int, Source],
            cluster: _Cluster | None, top: bool) -> None:
         kind = node.kind()
         role, skip, title = "op", 0, _short_kind(kind)
@@ -413,53 +413,53 @@ class GraphDrawer:
         elif kind == "prim::Constant":
             role, title = "const", _constant_text(node)
         node_id = self.add_node(role, "", cluster, kind)
-        folded = self.inputs_into(node, node_id, env, lookup, skip, top)
+        folded = self.inputs_into(node, node_id, sources, lookup, skip, top)
         self.nodes[node_id][0]["label"] = style.node_label(
             title, style.shorten(", ".join(folded)), bold=role == "op")
         for value in node.outputs():
-            self.define(value, _Drawn(node_id), lookup, cluster, env)
+            self.define(value, _Drawn(node_id), lookup, cluster, sources)
 
-    def call_method(self, node: Node, lookup: Lookup, env: dict[int, Source],
+    def call_method(self, node: Node, lookup: Lookup, sources: dict[int, Source],
                     cluster: _Cluster | None, depth: int, top: bool) -> bool:
-        target = env.get(node.inputsAt(0).unique())
+        target = sources.get(node.inputsAt(0).unique())
         method = node.s("name")
         if isinstance(target, _ObserverRef):
             node_id = self.add_node("observer", style.node_label(target.name, target.type_name),
                                     cluster, f"{target.name}: {target.type_name}")
-            self.inputs_into(node, node_id, env, lookup, 1, top)
+            self.inputs_into(node, node_id, sources, lookup, 1, top)
             for value in node.outputs():
-                env[value.unique()] = _Drawn(node_id, past_observer=True)
+                sources[value.unique()] = _Drawn(node_id, past_observer=True)
             return True
         if not isinstance(target, _ModuleRef):
             return False
         title = target.name if method == "forward" else f"{target.name}.{method}"
         subtitle = "method of self" if target.name == "self" else target.type_name
         if depth > 0 and target.module is not None and target.module._has_method(method):
-            self.expand_method(node, target, method, lookup, env, cluster, depth)
+            self.expand_method(node, target, method, lookup, sources, cluster, depth)
             return True
         node_id = self.add_node("call", "", cluster,
                                 f"{display_path(target.path)}: {target.type_name}.{method}")
-        folded = self.inputs_into(node, node_id, env, lookup, 1, top)
+        folded = self.inputs_into(node, node_id, sources, lookup, 1, top)
         inside = self.options.call_note(target.path) \
             if self.options.call_note and target.name != "self" else ""
         self.nodes[node_id][0]["label"] = style.node_label(
             title, subtitle, style.shorten(", ".join(folded)), inside)
         for value in node.outputs():
-            self.define(value, _Drawn(node_id), lookup, cluster, env)
+            self.define(value, _Drawn(node_id), lookup, cluster, sources)
         return True
 
-    def call(self, node: Node, scope: Scope, lookup: Lookup, env: dict[int, Source],
+    def call(self, node: Node, scope: Scope, lookup: Lookup, sources: dict[int, Source],
              cluster: _Cluster | None, depth: int, top: bool) -> bool:
         """Draw a method or function call (collapsed, or expanded while ``depth`` lasts);
         False when ``node`` is not one drawn that way."""
         if node.kind() == "prim::CallMethod":
-            return self.call_method(node, lookup, env, cluster, depth, top)
+            return self.call_method(node, lookup, sources, cluster, depth, top)
         if node.kind() == "prim::CallFunction" and depth > 0:
-            return self.call_function(node, scope, lookup, env, cluster, depth)
+            return self.call_function(node, scope, lookup, sources, cluster, depth)
         return False
 
     def call_function(self, node: Node, scope: Scope, lookup: Lookup,
-                      env: dict[int, Source], cluster: _Cluster | None, depth: int) -> bool:
+                      sources: dict[int, Source], cluster: _Cluster | None, depth: int) -> bool:
         """A user-defined function's call, expanded like a submodule call when the
         function's graph can be found."""
         if self.options.functions is None or not user_defined_call_function(node):
@@ -469,21 +469,21 @@ class GraphDrawer:
         callee = Scope(graph, scope.path, name, None)
         where = f"{display_path(scope.path)} calls {qualname}"
         self.expand(node, callee, style.cluster_label(f"{name}()", "function"), where,
-                    1, lookup, env, cluster, depth)
+                    1, lookup, sources, cluster, depth)
         return True
 
     def expand_method(self, node: Node, target: _ModuleRef, method: str, lookup: Lookup,
-                      env: dict[int, Source], cluster: _Cluster | None, depth: int) -> None:
+                      sources: dict[int, Source], cluster: _Cluster | None, depth: int) -> None:
         assert target.module is not None
         callee = Scope(target.module._get_method(method).graph, target.path, method,
                        target.module)
         self.expand(node, callee,
                     style.cluster_label(target.path or "self", f"{target.type_name}.{method}"),
-                    f"{display_path(target.path)}: {target.type_name}.{method}", 0, lookup, env,
+                    f"{display_path(target.path)}: {target.type_name}.{method}", 0, lookup, sources,
                     cluster, depth, self_ref=target)
 
     def expand(self, node: Node, callee: Scope, label: str, tooltip: str, offset: int,
-               lookup: Lookup, env: dict[int, Source], cluster: _Cluster | None, depth: int,
+               lookup: Lookup, sources: dict[int, Source], cluster: _Cluster | None, depth: int,
                self_ref: _ModuleRef | None = None) -> None:
         """A call drawn as a cluster holding the callee's graph, joined by boundary edges.
         ``offset`` is the position of the callee's first parameter among the node's inputs
@@ -494,7 +494,7 @@ class GraphDrawer:
         arguments = list(node.inputs())[offset:]
         for index, (arg, param) in enumerate(zip(arguments, callee.graph.inputs(),
                                                  strict=False)):
-            source = env.get(arg.unique())
+            source = sources.get(arg.unique())
             if index == 0 and self_ref is not None:
                 callee_env[param.unique()] = _ModuleRef("self", self_ref.path, self_ref.module,
                                                         self_ref.type_name)
@@ -502,7 +502,7 @@ class GraphDrawer:
                 entry = self.add_node("input", style.node_label(param.debugName(), bold=False),
                                       inner, f"input %{param.debugName()} of "
                                       f"{display_path(callee.path)}.{callee.method}")
-                self.connect(arg, env, entry, lookup)
+                self.connect(arg, sources, entry, lookup)
                 self.edges[-1][2]["class"] += " boundary"
                 self.define(param, _Drawn(entry), callee_lookup, inner, callee_env)
             else:
@@ -513,23 +513,23 @@ class GraphDrawer:
                     if isinstance(callee_env.get(v.unique()), _Drawn | _Bundle | _Hidden)]
         if not returned:
             for value in node.outputs():
-                env[value.unique()] = _Folded("")
+                sources[value.unique()] = _Folded("")
             return
         ret = self.add_node("return", style.node_label("return", bold=False), inner)
         for value in returned:
             self.connect(value, callee_env, ret, callee_lookup)
         for value in node.outputs():
-            self.define(value, _Drawn(ret), lookup, cluster, env)
+            self.define(value, _Drawn(ret), lookup, cluster, sources)
         self.boundary_tails.add(ret)
 
-    def control(self, node: Node, scope: Scope, lookup: Lookup, env: dict[int, Source],
+    def control(self, node: Node, scope: Scope, lookup: Lookup, sources: dict[int, Source],
                 cluster: _Cluster | None, depth: int, top: bool) -> None:
         """``prim::If``, ``prim::Loop``...: a cluster with a header, one cluster per block,
         and a merge node that produces the outputs."""
         kind = _short_kind(node.kind())
         outer = self.add_cluster(style.cluster_label(kind), "block", cluster)
         header = self.add_node("control", "", outer, node.kind())
-        folded = self.inputs_into(node, header, env, lookup, 0, top)
+        folded = self.inputs_into(node, header, sources, lookup, 0, top)
         self.nodes[header][0]["label"] = style.node_label(kind.lower(),
                                                           style.shorten(", ".join(folded)))
         names = ("then", "else") if node.kind() == "prim::If" else ("body",)
@@ -538,8 +538,8 @@ class GraphDrawer:
             name = names[index] if index < len(names) else f"block {index}"
             inner = self.add_cluster(style.cluster_label(name), "branch", outer)
             for value in block.inputs():
-                self.define(value, _Drawn(header), lookup, inner, env)
-            self.walk(block, scope, lookup, env, inner, depth, top)
+                self.define(value, _Drawn(header), lookup, inner, sources)
+            self.walk(block, scope, lookup, sources, inner, depth, top)
             first = self._first_node(inner)
             if first is not None:  # keeps each branch below its header
                 self.edges.append((header, first, {"style": "invis"}))
@@ -548,9 +548,9 @@ class GraphDrawer:
                     merge = self.add_node("merge", "<>", outer, f"outputs of {node.kind()}")
                     self.edges.append((header, merge, {"style": "invis"}))
                 for value in block.outputs():
-                    self.connect(value, env, merge, lookup, top=top)
+                    self.connect(value, sources, merge, lookup, top=top)
         for value in node.outputs():
-            self.define(value, _Drawn(merge) if merge else _Folded(""), lookup, outer, env)
+            self.define(value, _Drawn(merge) if merge else _Folded(""), lookup, outer, sources)
 
     def _first_node(self, cluster: _Cluster) -> str | None:
         if cluster.nodes:

@@ -19,9 +19,9 @@ from ..reasons import REASONS, Reason
 from ..refs import Loc
 
 if TYPE_CHECKING:
+    from ..model_index import GraphIndex
     from ..run import Run
-    from ..values import GraphIndex
-    from ..view import RunView
+    from ..run_view import RunView
 
 def state_of(reason: Reason, roles: tuple[str, ...] = (), parameter: bool = False) -> str:
     """The legend state of a verdict: its reason code, the roles of its related values,
@@ -111,8 +111,8 @@ class ValueStates:
         if found is None or not original_names:
             return []
         graph = found[1]
-        gq = graph.ref.qualname
-        return [u for u in graph.observer_of if (gq, u) not in original_names]
+        qualname = graph.ref.qualname
+        return [u for u in graph.observer_of if (qualname, u) not in original_names]
 
 
 def run_states(run: Run, step: int | None = None) -> ValueStates | None:

@@ -1,4 +1,4 @@
-"""The Explorer's views: pure functions of a run outcome and the state, returning HTML.
+"""The Explorer's panels: pure functions of a run outcome and the state, returning HTML.
 
 Nothing here touches a widget, so every view can be tested (and reused) on its own;
 ``obsviz.explorer.app`` only places the strings these functions return.
@@ -18,8 +18,8 @@ from ..figures import RenderError, TooManyNodesError, style
 from ..figures.states import run_states
 from ..fixes import self_attributes
 from ..refs import GraphRef, ValueRef, display_path
+from ..run_view import VALUE_COLUMNS, RunView
 from ..tables import DESCRIPTIONS
-from ..view import VALUE_COLUMNS, RunView
 from .choices import INHERIT
 from .state import ExplorerState, RunKey, parse_value, value_label
 
@@ -189,7 +189,8 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
     facts = view.facts
     sizes = {"boundary entries": sum(len(v) for v in facts.boundary.values()) // 2,
              "delayed (fusion)": len(facts.delayed),
-             "configured (valueNeedsToBeQuantized)": sum(e.outcome for e in facts.vnq.values()),
+             "configured (valueNeedsToBeQuantized)":
+                 sum(e.outcome for e in facts.needs_quantization.values()),
              "pass-through": len(facts.pass_through),
              "observers inserted": len(facts.inserted)}
     where = "the end of the pass (the final result)" if at == last else f"step {at} of {last}"

@@ -17,7 +17,7 @@ from . import events as ev
 from .errors import ObsvizError
 from .facts import Facts, collect_facts
 from .functions import FunctionResolver
-from .values import ModelIndex
+from .model_index import ModelIndex
 from .verdicts import Verdicts
 
 if TYPE_CHECKING:

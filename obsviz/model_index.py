@@ -1,9 +1,9 @@
-"""Every value of every graph a run reached, by instance path and method, with its verdict.
+"""The structure of a run's module: which instance runs which graph, each graph's values
+and names, and which call site feeds which callee value.
 
-The structure (which instance runs which graph, which call site feeds which callee
-value) is read from ``run.module``, whose graphs are the very graphs the engine worked
-on. The verdicts (observed or not, and why) are read from the run's recorded events
-through :class:`~obsviz.facts.Facts`; nothing here re-decides what the pass decided.
+It is read from ``run.module``, whose graphs are the very graphs the engine worked on,
+and holds no decisions: the verdicts (observed or not, and why) are read from the run's
+recorded events by :mod:`obsviz.verdicts`, keyed by the locations this index gives.
 """
 
 from __future__ import annotations
@@ -118,21 +118,22 @@ class ModelIndex:
         found: dict[InstanceKey, tuple[str, str]] = {}
 
         def visit(module: torch._C.ScriptModule | None, path: str, method: str,
-                  graph: torch._C.Graph, gq: str, kind: str) -> None:
+                  graph: torch._C.Graph, qualname: str, kind: str) -> None:
             key = InstanceKey(path, method)
             if key in found:
                 return
-            found[key] = (gq, kind)
+            found[key] = (qualname, kind)
             if module is not None:
                 self.modules.setdefault(path, module)
-            gi = self.graphs.get(gq)
-            if gi is None:
-                gi = self.graphs[gq] = self._index_graph(graph, GraphRef(gq, kind))
-            for child, callee_graph, callee_gq, callee_kind, edge in \
-                    self._calls(graph, gi, module, path, key):
+            graph_index = self.graphs.get(qualname)
+            if graph_index is None:
+                graph_index = self.graphs[qualname] = self._index_graph(
+                    graph, GraphRef(qualname, kind))
+            for child, callee_graph, callee_qualname, callee_kind, edge in \
+                    self._calls(graph, graph_index, module, path, key):
                 self.edges_into[edge.callee].append(edge)
                 self.edges_from[key].append(edge)
-                visit(child, *edge.callee, callee_graph, callee_gq, callee_kind)
+                visit(child, *edge.callee, callee_graph, callee_qualname, callee_kind)
 
         graph = root._get_method(entry).graph
         visit(root, "", entry, graph, f"{root._type().qualified_name()}.{entry}", "method")
@@ -146,12 +147,12 @@ class ModelIndex:
                         not e.in_loop and e.caller in outside for e in self.edges_into[key]):
                     outside.add(key)
                     changed = True
-        for key, (gq, kind) in found.items():
-            inst = self.instances[key] = Instance(*key, gq, kind, key not in outside,
+        for key, (qualname, kind) in found.items():
+            inst = self.instances[key] = Instance(*key, qualname, kind, key not in outside,
                                                   key == self.entry)
-            self.by_graph.setdefault(gq, []).append(inst)
+            self.by_graph.setdefault(qualname, []).append(inst)
 
-    def _calls(self, graph: torch._C.Graph, gi: GraphIndex,
+    def _calls(self, graph: torch._C.Graph, graph_index: GraphIndex,
                module: torch._C.ScriptModule | None, path: str, key: InstanceKey
                ) -> Iterator[tuple]:
         """The calls a graph makes, in graph order, with what each passes and gets back."""
@@ -165,35 +166,35 @@ class ModelIndex:
                 callee_path = join_path(path, names)
                 callee_method = node.s("name")
                 callee_graph = child._get_method(callee_method).graph
-                callee_gq = f"{child._type().qualified_name()}.{callee_method}"
+                callee_qualname = f"{child._type().qualified_name()}.{callee_method}"
                 offset, callee_kind = 0, "method"
             elif rules.user_defined_call_function(node):
-                callee_graph, callee_gq = self.functions(node)
+                callee_graph, callee_qualname = self.functions(node)
                 child, callee_path = None, path
-                callee_method = callee_gq.rsplit(".", 1)[-1]
+                callee_method = callee_qualname.rsplit(".", 1)[-1]
                 offset, callee_kind = 1, "function"
             else:
                 continue
             args = tuple(
-                (gi.observer_out.get(node.inputsAt(i + offset).unique(),
+                (graph_index.observer_out.get(node.inputsAt(i + offset).unique(),
                                      node.inputsAt(i + offset).unique()), v.unique())
                 for i, v in enumerate(callee_graph.inputs()))
-            callee_gi = self.graphs.get(callee_gq)
-            if callee_gi is None:
-                callee_gi = self.graphs[callee_gq] = self._index_graph(
-                    callee_graph, GraphRef(callee_gq, callee_kind))
+            callee_index = self.graphs.get(callee_qualname)
+            if callee_index is None:
+                callee_index = self.graphs[callee_qualname] = self._index_graph(
+                    callee_graph, GraphRef(callee_qualname, callee_kind))
             results = tuple((node.outputsAt(i).unique(), returned)
-                            for i, returned in enumerate(callee_gi.returns))
+                            for i, returned in enumerate(callee_index.returns))
             edge = CallEdge(key, InstanceKey(callee_path, callee_method), args, results, looped)
-            yield child, callee_graph, callee_gq, callee_kind, edge
+            yield child, callee_graph, callee_qualname, callee_kind, edge
 
     def _index_graph(self, graph: torch._C.Graph, ref: GraphRef) -> GraphIndex:
-        gi = GraphIndex(ref, graph)
-        gq = ref.qualname
+        graph_index = GraphIndex(ref, graph)
+        qualname = ref.qualname
         observer_calls: list[torch._C.Node] = []
 
         def add(v: torch._C.Value, place: str) -> None:
-            gi.slots[v.unique()] = Slot(v.unique(), "", "", v.node().kind(), place, v)
+            graph_index.slots[v.unique()] = Slot(v.unique(), "", "", v.node().kind(), place, v)
 
         def walk(block: torch._C.Block, place: str) -> None:
             for node in block.nodes():
@@ -217,31 +218,33 @@ class ModelIndex:
 
         for v in graph.inputs():
             add(v, "walked")
-            gi.inputs.append(v.unique())
+            graph_index.inputs.append(v.unique())
         walk(graph.block(), "walked")
         observer_names: dict[int, str] = {}
         for node in observer_calls:
             observed = node.inputsAt(1).unique()
             out = node.outputsAt(0)
-            gi.observer_of[observed] = node.inputsAt(0).node().s("name")
-            gi.observer_out[out.unique()] = observed
-            gi.after_names[out.debugName()] = observed
-            gi.after_names[node.inputsAt(0).debugName()] = observed
+            graph_index.observer_of[observed] = node.inputsAt(0).node().s("name")
+            graph_index.observer_out[out.unique()] = observed
+            graph_index.after_names[out.debugName()] = observed
+            graph_index.after_names[node.inputsAt(0).debugName()] = observed
             # the observer's output took over the observed value's debug name
             observer_names[observed] = out.debugName()
-        gi.returns = [gi.observer_out.get(v.unique(), v.unique()) for v in graph.outputs()]
-        for unique, slot in list(gi.slots.items()):
+        graph_index.returns = [graph_index.observer_out.get(v.unique(), v.unique())
+                               for v in graph.outputs()]
+        for unique, slot in list(graph_index.slots.items()):
             current = slot.value.debugName()
-            gi.after_names.setdefault(current, unique)
-            name = self.original_names.get((gq, unique))
+            graph_index.after_names.setdefault(current, unique)
+            name = self.original_names.get((qualname, unique))
             if name is not None:
-                gi.names.setdefault(name, unique)
+                graph_index.names.setdefault(name, unique)
             else:
                 name = observer_names.get(unique, current)
-            gi.slots[unique] = Slot(unique, name, current, slot.producer, slot.place, slot.value)
-        for unique, slot in gi.slots.items():
-            gi.names.setdefault(slot.name, unique)
-        return gi
+            graph_index.slots[unique] = Slot(unique, name, current, slot.producer, slot.place,
+                                             slot.value)
+        for unique, slot in graph_index.slots.items():
+            graph_index.names.setdefault(slot.name, unique)
+        return graph_index
 
     # ------------------------------------------------------------------ lookups
     def instance(self, path: str, method: str) -> Instance:
@@ -260,13 +263,13 @@ class ModelIndex:
     def ref(self, loc: Loc, observed_names: bool = False) -> ValueRef:
         """A ref to a value, named as in the model given to the pass or in run.module."""
         inst = self.instance_of(loc)
-        gi = self.graphs[inst.graph]
-        slot = gi.slots.get(loc.unique)
+        graph_index = self.graphs[inst.graph]
+        slot = graph_index.slots.get(loc.unique)
         if slot is None:
             name = self.original_names.get((inst.graph, loc.unique), str(loc.unique))
         else:
             name = slot.after if observed_names else slot.name
-        return ValueRef(gi.ref, loc.unique, name, loc.path)
+        return ValueRef(graph_index.ref, loc.unique, name, loc.path)
 
     def loc_of(self, ref: ValueRef) -> Loc:
         """The location of a ref, by its instance path and graph."""
@@ -321,22 +324,22 @@ class ModelIndex:
         candidates = self._methods_of(module, method)
         notes: list[str] = []
         for inst in candidates:
-            gi = self.graphs[inst.graph]
-            before = gi.names.get(name) if names != "observed" else None
-            after = gi.after_names.get(name) if names != "model" else None
+            graph_index = self.graphs[inst.graph]
+            before = graph_index.names.get(name) if names != "observed" else None
+            after = graph_index.after_names.get(name) if names != "model" else None
             if before is not None:
                 if after is not None and after != before:
                     notes.append(
                         f"%{name} names two values: this one in the model given to the "
                         f"pass, and in run.module's graph the one the model calls "
-                        f"%{gi.slots[after].name} (pass names='observed' for that one).")
+                        f"%{graph_index.slots[after].name} (pass names='observed' for that one).")
                 return inst.loc(before), tuple(notes), False
             if after is not None:
-                slot = gi.slots[after]
+                slot = graph_index.slots[after]
                 if name != slot.after:
                     notes.append(f"%{name} in run.module's graph is "
                                  + ("an observer's output" if is_observer_name(name)
-                                    or after in gi.observer_of else "another name")
+                                    or after in graph_index.observer_of else "another name")
                                  + f" for %{slot.after}")
                 if slot.name != slot.after:
                     notes.append(f"values are named as in run.module's graph; the model "
@@ -372,9 +375,9 @@ class ModelIndex:
 
     def _removed_by_preprocessing(self, candidates: list[Instance], name: str) -> Loc | None:
         for inst in candidates:
-            for (gq, unique), original in self.original_names.items():
-                if gq == inst.graph and original == name and \
-                        unique not in self.graphs[gq].slots:
+            for (qualname, unique), original in self.original_names.items():
+                if qualname == inst.graph and original == name and \
+                        unique not in self.graphs[qualname].slots:
                     return inst.loc(unique)
         return None
 
@@ -382,8 +385,8 @@ class ModelIndex:
                       candidates: list[Instance]) -> ObsvizError:
         names: list[str] = []
         for inst in candidates:
-            gi = self.graphs[inst.graph]
-            names.extend(n for n in gi.names if n not in names)
+            graph_index = self.graphs[inst.graph]
+            names.extend(n for n in graph_index.names if n not in names)
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
         where = f"{display_path(module)}.{method}" if method else \
             f"{display_path(module)} ({', '.join(i.method for i in candidates)})"
