@@ -1,14 +1,16 @@
 """Fuzzing obsviz against the real pass: random scripted models, random qconfig dicts.
 
-For each model drawn by :func:`tests.fuzz_models.fuzz_cases` the engine's observer
-placement must equal ``torch._C._jit_pass_insert_observers``', or both must fail (the
+For each model drawn by :func:`tests.fuzz_models.fuzz_cases` the engine's observed
+module must equal ``torch._C._jit_pass_insert_observers``' as ``tests/oracle.py`` compares
+them (module interfaces, observer sites, settings and objects), or both must fail (the
 engine with ``obsviz.PassError``), with the documented deliberate differences of
 ``tests/test_differential.py``: where the real clone fails because instances of one
 type get different qconfigs below their own level, the engine must match the real pass
 on the model scripted without type sharing, on the instances the pass walks. Where a
 shared type's instance is only called in a loop, the real pass leaves its observer
-slots empty; placements are compared on the real pass's module unwrapped, which reads
-no slot. The engine's observed module must also run and compute what the model computes.
+slots empty; the modules are compared on the real pass's module unwrapped, and the oracle
+reads no slot of such an instance. The engine's observed module must also run and
+compute what the model computes.
 
 A failure prints the generated source, inputs, qconfig dict and quant type; minimize it
 and add it to ``tests/corpus.py`` as a named case, so ``tests/test_differential.py``
@@ -28,10 +30,10 @@ import torch
 from hypothesis import HealthCheck, event, given, note, settings
 
 import obsviz
-from obsviz.placement import observer_placement
 
 from .corpus import SPLIT_BELOW_MSG, paths_walked, real_pass
 from .fuzz_models import FuzzCase, fuzz_cases
+from .oracle import assert_same_as_real
 
 _COMMON = {
     "deadline": None,
@@ -63,18 +65,6 @@ def _real(case: FuzzCase, model: torch.jit.ScriptModule) -> torch._C.ScriptModul
 
 def _engine(case: FuzzCase, model: torch.jit.ScriptModule) -> obsviz.Run:
     return obsviz.insert_observers(model, case.qconfig_dict(), quant_type=case.quant_type)
-
-
-def _placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-               paths: set[str] | None = None) -> list[str]:
-    return [str(site) for site in observer_placement(module)
-            if paths is None or site.module_path in paths]
-
-
-def _difference(engine: list[str], real: list[str]) -> str:
-    only_engine = "\n  ".join(site for site in engine if site not in real) or "-"
-    only_real = "\n  ".join(site for site in real if site not in engine) or "-"
-    return f"observers only obsviz places:\n  {only_engine}\nonly the real pass:\n  {only_real}"
 
 
 def _same(a: object, b: object) -> bool:
@@ -137,12 +127,12 @@ def check_case(case: FuzzCase) -> None:
     run = _engine(case, model)
     assert real is not None
     walked = paths_walked(run.module) if split else None
-    placement, real_placement = _placement(run.module, walked), _placement(real, walked)
-    assert placement == real_placement, _difference(placement, real_placement)
-    event(f"observers: {min(len(placement), 5)}{'+' if len(placement) >= 5 else ''}")
+    observed = assert_same_as_real(run.module, real, paths=walked, same_type_sharing=not split)
+    sites = len(observed.sites)
+    event(f"observers: {min(sites, 5)}{'+' if sites >= 5 else ''}")
     with torch.no_grad():
-        observed = run.module(*case.example_inputs())
-    assert _same(observed, expected), "the observed module computes something else"
+        output = run.module(*case.example_inputs())
+    assert _same(output, expected), "the observed module computes something else"
 
 
 @settings(settings.get_profile(PROFILE))
