@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -292,6 +292,23 @@ def _uses(value: torch._C.Value, positions: _Positions, self_value: torch._C.Val
     return tuple(sorted(described))
 
 
+def _producer(node: torch._C.Node) -> str:
+    """A value's producer for people: the op, and what a call calls."""
+    if node.kind() == "prim::Param":
+        return "graph input"
+    if node.kind() == "prim::CallFunction":
+        function = node.inputsAt(0).node()  # a prim::Constant naming the function
+        name = function.s("name") if function.hasAttribute("name") else "?"
+        return f"prim::CallFunction {name.rsplit('.', 1)[-1]}"
+    if node.kind() == "prim::CallMethod":
+        names, _ = _module_path(node.inputsAt(0))
+        callee = type_name(node.inputsAt(0).type()).rsplit(".", 1)[-1]
+        return f"prim::CallMethod {'.'.join([*names, node.s('name')])} of {callee}"
+    if node.kind() == "prim::GetAttr":
+        return f"prim::GetAttr {node.s('name')}"
+    return node.kind()
+
+
 def _sites(module: torch._C.ScriptModule, path: str, method: str, read_slots: bool,
            positions: _Positions, graph: torch._C.Graph) -> Iterator[Site]:
     self_value = next(graph.inputs())
@@ -304,11 +321,10 @@ def _sites(module: torch._C.ScriptModule, path: str, method: str, read_slots: bo
         reads = positions.values.get(value.unique())
         if reads is None:
             reads = "the output of an observer call"
-        kind = "graph input" if producer.kind() == "prim::Param" else producer.kind()
         yield Site(
             path=path,
             method=method,
-            reads=f"{reads} ({kind})",
+            reads=f"{reads} ({_producer(producer)})",
             observer=observer,
             observer_class=type_name(node.inputsAt(0).type()),
             settings=observer_settings(module.getattr(observer)) if read_slots else None,
@@ -328,7 +344,7 @@ class Observed:
     interfaces: dict[str, Interface]  # instance path -> its class type's interface
     exact_types: dict[str, str]  # instance path -> its class type's exact name
     observer_names: dict[str, tuple[str, ...]]  # instance path -> its observer attributes
-    graphs: dict[str, tuple[str, ...]]  # "<path>.<method>" -> its non-observer nodes
+    graphs: dict[tuple[str, str], tuple[str, ...]]  # (path, method) -> non-observer nodes
     sites: list[Site]
     objects: dict[str, int]  # "<path>.<observer label>" -> the object's identity
     module: torch._C.ScriptModule  # keeps the objects alive while identities are compared
@@ -341,7 +357,7 @@ def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
     keep = set(paths) if paths is not None else None
     walked = {path for path, _ in _calls(root, method_name, enter_loops=False)}
-    graphs: dict[str, tuple[str, ...]] = {}
+    graphs: dict[tuple[str, str], tuple[str, ...]] = {}
     sites: list[Site] = []
     labels: dict[tuple[str, str], str] = {}
     for (path, method), instance in _calls(root, method_name, enter_loops=True).items():
@@ -351,7 +367,7 @@ def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
         for site in found:
             labels.setdefault((instance._type().qualified_name(), site.observer), site.label)
         if keep is None or path in keep:
-            graphs[f"{_show(path)}.{method}"] = tuple(positions.kinds)
+            graphs[(path, method)] = tuple(positions.kinds)
             sites += found
     instances = {path: entry for path, entry in _interfaces(root, labels).items()
                  if keep is None or entry[0] in keep}
@@ -431,17 +447,18 @@ def _sharing_differences(real: dict[str, object], ours: dict[str, object], what:
                          ) -> Iterator[str]:
     common = real.keys() & ours.keys()
     real_groups, our_groups = _groups(real, common), _groups(ours, common)
-    reported: set[tuple[str, ...]] = set()
+    mentioned: set[str] = set()
+
+    def said(group: tuple[str, ...]) -> str:
+        article = "an" if what[0] in "aeiou" else "a"
+        return f"{_show(group[0])} has {article} {what} of its own" if len(group) == 1 else \
+            f"{', '.join(_show(key) for key in group)} share one {what}"
+
     for key in sorted(common):
-        if real_groups[key] == our_groups[key] or real_groups[key] in reported:
+        if real_groups[key] == our_groups[key] or key in mentioned:
             continue
-        reported.add(real_groups[key])
-
-        def said(group: tuple[str, ...]) -> str:
-            return f"{_show(group[0])} {what} alone" if len(group) == 1 else \
-                f"{', '.join(_show(k) for k in group)} share one {what}"
-
-        yield f"{_show(key)}: in the real pass's module {said(real_groups[key])}; " \
+        mentioned.update(real_groups[key], our_groups[key])
+        yield f"in the real pass's module {said(real_groups[key])}; " \
               f"in obsviz's {said(our_groups[key])}"
 
 
@@ -453,15 +470,17 @@ def _observer_name_differences(real: dict[str, tuple[str, ...]],
                   f"{_only(real[path], ours[path])}"
 
 
-def _graph_differences(real: dict[str, tuple[str, ...]], ours: dict[str, tuple[str, ...]]
+def _graph_differences(real: dict[tuple[str, str], tuple[str, ...]],
+                       ours: dict[tuple[str, str], tuple[str, ...]], unshared_only: set[str]
                        ) -> Iterator[str]:
-    for where in sorted(real.keys() | ours.keys()):
-        if where not in ours or where not in real:
+    for key in sorted(real.keys() | ours.keys()):
+        where = f"{_show(key[0])}.{key[1]}"
+        if key not in ours or key not in real:
             side = "the real pass" if where in real else "obsviz"
             yield f"{where} is reached only in {side}'s module"
             continue
-        a, b = real[where], ours[where]
-        if a == b:
+        a, b = real[key], ours[key]
+        if a == b or key[0] in unshared_only:
             continue
         pairs = enumerate(zip(a, b, strict=False))
         first = next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
@@ -515,13 +534,21 @@ def differences(real: Observed, ours: Observed, *, same_type_sharing: bool = Tru
     """Where ``ours`` differs from ``real``, one sentence each (empty when they agree).
 
     ``same_type_sharing=False`` (for a real pass run on the model scripted without type
-    sharing) leaves out which instances share a class type, and the observer attributes'
-    numbers, which count one graph per class type."""
+    sharing) leaves out which instances share a class type, the observer attributes'
+    numbers, which count one graph per class type, and the non-observer nodes of the
+    graphs of instances sharing their type in ``ours``: the pass prepares a graph for the
+    first instance reaching it (inlining its fork calls, say), and a twin reached only
+    through a fork gets it prepared, as with the real pass on a model it does not split."""
     found = list(_interface_differences(real.interfaces, ours.interfaces))
+    shared_in_ours: set[str] = set()
     if same_type_sharing:
         found += _sharing_differences(real.exact_types, ours.exact_types, "class type")
         found += _observer_name_differences(real.observer_names, ours.observer_names)
-    found += _graph_differences(real.graphs, ours.graphs)
+    else:
+        # such an instance's graphs were prepared (fork calls inlined, ...) as its twin's
+        instances = Counter(ours.exact_types.values())
+        shared_in_ours = {path for path, name in ours.exact_types.items() if instances[name] > 1}
+    found += _graph_differences(real.graphs, ours.graphs, shared_in_ours)
     found += _site_differences(real.sites, ours.sites)
     found += _sharing_differences(real.objects, ours.objects, "observer object")
     return found
