@@ -11,16 +11,20 @@ descriptions disagree:
   observer calls (so a pass that changed something else shows);
 - each observer call: the value it reads (a graph input's index, or the position of its
   producer among the non-observer nodes), that value's other uses (none, once
-  ``replaceAllUsesWith`` rewired them), who reads the observer's output, and the observer
-  attribute it calls, with its class and every attribute (dtype, qscheme, ch_axis,
+  ``replaceAllUsesWith`` rewired them), who reads the observer's output, and the
+  observer it calls: its class and every attribute (dtype, qscheme, ch_axis,
   reduce_range, quant_min/quant_max, eps, its tensors);
 - which observer attributes hold one and the same object.
 
+The real pass numbers its ``_observer_N`` attributes in the order of a hash map, so an
+observer is known by what it observes (``<observer of forward 4:0 (aten::conv2d)>``);
+the numbers each instance holds are compared as a set.
+
 The pass never walks into a ``prim::Loop`` body, and where a shared class type's instance
 is called only there, the real pass leaves that instance's observer slots empty (reading
-them crashes). Observer objects are therefore read only in instances called from the
-entry method outside loops (:attr:`Observed.walked`); the graphs, which belong to the
-class type, are read for every instance reached.
+them crashes). Observer objects are therefore read only in the instances the pass walks
+(called from the entry method outside loops); the graphs, which belong to the class
+type, are read for every instance reached.
 """
 
 from __future__ import annotations

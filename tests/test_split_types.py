@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -206,6 +207,17 @@ def test_prepare_jit_succeeds_on_a_resnet_stage_with_one_conv_excluded() -> None
     assert not any(site.path == "layer1.1.conv1" for site in sites)
     assert any(site.path == "layer1.2.conv1" for site in sites)
     observed(*obsviz.samples.SAMPLES["resnet50"].example_inputs())
+
+
+def test_a_saved_split_model_has_the_methods_of_the_model(tmp_path: Path) -> None:
+    case = SPLIT_CASES[0]
+    model = _shared(case)
+    path = tmp_path / "observed.pt"
+    torch.jit.save(obsviz.prepare_jit(model, case.qconfig_dict), path)
+    saved = dict(torch.jit.load(path).named_modules())
+    for name, module in model.named_modules():
+        assert sorted(saved[name]._c._method_names()) == sorted(module._c._method_names()), \
+            name
 
 
 def test_split_is_reported_with_the_paths_and_the_reason() -> None:
