@@ -20,11 +20,12 @@ The real pass numbers its ``_observer_N`` attributes in the order of a hash map,
 observer is known by what it observes (``<observer of forward 4:0 (aten::conv2d)>``);
 the numbers each instance holds are compared as a set.
 
-The pass never walks into a ``prim::Loop`` body, and where a shared class type's instance
-is called only there, the real pass leaves that instance's observer slots empty (reading
+The pass walks only the branches of an ``if`` that do not always raise, and no other
+block (a loop body, say); where a shared class type's instance is called only in a block
+it does not walk, the real pass leaves that instance's observer slots empty (reading
 them crashes). Observer objects are therefore read only in the instances the pass walks
-(called from the entry method outside loops); the graphs, which belong to the class
-type, are read for every instance reached.
+(:func:`walked_paths`); the graphs, which belong to the class type, are read for every
+instance reached.
 """
 
 from __future__ import annotations
@@ -190,18 +191,29 @@ def _positions(graph: torch._C.Graph, self_value: torch._C.Value) -> _Positions:
     return found
 
 
-def _walk_nodes(block: torch._C.Block, enter_loops: bool) -> Iterator[torch._C.Node]:
+def _always_raises(block: torch._C.Block) -> bool:
+    """``alwaysRaisesException``: the block raises, or holds an ``if`` all of whose
+    branches do."""
+    return any(node.kind() == "prim::RaiseException" or (
+        node.kind() == "prim::If" and all(_always_raises(b) for b in node.blocks()))
+        for node in block.nodes())
+
+
+def _walk_nodes(block: torch._C.Block, as_the_pass: bool) -> Iterator[torch._C.Node]:
+    """Every node of ``block`` and of the blocks it holds; ``as_the_pass``, only those
+    ``insertObserversFor`` visits: it enters the branches of an ``if`` that do not always
+    raise, and no other block (loop bodies, ``with``, closures)."""
     for node in block.nodes():
         yield node
-        if enter_loops or node.kind() != "prim::Loop":
-            for sub in node.blocks():
-                yield from _walk_nodes(sub, enter_loops)
+        for sub in node.blocks():
+            if not as_the_pass or (node.kind() == "prim::If" and not _always_raises(sub)):
+                yield from _walk_nodes(sub, as_the_pass)
 
 
-def _calls(root: torch._C.ScriptModule, method_name: str, enter_loops: bool
+def _calls(root: torch._C.ScriptModule, method_name: str, as_the_pass: bool
            ) -> dict[tuple[str, str], torch._C.ScriptModule]:
     """Every (instance path, method) called from ``method_name`` on ``root``, with the
-    instance; ``enter_loops=False`` gives those the pass walks."""
+    instance; ``as_the_pass`` gives those the pass walks (see :func:`_walk_nodes`)."""
     reached: dict[tuple[str, str], torch._C.ScriptModule] = {}
 
     def visit(module: torch._C.ScriptModule, path: str, method: str) -> None:
@@ -210,7 +222,7 @@ def _calls(root: torch._C.ScriptModule, method_name: str, enter_loops: bool
         reached[(path, method)] = module
         graph = module._get_method(method).graph
         self_value = next(graph.inputs())
-        for node in _walk_nodes(graph.block(), enter_loops):
+        for node in _walk_nodes(graph.block(), as_the_pass):
             if node.kind() != "prim::CallMethod" or _observer_called(node, self_value):
                 continue
             names, start = _module_path(node.inputsAt(0))
@@ -354,17 +366,25 @@ class Observed:
     module: torch._C.ScriptModule  # keeps the objects alive while identities are compared
 
 
+def walked_paths(module: torch.jit.ScriptModule | torch._C.ScriptModule,
+                 method_name: str = "forward") -> set[str]:
+    """The paths of the instances the pass walks from ``method_name`` (in an observed
+    module, where calls through ``fork`` are inlined)."""
+    root = module._c if isinstance(module, torch.jit.ScriptModule) else module
+    return {path for path, _ in _calls(root, method_name, as_the_pass=True)}
+
+
 def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
              method_name: str = "forward", paths: Iterable[str] | None = None) -> Observed:
     """The description of ``module`` observed for ``method_name``; with ``paths``, only
     those instances (and the observers they hold) are described."""
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
     keep = set(paths) if paths is not None else None
-    walked = {path for path, _ in _calls(root, method_name, enter_loops=False)}
+    walked = walked_paths(root, method_name)
     graphs: dict[tuple[str, str], tuple[str, ...]] = {}
     sites: list[Site] = []
     labels: dict[tuple[str, str], str] = {}
-    for (path, method), instance in _calls(root, method_name, enter_loops=True).items():
+    for (path, method), instance in _calls(root, method_name, as_the_pass=False).items():
         graph = instance._get_method(method).graph
         positions = _positions(graph, next(graph.inputs()))
         found = list(_sites(instance, path, method, path in walked, positions, graph))

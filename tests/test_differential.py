@@ -28,12 +28,11 @@ from .corpus import (
     LOOP_SHARED_TYPE_MSG,
     SPLIT_BELOW_MSG,
     Case,
-    paths_walked,
     real_insert_observers,
     real_pass,
     script,
 )
-from .oracle import assert_same_as_real
+from .oracle import assert_same_as_real, walked_paths
 
 
 def _engine(case: Case, model: torch.jit.ScriptModule) -> obsviz.Run:
@@ -61,7 +60,7 @@ def test_placement_matches_real_pass(case: Case) -> None:
         oracle = _real_cpp_module(case, _unshared(case))
         observed = _engine(case, model).module
         assert_same_as_real(observed, oracle, case.method_name,
-                            paths=paths_walked(observed, case.method_name),
+                            paths=walked_paths(observed, case.method_name),
                             same_type_sharing=False)
     elif case.real_raises == LOOP_SHARED_TYPE_MSG:
         real = _real_cpp_module(case, model)

@@ -38,9 +38,9 @@ from hypothesis import HealthCheck, event, given, note, settings
 import obsviz
 from obsviz import events as ev
 
-from .corpus import IF_INCONSISTENT_MSG, SPLIT_BELOW_MSG, paths_walked, real_pass
+from .corpus import IF_INCONSISTENT_MSG, SPLIT_BELOW_MSG, real_pass
 from .fuzz_models import FOCUSES, FuzzCase, fuzz_cases
-from .oracle import assert_same_as_real
+from .oracle import assert_same_as_real, walked_paths
 
 _COMMON = {
     "deadline": None,
@@ -177,7 +177,7 @@ def check_case(case: FuzzCase) -> None:
 
     run = _engine(case, model)
     assert real is not None
-    walked = paths_walked(run.module) if split else None
+    walked = walked_paths(run.module) if split else None
     observed = assert_same_as_real(run.module, real, paths=walked, same_type_sharing=not split)
     sites = len(observed.sites)
     _tally(case, f"observers: {min(sites, 5)}{'+' if sites >= 5 else ''}")
