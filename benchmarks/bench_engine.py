@@ -3,6 +3,8 @@
 Prints, per model: node count, median seconds of the real pass, of obsviz with no events
 kept, and of obsviz recording every event; the ratios engine/real, and the recording
 overhead. Run with `make bench` (or `python benchmarks/bench_engine.py --repeat 7`).
+`--clone` times obsviz's clone step alone instead, as the pass runs it and with one conv
+excluded (so class types are split below the instance).
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import gc
 import statistics
 import time
 import warnings
+from collections import Counter
 
 import torch
 from torch.ao.quantization import get_default_qconfig
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 
 import obsviz
+from obsviz.clone import clone_module
 from obsviz.graphs import access_path, walk_nodes
+from obsviz.qconfig import fill_qconfig_map
+from obsviz.qconfig import script_qconfig_dict as script_for_obsviz
 
 warnings.filterwarnings("ignore")
 
@@ -76,14 +82,32 @@ def bench(name: str, repeat: int) -> None:
           f"recording overhead={med['recording'] / med['engine'] - 1:+.0%}")
 
 
+def bench_clone(name: str, repeat: int) -> None:
+    model = obsviz.samples.load(name)
+    fbgemm = get_default_qconfig("fbgemm")
+    types = Counter(m._c._type().qualified_name() for m in model.modules())
+    shared = next(path for path, m in model.named_modules()
+                  if types[m._c._type().qualified_name()] > 1 and hasattr(m, "conv1"))
+    cases = {"unsplit": {"": fbgemm}, f"split ({shared}.conv1 excluded)":
+             {"": fbgemm, f"{shared}.conv1": None}}
+    for label, qconfig_dict in cases.items():
+        qconfigs = fill_qconfig_map(model._c, script_for_obsviz(qconfig_dict))
+        clone_module(model._c, qconfigs)  # warm up
+        times = [timed(lambda q=qconfigs: clone_module(model._c, q)) for _ in range(repeat)]
+        print(f"{name:12s} clone {label}: median {statistics.median(times):.3f}s  "
+              f"min {min(times):.3f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--clone", action="store_true",
+                        help="time the clone step alone, unsplit and split")
     parser.add_argument("models", nargs="*", default=["resnet50", "resnet152"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.models:
-        bench(name, args.repeat)
+        (bench_clone if args.clone else bench)(name, args.repeat)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ from .qconfig import ModuleQConfig, named_children, named_modules
 from .torch_api import QConfig, internal_scripting
 
 _clone_with_class = torch._C._hack_do_not_use_clone_module_with_class
+# the attribute of the module holding the model while its class types are split, and
+# the method the on-device pass is run on there
+_HELD = "model"
+_PROBE_METHOD = "probe"
 
 
 def _attributes(module: torch._C.ScriptModule) -> list[tuple[str, object]]:
@@ -76,40 +80,49 @@ def clone_module(
     """Clone ``root`` with fresh class types; tensors are shared when ``inplace``.
 
     Where instances of one type need different types, torch's own ``ModuleCloneHelper``
-    does the split (it is the only code that can rewrite method graphs onto new types):
-    it runs on a probe method with nothing to observe, given one placeholder qconfig per
-    distinct subtree key, so it inserts no observer and splits exactly by that key.
+    does the split (it is the only code that can rewrite method graphs onto new types).
     """
     keys = subtree_keys(root, qconfigs)
-    cloned = _clone_with_class(root, [], [])
-    splits: list[SplitGroup] = []
-    if needs_split(root, keys):
-        cloned = _split_types(cloned, keys)
-        splits = _split_groups(root, cloned, keys, qconfigs)
+    split = needs_split(root, keys)
+    cloned = _clone_with_class(_split_types(root, keys) if split else root, [], [])
+    splits = _split_groups(root, cloned, keys, qconfigs) if split else []
     if inplace:
         _share_attributes(root, cloned)
     return cloned, splits
 
 
-PROBE_METHOD = "_obsviz_clone_probe"
-
-
-def _split_types(cloned: torch._C.ScriptModule, keys: Mapping[str, tuple]
+def _split_types(root: torch._C.ScriptModule, keys: Mapping[str, tuple]
                  ) -> torch._C.ScriptModule:
-    concrete = torch._C.ConcreteModuleType.from_jit_type(cloned._type())
-    cloned._define(concrete, f"def {PROBE_METHOD}(self) -> None:\n    return None\n",
-                   lambda name: None)
+    """A copy of ``root`` (sharing its tensors) whose instances share a class type exactly
+    when they share ``root``'s type and their subtree key.
+
+    ``ModuleCloneHelper`` is reached only through the on-device pass, which needs a method
+    to observe and leaves it, with its ``observe_`` copy, on the top module's type. So the
+    pass runs on a holder module that owns ``root`` and has an empty probe method: given
+    one placeholder qconfig per distinct key it inserts no observer, and ``root``'s copy
+    comes out of the holder without a trace of the probe.
+    """
+    holder = torch._C.ScriptModule("__torch__.obsviz.SplitHolder", torch._C.CompilationUnit(),
+                                   True)
+    holder._register_attribute(_HELD, root._type(), root)
+    holder._define(torch._C.ConcreteModuleType.from_jit_type(holder._type()),
+                   f"def {_PROBE_METHOD}(self) -> None:\n    return None\n", lambda name: None)
     with internal_scripting():
         placeholder = torch.jit.script(torch.nn.Identity())._c
-    sentinels: dict[tuple, QConfig] = {}
-    qconfig_dict = {}
-    for path, key in keys.items():
+    sentinels: dict[tuple | None, QConfig] = {}
+
+    def sentinel(key: tuple | None) -> QConfig:
         if key not in sentinels:
             marker = copy.deepcopy(placeholder)
             sentinels[key] = QConfig(activation=marker, weight=marker)
-        qconfig_dict[path] = sentinels[key]
-    return torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
-        cloned, PROBE_METHOD, qconfig_dict, True, 1)
+        return sentinels[key]
+
+    qconfig_dict = {"": sentinel(None)}
+    for path, key in keys.items():
+        qconfig_dict[f"{_HELD}.{path}" if path else _HELD] = sentinel(key)
+    split = torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
+        holder, _PROBE_METHOD, qconfig_dict, True, 1)
+    return split.getattr(_HELD)
 
 
 def _split_groups(root: torch._C.ScriptModule, cloned: torch._C.ScriptModule,

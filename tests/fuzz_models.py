@@ -21,9 +21,14 @@ submodule of a block (``self.b1.conv2(x)``); calls to a helper method of ``self`
 Values that nothing reads are returned, so TorchScript's dead code elimination keeps
 them.
 
+Each model is steered toward a focus (:data:`FOCUS_KINDS`): a rule family of the pass
+(fusion patterns, propagation, pass-through ops, calls, loops, qconfigs set only on
+submodules, dynamic mode, ...), a class type split below the instance, or an ``if``
+whose branches are observed inconsistently, so that each gets its share of examples.
+
 Everything is drawn through Hypothesis, so failures shrink to a small program. A
-:class:`FuzzCase` prints as the source plus inputs, qconfig dict and quant type, ready to
-be minimized into a named case of ``tests/corpus/``.
+:class:`FuzzCase` prints as its focus, the source, inputs, qconfig dict and quant type,
+ready to be minimized into a named case of ``tests/corpus/``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import importlib.util
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,8 +70,34 @@ MAX_IF_DEPTH = 2
 STATEMENT_KINDS = (
     "relu", "conv", "linear", "add_mul", "pass_through", "conv", "linear", "value", "fixed",
     "bn", "scalar", "cat", "linear", "norm", "other", "if", "function", "block", "reuse",
-    "chunk", "helper", "block", "loop", "buffer", "other_rank",
+    "chunk", "helper", "block", "loop", "buffer", "other_rank", "fused",
 )
+
+# Each example steers toward one focus, drawn first: its statement kinds make up about
+# half of the statements, and ``forward`` opens with what the focus needs (an op that gets
+# observers; for "calls" a block call; for "type_split" two instances of one block class,
+# a qconfig key then going below one of them; for "if_inconsistent" an ``if`` observed in
+# one branch only; for "qconfig_below" a submodule, with qconfigs set on submodules only).
+# So every rule family of the pass, type splits and failing ifs each get a fair share.
+FOCUS_KINDS: dict[str, tuple[str, ...]] = {
+    "mixed": (),
+    "conv": ("conv", "other_rank"),
+    "linear": ("linear", "other_rank"),
+    "fusion": ("fused",),
+    "propagate": ("add_mul", "scalar", "cat", "chunk"),
+    "pass_through": ("pass_through", "value"),
+    "fixed_qparams": ("fixed",),
+    "norms": ("norm", "bn"),
+    "control_flow": ("if", "loop", "loop"),
+    "calls": ("function", "helper", "block", "reuse"),
+    "qconfig_below": ("conv", "linear", "block"),
+    "dynamic": ("linear", "fused"),
+    "type_split": ("block", "reuse"),
+    "if_inconsistent": ("if",),
+}
+FOCUSES = tuple(FOCUS_KINDS)
+# foci whose rules hold in both modes; the others are static, or dynamic for "dynamic"
+EITHER_MODE_FOCUSES = frozenset({"mixed", "control_flow", "calls", "type_split"})
 
 # qconfigs by the name a FuzzCase shows; None is "no quantization here".
 STATIC_QCONFIGS: dict[str, Callable[[], QConfig | None]] = {
@@ -263,10 +295,15 @@ class Scope:
 class ProgramGenerator:
     """Draws one model file: classes, functions, and the top module ``Model``."""
 
-    def __init__(self, draw: Draw, max_statements: int, flag_value: bool | None = None
-                 ) -> None:
+    def __init__(self, draw: Draw, max_statements: int, flag_value: bool | None = None,
+                 focus: str = "mixed", quant_type: str = "static") -> None:
         self.draw = draw
         self.flag_value = flag_value
+        self.focus = focus
+        self.quant_type = quant_type
+        favoured = FOCUS_KINDS[focus]
+        self.kinds = STATEMENT_KINDS + favoured * -(-len(STATEMENT_KINDS) // len(favoured)) \
+            if favoured else STATEMENT_KINDS
         self.budget = max_statements
         self.classes: list[ClassBuilder] = []
         self.block_classes: list[BlockClass] = []
@@ -323,14 +360,16 @@ class ProgramGenerator:
             self.statement(scope)
 
     def statement(self, scope: Scope) -> None:
-        kind = self.pick(STATEMENT_KINDS)
+        kind = self.pick(self.kinds)
         handler = getattr(self, f"op_{kind}")
         if not handler(scope):
             self.op_relu(scope)
 
     # ------------------------------------------------------------------ leaf ops
-    def module_or_functional(self, scope: Scope) -> bool:
+    def module_or_functional(self, scope: Scope, as_module: bool | None = None) -> bool:
         """Use an nn module (True) or a functional form; functions have no modules."""
+        if as_module is not None:
+            return as_module and scope.owner is not None
         return scope.owner is not None and self.chance()
 
     def call_module(self, scope: Scope, x: Val, prefix: str, ctor: str,
@@ -344,6 +383,10 @@ class ProgramGenerator:
     def op_relu(self, scope: Scope) -> bool:
         x = self.pick_val(scope)
         assert x is not None
+        self.relu_of(scope, x)
+        return True
+
+    def relu_of(self, scope: Scope, x: Val) -> None:
         spelling = self.pick(["F.relu({})", "torch.relu({})", "{}.relu()",
                               "F.relu({}, inplace=True)", "{}.relu_()", "module",
                               "module_inplace"])
@@ -354,11 +397,20 @@ class ProgramGenerator:
             else:
                 self.call_module(scope, x, "relu", f"nn.ReLU({'inplace=True' * inplace})",
                                  lambda s: s, x.root if inplace else FRESH)
-                return True
+                return
         scope.emit(spelling.format(x.name), x.shape, x.root if inplace else FRESH)
+
+    def op_fused(self, scope: Scope) -> bool:
+        """An op the pass fuses with a relu (conv, linear, add, mul, bn), then a relu of
+        its output: the pass observes the relu's output instead of the op's."""
+        op = self.pick([self.op_conv, self.op_linear, self.op_add_mul, self.op_bn])
+        op(scope)
+        produced = scope.env[-1]
+        scope.used.add(produced.name)
+        self.relu_of(scope, produced)
         return True
 
-    def op_conv(self, scope: Scope) -> bool:
+    def op_conv(self, scope: Scope, as_module: bool | None = None) -> bool:
         x = self.pick_val(scope)
         assert x is not None
         cin = x.shape[1]
@@ -366,7 +418,7 @@ class ProgramGenerator:
         kernel = self.pick([1, 3])
         bias = self.chance()
         out = with_channels(x.shape, cout)
-        if self.module_or_functional(scope):
+        if self.module_or_functional(scope, as_module):
 
             def apply(s: Shape, cin: int = cin, cout: int = cout) -> Shape | None:
                 return with_channels(s, cout) if s[1] == cin else None
@@ -380,12 +432,12 @@ class ProgramGenerator:
         scope.emit(f"F.conv2d({x.name}, {weight}, {b}, padding={kernel // 2})", out)
         return True
 
-    def op_linear(self, scope: Scope) -> bool:
+    def op_linear(self, scope: Scope, as_module: bool | None = None) -> bool:
         x = self.pick_val(scope)
         assert x is not None
         width = x.shape[3]
         bias = self.chance()
-        if self.module_or_functional(scope):
+        if self.module_or_functional(scope, as_module):
 
             def apply(s: Shape, width: int = width) -> Shape | None:
                 return s if s[3] == width else None
@@ -728,6 +780,32 @@ class ProgramGenerator:
         scope.env += [Val(name, shape, None) for name, shape in zip(names, shapes, strict=True)]
         return True
 
+    def op_if_inconsistent(self, scope: Scope) -> bool:
+        """An ``if`` returning, from one branch, the output of a conv or linear (which
+        gets an observer) and from the other that of an op the pass does not know: the
+        pass fails, unless a qconfig None or dynamic mode leaves the first unobserved."""
+        x = self.pick_val(scope)
+        assert x is not None
+        cond, _ = self.condition(scope)
+        result = scope.fresh("r")
+        observed_branch = self.pick(["then", "else"])
+        scope.line(f"if {cond}:")
+        for branch_name in ("then", "else"):
+            if branch_name == "else":
+                scope.line("else:")
+            branch = scope.branch()
+            if branch_name != observed_branch:
+                out = branch.emit(f"torch.exp({x.name})", x.shape)
+            elif self.chance():
+                weight = self.weight(branch, (x.shape[1], x.shape[1], 1, 1))
+                out = branch.emit(f"F.conv2d({x.name}, {weight})", x.shape)
+            else:
+                weight = self.weight(branch, (x.shape[3], x.shape[3]))
+                out = branch.emit(f"F.linear({x.name}, {weight})", x.shape)
+            branch.line(f"{result} = {out.name}")
+        scope.env.append(Val(result, x.shape, None))
+        return True
+
     def op_loop(self, scope: Scope) -> bool:
         """A ``for`` loop carrying one tensor (the pass observes nothing in its body)."""
         if scope.if_depth >= MAX_IF_DEPTH:
@@ -739,7 +817,7 @@ class ProgramGenerator:
         scope.line("for _ in range(2):")
         body = scope.branch()
         body.env.append(Val(carried, start.shape, None))
-        self.program(body, 2, min_len=0)
+        self.program(body, 2)
         chosen = self.pick_val(body, lambda s: s == start.shape)
         assert chosen is not None
         body.line(f"{carried} = {chosen.name}")
@@ -890,7 +968,20 @@ class ProgramGenerator:
             scope.env += [Val(n, s, None)
                           for n, s in zip(names, instance.cls.out_shapes, strict=True)]
 
-    def new_block(self, caller: Scope, depth: int) -> BlockClass:
+    def op_twin_blocks(self, scope: Scope) -> bool:
+        """Two instances of a new block class holding a submodule that gets observers,
+        called one after the other: their class type is shared, and a qconfig key set below one
+        of them splits it below the instance."""
+        owner = scope.owner
+        if owner is None or owner.depth >= MAX_BLOCK_DEPTH:
+            return False
+        cls = self.new_block(scope, owner.depth + 1, leaf_module_first=True)
+        for _ in range(2):
+            self.call_block(scope, self.new_instance(owner, cls))
+        return True
+
+    def new_block(self, caller: Scope, depth: int, leaf_module_first: bool = False
+                  ) -> BlockClass:
         name = f"Block{self.next_id()}"
         builder = ClassBuilder(name, depth)
         arity = self.draw(st.integers(min_value=1, max_value=2))
@@ -903,6 +994,8 @@ class ProgramGenerator:
             env.append(Val(f"x{i}", v.shape, None))
         lines: list[str] = []
         scope = Scope(builder, lines, 1, env, [0])
+        if leaf_module_first:
+            self.observed_op(scope, as_module=True)
         self.program(scope, 4)
         out_shapes = self.finish_method(builder, scope,
                                         [f"x{i}: torch.Tensor" for i in range(arity)])
@@ -931,10 +1024,37 @@ class ProgramGenerator:
         builder.methods.insert(0, [f"def forward({signature}) -> {annotation}:"] + scope.lines)
         return tuple(r.shape for r in results)
 
+    def observed_op(self, scope: Scope, as_module: bool | None = None) -> None:
+        """A conv or linear, in static mode; a linear in dynamic mode."""
+        if self.quant_type == "dynamic":
+            self.op_linear(scope, as_module)
+        else:
+            self.pick([self.op_conv, self.op_linear])(scope, as_module)
+
+    def opening(self, scope: Scope) -> None:
+        """The first statement of ``forward``: the structure the focus needs, else (but
+        for "mixed") an op that gets observers."""
+        self.budget -= 1
+        if self.focus == "type_split":
+            self.op_twin_blocks(scope)
+        elif self.focus == "if_inconsistent":
+            self.op_if_inconsistent(scope)
+        elif self.focus == "calls":
+            assert scope.owner is not None
+            cls = self.new_block(scope, scope.owner.depth + 1, leaf_module_first=True)
+            self.call_block(scope, self.new_instance(scope.owner, cls))
+        elif self.focus == "qconfig_below":
+            self.observed_op(scope, as_module=True)
+        elif self.focus != "mixed":
+            self.observed_op(scope)
+        else:
+            self.budget += 1
+
     def top(self, inputs: tuple[Shape, ...], flag: bool) -> str:
         builder = ClassBuilder("Model", 0)
         env = [Val(f"x{i}", shape) for i, shape in enumerate(inputs)]
         scope = Scope(builder, [], 1, env, [0], flags=("flag",) if flag else ())
+        self.opening(scope)
         self.program(scope, self.budget)
         params = [f"x{i}: torch.Tensor" for i in range(len(inputs))]
         if flag:
@@ -980,6 +1100,7 @@ def load_source(source: str) -> ModuleType:
 class FuzzCase:
     """A generated model with its inputs, qconfig dict and quant type."""
 
+    focus: str  # what the generator steered toward (see FOCUS_KINDS)
     source: str
     input_shapes: tuple[Shape, ...]
     flag: bool | None  # the value of the ``flag`` input, if forward takes one
@@ -1000,7 +1121,8 @@ class FuzzCase:
 
     def __str__(self) -> str:
         qconfigs = ", ".join(f"{path!r}: {name}" for path, name in self.qconfig_names)
-        return (f"{self.source}\n# inputs {self.input_shapes} flag={self.flag}\n"
+        return (f"# focus {self.focus}\n{self.source}\n"
+                f"# inputs {self.input_shapes} flag={self.flag}\n"
                 f"# quant_type={self.quant_type!r} qconfig_dict={{{qconfigs}}}\n")
 
 
@@ -1008,27 +1130,50 @@ def module_paths(model: nn.Module) -> list[str]:
     return [path for path, _ in model.named_modules() if path]
 
 
+def paths_below_shared_instances(model: nn.Module) -> list[str]:
+    """The children of instances whose class has other instances (which TorchScript
+    gives one class type): a qconfig of their own splits that type below the instance."""
+    instances = Counter(type(module) for module in model.modules())
+    return [f"{path}.{name}" for path, module in model.named_modules()
+            if path and instances[type(module)] > 1 for name, _ in module.named_children()]
+
+
 @st.composite
-def fuzz_cases(draw: Draw, max_statements: int = 12) -> FuzzCase:
-    """A random model, inputs, quant type and qconfig dict (over real module paths)."""
+def fuzz_cases(draw: Draw, max_statements: int = 12, focus: str | None = None) -> FuzzCase:
+    """A random model, inputs, quant type and qconfig dict (over real module paths),
+    steered toward ``focus`` (drawn when None)."""
     inputs: tuple[Shape, ...] = (IMAGE,)
     if draw(st.booleans()):
         inputs += (with_channels(IMAGE, draw(st.sampled_from([4, 8, 2]))),)
     flag = draw(st.sampled_from([None, True, False]))
-    generator = ProgramGenerator(draw, max_statements, flag)
+    if focus is None:
+        focus = draw(st.sampled_from(FOCUSES))
+    quant_type = "dynamic" if focus == "dynamic" else "static"
+    if focus in EITHER_MODE_FOCUSES:
+        quant_type = draw(st.sampled_from(["static", "dynamic"]))
+    generator = ProgramGenerator(draw, max_statements, flag, focus, quant_type)
     source = generator.top(inputs, flag is not None)
-    quant_type = draw(st.sampled_from(["static", "dynamic"]))
     names = list(QCONFIGS[quant_type])
     if draw(st.sampled_from([False] * 7 + [True])):  # now and then the other mode's qconfigs
         names = list(QCONFIGS["static" if quant_type == "dynamic" else "dynamic"])
     qconfigs: list[tuple[str, str]] = []
-    if draw(st.sampled_from([True] * 7 + [False])):  # usually a global entry
+    if focus == "qconfig_below":
+        names = names[:-1]  # qconfigs for submodules only
+    elif draw(st.sampled_from([True] * 7 + [False])):  # usually a global entry
         qconfigs.append(("", draw(st.sampled_from(names[:-1]))))
     torch.manual_seed(0)
-    paths = module_paths(load_source(source).Model())
+    model = load_source(source).Model()
+    paths = module_paths(model)
+    below_shared = paths_below_shared_instances(model)
+    if focus == "type_split" and below_shared:
+        taken = dict(qconfigs).get("", "None")
+        key = draw(st.sampled_from(below_shared))
+        qconfigs.append((key, draw(st.sampled_from([n for n in names if n != taken]))))
+        paths = [p for p in paths if p != key]
     if paths:
         # deeper paths more often: keys below shared block instances split their types
         weighted = [p for p in paths for _ in range(p.count(".") * 2 + 1)]
-        keys = draw(st.lists(st.sampled_from(weighted), max_size=3, unique=True))
+        keys = draw(st.lists(st.sampled_from(weighted), min_size=int(focus == "qconfig_below"),
+                             max_size=3, unique=True))
         qconfigs += [(key, draw(st.sampled_from(names))) for key in keys]
-    return FuzzCase(source, inputs, flag, quant_type, tuple(qconfigs))
+    return FuzzCase(focus, source, inputs, flag, quant_type, tuple(qconfigs))

@@ -1,4 +1,9 @@
-"""The engine against the real pass: same observer placement, or both raise.
+"""The engine against the real pass: the same observed module, or both raise.
+
+"The same" is judged by ``tests/oracle.py``, which shares no code with obsviz: the
+module interface of every instance, each observer's call site, the value it reads and the
+rewiring of that value's later uses, its settings, and that each observer is an object of
+its own.
 
 Three kinds of real-pass failure get a deliberate, documented difference:
 - a shared class type whose instances get different qconfigs below their own level
@@ -17,18 +22,17 @@ import pytest
 import torch
 
 import obsviz
-from obsviz.placement import observer_placement
 
 from .corpus import (
     CASES,
     LOOP_SHARED_TYPE_MSG,
     SPLIT_BELOW_MSG,
     Case,
-    paths_walked,
     real_insert_observers,
     real_pass,
     script,
 )
+from .oracle import assert_same_as_real, walked_paths
 from .real_messages import cpp_check, torch_message
 
 
@@ -48,27 +52,22 @@ def _real_cpp_module(case: Case, model: torch.jit.ScriptModule) -> torch._C.Scri
     return real_pass(model, case.qconfig_dict(), case.quant_type, case.method_name)
 
 
-def _placement(module: torch.jit.ScriptModule | torch._C.ScriptModule, case: Case,
-               paths: set[str] | None = None) -> list[str]:
-    return [str(site) for site in observer_placement(module, case.method_name)
-            if paths is None or site.module_path in paths]
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_placement_matches_real_pass(case: Case) -> None:
     model = script(case)
     if case.real_raises == SPLIT_BELOW_MSG:
         with pytest.raises(RuntimeError, match="is not compatible with the type"):
             real_insert_observers(case, model)
-        oracle = real_insert_observers(case, _unshared(case))
+        oracle = _real_cpp_module(case, _unshared(case))
         observed = _engine(case, model).module
-        walked = paths_walked(observed, case.method_name)
-        assert _placement(observed, case, walked) == _placement(oracle, case, walked)
+        assert_same_as_real(observed, oracle, case.method_name,
+                            paths=walked_paths(observed, case.method_name),
+                            same_type_sharing=False)
     elif case.real_raises == LOOP_SHARED_TYPE_MSG:
         real = _real_cpp_module(case, model)
         run = _engine(case, model)
+        assert_same_as_real(run.module, real, case.method_name)
         run.module(*case.example_inputs())
-        assert _placement(run.module, case) == _placement(real, case)
     elif case.real_raises is not None:
         with pytest.raises(RuntimeError) as real_err:
             real_insert_observers(case, model)
@@ -80,6 +79,6 @@ def test_placement_matches_real_pass(case: Case) -> None:
         quoted = err.value.diagnosis.cpp_message
         assert quoted and quoted in real_message, (quoted, real_message)
     else:
-        real = real_insert_observers(case, model)
-        assert _placement(_engine(case, model).module, case) == _placement(real, case)
+        real = _real_cpp_module(case, model)
+        assert_same_as_real(_engine(case, model).module, real, case.method_name)
 

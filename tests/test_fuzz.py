@@ -1,18 +1,25 @@
 """Fuzzing obsviz against the real pass: random scripted models, random qconfig dicts.
 
-For each model drawn by :func:`tests.fuzz_models.fuzz_cases` the engine's observer
-placement must equal ``torch._C._jit_pass_insert_observers``', or both must fail (the
+For each model drawn by :func:`tests.fuzz_models.fuzz_cases` the engine's observed
+module must equal ``torch._C._jit_pass_insert_observers``' as ``tests/oracle.py`` compares
+them (module interfaces, observer sites, settings and objects), or both must fail (the
 engine with ``obsviz.PassError``), with the documented deliberate differences of
 ``tests/test_differential.py``: where the real clone fails because instances of one
 type get different qconfigs below their own level, the engine must match the real pass
 on the model scripted without type sharing, on the instances the pass walks. Where a
 shared type's instance is only called in a loop, the real pass leaves its observer
-slots empty; placements are compared on the real pass's module unwrapped, which reads
-no slot. The engine's observed module must also run and compute what the model computes.
+slots empty; the modules are compared on the real pass's module unwrapped, and the oracle
+reads no slot of such an instance. The engine's observed module must also run and
+compute what the model computes.
 
 A failure prints the generated source, inputs, qconfig dict and quant type; minimize it
 and add it to its rule family's module in ``tests/corpus/`` as a named case, so
 ``tests/test_differential.py`` keeps checking it.
+
+The examples are shared evenly among the generator's foci. The test prints what they
+exercised (per focus: how many the real pass completes, fails on an ``if`` or on a split
+type, gave no observer, and the rule families the focus is for; then the share of every
+outcome and rule family over all examples) and fails when the generator neglects one.
 
 Profiles: "ci" (the default; 300 examples, derandomized so CI is reproducible) and
 "long" (5,000 examples, ``make fuzz``), chosen with ``HYPOTHESIS_PROFILE``.
@@ -22,16 +29,18 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter, defaultdict
 
 import pytest
 import torch
 from hypothesis import HealthCheck, event, given, note, settings
 
 import obsviz
-from obsviz.placement import observer_placement
+from obsviz import events as ev
 
-from .corpus import SPLIT_BELOW_MSG, paths_walked, real_pass
-from .fuzz_models import FuzzCase, fuzz_cases
+from .corpus import IF_INCONSISTENT_MSG, SPLIT_BELOW_MSG, real_pass
+from .fuzz_models import FOCUSES, FuzzCase, fuzz_cases
+from .oracle import assert_same_as_real, walked_paths
 
 _COMMON = {
     "deadline": None,
@@ -65,18 +74,6 @@ def _engine(case: FuzzCase, model: torch.jit.ScriptModule) -> obsviz.Run:
     return obsviz.insert_observers(model, case.qconfig_dict(), quant_type=case.quant_type)
 
 
-def _placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-               paths: set[str] | None = None) -> list[str]:
-    return [str(site) for site in observer_placement(module)
-            if paths is None or site.module_path in paths]
-
-
-def _difference(engine: list[str], real: list[str]) -> str:
-    only_engine = "\n  ".join(site for site in engine if site not in real) or "-"
-    only_real = "\n  ".join(site for site in real if site not in engine) or "-"
-    return f"observers only obsviz places:\n  {only_engine}\nonly the real pass:\n  {only_real}"
-
-
 def _same(a: object, b: object) -> bool:
     if isinstance(a, torch.Tensor):
         # observers pass values through unchanged; exp and friends may overflow to nan
@@ -96,14 +93,57 @@ def _try_real(case: FuzzCase, model: torch.jit.ScriptModule
         return None, err
 
 
+SPLIT_BELOW_OUTCOME = "shared type split below the instance"
+IF_OUTCOME = "if branches observed inconsistently"
+
+
 def _outcome(error: RuntimeError | None) -> str:
     if error is None:
         return "ok"
     if SPLIT_BELOW_MSG in str(error):
-        return "raises: shared type split below the instance"
+        return f"raises: {SPLIT_BELOW_OUTCOME}"
+    if IF_INCONSISTENT_MSG in str(error):
+        return f"raises: {IF_OUTCOME}"
     if INTERNAL_ASSERT in str(error):
         return "raises: torch internal assert"
     return "raises: " + " ".join(str(error).strip().split()[:6])
+
+
+# What the examples of a run exercised: focus -> label -> examples (see _tally)
+TALLY: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+
+def _tally(case: FuzzCase, label: str) -> None:
+    """Count an example under ``label`` for the summary, and as a Hypothesis event."""
+    event(label)
+    TALLY[case.focus][label] += 1
+
+
+def _rules_exercised(run: obsviz.Run) -> set[str]:
+    """The rule families of the pass that decided something in ``run`` (read from
+    obsviz's events: this is a statistic about the examples, not part of the check)."""
+    found = set()
+    for e in run.events:
+        if isinstance(e, ev.ObserverRecorded):
+            found.add(f"{e.role} observed" + (f" via {e.via}" if e.via != "self" else ""))
+        elif isinstance(e, ev.DelayMatched):
+            found.add("observation delayed by a fusion pattern")
+        elif isinstance(e, ev.ObservedPropagated):
+            found.add(f"observed state propagated via {e.via}")
+        elif isinstance(e, ev.RuleEvaluated) and e.rule == "shouldObserve":
+            found.add(f"shouldObserve {str(e.outcome).lower()}")
+        elif isinstance(e, ev.RuleEvaluated) and e.rule == "valueNeedsToBeQuantized" and \
+                e.reason in ("bias", "dynamic_fp16_activation", "embedding_bag_non_input"):
+            found.add(f"not observed: {e.reason}")
+        elif isinstance(e, ev.GraphEntered) and not e.first_visit:
+            found.add("shared graph walked again")
+        elif isinstance(e, ev.TypeSplit):
+            found.add("class type split" + " below the instance" * e.below)
+        elif isinstance(e, ev.LoopSkipped):
+            found.add("loop skipped")
+        elif isinstance(e, ev.QConfigAssigned) and not e.has_qconfig and e.explicit:
+            found.add("qconfig None")
+    return found
 
 
 def check_case(case: FuzzCase) -> None:
@@ -114,7 +154,8 @@ def check_case(case: FuzzCase) -> None:
     model = _script(case)
     real, real_error = _try_real(case, model)
     note(f"real pass: {_outcome(real_error)}")
-    event(f"real pass {_outcome(real_error)}")
+    _tally(case, "examples")
+    _tally(case, f"real pass {_outcome(real_error)}")
     split = real_error is not None and SPLIT_BELOW_MSG in str(real_error)
     if split:
         # the deliberate difference: obsviz splits the types and must then agree with the
@@ -136,19 +177,104 @@ def check_case(case: FuzzCase) -> None:
 
     run = _engine(case, model)
     assert real is not None
-    walked = paths_walked(run.module) if split else None
-    placement, real_placement = _placement(run.module, walked), _placement(real, walked)
-    assert placement == real_placement, _difference(placement, real_placement)
-    event(f"observers: {min(len(placement), 5)}{'+' if len(placement) >= 5 else ''}")
+    walked = walked_paths(run.module) if split else None
+    observed = assert_same_as_real(run.module, real, paths=walked, same_type_sharing=not split)
+    sites = len(observed.sites)
+    _tally(case, f"observers: {min(sites, 5)}{'+' if sites >= 5 else ''}")
+    for rule in _rules_exercised(run):
+        _tally(case, f"rule: {rule}")
+    for family, ops in OBSERVED_OP_FAMILIES.items():
+        if any(op in site.reads for site in observed.sites for op in ops):
+            _tally(case, f"observes: the output of {family}")
+    if "" not in dict(case.qconfig_names) and any(not site.path for site in observed.sites):
+        _tally(case, "observes: in the top module, which has no qconfig")
     with torch.no_grad():
-        observed = run.module(*case.example_inputs())
-    assert _same(observed, expected), "the observed module computes something else"
+        output = run.module(*case.example_inputs())
+    assert _same(output, expected), "the observed module computes something else"
 
 
-@settings(settings.get_profile(PROFILE))
-@given(case=fuzz_cases())
-def test_engine_matches_real_pass_on_random_models(case: FuzzCase) -> None:
-    note(str(case))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_case(case)
+# producers (ops, functions, modules called) whose outputs get observers as quantizable
+OBSERVED_OP_FAMILIES = {
+    "a norm or activation": (
+        "layer_norm", "group_norm", "instance_norm", "hardswish", "elu", "batch_norm",
+        "of LayerNorm", "of GroupNorm", "of InstanceNorm2d", "of Hardswish", "of ELU",
+        "of BatchNorm"),
+}
+
+# What each focus is for, and the least share of its examples that must show it; beyond
+# these, type splits below the instance and failing ifs each need 3% of all examples and
+# models with no observer may be 15% at most.
+FOCUS_TARGETS: dict[str, tuple[str, ...]] = {
+    "mixed": (),
+    "conv": ("rule: weight observed",),
+    "linear": ("rule: weight observed",),
+    "fusion": ("rule: observation delayed by a fusion pattern",),
+    "propagate": ("rule: shouldObserve true", "rule: shouldObserve false"),
+    "pass_through": ("rule: observed state propagated via pass_through",),
+    "fixed_qparams": ("rule: observed state propagated via pass_through",),
+    "norms": ("observes: the output of a norm or activation",),
+    "control_flow": ("rule: loop skipped",),
+    "calls": ("rule: activation observed via callee_output",),
+    "qconfig_below": ("observes: in the top module, which has no qconfig",),
+    "dynamic": ("rule: weight observed",),
+    "type_split": (f"real pass raises: {SPLIT_BELOW_OUTCOME}",),
+    "if_inconsistent": (f"real pass raises: {IF_OUTCOME}",),
+}
+TARGET_SHARE = 0.25
+
+
+def _distribution() -> tuple[str, list[str]]:
+    """The summary of what the run exercised, and what falls short of a fair share."""
+    total: Counter[str] = sum(TALLY.values(), Counter())
+    examples = total["examples"]
+    lines = [f"fuzz distribution: {examples} examples, {len(TALLY)} foci",
+             f"  {'focus':16s} {'examples':>8s} {'ok':>4s} {'if':>4s} {'split':>5s} "
+             f"{'none':>4s}  its rule families (examples)"]
+    short = []
+    for focus, targets in FOCUS_TARGETS.items():
+        tally = TALLY[focus]
+        hits = [f"{target.split(': ', 1)[-1]} {tally[target]}" for target in targets]
+        lines.append(
+            f"  {focus:16s} {tally['examples']:8d} {tally['real pass ok']:4d} "
+            f"{tally[f'real pass raises: {IF_OUTCOME}']:4d} "
+            f"{tally[f'real pass raises: {SPLIT_BELOW_OUTCOME}']:5d} "
+            f"{tally['observers: 0']:4d}  {'; '.join(hits) or '-'}")
+        short += [f"focus {focus}: {target} in {tally[target]} of {tally['examples']}"
+                  for target in targets if tally[target] < TARGET_SHARE * tally["examples"]]
+    lines.append("  over all examples:")
+    lines += [f"  {count / examples:6.1%}  {label}" for label, count in
+              sorted(total.items(), key=lambda item: (-item[1], item[0]))
+              if label != "examples"]
+    for outcome in (SPLIT_BELOW_OUTCOME, IF_OUTCOME):
+        if total[f"real pass raises: {outcome}"] < 0.03 * examples:
+            short.append(f"{outcome}: {total[f'real pass raises: {outcome}']} examples")
+    if total["observers: 0"] > 0.15 * examples:
+        short.append(f"no observer: {total['observers: 0']} examples")
+    return "\n".join(lines), short
+
+
+def _examples_per_focus() -> settings:
+    profile = settings.get_profile(PROFILE)
+    return settings(profile, max_examples=-(-profile.max_examples // len(FOCUSES)))
+
+
+def test_engine_matches_real_pass_on_random_models(capsys: pytest.CaptureFixture[str]
+                                                   ) -> None:
+    """The profile's examples, shared evenly among the generator's foci."""
+    assert FOCUS_TARGETS.keys() == set(FOCUSES)
+    TALLY.clear()
+    for focus in FOCUSES:
+
+        @_examples_per_focus()
+        @given(case=fuzz_cases(focus=focus))
+        def engine_matches_real_pass(case: FuzzCase) -> None:
+            note(str(case))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                check_case(case)
+
+        engine_matches_real_pass()
+    summary, short = _distribution()
+    with capsys.disabled():
+        print(f"\n{summary}")
+    assert not short, "the generator neglects: " + "; ".join(short) + "\n" + summary

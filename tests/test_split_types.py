@@ -2,13 +2,15 @@
 
 The real pass's cloning fails when instances of one class type get different qconfigs
 below their own level. obsviz splits the types by the qconfigs of the whole subtree;
-the oracle is the real pass on the same model scripted without type sharing.
+the oracle is the real pass on the same model scripted without type sharing, compared by
+``tests/oracle.py`` (whole module interfaces, observer sites, settings and objects).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,9 +29,9 @@ from torch.ao.quantization.quantize_jit import (
 from torch.jit._recursive import create_script_module, infer_methods_to_compile, wrap_cpp_module
 
 import obsviz
-from obsviz.placement import observer_placement
 
 from .corpus import real_pass
+from .oracle import assert_same_as_real, describe
 
 
 class Block(nn.Module):
@@ -178,10 +180,10 @@ def test_real_pass_fails_on_the_shared_model(case: SplitCase) -> None:
 
 
 @pytest.mark.parametrize("case", SPLIT_CASES, ids=[c.name for c in SPLIT_CASES])
-def test_placement_equals_the_real_pass_without_type_sharing(case: SplitCase) -> None:
+def test_observed_module_equals_the_real_pass_without_type_sharing(case: SplitCase) -> None:
     run = _ours(case)
     oracle = _real(case, _unshared(case))
-    assert observer_placement(run.module) == observer_placement(oracle)
+    assert_same_as_real(run.module, oracle, same_type_sharing=False)
     assert any(group.below for group in run.splits)
 
 
@@ -201,10 +203,21 @@ def test_prepare_jit_succeeds_on_a_resnet_stage_with_one_conv_excluded() -> None
     with pytest.raises(RuntimeError, match="is not compatible with the type"):
         torch.ao.quantization.prepare_jit(model, qconfig_dict)
     observed = obsviz.prepare_jit(model, qconfig_dict)
-    sites = observer_placement(observed)
-    assert not any(site.module_path == "layer1.1.conv1" for site in sites)
-    assert any(site.module_path == "layer1.2.conv1" for site in sites)
+    sites = describe(observed).sites
+    assert not any(site.path == "layer1.1.conv1" for site in sites)
+    assert any(site.path == "layer1.2.conv1" for site in sites)
     observed(*obsviz.samples.SAMPLES["resnet50"].example_inputs())
+
+
+def test_a_saved_split_model_has_the_methods_of_the_model(tmp_path: Path) -> None:
+    case = SPLIT_CASES[0]
+    model = _shared(case)
+    path = tmp_path / "observed.pt"
+    torch.jit.save(obsviz.prepare_jit(model, case.qconfig_dict), path)
+    saved = dict(torch.jit.load(path).named_modules())
+    for name, module in model.named_modules():
+        assert sorted(saved[name]._c._method_names()) == sorted(module._c._method_names()), \
+            name
 
 
 def test_split_is_reported_with_the_paths_and_the_reason() -> None:
