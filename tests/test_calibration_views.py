@@ -153,3 +153,92 @@ def test_overlay_refuses_what_it_cannot_draw(calibrated):
         run.render(overlay="mse")
     with pytest.raises(RenderError, match="when=\"after\""):
         run.render(overlay="sqnr", when="diff")
+
+
+# ---------------------------------------------------------------------- report and CLI
+def _table_rows(page: str, anchor: str) -> list[dict[str, str]]:
+    """The rows of the table in the report's ``<details id=anchor>``, as text by column."""
+    section = page[page.index(f"<details id='{anchor}'"):]
+    table = section[section.index("<table>"):section.index("</table>")]
+    head = [html.unescape(c) for c in re.findall(r"<th>(.*?)</th>", table)]
+    rows = []
+    for row in re.findall(r"<tr>(<td.*?)</tr>", table):
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c))
+                 for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        rows.append(dict(zip(head, cells, strict=True)))
+    return rows
+
+
+def _observer_calls(module: torch.jit.ScriptModule) -> list[str]:
+    """The observers the top-level graph calls, in order."""
+    return [node.s("name") for node in module.graph.nodes()
+            if node.kind() == "prim::GetAttr" and node.s("name").startswith("_observer_")]
+
+
+def test_cli_report_with_inputs_has_a_calibration_section_torch_agrees_with(tmp_path, capsys):
+    from torch.ao.quantization.quantize_jit import prepare_jit
+
+    from obsviz.__main__ import main
+    batches = obsviz.samples.inputs("resnet_small", 3)
+    inputs, out = tmp_path / "inputs.pt", tmp_path / "report.html"
+    torch.save(batches, inputs)
+    status = main(["report", "--sample", "resnet_small", "--inputs", str(inputs),
+                   "--out", str(out), "--no-progress"])
+    assert status == 0, capsys.readouterr().err
+    page = out.read_text()
+    assert "<a href='#calibration'>" in page and "<section id='calibration'>" in page
+    # torch's own prepare_jit, calibrated on the same batches: the same observers hold the
+    # same qparams as the report's ranges table shows
+    theirs = prepare_jit(obsviz.samples.load("resnet_small"),
+                         {"": get_default_qconfig("fbgemm")})
+    for batch in batches:
+        theirs(*batch)
+    # (torch and obsviz number the top-level observers differently: pair them by call order)
+    ours = obsviz.prepare_jit(obsviz.samples.load("resnet_small"),
+                              {"": get_default_qconfig("fbgemm")})
+    rows = {r["observer"]: r for r in _table_rows(page, "calibration-ranges")
+            if r["module_path"] == "<top>"}
+    pairs = list(zip(_observer_calls(theirs), _observer_calls(ours), strict=True))
+    assert len(pairs) == len(rows) == 3
+    for their_name, our_name in pairs:
+        scale, zero_point = getattr(theirs, their_name).calculate_qparams()
+        assert (rows[our_name]["scale"], rows[our_name]["zero_point"]) == (
+            f"{float(scale):.6g}", str(int(zero_point)))
+    worst = _table_rows(page, "calibration-error")
+    sqnr = [float(r["sqnr_accumulated_db"]) for r in worst]
+    assert sqnr == sorted(sqnr) and len(worst) == 12
+    assert "run.render(overlay=&#x27;sqnr&#x27;)" in page
+    assert page.count("<svg") >= 2 + 3  # the overlay figures and the worst values' plots
+    # self-contained and script-free; the plots' clip paths point inside the page only
+    assert not re.search(r"<script|<link|<iframe|\bsrc=|@import|url\((?!#)", page, re.I)
+
+
+def test_calibration_section_escapes_model_names(tmp_path):
+    from obsviz.report import ReportHeader, build_report, render_html
+    from tests.hostile_models import EVIL_METHOD, EVIL_VALUE, hostile_model
+    run = obsviz.insert_observers(hostile_model(), {"": get_default_qconfig("fbgemm")},
+                                  method_name=EVIL_METHOD)
+    batches = [torch.randn(1, 3, 4, 4) for _ in range(2)]
+    cal = run.calibrate(batches, progress=False)
+    cal.error(batches, progress=False)
+    assert EVIL_VALUE.removeprefix("%") in set(cal.ranges.value)  # it reaches the section
+    page = render_html(build_report(run, ReportHeader("hostile"), figures=(),
+                                    calibration=cal))
+    section = page[page.index("<section id='calibration'>"):]
+    assert html.escape(EVIL_VALUE) in section
+    assert not re.search(r"<(img|script)\b|<svg[^>]*\sonload", page, re.I)
+
+
+@pytest.mark.parametrize("saved, message", [
+    ({"x": 1}, "holds a dict"),
+    ([], "holds a list, not a non-empty list"),
+    ([(torch.zeros(1), "text")], r"batch 0 is \(Tensor, str\)"),
+])
+def test_cli_refuses_inputs_it_cannot_calibrate_on(saved, message, tmp_path, capsys):
+    from obsviz.__main__ import EXIT_BAD_INPUT, main
+    inputs = tmp_path / "inputs.pt"
+    torch.save(saved, inputs)
+    status = main(["report", "--sample", "resnet_small", "--inputs", str(inputs),
+                   "--out", str(tmp_path / "r.html"), "--no-progress"])
+    assert status == EXIT_BAD_INPUT
+    assert re.search(f"--inputs {re.escape(str(inputs))}: {message}", capsys.readouterr().err)

@@ -44,7 +44,7 @@ class ObserverNumbers:
         lines = [
             f"{lead}: {self.observer_class}, {self.dtype} {self.qscheme}",
             f"  range [{self.low:.6g}, {self.high:.6g}]{seen}",
-            f"  scale {_numbers(self.scale)}, zero_point {_numbers(self.zero_point)}",
+            f"  scale {short_numbers(self.scale)}, zero_point {short_numbers(self.zero_point)}",
         ]
         if self.error is not None:
             e = self.error
@@ -60,7 +60,8 @@ class ObserverNumbers:
     def html(self) -> str:
         e = html.escape
         cells = [("range", f"[{self.low:.6g}, {self.high:.6g}]"),
-                 ("scale", _numbers(self.scale)), ("zero_point", _numbers(self.zero_point)),
+                 ("scale", short_numbers(self.scale)),
+                 ("zero_point", short_numbers(self.zero_point)),
                  ("observer", f"{self.observer_class}, {self.dtype} {self.qscheme}")]
         if self.batches is not None:
             cells.append(("batches", str(self.batches)))
@@ -80,7 +81,7 @@ class ObserverNumbers:
                 f"<table>{rows}</table>{f'<ul>{flags}</ul>' if flags else ''}</div>")
 
 
-def _numbers(value: object) -> str:
+def short_numbers(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, torch.Tensor):
