@@ -242,3 +242,32 @@ def test_cli_refuses_inputs_it_cannot_calibrate_on(saved, message, tmp_path, cap
                    "--out", str(tmp_path / "r.html"), "--no-progress"])
     assert status == EXIT_BAD_INPUT
     assert re.search(f"--inputs {re.escape(str(inputs))}: {message}", capsys.readouterr().err)
+
+
+class FunctionalRelu(torch.nn.Module):
+    """Functional relus: the observed graph names its values so that one observer's
+    value name in ``cal.ranges`` is another observer's name in ``run.module``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.conv3 = torch.nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x)))))
+
+
+def test_a_value_named_as_the_tables_name_it_finds_that_observer():
+    run = obsviz.insert_observers(torch.jit.script(FunctionalRelu().eval()),
+                                  {"": get_default_qconfig("fbgemm")})
+    cal = run.calibrate([torch.randn(1, 3, 8, 8)], progress=False)
+    observed_names = {(s.module_path, s.value) for s in cal.sites}
+    ranges = cal.ranges
+    assert any((r.module_path, r.value) in observed_names and r.value != s.value
+               for r, s in zip(ranges.itertuples(), cal.sites, strict=True))  # the trap
+    for row in ranges.itertuples():
+        site = cal.site(row.value, module=row.module_path, method=row.method)
+        assert site.attribute == row.observer
+        assert row.observer in cal.plot(row.value, module=row.module_path).title
