@@ -1,6 +1,6 @@
 """Write the notebooks from the cells below and execute them, so they carry their outputs.
 
-    python notebooks/build.py             # rewrite and execute both notebooks in place
+    python notebooks/build.py             # rewrite and execute every notebook in place
     python notebooks/build.py tour        # only one of them
     python notebooks/build.py --headless build
         # execute the committed tour into build/tour.ipynb and build/tour.html
@@ -523,7 +523,151 @@ e = why(run, conv_output.value, module=conv_output.module_path)
 e = why(run, "y.1")"""),
 ]
 
-NOTEBOOKS: dict[str, Cells] = {"tour": TOUR, "why_not_observed": WHY}
+CALIBRATION: Cells = [
+    ("md", """\
+# What the observers saw
+
+Where observers go is half the story. After calibration the questions are: what did each
+observer record, what will quantizing each value cost, and which layer is behind the
+accuracy drop after `convert_jit`? This notebook walks through them on `resnet_small`
+(static, fbgemm): calibrating, the ranges and the flags, one observer's plot, the
+quantization error per value, the explanation and the figure with the numbers on them,
+the simulation against torch's real `convert_jit`, and which modules to leave float."""),
+    ("code", SETUP),
+    ("md", """\
+## 1. Calibrate
+
+`run.calibrate(batches)` runs any iterable of batches (a tensor or a tuple of arguments
+each) through a copy of the observed module; `obsviz.samples.inputs(name, n, seed)` gives
+random batches shaped like a sample's example input. `run.module` is left as it was."""),
+    ("code", """\
+model = obsviz.samples.load("resnet_small")
+observed = obsviz.prepare_jit(model, {"": get_default_qconfig("fbgemm")})
+run = observed._obsviz_run
+cal = run.calibrate(obsviz.samples.inputs("resnet_small", 8), progress=False)
+cal"""),
+    ("md", """\
+## 2. The ranges
+
+One row per observer, with the same value columns as `run.tables`: what it watches, its
+role, class, dtype and qscheme, the range it saw (for weights, the spread of the
+per-channel widths too) and `scale` / `zero_point` exactly as `calculate_qparams()` gives
+them."""),
+    ("code", """\
+cal.ranges[["module_path", "value", "role", "observer_class", "qscheme", "min", "max",
+            "scale", "zero_point", "batches"]].head(8)"""),
+    ("md", """\
+## 3. What looks wrong
+
+`cal.flags` lists what would make `convert_jit` produce a poor model, each with why and a
+fix. On this sample (random inputs) there is little to say; the model below has a
+planted fault: one conv output channel 1,000 times the others."""),
+    ("code", """\
+print(cal.flags)"""),
+    ("code", """\
+from torch import nn
+
+
+class OutlierChannel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.conv3 = nn.Conv2d(8, 4, 1)
+        with torch.no_grad():  # channel 3 of conv2 is 1000x; conv3 scales it back
+            self.conv2.weight[3] *= 1000
+            self.conv2.bias[3] *= 1000
+            self.conv3.weight[:, 3] /= 1000
+
+    def forward(self, x):
+        return self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x)))))
+
+
+faulty = obsviz.insert_observers(torch.jit.script(OutlierChannel().eval()),
+                                 {"": get_default_qconfig("fbgemm")})
+faulty_batches = [torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(i))
+                  for i in range(4)]
+faulty_cal = faulty.calibrate(faulty_batches, progress=False)
+for flag in faulty_cal.flags.of("outliers"):
+    print(flag)"""),
+    ("md", """\
+## 4. One observer's plot
+
+`cal.plot(value, module=...)` draws what the observer saw: the histogram (for a
+`HistogramObserver`), the range per channel and per batch, with the quantization range
+its qparams give. Here the value the outlier channel dominates."""),
+    ("code", """\
+flagged = faulty_cal.flags.of("outliers")[0]
+faulty_cal.plot(flagged.value, module=flagged.module_path)"""),
+    ("md", """\
+## 5. What quantizing each value costs
+
+`cal.error(batches)` quantizes and dequantizes each observed value with its calibrated
+qparams, alone (*local*) and with every other observer quantizing too (*accumulated*, the
+simulated quantized model), as SQNR in dB and MSE, worst first. Use other batches than
+the calibration ones."""),
+    ("code", """\
+err = faulty_cal.error(faulty_batches[:2], progress=False)
+print(err)
+err.table[["module_path", "value", "role", "sqnr_local_db", "sqnr_accumulated_db"]]"""),
+    ("md", """\
+## 6. The numbers where you already look
+
+Once a run is calibrated, `run.explain(...)` adds the observer's range, qparams, flags and
+error to its answer. The scale it shows is the observer's own `calculate_qparams()`."""),
+    ("code", """\
+e = faulty.explain(flagged.value, module=flagged.module_path)
+print(e)
+observer = dict(faulty_cal.module.named_modules())[e.calibration.observer]
+print("\\nequals calculate_qparams():",
+      e.calibration.scale == float(observer.calculate_qparams()[0]))"""),
+    ("md", """\
+Figures take `overlay="sqnr"` (or `"range"`): each observed value's edge is coloured on a
+colour-blind-safe scale (dark is worst) and labelled with its number; the line styles
+still say what the pass decided."""),
+    ("code", """\
+faulty.render(overlay="sqnr")"""),
+    ("md", """\
+## 7. Against the real thing
+
+How far can the simulation be trusted? `err.against_converted(batches)` converts a copy
+of the calibrated module with torch's `convert_jit` and compares its output with the float
+model's and with the simulation's."""),
+    ("code", """\
+warnings.filterwarnings("ignore", message="The .grad attribute")  # torch's convert_jit
+held_out = obsviz.samples.inputs("resnet_small", 2, seed=1)
+print(cal.error(held_out, progress=False))
+print(cal.last_error.against_converted(held_out, progress=False))"""),
+    ("md", """\
+## 8. Which modules to leave float
+
+`cal.sensitivity(batches)` leaves one module float at a time (obsviz's own pass with that
+key set to None, no new calibration) and ranks modules by the output SQNR gained;
+`suggest(budget_db=...)` turns the best into a `qconfig_dict` to paste."""),
+    ("code", """\
+sens = cal.sensitivity(held_out, progress=False)
+print(sens)
+print(sens.suggest(budget_db=1.0))"""),
+    ("md", """\
+## 9. Any calibrated observed module
+
+`obsviz.calibration(observed)` reads the same tables from any calibrated observed module,
+torch's own `prepare_jit` output too, without running the pass again."""),
+    ("code", """\
+from torch.ao.quantization.quantize_jit import prepare_jit
+
+theirs = prepare_jit(obsviz.samples.load("resnet_small"), {"": get_default_qconfig("fbgemm")})
+for batch in obsviz.samples.inputs("resnet_small", 8):
+    theirs(*batch)
+print(obsviz.calibration(theirs))
+print("same scales as ours:",
+      sorted(obsviz.calibration(theirs).ranges.scale.map(str))
+      == sorted(cal.ranges.scale.map(str)))"""),
+]
+
+NOTEBOOKS: dict[str, Cells] = {"tour": TOUR, "why_not_observed": WHY,
+                               "calibration": CALIBRATION}
 
 
 def make_notebook(cells: Cells) -> nbformat.NotebookNode:

@@ -171,6 +171,28 @@ def parse_setting(setting: str, paths: Sequence[str]) -> tuple[str, str]:
     return path, name.strip()
 
 
+def load_batches(path: str) -> list:
+    """``--inputs FILE``: a ``torch.save``d list of batches, each a tensor or a tuple of
+    tensors (the model's arguments)."""
+    try:
+        batches = torch.load(path, weights_only=True)
+    except FileNotFoundError as err:
+        raise CliError(f"--inputs {path}: no such file") from err
+    except Exception as err:  # torch.load's errors have no common type
+        raise CliError(f"--inputs {path}: torch.load cannot read it ({err}); save a list of "
+                       "input tuples with torch.save([(x,), ...], path)") from err
+    if not isinstance(batches, list | tuple) or not batches:
+        raise CliError(f"--inputs {path}: holds a {type(batches).__name__}, not a non-empty "
+                       "list of input tuples (torch.save([(x,), ...], path))")
+    for index, batch in enumerate(batches):
+        items = batch if isinstance(batch, list | tuple) else (batch,)
+        if not all(isinstance(item, torch.Tensor) for item in items):
+            kinds = ", ".join(type(item).__name__ for item in items)
+            raise CliError(f"--inputs {path}: batch {index} is ({kinds}); each batch is a "
+                           "tensor or a tuple of tensors")
+    return [tuple(b) if isinstance(b, list | tuple) else b for b in batches]
+
+
 def run_pass(inputs: Inputs, bar: ProgressBar) -> Run:
     """The pass as prepare_jit runs it (conv-bn folded first unless --no-fold); a failed
     pass gives its partial run, whose ``failure`` holds the diagnosis."""
@@ -259,9 +281,21 @@ def report(args: argparse.Namespace) -> int:
     written: list = []
 
     def write(inputs: Inputs, run: Run, bar: ProgressBar) -> None:
-        header = ReportHeader(model=inputs.label, qconfig=inputs.names, notes=_notes(inputs),
+        notes = _notes(inputs)
+        calibration = None
+        if args.inputs and run.failure is None:
+            batches = load_batches(args.inputs)
+            bar.add(2)
+            bar.step(f"calibrating on {len(batches)} batches")
+            calibration = run.calibrate(batches, progress=False)
+            bar.step("measuring the quantization error")
+            calibration.error(batches, progress=False)
+            notes.append(f"calibrated on the {len(batches)} batches of {args.inputs}, and the "
+                         "error measured on the same batches")
+        header = ReportHeader(model=inputs.label, qconfig=inputs.names, notes=notes,
                               warnings=inputs.warnings)
-        written.append(write_report(args.out, run, header, progress=bar))
+        written.append(write_report(args.out, run, header, progress=bar,
+                                    calibration=calibration))
 
     inputs, run = _load_and_run(args, write)
     path = written[0]
@@ -355,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(p)
     p.add_argument("--out", default="report.html", help="the HTML file to write "
                    "(default report.html)")
+    p.add_argument("--inputs", metavar="FILE", help="a torch.save'd list of input tuples: "
+                   "calibrate on them and add a calibration section (ranges, flags, the "
+                   "values quantizing costs most, the SQNR overlay)")
     p.set_defaults(func=report)
 
     p = commands.add_parser("explain", help="why was, or wasn't, a value observed?",

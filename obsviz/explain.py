@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -27,6 +27,8 @@ from .rules import get_func_name, is_half
 from .verdicts import Verdict
 
 if TYPE_CHECKING:
+    from .calib import Calibration
+    from .calib.note import ObserverNumbers
     from .figures import Figure
     from .run import Run
     from .run_view import RunView
@@ -61,6 +63,15 @@ class Explanation:
     observer: str = ""  # the observer attribute when observed
     step: int = -1  # the step of the run the explanation reads
     run: Run | None = field(default=None, repr=False, compare=False)
+    # the observer's numbers after calibration (see with_calibration)
+    calibration: ObserverNumbers | None = field(default=None, compare=False)
+
+    def with_calibration(self, calibration: Calibration) -> Explanation:
+        """This explanation with the range, qparams, flags and (once
+        ``calibration.error(...)`` ran) error of the observer watching the value, or of
+        the observer it relies on."""
+        from .calib.note import observer_numbers
+        return replace(self, calibration=observer_numbers(calibration, self))
 
     def render(self, when: str = "diff", **options: object) -> Figure:
         """The value's neighbourhood: its producer and users, the value a fused pattern
@@ -86,6 +97,8 @@ class Explanation:
             lines += [f"  {role:18s} {ref}" for role, ref in self.related.items()]
         for note in self.notes:
             lines.append(f"note: {note}")
+        if self.calibration is not None:
+            lines += self.calibration.lines()
         lines.append("trail:")
         lines += [f"  {s}" for s in self.trail]
         return "\n".join(lines)
@@ -99,7 +112,9 @@ class Explanation:
             f"<div style='border-left:4px solid {color};padding-left:6px;margin:4px 0'>"
             f"<b>{'observed' if self.observed else 'not observed'}</b> "
             f"<code>{e(self.reason)}</code>: {e(self.verdict)}</div>"
-            f"{self.related_html()}<details><summary>trail of rule checks "
+            f"{self.related_html()}"
+            f"{self.calibration.html() if self.calibration is not None else ''}"
+            f"<details><summary>trail of rule checks "
             f"({len(self.trail)})</summary>{self.trail_html()}</details></div>")
 
     def related_html(self) -> str:

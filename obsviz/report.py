@@ -38,6 +38,7 @@ from .rules import (
 )
 
 if TYPE_CHECKING:
+    from .calib import Calibration
     from .diagnosis import Diagnosis
     from .run import Run
 
@@ -109,6 +110,7 @@ class Report:
     modules_not_drawn: list[str] = field(default_factory=list)  # paths past MODULE_FIGURES
     tables: list[tuple[str, str, pd.DataFrame]] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)  # views that could not be built
+    calibration: str = ""  # the calibration section's HTML (see obsviz.calib.section)
 
 
 # ---------------------------------------------------------------------- what to explain
@@ -143,10 +145,18 @@ def _has_quantizable_use(value: torch._C.Value) -> bool:
 
 # ---------------------------------------------------------------------- building
 def build_report(run: Run, header: ReportHeader, *, progress: Progress | None = None,
-                 figures: Iterable[str] = ("diff", "after", "before")) -> Report:
-    """Collect the report's sections from ``run`` (a complete or a partial run)."""
+                 figures: Iterable[str] = ("diff", "after", "before"),
+                 calibration: Calibration | None = None) -> Report:
+    """Collect the report's sections from ``run`` (a complete or a partial run), and with
+    ``calibration`` (of this run, its error measured or not) a calibration section."""
     progress = progress or Progress()
     report = Report(run, header)
+    if calibration is not None:
+        from .calib.section import calibration_html
+        progress.add(1)
+        report.calibration = _section(report, "the calibration section",
+                                      lambda: calibration_html(calibration)) or ""
+        progress.step("calibration section")
     figures = tuple(figures)
     progress.add(len(TABLES) + len(figures) + 2)
 
@@ -308,6 +318,7 @@ def render_html(report: Report) -> str:
         parts.append(_failure(run.failure))
     parts.append(_summary(report))
     parts.append(_explanations(report))
+    parts.append(report.calibration)
     parts.append(_figures(report))
     parts.append(_tables(report))
     if report.unavailable:
@@ -338,6 +349,8 @@ def _header_lines(run: Run, header: ReportHeader) -> list[str]:
 def _nav(report: Report) -> str:
     links = [("summary", "Summary"), ("explanations", "Explanations"),
              ("figures", "Figures"), ("tables", "Tables")]
+    if report.calibration:
+        links.insert(2, ("calibration", "Calibration"))
     if report.run.failure is not None:
         links.insert(0, ("failure", "Failure"))
     return "<nav>" + "".join(f"<a href='#{anchor}'>{text}</a>" for anchor, text in links) + \
@@ -527,9 +540,11 @@ def _cell(column: str, cell: object) -> str:
 
 
 def write_report(path: str | os.PathLike[str], run: Run, header: ReportHeader, *,
-                 progress: Progress | None = None) -> Path:
-    """Build the report of ``run`` and write it to ``path``; returns the path."""
-    report = build_report(run, header, progress=progress)
+                 progress: Progress | None = None,
+                 calibration: Calibration | None = None) -> Path:
+    """Build the report of ``run`` (with ``calibration``'s section) and write it to
+    ``path``; returns the path."""
+    report = build_report(run, header, progress=progress, calibration=calibration)
     target = Path(path)
     if target.parent and not target.parent.exists():
         target.parent.mkdir(parents=True)

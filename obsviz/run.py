@@ -50,6 +50,8 @@ class Run:
     original: torch.jit.ScriptModule | None = field(default=None, repr=False)
     # the views of the run, by step (None: the end), built on first use; see obsviz.run_view
     _views: dict[int | None, RunView] = field(default_factory=dict, init=False, repr=False)
+    # the latest run.calibrate(...): run.explain adds its numbers to every answer
+    calibration: Calibration | None = field(default=None, init=False, repr=False)
 
     @property
     def inserted(self) -> tuple[tuple[str, str, object], ...]:
@@ -101,7 +103,10 @@ class Run:
         ``forward``, then the module's other methods). When a name means different values
         before and after insertion, the model's wins unless ``names="observed"``.
         """
-        return self.at().explain(value, module, method, names=names)
+        explanation = self.at().explain(value, module, method, names=names)
+        if self.calibration is not None:
+            explanation = explanation.with_calibration(self.calibration)
+        return explanation
 
     def diff(self, other: Run) -> RunDiff:
         """Observers this run has and ``other`` lacks, and the reverse, with explanations."""
@@ -125,10 +130,13 @@ class Run:
         return what they saw: ``.ranges``, ``.flags``, ``.error(...)``, ``.sensitivity(...)``.
 
         A copy of ``run.module`` is calibrated unless ``inplace=True``; the calibrated
-        module is ``calibration.module``.
+        module is ``calibration.module``. From then on ``run.explain`` adds each observer's
+        range, qparams and (once ``calibration.error(...)`` ran) error to its answers.
         """
         from .calib import calibrate
-        return calibrate(self, batches, inplace=inplace, progress=progress)
+        calibration = calibrate(self, batches, inplace=inplace, progress=progress)
+        object.__setattr__(self, "calibration", calibration)  # a frozen dataclass
+        return calibration
 
     def events_of(self, kind: type[ev.Event]) -> list[ev.Event]:
         return [e for e in self.events if isinstance(e, kind)]

@@ -60,6 +60,18 @@ WHY_FACTS = [
     r"\(HistogramObserver\)",
 ]
 
+CALIBRATION_FACTS = [
+    r"<obsviz Calibration: \d+ observers over 8 batches, static quantization>",
+    r"\[warning\] outliers at <top>:forward:%9 \(_observer_5\): channel 3 \(dim 1\)",
+    r"<obsviz Plot: <top>:forward:%9  \(_observer_5: HistogramObserver",
+    r"calibrated observer _observer_5 on <top>:forward:%9: HistogramObserver",
+    r"flag \[warning\] outliers: channel 3",
+    r"equals calculate_qparams\(\): True",  # the notebook's own torch check
+    r"converted vs simulated +inf dB",
+    r"# output SQNR [\d.]+ dB -> [\d.]+ dB \(simulated\)\nqconfig_dict = \{\*\*qconfig_dict,",
+    r"same scales as ours: True",
+]
+
 
 def _build_module():
     spec = importlib.util.spec_from_file_location("notebooks_build", NOTEBOOKS / "build.py")
@@ -103,7 +115,7 @@ def executed(build, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Both committed notebooks, executed again in a temp copy of the folder."""
     workdir = tmp_path_factory.mktemp("notebooks")
     result = {}
-    for name in ("tour", "why_not_observed"):
+    for name in ("tour", "why_not_observed", "calibration"):
         copy = workdir / f"{name}.ipynb"
         shutil.copy(NOTEBOOKS / f"{name}.ipynb", copy)
         result[name] = build.execute(nbformat.read(copy, as_version=4), workdir)
@@ -111,7 +123,8 @@ def executed(build, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.parametrize(("name", "facts"), [("tour", TOUR_FACTS),
-                                             ("why_not_observed", WHY_FACTS)])
+                                             ("why_not_observed", WHY_FACTS),
+                                             ("calibration", CALIBRATION_FACTS)])
 def test_notebook_runs_and_shows_its_facts(executed, name, facts):
     notebook = executed[name]
     check_facts(text_of(notebook), facts)
@@ -127,7 +140,8 @@ def test_tour_shows_figures_tables_and_the_explorer(executed):
 
 
 @pytest.mark.parametrize(("name", "facts"), [("tour", TOUR_FACTS),
-                                             ("why_not_observed", WHY_FACTS)])
+                                             ("why_not_observed", WHY_FACTS),
+                                             ("calibration", CALIBRATION_FACTS)])
 def test_committed_notebooks_carry_outputs_and_match_their_source(build, name, facts):
     path = NOTEBOOKS / f"{name}.ipynb"
     committed = nbformat.read(path, as_version=4)
@@ -137,6 +151,15 @@ def test_committed_notebooks_carry_outputs_and_match_their_source(build, name, f
     assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], \
         f"{path.name} differs from notebooks/build.py: run python notebooks/build.py"
     assert path.stat().st_size < 2_000_000
+
+
+def test_calibration_notebook_shows_the_plot_and_the_overlay(executed):
+    notebook = executed["calibration"]
+    svgs = [output.data["image/svg+xml"] for cell in notebook.cells
+            for output in cell.get("outputs", []) if "image/svg+xml" in output.get("data", {})]
+    assert len(svgs) == 2  # the observer's plot, the figure with overlay="sqnr"
+    assert "SQNR with every observer quantizing" in svgs[1]
+    assert re.search(r"SQNR [\d.]+ dB", svgs[1])
 
 
 def test_a_print_flushed_in_two_parts_is_one_output(build, tmp_path):

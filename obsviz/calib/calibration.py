@@ -71,6 +71,7 @@ class Calibration:
         self.run = run
         self.records = records
         self.batches = batches
+        self.last_error: ErrorReport | None = None  # the latest error(...), for explain
         self.sites: list[Site] = find_sites(module, method)
         self.states: dict[str, ObserverState] = {
             s.observer_path: ObserverState(observer_of(module, s)) for s in self.sites}
@@ -147,7 +148,8 @@ class Calibration:
         """Quantize->dequantize error per observed value, local and accumulated, and the
         model output's SQNR, streamed over ``batches``."""
         from .error import measure_error
-        return measure_error(self, batches, show_progress=progress)
+        self.last_error = measure_error(self, batches, show_progress=progress)
+        return self.last_error
 
     def sensitivity(self, batches: Iterable, *, modules: Iterable[str] | None = None,
                     progress: bool = True) -> Sensitivity:

@@ -24,7 +24,10 @@ def find_site(cal: Calibration, value: object, module: str = "",
         for site in cal.sites:  # an observer path, e.g. "layer1.0._observer_2"
             if site.observer_path == name:
                 return site
-        found = [s for s in candidates if s.value == name]
+        # the names of cal.ranges, cal.flags and err.table first, then run.module's
+        shown = dict(zip(cal.sites, cal.ranges.value, strict=True))
+        found = [s for s in candidates if shown[s] == name] or [
+            s for s in candidates if s.value == name]
         if not found and cal.run is not None:
             found = _through_run(cal, value, module, method, candidates)
         if found:

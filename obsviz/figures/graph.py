@@ -43,6 +43,7 @@ class Mark:
     detail: str = ""
     observer: str | None = None
     related: tuple[str, ...] = ()  # debug names of values this decision depends on
+    shade: style.Shade | None = None  # the calibration overlay: recolours the state's line
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Options:
     # the graph and qualified name of a prim::CallFunction's function; with it, depth=
     # expands function calls as well as submodule calls
     functions: Callable[[Node], tuple[Graph, str]] | None = None
+    overlay: style.OverlayLegend | None = None  # the legend of the marks' shades
 
 
 # ------------------------------------------------------------------ where a value comes from
@@ -219,15 +221,22 @@ class GraphDrawer:
             classes.append(f"state-{mark.state}")
             self.states_used.add(mark.state)
         attrs.update(value_style.attrs())
+        shade = mark.shade if mark is not None else None
+        if shade is not None:
+            attrs.update(color=shade.color, fontcolor=shade.color)
+            classes.append("overlay")
         if value is not None:
             lines = [f"%{value.debugName()} : {style.short_type(str(value.type()))}"]
-            if mark is not None and mark.note and (tail, value.unique()) not in self.noted:
+            if mark is not None and (mark.note or shade) and \
+                    (tail, value.unique()) not in self.noted:
                 self.noted.add((tail, value.unique()))
-                lines.append(mark.note)
+                lines += [mark.note, shade.note if shade is not None else ""]
             attrs["label"] = style.edge_label(*lines)
             tip = f"%{value.debugName()} : {value.type()}"
             if mark is not None:
                 tip += f" — {mark.detail or style.STATES[mark.state].legend}"
+            if shade is not None and shade.detail:
+                tip += f" — {shade.detail}"
             attrs["tooltip"] = graphviz.escape(tip)
         if focus:
             attrs["penwidth"] = str(style.FOCUS_PENWIDTH)
@@ -569,7 +578,8 @@ class GraphDrawer:
             if self.options.legend else []
         roles = [r for r in style.NODE_LEGEND if r in self.roles_used] \
             if self.options.legend else []
-        label = style.graph_label(self.options.title, states, roles)
+        label = style.graph_label(self.options.title, states, roles,
+                                  self.options.overlay if self.options.legend else None)
         if label:
             fig.attr(label=label, labelloc="t", labeljust="l")
         for node_id, (attrs, cluster) in self.nodes.items():

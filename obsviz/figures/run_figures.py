@@ -23,6 +23,7 @@ from .graph import DEFAULT_MAX_NODES, Lookup, Mark, Options, Scope, draw
 from .states import Decision, ValueStates, run_states
 
 if TYPE_CHECKING:
+    from ..calib import Calibration
     from ..run import Run
 
 WHEN = ("after", "before", "diff")
@@ -191,9 +192,12 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
                show_params: bool = False, show_lists: bool = False,
                max_nodes: int | None = DEFAULT_MAX_NODES,
                legend: bool = True, rankdir: str = "TB",
-               states: ValueStates | None = None) -> Figure:
+               states: ValueStates | None = None, overlay: str | None = None,
+               calibration: Calibration | None = None) -> Figure:
     """Draw one graph of a run: ``when`` is "after" (``run.module``), "before" (the model
-    the run was given) or "diff" (that model with the observers the pass added)."""
+    the run was given) or "diff" (that model with the observers the pass added).
+    ``overlay`` ("sqnr" or "range", on "after") colours observed values by what
+    ``calibration`` (by default the run's latest) saw; see :mod:`obsviz.figures.overlay`."""
     if when not in WHEN:
         raise RenderError(f"when must be one of {', '.join(map(repr, WHEN))}, got {when!r}")
     method = method or run.method_name
@@ -214,6 +218,9 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
         title=f"{display_path(module)} · {type_name}.{method_name} — {title}",
         narrow_hint=_narrow_hint(run, module, depth))
     marks = _RunMarks(run, states or run_states(run), when)
+    if overlay is not None:
+        from .overlay import overlaid
+        marks, options.overlay = overlaid(run, marks, overlay, calibration, when)
     return draw(scope, marks, options, name=f"obsviz_{when}")
 
 

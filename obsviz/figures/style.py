@@ -62,6 +62,28 @@ STATES: dict[str, ValueStyle] = {
                               1.0, "empty", sample="· · · ·▷"),
 }
 PLAIN = ValueStyle("value", "#404040")
+
+# The calibration overlay's sequential scale: viridis in five steps, stopped short of its
+# pale yellow end so every step shows on white; readable without telling hues apart
+# (dark to light), and by readers with any colour-vision deficiency.
+RAMP = ("#440154", "#3B528B", "#21908C", "#27AD81", "#5DC863")
+
+
+@dataclass(frozen=True)
+class Shade:
+    """An overlay on one observed value's edges: a ramp colour and a label line."""
+
+    color: str
+    note: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class OverlayLegend:
+    """The overlay's legend: a title and one (colour, what it means) row per step."""
+
+    title: str
+    steps: tuple[tuple[str, str], ...]
 BOUNDARY = ValueStyle("boundary: caller value → callee input, callee return → caller", GREY,
                       "solid", 1.0, "empty")
 
@@ -141,10 +163,11 @@ def edge_label(*lines: str) -> str:
             f'<TR><TD BALIGN="LEFT">{body}</TD></TR></TABLE>>')
 
 
-def graph_label(title: str, states: list[str], roles: list[str]) -> str:
+def graph_label(title: str, states: list[str], roles: list[str],
+                overlay: OverlayLegend | None = None) -> str:
     """The figure's title (its first line bold) and legend, drawn above the graph so they
-    take no part in its layout: a row per value state (a line sample and a sentence) and
-    per node role."""
+    take no part in its layout: a row per value state (a line sample and a sentence), per
+    node role, and per step of the overlay's colour scale."""
     rows = []
     head, *more = title.split("\n") if title else [""]
     if head:
@@ -163,6 +186,10 @@ def graph_label(title: str, states: list[str], roles: list[str]) -> str:
         rows.append(
             f'<TR><TD BORDER="1" COLOR="{border}" BGCOLOR="{fill}">{text(ROLE_SAMPLES[role])}'
             f'</TD><TD ALIGN="LEFT">{text(NODE_LEGEND[role])}</TD></TR>')
+    if overlay is not None:
+        rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><B>{text(overlay.title)}</B></TD></TR>')
+        rows += [f'<TR><TD BGCOLOR="{color}"> </TD><TD ALIGN="LEFT">{text(meaning)}</TD></TR>'
+                 for color, meaning in overlay.steps]
     if not rows:
         return ""
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="2">'
