@@ -154,6 +154,23 @@ def test_phase_snapshots_fill_up_in_pass_order() -> None:
     assert not maps["analyze"].inserted and maps["insert_observers"].inserted
 
 
+def test_the_maps_hold_what_the_events_recorded() -> None:
+    c = case("resnet_small_fbgemm")
+    run = _run(c, script(c))
+    boundary = {caller.key: [callee.key for callee in callees]
+                for caller, callees in run.maps.boundary.items()}
+    entries = run.events_of(ev.BoundaryEntry)
+    assert entries and all(e.callee.key in boundary[e.caller.key] for e in entries)
+    delay = {first.key: second.key for first, second in run.maps.delay.items()}
+    matched = {e.first.key: e.second.key for e in run.events_of(ev.DelayMatched)}
+    assert matched and delay == matched
+    pass_through = {output.key: [value.key for value in inputs]
+                    for output, inputs in run.maps.pass_through.items()}
+    entries = run.events_of(ev.PassThroughEntry)
+    assert entries and all([i.key for i in e.inputs] == pass_through[e.output.key]
+                           for e in entries)
+
+
 def test_no_events_are_kept_without_recording_or_hooks() -> None:
     c = case("conv_then_linear_static")
     run = _run(c, script(c), record=False)
