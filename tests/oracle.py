@@ -231,6 +231,8 @@ def _calls(root: torch._C.ScriptModule, method_name: str, as_the_pass: bool
             target = module
             for name in names:
                 target = target.getattr(name)
+            if not isinstance(target, torch._C.ScriptModule):
+                continue  # a method of a TorchScript object, not of a submodule
             visit(target, ".".join([path, *names]).strip("."), node.s("name"))
 
     visit(root, "", method_name)
@@ -384,10 +386,13 @@ def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
     graphs: dict[tuple[str, str], tuple[str, ...]] = {}
     sites: list[Site] = []
     labels: dict[tuple[str, str], str] = {}
+    called: dict[str, set[str]] = defaultdict(set)  # observer attributes each instance calls
     for (path, method), instance in _calls(root, method_name, as_the_pass=False).items():
         graph = instance._get_method(method).graph
         positions = _positions(graph, next(graph.inputs()))
         found = list(_sites(instance, path, method, path in walked, positions, graph))
+        if path in walked:
+            called[path].update(site.observer for site in found)
         for site in found:
             labels.setdefault((instance._type().qualified_name(), site.observer), site.label)
         if keep is None or path in keep:
@@ -403,9 +408,11 @@ def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
         concrete = torch.ConcreteModuleType.from_jit_type(instance._type())
         names = [name for name, _ in concrete.get_modules() if _is_observer_attribute(name)]
         observer_names[path] = tuple(sorted(names))
-        if path not in walked:  # its observer slots may be empty
-            continue
+        # the pass fills only the slots of the methods it walks on an instance; others of
+        # its shared type may be empty, and reading an empty slot crashes
         for name in names:
+            if name not in called[path]:
+                continue
             label = labels.get((instance._type().qualified_name(), name), name)
             objects[f"{_show(path)}.{label}"] = hash(instance.getattr(name))
     return Observed(
