@@ -29,11 +29,11 @@ from torch.ao.quantization import (
     get_default_qconfig,
     per_channel_dynamic_qconfig,
 )
-from torch.jit._recursive import wrap_cpp_module
 
 from . import events as ev
 from . import samples
 from .api import insert_observers
+from .convbn import fold_conv_bn
 from .errors import ObsvizError, ObsvizWarning, PassFailure
 from .fixes import fold_attribute_branches, self_attributes
 from .loading import load
@@ -176,7 +176,7 @@ def run_pass(inputs: Inputs, bar: ProgressBar) -> Run:
         model = fold_attribute_branches(model, inputs.fold_attributes)
     if inputs.fold:
         bar.step("folding conv-bn")
-        model = wrap_cpp_module(torch._C._jit_pass_fold_convbn(model._c))
+        model = fold_conv_bn(model)
     with obsviz_warnings(inputs.warnings):
         try:
             return insert_observers(model, inputs.qconfig_dict, method_name=inputs.method,

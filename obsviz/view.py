@@ -95,9 +95,12 @@ class RunView:
     def explain(self, value: object, module: str = "", method: str | None = None, *,
                 names: str = "auto") -> Explanation:
         """Why was (or wasn't) this value observed? See :meth:`obsviz.Run.explain`."""
+        from .convbn import conv_bn_note
         from .explain import explain
         loc, notes, observed_names = self.index.resolve(value, module, method, names)
-        return explain(self, loc, notes, observed_names)
+        slot = self.index.graphs[self.index.instance(loc[0], loc[1]).graph].slots.get(loc[2])
+        fold = conv_bn_note(self.run, loc[0], slot.value) if slot is not None else None
+        return explain(self, loc, (*notes, fold) if fold else notes, observed_names)
 
     def at(self, step: int) -> RunView:
         return view_of(self.run, step)

@@ -9,15 +9,17 @@ import pytest
 import torch
 from torch.ao.quantization import QConfig, default_qconfig, get_default_qconfig
 from torch.ao.quantization.observer import MinMaxObserver
+from torch.ao.quantization.quantize_jit import prepare_jit
 from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
 from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices
-from obsviz.explorer.state import parse_value
+from obsviz.explorer.state import RunKey, parse_value
 from obsviz.explorer.views import change_text, table_rows
 
 from . import failure_models as fm
 from .corpus import count_observer_calls, real_pass
+from .observed_graphs import conv_bn_pairs_folded, observer_sites
 
 STATIC = {"": get_default_qconfig("fbgemm")}
 
@@ -47,15 +49,27 @@ def svg(html: str) -> str:
 
 
 # ---------------------------------------------------------------------- opening it
-def test_opens_on_the_given_qconfig_dict(explorer: obsviz.Explorer) -> None:
+def prepared_sites(model: torch.jit.ScriptModule, qconfig_dict: dict) -> dict:
+    """Torch's prepare_jit (conv-bn folded, then the pass): its observers by site."""
+    return observer_sites(prepare_jit(model, qconfig_dict))
+
+
+def test_opens_on_what_prepare_jit_does(explorer: obsviz.Explorer,
+                                        model: torch.jit.ScriptModule) -> None:
     assert explorer.state.qconfig == (("", "static"),)
     assert explorer.session.runs_made == 1
-    assert len(explorer.run.inserted) == 42
-    assert "42 observers inserted by static InsertObservers" in text(explorer.status.value)
+    observers = len(prepared_sites(model, STATIC))
+    pairs = conv_bn_pairs_folded(model)
+    assert explorer.run.observer_count == observers
+    assert (f"{observers} observers inserted by static InsertObservers on forward after "
+            f"folding {pairs} conv-bn pairs") in text(explorer.status.value)
+    assert f"As prepare_jit does: {pairs} conv-bn pairs folded first" in \
+        text(explorer.prepare.value)
+    assert explorer.fold_conv_bn.value
     assert "Change a module's qconfig" in text(explorer.diff.value)
     assert "what InsertObservers added" in svg(explorer.graph.value)
     assert explorer.tree.rows[""].dropdown.value == "static"
-    assert "42 obs." in explorer.tree.rows[""].hint.value
+    assert f"{observers} obs." in explorer.tree.rows[""].hint.value
     assert "the end of the pass" in text(explorer.step_view.value)
     assert "Ask why" in text(explorer.why.value)
 
@@ -70,6 +84,41 @@ def test_the_legend_is_the_figures_style_table(explorer: obsviz.Explorer) -> Non
         assert meaning in text(legend)
 
 
+def test_the_bare_pass_is_one_click_away(explorer: obsviz.Explorer,
+                                         model: torch.jit.ScriptModule) -> None:
+    prepared = len(prepared_sites(model, STATIC))
+    bare = len(observer_sites(real_pass(model, STATIC)))
+    assert bare != prepared
+    explorer.fold_conv_bn.value = False  # a click on the header's checkbox
+    assert explorer.run.observer_count == bare
+    assert f"{bare} observers inserted" in text(explorer.status.value)
+    assert "after folding" not in text(explorer.status.value)
+    pairs = conv_bn_pairs_folded(model)
+    assert (f"prepare_jit would fold {pairs} conv-bn pairs first and "
+            f"insert {prepared} observers instead") in text(explorer.prepare.value)
+    assert "conv-bn folding: on (prepare_jit) → off (the bare pass)" in \
+        text(explorer.diff.value)
+    scope: dict = {"model": model}
+    exec(explorer.code(), scope)
+    assert "obsviz.insert_observers(model, qconfig_dict)" in explorer.code()
+    assert scope["run"].placement() == explorer.run.placement()
+    explorer.fold_conv_bn.value = True
+    assert explorer.session.runs_made == 2  # the folded run was kept
+    assert f"(the bare pass inserts {bare})" in text(explorer.prepare.value)
+
+
+def test_the_code_is_prepare_jit_and_gives_the_same_observers(
+        explorer: obsviz.Explorer, model: torch.jit.ScriptModule) -> None:
+    explorer.set_qconfig("layer2", "None")
+    code = explorer.code()
+    assert "observed = obsviz.prepare_jit(model, qconfig_dict)" in code
+    scope: dict = {"model": model}
+    exec(code, scope)
+    assert observer_sites(scope["observed"]) == prepared_sites(model, explorer.qconfig_dict)
+    explorer.quant_type.value = "dynamic"
+    assert "obsviz.prepare_dynamic_jit(model, qconfig_dict)" in explorer.code()
+
+
 # ---------------------------------------------------------------------- toggling qconfigs
 def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
         explorer: obsviz.Explorer) -> None:
@@ -77,10 +126,15 @@ def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
     row = explorer.tree.rows["layer1"]
     row.dropdown.value = "None"  # what picking "None" in layer1's menu does
     assert explorer.session.runs_made == 2
+    before = prepared_sites(explorer.session.model, STATIC)
+    after = prepared_sites(explorer.session.model, {**STATIC, "layer1": None})
+    removed, added = set(before) - set(after), set(after) - set(before)
     diff = text(explorer.diff.value)
     assert "You changed layer1: inherit → None" in diff
-    assert "7 observers removed" in diff and "1 observer added" in diff
-    assert "observer removed layer1.0:forward:%out.1" in diff
+    assert f"{len(removed)} observers removed" in diff
+    assert f"{len(added)} observer{'s' if len(added) > 1 else ''} added" in diff
+    assert {path for path, _, _ in removed} <= {
+        path for path, _ in re.findall(r"observer removed (\S+):forward:(%\S+)", diff)}
     assert "no_qconfig" in diff and "observed_after_fusion" in diff  # now and before
     assert explorer.graph.value != before_graph
     assert "0 obs." in row.hint.value and row.dropdown.layout.border
@@ -316,11 +370,13 @@ def test_names_of_values_and_changes() -> None:
     assert parse_value("layer1.0:forward:%out.1") == ("layer1.0", "forward", "out.1")
     with pytest.raises(obsviz.ObsvizError):
         parse_value("out.1")
-    before = ((("", "static"),), "static", "forward", ())
-    after = ((("", "static"), ("fc", "None")), "dynamic", "forward", ())
+    before = RunKey((("", "static"),), "static", "forward", (), True)
+    after = before._replace(qconfig=(("", "static"), ("fc", "None")), quant_type="dynamic")
     assert change_text(before, after) == "fc: inherit → None; quant type: static → dynamic"
-    folded = ((("", "static"),), "static", "forward", ("training",))
+    folded = before._replace(folded=("training",))
     assert change_text(before, folded) == "folded: nothing → self.training"
+    assert change_text(before, before._replace(fold_conv_bn=False)) == \
+        "conv-bn folding: on (prepare_jit) → off (the bare pass)"
 
 
 def test_choices_reject_what_is_not_a_qconfig() -> None:

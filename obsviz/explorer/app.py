@@ -85,7 +85,9 @@ class Explorer(widgets.VBox):
     """Toggle qconfigs per module, step through the pass, and ask why, in one widget.
 
     ``qconfig_dict`` is the starting configuration (``{"": get_default_qconfig("fbgemm")}``
-    when None); ``qconfigs`` names more QConfigs to offer in every module's menu.
+    when None); ``qconfigs`` names more QConfigs to offer in every module's menu. As
+    ``prepare_jit`` does, conv-bn pairs are folded before the pass; ``fold_conv_bn=False``
+    (or the header's checkbox) runs the bare pass on the model as scripted.
     ``explorer.state`` is the whole UI state; ``explorer.qconfig_dict`` and
     ``explorer.code()`` read it back for code; ``explorer.run`` is the run shown.
     """
@@ -94,7 +96,8 @@ class Explorer(widgets.VBox):
                  qconfig_dict: Mapping[str, QConfig | None] | None = None, *,
                  qconfigs: Mapping[str, QConfig | None] | None = None,
                  quant_type: str = STATIC, method: str = "forward",
-                 max_nodes: int | None = DEFAULT_MAX_NODES, name: str | None = None) -> None:
+                 max_nodes: int | None = DEFAULT_MAX_NODES, name: str | None = None,
+                 fold_conv_bn: bool = True) -> None:
         model = _check_inputs(model, method, quant_type)
         self.choices = QConfigChoices(qconfigs)
         if qconfig_dict is None:
@@ -105,7 +108,8 @@ class Explorer(widgets.VBox):
         self.session = Session(model, self.choices)
         self.model_name = name or _type_name(model)
         self.max_nodes = max_nodes
-        self.initial = ExplorerState(qconfig=entries, quant_type=quant_type, method=method)
+        self.initial = ExplorerState(qconfig=entries, quant_type=quant_type, method=method,
+                                     fold_conv_bn=fold_conv_bn)
         self.state = self.initial
         self.outcome: Outcome | None = None
         self.baseline: Outcome | None = None
@@ -179,13 +183,26 @@ class Explorer(widgets.VBox):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        self.header = widgets.HTML(
+        title = widgets.HTML(
             f"<div style='font-size:16px'><b>obsviz Explorer</b> · "
             f"{views.esc(self.model_name)}</div>"
             "<div class='obsviz-help'><b>Start here:</b> ① pick a qconfig for a module in "
             "the tree on the left → ② read which observers that adds or removes, and why → "
             "③ see them in the graph (blue octagons are observers) → ④ step through the "
             "pass, or ⑤ click a value to ask why it is (not) observed.</div>")
+        self.prepare = widgets.HTML(layout=widgets.Layout(flex="1 1 320px", min_width="0"))
+        self.prepare.add_class("obsviz-prepare")
+        self.fold_conv_bn = widgets.Checkbox(
+            value=self.state.fold_conv_bn, indent=False,
+            description="fold conv-bn first, as prepare_jit does",
+            tooltip="off: the bare pass (obsviz.insert_observers) on the model as scripted",
+            layout=widgets.Layout(width="auto", flex="0 0 auto"))
+        self.fold_conv_bn.add_class("obsviz-fold-conv-bn")
+        self.fold_conv_bn.observe(lambda c: self._run_change(fold_conv_bn=c["new"]),
+                                  names="value")
+        self.header = widgets.VBox([title, widgets.HBox(
+            [self.prepare, self.fold_conv_bn],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"))])
         self.status = widgets.HTML()
         self.problems = widgets.HTML()
         self.fold_button = widgets.Button(
@@ -397,6 +414,7 @@ class Explorer(widgets.VBox):
         try:
             self.quant_type.value = state.quant_type
             self.method.value = state.method
+            self.fold_conv_bn.value = state.fold_conv_bn
             self.module.value = state.module
             self.when.value = state.when
             self.depth.value = state.depth
@@ -458,10 +476,22 @@ class Explorer(widgets.VBox):
 
     def _draw_status(self, outcome: Outcome) -> None:
         self.status.value = views.status_html(outcome, self.model_name)
+        self.prepare.value = self._prepare_html(outcome)
         self.problems.value = views.problems_html(outcome)
         offered = self._fold_offered()
         self.fold_button.description = f"Fold {self_attributes(offered)} and run again"
         self.fold_button.layout.display = "" if offered else "none"
+
+    def _prepare_html(self, outcome: Outcome) -> str:
+        """The header's line on prepare_jit: the pairs it folds, and the observers of the
+        other kind of run when that run is kept."""
+        key = outcome.key
+        batchnorms = outcome.conv_bn if key.fold_conv_bn else \
+            self.session.conv_bn_folded(self.session.model_for(key.folded))[1]
+        other = self.session.kept(key._replace(fold_conv_bn=not key.fold_conv_bn))
+        observers = other.run.observer_count if other is not None and other.run is not None \
+            and other.failure is None else None
+        return views.prepare_html(key.fold_conv_bn, batchnorms, observers)
 
     def _draw_diff(self) -> None:
         baseline, outcome = self.baseline, self.outcome
@@ -474,15 +504,16 @@ class Explorer(widgets.VBox):
         if baseline.failure is not None or outcome.failure is not None:
             note = views.box("One of the two runs stopped part-way, so values it never "
                              "reached count as unobserved there.", "warn")
+        if baseline.key.fold_conv_bn != outcome.key.fold_conv_bn:
+            note += views.box("Folding conv-bn changes the graphs themselves (the BatchNorm "
+                              "calls go and values are renumbered), so observers are matched "
+                              "by value name, and many show as removed and added.", "warn")
         self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key,
                                                                          outcome.key))
 
     def _draw_tree(self) -> None:
-        counts: dict[str, int] = {}
-        if self.run is not None:
-            for path, _, _ in self.run.inserted:
-                counts[path] = counts.get(path, 0) + 1
-        self.tree.sync(self.state, counts if self.run is not None else None)
+        counts = views.observers_by_module(self.run) if self.run is not None else None
+        self.tree.sync(self.state, counts)
 
     def _draw_graph(self) -> None:
         state, run = self.state, self.run

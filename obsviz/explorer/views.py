@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -78,11 +79,49 @@ def status_html(outcome: Outcome, model_name: str) -> str:
     if outcome.run is None:
         return f"<b>{esc(model_name)}</b>: no run (see the error above)"
     run = outcome.run
-    state = "stopped part-way" if outcome.failure else f"{len(run.inserted)} observers inserted"
+    state = "stopped part-way" if outcome.failure else f"{run.observer_count} observers inserted"
     warned = f" · {len(outcome.warnings)} warnings" if outcome.warnings else ""
+    folded = f" after folding {_pairs(len(outcome.conv_bn))}" if outcome.conv_bn else ""
     return (f"<b>{esc(model_name)}</b>: {state} by {esc(run.quant_type)} InsertObservers "
-            f"on <code>{esc(run.method_name)}</code> · {len(run.events)} events recorded · "
-            f"the pass took {outcome.seconds:.2f} s{warned}")
+            f"on <code>{esc(run.method_name)}</code>{folded} · {len(run.events)} events "
+            f"recorded · the pass took {outcome.seconds:.2f} s{warned}")
+
+
+def observers_by_module(run: Run) -> dict[str, int]:
+    """How many observers each module holds (by path): those the walk inserted, and the
+    copies of a shared type's observers given to instances it did not walk."""
+    counts = Counter(path for path, _, _ in run.inserted)
+    counts.update(e.module_path for e in run.events if isinstance(e, ev.ObserverAttached))
+    return dict(counts)
+
+
+def _pairs(count: int) -> str:
+    return f"{count} conv-bn pair{'s' if count != 1 else ''}"
+
+
+def prepare_html(fold_conv_bn: bool, batchnorms: tuple[str, ...],
+                 other_observers: int | None) -> str:
+    """What the run is in prepare_jit's terms: prepare_jit's (the conv-bn pairs of
+    ``batchnorms`` folded, then the pass) or the bare pass's. ``other_observers`` is how
+    many observers the other kind of run inserts, when it is known."""
+    pairs = _pairs(len(batchnorms))
+    if fold_conv_bn:
+        if not batchnorms:
+            return ("As <code>prepare_jit</code> does, except that there is no conv-bn pair "
+                    "to fold: the pass runs on the model as scripted.")
+        named = ", ".join(batchnorms[:3]) + (", …" if len(batchnorms) > 3 else "")
+        bare = f" (the bare pass inserts {other_observers})" \
+            if other_observers is not None else ""
+        return (f"As <code>prepare_jit</code> does: {pairs} folded first (BatchNorm "
+                f"{esc(named)}), then the pass{bare}. Values are named as in the folded "
+                "graphs.")
+    text = ("The bare pass, <code>obsviz.insert_observers</code>, on the model as scripted "
+            "(no conv-bn folding).")
+    if batchnorms:
+        instead = f" and insert {other_observers} observers instead" \
+            if other_observers is not None else ""
+        text += f" <code>prepare_jit</code> would fold {pairs} first{instead}."
+    return text
 
 
 def problems_html(outcome: Outcome) -> str:
@@ -106,15 +145,20 @@ def problems_html(outcome: Outcome) -> str:
 # ---------------------------------------------------------------------- what changed
 def change_text(before: RunKey, after: RunKey) -> str:
     """What differs between two run keys: ``layer1: inherit → None``."""
-    old, new = dict(before[0]), dict(after[0])
+    old, new = dict(before.qconfig), dict(after.qconfig)
     parts = [f"{path or '<top>'}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
              for path in sorted(set(old) | set(new)) if old.get(path) != new.get(path)]
-    for what, a, b in (("quant type", before[1], after[1]), ("method", before[2], after[2])):
+    for what, a, b in (("quant type", before.quant_type, after.quant_type),
+                       ("method", before.method, after.method)):
         if a != b:
             parts.append(f"{what}: {a} → {b}")
-    if before[3] != after[3]:
-        parts.append(f"folded: {self_attributes(before[3]) or 'nothing'} → "
-                     f"{self_attributes(after[3]) or 'nothing'}")
+    if before.folded != after.folded:
+        parts.append(f"folded: {self_attributes(before.folded) or 'nothing'} → "
+                     f"{self_attributes(after.folded) or 'nothing'}")
+    if before.fold_conv_bn != after.fold_conv_bn:
+        parts.append("conv-bn folding: " + " → ".join(
+            "on (prepare_jit)" if on else "off (the bare pass)"
+            for on in (before.fold_conv_bn, after.fold_conv_bn)))
     return "; ".join(parts) or "nothing"
 
 
