@@ -113,6 +113,10 @@ REASONS: dict[str, Reason] = {r.code: r for r in (
            "in a block or method the pass never walks (an If branch that always raises, "
            "prim::With or closure bodies), or the pass stopped before reaching it",
            "insertObserversFor"),
+    Reason("not_reached", False,
+           "not decided yet at this step: the pass reaches the value's graph, or the value "
+           "in the graph it is walking, at a later step (run.at(step) views only)",
+           "insertObserversFor"),
     Reason("removed_by_preprocessing", False,
            "not in the graph the pass analyzed: preprocessing (fork/wait inlining, linear "
            "fusion, conv rewriting, constant propagation, list-mutation removal) replaced "
@@ -456,11 +460,30 @@ class _Explainer:
                         f"{self.what(loc)}.")
             return (f"{here} is {self.where_unwalked(loc)}; the pass never walks there, "
                     "though the value would need an observer.")
+        if r == "not_reached":
+            return self.not_reached_line(loc)
         if r == "removed_by_preprocessing":
             return (f"%{self.name(loc)} is not in the graph the pass analyzed: preprocessing "
                     "(linear fusion, conv rewriting, constant propagation, fork/wait "
                     "inlining) replaced it; read run.module's graph for what took its place.")
         return REASONS[r].summary
+
+    def not_reached_line(self, loc: Loc) -> str:
+        """What is true of a value the pass has not decided yet, at this view's step."""
+        graph, here = self.inst.graph, self.label(loc)
+        later = self.verdicts.reached_later(graph, self.key)
+        at = f"not decided yet at step {self.view.step}"
+        where = f"{_display(loc[0])}.{loc[1]}"
+        visit = self.facts.first_visit(graph)
+        if visit is None:
+            return (f"{at}: the pass walks {where} for the first time at step {later}, and "
+                    f"decides {here} there.")
+        if later is not None:
+            return (f"{at}: the pass is walking {where} (since step {visit.step}) and "
+                    f"reaches {here} at step {later}.")
+        final = self.verdicts.final(loc).reason if self.verdicts.final else "?"
+        return (f"{at}: the pass has walked {where} (from step {visit.step}), but what "
+                f"{here} gets depends on a later step (at the end: {final}).")
 
     CHAIN_LINKS = {"passed_to": "is passed on as {}",
                    "returned_by": "is the return value {}",

@@ -76,7 +76,9 @@ class RunView:
 
     @cached_property
     def verdicts(self) -> Verdicts:
-        return Verdicts(self.index, self.facts, dict(self.run.qconfigs))
+        last = self.run.events[-1].step if self.run.events else -1
+        final = view_of(self.run).verdicts if self.step < last else None
+        return Verdicts(self.index, self.facts, dict(self.run.qconfigs), final)
 
     @property
     def phase(self) -> str | None:

@@ -242,6 +242,54 @@ def test_step_buttons_walk_the_recorded_pass(explorer: obsviz.Explorer) -> None:
     assert explorer.errors == []
 
 
+def test_mid_pass_a_value_not_reached_yet_says_so(model: torch.jit.ScriptModule) -> None:
+    explorer = obsviz.Explorer(model, {**STATIC, "layer1": None})
+    run = explorer.run
+    walked = next(e.step for e in run.events if isinstance(e, obsviz.events.GraphEntered)
+                  and e.module_path == "layer1.0")
+    step = walked - 5
+    explorer.go_to_step(step)
+    explorer.picker.value = "layer1.0:forward:%out.9"
+    why = text(explorer.why.value)
+    assert (f"not decided yet at step {step}: the pass walks layer1.0.forward for the "
+            f"first time at step {walked}") in why
+    assert "never walks" not in why and "would need an observer" not in why
+    graph = svg(explorer.graph.value)
+    assert f"what InsertObservers had added by step {step} of {run.events[-1].step}" in graph
+    assert "state&#45;not_reached" in graph and "state&#45;not_visited" not in graph
+    assert "not reached yet at this step" in text(explorer.legend.value)
+    explorer.end_button.click()
+    assert "has no qconfig" in text(explorer.why.value)
+    assert "state&#45;not_reached" not in svg(explorer.graph.value)
+
+
+def test_nothing_in_a_graph_the_walk_has_not_reached_is_decided(
+        explorer: obsviz.Explorer) -> None:
+    run = explorer.run
+    walked = next(e.step for e in run.events if isinstance(e, obsviz.events.GraphEntered)
+                  and e.module_path == "layer1.0")
+    values = run.at(walked - 1).values()
+    unwalked = values[values["module_path"] == "layer1.0"]
+    assert len(unwalked) and set(unwalked["reason"]) == {"not_reached"}
+
+
+@pytest.mark.parametrize("name", ["resnet_small", "transformer_encoder"])
+def test_mid_pass_answers_are_the_final_ones_or_say_they_are_not_final(name: str) -> None:
+    """At any step, a value is told its answer at the end of the pass, or that the pass
+    has not decided it yet (not_reached), or that its observer is recorded, not inserted."""
+    run = obsviz.insert_observers(obsviz.samples.load(name), {**STATIC, "layer1": None}
+                                  if name == "resnet_small" else STATIC)
+    final = dict(zip(run.values()["graph"] + run.values()["value"] +
+                     run.values()["module_path"], run.values()["reason"], strict=True))
+    last = run.events[-1].step
+    for step in range(0, last, max(1, last // 12)):
+        values = run.at(step).values()
+        keys = values["graph"] + values["value"] + values["module_path"]
+        wrong = {(k, r, final[k]) for k, r in zip(keys, values["reason"], strict=True)
+                 if r not in ("not_reached", "observer_recorded", final[k])}
+        assert not wrong, (step, sorted(wrong)[:5])
+
+
 def test_the_tables_follow_the_step(explorer: obsviz.Explorer) -> None:
     explorer.tables.selected_index = explorer.tables.titles.index("inserted")
     at_end = len(explorer.table_rows["inserted"].options)

@@ -201,7 +201,7 @@ def states_at(run: Run, step: int | None) -> ValueStates | None:
     """The values' states as decided by ``step`` (the end when None), for figures."""
     states = run_states(run)
     if states is not None and step is not None:
-        states.verdicts = view_of(run, step).verdicts
+        states.verdicts, states.step = view_of(run, step).verdicts, step
     return states
 
 

@@ -35,6 +35,7 @@ REASON_STATES: dict[str, str] = {
     "bias": "bias",
     "skipped_in_loop": "not_visited",
     "not_walked": "not_visited",
+    "not_reached": "not_reached",
 }
 
 
@@ -80,6 +81,8 @@ class ValueStates:
         self.verdicts = view.verdicts
         self.reasons = REASONS
         self.original_names = run.original_names
+        # the step the verdicts are at (None: the end); see obsviz.explorer.views.states_at
+        self.step: int | None = None
 
     def instance(self, path: str, method: str) -> tuple[str, GraphIndex] | None:
         """The method the index knows for a drawn graph (``observe_<m>`` on-device)."""
