@@ -197,7 +197,7 @@ def test_stepping_and_switching_views_never_rerun(explorer: obsviz.Explorer) -> 
     explorer.when.value = "before"
     explorer.module.value = "layer2"
     explorer.depth.value = 1
-    explorer.tables.selected_index = 1
+    explorer.table_picker.value = "delay"
     explorer.query.value = "relu"
     explorer.end_button.click()
     explorer.set_qconfig("layer1", INHERIT)  # back to a kept run
@@ -291,17 +291,17 @@ def test_mid_pass_answers_are_the_final_ones_or_say_they_are_not_final(name: str
 
 
 def test_the_tables_follow_the_step(explorer: obsviz.Explorer) -> None:
-    explorer.tables.selected_index = explorer.tables.titles.index("inserted")
-    at_end = len(explorer.table_rows["inserted"].options)
+    explorer.table_picker.value = "inserted"
+    at_end = len(explorer.table_rows.options)
     assert at_end == len(explorer.run.tables.inserted) > 0
     explorer.go_to_step(explorer.run.events[-1].step - 20)
-    assert 0 < len(explorer.table_rows["inserted"].options) < at_end
+    assert 0 < len(explorer.table_rows.options) < at_end
 
 
 # ---------------------------------------------------------------------- asking why
 def test_filter_then_click_a_row_explains_the_value(explorer: obsviz.Explorer) -> None:
     explorer.query.value = "delayed"
-    rows = explorer.table_rows["values"]
+    rows = explorer.table_rows
     assert rows.options and all("delayed" in label for label, _ in rows.options)
     label, pick = rows.options[0]
     rows.value = pick  # a click on the row
@@ -321,8 +321,8 @@ def test_the_value_picker_searches_by_name(explorer: obsviz.Explorer) -> None:
 
 
 def test_a_qconfig_table_row_shows_the_module(explorer: obsviz.Explorer) -> None:
-    explorer.tables.selected_index = explorer.tables.titles.index("qconfig")
-    rows = explorer.table_rows["qconfig"]
+    explorer.table_picker.value = "qconfig"
+    rows = explorer.table_rows
     pick = next(p for label, p in rows.options if p == "module:layer2.0")
     rows.value = pick
     assert explorer.state.module == "layer2.0"
@@ -344,7 +344,7 @@ def test_a_failed_pass_shows_the_diagnosis_and_the_partial_run() -> None:
     assert "branches of an `if` return values observed differently" in problems
     assert "stopped part-way" in text(explorer.status.value)
     assert "<svg" in explorer.graph.value  # the partial views below
-    assert explorer.table_rows["values"].options
+    assert explorer.table_rows.options
     assert explorer.errors == []
 
 

@@ -43,7 +43,10 @@ CSS = """
 .obsviz-warn { border-left-color: #E69F00; background: #fff8e5; }
 .obsviz-error { border-left-color: #cf222e; background: #ffebe9; }
 .obsviz-legend { font-size: 12px; line-height: 1.5; }
-.obsviz-legend td { vertical-align: top; padding: 1px 4px 1px 0; text-align: left; }
+.obsviz-legend-grid { display: grid; grid-template-columns: repeat(auto-fill,
+  minmax(230px, 1fr)); column-gap: 12px; }
+.obsviz-legend-entry { display: grid; grid-template-columns: 80px 1fr; column-gap: 6px;
+  padding: 1px 0; }
 .obsviz-sample { white-space: nowrap; font-weight: bold; }
 .obsviz-start { background: #f0f7fc; border: 1px solid #9ecae9; border-radius: 6px;
   padding: 4px 8px 8px 8px; }
@@ -64,11 +67,29 @@ CSS = """
 .obsviz-current { color: #1f2328; background: #D6EAF8; font-weight: bold; }
 .obsviz-step { display: inline-block; width: 48px; text-align: right; margin-right: 6px; }
 .obsviz-rows select, .obsviz-rows-header { font-family: monospace; font-size: 12px; }
-.obsviz-rows-header { white-space: pre; color: #57606a; overflow: hidden; }
+.obsviz-rows-header { white-space: pre; color: #57606a; overflow: visible; }
+.obsviz-explorer .obsviz-table > .widget-html,
+.obsviz-explorer .obsviz-table > .widget-select { max-width: none;
+  width: max-content; min-width: 100%; }
+.obsviz-table .widget-select select { width: max-content; min-width: 100%; }
 .obsviz-explorer button.obsviz-name { background: none; box-shadow: none;
   text-align: left; overflow: hidden; text-overflow: ellipsis; }
 .obsviz-explorer button.obsviz-name:hover { text-decoration: underline; color: #0072B2; }
-.obsviz-hint { color: #57606a; font-size: 12px; line-height: 1.2; }
+.obsviz-hint { color: #57606a; font-size: 12px; line-height: 1.2; white-space: nowrap; }
+/* Every panel keeps its content inside: long lines and figures scroll there. */
+.obsviz-panel, .obsviz-panel > * { min-width: 0; max-width: 100%; }
+.obsviz-explorer .widget-html, .obsviz-explorer .widget-html-content { min-width: 0;
+  max-width: 100%; }
+.obsviz-graph .widget-html-content, .obsviz-why .widget-html-content,
+.obsviz-step-view .widget-html-content, .obsviz-code .widget-html-content,
+.obsviz-diff .widget-html-content { width: 100%; }
+.obsviz-step-view .widget-html-content { overflow: hidden; }
+.obsviz-svg { max-width: 100%; box-sizing: border-box; }
+.obsviz-table-picker, .obsviz-table-picker .widget-toggle-buttons { flex-wrap: wrap;
+  height: auto; }
+.obsviz-table-picker .widget-toggle-button { width: auto; flex: 0 0 auto; margin: 0 2px 2px 0;
+  padding: 0 8px; }
+.obsviz-explorer .widget-checkbox label { white-space: nowrap; }
 .obsviz-code pre { background: #f6f8fa; padding: 6px; font-size: 12px; margin: 0;
                    white-space: pre; word-break: normal; overflow-x: auto; }
 </style>
@@ -212,10 +233,9 @@ class Explorer(widgets.VBox):
             tooltip="obsviz.fold_attribute_branches: make these attributes constants, so "
                     "constant propagation removes the branches on them")
         self.fold_button.on_click(lambda _: self.fold(*self._fold_offered()))
-        top = widgets.HBox([self._build_left(), self._build_right()],
-                           layout=widgets.Layout(width="100%", align_items="flex-start"))
-        bottom = widgets.HBox([self._build_tables(), self._build_why()],
-                              layout=widgets.Layout(width="100%", align_items="flex-start"))
+        # Panels side by side while they fit, stacked when they do not: each row wraps.
+        top = _row([self._build_left(), self._build_right()])
+        bottom = _row([self._build_tables(), self._build_why()])
         self.body = widgets.VBox([top, bottom], layout=widgets.Layout(width="100%"))
 
     def _build_left(self) -> widgets.VBox:
@@ -241,14 +261,14 @@ class Explorer(widgets.VBox):
             [heading("1", "Choose qconfigs",
                      "Each module inherits its parent's qconfig unless you set one: pick "
                      "one in its menu. ▸ opens a module; its name shows it in the graph."),
-             widgets.HBox([widgets.Label("quant type", layout=widgets.Layout(width="74px")),
-                           self.quant_type]),
+             _row([widgets.Label("quant type", layout=widgets.Layout(width="74px")),
+                   self.quant_type], align="center"),
              self.method, self.tree, self.reset])
         start.add_class("obsviz-start")
-        return widgets.VBox(
-            [start, heading("", "As code", "The state as a qconfig_dict to paste into your "
-                            "code."), self.code_view],
-            layout=widgets.Layout(width="490px", min_width="490px", margin="0 16px 0 0"))
+        return _panel("left", [start, heading("", "As code", "The state as a qconfig_dict "
+                                              "to paste into your code."), self.code_view],
+                      flex="1 1 440px", min_width="340px", max_width="540px",
+                      margin="0 16px 8px 0")
 
     def _build_right(self) -> widgets.VBox:
         self.diff = widgets.HTML(layout=widgets.Layout(width="100%"))
@@ -256,7 +276,7 @@ class Explorer(widgets.VBox):
         modules = [(f"{p or '<top>'} · {i.type_name}", p) for p, i in self._infos.items()]
         self.module = widgets.Dropdown(options=modules, value="", description="module",
                                        style={"description_width": "50px"},
-                                       layout=widgets.Layout(width="300px"))
+                                       layout=widgets.Layout(flex="0 1 300px", min_width="200px"))
         self.module.observe(lambda c: self._change(module=c["new"]), names="value")
         self.when = widgets.ToggleButtons(
             options=list(WHEN), value=self.state.when,
@@ -270,31 +290,33 @@ class Explorer(widgets.VBox):
                                       style={"description_width": "40px"},
                                       layout=widgets.Layout(width="110px"))
         self.depth.observe(lambda c: self._change(depth=c["new"]), names="value")
-        self.graph = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        # The legend sits beside the graph while both fit, else below it: never over it.
+        self.graph = widgets.HTML(layout=widgets.Layout(flex="4 1 360px", min_width="0",
+                                                        margin="0 10px 6px 0"))
         self.graph.add_class("obsviz-graph")
         legend = self.legend = widgets.HTML(views.legend_html(),
-                              layout=widgets.Layout(width="250px", min_width="250px",
-                                                    margin="0 0 0 10px"))
+                                            layout=widgets.Layout(flex="1 1 240px"))
         legend.add_class("obsviz-legend-box")
         self.step_controls = self._build_step()
         self.step_view = widgets.HTML()
         self.step_view.add_class("obsviz-step-view")
-        return widgets.VBox(
-            [heading("2", "What changed", "Observers your last change added or removed, with "
+        return _panel("right", [
+             heading("2", "What changed", "Observers your last change added or removed, with "
                      "the pass's reasons."), self.status, self.diff,
              heading("3", "The graph", "Pick a module and a view; a collapsed call says how "
                      "many observers are inside it."),
-             widgets.HBox([self.module, self.when, self.depth]),
-             widgets.HBox([self.graph, legend], layout=widgets.Layout(align_items="flex-start")),
+             _row([self.module, self.when, self.depth], align="center"),
+             _row([self.graph, legend]),
              heading("4", "Step through the pass", "Replays the recorded decisions: the "
                      "graph and the tables show the pass as it stood at the step."),
              self.step_controls, self.step_view],
-            layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+            # grows where the left panel does not
+            flex="100 1 560px", min_width="0", margin="0 0 8px 0")
 
     def _build_step(self) -> widgets.HBox:
         def button(label: str, tip: str, move: Callable[[], None]) -> widgets.Button:
             b = widgets.Button(description=label, tooltip=tip,
-                               layout=widgets.Layout(width="auto"))
+                               layout=widgets.Layout(width="auto", flex="0 0 auto"))
             b.on_click(lambda _: move())
             return b
 
@@ -305,40 +327,42 @@ class Explorer(widgets.VBox):
         self.slider = widgets.IntSlider(min=0, max=0, value=0, continuous_update=False,
                                         description="step",
                                         style={"description_width": "40px"},
-                                        layout=widgets.Layout(flex="1 1 auto"))
+                                        layout=widgets.Layout(flex="1 1 220px",
+                                                              min_width="200px"))
         self.slider.observe(lambda c: self._slid(c["new"]), names="value")
         self.next_button = button("▶", "the next event", lambda: self.move_step(1))
         self.next_phase_button = button("phase ▶", "the start of the next phase",
                                         lambda: self.jump_phase(1))
         self.end_button = button("end ▶|", "the end of the pass: the final result",
                                  lambda: self.go_to_step(None))
-        return widgets.HBox([self.first_button, self.prev_phase_button, self.prev_button,
-                             self.slider, self.next_button, self.next_phase_button,
-                             self.end_button], layout=widgets.Layout(width="100%"))
+        return _row([self.first_button, self.prev_phase_button, self.prev_button, self.slider,
+                     self.next_button, self.next_phase_button, self.end_button],
+                    align="center")
 
     def _build_tables(self) -> widgets.VBox:
         self.query = widgets.Text(placeholder="filter rows: a name, op or reason",
                                   continuous_update=False, layout=widgets.Layout(width="100%"))
         self.query.observe(lambda c: self._change(query=c["new"]), names="value")
-        self.table_headers: dict[str, widgets.HTML] = {}
-        self.table_rows: dict[str, widgets.Select] = {}
-        pages = []
-        for name in views.TABLE_NAMES:
-            header = self.table_headers[name] = widgets.HTML()
-            header.add_class("obsviz-rows-header")
-            rows = self.table_rows[name] = widgets.Select(
-                options=[], rows=14, layout=widgets.Layout(width="100%"))
-            rows.add_class("obsviz-rows")
-            rows.observe(self._row_picked, names="value")
-            pages.append(widgets.VBox([header, rows]))
-        self.tables = widgets.Tab(pages, titles=list(views.TABLE_NAMES))
-        self.tables.observe(lambda c: self._change(table=views.TABLE_NAMES[c["new"]]),
-                            names="selected_index")
+        # one button per table, wrapping onto more lines rather than cutting names
+        self.table_picker = widgets.ToggleButtons(
+            options=list(views.TABLE_NAMES), value=self.state.table,
+            tooltips=[views.DESCRIPTIONS[name] for name in views.TABLE_NAMES],
+            style={"button_width": "auto"})
+        self.table_picker.add_class("obsviz-table-picker")
+        self.table_picker.observe(lambda c: self._change(table=c["new"]), names="value")
+        self.table_header = widgets.HTML()
+        self.table_header.add_class("obsviz-rows-header")
+        self.table_rows = widgets.Select(options=[], rows=14)
+        self.table_rows.add_class("obsviz-rows")
+        self.table_rows.observe(self._row_picked, names="value")
+        table = widgets.VBox([self.table_header, self.table_rows],
+                             layout=widgets.Layout(overflow="auto", width="100%"))
+        table.add_class("obsviz-table")  # header and rows scroll sideways together
         self.table_info = widgets.HTML()
-        return widgets.VBox(
-            [heading("", "Tables", "The pass's maps at the step; click a row to ask why."),
-             self.query, self.tables, self.table_info],
-            layout=widgets.Layout(flex="3 1 0", min_width="0", margin="0 16px 0 0"))
+        return _panel("tables", [
+            heading("", "Tables", "The pass's maps at the step; click a row to ask why."),
+            self.query, self.table_picker, table, self.table_info],
+            flex="3 1 480px", min_width="0", margin="0 16px 8px 0")
 
     def _build_why(self) -> widgets.VBox:
         self.picker = widgets.Combobox(placeholder="search a value: layer1.0:forward:%out",
@@ -346,9 +370,8 @@ class Explorer(widgets.VBox):
         self.picker.observe(self._picked, names="value")
         self.why = widgets.HTML()
         self.why.add_class("obsviz-why")
-        return widgets.VBox([heading("5", "Why is a value (not) observed?"), self.picker,
-                             self.why],
-                            layout=widgets.Layout(flex="2 1 0", min_width="0"))
+        return _panel("why", [heading("5", "Why is a value (not) observed?"), self.picker,
+                              self.why], flex="2 1 360px", min_width="0")
 
     # ------------------------------------------------------------------ control callbacks
     def _choose(self, path: str, choice: str) -> None:
@@ -419,7 +442,7 @@ class Explorer(widgets.VBox):
             self.when.value = state.when
             self.depth.value = state.depth
             self.query.value = state.query
-            self.tables.selected_index = views.TABLE_NAMES.index(state.table)
+            self.table_picker.value = state.table
             last = self._last_step()
             self.slider.max = last
             self.slider.value = last if state.step is None else state.step
@@ -528,9 +551,9 @@ class Explorer(widgets.VBox):
         header, rows, matched = views.table_rows(frame, state.query)
         self._syncing = True
         try:
-            self.table_headers[state.table].value = views.esc(header)
-            self.table_rows[state.table].options = rows
-            self.table_rows[state.table].value = None
+            self.table_header.value = views.esc(header)
+            self.table_rows.options = rows
+            self.table_rows.value = None
         finally:
             self._syncing = False
         at = "the end" if state.step is None else f"step {state.step}"
@@ -543,6 +566,21 @@ class Explorer(widgets.VBox):
     # ------------------------------------------------------------------ notebook display
     def __repr__(self) -> str:
         return f"<obsviz Explorer of {self.model_name}: {self.state}>"
+
+
+def _row(children: list[widgets.Widget], align: str = "flex-start") -> widgets.Box:
+    """Children side by side, wrapping onto the next line where they do not fit."""
+    return widgets.Box(children, layout=widgets.Layout(
+        width="100%", flex_flow="row wrap", align_items=align))
+
+
+def _panel(name: str, children: list[widgets.Widget], **layout: str) -> widgets.VBox:
+    """A column of the app (class ``obsviz-panel-<name>``): its content never wider than
+    the panel, scrolling inside where it must."""
+    panel = widgets.VBox(children, layout=widgets.Layout(**layout))
+    panel.add_class("obsviz-panel")
+    panel.add_class(f"obsviz-panel-{name}")
+    return panel
 
 
 def _type_name(model: torch.jit.ScriptModule) -> str:

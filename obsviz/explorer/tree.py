@@ -68,17 +68,17 @@ class TreeRow(widgets.HBox):
         self.name = widgets.Button(
             description=f"{info.name} · {info.type_name}",
             tooltip=f"{info.path or '<top>'} ({info.type_name}): click to show it in the graph",
-            layout=widgets.Layout(width="175px", min_width="175px",
+            layout=widgets.Layout(flex="1 1 150px", min_width="90px",
                                   padding=f"0 0 0 {4 + info.depth * 12}px"))
         self.name.add_class("obsviz-name")
         self.name.on_click(lambda _: on_show(info.path))
         self.dropdown = widgets.Dropdown(options=choices, value=INHERIT,
-                                         layout=widgets.Layout(width="135px", min_width="135px"))
+                                         layout=widgets.Layout(flex="0 0 118px"))
         self.dropdown.add_class("obsviz-qconfig")
         self.dropdown.add_class(css_name(info.path))
         self.dropdown.observe(self._changed, names="value")
         self.on_choice = on_choice
-        self.hint = widgets.HTML(layout=widgets.Layout(width="auto"))
+        self.hint = widgets.HTML(layout=widgets.Layout(flex="0 0 auto"))
         self.hint.add_class("obsviz-hint")
         self._syncing = False
         super().__init__([self.toggle, self.name, self.dropdown, self.hint],

@@ -51,17 +51,20 @@ def box(text: str, kind: str = "note") -> str:
 
 def legend_html() -> str:
     """What the colours, line styles and node shapes mean: the figures' own style table."""
-    rows = [f"<tr><td class='obsviz-sample' style='color:{s.color}'>{esc(s.sample)}</td>"
-            f"<td>{esc(s.legend)}</td></tr>" for s in style.STATES.values()]
+    rows = [f"<div class='obsviz-legend-entry'><span class='obsviz-sample' "
+            f"style='color:{s.color}'>{esc(s.sample)}</span><span>{esc(s.legend)}</span></div>"
+            for s in style.STATES.values()]
     for role, meaning in style.NODE_LEGEND.items():
         attrs = style.NODES[role]
         rows.append(
-            f"<tr><td><span class='obsviz-node' style='background:"
-            f"{attrs.get('fillcolor', 'white')};border-color:{attrs.get('color', '#404040')}'>"
-            f"{esc(style.ROLE_SAMPLES[role])}</span></td><td>{esc(meaning)}</td></tr>")
+            f"<div class='obsviz-legend-entry'><span><span class='obsviz-node' style='"
+            f"background:{attrs.get('fillcolor', 'white')};border-color:"
+            f"{attrs.get('color', '#404040')}'>{esc(style.ROLE_SAMPLES[role])}</span></span>"
+            f"<span>{esc(meaning)}</span></div>")
+    # one column beside the graph; as many as fit when it is below
     return ("<div class='obsviz-legend'><b>What the colours mean</b><br>Edges are values, "
-            "boxes are ops; hover an edge for its reason.<table>" + "".join(rows)
-            + "</table></div>")
+            "boxes are ops; hover an edge for its reason.<div class='obsviz-legend-grid'>"
+            + "".join(rows) + "</div></div>")
 
 
 def inline_svg(figure: Figure) -> str:
