@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -432,6 +433,31 @@ def test_unknown_name_lists_the_closest() -> None:
     with pytest.raises(obsviz.ObsvizError, match=r"%y\.1") as err:
         run_of("ConvRelu").explain("y.2")
     assert "<top>" in str(err.value)
+
+
+def _forward_names(module: torch.jit.ScriptModule) -> set[str]:
+    if not hasattr(module, "graph"):
+        return set()
+    names = {v.debugName() for v in module.graph.inputs()}
+    blocks = [module.graph.block()]
+    while blocks:
+        for node in blocks.pop().nodes():
+            names.update(v.debugName() for v in node.outputs())
+            blocks.extend(node.blocks())
+    return names
+
+
+def test_a_name_of_other_modules_lists_them() -> None:
+    model = obsviz.samples.load("resnet_small")
+    run = obsviz.insert_observers(model, STATIC)
+    with pytest.raises(obsviz.ObsvizError) as err:
+        run.explain("%15")
+    message = str(err.value)
+    listed = set(re.findall(r"([\w.]+)\.forward", message.split("is a value of ")[1]))
+    expected = {path for tree in (model, run.module) for path, module in tree.named_modules()
+                if path and "15" in _forward_names(module)}
+    assert "15" not in _forward_names(model) and listed == expected, message
+    assert "say which with module=" in message
 
 
 def test_unknown_module_lists_the_closest_paths() -> None:

@@ -249,7 +249,7 @@ def test_mid_pass_a_value_not_reached_yet_says_so(model: torch.jit.ScriptModule)
                   and e.module_path == "layer1.0")
     step = walked - 5
     explorer.go_to_step(step)
-    explorer.picker.value = "layer1.0:forward:%out.9"
+    explorer.search.value = "layer1.0:forward:%out.9"
     why = text(explorer.why.value)
     assert (f"not decided yet at step {step}: the pass walks layer1.0.forward for the "
             f"first time at step {walked}") in why
@@ -311,13 +311,52 @@ def test_filter_then_click_a_row_explains_the_value(explorer: obsviz.Explorer) -
     assert "<svg" in shown  # its neighbourhood
 
 
-def test_the_value_picker_searches_by_name(explorer: obsviz.Explorer) -> None:
-    assert "layer1.0:forward:%out.1" in explorer.picker.options
-    explorer.picker.value = "layer1.0:forw"  # typing: not a value yet
+def forward_graphs_naming(model: torch.jit.ScriptModule, name: str) -> set[str]:
+    """The module paths whose forward graph has a value of this debug name (torch's API)."""
+    found = set()
+    for path, module in model.named_modules():
+        if not hasattr(module, "graph"):
+            continue
+        blocks, names = [module.graph.block()], {v.debugName() for v in module.graph.inputs()}
+        while blocks:
+            for node in blocks.pop().nodes():
+                names.update(v.debugName() for v in node.outputs())
+                blocks.extend(node.blocks())
+        if name in names:
+            found.add(path or "<top>")
+    return found
+
+
+def test_an_ambiguous_name_offers_a_pick_list(explorer: obsviz.Explorer) -> None:
+    explorer.search.value = "%out.1"  # typed, then Enter
+    modules = forward_graphs_naming(explorer.run.original, "out.1")
+    assert len(modules) > 1
+    picks = explorer.picks.options
+    assert {label.split(":")[0] for _, label in picks} == modules
+    assert all(label.endswith(":forward:%out.1") for _, label in picks)
+    assert explorer.picks.layout.display != "none"
+    assert f"{len(modules)} values match %out.1" in text(explorer.search_info.value)
+    assert explorer.state.value == "" and "obsviz-explanation" not in explorer.why.value
+    line, label = picks[1]
+    assert "aten::" in line or "prim::" in line  # the op that makes it
+    explorer.picks.value = label  # a click on one
+    assert explorer.state.value == label
+    assert f"{label}" in text(explorer.why.value) and "<svg" in explorer.why.value
+
+
+def test_a_unique_name_is_explained_and_a_missing_one_says_why(
+        explorer: obsviz.Explorer) -> None:
+    explorer.search.value = "layer2.0:forward:%out.1"
+    assert explorer.state.value == "layer2.0:forward:%out.1"
+    assert explorer.picks.layout.display == "none"
+    assert "observed" in text(explorer.why.value)
+    explorer.search.value = "%no_such_value"
     assert explorer.state.value == ""
-    explorer.picker.value = "layer1.0:forward:%out.1"
-    assert explorer.state.value == "layer1.0:forward:%out.1"
-    assert "observed_after_fusion" in text(explorer.why.value)
+    assert "No value matches %no_such_value" in text(explorer.search_info.value)
+    assert "obsviz-explanation" not in explorer.why.value
+    explorer.search.value = "layer3.0:forward:%ou"  # no such value: labels holding it
+    assert explorer.picks.options and all(
+        label.startswith("layer3.0:forward:%ou") for _, label in explorer.picks.options)
 
 
 def test_a_qconfig_table_row_shows_the_module(explorer: obsviz.Explorer) -> None:

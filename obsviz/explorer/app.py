@@ -365,13 +365,24 @@ class Explorer(widgets.VBox):
             flex="3 1 480px", min_width="0", margin="0 16px 8px 0")
 
     def _build_why(self) -> widgets.VBox:
-        self.picker = widgets.Combobox(placeholder="search a value: layer1.0:forward:%out",
-                                       ensure_option=True, layout=widgets.Layout(width="100%"))
-        self.picker.observe(self._picked, names="value")
+        # Typing stays in the browser; Enter searches. One match is explained at once,
+        # several are offered in the pick list.
+        self.search = widgets.Text(placeholder="search a value, then Enter: %out.1 or "
+                                               "layer1.0:forward:%out.1",
+                                   continuous_update=False, layout=widgets.Layout(width="100%"))
+        self.search.add_class("obsviz-search")
+        self.search.observe(self._searched, names="value")
+        self.search_info = widgets.HTML()
+        self.search_info.add_class("obsviz-search-info")
+        self.picks = widgets.Select(options=[], rows=8,
+                                    layout=widgets.Layout(width="100%", display="none"))
+        self.picks.add_class("obsviz-picks")
+        self.picks.observe(self._picked, names="value")
         self.why = widgets.HTML()
         self.why.add_class("obsviz-why")
-        return _panel("why", [heading("5", "Why is a value (not) observed?"), self.picker,
-                              self.why], flex="2 1 360px", min_width="0")
+        return _panel("why", [heading("5", "Why is a value (not) observed?"), self.search,
+                              self.search_info, self.picks, self.why],
+                      flex="2 1 360px", min_width="0")
 
     # ------------------------------------------------------------------ control callbacks
     def _choose(self, path: str, choice: str) -> None:
@@ -396,11 +407,23 @@ class Explorer(widgets.VBox):
         if pick.startswith("module:"):
             self._change(module=pick.removeprefix("module:"))
         else:
-            self._change(value=pick)
+            self._change(value=pick, search=pick)
+
+    def _searched(self, change: dict) -> None:
+        if self._syncing or self.run is None:
+            return
+        found = self._matches(change["new"])
+        self._change(search=change["new"], value=found.unique or "")
 
     def _picked(self, change: dict) -> None:
-        if change["new"] and change["new"] in self.picker.options:
+        if not self._syncing and change["new"]:
             self._change(value=change["new"])
+
+    def _matches(self, query: str) -> views.Matches:
+        key = self.state.run_key
+        index = self.session.view(("values", key), lambda: views.ValueIndex.of(self.run))
+        return self.session.view(("matches", key, query),
+                                 lambda: views.value_matches(index, query))
 
     def _last_step(self) -> int:
         run = self.run
@@ -446,8 +469,7 @@ class Explorer(widgets.VBox):
             last = self._last_step()
             self.slider.max = last
             self.slider.value = last if state.step is None else state.step
-            if state.value and state.value in self.picker.options:
-                self.picker.value = state.value
+            self.search.value = state.search
         finally:
             self._syncing = False
 
@@ -465,8 +487,7 @@ class Explorer(widgets.VBox):
             for widget in (self.graph, self.step_view, self.why):
                 widget.value = views.box("No run to show: the pass could not start.")
             return
-        self._draw("picker", (key,), lambda: setattr(self.picker, "options",
-                                                     tuple(views.value_options(run))))
+        self._draw("search", (key, state.search), self._draw_search)
         self._draw("graph", (key, state.module, state.method, state.when, state.depth,
                              state.step), self._draw_graph)
         self._draw("step", (key, state.step), lambda: setattr(
@@ -533,6 +554,19 @@ class Explorer(widgets.VBox):
                               "by value name, and many show as removed and added.", "warn")
         self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key,
                                                                          outcome.key))
+
+    def _draw_search(self) -> None:
+        found = self._matches(self.state.search)
+        self._syncing = True
+        try:
+            self.picks.options = found.picks if found.total > 1 else ()
+            self.picks.value = self.state.value if self.state.value and any(
+                label == self.state.value for _, label in found.picks) else None
+        finally:
+            self._syncing = False
+        self.picks.layout.display = "" if found.total > 1 else "none"
+        self.search_info.value = views.box(found.message, "warn" if not found.total
+                                           else "note") if found.message else ""
 
     def _draw_tree(self) -> None:
         counts = views.observers_by_module(self.run) if self.run is not None else None

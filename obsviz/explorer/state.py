@@ -48,6 +48,7 @@ class ExplorerState:
     depth: int = 0
     table: str = "values"
     query: str = ""  # the tables' filter
+    search: str = ""  # the value search box's text
     value: str = ""  # the picked value, "path:method:%name" ("<top>" for the top module)
 
     @property

@@ -7,8 +7,10 @@ Nothing here touches a widget, so every view can be tested (and reused) on its o
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import html
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -369,8 +371,70 @@ def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> s
     return explanation._repr_html_() + figure
 
 
-def value_options(run: Run) -> list[str]:
-    """Every value of the run as ``path:method:%name``, for the value picker."""
-    values = run.values()
-    return _labels(values, "")
+MATCH_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ValueIndex:
+    """Every value of a run by label (``path:method:%name``), for the search box: its
+    debug name, and the op that produces it."""
+
+    labels: tuple[str, ...]
+    names: tuple[str, ...]
+    producers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, run: Run) -> ValueIndex:
+        values = run.values()
+        return cls(tuple(_labels(values, "")), tuple(values["value"].astype(str)),
+                   tuple(values["producer"].fillna("").astype(str)))
+
+
+@dataclass(frozen=True)
+class Matches:
+    """What a search finds: (pick-list line, label) pairs, how many matched in all, and
+    a sentence saying so (or why nothing did)."""
+
+    picks: tuple[tuple[str, str], ...]
+    total: int
+    message: str
+
+    @property
+    def unique(self) -> str | None:
+        """The label of the one value found, if exactly one was."""
+        return self.picks[0][1] if self.total == 1 else None
+
+
+def value_matches(index: ValueIndex, query: str, limit: int = MATCH_LIMIT) -> Matches:
+    """The values a search means: a whole label, or every value with that debug name
+    (with or without ``%``); failing those, the labels (with ``:``) or names containing
+    the text."""
+    text = query.strip()
+    if not text:
+        return Matches((), 0, "")
+    if text in index.labels:
+        found = [index.labels.index(text)]
+    else:
+        name = text.removeprefix("%")
+        found = [i for i, n in enumerate(index.names) if n == name] if ":" not in text else []
+        if not found:
+            needle = text.lower()
+            found = [i for i, label in enumerate(index.labels) if needle in label.lower()] \
+                if ":" in text else \
+                [i for i, n in enumerate(index.names) if name.lower() in n.lower()]
+    width = max((len(index.labels[i]) for i in found[:limit]), default=0)
+    picks = tuple((f"{index.labels[i]:<{width}}  {index.producers[i]}", index.labels[i])
+                  for i in found[:limit])
+    if not found:
+        close = difflib.get_close_matches(text.removeprefix("%"), set(index.names), n=5)
+        hint = f"; the closest names are {', '.join('%' + c for c in close)}" if close else ""
+        return Matches((), 0, f"No value matches <code>{esc(text)}</code>{esc(hint)}. "
+                              "Values are named <code>%name</code>, or "
+                              "<code>module:method:%name</code> as in the tables.")
+    if len(found) == 1:
+        return Matches(picks, 1, "")
+    shown = f"; the first {limit} are listed" if len(found) > limit else ""
+    return Matches(picks, len(found), f"<b>{len(found)} values</b> match "
+                                      f"<code>{esc(text)}</code>{shown}: pick one below "
+                                      "(module:method:%name, and the op that makes it).")
 
