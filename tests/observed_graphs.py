@@ -352,3 +352,23 @@ def conv_bn_pairs_folded(model: torch.jit.ScriptModule) -> int:
     folds: each takes one BatchNorm call out of the graphs."""
     from torch.ao.quantization.quantize_jit import fuse_conv_bn_jit
     return _batchnorm_calls(model) - _batchnorm_calls(fuse_conv_bn_jit(model))
+
+
+def forward_value_names(module: torch.jit.ScriptModule) -> set[str]:
+    """The debug names of every value of a scripted module's forward graph, nested blocks
+    included (empty for a module without one)."""
+    if not hasattr(module, "graph"):
+        return set()
+    names = {v.debugName() for v in module.graph.inputs()}
+    blocks = [module.graph.block()]
+    while blocks:
+        for node in blocks.pop().nodes():
+            names.update(v.debugName() for v in node.outputs())
+            blocks.extend(node.blocks())
+    return names
+
+
+def modules_naming(model: torch.jit.ScriptModule, name: str) -> set[str]:
+    """The paths ("" for the top) of the modules whose forward graph has a value ``name``."""
+    return {path for path, module in model.named_modules()
+            if name in forward_value_names(module)}

@@ -19,7 +19,7 @@ from obsviz.explorer.views import change_text, table_rows
 
 from . import failure_models as fm
 from .corpus import count_observer_calls, real_pass
-from .observed_graphs import conv_bn_pairs_folded, observer_sites
+from .observed_graphs import conv_bn_pairs_folded, modules_naming, observer_sites
 
 STATIC = {"": get_default_qconfig("fbgemm")}
 
@@ -311,25 +311,9 @@ def test_filter_then_click_a_row_explains_the_value(explorer: obsviz.Explorer) -
     assert "<svg" in shown  # its neighbourhood
 
 
-def forward_graphs_naming(model: torch.jit.ScriptModule, name: str) -> set[str]:
-    """The module paths whose forward graph has a value of this debug name (torch's API)."""
-    found = set()
-    for path, module in model.named_modules():
-        if not hasattr(module, "graph"):
-            continue
-        blocks, names = [module.graph.block()], {v.debugName() for v in module.graph.inputs()}
-        while blocks:
-            for node in blocks.pop().nodes():
-                names.update(v.debugName() for v in node.outputs())
-                blocks.extend(node.blocks())
-        if name in names:
-            found.add(path or "<top>")
-    return found
-
-
 def test_an_ambiguous_name_offers_a_pick_list(explorer: obsviz.Explorer) -> None:
     explorer.search.value = "%out.1"  # typed, then Enter
-    modules = forward_graphs_naming(explorer.run.original, "out.1")
+    modules = {path or "<top>" for path in modules_naming(explorer.run.original, "out.1")}
     assert len(modules) > 1
     picks = explorer.picks.options
     assert {label.split(":")[0] for _, label in picks} == modules

@@ -85,6 +85,8 @@ CSS = """
 .obsviz-diff .widget-html-content { width: 100%; }
 .obsviz-step-view .widget-html-content { overflow: hidden; }
 .obsviz-svg { max-width: 100%; box-sizing: border-box; }
+.obsviz-explorer .obsviz-explanation table { display: block; max-width: 100%;
+  overflow-x: auto; }
 .obsviz-table-picker, .obsviz-table-picker .widget-toggle-buttons { flex-wrap: wrap;
   height: auto; }
 .obsviz-table-picker .widget-toggle-button { width: auto; flex: 0 0 auto; margin: 0 2px 2px 0;

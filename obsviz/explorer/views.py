@@ -357,8 +357,8 @@ def explanation_of(run: Run, state: ExplorerState):
 def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
     """Why the picked value was (or wasn't) observed, and its neighbourhood as SVG."""
     if not state.value:
-        return box("<b>Ask why:</b> type a value's name in the search box above "
-                   "(e.g. <code>%out</code>), or click a row of a table.")
+        return box("<b>Ask why:</b> type a value's name in the search box above and press "
+                   "Enter (e.g. <code>%out.1</code>), or click a row of a table.")
     try:
         explanation = explanation_of(run, state)
     except ObsvizError as err:
