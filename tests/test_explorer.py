@@ -13,7 +13,7 @@ from torch.ao.quantization.quantize_jit import prepare_jit
 from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
-from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices
+from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices, views
 from obsviz.explorer.state import RunKey, parse_value
 from obsviz.explorer.views import change_text, table_rows
 
@@ -136,6 +136,8 @@ def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
     assert {path for path, _, _ in removed} <= {
         path for path, _ in re.findall(r"observer removed (\S+):forward:(%\S+)", diff)}
     assert "no_qconfig" in diff and "observed_after_fusion" in diff  # now and before
+    assert "a HistogramObserver in layer1.0 observes" in diff
+    assert not re.search(r"_observer_\d", diff)  # each run numbers its observers afresh
     assert explorer.graph.value != before_graph
     assert "0 obs." in row.hint.value and row.dropdown.layout.border
     assert set(explorer.qconfig_dict) == {"", "layer1"}
@@ -161,6 +163,18 @@ def test_quant_type_and_inherit_back(explorer: obsviz.Explorer) -> None:
     explorer.set_qconfig("fc", INHERIT)
     assert explorer.state.qconfig == (("", "static"),)
     assert explorer.session.runs_made == 3  # the start, dynamic, fc None; the rest were kept
+
+
+def test_the_tree_says_when_a_qconfig_runs_in_the_other_pass(explorer: obsviz.Explorer) -> None:
+    explorer.quant_type.value = "dynamic"
+    top, fc = explorer.tree.rows[""], explorer.tree.rows["fc"]
+    observers = views.observers_by_module(explorer.run)
+    assert text(fc.hint.value).strip() == f"static · dynamic pass · {observers.get('fc', 0)} obs."
+    assert text(top.hint.value).strip() == f"dynamic pass · {explorer.run.observer_count} obs."
+    explorer.set_qconfig("", "dynamic")
+    assert text(fc.hint.value).strip().startswith("dynamic · ") and "pass ·" not in fc.hint.value
+    explorer.quant_type.value = "static"
+    assert text(fc.hint.value).strip().startswith("dynamic · static pass · ")
 
 
 def test_the_code_runs_and_gives_the_same_run(explorer: obsviz.Explorer,

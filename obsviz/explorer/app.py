@@ -24,7 +24,7 @@ from ..figures import DEFAULT_MAX_NODES
 from ..fixes import self_attributes
 from ..rules import DYNAMIC, STATIC
 from . import views
-from .choices import QConfigChoices
+from .choices import INHERIT, QConfigChoices
 from .session import Outcome, Session
 from .state import WHEN, ExplorerState
 from .tree import ModuleTree, module_infos
@@ -253,7 +253,9 @@ class Explorer(widgets.VBox):
                                        style={"description_width": "70px"},
                                        layout=widgets.Layout(width="260px"))
         self.method.observe(lambda c: self._run_change(method=c["new"]), names="value")
-        self.tree = ModuleTree(self._infos, self.choices.names, self._choose, self._show_module)
+        self.tree = ModuleTree(self._infos, self.choices.names, self._choose, self._show_module,
+                               made_for=lambda name: self.choices[name].made_for
+                               if name in self.choices and name != INHERIT else None)
         self.reset = widgets.Button(description="reset to the start",
                                     tooltip="back to the qconfig_dict you opened it with")
         self.reset.on_click(lambda _: self.set_state(self.initial))

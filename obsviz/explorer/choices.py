@@ -21,6 +21,7 @@ from torch.ao.quantization import (
 )
 
 from ..errors import ObsvizError
+from ..rules import DYNAMIC, STATIC
 
 INHERIT = "inherit"
 """The choice of a module with no key of its own: it takes its parent's qconfig."""
@@ -37,6 +38,7 @@ class Choice:
     code: str  # a Python expression that evaluates to ``qconfig``
     imports: tuple[str, ...]  # names it needs from torch.ao.quantization
     description: str
+    made_for: str | None = None  # the quant type it is meant for (None: not said)
 
 
 def builtin_choices() -> list[Choice]:
@@ -44,16 +46,17 @@ def builtin_choices() -> list[Choice]:
     return [
         Choice("static", get_default_qconfig("fbgemm"), 'get_default_qconfig("fbgemm")',
                ("get_default_qconfig",),
-               "static, fbgemm: histogram activations, per-channel int8 weights"),
+               "static, fbgemm: histogram activations, per-channel int8 weights", STATIC),
         Choice("static per-tensor", default_qconfig, "default_qconfig", ("default_qconfig",),
-               "static: min/max activations, per-tensor int8 weights"),
+               "static: min/max activations, per-tensor int8 weights", STATIC),
         Choice("dynamic", default_dynamic_qconfig, "default_dynamic_qconfig",
-               ("default_dynamic_qconfig",), "dynamic: per-tensor int8 weights"),
+               ("default_dynamic_qconfig",), "dynamic: per-tensor int8 weights", DYNAMIC),
         Choice("dynamic per-channel", per_channel_dynamic_qconfig,
                "per_channel_dynamic_qconfig", ("per_channel_dynamic_qconfig",),
-               "dynamic: per-channel int8 weights"),
+               "dynamic: per-channel int8 weights", DYNAMIC),
         Choice("dynamic fp16", float16_dynamic_qconfig, "float16_dynamic_qconfig",
-               ("float16_dynamic_qconfig",), "dynamic: float16 weights, no activations"),
+               ("float16_dynamic_qconfig",), "dynamic: float16 weights, no activations",
+               DYNAMIC),
         Choice(NONE, None, "None", (), "no qconfig: nothing in the module is observed"),
     ]
 

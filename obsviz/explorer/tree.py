@@ -90,7 +90,10 @@ class TreeRow(widgets.HBox):
         if not self._syncing:
             self.on_choice(self.info.path, change["new"])
 
-    def sync(self, state: ExplorerState, observers: int | None) -> None:
+    def sync(self, state: ExplorerState, observers: int | None,
+             made_for: Callable[[str], str | None] = lambda name: None) -> None:
+        """Show the choice that applies and where from, the observers, and, when the
+        choice is meant for the other quant type, the pass it runs in."""
         own = state.choice(self.info.path)
         self._syncing = True
         try:
@@ -99,13 +102,17 @@ class TreeRow(widgets.HBox):
             self._syncing = False
         self.dropdown.layout.border = "" if own == INHERIT else "2px solid #0072B2"
         parts = []
+        applied, key = state.effective(self.info.path)
+        other_pass = key is not None and made_for(applied) not in (None, state.quant_type)
         if own == INHERIT:  # what it inherits, and from where unless from the top
-            applied, key = state.effective(self.info.path)
             parts.append("no qconfig" if key is None else
                          applied if key == "" else f"{applied} from {key}")
+        if other_pass:  # e.g. a static qconfig after switching to the dynamic pass
+            parts.append(f"{state.quant_type} pass")
         if observers is not None:
             parts.append(f"{observers} obs.")
-        tip = "the qconfig it inherits · observers the pass put in it and its submodules"
+        tip = ("the qconfig it inherits · the pass, when the qconfig is meant for the other "
+               "quant type · observers the pass put in it and its submodules")
         self.hint.value = f"<span title='{tip}'>{html.escape(' · '.join(parts))}</span>"
 
 
@@ -113,9 +120,11 @@ class ModuleTree(widgets.VBox):
     """The model's modules as an expandable tree of :class:`TreeRow`."""
 
     def __init__(self, infos: dict[str, ModuleInfo], choices: tuple[str, ...],
-                 on_choice: Callable[[str, str], None], on_show: Callable[[str], None]) -> None:
+                 on_choice: Callable[[str, str], None], on_show: Callable[[str], None],
+                 made_for: Callable[[str], str | None] = lambda name: None) -> None:
         self.infos = infos
         self.choices = choices
+        self.made_for = made_for
         self.on_choice = on_choice
         self.on_show = on_show
         self.rows: dict[str, TreeRow] = {}
@@ -132,7 +141,7 @@ class ModuleTree(widgets.VBox):
             row = self.rows[path] = TreeRow(self.infos[path], self.choices, self.on_choice,
                                             self.toggle, self.on_show)
             if self.state is not None:
-                row.sync(self.state, self._count(path))
+                row.sync(self.state, self._count(path), self.made_for)
         return row
 
     def toggle(self, path: str) -> None:
@@ -175,4 +184,4 @@ class ModuleTree(widgets.VBox):
         """Show the state's choices and the run's observer counts on every made row."""
         self.state, self.counts = state, counts
         for path, row in self.rows.items():
-            row.sync(state, self._count(path))
+            row.sync(state, self._count(path), self.made_for)

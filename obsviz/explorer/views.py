@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import html
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -167,6 +168,16 @@ def change_text(before: RunKey, after: RunKey) -> str:
     return "; ".join(parts) or "nothing"
 
 
+_OBSERVER_NAME = re.compile(r"\b_observer_\d+ \((\w+)\)")
+
+
+def without_observer_names(text: str) -> str:
+    """``_observer_3 (HistogramObserver)`` -> ``a HistogramObserver``: each run numbers its
+    observers afresh, so two runs are compared by the values observed, not by names."""
+    return _OBSERVER_NAME.sub(
+        lambda m: f"{'an' if m.group(1)[0] in 'AEIOU' else 'a'} {m.group(1)}", text)
+
+
 def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str:
     """Observers the change added and removed, each with why, now and before."""
     if diff is None:
@@ -193,7 +204,7 @@ def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str
         for when, e in (("now", now), ("before", then)):
             text = "the value does not exist" if e is None else \
                 f"<b>{'observed' if e.observed else 'not observed'}</b> " \
-                f"(<code>{esc(e.reason)}</code>): {esc(e.verdict)}"
+                f"(<code>{esc(e.reason)}</code>): {esc(without_observer_names(e.verdict))}"
             lines.append(f"<div><i>{when}:</i> {text}</div>")
         rows.append("".join(lines) + "</div>")
     more = len(diff) - limit
@@ -254,7 +265,8 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
              "delayed (fusion)": len(facts.delayed),
              "configured (valueNeedsToBeQuantized)": sum(e.outcome for e in facts.vnq.values()),
              "pass-through": len(facts.pass_through),
-             "observers inserted": len(facts.inserted)}
+             "observers inserted": len(facts.inserted) + sum(
+                 len(attached) for attached in facts.attached.values())}
     where = "the end of the pass (the final result)" if at == last else f"step {at} of {last}"
     lines = []
     for event in run.events[max(0, at - context): at + context + 1]:
