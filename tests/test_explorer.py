@@ -3,6 +3,7 @@ what each view shows, and that only a change of qconfigs, quant type or method r
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -345,6 +346,7 @@ def test_an_ambiguous_name_offers_a_pick_list(explorer: obsviz.Explorer) -> None
 def test_a_unique_name_is_explained_and_a_missing_one_says_why(
         explorer: obsviz.Explorer) -> None:
     explorer.search.value = "layer2.0:forward:%out.1"
+    assert explorer.errors == []
     assert explorer.state.value == "layer2.0:forward:%out.1"
     assert explorer.picks.layout.display == "none"
     assert "observed" in text(explorer.why.value)
@@ -355,6 +357,25 @@ def test_a_unique_name_is_explained_and_a_missing_one_says_why(
     explorer.search.value = "layer3.0:forward:%ou"  # no such value: labels holding it
     assert explorer.picks.options and all(
         label.startswith("layer3.0:forward:%ou") for _, label in explorer.picks.options)
+
+
+def test_related_values_and_the_neighbourhood_open_their_explanations(
+        explorer: obsviz.Explorer) -> None:
+    explorer.query.value = "delayed"
+    label = explorer.table_rows.options[0][1]
+    explorer.table_rows.value = label  # a click on the row
+    explanation = explorer.run.explain(label)
+    assert explanation.related
+    why = explorer.why.value
+    for ref in explanation.related.values():  # each a link to its own explanation
+        assert f"data-obsviz-value='{html.escape(str(ref))}'" in why
+    path, method, _ = label.split(":", 2)
+    assert f"data-obsviz-graph='{html.escape(path)}:{method}'" in why  # its values and ops
+    target = str(next(iter(explanation.related.values())))
+    explorer.follow.value = target  # what a click on the link sends
+    assert explorer.state.value == target and explorer.follow.value == ""
+    assert target in text(explorer.why.value)
+    assert explorer.errors == []
 
 
 def test_a_qconfig_table_row_shows_the_module(explorer: obsviz.Explorer) -> None:

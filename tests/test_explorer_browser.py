@@ -388,11 +388,18 @@ def _search(page, text: str) -> None:
     box.press("Enter")
 
 
+def _explained(page, label: str) -> None:
+    """Wait until the explanation shown is that of ``label``."""
+    page.locator(".obsviz-why .obsviz-explanation > div:first-child code",
+                 has_text=re.compile(f"^{re.escape(label)}$")).wait_for(timeout=30_000)
+
+
 def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path]) -> None:
     """With JupyterLab's file browser open, at 1,280, 1,600 and 1,920 px: nothing overflows
     its panel, the legend is never over the figure, no button or label is cut; an
     ambiguous name offers a pick list, a pick explains it, and mid-pass the figure is
-    titled with the step and shows values not reached yet in their own style."""
+    titled with the step and shows values not reached yet in their own style; related
+    values and the neighbourhood's values open their own explanation."""
     url, root = lab
     with _explorer_page(url.replace("/explorer.ipynb", "/layout.ipynb"), root,
                         width=WIDTHS[0], height=1100) as (page, explorer, problems):
@@ -411,6 +418,18 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
         page.locator(".obsviz-picks select").select_option(value=line)
         page.locator(".obsviz-why .obsviz-explanation", has_text=line.split()[0]).wait_for(
             timeout=30_000)
+
+        # the explanation's related values, and its neighbourhood's values, are links
+        link = page.locator(".obsviz-why a.obsviz-link").first
+        target = link.get_attribute("data-obsviz-value")
+        link.click()
+        _explained(page, target)
+        figure = page.locator(".obsviz-why [data-obsviz-graph]")
+        graph = figure.get_attribute("data-obsviz-graph")
+        edge = figure.locator("g.edge", has=page.locator("text", has_text="%")).last
+        name = edge.locator("text").first.text_content().split()[0]
+        edge.locator("path").first.click(force=True)
+        _explained(page, f"{graph}:{name}")
 
         svg = _graph_svg(page)
         page.get_by_role("button", name="◀ phase").click()

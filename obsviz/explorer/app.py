@@ -92,6 +92,10 @@ CSS = """
 .obsviz-table-picker .widget-toggle-button { width: auto; flex: 0 0 auto; margin: 0 2px 2px 0;
   padding: 0 8px; }
 .obsviz-explorer .widget-checkbox label { white-space: nowrap; }
+.obsviz-link { color: #0072B2; cursor: pointer; text-decoration: underline dotted; }
+.obsviz-link:hover { text-decoration: underline; }
+.obsviz-svg[data-obsviz-graph] g.edge, .obsviz-svg[data-obsviz-graph] g.node.op,
+.obsviz-svg[data-obsviz-graph] g.node.call { cursor: pointer; }
 .obsviz-code pre { background: #f6f8fa; padding: 6px; font-size: 12px; margin: 0;
                    white-space: pre; word-break: normal; overflow-x: auto; }
 </style>
@@ -384,8 +388,13 @@ class Explorer(widgets.VBox):
         self.picks.observe(self._picked, names="value")
         self.why = widgets.HTML()
         self.why.add_class("obsviz-why")
+        # where a click on a link or a figure's value puts the value to explain (hidden)
+        self.follow = widgets.Text(continuous_update=False,
+                                   layout=widgets.Layout(display="none"))
+        self.follow.add_class("obsviz-follow")
+        self.follow.observe(self._followed, names="value")
         return _panel("why", [heading("5", "Why is a value (not) observed?"), self.search,
-                              self.search_info, self.picks, self.why],
+                              self.search_info, self.picks, self.why, self.follow],
                       flex="2 1 360px", min_width="0")
 
     # ------------------------------------------------------------------ control callbacks
@@ -418,6 +427,18 @@ class Explorer(widgets.VBox):
             return
         found = self._matches(change["new"])
         self._change(search=change["new"], value=found.unique or "")
+
+    def _followed(self, change: dict) -> None:
+        """A link or a figure's value was clicked: explain that value."""
+        label = change["new"]
+        if self._syncing or not label:
+            return
+        self._syncing = True
+        try:
+            self.follow.value = ""  # so the same link works again
+        finally:
+            self._syncing = False
+        self._change(value=label, search=label)
 
     def _picked(self, change: dict) -> None:
         if not self._syncing and change["new"]:
@@ -563,9 +584,10 @@ class Explorer(widgets.VBox):
         found = self._matches(self.state.search)
         self._syncing = True
         try:
-            self.picks.options = found.picks if found.total > 1 else ()
-            self.picks.value = self.state.value if self.state.value and any(
-                label == self.state.value for _, label in found.picks) else None
+            offered = found.picks if found.total > 1 else ()
+            self.picks.options = offered
+            self.picks.value = self.state.value if any(
+                label == self.state.value for _, label in offered) else None
         finally:
             self._syncing = False
         self.picks.layout.display = "" if found.total > 1 else "none"

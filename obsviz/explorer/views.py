@@ -234,7 +234,11 @@ def graph_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
                    "in <i>module</i> above, or a smaller <i>depth</i>.", "warn")
     except RenderError as err:
         return box(f"<b>No figure:</b> {esc(str(err))}", "warn")
-    return f"<div class='obsviz-svg'>{svg}</div>"
+    # values and ops open their explanation where the figure draws one graph by the names
+    # of the model given to the pass (run.module's renumber values)
+    graph = f"{state.module or '<top>'}:{method}" \
+        if state.depth == 0 and state.when != "after" else None
+    return followable(figure_html(svg, graph))
 
 
 # ---------------------------------------------------------------------- stepping
@@ -366,8 +370,59 @@ def explanation_of(run: Run, state: ExplorerState):
     return view_of(run, state.step).explain(name, module=path, method=method)
 
 
+# A click on a link (data-obsviz-value) or on a value or op of a figure (data-obsviz-graph,
+# its module and method) puts the value into the hidden .obsviz-follow box, which tells
+# the kernel to explain it. Names are read from the data attributes and the figure's own
+# edge labels ("%name : Type"), never from code.
+FOLLOW_JS = """
+var explorer = this.closest('.obsviz-explorer');
+var box = explorer && explorer.querySelector('.obsviz-follow input');
+if (!box) return;
+var value = null, link = event.target.closest('[data-obsviz-value]');
+if (link) {
+  value = link.getAttribute('data-obsviz-value');
+} else {
+  var graph = event.target.closest('[data-obsviz-graph]');
+  var item = graph && event.target.closest('g.edge, g.node');
+  if (item && item.classList.contains('node')) {
+    var id = item.querySelector('title').textContent;
+    item = Array.prototype.find.call(graph.querySelectorAll('g.edge'), function (e) {
+      var t = e.querySelector('title').textContent;
+      return t.indexOf(id + '->') === 0 || t.indexOf(id + ':') === 0;
+    });
+  }
+  var label = item && item.querySelector('text');
+  var name = label && /^%(\\S+)/.exec(label.textContent);
+  if (name) value = graph.getAttribute('data-obsviz-graph') + ':%' + name[1];
+}
+if (value) {
+  event.preventDefault();
+  box.value = value;
+  box.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
+
+
+def followable(body: str) -> str:
+    """HTML whose links and figure items open the explanation of the value they name."""
+    return f"<div class='obsviz-followable' onclick=\"{esc(FOLLOW_JS, quote=True)}\">{body}</div>"
+
+
+def link(label: str, text: str | None = None) -> str:
+    """A link that opens the explanation of the value ``label`` (``path:method:%name``)."""
+    return (f"<a class='obsviz-link' role='button' tabindex='0' data-obsviz-value="
+            f"'{esc(label, quote=True)}'>{text if text is not None else esc(label)}</a>")
+
+
+def figure_html(svg: str, graph: str | None = None) -> str:
+    """A figure's SVG; with ``graph`` (``path:method``, the graph it draws, by the names
+    of the model given to the pass) its values and ops open their explanation."""
+    where = f" data-obsviz-graph='{esc(graph, quote=True)}'" if graph else ""
+    return f"<div class='obsviz-svg'{where}>{svg}</div>"
+
+
 def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
-    """Why the picked value was (or wasn't) observed, and its neighbourhood as SVG."""
+    """Why the picked value was (or wasn't) observed, and its neighbourhood as SVG; the
+    related values and the neighbourhood's values and ops are links to their own."""
     if not state.value:
         return box("<b>Ask why:</b> type a value's name in the search box above and press "
                    "Enter (e.g. <code>%out.1</code>), or click a row of a table.")
@@ -375,12 +430,17 @@ def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> s
         explanation = explanation_of(run, state)
     except ObsvizError as err:
         return box(esc(str(err)), "warn")
+    path, method, _ = parse_value(state.value)
     try:
         svg = inline_svg(explanation.render(legend=False, states=states_at(run, state.step)))
-        figure = f"<div class='obsviz-svg'>{svg}</div>"
+        figure = figure_html(svg, f"{path or '<top>'}:{explanation.value.graph.method}")
     except RenderError as err:
         figure = box(f"No neighbourhood figure: {esc(str(err))}", "warn")
-    return explanation._repr_html_() + figure
+    text = explanation._repr_html_()
+    for ref in explanation.related.values():  # the related values' names become links
+        code = f"<code>{esc(str(ref))}</code>"
+        text = text.replace(code, link(str(ref), code))
+    return followable(text + figure)
 
 
 MATCH_LIMIT = 200
