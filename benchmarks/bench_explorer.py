@@ -30,7 +30,7 @@ warnings.filterwarnings("ignore")
 
 TOGGLES = [("layer4", "None"), ("layer3.1.conv1", "None"), ("layer2", "static per-tensor"),
            ("fc", "dynamic"), ("layer1.0", "None"), ("layer4.2.conv3", "dynamic per-channel")]
-PARTS = ("run", "diff", "graph", "table", "step", "tree", "picker")
+PARTS = ("run", "diff", "graph", "table", "step", "tree", "search")
 
 
 def timed(action) -> float:

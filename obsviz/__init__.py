@@ -11,6 +11,7 @@ from .api import (
     steps,
 )
 from .check import CheckReport, Finding, check
+from .convbn import fold_conv_bn
 from .diagnosis import BranchState, Diagnosis
 from .errors import (
     FunctionWarning,
@@ -48,6 +49,7 @@ __all__ = [
     "events",
     "fold_attribute_branches",
     "fold_constant_branches",
+    "fold_conv_bn",
     "insert_observers",
     "load",
     "observer_placement",

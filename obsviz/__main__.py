@@ -22,11 +22,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-from torch.jit._recursive import wrap_cpp_module
 
 from . import events as ev
 from . import samples
 from .api import insert_observers
+from .convbn import fold_conv_bn
 from .errors import ObsvizError, ObsvizWarning, PassFailure
 from .fixes import fold_constant_branches, self_attributes
 from .loading import load
@@ -202,7 +202,7 @@ def run_pass(inputs: Inputs, bar: ProgressBar) -> Run:
                                        method_name=inputs.method)
     if inputs.fold:
         bar.step("folding conv-bn")
-        model = wrap_cpp_module(torch._C._jit_pass_fold_convbn(model._c))
+        model = fold_conv_bn(model)
     with obsviz_warnings(inputs.warnings):
         try:
             return insert_observers(model, inputs.qconfig_dict, method_name=inputs.method,

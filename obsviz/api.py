@@ -14,6 +14,7 @@ from torch.jit._recursive import wrap_cpp_module
 
 from . import events as ev
 from .clone import check_remap_types, clone_module
+from .convbn import fold_conv_bn
 from .diagnosis import diagnose
 from .engine import InsertObserversHelper, ModuleCtx
 from .errors import ObsvizError, PassError, PassFailure
@@ -357,9 +358,7 @@ def _prepare(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
         raise ObsvizError("qconfig_dict should only contain names (str) as keys.")
     if on_device:
         torch._C._jit_pass_inline(model._c._get_method(method_name).graph)
-    fused = torch._C._jit_pass_fold_convbn(model._c)
-    fused_module = wrap_cpp_module(fused)
-    run = insert_observers(fused_module, qconfig_dict, method_name=method_name,
+    run = insert_observers(fold_conv_bn(model), qconfig_dict, method_name=method_name,
                            quant_type=quant_type, inplace=True, on_device=on_device)
     observed = run.module
     if inplace:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from .api import insert_observers
+from .convbn import prepare_jit_counts
 from .errors import FunctionWarning, LoopWarning, PassFailure, QConfigKeyWarning
 from .graphs import walk_nodes
 from .patterns import delay_pattern_candidate
@@ -23,7 +24,7 @@ _WARNING_KINDS = {QConfigKeyWarning: "unmatched_key", LoopWarning: "loop",
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # failure, unmatched_key, loop, function, fusion_blocked, type_split
+    kind: str  # failure, unmatched_key, loop, function, fusion_blocked, type_split, conv_bn_fold
     severity: str  # "error", "warning" or "info"
     message: str
 
@@ -84,6 +85,22 @@ def blocked_fusions(model: torch.jit.ScriptModule) -> list[Finding]:
     return findings
 
 
+def conv_bn_folding(run: Run) -> list[Finding]:
+    """What prepare_jit does differently: the conv-bn pairs it folds before the pass."""
+    counts = prepare_jit_counts(run)
+    if counts is None:
+        return []
+    named = ", ".join(counts.batchnorms[:4]) + (", ..." if counts.pairs > 4 else "")
+    observers = "its pass fails" if counts.observers is None else \
+        f"it inserts {counts.observers} observers"
+    return [Finding(
+        "conv_bn_fold", "warning",
+        f"prepare_jit folds {counts.pairs} conv-bn pair{'s' if counts.pairs != 1 else ''} "
+        f"into their convs before the pass (BatchNorm {named}), so {observers}, not the "
+        f"{run.observer_count} of insert_observers on the model as scripted; "
+        "obsviz.prepare_jit(model, qconfig_dict)._obsviz_run is that run.")]
+
+
 def check(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object], *,
           method_name: str = "forward", quant_type: str = "static") -> CheckReport:
     """Run the pass on a copy and report failures and quiet surprises, without raising."""
@@ -108,5 +125,6 @@ def check(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object], *,
             f"{', '.join(group.module_paths)}: class type {group.original_type} is split "
             f"(new type {group.new_type}) because of {reason}."))
     findings.extend(blocked_fusions(model))
+    findings.extend(conv_bn_folding(run))
     order = {"error": 0, "warning": 1, "info": 2}
     return CheckReport(tuple(sorted(findings, key=lambda f: order[f.severity])), run)

@@ -9,7 +9,6 @@ reported to the hooks as an event.
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ import torch
 
 from . import events as ev
 from . import rules, torch_messages
-from .errors import FunctionWarning, LoopWarning, ObsvizError, PassError
+from .errors import FunctionWarning, LoopWarning, ObsvizError, PassError, warn
 from .graphs import (
     BLOCK_KINDS,
     access_path,
@@ -818,11 +817,11 @@ class InsertObserversHelper:
             self.loop_warned = True
             names = ", ".join(f"%{v.debugName()} ({v.node().kind()})" for v in values[:5])
             more = f" and {len(values) - 5} more" if len(values) > 5 else ""
-            warnings.warn(
+            warn(
                 f"{_display(ctx.path)}.{gq.rsplit('.', 1)[-1]}: prim::Loop is not supported in "
                 f"quantization; nothing inside the loop body is observed, so {names}{more} "
                 "stay unobserved. Unroll the loop, or move the quantizable work out of it.",
-                LoopWarning, stacklevel=2)
+                LoopWarning)
         if self.emit:
             out = n.outputsAt(0) if n.outputsSize() else None
             self.emit(ev.LoopSkipped(loop_output=self.ref(out, gq, ctx.path) if out else None,
@@ -839,11 +838,11 @@ class InsertObserversHelper:
         if not ops:
             return
         names = ", ".join(f"%{x.outputsAt(0).debugName()} ({x.kind()})" for x in ops[:5])
-        warnings.warn(
+        warn(
             f"{_display(path)}.{gq.rsplit('.', 1)[-1]} calls function {fq}, whose quantizable "
             f"ops {names} get no observers: the pass does not insert observers inside "
             "user-defined functions. Make the function a submodule's method to quantize it.",
-            FunctionWarning, stacklevel=2)
+            FunctionWarning)
 
     def insert_observer_for(self, v: Value, gq: str, graph: Graph, ctx: ModuleCtx,
                             observer: ObserverConfig,

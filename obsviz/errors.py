@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
 
 class ObsvizError(Exception):
     """Base class of every error obsviz raises on purpose.
@@ -58,3 +64,12 @@ class FunctionWarning(ObsvizWarning):
 
 class QConfigKeyWarning(ObsvizWarning):
     """A qconfig_dict key matches no submodule; the real pass ignores it silently."""
+
+
+def warn(message: str, category: type[ObsvizWarning]) -> None:
+    """Warn at the first caller outside obsviz: the user's line, however deep in obsviz
+    (prepare_jit, check, the Explorer) the warning is raised."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

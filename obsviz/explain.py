@@ -832,6 +832,24 @@ def _not_walked(explainer: _Explainer, verdict: Verdict) -> str:
             "the value would need an observer.")
 
 
+def _not_reached(explainer: _Explainer, verdict: Verdict) -> str:
+    """What is true of a value the pass has not decided yet, at the view's step."""
+    loc, here, graph = explainer.loc, explainer.here, explainer.inst.graph
+    verdicts = explainer.verdicts
+    later = verdicts.reached_later(graph, explainer.key)
+    at = f"not decided yet at step {explainer.view.step}"
+    visit = explainer.facts.first_visit(graph)
+    if visit is None:
+        return (f"{at}: the pass walks {loc.instance} for the first time at step {later}, "
+                f"and decides {here} there.")
+    if later is not None:
+        return (f"{at}: the pass is walking {loc.instance} (since step {visit.step}) and "
+                f"reaches {here} at step {later}.")
+    final = verdicts.final(loc).reason if verdicts.final else "?"
+    return (f"{at}: the pass has walked {loc.instance} (from step {visit.step}), but what "
+            f"{here} gets depends on a later step (at the end: {final}).")
+
+
 def _removed_by_preprocessing(explainer: _Explainer, verdict: Verdict) -> str:
     return (f"%{explainer.name(explainer.loc)} is not in the graph the pass analyzed: "
             "preprocessing (linear fusion, conv rewriting, constant propagation, fork/wait "
@@ -861,6 +879,7 @@ SENTENCES: dict[Reason, Sentence] = {
     Reason.IN_FUNCTION: _in_function,
     Reason.SKIPPED_IN_LOOP: _skipped_in_loop,
     Reason.NOT_WALKED: _not_walked,
+    Reason.NOT_REACHED: _not_reached,
     Reason.REMOVED_BY_PREPROCESSING: _removed_by_preprocessing,
 }
 """The verdict line of each reason; a reason missing here is told by its summary."""

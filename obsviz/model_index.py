@@ -387,12 +387,28 @@ class ModelIndex:
         for inst in candidates:
             graph_index = self.graphs[inst.graph]
             names.extend(n for n in graph_index.names if n not in names)
-        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
         where = f"{display_path(module)}.{method}" if method else \
             f"{display_path(module)} ({', '.join(i.method for i in candidates)})"
+        elsewhere = self.instances_naming(name)
+        if elsewhere:
+            listed = ", ".join(f"{display_path(i.path)}.{i.method}" for i in elsewhere[:8])
+            more = f" and {len(elsewhere) - 8} more" if len(elsewhere) > 8 else ""
+            return ObsvizError(
+                f"{where}: no value named %{name}; %{name} is a value of {listed}{more}: "
+                f"say which with module= (and method=), e.g. run.explain('%{name}', "
+                f"module={elsewhere[0].path!r}, method={elsewhere[0].method!r}).")
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
         hint = f" Closest names: {', '.join('%' + c for c in close)}." if close else \
             f" Its values include {', '.join('%' + n for n in names[:8])}."
         return ObsvizError(f"{where}: no value named %{name}.{hint}")
+
+    def instances_naming(self, name: str) -> list[Instance]:
+        """The graph instances with a value of this debug name (the model's or run.module's),
+        in path order."""
+        found = [inst for inst in self.instances.values()
+                 if name in self.graphs[inst.graph].names
+                 or name in self.graphs[inst.graph].after_names]
+        return sorted(found, key=lambda i: (i.path, i.method))
 
     def _resolve_torch_value(self, value: torch._C.Value, module: str, method: str | None,
                              names: str) -> tuple[Loc, tuple[str, ...], bool]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import difflib
 import warnings
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
-from .errors import ObsvizError, QConfigKeyWarning
+from .errors import ObsvizError, QConfigKeyWarning, warn
 from .torch_api import QConfig, internal_scripting
 
 
@@ -79,11 +80,23 @@ def check_qconfig_dict(qconfig_dict: Mapping, module: torch._C.ScriptModule) -> 
         if key not in paths:
             close = difflib.get_close_matches(key, paths, n=3)
             hint = f" Closest module paths: {', '.join(repr(c) for c in close)}." if close else ""
-            warnings.warn(
-                f"qconfig_dict key {key!r} matches no submodule; the pass ignores it.{hint}",
-                QConfigKeyWarning,
-                stacklevel=4,
-            )
+            warn(f"qconfig_dict key {key!r} matches no submodule; the pass ignores it.{hint}",
+                 QConfigKeyWarning)
+
+
+# What torch's own observers warn when made with reduce_range (the default fbgemm qconfig
+# is): a deprecation notice, no news on every run of the pass.
+REDUCE_RANGE = (r"Please use quant_min and quant_max to specify the range for observers\.\s+"
+                r"reduce_range will be deprecated")
+
+
+@contextmanager
+def quiet_observer_creation() -> Iterator[None]:
+    """Silence torch's reduce_range deprecation while obsviz makes a qconfig's observers;
+    any other warning they raise still reaches the user."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=REDUCE_RANGE, category=UserWarning)
+        yield
 
 
 def script_qconfig_dict(qconfig_dict: Mapping[str, QConfig | None]) -> dict[
@@ -95,7 +108,7 @@ def script_qconfig_dict(qconfig_dict: Mapping[str, QConfig | None]) -> dict[
             scripted[key] = None
             continue
         try:
-            with internal_scripting():
+            with internal_scripting(), quiet_observer_creation():
                 activation = torch.jit.script(qconfig.activation())._c
                 weight = torch.jit.script(qconfig.weight())._c
         except Exception as err:

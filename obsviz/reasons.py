@@ -43,6 +43,7 @@ class Reason(str, Enum):
     IN_FUNCTION = "in_function"
     SKIPPED_IN_LOOP = "skipped_in_loop"
     NOT_WALKED = "not_walked"
+    NOT_REACHED = "not_reached"
     REMOVED_BY_PREPROCESSING = "removed_by_preprocessing"
 
     __str__ = str.__str__
@@ -158,6 +159,10 @@ REASONS: dict[Reason, ReasonInfo] = {info.code: info for info in (
                "in a block or method the pass never walks (an If branch that always raises, "
                "prim::With or closure bodies), or the pass stopped before reaching it",
                "insertObserversFor", state="not_visited", report_rank=8),
+    ReasonInfo(Reason.NOT_REACHED, False,
+               "not decided yet at this step: the pass reaches the value's graph, or the "
+               "value in the graph it is walking, at a later step (run.at(step) views only)",
+               "insertObserversFor", state="not_reached"),
     ReasonInfo(Reason.REMOVED_BY_PREPROCESSING, False,
                "not in the graph the pass analyzed: preprocessing (fork/wait inlining, linear "
                "fusion, conv rewriting, constant propagation, list-mutation removal) replaced "

@@ -58,6 +58,16 @@ class Run:
         """(module path, observer attribute, observed value) for each observer inserted."""
         return self.maps.inserted
 
+    @property
+    def observer_count(self) -> int:
+        """How many observers ``run.module`` holds: one per instance, so an observer the
+        walk inserted into a type shared by two instances counts twice (as torch's
+        observed module has it twice)."""
+        if not self.events:
+            return len(self.placement())
+        return len(self.inserted) + sum(isinstance(e, ev.ObserverAttached)
+                                        for e in self.events)
+
     def placement(self) -> list[ObserverSite]:
         """Where the observers sit; see :func:`obsviz.observer_placement`."""
         return observer_placement(self.module, self.entry_method)
@@ -142,8 +152,16 @@ class Run:
         return [e for e in self.events if isinstance(e, kind)]
 
     def __str__(self) -> str:
-        return (f"obsviz Run: {len(self.inserted)} observers inserted by {self.quant_type} "
+        """The counts, and what ``prepare_jit`` would do instead when it folds conv-bn
+        pairs first (it runs the pass once more on the folded model, then keeps that)."""
+        from .convbn import prepare_jit_counts
+        counts = prepare_jit_counts(self)
+        instead = f"; {counts.sentence()}" if counts is not None else ""
+        return f"{self._counts()}{instead}"
+
+    def _counts(self) -> str:
+        return (f"obsviz Run: {self.observer_count} observers inserted by {self.quant_type} "
                 f"InsertObservers on {self.method_name}; {len(self.events)} events recorded")
 
     def __repr__(self) -> str:
-        return f"<{self}>"
+        return f"<{self._counts()}>"

@@ -79,7 +79,9 @@ class RunView:
 
     @cached_property
     def verdicts(self) -> Verdicts:
-        return Verdicts(self.index, self.facts, dict(self.qconfigs))
+        last = self.run.events[-1].step if self.run.events else -1
+        final = self.run.at().verdicts if self.step < last else None
+        return Verdicts(self.index, self.facts, dict(self.qconfigs), final)
 
     @property
     def phase(self) -> str | None:
@@ -98,9 +100,12 @@ class RunView:
     def explain(self, value: object, module: str = "", method: str | None = None, *,
                 names: str = "auto") -> Explanation:
         """Why was (or wasn't) this value observed? See :meth:`obsviz.Run.explain`."""
+        from .convbn import conv_bn_note
         from .explain import explain
         loc, notes, observed_names = self.index.resolve(value, module, method, names)
-        return explain(self, loc, notes, observed_names)
+        slot = self.index.graphs[self.index.instance_of(loc).graph].slots.get(loc.unique)
+        fold = conv_bn_note(self.run, loc.path, slot.value) if slot is not None else None
+        return explain(self, loc, (*notes, fold) if fold else notes, observed_names)
 
     def at(self, step: int) -> RunView:
         return self.run.at(step)

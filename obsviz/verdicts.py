@@ -43,17 +43,23 @@ class Verdicts:
     """Verdicts per value location, computed on demand and remembered."""
 
     def __init__(self, index: ModelIndex, facts: Facts,
-                 qconfigs: dict[str, ModuleQConfig]) -> None:
+                 qconfigs: dict[str, ModuleQConfig], final: Verdicts | None = None) -> None:
         self.index = index
         self.facts = facts
         self.qconfigs = qconfigs
+        self.final = final  # the verdicts at the run's last step, for a view before it
         self._memo: dict[Loc, Verdict] = {}
         self._chains: dict[Loc, tuple[tuple[str, Loc], ...] | None] = {}
 
     def __call__(self, loc: Loc) -> Verdict:
         verdict = self._memo.get(loc)
         if verdict is None:
-            verdict = self._memo[loc] = self._decide(loc)
+            verdict = self._decide(loc)
+            if self.final is not None and not verdict.observed and \
+                    verdict.reason != "observer_recorded" and \
+                    self.final(loc).reason != verdict.reason:
+                verdict = Verdict(False, "not_reached")  # a later step decides it
+            self._memo[loc] = verdict
         return verdict
 
     # ------------------------------------------------------------------ the order of checks
@@ -73,6 +79,8 @@ class Verdicts:
                 ("recorded_for", facts.recorded_on[key].value.unique),)))
         if slot.place == "loop" or inst.in_loop:
             return self._skipped(loc, Reason.SKIPPED_IN_LOOP)
+        if self.final is not None and self.reached_later(inst.graph, key) is not None:
+            return Verdict(False, Reason.NOT_REACHED)
         if slot.place == "unwalked" or facts.first_visit(inst.graph) is None:
             return self._skipped(loc, Reason.NOT_WALKED)
         record = facts.recorded_for.get(key)
@@ -100,6 +108,20 @@ class Verdicts:
         if rule is not None and rule.reason == "already_observed":
             return Verdict(False, Reason.OBSERVED_UPSTREAM)
         return self._own_reason(loc)
+
+    def reached_later(self, graph: str, key: ValueKey) -> int | None:
+        """For a view before the run's last step: the step at which the walk of the pass
+        reaches the value's graph (when it has not yet), or decides the value (when it is
+        walking the graph and has not got to it); None when neither is still to come (a
+        value decided at its call sites says nothing of its own)."""
+        assert self.final is not None
+        later = self.final.facts
+        if self.facts.first_visit(graph) is None:
+            visit = later.first_visit(graph)
+            return visit.step if visit is not None else None
+        if not self.facts.decided.get(key) and later.decided.get(key):
+            return later.decided[key][0].step
+        return None
 
     # ------------------------------------------------------------------ the cases
     def _observer_here(self, inst: Instance, key: ValueKey) -> Verdict:

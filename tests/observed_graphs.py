@@ -336,3 +336,39 @@ def observer_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
                     positions[out.unique()] = ("node", own_nodes, out.offset())
                 own_nodes += 1
     return sites
+
+
+def _batchnorm_calls(model: torch.jit.ScriptModule) -> int:
+    """Calls of a BatchNorm's methods in every instance's forward graph (a BatchNorm
+    calls its own _check_input_dim too)."""
+    return sum(1 for _, module in model.named_modules() if hasattr(module, "graph")
+               for node in module.graph.nodes()
+               if node.kind() == "prim::CallMethod"
+               and "BatchNorm" in node.inputsAt(0).type().str())
+
+
+def conv_bn_pairs_folded(model: torch.jit.ScriptModule) -> int:
+    """How many conv-bn pairs torch's ``fuse_conv_bn_jit`` (prepare_jit's first step)
+    folds: each takes one BatchNorm call out of the graphs."""
+    from torch.ao.quantization.quantize_jit import fuse_conv_bn_jit
+    return _batchnorm_calls(model) - _batchnorm_calls(fuse_conv_bn_jit(model))
+
+
+def forward_value_names(module: torch.jit.ScriptModule) -> set[str]:
+    """The debug names of every value of a scripted module's forward graph, nested blocks
+    included (empty for a module without one)."""
+    if not hasattr(module, "graph"):
+        return set()
+    names = {v.debugName() for v in module.graph.inputs()}
+    blocks = [module.graph.block()]
+    while blocks:
+        for node in blocks.pop().nodes():
+            names.update(v.debugName() for v in node.outputs())
+            blocks.extend(node.blocks())
+    return names
+
+
+def modules_naming(model: torch.jit.ScriptModule, name: str) -> set[str]:
+    """The paths ("" for the top) of the modules whose forward graph has a value ``name``."""
+    return {path for path, module in model.named_modules()
+            if name in forward_value_names(module)}

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 from torch.ao.quantization import get_default_qconfig
-from torch.jit._recursive import wrap_cpp_module
 
 from obsviz import fold_constant_branches
 from obsviz.__main__ import main
 
-from .corpus import count_observer_calls, real_pass
+from .corpus import real_pass
 from .failure_models import AuxHead, StochasticDepthBlocks
+from .observed_graphs import observer_sites
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_a_suggested_fold_is_spelled_as_an_option_and_the_option_applies_it(tmp_
     assert "self.training and the arguments every call passes alike made constant" in out
     folded = fold_constant_branches(model)
     real = real_pass(folded, {"": get_default_qconfig("fbgemm")})
-    assert f"obsviz Run: {count_observer_calls(wrap_cpp_module(real))} observers" in out
+    assert f"obsviz Run: {len(observer_sites(real))} observers" in out
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -165,3 +168,34 @@ def test_an_observer_that_cannot_be_scripted_names_the_qconfig_key() -> None:
     with pytest.raises(obsviz.ObsvizError, match=r"cannot script the observers of "
                                                  r"qconfig_dict\['fc'\]"):
         obsviz.insert_observers(_scripted(ConvNet), {"": None, "fc": bad})
+
+
+@pytest.mark.parametrize("entry", ["insert_observers", "prepare_jit", "steps"])
+@pytest.mark.parametrize(("model", "qconfig_dict", "category"), [
+    (ConvNet, {**QCONFIG, "convv": None}, obsviz.QConfigKeyWarning),
+    (FunctionNet, QCONFIG, obsviz.FunctionWarning),
+    (LoopNet, QCONFIG, obsviz.LoopWarning),
+])
+def test_a_warning_points_at_the_users_line(entry: str, model: type, qconfig_dict: dict,
+                                            category: type) -> None:
+    scripted = _scripted(model)
+    with pytest.warns(category) as record:
+        if entry == "steps":
+            list(obsviz.steps(scripted, qconfig_dict))  # the pass runs in a worker thread
+        else:
+            getattr(obsviz, entry)(scripted, qconfig_dict)
+    [warning] = [w for w in record if issubclass(w.category, category)]
+    if entry == "steps":
+        assert warning.filename == threading.__file__  # the thread's start: no user line
+    else:
+        assert warning.filename == __file__, warning.filename
+
+
+def test_torchs_reduce_range_notice_is_not_the_users_news() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        get_default_qconfig("fbgemm").activation()  # torch itself says it, made directly
+        assert any("reduce_range will be deprecated" in str(w.message) for w in caught)
+        caught.clear()
+        obsviz.insert_observers(_scripted(ConvNet), QCONFIG)
+    assert not [str(w.message) for w in caught if "reduce_range" in str(w.message)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -22,6 +23,7 @@ from obsviz.explain import REASONS, Explanation, TrailStep
 from obsviz.reasons import Reason
 
 from .explain_models import STATIC, Op, ondevice_run, run_of, scripted_model, user_name
+from .observed_graphs import modules_naming
 
 # ---------------------------------------------------------------------------- casebook
 
@@ -229,7 +231,7 @@ def test_casebook(entry: Entry) -> None:
 
 
 def test_casebook_covers_every_reason() -> None:
-    covered = {e.reason for e in CASEBOOK} | {"observer_recorded",
+    covered = {e.reason for e in CASEBOOK} | {"observer_recorded", "not_reached",
                                               "ondevice_dynamic_activation"}
     assert covered == set(REASONS), set(REASONS) - covered
     assert len(CASEBOOK) >= 40
@@ -438,6 +440,18 @@ def test_unknown_name_lists_the_closest() -> None:
     with pytest.raises(obsviz.ObsvizError, match=r"%y\.1") as err:
         run_of("ConvRelu").explain("y.2")
     assert "<top>" in str(err.value)
+
+
+def test_a_name_of_other_modules_lists_them() -> None:
+    model = obsviz.samples.load("resnet_small")
+    run = obsviz.insert_observers(model, STATIC)
+    with pytest.raises(obsviz.ObsvizError) as err:
+        run.explain("%15")
+    message = str(err.value)
+    listed = set(re.findall(r"([\w.]+)\.forward", message.split("is a value of ")[1]))
+    expected = modules_naming(model, "15") | modules_naming(run.module, "15")
+    assert "" not in expected and listed == expected, message
+    assert "say which with module=" in message
 
 
 def test_unknown_module_lists_the_closest_paths() -> None:

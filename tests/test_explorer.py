@@ -3,21 +3,25 @@ what each view shows, and that only a change of qconfigs, quant type or method r
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 import torch
 from torch.ao.quantization import QConfig, default_qconfig, get_default_qconfig
 from torch.ao.quantization.observer import MinMaxObserver
+from torch.ao.quantization.quantize_jit import prepare_jit
 from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
 from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices
+from obsviz.explorer import panels as views
 from obsviz.explorer.panels import change_text, table_rows
-from obsviz.explorer.state import parse_value
+from obsviz.explorer.state import RunKey, parse_value
 
 from . import failure_models as fm
 from .corpus import count_observer_calls, real_pass
+from .observed_graphs import conv_bn_pairs_folded, modules_naming, observer_sites
 
 STATIC = {"": get_default_qconfig("fbgemm")}
 
@@ -47,15 +51,27 @@ def svg(html: str) -> str:
 
 
 # ---------------------------------------------------------------------- opening it
-def test_opens_on_the_given_qconfig_dict(explorer: obsviz.Explorer) -> None:
+def prepared_sites(model: torch.jit.ScriptModule, qconfig_dict: dict) -> dict:
+    """Torch's prepare_jit (conv-bn folded, then the pass): its observers by site."""
+    return observer_sites(prepare_jit(model, qconfig_dict))
+
+
+def test_opens_on_what_prepare_jit_does(explorer: obsviz.Explorer,
+                                        model: torch.jit.ScriptModule) -> None:
     assert explorer.state.qconfig == (("", "static"),)
     assert explorer.session.runs_made == 1
-    assert len(explorer.run.inserted) == 42
-    assert "42 observers inserted by static InsertObservers" in text(explorer.status.value)
+    observers = len(prepared_sites(model, STATIC))
+    pairs = conv_bn_pairs_folded(model)
+    assert explorer.run.observer_count == observers
+    assert (f"{observers} observers inserted by static InsertObservers on forward after "
+            f"folding {pairs} conv-bn pairs") in text(explorer.status.value)
+    assert f"As prepare_jit does: {pairs} conv-bn pairs folded first" in \
+        text(explorer.prepare.value)
+    assert explorer.fold_conv_bn.value
     assert "Change a module's qconfig" in text(explorer.diff.value)
     assert "what InsertObservers added" in svg(explorer.graph.value)
     assert explorer.tree.rows[""].dropdown.value == "static"
-    assert "42 obs." in explorer.tree.rows[""].hint.value
+    assert f"{observers} obs." in explorer.tree.rows[""].hint.value
     assert "the end of the pass" in text(explorer.step_view.value)
     assert "Ask why" in text(explorer.why.value)
 
@@ -70,6 +86,41 @@ def test_the_legend_is_the_figures_style_table(explorer: obsviz.Explorer) -> Non
         assert meaning in text(legend)
 
 
+def test_the_bare_pass_is_one_click_away(explorer: obsviz.Explorer,
+                                         model: torch.jit.ScriptModule) -> None:
+    prepared = len(prepared_sites(model, STATIC))
+    bare = len(observer_sites(real_pass(model, STATIC)))
+    assert bare != prepared
+    explorer.fold_conv_bn.value = False  # a click on the header's checkbox
+    assert explorer.run.observer_count == bare
+    assert f"{bare} observers inserted" in text(explorer.status.value)
+    assert "after folding" not in text(explorer.status.value)
+    pairs = conv_bn_pairs_folded(model)
+    assert (f"prepare_jit would fold {pairs} conv-bn pairs first and "
+            f"insert {prepared} observers instead") in text(explorer.prepare.value)
+    assert "conv-bn folding: on (prepare_jit) → off (the bare pass)" in \
+        text(explorer.diff.value)
+    scope: dict = {"model": model}
+    exec(explorer.code(), scope)
+    assert "obsviz.insert_observers(model, qconfig_dict)" in explorer.code()
+    assert scope["run"].placement() == explorer.run.placement()
+    explorer.fold_conv_bn.value = True
+    assert explorer.session.runs_made == 2  # the folded run was kept
+    assert f"(the bare pass inserts {bare})" in text(explorer.prepare.value)
+
+
+def test_the_code_is_prepare_jit_and_gives_the_same_observers(
+        explorer: obsviz.Explorer, model: torch.jit.ScriptModule) -> None:
+    explorer.set_qconfig("layer2", "None")
+    code = explorer.code()
+    assert "observed = obsviz.prepare_jit(model, qconfig_dict)" in code
+    scope: dict = {"model": model}
+    exec(code, scope)
+    assert observer_sites(scope["observed"]) == prepared_sites(model, explorer.qconfig_dict)
+    explorer.quant_type.value = "dynamic"
+    assert "obsviz.prepare_dynamic_jit(model, qconfig_dict)" in explorer.code()
+
+
 # ---------------------------------------------------------------------- toggling qconfigs
 def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
         explorer: obsviz.Explorer) -> None:
@@ -77,11 +128,18 @@ def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
     row = explorer.tree.rows["layer1"]
     row.dropdown.value = "None"  # what picking "None" in layer1's menu does
     assert explorer.session.runs_made == 2
+    before = prepared_sites(explorer.session.model, STATIC)
+    after = prepared_sites(explorer.session.model, {**STATIC, "layer1": None})
+    removed, added = set(before) - set(after), set(after) - set(before)
     diff = text(explorer.diff.value)
     assert "You changed layer1: inherit → None" in diff
-    assert "7 observers removed" in diff and "1 observer added" in diff
-    assert "observer removed layer1.0:forward:%out.1" in diff
+    assert f"{len(removed)} observers removed" in diff
+    assert f"{len(added)} observer{'s' if len(added) > 1 else ''} added" in diff
+    assert {path for path, _, _ in removed} <= {
+        path for path, _ in re.findall(r"observer removed (\S+):forward:(%\S+)", diff)}
     assert "no_qconfig" in diff and "observed_after_fusion" in diff  # now and before
+    assert "a HistogramObserver in layer1.0 observes" in diff
+    assert not re.search(r"_observer_\d", diff)  # each run numbers its observers afresh
     assert explorer.graph.value != before_graph
     assert "0 obs." in row.hint.value and row.dropdown.layout.border
     assert set(explorer.qconfig_dict) == {"", "layer1"}
@@ -107,6 +165,18 @@ def test_quant_type_and_inherit_back(explorer: obsviz.Explorer) -> None:
     explorer.set_qconfig("fc", INHERIT)
     assert explorer.state.qconfig == (("", "static"),)
     assert explorer.session.runs_made == 3  # the start, dynamic, fc None; the rest were kept
+
+
+def test_the_tree_says_when_a_qconfig_runs_in_the_other_pass(explorer: obsviz.Explorer) -> None:
+    explorer.quant_type.value = "dynamic"
+    top, fc = explorer.tree.rows[""], explorer.tree.rows["fc"]
+    observers = views.observers_by_module(explorer.run)
+    assert text(fc.hint.value).strip() == f"static · dynamic pass · {observers.get('fc', 0)} obs."
+    assert text(top.hint.value).strip() == f"dynamic pass · {explorer.run.observer_count} obs."
+    explorer.set_qconfig("", "dynamic")
+    assert text(fc.hint.value).strip().startswith("dynamic · ") and "pass ·" not in fc.hint.value
+    explorer.quant_type.value = "static"
+    assert text(fc.hint.value).strip().startswith("dynamic · static pass · ")
 
 
 def test_the_code_runs_and_gives_the_same_run(explorer: obsviz.Explorer,
@@ -143,7 +213,7 @@ def test_stepping_and_switching_views_never_rerun(explorer: obsviz.Explorer) -> 
     explorer.when.value = "before"
     explorer.module.value = "layer2"
     explorer.depth.value = 1
-    explorer.tables.selected_index = 1
+    explorer.table_picker.value = "delay"
     explorer.query.value = "relu"
     explorer.end_button.click()
     explorer.set_qconfig("layer1", INHERIT)  # back to a kept run
@@ -188,18 +258,66 @@ def test_step_buttons_walk_the_recorded_pass(explorer: obsviz.Explorer) -> None:
     assert explorer.errors == []
 
 
+def test_mid_pass_a_value_not_reached_yet_says_so(model: torch.jit.ScriptModule) -> None:
+    explorer = obsviz.Explorer(model, {**STATIC, "layer1": None})
+    run = explorer.run
+    walked = next(e.step for e in run.events if isinstance(e, obsviz.events.GraphEntered)
+                  and e.module_path == "layer1.0")
+    step = walked - 5
+    explorer.go_to_step(step)
+    explorer.search.value = "layer1.0:forward:%out.9"
+    why = text(explorer.why.value)
+    assert (f"not decided yet at step {step}: the pass walks layer1.0.forward for the "
+            f"first time at step {walked}") in why
+    assert "never walks" not in why and "would need an observer" not in why
+    graph = svg(explorer.graph.value)
+    assert f"what InsertObservers had added by step {step} of {run.events[-1].step}" in graph
+    assert "state&#45;not_reached" in graph and "state&#45;not_visited" not in graph
+    assert "not reached yet at this step" in text(explorer.legend.value)
+    explorer.end_button.click()
+    assert "has no qconfig" in text(explorer.why.value)
+    assert "state&#45;not_reached" not in svg(explorer.graph.value)
+
+
+def test_nothing_in_a_graph_the_walk_has_not_reached_is_decided(
+        explorer: obsviz.Explorer) -> None:
+    run = explorer.run
+    walked = next(e.step for e in run.events if isinstance(e, obsviz.events.GraphEntered)
+                  and e.module_path == "layer1.0")
+    values = run.at(walked - 1).values()
+    unwalked = values[values["module_path"] == "layer1.0"]
+    assert len(unwalked) and set(unwalked["reason"]) == {"not_reached"}
+
+
+@pytest.mark.parametrize("name", ["resnet_small", "transformer_encoder"])
+def test_mid_pass_answers_are_the_final_ones_or_say_they_are_not_final(name: str) -> None:
+    """At any step, a value is told its answer at the end of the pass, or that the pass
+    has not decided it yet (not_reached), or that its observer is recorded, not inserted."""
+    run = obsviz.insert_observers(obsviz.samples.load(name), {**STATIC, "layer1": None}
+                                  if name == "resnet_small" else STATIC)
+    final = dict(zip(run.values()["graph"] + run.values()["value"] +
+                     run.values()["module_path"], run.values()["reason"], strict=True))
+    last = run.events[-1].step
+    for step in range(0, last, max(1, last // 12)):
+        values = run.at(step).values()
+        keys = values["graph"] + values["value"] + values["module_path"]
+        wrong = {(k, r, final[k]) for k, r in zip(keys, values["reason"], strict=True)
+                 if r not in ("not_reached", "observer_recorded", final[k])}
+        assert not wrong, (step, sorted(wrong)[:5])
+
+
 def test_the_tables_follow_the_step(explorer: obsviz.Explorer) -> None:
-    explorer.tables.selected_index = explorer.tables.titles.index("inserted")
-    at_end = len(explorer.table_rows["inserted"].options)
+    explorer.table_picker.value = "inserted"
+    at_end = len(explorer.table_rows.options)
     assert at_end == len(explorer.run.tables.inserted) > 0
     explorer.go_to_step(explorer.run.events[-1].step - 20)
-    assert 0 < len(explorer.table_rows["inserted"].options) < at_end
+    assert 0 < len(explorer.table_rows.options) < at_end
 
 
 # ---------------------------------------------------------------------- asking why
 def test_filter_then_click_a_row_explains_the_value(explorer: obsviz.Explorer) -> None:
     explorer.query.value = "delayed"
-    rows = explorer.table_rows["values"]
+    rows = explorer.table_rows
     assert rows.options and all("delayed" in label for label, _ in rows.options)
     label, pick = rows.options[0]
     rows.value = pick  # a click on the row
@@ -209,18 +327,61 @@ def test_filter_then_click_a_row_explains_the_value(explorer: obsviz.Explorer) -
     assert "<svg" in shown  # its neighbourhood
 
 
-def test_the_value_picker_searches_by_name(explorer: obsviz.Explorer) -> None:
-    assert "layer1.0:forward:%out.1" in explorer.picker.options
-    explorer.picker.value = "layer1.0:forw"  # typing: not a value yet
+def test_an_ambiguous_name_offers_a_pick_list(explorer: obsviz.Explorer) -> None:
+    explorer.search.value = "%out.1"  # typed, then Enter
+    modules = {path or "<top>" for path in modules_naming(explorer.run.original, "out.1")}
+    assert len(modules) > 1
+    picks = explorer.picks.options
+    assert {label.split(":")[0] for _, label in picks} == modules
+    assert all(label.endswith(":forward:%out.1") for _, label in picks)
+    assert explorer.picks.layout.display != "none"
+    assert f"{len(modules)} values match %out.1" in text(explorer.search_info.value)
+    assert explorer.state.value == "" and "obsviz-explanation" not in explorer.why.value
+    line, label = picks[1]
+    assert "aten::" in line or "prim::" in line  # the op that makes it
+    explorer.picks.value = label  # a click on one
+    assert explorer.state.value == label
+    assert f"{label}" in text(explorer.why.value) and "<svg" in explorer.why.value
+
+
+def test_a_unique_name_is_explained_and_a_missing_one_says_why(
+        explorer: obsviz.Explorer) -> None:
+    explorer.search.value = "layer2.0:forward:%out.1"
+    assert explorer.errors == []
+    assert explorer.state.value == "layer2.0:forward:%out.1"
+    assert explorer.picks.layout.display == "none"
+    assert "observed" in text(explorer.why.value)
+    explorer.search.value = "%no_such_value"
     assert explorer.state.value == ""
-    explorer.picker.value = "layer1.0:forward:%out.1"
-    assert explorer.state.value == "layer1.0:forward:%out.1"
-    assert "observed_after_fusion" in text(explorer.why.value)
+    assert "No value matches %no_such_value" in text(explorer.search_info.value)
+    assert "obsviz-explanation" not in explorer.why.value
+    explorer.search.value = "layer3.0:forward:%ou"  # no such value: labels holding it
+    assert explorer.picks.options and all(
+        label.startswith("layer3.0:forward:%ou") for _, label in explorer.picks.options)
+
+
+def test_related_values_and_the_neighbourhood_open_their_explanations(
+        explorer: obsviz.Explorer) -> None:
+    explorer.query.value = "delayed"
+    label = explorer.table_rows.options[0][1]
+    explorer.table_rows.value = label  # a click on the row
+    explanation = explorer.run.explain(label)
+    assert explanation.related
+    why = explorer.why.value
+    for ref in explanation.related.values():  # each a link to its own explanation
+        assert f"data-obsviz-value='{html.escape(str(ref))}'" in why
+    path, method, _ = label.split(":", 2)
+    assert f"data-obsviz-graph='{html.escape(path)}:{method}'" in why  # its values and ops
+    target = str(next(iter(explanation.related.values())))
+    explorer.follow.value = target  # what a click on the link sends
+    assert explorer.state.value == target and explorer.follow.value == ""
+    assert target in text(explorer.why.value)
+    assert explorer.errors == []
 
 
 def test_a_qconfig_table_row_shows_the_module(explorer: obsviz.Explorer) -> None:
-    explorer.tables.selected_index = explorer.tables.titles.index("qconfig")
-    rows = explorer.table_rows["qconfig"]
+    explorer.table_picker.value = "qconfig"
+    rows = explorer.table_rows
     pick = next(p for label, p in rows.options if p == "module:layer2.0")
     rows.value = pick
     assert explorer.state.module == "layer2.0"
@@ -242,7 +403,7 @@ def test_a_failed_pass_shows_the_diagnosis_and_the_partial_run() -> None:
     assert "branches of an `if` return values observed differently" in problems
     assert "stopped part-way" in text(explorer.status.value)
     assert "<svg" in explorer.graph.value  # the partial views below
-    assert explorer.table_rows["values"].options
+    assert explorer.table_rows.options
     assert explorer.errors == []
 
 
@@ -315,14 +476,16 @@ def test_names_of_values_and_changes() -> None:
     assert parse_value("layer1.0:forward:%out.1") == ("layer1.0", "forward", "out.1")
     with pytest.raises(obsviz.ObsvizError):
         parse_value("out.1")
-    before = ((("", "static"),), "static", "forward", (), False)
-    after = ((("", "static"), ("fc", "None")), "dynamic", "forward", (), False)
+    before = RunKey((("", "static"),), "static", "forward", (), False, True)
+    after = before._replace(qconfig=(("", "static"), ("fc", "None")), quant_type="dynamic")
     assert change_text(before, after) == "fc: inherit → None; quant type: static → dynamic"
-    folded = ((("", "static"),), "static", "forward", ("training",), False)
+    folded = before._replace(folded=("training",))
     assert change_text(before, folded) == "folded: nothing → self.training"
-    folded = ((("", "static"),), "static", "forward", ("training",), True)
+    folded = folded._replace(fold_arguments=True)
     assert change_text(before, folded) == \
         "folded: nothing → self.training and constant arguments"
+    assert change_text(before, before._replace(fold_conv_bn=False)) == \
+        "conv-bn folding: on (prepare_jit) → off (the bare pass)"
 
 
 def test_choices_reject_what_is_not_a_qconfig() -> None:

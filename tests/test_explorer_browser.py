@@ -1,5 +1,8 @@
 """The Explorer in a real browser: JupyterLab runs a notebook that opens it, headless
-Chromium (Debian's, driven by Playwright) shows it, and a qconfig toggle changes the graph.
+Chromium (Debian's, driven by Playwright) shows it in JupyterLab's full interface with the
+file browser open (its default), and a user's paths are driven: a qconfig toggle, stepping,
+searching a value, at window widths of 1,280, 1,600 and 1,920 px, asserting what the page
+lays out (nothing overflows its panel, the legend never covers the figure, no label is cut).
 
 Screenshots go to ``test-artifacts/`` for a person to look at. The server runs on a free
 localhost port with a token, in a temporary directory, and is always shut down.
@@ -24,18 +27,19 @@ from pathlib import Path
 
 import pytest
 from torch.ao.quantization import get_default_qconfig
+from torch.ao.quantization.quantize_jit import prepare_jit
 
 import obsviz
 
 from .browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PageProblems, watch
-from .corpus import real_pass
-from .observed_graphs import observer_sites
+from .observed_graphs import modules_naming, observer_sites
 from .required import require_chromium
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_SOURCE = """\
 import obsviz
 from torch.ao.quantization import get_default_qconfig
+from torch.ao.quantization.quantize_jit import prepare_jit
 
 model = obsviz.samples.load("resnet_small")
 obsviz.Explorer(model, qconfig_dict={"": get_default_qconfig("fbgemm")})"""
@@ -101,6 +105,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     gives the URL of explorer.ipynb (failing.ipynb is beside it)."""
     root = tmp_path_factory.mktemp("lab")
     _notebook(root / "explorer.ipynb", NOTEBOOK_SOURCE)
+    _notebook(root / "layout.ipynb", NOTEBOOK_SOURCE)
     _notebook(root / "failing.ipynb", FAILING_SOURCE)
     _lab_config(root / ".config")
     port, token = _free_port(), secrets.token_hex(16)
@@ -127,7 +132,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_server(f"{base}/api/status?token={token}", server, log, timeout=60)
-        yield f"{base}/doc/tree/explorer.ipynb?token={token}", root
+        # JupyterLab's whole interface, its workspace reset (the file browser open)
+        yield f"{base}/lab/tree/explorer.ipynb?reset&token={token}", root
     finally:
         _stop(server)
 
@@ -170,14 +176,15 @@ def _graph_svg(page) -> str:
 
 
 @contextlib.contextmanager
-def _explorer_page(url: str, root: Path) -> Iterator[tuple[object, object, PageProblems]]:
+def _explorer_page(url: str, root: Path, width: int = 1680, height: int = 3000
+                   ) -> Iterator[tuple[object, object, PageProblems]]:
     """Chromium on the notebook at ``url``, its cell run: (page, the Explorer element, the
     console errors, page errors and dialogs seen from loading the page on)."""
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(root / ".chromium-profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1680, "height": 3000})
+            args=CHROMIUM_ARGS, viewport={"width": width, "height": height})
         try:
             page = context.new_page()
             problems = watch(page)
@@ -200,10 +207,11 @@ TOGGLED = "layer1"
 
 @pytest.fixture(scope="module")
 def real_sites() -> dict[str, dict]:
-    """The real pass's observers on the notebook's model, before and after the toggle."""
-    before = observer_sites(real_pass(obsviz.samples.load("resnet_small"), {"": QCONFIG}))
-    after = observer_sites(real_pass(obsviz.samples.load("resnet_small"),
-                                     {"": QCONFIG, TOGGLED: None}))
+    """Torch's prepare_jit's observers on the notebook's model (conv-bn folded, then the
+    real pass), before and after the toggle."""
+    before = observer_sites(prepare_jit(obsviz.samples.load("resnet_small"), {"": QCONFIG}))
+    after = observer_sites(prepare_jit(obsviz.samples.load("resnet_small"),
+                                       {"": QCONFIG, TOGGLED: None}))
     return {"before": before, "after": after}
 
 
@@ -308,7 +316,7 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path],
 
 def test_a_failed_pass_offers_its_fold_and_the_click_runs_it(lab: tuple[str, Path]) -> None:
     url, root = lab
-    with _explorer_page(url.replace("explorer.ipynb", "failing.ipynb"), root) as (
+    with _explorer_page(url.replace("/explorer.ipynb", "/failing.ipynb"), root) as (
             page, explorer, problems):
         assert "The pass failed" in explorer.inner_text()
         button = page.get_by_role("button", name="Fold self.training and run again")
@@ -321,3 +329,128 @@ def test_a_failed_pass_offers_its_fold_and_the_click_runs_it(lab: tuple[str, Pat
         assert "Error displaying widget" not in page.content()
         explorer.screenshot(path=str(ARTIFACTS / "explorer-folded.png"))
     assert problems.all() == []
+
+
+# ---------------------------------------------------------------------- the layout
+WIDTHS = (1280, 1600, 1920)
+LAYOUT_PROBLEMS = """
+root => {
+  const tolerance = 3;  // borders and rounding
+  const box = el => el.getBoundingClientRect();
+  // where content may be wider than the panel: it scrolls there, on purpose
+  const SCROLLERS = '.obsviz-svg, .obsviz-table, .obsviz-tree, pre, select, table';
+  const problems = {overflowing: [], cut: [], untitled: [], legendOverFigure: false,
+                    outsideOutput: false};
+  const output = root.closest('.jp-OutputArea-output');
+  if (output && box(root).right > box(output).right + tolerance) problems.outsideOutput = true;
+  for (const el of root.querySelectorAll('*')) {
+    const r = box(el);
+    if (r.width === 0 || r.height === 0) continue;
+    if (el.parentElement.closest(SCROLLERS)) continue;
+    const panel = el.parentElement.closest('.obsviz-panel') || root;
+    const p = box(panel);
+    if (r.right > p.right + tolerance || r.left < p.left - tolerance) {
+      problems.overflowing.push(`${el.tagName}.${String(el.className.baseVal ?? el.className)
+        .split(' ').filter(c => c.startsWith('obsviz') || c.startsWith('widget')).join('.')}`
+        + ` ${Math.round(r.left)}..${Math.round(r.right)} outside ${Math.round(p.left)}..`
+        + `${Math.round(p.right)}`);
+    }
+  }
+  for (const el of root.querySelectorAll('button, label, .widget-label')) {
+    if (el.offsetParent === null || el.scrollWidth <= el.clientWidth + 1) continue;
+    if (el.classList.contains('obsviz-name')) {  // tree names: cut, with the whole in a tooltip
+      if (!el.title.includes(el.textContent.split(' · ')[1] || '')) {
+        problems.untitled.push(el.textContent);
+      }
+      continue;
+    }
+    problems.cut.push(`${el.tagName} "${el.textContent.trim()}" ${el.scrollWidth} > `
+                      + `${el.clientWidth}`);
+  }
+  const legend = root.querySelector('.obsviz-legend-box');
+  const graph = root.querySelector('.obsviz-graph');
+  const a = box(legend), b = box(graph);
+  problems.legendOverFigure = !(a.right <= b.left || b.right <= a.left || a.bottom <= b.top
+                                || b.bottom <= a.top);
+  return problems;
+}"""
+
+
+def _settle(page) -> None:
+    """Let JupyterLab and the widgets lay out after a resize."""
+    page.wait_for_timeout(600)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def _search(page, text: str) -> None:
+    box = page.locator(".obsviz-search input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def _explained(page, label: str) -> None:
+    """Wait until the explanation shown is that of ``label``."""
+    page.locator(".obsviz-why .obsviz-explanation > div:first-child code",
+                 has_text=re.compile(f"^{re.escape(label)}$")).wait_for(timeout=30_000)
+
+
+def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path]) -> None:
+    """With JupyterLab's file browser open, at 1,280, 1,600 and 1,920 px: nothing overflows
+    its panel, the legend is never over the figure, no button or label is cut; an
+    ambiguous name offers a pick list, a pick explains it, and mid-pass the figure is
+    titled with the step and shows values not reached yet in their own style; related
+    values and the neighbourhood's values open their own explanation."""
+    url, root = lab
+    with _explorer_page(url.replace("/explorer.ipynb", "/layout.ipynb"), root,
+                        width=WIDTHS[0], height=1100) as (page, explorer, problems):
+        assert page.locator(".jp-FileBrowser").is_visible()
+        assert page.locator(".jp-FileBrowser").bounding_box()["width"] > 150
+
+        _search(page, "%out.1")
+        picks = page.locator(".obsviz-picks select option")
+        picks.nth(1).wait_for(state="attached", timeout=30_000)
+        count = picks.count()
+        assert count == len(modules_naming(obsviz.fold_conv_bn(
+            obsviz.samples.load("resnet_small")), "out.1")) > 1
+        assert f"{count} values match" in page.locator(".obsviz-search-info").inner_text()
+        assert not page.locator(".obsviz-why .obsviz-explanation").count()
+        line = picks.nth(1).get_attribute("value")  # module:method:%name, then the producer
+        page.locator(".obsviz-picks select").select_option(value=line)
+        page.locator(".obsviz-why .obsviz-explanation", has_text=line.split()[0]).wait_for(
+            timeout=30_000)
+
+        # the explanation's related values, and its neighbourhood's values, are links
+        link = page.locator(".obsviz-why a.obsviz-link").first
+        target = link.get_attribute("data-obsviz-value")
+        link.click()
+        _explained(page, target)
+        figure = page.locator(".obsviz-why [data-obsviz-graph]")
+        graph = figure.get_attribute("data-obsviz-graph")
+        edge = figure.locator("g.edge", has=page.locator("text", has_text="%")).last
+        name = edge.locator("text").first.text_content().split()[0]
+        edge.locator("path").first.click(force=True)
+        _explained(page, f"{graph}:{name}")
+
+        svg = _graph_svg(page)
+        page.get_by_role("button", name="◀ phase").click()
+        page.wait_for_function(
+            "before => document.querySelector('.obsviz-graph svg').innerHTML !== before",
+            arg=svg, timeout=30_000)
+        title = page.locator(".obsviz-graph svg .graph > text").first.text_content()
+        assert re.search(r"what InsertObservers had added by step \d+ of \d+", title), title
+        assert page.locator(".obsviz-graph svg g.edge.state-not_reached").count() > 0
+        assert page.locator(".obsviz-graph svg g.edge.state-not_visited").count() == 0
+
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 1100})
+            _settle(page)
+            found = explorer.evaluate(LAYOUT_PROBLEMS)
+            assert found == {"overflowing": [], "cut": [], "untitled": [],
+                             "legendOverFigure": False, "outsideOutput": False}, (width, found)
+            page.screenshot(path=str(ARTIFACTS / f"explorer-{width}-window.png"))
+            height = explorer.bounding_box()["height"]
+            page.set_viewport_size({"width": width, "height": int(height) + 400})
+            _settle(page)
+            explorer.screenshot(path=str(ARTIFACTS / f"explorer-{width}.png"))
+    assert problems.all() == []
+

@@ -24,7 +24,7 @@ from ..fixes import ArgumentFold, self_attributes
 from ..rules import DYNAMIC, STATIC
 from ..torch_api import QConfig
 from . import panels as views
-from .choices import QConfigChoices
+from .choices import INHERIT, QConfigChoices
 from .session import Outcome, Session
 from .state import WHEN, ExplorerState
 from .tree import ModuleTree, module_infos
@@ -43,7 +43,10 @@ CSS = """
 .obsviz-warn { border-left-color: #E69F00; background: #fff8e5; }
 .obsviz-error { border-left-color: #cf222e; background: #ffebe9; }
 .obsviz-legend { font-size: 12px; line-height: 1.5; }
-.obsviz-legend td { vertical-align: top; padding: 1px 4px 1px 0; text-align: left; }
+.obsviz-legend-grid { display: grid; grid-template-columns: repeat(auto-fill,
+  minmax(230px, 1fr)); column-gap: 12px; }
+.obsviz-legend-entry { display: grid; grid-template-columns: 80px 1fr; column-gap: 6px;
+  padding: 1px 0; }
 .obsviz-sample { white-space: nowrap; font-weight: bold; }
 .obsviz-start { background: #f0f7fc; border: 1px solid #9ecae9; border-radius: 6px;
   padding: 4px 8px 8px 8px; }
@@ -64,11 +67,35 @@ CSS = """
 .obsviz-current { color: #1f2328; background: #D6EAF8; font-weight: bold; }
 .obsviz-step { display: inline-block; width: 48px; text-align: right; margin-right: 6px; }
 .obsviz-rows select, .obsviz-rows-header { font-family: monospace; font-size: 12px; }
-.obsviz-rows-header { white-space: pre; color: #57606a; overflow: hidden; }
+.obsviz-rows-header { white-space: pre; color: #57606a; overflow: visible; }
+.obsviz-explorer .obsviz-table > .widget-html,
+.obsviz-explorer .obsviz-table > .widget-select { max-width: none;
+  width: max-content; min-width: 100%; }
+.obsviz-table .widget-select select { width: max-content; min-width: 100%; }
 .obsviz-explorer button.obsviz-name { background: none; box-shadow: none;
   text-align: left; overflow: hidden; text-overflow: ellipsis; }
 .obsviz-explorer button.obsviz-name:hover { text-decoration: underline; color: #0072B2; }
-.obsviz-hint { color: #57606a; font-size: 12px; line-height: 1.2; }
+.obsviz-hint { color: #57606a; font-size: 12px; line-height: 1.2; white-space: nowrap; }
+/* Every panel keeps its content inside: long lines and figures scroll there. */
+.obsviz-panel, .obsviz-panel > * { min-width: 0; max-width: 100%; }
+.obsviz-explorer .widget-html, .obsviz-explorer .widget-html-content { min-width: 0;
+  max-width: 100%; }
+.obsviz-graph .widget-html-content, .obsviz-why .widget-html-content,
+.obsviz-step-view .widget-html-content, .obsviz-code .widget-html-content,
+.obsviz-diff .widget-html-content { width: 100%; }
+.obsviz-step-view .widget-html-content { overflow: hidden; }
+.obsviz-svg { max-width: 100%; box-sizing: border-box; }
+.obsviz-explorer .obsviz-explanation table { display: block; max-width: 100%;
+  overflow-x: auto; }
+.obsviz-table-picker, .obsviz-table-picker .widget-toggle-buttons { flex-wrap: wrap;
+  height: auto; }
+.obsviz-table-picker .widget-toggle-button { width: auto; flex: 0 0 auto; margin: 0 2px 2px 0;
+  padding: 0 8px; }
+.obsviz-explorer .widget-checkbox label { white-space: nowrap; }
+.obsviz-link { color: #0072B2; cursor: pointer; text-decoration: underline dotted; }
+.obsviz-link:hover { text-decoration: underline; }
+.obsviz-svg[data-obsviz-graph] g.edge, .obsviz-svg[data-obsviz-graph] g.node.op,
+.obsviz-svg[data-obsviz-graph] g.node.call { cursor: pointer; }
 .obsviz-code pre { background: #f6f8fa; padding: 6px; font-size: 12px; margin: 0;
                    white-space: pre; word-break: normal; overflow-x: auto; }
 </style>
@@ -85,7 +112,9 @@ class Explorer(widgets.VBox):
     """Toggle qconfigs per module, step through the pass, and ask why, in one widget.
 
     ``qconfig_dict`` is the starting configuration (``{"": get_default_qconfig("fbgemm")}``
-    when None); ``qconfigs`` names more QConfigs to offer in every module's menu.
+    when None); ``qconfigs`` names more QConfigs to offer in every module's menu. As
+    ``prepare_jit`` does, conv-bn pairs are folded before the pass; ``fold_conv_bn=False``
+    (or the header's checkbox) runs the bare pass on the model as scripted.
     ``explorer.state`` is the whole UI state; ``explorer.qconfig_dict`` and
     ``explorer.code()`` read it back for code; ``explorer.run`` is the run shown.
     """
@@ -94,7 +123,8 @@ class Explorer(widgets.VBox):
                  qconfig_dict: Mapping[str, QConfig | None] | None = None, *,
                  qconfigs: Mapping[str, QConfig | None] | None = None,
                  quant_type: str = STATIC, method: str = "forward",
-                 max_nodes: int | None = DEFAULT_MAX_NODES, name: str | None = None) -> None:
+                 max_nodes: int | None = DEFAULT_MAX_NODES, name: str | None = None,
+                 fold_conv_bn: bool = True) -> None:
         model = _check_inputs(model, method, quant_type)
         self.choices = QConfigChoices(qconfigs)
         if qconfig_dict is None:
@@ -105,7 +135,8 @@ class Explorer(widgets.VBox):
         self.session = Session(model, self.choices)
         self.model_name = name or _type_name(model)
         self.max_nodes = max_nodes
-        self.initial = ExplorerState(qconfig=entries, quant_type=quant_type, method=method)
+        self.initial = ExplorerState(qconfig=entries, quant_type=quant_type, method=method,
+                                     fold_conv_bn=fold_conv_bn)
         self.state = self.initial
         self.outcome: Outcome | None = None
         self.baseline: Outcome | None = None
@@ -186,13 +217,26 @@ class Explorer(widgets.VBox):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        self.header = widgets.HTML(
+        title = widgets.HTML(
             f"<div style='font-size:16px'><b>obsviz Explorer</b> · "
             f"{views.esc(self.model_name)}</div>"
             "<div class='obsviz-help'><b>Start here:</b> ① pick a qconfig for a module in "
             "the tree on the left → ② read which observers that adds or removes, and why → "
             "③ see them in the graph (blue octagons are observers) → ④ step through the "
             "pass, or ⑤ click a value to ask why it is (not) observed.</div>")
+        self.prepare = widgets.HTML(layout=widgets.Layout(flex="1 1 320px", min_width="0"))
+        self.prepare.add_class("obsviz-prepare")
+        self.fold_conv_bn = widgets.Checkbox(
+            value=self.state.fold_conv_bn, indent=False,
+            description="fold conv-bn first, as prepare_jit does",
+            tooltip="off: the bare pass (obsviz.insert_observers) on the model as scripted",
+            layout=widgets.Layout(width="auto", flex="0 0 auto"))
+        self.fold_conv_bn.add_class("obsviz-fold-conv-bn")
+        self.fold_conv_bn.observe(lambda c: self._run_change(fold_conv_bn=c["new"]),
+                                  names="value")
+        self.header = widgets.VBox([title, widgets.HBox(
+            [self.prepare, self.fold_conv_bn],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"))])
         self.status = widgets.HTML()
         self.problems = widgets.HTML()
         self.fold_button = widgets.Button(
@@ -202,10 +246,9 @@ class Explorer(widgets.VBox):
             tooltip="obsviz.fold_constant_branches: make these attributes and arguments "
                     "constants, so constant propagation removes the branches on them")
         self.fold_button.on_click(lambda _: self.fold(*self._fold_offered()[0]))
-        top = widgets.HBox([self._build_left(), self._build_right()],
-                           layout=widgets.Layout(width="100%", align_items="flex-start"))
-        bottom = widgets.HBox([self._build_tables(), self._build_why()],
-                              layout=widgets.Layout(width="100%", align_items="flex-start"))
+        # Panels side by side while they fit, stacked when they do not: each row wraps.
+        top = _row([self._build_left(), self._build_right()])
+        bottom = _row([self._build_tables(), self._build_why()])
         self.body = widgets.VBox([top, bottom], layout=widgets.Layout(width="100%"))
 
     def _build_left(self) -> widgets.VBox:
@@ -221,7 +264,9 @@ class Explorer(widgets.VBox):
                                        style={"description_width": "70px"},
                                        layout=widgets.Layout(width="260px"))
         self.method.observe(lambda c: self._run_change(method=c["new"]), names="value")
-        self.tree = ModuleTree(self._infos, self.choices.names, self._choose, self._show_module)
+        self.tree = ModuleTree(self._infos, self.choices.names, self._choose, self._show_module,
+                               made_for=lambda name: self.choices[name].made_for
+                               if name in self.choices and name != INHERIT else None)
         self.reset = widgets.Button(description="reset to the start",
                                     tooltip="back to the qconfig_dict you opened it with")
         self.reset.on_click(lambda _: self.set_state(self.initial))
@@ -231,14 +276,14 @@ class Explorer(widgets.VBox):
             [heading("1", "Choose qconfigs",
                      "Each module inherits its parent's qconfig unless you set one: pick "
                      "one in its menu. ▸ opens a module; its name shows it in the graph."),
-             widgets.HBox([widgets.Label("quant type", layout=widgets.Layout(width="74px")),
-                           self.quant_type]),
+             _row([widgets.Label("quant type", layout=widgets.Layout(width="74px")),
+                   self.quant_type], align="center"),
              self.method, self.tree, self.reset])
         start.add_class("obsviz-start")
-        return widgets.VBox(
-            [start, heading("", "As code", "The state as a qconfig_dict to paste into your "
-                            "code."), self.code_view],
-            layout=widgets.Layout(width="490px", min_width="490px", margin="0 16px 0 0"))
+        return _panel("left", [start, heading("", "As code", "The state as a qconfig_dict "
+                                              "to paste into your code."), self.code_view],
+                      flex="1 1 440px", min_width="340px", max_width="540px",
+                      margin="0 16px 8px 0")
 
     def _build_right(self) -> widgets.VBox:
         self.diff = widgets.HTML(layout=widgets.Layout(width="100%"))
@@ -246,7 +291,7 @@ class Explorer(widgets.VBox):
         modules = [(f"{p or '<top>'} · {i.type_name}", p) for p, i in self._infos.items()]
         self.module = widgets.Dropdown(options=modules, value="", description="module",
                                        style={"description_width": "50px"},
-                                       layout=widgets.Layout(width="300px"))
+                                       layout=widgets.Layout(flex="0 1 300px", min_width="200px"))
         self.module.observe(lambda c: self._change(module=c["new"]), names="value")
         self.when = widgets.ToggleButtons(
             options=list(WHEN), value=self.state.when,
@@ -260,31 +305,33 @@ class Explorer(widgets.VBox):
                                       style={"description_width": "40px"},
                                       layout=widgets.Layout(width="110px"))
         self.depth.observe(lambda c: self._change(depth=c["new"]), names="value")
-        self.graph = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        # The legend sits beside the graph while both fit, else below it: never over it.
+        self.graph = widgets.HTML(layout=widgets.Layout(flex="4 1 360px", min_width="0",
+                                                        margin="0 10px 6px 0"))
         self.graph.add_class("obsviz-graph")
         legend = self.legend = widgets.HTML(views.legend_html(),
-                              layout=widgets.Layout(width="250px", min_width="250px",
-                                                    margin="0 0 0 10px"))
+                                            layout=widgets.Layout(flex="1 1 240px"))
         legend.add_class("obsviz-legend-box")
         self.step_controls = self._build_step()
         self.step_view = widgets.HTML()
         self.step_view.add_class("obsviz-step-view")
-        return widgets.VBox(
-            [heading("2", "What changed", "Observers your last change added or removed, with "
+        return _panel("right", [
+             heading("2", "What changed", "Observers your last change added or removed, with "
                      "the pass's reasons."), self.status, self.diff,
              heading("3", "The graph", "Pick a module and a view; a collapsed call says how "
                      "many observers are inside it."),
-             widgets.HBox([self.module, self.when, self.depth]),
-             widgets.HBox([self.graph, legend], layout=widgets.Layout(align_items="flex-start")),
+             _row([self.module, self.when, self.depth], align="center"),
+             _row([self.graph, legend]),
              heading("4", "Step through the pass", "Replays the recorded decisions: the "
                      "graph and the tables show the pass as it stood at the step."),
              self.step_controls, self.step_view],
-            layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+            # grows where the left panel does not
+            flex="100 1 560px", min_width="0", margin="0 0 8px 0")
 
     def _build_step(self) -> widgets.HBox:
         def button(label: str, tip: str, move: Callable[[], None]) -> widgets.Button:
             b = widgets.Button(description=label, tooltip=tip,
-                               layout=widgets.Layout(width="auto"))
+                               layout=widgets.Layout(width="auto", flex="0 0 auto"))
             b.on_click(lambda _: move())
             return b
 
@@ -295,50 +342,67 @@ class Explorer(widgets.VBox):
         self.slider = widgets.IntSlider(min=0, max=0, value=0, continuous_update=False,
                                         description="step",
                                         style={"description_width": "40px"},
-                                        layout=widgets.Layout(flex="1 1 auto"))
+                                        layout=widgets.Layout(flex="1 1 220px",
+                                                              min_width="200px"))
         self.slider.observe(lambda c: self._slid(c["new"]), names="value")
         self.next_button = button("▶", "the next event", lambda: self.move_step(1))
         self.next_phase_button = button("phase ▶", "the start of the next phase",
                                         lambda: self.jump_phase(1))
         self.end_button = button("end ▶|", "the end of the pass: the final result",
                                  lambda: self.go_to_step(None))
-        return widgets.HBox([self.first_button, self.prev_phase_button, self.prev_button,
-                             self.slider, self.next_button, self.next_phase_button,
-                             self.end_button], layout=widgets.Layout(width="100%"))
+        return _row([self.first_button, self.prev_phase_button, self.prev_button, self.slider,
+                     self.next_button, self.next_phase_button, self.end_button],
+                    align="center")
 
     def _build_tables(self) -> widgets.VBox:
         self.query = widgets.Text(placeholder="filter rows: a name, op or reason",
                                   continuous_update=False, layout=widgets.Layout(width="100%"))
         self.query.observe(lambda c: self._change(query=c["new"]), names="value")
-        self.table_headers: dict[str, widgets.HTML] = {}
-        self.table_rows: dict[str, widgets.Select] = {}
-        pages = []
-        for name in views.TABLE_NAMES:
-            header = self.table_headers[name] = widgets.HTML()
-            header.add_class("obsviz-rows-header")
-            rows = self.table_rows[name] = widgets.Select(
-                options=[], rows=14, layout=widgets.Layout(width="100%"))
-            rows.add_class("obsviz-rows")
-            rows.observe(self._row_picked, names="value")
-            pages.append(widgets.VBox([header, rows]))
-        self.tables = widgets.Tab(pages, titles=list(views.TABLE_NAMES))
-        self.tables.observe(lambda c: self._change(table=views.TABLE_NAMES[c["new"]]),
-                            names="selected_index")
+        # one button per table, wrapping onto more lines rather than cutting names
+        self.table_picker = widgets.ToggleButtons(
+            options=list(views.TABLE_NAMES), value=self.state.table,
+            tooltips=[views.DESCRIPTIONS[name] for name in views.TABLE_NAMES],
+            style={"button_width": "auto"})
+        self.table_picker.add_class("obsviz-table-picker")
+        self.table_picker.observe(lambda c: self._change(table=c["new"]), names="value")
+        self.table_header = widgets.HTML()
+        self.table_header.add_class("obsviz-rows-header")
+        self.table_rows = widgets.Select(options=[], rows=14)
+        self.table_rows.add_class("obsviz-rows")
+        self.table_rows.observe(self._row_picked, names="value")
+        table = widgets.VBox([self.table_header, self.table_rows],
+                             layout=widgets.Layout(overflow="auto", width="100%"))
+        table.add_class("obsviz-table")  # header and rows scroll sideways together
         self.table_info = widgets.HTML()
-        return widgets.VBox(
-            [heading("", "Tables", "The pass's maps at the step; click a row to ask why."),
-             self.query, self.tables, self.table_info],
-            layout=widgets.Layout(flex="3 1 0", min_width="0", margin="0 16px 0 0"))
+        return _panel("tables", [
+            heading("", "Tables", "The pass's maps at the step; click a row to ask why."),
+            self.query, self.table_picker, table, self.table_info],
+            flex="3 1 480px", min_width="0", margin="0 16px 8px 0")
 
     def _build_why(self) -> widgets.VBox:
-        self.picker = widgets.Combobox(placeholder="search a value: layer1.0:forward:%out",
-                                       ensure_option=True, layout=widgets.Layout(width="100%"))
-        self.picker.observe(self._picked, names="value")
+        # Typing stays in the browser; Enter searches. One match is explained at once,
+        # several are offered in the pick list.
+        self.search = widgets.Text(placeholder="search a value, then Enter: %out.1 or "
+                                               "layer1.0:forward:%out.1",
+                                   continuous_update=False, layout=widgets.Layout(width="100%"))
+        self.search.add_class("obsviz-search")
+        self.search.observe(self._searched, names="value")
+        self.search_info = widgets.HTML()
+        self.search_info.add_class("obsviz-search-info")
+        self.picks = widgets.Select(options=[], rows=8,
+                                    layout=widgets.Layout(width="100%", display="none"))
+        self.picks.add_class("obsviz-picks")
+        self.picks.observe(self._picked, names="value")
         self.why = widgets.HTML()
         self.why.add_class("obsviz-why")
-        return widgets.VBox([heading("5", "Why is a value (not) observed?"), self.picker,
-                             self.why],
-                            layout=widgets.Layout(flex="2 1 0", min_width="0"))
+        # where a click on a link or a figure's value puts the value to explain (hidden)
+        self.follow = widgets.Text(continuous_update=False,
+                                   layout=widgets.Layout(display="none"))
+        self.follow.add_class("obsviz-follow")
+        self.follow.observe(self._followed, names="value")
+        return _panel("why", [heading("5", "Why is a value (not) observed?"), self.search,
+                              self.search_info, self.picks, self.why, self.follow],
+                      flex="2 1 360px", min_width="0")
 
     # ------------------------------------------------------------------ control callbacks
     def _choose(self, path: str, choice: str) -> None:
@@ -363,11 +427,35 @@ class Explorer(widgets.VBox):
         if pick.startswith("module:"):
             self._change(module=pick.removeprefix("module:"))
         else:
-            self._change(value=pick)
+            self._change(value=pick, search=pick)
+
+    def _searched(self, change: dict) -> None:
+        if self._syncing or self.run is None:
+            return
+        found = self._matches(change["new"])
+        self._change(search=change["new"], value=found.unique or "")
+
+    def _followed(self, change: dict) -> None:
+        """A link or a figure's value was clicked: explain that value."""
+        label = change["new"]
+        if self._syncing or not label:
+            return
+        self._syncing = True
+        try:
+            self.follow.value = ""  # so the same link works again
+        finally:
+            self._syncing = False
+        self._change(value=label, search=label)
 
     def _picked(self, change: dict) -> None:
-        if change["new"] and change["new"] in self.picker.options:
+        if not self._syncing and change["new"]:
             self._change(value=change["new"])
+
+    def _matches(self, query: str) -> views.Matches:
+        key = self.state.run_key
+        index = self.session.view(("values", key), lambda: views.ValueIndex.of(self.run))
+        return self.session.view(("matches", key, query),
+                                 lambda: views.value_matches(index, query))
 
     def _last_step(self) -> int:
         run = self.run
@@ -404,16 +492,16 @@ class Explorer(widgets.VBox):
         try:
             self.quant_type.value = state.quant_type
             self.method.value = state.method
+            self.fold_conv_bn.value = state.fold_conv_bn
             self.module.value = state.module
             self.when.value = state.when
             self.depth.value = state.depth
             self.query.value = state.query
-            self.tables.selected_index = views.TABLE_NAMES.index(state.table)
+            self.table_picker.value = state.table
             last = self._last_step()
             self.slider.max = last
             self.slider.value = last if state.step is None else state.step
-            if state.value and state.value in self.picker.options:
-                self.picker.value = state.value
+            self.search.value = state.search
         finally:
             self._syncing = False
 
@@ -431,8 +519,7 @@ class Explorer(widgets.VBox):
             for widget in (self.graph, self.step_view, self.why):
                 widget.value = views.box("No run to show: the pass could not start.")
             return
-        self._draw("picker", (key,), lambda: setattr(self.picker, "options",
-                                                     tuple(views.value_options(run))))
+        self._draw("search", (key, state.search), self._draw_search)
         self._draw("graph", (key, state.module, state.method, state.when, state.depth,
                              state.step), self._draw_graph)
         self._draw("step", (key, state.step), lambda: setattr(
@@ -465,12 +552,25 @@ class Explorer(widgets.VBox):
 
     def _draw_status(self, outcome: Outcome) -> None:
         self.status.value = views.status_html(outcome, self.model_name)
+        self.prepare.value = self._prepare_html(outcome)
         self.problems.value = views.problems_html(outcome)
         attributes, arguments = self._fold_offered()
         offered = [self_attributes(attributes)] if attributes else []
         offered += [f"{fold.argument}={fold.value!r}" for fold in arguments]
         self.fold_button.description = f"Fold {', '.join(offered)} and run again"
         self.fold_button.layout.display = "" if offered else "none"
+
+    def _prepare_html(self, outcome: Outcome) -> str:
+        """The header's line on prepare_jit: the pairs it folds, and the observers of the
+        other kind of run when that run is kept."""
+        key = outcome.key
+        batchnorms = outcome.conv_bn if key.fold_conv_bn else \
+            self.session.conv_bn_folded(
+                self.session.model_for(key.folded, key.fold_arguments, key.method))[1]
+        other = self.session.kept(key._replace(fold_conv_bn=not key.fold_conv_bn))
+        observers = other.run.observer_count if other is not None and other.run is not None \
+            and other.failure is None else None
+        return views.prepare_html(key.fold_conv_bn, batchnorms, observers)
 
     def _draw_diff(self) -> None:
         baseline, outcome = self.baseline, self.outcome
@@ -483,15 +583,30 @@ class Explorer(widgets.VBox):
         if baseline.failure is not None or outcome.failure is not None:
             note = views.box("One of the two runs stopped part-way, so values it never "
                              "reached count as unobserved there.", "warn")
+        if baseline.key.fold_conv_bn != outcome.key.fold_conv_bn:
+            note += views.box("Folding conv-bn changes the graphs themselves (the BatchNorm "
+                              "calls go and values are renumbered), so observers are matched "
+                              "by value name, and many show as removed and added.", "warn")
         self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key,
                                                                          outcome.key))
 
+    def _draw_search(self) -> None:
+        found = self._matches(self.state.search)
+        self._syncing = True
+        try:
+            offered = found.picks if found.total > 1 else ()
+            self.picks.options = offered
+            self.picks.value = self.state.value if any(
+                label == self.state.value for _, label in offered) else None
+        finally:
+            self._syncing = False
+        self.picks.layout.display = "" if found.total > 1 else "none"
+        self.search_info.value = views.box(found.message, "warn" if not found.total
+                                           else "note") if found.message else ""
+
     def _draw_tree(self) -> None:
-        counts: dict[str, int] = {}
-        if self.run is not None:
-            for path, _, _ in self.run.inserted:
-                counts[path] = counts.get(path, 0) + 1
-        self.tree.sync(self.state, counts if self.run is not None else None)
+        counts = views.observers_by_module(self.run) if self.run is not None else None
+        self.tree.sync(self.state, counts)
 
     def _draw_graph(self) -> None:
         state, run = self.state, self.run
@@ -506,9 +621,9 @@ class Explorer(widgets.VBox):
         header, rows, matched = views.table_rows(frame, state.query)
         self._syncing = True
         try:
-            self.table_headers[state.table].value = views.esc(header)
-            self.table_rows[state.table].options = rows
-            self.table_rows[state.table].value = None
+            self.table_header.value = views.esc(header)
+            self.table_rows.options = rows
+            self.table_rows.value = None
         finally:
             self._syncing = False
         at = "the end" if state.step is None else f"step {state.step}"
@@ -521,6 +636,21 @@ class Explorer(widgets.VBox):
     # ------------------------------------------------------------------ notebook display
     def __repr__(self) -> str:
         return f"<obsviz Explorer of {self.model_name}: {self.state}>"
+
+
+def _row(children: list[widgets.Widget], align: str = "flex-start") -> widgets.Box:
+    """Children side by side, wrapping onto the next line where they do not fit."""
+    return widgets.Box(children, layout=widgets.Layout(
+        width="100%", flex_flow="row wrap", align_items=align))
+
+
+def _panel(name: str, children: list[widgets.Widget], **layout: str) -> widgets.VBox:
+    """A column of the app (class ``obsviz-panel-<name>``): its content never wider than
+    the panel, scrolling inside where it must."""
+    panel = widgets.VBox(children, layout=widgets.Layout(**layout))
+    panel.add_class("obsviz-panel")
+    panel.add_class(f"obsviz-panel-{name}")
+    return panel
 
 
 def _type_name(model: torch.jit.ScriptModule) -> str:

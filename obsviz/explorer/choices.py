@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..errors import ObsvizError
+from ..rules import DYNAMIC, STATIC
 from ..torch_api import QConfig
 from ..torch_api import quantization as tq
 
@@ -30,6 +31,7 @@ class Choice:
     code: str  # a Python expression that evaluates to ``qconfig``
     imports: tuple[str, ...]  # names it needs from torch.ao.quantization
     description: str
+    made_for: str | None = None  # the quant type it is meant for (None: not said)
 
 
 def builtin_choices() -> list[Choice]:
@@ -37,16 +39,17 @@ def builtin_choices() -> list[Choice]:
     return [
         Choice("static", tq.get_default_qconfig("fbgemm"), 'get_default_qconfig("fbgemm")',
                ("get_default_qconfig",),
-               "static, fbgemm: histogram activations, per-channel int8 weights"),
+               "static, fbgemm: histogram activations, per-channel int8 weights", STATIC),
         Choice("static per-tensor", tq.default_qconfig, "default_qconfig", ("default_qconfig",),
-               "static: min/max activations, per-tensor int8 weights"),
+               "static: min/max activations, per-tensor int8 weights", STATIC),
         Choice("dynamic", tq.default_dynamic_qconfig, "default_dynamic_qconfig",
-               ("default_dynamic_qconfig",), "dynamic: per-tensor int8 weights"),
+               ("default_dynamic_qconfig",), "dynamic: per-tensor int8 weights", DYNAMIC),
         Choice("dynamic per-channel", tq.per_channel_dynamic_qconfig,
                "per_channel_dynamic_qconfig", ("per_channel_dynamic_qconfig",),
-               "dynamic: per-channel int8 weights"),
+               "dynamic: per-channel int8 weights", DYNAMIC),
         Choice("dynamic fp16", tq.float16_dynamic_qconfig, "float16_dynamic_qconfig",
-               ("float16_dynamic_qconfig",), "dynamic: float16 weights, no activations"),
+               ("float16_dynamic_qconfig",), "dynamic: float16 weights, no activations",
+               DYNAMIC),
         Choice(NONE, None, "None", (), "no qconfig: nothing in the module is observed"),
     ]
 

@@ -7,7 +7,11 @@ Nothing here touches a widget, so every view can be tested (and reused) on its o
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import html
+import re
+from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -49,17 +53,20 @@ def box(text: str, kind: str = "note") -> str:
 
 def legend_html() -> str:
     """What the colours, line styles and node shapes mean: the figures' own style table."""
-    rows = [f"<tr><td class='obsviz-sample' style='color:{s.color}'>{esc(s.sample)}</td>"
-            f"<td>{esc(s.legend)}</td></tr>" for s in style.STATES.values()]
+    rows = [f"<div class='obsviz-legend-entry'><span class='obsviz-sample' "
+            f"style='color:{s.color}'>{esc(s.sample)}</span><span>{esc(s.legend)}</span></div>"
+            for s in style.STATES.values()]
     for role, meaning in style.NODE_LEGEND.items():
         attrs = style.NODES[role]
         rows.append(
-            f"<tr><td><span class='obsviz-node' style='background:"
-            f"{attrs.get('fillcolor', 'white')};border-color:{attrs.get('color', '#404040')}'>"
-            f"{esc(style.ROLE_SAMPLES[role])}</span></td><td>{esc(meaning)}</td></tr>")
+            f"<div class='obsviz-legend-entry'><span><span class='obsviz-node' style='"
+            f"background:{attrs.get('fillcolor', 'white')};border-color:"
+            f"{attrs.get('color', '#404040')}'>{esc(style.ROLE_SAMPLES[role])}</span></span>"
+            f"<span>{esc(meaning)}</span></div>")
+    # one column beside the graph; as many as fit when it is below
     return ("<div class='obsviz-legend'><b>What the colours mean</b><br>Edges are values, "
-            "boxes are ops; hover an edge for its reason.<table>" + "".join(rows)
-            + "</table></div>")
+            "boxes are ops; hover an edge for its reason.<div class='obsviz-legend-grid'>"
+            + "".join(rows) + "</div></div>")
 
 
 # ---------------------------------------------------------------------- run and failure
@@ -68,11 +75,49 @@ def status_html(outcome: Outcome, model_name: str) -> str:
     if outcome.run is None:
         return f"<b>{esc(model_name)}</b>: no run (see the error above)"
     run = outcome.run
-    state = "stopped part-way" if outcome.failure else f"{len(run.inserted)} observers inserted"
+    state = "stopped part-way" if outcome.failure else f"{run.observer_count} observers inserted"
     warned = f" · {len(outcome.warnings)} warnings" if outcome.warnings else ""
+    folded = f" after folding {_pairs(len(outcome.conv_bn))}" if outcome.conv_bn else ""
     return (f"<b>{esc(model_name)}</b>: {state} by {esc(run.quant_type)} InsertObservers "
-            f"on <code>{esc(run.method_name)}</code> · {len(run.events)} events recorded · "
-            f"the pass took {outcome.seconds:.2f} s{warned}")
+            f"on <code>{esc(run.method_name)}</code>{folded} · {len(run.events)} events "
+            f"recorded · the pass took {outcome.seconds:.2f} s{warned}")
+
+
+def observers_by_module(run: Run) -> dict[str, int]:
+    """How many observers each module holds (by path): those the walk inserted, and the
+    copies of a shared type's observers given to instances it did not walk."""
+    counts = Counter(path for path, _, _ in run.inserted)
+    counts.update(e.module_path for e in run.events if isinstance(e, ev.ObserverAttached))
+    return dict(counts)
+
+
+def _pairs(count: int) -> str:
+    return f"{count} conv-bn pair{'s' if count != 1 else ''}"
+
+
+def prepare_html(fold_conv_bn: bool, batchnorms: tuple[str, ...],
+                 other_observers: int | None) -> str:
+    """What the run is in prepare_jit's terms: prepare_jit's (the conv-bn pairs of
+    ``batchnorms`` folded, then the pass) or the bare pass's. ``other_observers`` is how
+    many observers the other kind of run inserts, when it is known."""
+    pairs = _pairs(len(batchnorms))
+    if fold_conv_bn:
+        if not batchnorms:
+            return ("As <code>prepare_jit</code> does, except that there is no conv-bn pair "
+                    "to fold: the pass runs on the model as scripted.")
+        named = ", ".join(batchnorms[:3]) + (", …" if len(batchnorms) > 3 else "")
+        bare = f" (the bare pass inserts {other_observers})" \
+            if other_observers is not None else ""
+        return (f"As <code>prepare_jit</code> does: {pairs} folded first (BatchNorm "
+                f"{esc(named)}), then the pass{bare}. Values are named as in the folded "
+                "graphs.")
+    text = ("The bare pass, <code>obsviz.insert_observers</code>, on the model as scripted "
+            "(no conv-bn folding).")
+    if batchnorms:
+        instead = f" and insert {other_observers} observers instead" \
+            if other_observers is not None else ""
+        text += f" <code>prepare_jit</code> would fold {pairs} first{instead}."
+    return text
 
 
 def problems_html(outcome: Outcome) -> str:
@@ -96,20 +141,36 @@ def problems_html(outcome: Outcome) -> str:
 # ---------------------------------------------------------------------- what changed
 def change_text(before: RunKey, after: RunKey) -> str:
     """What differs between two run keys: ``layer1: inherit → None``."""
-    old, new = dict(before[0]), dict(after[0])
+    old, new = dict(before.qconfig), dict(after.qconfig)
     parts = [f"{display_path(path)}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
              for path in sorted(set(old) | set(new)) if old.get(path) != new.get(path)]
-    for what, a, b in (("quant type", before[1], after[1]), ("method", before[2], after[2])):
+    for what, a, b in (("quant type", before.quant_type, after.quant_type),
+                       ("method", before.method, after.method)):
         if a != b:
             parts.append(f"{what}: {a} → {b}")
-    if before[3:] != after[3:]:
-        parts.append(f"folded: {_folded(*before[3:])} → {_folded(*after[3:])}")
+    if (before.folded, before.fold_arguments) != (after.folded, after.fold_arguments):
+        parts.append(f"folded: {_folded(before.folded, before.fold_arguments)} → "
+                     f"{_folded(after.folded, after.fold_arguments)}")
+    if before.fold_conv_bn != after.fold_conv_bn:
+        parts.append("conv-bn folding: " + " → ".join(
+            "on (prepare_jit)" if on else "off (the bare pass)"
+            for on in (before.fold_conv_bn, after.fold_conv_bn)))
     return "; ".join(parts) or "nothing"
 
 
 def _folded(attributes: tuple[str, ...], arguments: bool) -> str:
     what = [self_attributes(attributes)] if attributes else []
     return " and ".join([*what, "constant arguments"] if arguments else what) or "nothing"
+
+
+_OBSERVER_NAME = re.compile(r"\b_observer_\d+ \((\w+)\)")
+
+
+def without_observer_names(text: str) -> str:
+    """``_observer_3 (HistogramObserver)`` -> ``a HistogramObserver``: each run numbers its
+    observers afresh, so two runs are compared by the values observed, not by names."""
+    return _OBSERVER_NAME.sub(
+        lambda m: f"{'an' if m.group(1)[0] in 'AEIOU' else 'a'} {m.group(1)}", text)
 
 
 def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str:
@@ -138,7 +199,7 @@ def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str
         for when, e in (("now", now), ("before", then)):
             text = "the value does not exist" if e is None else \
                 f"<b>{'observed' if e.observed else 'not observed'}</b> " \
-                f"(<code>{esc(e.reason)}</code>): {esc(e.verdict)}"
+                f"(<code>{esc(e.reason)}</code>): {esc(without_observer_names(e.verdict))}"
             lines.append(f"<div><i>{when}:</i> {text}</div>")
         rows.append("".join(lines) + "</div>")
     more = len(diff) - limit
@@ -160,7 +221,11 @@ def graph_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
                    "in <i>module</i> above, or a smaller <i>depth</i>.", "warn")
     except RenderError as err:
         return box(f"<b>No figure:</b> {esc(str(err))}", "warn")
-    return f"<div class='obsviz-svg'>{svg}</div>"
+    # values and ops open their explanation where the figure draws one graph by the names
+    # of the model given to the pass (run.module's renumber values)
+    graph = f"{display_path(state.module)}:{method}" \
+        if state.depth == 0 and state.when != "after" else None
+    return followable(figure_html(svg, graph))
 
 
 # ---------------------------------------------------------------------- stepping
@@ -192,7 +257,8 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
              "configured (valueNeedsToBeQuantized)":
                  sum(e.outcome for e in facts.needs_quantization.values()),
              "pass-through": len(facts.pass_through),
-             "observers inserted": len(facts.inserted)}
+             "observers inserted": len(facts.inserted) + sum(
+                 len(attached) for attached in facts.attached.values())}
     where = "the end of the pass (the final result)" if at == last else f"step {at} of {last}"
     lines = []
     for event in run.events[max(0, at - context): at + context + 1]:
@@ -292,25 +358,143 @@ def explanation_of(run: Run, state: ExplorerState):
     return run.at(state.step).explain(name, module=path, method=method)
 
 
+# A click on a link (data-obsviz-value) or on a value or op of a figure (data-obsviz-graph,
+# its module and method) puts the value into the hidden .obsviz-follow box, which tells
+# the kernel to explain it. Names are read from the data attributes and the figure's own
+# edge labels ("%name : Type"), never from code.
+FOLLOW_JS = """
+var explorer = this.closest('.obsviz-explorer');
+var box = explorer && explorer.querySelector('.obsviz-follow input');
+if (!box) return;
+var value = null, link = event.target.closest('[data-obsviz-value]');
+if (link) {
+  value = link.getAttribute('data-obsviz-value');
+} else {
+  var graph = event.target.closest('[data-obsviz-graph]');
+  var item = graph && event.target.closest('g.edge, g.node');
+  if (item && item.classList.contains('node')) {
+    var id = item.querySelector('title').textContent;
+    item = Array.prototype.find.call(graph.querySelectorAll('g.edge'), function (e) {
+      var t = e.querySelector('title').textContent;
+      return t.indexOf(id + '->') === 0 || t.indexOf(id + ':') === 0;
+    });
+  }
+  var label = item && item.querySelector('text');
+  var name = label && /^%(\\S+)/.exec(label.textContent);
+  if (name) value = graph.getAttribute('data-obsviz-graph') + ':%' + name[1];
+}
+if (value) {
+  event.preventDefault();
+  box.value = value;
+  box.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
+
+
+def followable(body: str) -> str:
+    """HTML whose links and figure items open the explanation of the value they name."""
+    return f"<div class='obsviz-followable' onclick=\"{esc(FOLLOW_JS, quote=True)}\">{body}</div>"
+
+
+def link(label: str, text: str | None = None) -> str:
+    """A link that opens the explanation of the value ``label`` (``path:method:%name``)."""
+    return (f"<a class='obsviz-link' role='button' tabindex='0' data-obsviz-value="
+            f"'{esc(label, quote=True)}'>{text if text is not None else esc(label)}</a>")
+
+
+def figure_html(svg: str, graph: str | None = None) -> str:
+    """A figure's SVG; with ``graph`` (``path:method``, the graph it draws, by the names
+    of the model given to the pass) its values and ops open their explanation."""
+    where = f" data-obsviz-graph='{esc(graph, quote=True)}'" if graph else ""
+    return f"<div class='obsviz-svg'{where}>{svg}</div>"
+
+
 def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
-    """Why the picked value was (or wasn't) observed, and its neighbourhood as SVG."""
+    """Why the picked value was (or wasn't) observed, and its neighbourhood as SVG; the
+    related values and the neighbourhood's values and ops are links to their own."""
     if not state.value:
-        return box("<b>Ask why:</b> type a value's name in the search box above "
-                   "(e.g. <code>%out</code>), or click a row of a table.")
+        return box("<b>Ask why:</b> type a value's name in the search box above and press "
+                   "Enter (e.g. <code>%out.1</code>), or click a row of a table.")
     try:
         explanation = explanation_of(run, state)
     except ObsvizError as err:
         return box(esc(str(err)), "warn")
+    path, method, _ = parse_value(state.value)
     try:
         svg = explanation.render(legend=False, states=run_states(run, state.step)).svg()
-        figure = f"<div class='obsviz-svg'>{svg}</div>"
+        figure = figure_html(svg, f"{display_path(path)}:{explanation.value.graph.method}")
     except RenderError as err:
         figure = box(f"No neighbourhood figure: {esc(str(err))}", "warn")
-    return explanation._repr_html_() + figure
+    text = explanation._repr_html_()
+    for ref in explanation.related.values():  # the related values' names become links
+        code = f"<code>{esc(str(ref))}</code>"
+        text = text.replace(code, link(str(ref), code))
+    return followable(text + figure)
 
 
-def value_options(run: Run) -> list[str]:
-    """Every value of the run as ``path:method:%name``, for the value picker."""
-    values = run.values()
-    return _labels(values, "")
+MATCH_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ValueIndex:
+    """Every value of a run by label (``path:method:%name``), for the search box: its
+    debug name, and the op that produces it."""
+
+    labels: tuple[str, ...]
+    names: tuple[str, ...]
+    producers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, run: Run) -> ValueIndex:
+        values = run.values()
+        return cls(tuple(_labels(values, "")), tuple(values["value"].astype(str)),
+                   tuple(values["producer"].fillna("").astype(str)))
+
+
+@dataclass(frozen=True)
+class Matches:
+    """What a search finds: (pick-list line, label) pairs, how many matched in all, and
+    a sentence saying so (or why nothing did)."""
+
+    picks: tuple[tuple[str, str], ...]
+    total: int
+    message: str
+
+    @property
+    def unique(self) -> str | None:
+        """The label of the one value found, if exactly one was."""
+        return self.picks[0][1] if self.total == 1 else None
+
+
+def value_matches(index: ValueIndex, query: str, limit: int = MATCH_LIMIT) -> Matches:
+    """The values a search means: a whole label, or every value with that debug name
+    (with or without ``%``); failing those, the labels (with ``:``) or names containing
+    the text."""
+    text = query.strip()
+    if not text:
+        return Matches((), 0, "")
+    if text in index.labels:
+        found = [index.labels.index(text)]
+    else:
+        name = text.removeprefix("%")
+        found = [i for i, n in enumerate(index.names) if n == name] if ":" not in text else []
+        if not found:
+            needle = text.lower()
+            found = [i for i, label in enumerate(index.labels) if needle in label.lower()] \
+                if ":" in text else \
+                [i for i, n in enumerate(index.names) if name.lower() in n.lower()]
+    width = max((len(index.labels[i]) for i in found[:limit]), default=0)
+    picks = tuple((f"{index.labels[i]:<{width}}  {index.producers[i]}", index.labels[i])
+                  for i in found[:limit])
+    if not found:
+        close = difflib.get_close_matches(text.removeprefix("%"), set(index.names), n=5)
+        hint = f"; the closest names are {', '.join('%' + c for c in close)}" if close else ""
+        return Matches((), 0, f"No value matches <code>{esc(text)}</code>{esc(hint)}. "
+                              "Values are named <code>%name</code>, or "
+                              "<code>module:method:%name</code> as in the tables.")
+    if len(found) == 1:
+        return Matches(picks, 1, "")
+    shown = f"; the first {limit} are listed" if len(found) > limit else ""
+    return Matches(picks, len(found), f"<b>{len(found)} values</b> match "
+                                      f"<code>{esc(text)}</code>{shown}: pick one below "
+                                      "(module:method:%name, and the op that makes it).")
 

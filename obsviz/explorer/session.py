@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 import torch
 
 from ..api import insert_observers
+from ..convbn import fold_conv_bn, folded_batchnorms, has_conv_bn_call
 from ..errors import ObsvizError, ObsvizWarning, PassFailure
 from ..fixes import fold_constant_branches
 from .choices import QConfigChoices
@@ -35,6 +36,8 @@ class Outcome:
     error: ObsvizError | None = None
     seconds: float = 0.0
     warnings: tuple[str, ...] = field(default=())
+    # the BatchNorms folded into their convs before the pass, as prepare_jit does
+    conv_bn: tuple[str, ...] = ()
 
 
 class _Lru(OrderedDict):
@@ -68,6 +71,9 @@ class Session:
         self._views: _Lru = _Lru(keep_views)
         self._folded_models: dict[tuple[tuple[str, ...], str], torch.jit.ScriptModule] = {
             ((), ""): model}
+        # model -> (conv-bn folded, the BatchNorms folded), by the model's id: the models
+        # folded are the ones kept above
+        self._conv_bn: dict[int, tuple[torch.jit.ScriptModule, tuple[str, ...]]] = {}
 
     def model_for(self, folded: tuple[str, ...], arguments: bool,
                   method: str) -> torch.jit.ScriptModule:
@@ -79,6 +85,20 @@ class Session:
                 self.model, folded, arguments, method_name=method)
         return self._folded_models[key]
 
+    def conv_bn_folded(self, model: torch.jit.ScriptModule
+                       ) -> tuple[torch.jit.ScriptModule, tuple[str, ...]]:
+        """The model with its conv-bn pairs folded, as prepare_jit does first, and the
+        BatchNorms folded (none: the model itself)."""
+        if id(model) not in self._conv_bn:
+            folded = fold_conv_bn(model) if has_conv_bn_call(model) else model
+            batchnorms = tuple(folded_batchnorms(model, folded)) if folded is not model else ()
+            self._conv_bn[id(model)] = (folded, batchnorms) if batchnorms else (model, ())
+        return self._conv_bn[id(model)]
+
+    def kept(self, key: RunKey) -> Outcome | None:
+        """The run of ``key`` if it is kept (never runs the pass)."""
+        return self._runs.get(key)
+
     def outcome(self, state: ExplorerState) -> Outcome:
         """The run for the state's run key, run now only if it is not kept."""
         return self._runs.get_or_build(state.run_key, lambda: self._run(state))
@@ -87,10 +107,13 @@ class Session:
         self.runs_made += 1
         qconfig_dict = state.qconfig_dict(self.choices)
         start = time.perf_counter()
+        conv_bn: tuple[str, ...] = ()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 model = self.model_for(state.folded, state.fold_arguments, state.method)
+                if state.fold_conv_bn:
+                    model, conv_bn = self.conv_bn_folded(model)
                 run = insert_observers(model, qconfig_dict, method_name=state.method,
                                        quant_type=state.quant_type, record=True)
                 failure = error = None
@@ -101,7 +124,7 @@ class Session:
         messages = tuple(dict.fromkeys(str(w.message) for w in caught
                                        if issubclass(w.category, ObsvizWarning)))
         return Outcome(state.run_key, run, failure, error, time.perf_counter() - start,
-                       messages)
+                       messages, conv_bn)
 
     def diff(self, before: Outcome, after: Outcome) -> RunDiff | None:
         """Observers ``after`` has that ``before`` lacks and the reverse (None: no runs)."""

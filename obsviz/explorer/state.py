@@ -1,8 +1,8 @@
 """The Explorer's state: one small frozen value that every view is a function of.
 
-The run key (qconfig choices, quant type, method, what is folded) decides which run
-of the pass the views read; ``step`` picks a moment of that run; the rest say what the
-views look at.
+The run key (qconfig choices, quant type, method, what is folded: constant branches,
+conv-bn pairs) decides which run of the pass the views read; ``step`` picks a moment of
+that run; the rest say what the views look at.
 Changing anything but the run key never re-runs the pass.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ..errors import ObsvizError
 from ..refs import TOP, display_path
@@ -17,7 +18,16 @@ from .choices import INHERIT, QConfigChoices
 
 WHEN = ("diff", "before", "after")
 
-RunKey = tuple[tuple[tuple[str, str], ...], str, str, tuple[str, ...], bool]
+
+class RunKey(NamedTuple):
+    """What decides a run of the pass; two states with the same key share one run."""
+
+    qconfig: tuple[tuple[str, str], ...]
+    quant_type: str
+    method: str
+    folded: tuple[str, ...]
+    fold_arguments: bool
+    fold_conv_bn: bool
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,8 @@ class ExplorerState:
     # order), and with fold_arguments the arguments every call passes alike
     folded: tuple[str, ...] = ()
     fold_arguments: bool = False
+    # fold conv-bn pairs before the pass, as prepare_jit does (False: the bare pass)
+    fold_conv_bn: bool = True
     # the moment of the run the views read: an event's step, or None for the end
     step: int | None = None
     # what the views look at
@@ -40,11 +52,13 @@ class ExplorerState:
     depth: int = 0
     table: str = "values"
     query: str = ""  # the tables' filter
+    search: str = ""  # the value search box's text
     value: str = ""  # the picked value, "path:method:%name" ("<top>" for the top module)
 
     @property
     def run_key(self) -> RunKey:
-        return (self.qconfig, self.quant_type, self.method, self.folded, self.fold_arguments)
+        return RunKey(self.qconfig, self.quant_type, self.method, self.folded,
+                      self.fold_arguments, self.fold_conv_bn)
 
     def choice(self, path: str) -> str:
         """The choice set on ``path`` itself (``inherit`` when it has no key)."""
@@ -104,16 +118,27 @@ class ExplorerState:
                 options.append("arguments=False")
             lines.append(f"{model} = obsviz.fold_constant_branches("
                          + ", ".join([model, *options]) + ")")
+        lines += self._run_code(model)
+        if self.step is not None:
+            lines.append(f"view = run.at({self.step})  # the pass as it stood after step "
+                         f"{self.step}")
+        return "\n".join(lines)
+
+    def _run_code(self, model: str) -> list[str]:
+        """The call that runs the pass: prepare_jit's (conv-bn folded first) or the bare
+        pass's, giving ``run``."""
+        if self.fold_conv_bn and self.method == "forward":
+            prepare = "prepare_jit" if self.quant_type == "static" else "prepare_dynamic_jit"
+            return [f"observed = obsviz.{prepare}({model}, qconfig_dict)  # conv-bn folded, "
+                    "then the pass", "run = observed._obsviz_run"]
+        lines = [f"{model} = obsviz.fold_conv_bn({model})  # as prepare_jit does first"] \
+            if self.fold_conv_bn else []
         args = [model, "qconfig_dict"]
         if self.quant_type != "static":
             args.append(f"quant_type={json.dumps(self.quant_type)}")
         if self.method != "forward":
             args.append(f"method_name={json.dumps(self.method)}")
-        lines.append(f"run = obsviz.insert_observers({', '.join(args)})")
-        if self.step is not None:
-            lines.append(f"view = run.at({self.step})  # the pass as it stood after step "
-                         f"{self.step}")
-        return "\n".join(lines)
+        return [*lines, f"run = obsviz.insert_observers({', '.join(args)})"]
 
 
 def parse_value(label: str) -> tuple[str, str, str]:

@@ -69,17 +69,17 @@ class TreeRow(widgets.HBox):
         self.name = widgets.Button(
             description=f"{info.name} · {info.type_name}",
             tooltip=f"{display_path(info.path)} ({info.type_name}): click to show it in the graph",
-            layout=widgets.Layout(width="175px", min_width="175px",
+            layout=widgets.Layout(flex="1 1 150px", min_width="90px",
                                   padding=f"0 0 0 {4 + info.depth * 12}px"))
         self.name.add_class("obsviz-name")
         self.name.on_click(lambda _: on_show(info.path))
         self.dropdown = widgets.Dropdown(options=choices, value=INHERIT,
-                                         layout=widgets.Layout(width="135px", min_width="135px"))
+                                         layout=widgets.Layout(flex="0 0 118px"))
         self.dropdown.add_class("obsviz-qconfig")
         self.dropdown.add_class(css_name(info.path))
         self.dropdown.observe(self._changed, names="value")
         self.on_choice = on_choice
-        self.hint = widgets.HTML(layout=widgets.Layout(width="auto"))
+        self.hint = widgets.HTML(layout=widgets.Layout(flex="0 0 auto"))
         self.hint.add_class("obsviz-hint")
         self._syncing = False
         super().__init__([self.toggle, self.name, self.dropdown, self.hint],
@@ -91,7 +91,10 @@ class TreeRow(widgets.HBox):
         if not self._syncing:
             self.on_choice(self.info.path, change["new"])
 
-    def sync(self, state: ExplorerState, observers: int | None) -> None:
+    def sync(self, state: ExplorerState, observers: int | None,
+             made_for: Callable[[str], str | None] = lambda name: None) -> None:
+        """Show the choice that applies and where from, the observers, and, when the
+        choice is meant for the other quant type, the pass it runs in."""
         own = state.choice(self.info.path)
         self._syncing = True
         try:
@@ -100,13 +103,17 @@ class TreeRow(widgets.HBox):
             self._syncing = False
         self.dropdown.layout.border = "" if own == INHERIT else "2px solid #0072B2"
         parts = []
+        applied, key = state.effective(self.info.path)
+        other_pass = key is not None and made_for(applied) not in (None, state.quant_type)
         if own == INHERIT:  # what it inherits, and from where unless from the top
-            applied, key = state.effective(self.info.path)
             parts.append("no qconfig" if key is None else
                          applied if key == "" else f"{applied} from {key}")
+        if other_pass:  # e.g. a static qconfig after switching to the dynamic pass
+            parts.append(f"{state.quant_type} pass")
         if observers is not None:
             parts.append(f"{observers} obs.")
-        tip = "the qconfig it inherits · observers the pass put in it and its submodules"
+        tip = ("the qconfig it inherits · the pass, when the qconfig is meant for the other "
+               "quant type · observers the pass put in it and its submodules")
         self.hint.value = f"<span title='{tip}'>{html.escape(' · '.join(parts))}</span>"
 
 
@@ -114,9 +121,11 @@ class ModuleTree(widgets.VBox):
     """The model's modules as an expandable tree of :class:`TreeRow`."""
 
     def __init__(self, infos: dict[str, ModuleInfo], choices: tuple[str, ...],
-                 on_choice: Callable[[str, str], None], on_show: Callable[[str], None]) -> None:
+                 on_choice: Callable[[str, str], None], on_show: Callable[[str], None],
+                 made_for: Callable[[str], str | None] = lambda name: None) -> None:
         self.infos = infos
         self.choices = choices
+        self.made_for = made_for
         self.on_choice = on_choice
         self.on_show = on_show
         self.rows: dict[str, TreeRow] = {}
@@ -133,7 +142,7 @@ class ModuleTree(widgets.VBox):
             row = self.rows[path] = TreeRow(self.infos[path], self.choices, self.on_choice,
                                             self.toggle, self.on_show)
             if self.state is not None:
-                row.sync(self.state, self._count(path))
+                row.sync(self.state, self._count(path), self.made_for)
         return row
 
     def toggle(self, path: str) -> None:
@@ -176,4 +185,4 @@ class ModuleTree(widgets.VBox):
         """Show the state's choices and the run's observer counts on every made row."""
         self.state, self.counts = state, counts
         for path, row in self.rows.items():
-            row.sync(state, self._count(path))
+            row.sync(state, self._count(path), self.made_for)

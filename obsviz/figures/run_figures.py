@@ -8,6 +8,7 @@ the run was given; ``after`` draws ``run.module``.
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -42,9 +43,10 @@ def mark_of(decision: Decision | None, name_of: Callable[[Loc], str], here: Inst
     if state in ("observed", "weight"):
         attribute, _, class_name = decision.observer.partition("\n")
         by = f"observed by {attribute} ({class_name}); " if attribute else ""
-        return Mark(state, note=f"by {attribute}" if attribute and when == "before" else "",
-                    detail=by + summary,
-                    observer=f"+ {decision.observer}" if attribute and when == "diff" else None)
+        inserted = attribute and decision.reason != "observer_recorded"  # not yet, if so
+        return Mark(state, note=f"by {attribute}" if attribute and when == "before" else
+                    decision.note, detail=by + summary,
+                    observer=f"+ {decision.observer}" if inserted and when == "diff" else None)
     if state == "delayed":
         target = related[-1] if related else "?"
         pattern = decision.pattern or "a fusion pattern"
@@ -151,23 +153,30 @@ class _RunMarks:
 
 
 class _ObserverCounts:
-    """"3 observers inside" for a collapsed call, counted on run.module when first asked."""
+    """"3 observers inside" for a collapsed call, counted on run.module when first asked
+    (or, at a ``step`` before the end, the observers inserted by then)."""
 
-    def __init__(self, run: Run, when: str) -> None:
+    def __init__(self, run: Run, when: str, step: int | None = None) -> None:
         self.run = run
         self.prefix = "+" if when == "diff" else ""
+        self.step = step
         self.by_path: dict[str, int] | None = None
 
     def __call__(self, path: str) -> str:
         if self.by_path is None:
-            self.by_path = {}
-            for site in self.run.placement():
-                self.by_path[site.module_path] = self.by_path.get(site.module_path, 0) + 1
+            self.by_path = Counter(site.module_path for site in self.run.placement()) \
+                if self.step is None else self._inserted_by_step()
         count = sum(n for p, n in self.by_path.items()
                     if p == path or p.startswith(f"{path}."))
         if not count:
             return ""
         return f"{self.prefix}{count} observer{'s' if count > 1 else ''} inside"
+
+    def _inserted_by_step(self) -> Counter[str]:
+        facts = self.run.at(self.step).facts
+        counts = Counter(e.module_path for e in facts.inserted.values())
+        counts.update({path: len(found) for path, found in facts.attached.items()})
+        return counts
 
 
 def _values(block: torch._C.Block) -> Iterator[torch._C.Value]:
@@ -208,20 +217,32 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
         raise RenderError(f"{display_path(module)} has no method {method_name!r}")
     scope = Scope(target._get_method(method_name).graph, module, method_name, target)
     type_name = target._type().qualified_name().rsplit(".", 1)[-1]
+    states = states or run_states(run)
+    step = states.step if states is not None else None
     title = {"after": "after InsertObservers", "before": "before InsertObservers",
-             "diff": "what InsertObservers added"}[when]
+             "diff": "what InsertObservers added"}[when] if step is None else \
+        _title_at(run, when, step)
     options = Options(
         depth=depth, show_constants=show_constants, show_params=show_params,
         show_lists=show_lists, max_nodes=max_nodes, legend=legend, rankdir=rankdir,
-        muted=when == "diff", call_note=_ObserverCounts(run, when),
+        muted=when == "diff",
+        call_note=_ObserverCounts(run, when, None if when == "after" else step),
         functions=FunctionResolver((run.original or run.module)._c),
         title=f"{display_path(module)} · {type_name}.{method_name} — {title}",
         narrow_hint=_narrow_hint(run, module, depth))
-    marks = _RunMarks(run, states or run_states(run), when)
+    marks = _RunMarks(run, states, when)
     if overlay is not None:
         from .overlay import overlaid
         marks, options.overlay = overlaid(run, marks, overlay, calibration, when)
     return draw(scope, marks, options, name=f"obsviz_{when}")
+
+
+def _title_at(run: Run, when: str, step: int) -> str:
+    """A figure's title at a step before the end of the pass: what it shows by then."""
+    at = f"step {step} of {run.events[-1].step}"
+    return {"diff": f"what InsertObservers had added by {at}",
+            "before": f"before InsertObservers, each value as decided by {at}",
+            "after": f"after InsertObservers (the end), each value as decided by {at}"}[when]
 
 
 def _view_root(run: Run, when: str) -> torch._C.ScriptModule:

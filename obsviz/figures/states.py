@@ -55,6 +55,9 @@ class ValueStates:
     def __init__(self, view: RunView) -> None:
         self.index = view.index
         self.verdicts = view.verdicts
+        # the step the verdicts are at, before the run's last (None: the end)
+        last = view.run.events[-1].step if view.run.events else -1
+        self.step: int | None = view.step if view.step < last else None
 
     def instance(self, path: str, method: str) -> tuple[str, GraphIndex] | None:
         """The method the index knows for a drawn graph (``observe_<m>`` on-device)."""

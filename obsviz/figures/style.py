@@ -58,8 +58,11 @@ STATES: dict[str, ValueStyle] = {
     "bias": ValueStyle("bias: never observed", PURPLE, "dotted", 1.4, "odiamond",
                        sample="· · · ·◇"),
     "not_needed": ValueStyle("needs no observer", "#8C8C8C", "solid", 1.0),
-    "not_visited": ValueStyle("never looked at by the pass (in a loop)", "#8C8C8C", "dotted",
-                              1.0, "empty", sample="· · · ·▷"),
+    "not_visited": ValueStyle("never looked at by the pass (a loop body, a branch that "
+                              "always raises)", "#8C8C8C", "dotted", 1.0, "empty",
+                              sample="· · · ·▷"),
+    "not_reached": ValueStyle("not reached yet at this step: decided later in the pass",
+                              "#C8C8C8", "dashed", 1.0, "none", sample="─ ─ ─ ─ "),
 }
 PLAIN = ValueStyle("value", "#404040")
 
