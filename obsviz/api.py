@@ -13,6 +13,7 @@ import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from . import events as ev
+from . import failures
 from .clone import check_remap_types, clone_module
 from .diagnosis import diagnose
 from .engine import InsertObserversHelper, ModuleCtx
@@ -229,15 +230,8 @@ class _Pass:
 def check_every_slot_holds_a_value(module: torch._C.ScriptModule) -> None:
     """Refuse to wrap a module with an empty submodule slot: reading it crashes torch."""
     empty = empty_module_slots(module)
-    if not empty:
-        return
-    path, attribute = empty[0]
-    others = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
-    raise PassError(
-        f"{path or '<top>'}: attribute {attribute} holds no value{others}; torch crashes "
-        "reading such a module, so obsviz does not return it.",
-        rule="emptyObserverSlot", module_path=path, value=attribute,
-        details={"empty_slots": empty})
+    if empty:
+        raise failures.empty_observer_slots(empty)
 
 
 def _collect_values(block: torch._C.Block, values: list[torch._C.Value]) -> None:

@@ -16,16 +16,12 @@ from dataclasses import dataclass
 import torch
 
 from . import events as ev
-from . import rules, torch_messages
-from .errors import FunctionWarning, LoopWarning, ObsvizError, PassError
+from . import failures, rules
+from .errors import FunctionWarning, LoopWarning, ObsvizError
 from .graphs import (
     BLOCK_KINDS,
     access_path,
-    is_method_graph,
     join_path,
-    producer_summary,
-    self_attributes_behind,
-    source_line,
     submodule,
     walk_nodes,
 )
@@ -171,21 +167,8 @@ class InsertObserversHelper:
         """``getInvokedModuleOpt`` with ``getModuleAccessPath``."""
         path, it = access_path(n.inputsAt(0))
         if self_value is None or it.unique() != self_value.unique():
-            raise PassError(
-                f"{_display(ctx.path)}: can't handle the access pattern of GetAttr in "
-                f"getModuleAccessPath: the module called by %{n.outputsAt(0).debugName()} "
-                f"traces back to %{it.debugName()}, which is not self"
-                f"{f' (%{self_value.debugName()})' if self_value is not None else ''}. The pass "
-                "only follows submodules reached as "
-                "self.a.b...; call submodules through attributes of self.",
-                rule="getModuleAccessPath", module_path=ctx.path,
-                method=gq.rsplit(".", 1)[-1], value=it.debugName(),
-                details={"node": n.kind(), "source": source_line(n),
-                         "call": n.outputsAt(0).debugName() if n.outputsSize() else None,
-                         "traced_to": producer_summary(it)},
-                cpp_message=torch_messages.module_access_path(it, self_value)
-                if self_value is not None else "",
-            )
+            raise failures.module_access_path(ctx.path, gq.rsplit(".", 1)[-1], n, it,
+                                              self_value)
         module = submodule(ctx.module, path)
         return ModuleCtx(module, join_path(ctx.path, path)) if module is not None else None
 
@@ -484,26 +467,12 @@ class InsertObserversHelper:
             if found is None:
                 continue
             if result is not None and found != result:
-                raise self.observer_conflict(key, [(result_from, result), (nxt, found)])
+                raise failures.observer_conflict(
+                    self.key_ref(key),
+                    [(self.key_ref(result_from), result), (self.key_ref(nxt), found)],
+                    frozenset(q.path for q in self.module_qconfigs.values() if q.explicit))
             result, result_from = found, nxt
         return result
-
-    def observer_conflict(self, key: VKey, sources: list[tuple[VKey, ObserverConfig]]
-                          ) -> PassError:
-        """``getObserverFor`` found two observer modules for one value across calls."""
-        ref = self.key_ref(key)
-        parts = [f"{self.key_ref(where)} ({observer.class_name}, {observer.role}, from "
-                 f"qconfig_dict[{observer.qconfig.key!r}])" for where, observer in sources]
-        return PassError(
-            f"{ref}: the values this one maps to across calls are configured with "
-            f"different observer modules: {' and '.join(parts)}; the pass expects one "
-            "observer module per value.",
-            rule="getObserverFor", module_path=ref.module_path, method=ref.graph.method,
-            value=ref.name, cpp_message=torch_messages.ONE_OBSERVER,
-            details={"observers": [(self.key_ref(where), observer)
-                                   for where, observer in sources],
-                     "keys": frozenset(q.path for q in self.module_qconfigs.values()
-                                       if q.explicit)})
 
     def is_observed(self, key: VKey, block_observed: set[VKey]) -> bool:
         return key in block_observed or key in self.observed_values
@@ -718,14 +687,7 @@ class InsertObserversHelper:
             for key in sorted(values_to_observe, key=lambda k: k[1]):
                 v, observer = values_to_observe[key]
                 if is_user_defined_function:
-                    raise PassError(
-                        f"{_display(ctx.path)}: %{v.debugName()} in function {gq} needs an "
-                        f"observer ({observer.class_name}); inserting observers for user "
-                        "defined functions is not supported. Make the function a method of a "
-                        "submodule, or inline its quantizable ops into the caller.",
-                        rule="insertObserversFor", module_path=ctx.path,
-                        method=gq.rsplit(".", 1)[-1], value=v.debugName(),
-                        cpp_message=torch_messages.USER_DEFINED_FUNCTIONS)
+                    raise failures.user_defined_function(ctx.path, gq, v, observer)
                 self.insert_observer_for(v, gq, graph, ctx, observer, observer_names)
             if self.insert_reset_observer_method and observer_names:
                 entry = self.reset_observers.setdefault(ctx.type_name, (ctx, []))
@@ -761,7 +723,8 @@ class InsertObserversHelper:
             if aggregated is None:
                 aggregated = state
             elif aggregated != state:
-                raise self.inconsistent_if(n, graph, gq, ctx, states)
+                raise failures.inconsistent_if(n, graph, gq, ctx.path, states, self.call_stack,
+                                               lambda v: self.ref(v, gq, ctx.path))
         branch_outputs = [list(sub.outputs()) for sub in n.blocks()]
         for i, out in enumerate(n.outputs()):
             if aggregated is not None and aggregated[i]:
@@ -771,38 +734,6 @@ class InsertObserversHelper:
                         value=self.ref(out, gq, ctx.path),
                         sources=tuple(self.ref(b[i], gq, ctx.path) for b in branch_outputs),
                         via="if_output"))
-
-    def inconsistent_if(self, n: Node, graph: Graph, gq: str, ctx: ModuleCtx,
-                        states: list[tuple[int, list[bool]]]) -> PassError:
-        outputs = ", ".join(f"%{v.debugName()}" for v in n.outputs())
-        lines = [
-            f"{_display(ctx.path)}.{gq.rsplit('.', 1)[-1]}: branches for 'if' should return "
-            f"values that are observed consistently (If node with outputs {outputs}).",
-        ]
-        for index, state in states:
-            marks = ", ".join("observed" if s else "not observed" for s in state)
-            lines.append(f"  branch {index}: {marks}")
-        lines.append("Make both branches return values of the same kind (e.g. both outputs of "
-                     "quantizable ops), or remove the branch for the mode you quantize in.")
-        blocks = list(n.blocks())
-        condition = n.inputsAt(0)
-        details = {
-            "node": n.kind(),
-            "source": source_line(n),
-            "condition": condition.debugName(),
-            "condition_producer": producer_summary(condition),
-            "condition_attributes": self_attributes_behind(condition, graph,
-                                                           self.call_stack),
-            "function": None if is_method_graph(graph) else gq,
-            "outputs": [self.ref(v, gq, ctx.path) for v in n.outputs()],
-            "branches": [
-                (index, [self.ref(v, gq, ctx.path) for v in blocks[index].outputs()], state)
-                for index, state in states
-            ],
-        }
-        return PassError("\n".join(lines), rule="insertObserversFor", module_path=ctx.path,
-                         method=gq.rsplit(".", 1)[-1], value=outputs, details=details,
-                         cpp_message=torch_messages.if_branches(n))
 
     def warn_loop(self, n: Node, gq: str, ctx: ModuleCtx) -> None:
         """The ``prim::Loop`` case: the pass warns once and never looks inside.
