@@ -19,7 +19,7 @@ from .graphs import is_method_graph, producer_summary, self_attributes_behind, s
 from .refs import ValueRef, display_path
 
 if TYPE_CHECKING:
-    from .engine import ObserverConfig
+    from .engine import InstanceGraph, ObserverConfig
 
 Value = torch._C.Value
 Node = torch._C.Node
@@ -72,18 +72,17 @@ def user_defined_function(path: str, function: str, v: Value,
         cpp_message=torch_messages.USER_DEFINED_FUNCTIONS)
 
 
-def inconsistent_if(n: Node, graph: torch._C.Graph, qualname: str, path: str,
-                    states: list[tuple[int, list[bool]]], call_stack: list,
-                    ref: Callable[[Value], ValueRef]) -> PassError:
-    """``insertObserversFor``: the branches of an ``If`` return values observed differently.
+def inconsistent_if(n: Node, g: InstanceGraph, states: list[tuple[int, list[bool]]],
+                    call_stack: list, ref: Callable[[Value], ValueRef]) -> PassError:
+    """``insertObserversFor``: the branches of an ``If`` in ``g`` return values observed
+    differently.
 
     ``states`` holds, per branch walked, whether each output is observed; ``call_stack``
     the calls the walk is inside, to find the attributes of self the condition reads.
     """
-    method = qualname.rsplit(".", 1)[-1]
     outputs = ", ".join(f"%{v.debugName()}" for v in n.outputs())
     lines = [
-        f"{display_path(path)}.{method}: branches for 'if' should return values that are "
+        f"{display_path(g.path)}.{g.method}: branches for 'if' should return values that are "
         f"observed consistently (If node with outputs {outputs}).",
     ]
     for index, state in states:
@@ -98,14 +97,14 @@ def inconsistent_if(n: Node, graph: torch._C.Graph, qualname: str, path: str,
         "source": source_line(n),
         "condition": condition.debugName(),
         "condition_producer": producer_summary(condition),
-        "condition_attributes": self_attributes_behind(condition, graph, call_stack),
-        "function": None if is_method_graph(graph) else qualname,
+        "condition_attributes": self_attributes_behind(condition, g.graph, call_stack),
+        "function": None if is_method_graph(g.graph) else g.qualname,
         "outputs": [ref(v) for v in n.outputs()],
         "branches": [(index, [ref(v) for v in blocks[index].outputs()], state)
                      for index, state in states],
     }
-    return PassError("\n".join(lines), rule="insertObserversFor", module_path=path,
-                     method=method, value=outputs, details=details,
+    return PassError("\n".join(lines), rule="insertObserversFor", module_path=g.path,
+                     method=g.method, value=outputs, details=details,
                      cpp_message=torch_messages.if_branches(n))
 
 
