@@ -8,7 +8,7 @@ it runs); ``g`` stands where the C++ passes the module, or next to the value it
 qualifies. Maps are keyed by ``g.key(v)``, ``(graph qualname, value unique)``, the
 port's ``Value*``: torch's Value wrappers are transient and one graph serves every
 instance of its class type. Each decision that moves an observer is made here and
-reported to the hooks as an event.
+told to the recorder (:mod:`obsviz.recorder`), which makes it an event.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import torch
 
-from . import events as ev
 from . import failures, rules
 from .errors import FunctionWarning, LoopWarning, ObsvizError
 from .graphs import (
@@ -33,7 +32,7 @@ from .graphs import (
 from .patterns import match_delay_pattern
 from .preprocess import preprocess_graph
 from .qconfig import ModuleQConfig, ScriptedQConfig
-from .refs import GraphRef, ValueRef
+from .recorder import Recorder
 from .refs import display_path as _display
 
 Value = torch._C.Value
@@ -69,10 +68,6 @@ class ModuleCtx:
     @property
     def type_name(self) -> str:
         return self.module._type().qualified_name()
-
-    def method_graph(self, name: str) -> InstanceGraph:
-        return InstanceGraph(self.module, self.path, self.module._get_method(name).graph,
-                             f"{self.type_name}.{name}")
 
 
 @dataclass
@@ -114,12 +109,13 @@ class InsertObserversHelper:
         self,
         module_qconfigs: dict[str, ModuleQConfig],
         quant_type: str,
-        emit: Callable[[ev.Event], None] | None,
+        recorder: Recorder,
         function_graphs: Callable[[Node], tuple[Graph, str]],
     ) -> None:
         self.module_qconfigs = module_qconfigs
         self.quant_type = quant_type
-        self.emit = emit
+        self.recorder = recorder
+        recorder.helper = self  # its maps are the run's
         self.function_graphs = function_graphs
         # Maps of the C++ helper, by value key.
         self.delay_observation_map: dict[VKey, tuple[Value, VKey]] = {}
@@ -134,10 +130,6 @@ class InsertObserversHelper:
         self.insert_reset_observer_method = False
         self.reset_observer_method_name = ""
         self.reset_observers: dict[str, tuple[ModuleCtx, list[str]]] = {}
-        # Bookkeeping for refs and events.
-        self.names: dict[VKey, str] = {}
-        self.paths_of_graph: dict[str, list[str]] = {}
-        self.inserted: list[tuple[str, str, ValueRef]] = []
         self.preprocessed: set[str] = set()
         self.loop_warned = False
         self.where = "<top>"  # the module path and method being worked on, for errors
@@ -152,32 +144,6 @@ class InsertObserversHelper:
         # the observer attributes each instance (by path) was given a value for
         self.filled_slots: dict[str, set[str]] = {}
 
-    # ------------------------------------------------------------------ refs and events
-    def ref(self, v: Value, gq: str, path: str = "", kind: str = "method") -> ValueRef:
-        key = (gq, v.unique())
-        name = self.names.get(key)
-        if name is None:
-            name = self.names[key] = v.debugName()
-        return ValueRef(GraphRef(gq, kind), key[1], name, path)
-
-    def key_ref(self, key: VKey, path: str | None = None) -> ValueRef:
-        gq, unique = key
-        kind = "method" if gq in self.paths_of_graph else "function"
-        if path is None:
-            path = (self.paths_of_graph.get(gq) or [""])[0]
-        return ValueRef(GraphRef(gq, kind), unique, self.names.get(key, str(unique)), path)
-
-    def maps_view(self) -> ev.MapsView:
-        """A snapshot of the maps as they stand; references are made when it is read."""
-        return ev.MapsView({
-            "delay": {k: t[1] for k, t in self.delay_observation_map.items()},
-            "boundary": {k: tuple(v) for k, v in self.boundary_value_map.items()},
-            "observer": dict(self.observer_for_value),
-            "pass_through": {k: tuple(v) for k, v in self.pass_through_value_map.items()},
-            "observed": frozenset(self.observed_values),
-            "inserted": tuple(self.inserted),
-        }, self.key_ref)
-
     # ------------------------------------------------------------------ module helpers
     def get_invoked_module_opt(self, g: InstanceGraph, n: Node, self_value: Value | None
                                ) -> ModuleCtx | None:
@@ -189,10 +155,18 @@ class InsertObserversHelper:
         module = submodule(g.module, path)
         return ModuleCtx(module, join_path(g.path, path)) if module is not None else None
 
+    def method_graph(self, module: ModuleCtx, method_name: str) -> InstanceGraph:
+        """``module.get_method(method_name).graph()``, which the recorder learns
+        ``module`` runs."""
+        graph = module.module._get_method(method_name).graph
+        g = InstanceGraph(module.module, module.path, graph, f"{module.type_name}.{method_name}")
+        self.recorder.note_graph(g)
+        return g
+
     def get_invoked_methods(self, module: ModuleCtx, method_name: str
                             ) -> list[tuple[ModuleCtx, str]]:
         """``getInvokedMethods``: submodule methods called from this method (any block)."""
-        g = module.method_graph(method_name)
+        g = self.method_graph(module, method_name)
         self_value = next(g.graph.inputs())
         invoked = []
         for n in g.graph.findAllNodes("prim::CallMethod", True):
@@ -218,7 +192,7 @@ class InsertObserversHelper:
             child = self.get_invoked_module_opt(g, n, self_value)
             if child is None:
                 return None
-            return child.method_graph(n.s("name")), 0
+            return self.method_graph(child, n.s("name")), 0
         return self.get_call_function_graph(n, g), 1
 
     def invoked_methods(self, module: ModuleCtx, method_name: str
@@ -230,11 +204,6 @@ class InsertObserversHelper:
             invoked = self.invoked_cache[key] = self.get_invoked_methods(module, method_name)
         return invoked
 
-    def note_graph(self, g: InstanceGraph) -> None:
-        paths = self.paths_of_graph.setdefault(g.qualname, [])
-        if g.path not in paths:
-            paths.append(g.path)
-
     # ------------------------------------------------------------------ preprocess
     def preprocess(self, module: ModuleCtx, method_name: str) -> None:
         """``preprocess``: children first, then this method's graph."""
@@ -244,8 +213,7 @@ class InsertObserversHelper:
             else self.get_invoked_methods(module, method_name)
         for child, child_method in invoked:
             self.preprocess(child, child_method)
-        g = module.method_graph(method_name)
-        self.note_graph(g)
+        g = self.method_graph(module, method_name)
         if g.qualname not in self.preprocessed:
             self.preprocessed.add(g.qualname)
             preprocess_graph(g.graph)
@@ -254,12 +222,7 @@ class InsertObserversHelper:
     def add_boundary(self, caller: Value, g: InstanceGraph, callee: Value,
                      callee_g: InstanceGraph, kind: str) -> None:
         self.boundary_value_map.setdefault(g.key(caller), {})[callee_g.key(callee)] = None
-        if self.emit:
-            self.names.setdefault(callee_g.key(callee), callee.debugName())
-            self.emit(ev.BoundaryEntry(
-                caller=self.ref(caller, g.qualname, g.path),
-                callee=self.ref(callee, callee_g.qualname, callee_g.path, callee_g.kind),
-                kind=kind))
+        self.recorder.boundary_mapped(caller, g, callee, callee_g, kind)
 
     def fill_boundary_value_map(self, module: ModuleCtx, method_name: str) -> None:
         """``fillBoundaryValueMap``: caller values <-> callee inputs/returns, If outputs.
@@ -270,7 +233,7 @@ class InsertObserversHelper:
         self.where = f"{_display(module.path)}.{method_name}"
         for child, child_method in self.invoked_methods(module, method_name):
             self.fill_boundary_value_map(child, child_method)
-        g = module.method_graph(method_name)
+        g = self.method_graph(module, method_name)
         if g.qualname in self.boundary_done:
             return
         self.boundary_done.add(g.qualname)
@@ -311,7 +274,7 @@ class InsertObserversHelper:
         self.where = f"{_display(module.path)}.{method_name}"
         for child, child_method in self.invoked_methods(module, method_name):
             self.analyze(child, child_method)
-        g = module.method_graph(method_name)
+        g = self.method_graph(module, method_name)
         if g.qualname in self.analyzed:
             return
         self.analyzed.add(g.qualname)
@@ -322,7 +285,7 @@ class InsertObserversHelper:
     def add_values_to_delay_observation(self, module: ModuleCtx, method_name: str) -> None:
         """``addValuesToDelayObservation`` with ``delayObservingValuesInPattern``: every
         node of every block is matched against the delay patterns."""
-        g = module.method_graph(method_name)
+        g = self.method_graph(module, method_name)
         stack = [g.graph.block()]
         while stack:
             block = stack.pop()
@@ -332,10 +295,7 @@ class InsertObserversHelper:
                     pattern, first = match
                     second = n.outputsAt(0)
                     self.delay_observation_map[g.key(first)] = (second, g.key(second))
-                    if self.emit:
-                        self.emit(ev.DelayMatched(pattern=pattern.name,
-                                                  first=self.ref(first, g.qualname, g.path),
-                                                  second=self.ref(second, g.qualname, g.path)))
+                    self.recorder.delay_matched(pattern.name, first, second, g)
                 for sub in n.blocks():
                     stack.append(sub)
 
@@ -344,11 +304,11 @@ class InsertObserversHelper:
         """``valueNeedsToBeQuantized``, with the code of the clause that decided.
 
         The tensor check runs first because it is cheap; for a value that is not a
-        tensor the outcome is the same, and the bias clause only picks the reason.
+        tensor the outcome is the same (the recorder names the bias clause C++ checks
+        first).
         """
         if not rules.is_tensor_or_tensor_list(v):
-            bias = self.emit is not None and rules.is_bias_of_conv_or_linear(v)
-            return False, "bias" if bias else "not_tensor"
+            return False, "not_tensor"
         uses = rules.use_infos(v)
         if rules.is_bias_of_conv_or_linear(v, uses):
             return False, "bias"
@@ -371,7 +331,7 @@ class InsertObserversHelper:
 
     def fill_value_observer_map(self, module: ModuleCtx, method_name: str) -> None:
         """``fillValueObserverMap``: once per graph, with the first instance's qconfig."""
-        g = module.method_graph(method_name)
+        g = self.method_graph(module, method_name)
         if g.qualname in self.visited_graph_of_observer_map:
             return
         self.visited_graph_of_observer_map.add(g.qualname)
@@ -379,58 +339,24 @@ class InsertObserversHelper:
         if qconfig is None:
             return
         for v in g.graph.inputs():
-            self.consider_value(v, g, qconfig)
+            self.fill_value_observer(v, g, qconfig)
         stack = [g.graph.block()]
         while stack:
             block = stack.pop()
             for n in block.nodes():
                 for v in n.outputs():
-                    self.consider_value(v, g, qconfig)
+                    self.fill_value_observer(v, g, qconfig)
                 for sub in n.blocks():
                     stack.append(sub)
 
-    def consider_value(self, v: Value, g: InstanceGraph, qconfig: ScriptedQConfig) -> None:
+    def fill_value_observer(self, v: Value, g: InstanceGraph, qconfig: ScriptedQConfig
+                            ) -> None:
+        """The body of ``fillValueObserverMap``'s loops, for one value."""
         needed, reason = self.value_needs_to_be_quantized(v, qconfig)
         observer = None
         if needed:
             observer = self.observer_for_value[g.key(v)] = get_observer_module_for(v, qconfig)
-        if self.emit:
-            self.emit(ev.RuleEvaluated(rule="valueNeedsToBeQuantized",
-                                       value=self.ref(v, g.qualname, g.path), outcome=needed,
-                                       reason=reason, detail=self.vnq_detail(v, reason, observer)))
-
-    def vnq_detail(self, v: Value, reason: str, observer: ObserverConfig | None) -> tuple:
-        """For explanations: the configured role, the deciding use, what static would do."""
-        detail: list[tuple[str, object]] = []
-        if observer is not None:
-            detail.append(("role", observer.role))
-        if reason == "quantizable_use":
-            use = next(u for u in v.uses()
-                       if rules.use_quantizable(u.user, u.offset, self.quant_type))
-            detail.append(("use", (use.user.kind(), use.offset)))
-        elif reason == "no_quantizable_use" and self.quant_type == rules.DYNAMIC:
-            would = self.static_would_observe(v)
-            if would is not None:
-                detail.append(("static_would_observe", would))
-        return tuple(detail)
-
-    @staticmethod
-    def static_would_observe(v: Value) -> tuple[str, str] | None:
-        """Which clause of static ``valueNeedsToBeQuantized`` would accept ``v``: (``"the
-        output"``, ``"input 0"`` or ``"the weight"``; the op). Propagate ops (add, cat) are
-        left out: static quantization observes them only when shouldObserve agrees."""
-        producer = v.node()
-        if rules.node_quantizable(producer, rules.STATIC) and \
-                not rules.is_weight_only_static_quant_op(producer):
-            return "the output", rules.op_name(producer)
-        for use in v.uses():
-            if rules.use_quantizable(use.user, use.offset, rules.STATIC):
-                use_info = [(use.user, use.offset, use.user.kind())]
-                argument = f"argument {use.offset - 1}" if \
-                    use.user.kind() == "prim::CallFunction" else f"input {use.offset}"
-                which = "the weight" if rules.WEIGHT.matches(use_info) else argument
-                return which, rules.op_name(use.user)
-        return None
+        self.recorder.value_needs_to_be_quantized(v, g, needed, reason, observer)
 
     def fill_pass_through_value_map(self, g: InstanceGraph) -> None:
         """``fillPassThroughValueMap``, descending into user-defined function graphs."""
@@ -452,11 +378,7 @@ class InsertObserversHelper:
                         continue
                     self.pass_through_value_map.setdefault(owner.key(out), []).extend(
                         owner.key(i) for i in inputs)
-                    if self.emit:
-                        self.emit(ev.PassThroughEntry(
-                            output=self.ref(out, owner.qualname, owner.path, owner.kind),
-                            inputs=tuple(self.ref(i, owner.qualname, owner.path, owner.kind)
-                                         for i in inputs)))
+                    self.recorder.pass_through_mapped(out, inputs, owner)
                 for sub in n.blocks():
                     stack.append((sub, owner))
 
@@ -464,10 +386,7 @@ class InsertObserversHelper:
         """``removeActivationObservers`` (on-device dynamic PTQ): keep weight observers."""
         for key in [k for k, o in self.observer_for_value.items() if o.role != "weight"]:
             del self.observer_for_value[key]
-            if self.emit:
-                self.emit(ev.RuleEvaluated(rule="removeActivationObservers",
-                                           value=self.key_ref(key), outcome=False,
-                                           reason="ondevice_dynamic_activation"))
+            self.recorder.activation_observer_removed(key)
 
     # ------------------------------------------------------------------ insertion
     def get_observer_for(self, key: VKey) -> ObserverConfig | None:
@@ -481,9 +400,9 @@ class InsertObserversHelper:
             if found is None:
                 continue
             if result is not None and found != result:
+                key_ref = self.recorder.key_ref
                 raise failures.observer_conflict(
-                    self.key_ref(key),
-                    [(self.key_ref(result_from), result), (self.key_ref(nxt), found)],
+                    key_ref(key), [(key_ref(result_from), result), (key_ref(nxt), found)],
                     frozenset(q.path for q in self.module_qconfigs.values() if q.explicit))
             result, result_from = found, nxt
         return result
@@ -502,10 +421,7 @@ class InsertObserversHelper:
         to_observe, to_observe_key = self.delay_observation_map.get(key, (v, key))
         values_to_observe[to_observe_key] = (to_observe, observer)
         block_observed_values.add(to_observe_key)
-        if self.emit:
-            self.emit(ev.ObserverRecorded(value=self.ref(v, g.qualname, g.path),
-                                          target=self.ref(to_observe, g.qualname, g.path),
-                                          role=observer.role, via=via, site=g.path))
+        self.recorder.observer_recorded(v, to_observe, g, observer, via)
 
     def should_observe(self, n: Node, g: InstanceGraph, block_observed_values: set[VKey],
                        quant_type: str) -> tuple[bool, str]:
@@ -523,22 +439,6 @@ class InsertObserversHelper:
             return ok, "propagate_inputs_observed" if ok else "propagate_input_unobserved"
         return True, "not_propagate_op"
 
-    def should_observe_detail(self, n: Node, g: InstanceGraph, reason: str,
-                              block_observed_values: set[VKey]) -> tuple:
-        """For explanations: the deciding use, or the propagate op's inputs and their state."""
-        if reason == "quantizable_use":
-            for v in n.outputs():
-                for use in v.uses():
-                    if rules.use_quantizable(use.user, use.offset, self.quant_type):
-                        return (("use", (use.user.kind(), use.offset)),)
-        if reason.startswith("propagate_"):
-            count = 1 if rules.is_propagate_quant_single_input_op(n) else 2
-            return (("inputs", tuple(
-                (self.ref(i, g.qualname, g.path),
-                 self.is_observed(g.key(i), block_observed_values))
-                for i in list(n.inputs())[:count])),)
-        return ()
-
     def propagate_observed_property(self, output: Value, g: InstanceGraph,
                                     block_observed_values: set[VKey]) -> None:
         """``propagateObservedProperty``: pass-through outputs of observed inputs."""
@@ -547,18 +447,13 @@ class InsertObserversHelper:
         if inputs and all(i in self.observed_values or i in block_observed_values
                           for i in inputs):
             block_observed_values.add(key)
-            if self.emit:
-                self.emit(ev.ObservedPropagated(
-                    value=self.ref(output, g.qualname, g.path),
-                    sources=tuple(self.key_ref(i, g.path) for i in dict.fromkeys(inputs)),
-                    via="pass_through"))
+            self.recorder.observed_from_inputs(output, g, inputs)
 
     def insert_observers(self, module: ModuleCtx, method_name: str,
                          is_entry_point: bool = False,
                          graph_observed_values: set[VKey] | None = None) -> CallSite:
         """``insertObservers``: run ``insertObserversFor`` on the method's graph."""
-        g = module.method_graph(method_name)
-        self.note_graph(g)
+        g = self.method_graph(module, method_name)
         return self.insert_observers_for(
             g.graph.block(), g,
             graph_observed_values if graph_observed_values is not None else set(),
@@ -590,17 +485,14 @@ class InsertObserversHelper:
                     else self.get_observer_for(key))
 
         visited = block_key in self.block_observer_map
-        if self.emit and len(block_key) == 1:
-            kind = "method" if g.qualname in self.paths_of_graph else "function"
-            self.emit(ev.GraphEntered(graph=GraphRef(g.qualname, kind), module_path=g.path,
-                                      first_visit=not visited))
+        if len(block_key) == 1:
+            self.recorder.graph_entered(g, first_visit=not visited)
         if visited:
             filled = self.filled_slots.setdefault(g.path, set())
             for name, observer in self.block_observer_map[block_key]:
                 g.module.setattr(name, copy.deepcopy(observer))
                 filled.add(name)
-                if self.emit:
-                    self.emit(ev.ObserverAttached(module_path=g.path, attribute=name))
+                self.recorder.observer_attached(g.path, name)
 
         # A user-defined function may take no inputs; the C++ pass reads inputs()[0]
         # regardless, which is where it crashes on e.g. nn.MultiheadAttention.
@@ -628,11 +520,7 @@ class InsertObserversHelper:
                 if found is None:
                     continue
                 callee, input_offset = found
-                is_udf_for_subblock = is_user_defined_function
-                if callee.kind == "method":
-                    self.note_graph(callee)
-                else:
-                    is_udf_for_subblock = True
+                is_udf_for_subblock = is_user_defined_function or callee.kind == "function"
                 callee_observed_inputs: set[VKey] = set()
                 for i, arg in enumerate(callee.graph.inputs()):
                     if self.is_observed(g.key(n.inputsAt(i + input_offset)),
@@ -648,13 +536,8 @@ class InsertObserversHelper:
                 for idx in info.observed_outputs:
                     out = n.outputsAt(idx)
                     block_observed_values.add(g.key(out))
-                    if self.emit:
-                        ret = list(callee.graph.outputs())[idx]
-                        self.emit(ev.ObservedPropagated(
-                            value=self.ref(out, g.qualname, g.path),
-                            sources=(self.ref(ret, callee.qualname, callee.path,
-                                              callee.kind),),
-                            via="callee_output"))
+                    self.recorder.observed_from_callee(out, g, list(callee.graph.outputs())[idx],
+                                                       callee)
                 for i, observer in enumerate(info.input_observers):
                     node_input = n.inputsAt(i + input_offset)
                     key = g.key(node_input)
@@ -679,27 +562,16 @@ class InsertObserversHelper:
                 self.propagate_observed_property(v, g, block_observed_values)
                 key = g.key(v)
                 if key in inputs_outputs or self.is_observed(key, block_observed_values):
-                    if self.emit:
-                        reason = "graph_boundary" if key in inputs_outputs else \
-                            "already_observed"
-                        self.emit(ev.RuleEvaluated(rule="insertObserversFor",
-                                                   value=self.ref(v, g.qualname, g.path),
-                                                   outcome=False, reason=reason))
+                    self.recorder.passed_over(v, g, "graph_boundary" if key in inputs_outputs
+                                              else "already_observed")
                     continue
                 observer = self.get_observer_for(key)
                 if observer is None:
-                    if self.emit:
-                        self.emit(ev.RuleEvaluated(rule="getObserverFor",
-                                                   value=self.ref(v, g.qualname, g.path),
-                                                   outcome=False, reason="no_observer"))
+                    self.recorder.no_observer(v, g)
                     continue
                 should, reason = self.should_observe(n, g, block_observed_values,
                                                      self.quant_type)
-                if self.emit:
-                    self.emit(ev.RuleEvaluated(
-                        rule="shouldObserve", value=self.ref(v, g.qualname, g.path),
-                        outcome=should, reason=reason,
-                        detail=self.should_observe_detail(n, g, reason, block_observed_values)))
+                self.recorder.should_observe(v, n, g, should, reason, block_observed_values)
                 if should:
                     self.record_observed(v, g, observer, values_to_observe,
                                          block_observed_values, "self")
@@ -749,17 +621,11 @@ class InsertObserversHelper:
                 aggregated = state
             elif aggregated != state:
                 raise failures.inconsistent_if(n, g, states, self.call_stack,
-                                               lambda v: self.ref(v, g.qualname, g.path))
-        branch_outputs = [list(sub.outputs()) for sub in n.blocks()]
+                                               lambda v: self.recorder.ref(v, g))
         for i, out in enumerate(n.outputs()):
             if aggregated is not None and aggregated[i]:
                 block_observed_values.add(g.key(out))
-                if self.emit:
-                    self.emit(ev.ObservedPropagated(
-                        value=self.ref(out, g.qualname, g.path),
-                        sources=tuple(self.ref(b[i], g.qualname, g.path)
-                                      for b in branch_outputs),
-                        via="if_output"))
+                self.recorder.observed_from_branches(out, g, n)
 
     def warn_loop(self, n: Node, g: InstanceGraph) -> None:
         """The ``prim::Loop`` case: the pass warns once and never looks inside.
@@ -781,12 +647,7 @@ class InsertObserversHelper:
                 f"quantization; nothing inside the loop body is observed, so {names}{more} "
                 "stay unobserved. Unroll the loop, or move the quantizable work out of it.",
                 LoopWarning, stacklevel=2)
-        if self.emit:
-            out = n.outputsAt(0) if n.outputsSize() else None
-            self.emit(ev.LoopSkipped(
-                loop_output=self.ref(out, g.qualname, g.path) if out else None,
-                module_path=g.path, method=g.method,
-                values=tuple(self.ref(v, g.qualname, g.path) for v in values)))
+        self.recorder.loop_skipped(n, g, values)
 
     def warn_quantizable_function(self, function: InstanceGraph, g: InstanceGraph) -> None:
         """User-defined functions are walked but never observed inside: say so."""
@@ -823,7 +684,7 @@ class InsertObserversHelper:
         self.observers_by_type.setdefault(g.type_name, []).append((name, instance))
         self.filled_slots.setdefault(g.path, set()).add(name)
 
-        original_name = v.debugName()
+        name_before = v.debugName()  # the observer's call takes it over (copyMetadata)
         graph = g.graph
         get_attr = graph.create("prim::GetAttr", [next(graph.inputs())], 1)
         get_attr.s_("name", name)
@@ -839,12 +700,7 @@ class InsertObserversHelper:
         self.observer_nodes.add(g.key(call.output()))
         self.observer_nodes.add(g.key(get_attr.output()))
         self.observed_values.add(g.key(call.output()))
-        ref = ValueRef(GraphRef(g.qualname), key[1], self.names.get(key, original_name), g.path)
-        self.inserted.append((g.path, name, ref))
-        if self.emit:
-            self.emit(ev.ObserverInserted(value=ref, module_path=g.path, attribute=name,
-                                          observer_class=observer.class_name,
-                                          output_name=call.output().debugName()))
+        self.recorder.observer_inserted(v, name_before, g, name, observer, call.output())
 
     def fill_empty_observer_slots(self, instances: list[tuple[str, torch._C.ScriptModule]]
                                   ) -> None:
@@ -868,8 +724,7 @@ class InsertObserversHelper:
                     continue
                 module.setattr(name, copy.deepcopy(observer))
                 filled.add(name)
-                if self.emit:
-                    self.emit(ev.ObserverAttached(module_path=path, attribute=name))
+                self.recorder.observer_attached(path, name)
 
     def add_reset_observer_methods(self) -> None:
         """``insertObserverResetMinMax``: a method resetting every observer of a module."""
@@ -884,7 +739,5 @@ class InsertObserversHelper:
                 raise ObsvizError(
                     f"{_display(ctx.path)}: could not add {self.reset_observer_method_name}: "
                     f"{err}") from err
-            if self.emit:
-                self.emit(ev.ResetMethodAdded(module_path=ctx.path,
-                                              method=self.reset_observer_method_name,
-                                              observers=tuple(names)))
+            self.recorder.reset_method_added(ctx.path, self.reset_observer_method_name,
+                                             tuple(names))
