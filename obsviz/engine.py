@@ -520,38 +520,9 @@ class InsertObserversHelper:
                 if found is None:
                     continue
                 callee, input_offset = found
-                is_udf_for_subblock = is_user_defined_function or callee.kind == "function"
-                callee_observed_inputs: set[VKey] = set()
-                for i, arg in enumerate(callee.graph.inputs()):
-                    if self.is_observed(g.key(n.inputsAt(i + input_offset)),
-                                        block_observed_values):
-                        callee_observed_inputs.add(callee.key(arg))
-                self.call_stack.append((n, g.graph, input_offset))
-                try:
-                    info = self.insert_observers_for(callee.graph.block(), callee,
-                                                     callee_observed_inputs, False,
-                                                     is_udf_for_subblock)
-                finally:
-                    self.call_stack.pop()
-                for idx in info.observed_outputs:
-                    out = n.outputsAt(idx)
-                    block_observed_values.add(g.key(out))
-                    self.recorder.observed_from_callee(out, g, list(callee.graph.outputs())[idx],
-                                                       callee)
-                for i, observer in enumerate(info.input_observers):
-                    node_input = n.inputsAt(i + input_offset)
-                    key = g.key(node_input)
-                    if observer is not None and key not in inputs_outputs and \
-                            not self.is_observed(key, block_observed_values):
-                        self.record_observed(node_input, g, observer, values_to_observe,
-                                             block_observed_values, "callee_input")
-                for i, observer in enumerate(info.output_observers):
-                    out = n.outputsAt(i)
-                    key = g.key(out)
-                    if observer is not None and key not in inputs_outputs and \
-                            not self.is_observed(key, block_observed_values):
-                        self.record_observed(out, g, observer, values_to_observe,
-                                             block_observed_values, "callee_output")
+                self.insert_observers_for_call(n, g, callee, input_offset,
+                                               is_user_defined_function, block_observed_values,
+                                               inputs_outputs, values_to_observe)
             elif kind == "prim::If":
                 self.insert_observers_for_if(n, g, block_key + (position,),
                                              block_observed_values, inputs_outputs,
@@ -592,6 +563,44 @@ class InsertObserversHelper:
                 entry[1].extend(name for name, _ in observer_name_and_modules)
             self.block_observer_map[block_key] = observer_name_and_modules
         return CallSite(block_input_observers, block_output_observers, observed_outputs)
+
+    def insert_observers_for_call(self, n: Node, g: InstanceGraph, callee: InstanceGraph,
+                                  input_offset: int, is_user_defined_function: bool,
+                                  block_observed_values: set[VKey], inputs_outputs: set[VKey],
+                                  values_to_observe: dict[VKey, tuple[Value, ObserverConfig]]
+                                  ) -> None:
+        """The ``CallMethod`` / user-defined ``CallFunction`` case of ``insertObserversFor``:
+        walk the callee, then record here, at the call site, the observers its inputs and
+        outputs need (one callee graph serves every instance of its type)."""
+        is_udf_for_subblock = is_user_defined_function or callee.kind == "function"
+        callee_observed_inputs: set[VKey] = set()
+        for i, arg in enumerate(callee.graph.inputs()):
+            if self.is_observed(g.key(n.inputsAt(i + input_offset)), block_observed_values):
+                callee_observed_inputs.add(callee.key(arg))
+        self.call_stack.append((n, g.graph, input_offset))
+        try:
+            info = self.insert_observers_for(callee.graph.block(), callee, callee_observed_inputs,
+                                             False, is_udf_for_subblock)
+        finally:
+            self.call_stack.pop()
+        for idx in info.observed_outputs:
+            out = n.outputsAt(idx)
+            block_observed_values.add(g.key(out))
+            self.recorder.observed_from_callee(out, g, list(callee.graph.outputs())[idx], callee)
+        for i, observer in enumerate(info.input_observers):
+            node_input = n.inputsAt(i + input_offset)
+            key = g.key(node_input)
+            if observer is not None and key not in inputs_outputs and \
+                    not self.is_observed(key, block_observed_values):
+                self.record_observed(node_input, g, observer, values_to_observe,
+                                     block_observed_values, "callee_input")
+        for i, observer in enumerate(info.output_observers):
+            out = n.outputsAt(i)
+            key = g.key(out)
+            if observer is not None and key not in inputs_outputs and \
+                    not self.is_observed(key, block_observed_values):
+                self.record_observed(out, g, observer, values_to_observe,
+                                     block_observed_values, "callee_output")
 
     def insert_observers_for_if(self, n: Node, g: InstanceGraph, if_key: tuple,
                                 block_observed_values: set[VKey], inputs_outputs: set[VKey],
