@@ -6,21 +6,22 @@ import contextlib
 import dataclasses
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from . import events as ev
+from . import failures
 from .clone import check_remap_types, clone_module
 from .convbn import fold_conv_bn
 from .diagnosis import diagnose
 from .engine import InsertObserversHelper, ModuleCtx
 from .errors import ObsvizError, PassError, PassFailure
 from .functions import FunctionResolver
-from .graphs import BLOCK_KINDS
 from .qconfig import check_qconfig_dict, fill_qconfig_map, named_modules, script_qconfig_dict
+from .recorder import NullRecorder, Recorder
 from .rules import DYNAMIC, STATIC
 from .run import Run
 from .slots import empty_module_slots
@@ -47,20 +48,6 @@ def _check_inputs(model: object, method_name: str, quant_type: str) -> torch.jit
     return model
 
 
-class _Recorder:
-    """Numbers events, keeps them, and forwards them to the user's hooks."""
-
-    def __init__(self, hooks: Iterable[ev.Hook]) -> None:
-        self.events: list[ev.Event] = []
-        self.hooks = tuple(hooks)
-
-    def __call__(self, event: ev.Event) -> None:
-        object.__setattr__(event, "step", len(self.events))
-        self.events.append(event)
-        for hook in self.hooks:
-            hook(event)
-
-
 def insert_observers(
     model: torch.jit.ScriptModule,
     qconfig_dict: Mapping[str, object],
@@ -83,7 +70,7 @@ def insert_observers(
     """
     model = _check_inputs(model, method_name, quant_type)
     check_qconfig_dict(qconfig_dict, model._c)
-    recorder = _Recorder(hooks) if (record or hooks) else None
+    recorder = Recorder(hooks) if (record or hooks) else NullRecorder()
     return _Pass(model, qconfig_dict, method_name, quant_type, recorder).run(inplace, on_device)
 
 
@@ -96,25 +83,22 @@ class _Pass:
     """``InsertObservers`` / ``InsertObserversForOnDevicePTQ``, one phase per method."""
 
     def __init__(self, model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
-                 method_name: str, quant_type: str, recorder: _Recorder | None) -> None:
+                 method_name: str, quant_type: str, recorder: Recorder) -> None:
         self.model = model
         self.qconfig_dict = qconfig_dict
         self.method_name = method_name
         self.quant_type = quant_type
         self.recorder = recorder
-        self.emit: Callable[[ev.Event], None] | None = recorder
         self.helper: InsertObserversHelper | None = None
         self.cloned: torch._C.ScriptModule | None = None
         self.instances: list[tuple[str, torch._C.ScriptModule]] = []
         self.qconfigs: dict = {}
         self.splits: tuple = ()
-        self.original_names: dict = {}
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Report the phase, and turn torch's internal errors into ones users can act on."""
-        if self.emit:
-            self.emit(ev.PhaseStarted(phase=name))
+        self.recorder.phase_started(name)
         try:
             yield
         except ObsvizError:
@@ -125,9 +109,7 @@ class _Pass:
             raise ObsvizError(
                 f"{where}: torch failed during the {name} phase of the pass on "
                 f"{self.method_name!r}: {first_line}") from err
-        if self.emit:
-            maps = self.helper.maps_view() if self.helper else ev.MapsView.empty()
-            self.emit(ev.PhaseFinished(phase=name, maps=maps))
+        self.recorder.phase_finished(name)
 
     def run(self, inplace: bool, on_device: bool) -> Run:
         try:
@@ -144,35 +126,25 @@ class _Pass:
         readable = module is not None and not empty_module_slots(module)
         return Run(
             module=wrap_cpp_module(module) if readable else self.model,
-            events=tuple(self.recorder.events) if self.recorder else (),
-            qconfigs=self.qconfigs, splits=self.splits,
-            maps=helper.maps_view() if helper else ev.MapsView.empty(),
+            events=tuple(self.recorder.events),
+            qconfigs=self.qconfigs, splits=self.splits, maps=self.recorder.maps_view(),
             method_name=self.method_name, quant_type=self.quant_type,
-            qconfig_dict=dict(self.qconfig_dict), original_names=self.original_names,
+            qconfig_dict=dict(self.qconfig_dict), original_names=self.recorder.original_names,
             original=self.model,
         )
 
     def _run(self, inplace: bool, on_device: bool) -> Run:
-        emit, method_name = self.emit, self.method_name
+        recorder, method_name = self.recorder, self.method_name
         scripted = script_qconfig_dict(self.qconfig_dict)
         with self.phase("fill_qconfig_map"):
             qconfigs = self.qconfigs = fill_qconfig_map(self.model._c, scripted)
-            if emit:
-                for mq in qconfigs.values():
-                    emit(ev.QConfigAssigned(module_path=mq.path, qconfig_key=mq.key,
-                                            explicit=mq.explicit,
-                                            has_qconfig=mq.qconfig is not None))
+            recorder.qconfigs_assigned(qconfigs)
         with self.phase("clone"):
             check_remap_types(self.model._c)
             cloned, splits = clone_module(self.model._c, qconfigs, inplace=inplace)
             self.cloned, self.splits = cloned, tuple(splits)
-            if emit:
-                for group in splits:
-                    emit(ev.TypeSplit(original_type=group.original_type,
-                                      new_type=group.new_type, module_paths=group.module_paths,
-                                      qconfig_key=group.qconfig_key, below=group.below))
-            original_names = original_value_names(self.model._c, cloned) if emit else {}
-            self.original_names = original_names
+            recorder.types_split(splits)
+            recorder.values_named(self.model._c, cloned)
 
         entry_method = method_name
         with self.phase("swap_functional_linear"):
@@ -185,9 +157,8 @@ class _Pass:
 
         qconfigs = self.qconfigs = fill_qconfig_map(cloned, scripted)
         self.instances = list(named_modules(cloned))
-        helper = self.helper = InsertObserversHelper(qconfigs, self.quant_type, emit,
+        helper = self.helper = InsertObserversHelper(qconfigs, self.quant_type, recorder,
                                                      FunctionResolver(self.model._c))
-        helper.names.update(original_names)
         top = ModuleCtx(cloned, "")
         with self.phase("preprocess"):
             helper.preprocess(top, entry_method)
@@ -215,14 +186,14 @@ class _Pass:
             observed = self.model
         return Run(
             module=observed,
-            events=tuple(self.recorder.events) if self.recorder else (),
+            events=tuple(recorder.events),
             qconfigs=qconfigs,
             splits=tuple(splits),
-            maps=helper.maps_view(),
+            maps=recorder.maps_view(),
             method_name=method_name,
             quant_type=self.quant_type,
             qconfig_dict=dict(self.qconfig_dict),
-            original_names=original_names,
+            original_names=recorder.original_names,
             original=original,
         )
 
@@ -230,62 +201,8 @@ class _Pass:
 def check_every_slot_holds_a_value(module: torch._C.ScriptModule) -> None:
     """Refuse to wrap a module with an empty submodule slot: reading it crashes torch."""
     empty = empty_module_slots(module)
-    if not empty:
-        return
-    path, attribute = empty[0]
-    others = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
-    raise PassError(
-        f"{path or '<top>'}: attribute {attribute} holds no value{others}; torch crashes "
-        "reading such a module, so obsviz does not return it.",
-        rule="emptyObserverSlot", module_path=path, value=attribute,
-        details={"empty_slots": empty})
-
-
-def _collect_values(block: torch._C.Block, values: list[torch._C.Value]) -> None:
-    for node in block.nodes():
-        values.extend(node.outputs())
-        if node.kind() in BLOCK_KINDS:
-            for sub in node.blocks():
-                values.extend(sub.inputs())
-                _collect_values(sub, values)
-
-
-def _graph_values(graph: torch._C.Graph) -> list[torch._C.Value]:
-    """Every value a graph defines, in printing order."""
-    values = list(graph.inputs())
-    _collect_values(graph.block(), values)
-    return values
-
-
-def original_value_names(original: torch._C.ScriptModule, cloned: torch._C.ScriptModule
-                         ) -> dict[tuple[str, int], str]:
-    """Debug names as the user sees them in ``model.graph``, for the cloned graphs' values.
-
-    Cloning copies each graph node for node but renumbers unnamed values, so values are
-    paired by position.
-    """
-    names: dict[tuple[str, int], str] = {}
-    cloned_modules = dict(named_modules(cloned))
-    seen: set[str] = set()
-    for path, module in named_modules(original):
-        copy_ = cloned_modules.get(path)
-        if copy_ is None:
-            continue
-        type_name = copy_._type().qualified_name()
-        if type_name in seen:
-            continue
-        seen.add(type_name)
-        for method in module._method_names():
-            if not copy_._has_method(method):
-                continue
-            before = _graph_values(module._get_method(method).graph)
-            after = _graph_values(copy_._get_method(method).graph)
-            if len(before) != len(after):
-                continue
-            gq = f"{type_name}.{method}"
-            for old, new in zip(before, after, strict=True):
-                names[(gq, new.unique())] = old.debugName()
-    return names
+    if empty:
+        raise failures.empty_observer_slots(empty)
 
 
 def _clone_method(module: torch._C.ScriptModule, method_name: str) -> torch._C.ScriptModule:
