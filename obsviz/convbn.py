@@ -50,12 +50,16 @@ def has_conv_bn_call(model: torch.jit.ScriptModule) -> bool:
         seen.add(type_name)
         for method in module._method_names():
             for node in walk_nodes(module._get_method(method).graph.block()):
-                if node.kind() != "prim::CallMethod" or node.inputsSize() < 2 or \
-                        "BatchNorm" not in _type_name(node.inputsAt(0)):
+                if (
+                    node.kind() != "prim::CallMethod"
+                    or node.inputsSize() < 2
+                    or "BatchNorm" not in _type_name(node.inputsAt(0))
+                ):
                     continue
                 producer = node.inputsAt(1).node()
-                if producer.kind() == "prim::CallMethod" and \
-                        "Conv" in _type_name(producer.inputsAt(0)):
+                if producer.kind() == "prim::CallMethod" and "Conv" in _type_name(
+                    producer.inputsAt(0)
+                ):
                     return True
     return False
 
@@ -77,8 +81,9 @@ def _module_calls(model: torch.jit.ScriptModule) -> Counter[str]:
     return calls
 
 
-def folded_batchnorms(model: torch.jit.ScriptModule,
-                      folded: torch.jit.ScriptModule | None = None) -> list[str]:
+def folded_batchnorms(
+    model: torch.jit.ScriptModule, folded: torch.jit.ScriptModule | None = None
+) -> list[str]:
     """The BatchNorm modules (by path) whose calls conv-bn folding removes, once per
     folded pair: empty when ``prepare_jit`` would fold nothing."""
     after = _module_calls(folded if folded is not None else fold_conv_bn(model))
@@ -103,8 +108,7 @@ class PrepareJitCounts:
         pairs = f"{self.pairs} conv-bn pair{'s' if self.pairs != 1 else ''}"
         if self.observers is None:
             return f"prepare_jit would fold {pairs} first, and its pass fails there too"
-        return (f"prepare_jit would fold {pairs} first and insert {self.observers} "
-                "observers instead")
+        return f"prepare_jit would fold {pairs} first and insert {self.observers} observers instead"
 
 
 def _kept(run: Run, key: str, build: Callable[[], T]) -> T:
@@ -116,6 +120,7 @@ def _kept(run: Run, key: str, build: Callable[[], T]) -> T:
 def _folded_model(run: Run) -> tuple[torch.jit.ScriptModule, list[str]] | None:
     """The run's model as prepare_jit folds it, and the BatchNorms folded; None when it
     folds nothing. Kept with the run."""
+
     def build() -> tuple[torch.jit.ScriptModule, list[str]] | None:
         model = run.original
         if model is None or run.entry_method != "forward" or not has_conv_bn_call(model):
@@ -135,6 +140,7 @@ def prepare_jit_counts(run: Run) -> PrepareJitCounts | None:
 
 def _prepare_jit_counts(run: Run) -> PrepareJitCounts | None:
     from .api import insert_observers
+
     found = _folded_model(run)
     if found is None:
         return None
@@ -142,9 +148,13 @@ def _prepare_jit_counts(run: Run) -> PrepareJitCounts | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the run itself already warned about the model
         try:
-            observers = insert_observers(folded, run.qconfig_dict, method_name=run.method_name,
-                                         quant_type=run.quant_type,
-                                         record=False).observer_count
+            observers = insert_observers(
+                folded,
+                run.qconfig_dict,
+                method_name=run.method_name,
+                quant_type=run.quant_type,
+                record=False,
+            ).observer_count
         except PassFailure:
             observers = None
     return PrepareJitCounts(tuple(batchnorms), observers)
@@ -177,8 +187,11 @@ def conv_bn_note(run: Run, path: str, value: torch._C.Value) -> str | None:
     if producer.kind() != "prim::CallMethod":
         return None
     if "Conv" in _class_name(producer.inputsAt(0)):
-        batchnorms = [node for node in _calls_through_observers(value)
-                      if "BatchNorm" in _class_name(node.inputsAt(0))]
+        batchnorms = [
+            node
+            for node in _calls_through_observers(value)
+            if "BatchNorm" in _class_name(node.inputsAt(0))
+        ]
         which = "the BatchNorm that takes it into this conv"
     elif "BatchNorm" in _class_name(producer.inputsAt(0)):
         batchnorms = [producer]
@@ -192,8 +205,10 @@ def conv_bn_note(run: Run, path: str, value: torch._C.Value) -> str | None:
         names, _ = access_path(node.inputsAt(0))
         module = ".".join([path, *names] if path else names)
         if module in found[1]:
-            return (f"prepare_jit folds {which} ({module}) before the pass, so its run "
-                    "has no BatchNorm call here and its answer can differ: "
-                    "obsviz.prepare_jit(model, qconfig_dict)._obsviz_run, and the Explorer "
-                    "by default, explain that run.")
+            return (
+                f"prepare_jit folds {which} ({module}) before the pass, so its run "
+                "has no BatchNorm call here and its answer can differ: "
+                "obsviz.prepare_jit(model, qconfig_dict)._obsviz_run, and the Explorer "
+                "by default, explain that run."
+            )
     return None

@@ -36,8 +36,10 @@ def test_the_run_summary_says_what_prepare_jit_does_instead() -> None:
     observers = len(observer_sites(prepare_jit(model, STATIC)))
     run = obsviz.insert_observers(model, STATIC)
     assert pairs > 0 and observers != len(run.inserted)
-    assert (f"prepare_jit would fold {pairs} conv-bn pairs first and insert {observers} "
-            "observers instead") in str(run)
+    assert (
+        f"prepare_jit would fold {pairs} conv-bn pairs first and insert {observers} "
+        "observers instead"
+    ) in str(run)
     assert f"obsviz Run: {len(observer_sites(real_pass(model, STATIC)))} observers" in str(run)
     assert "prepare_jit" not in repr(run)  # the cheap form never runs the pass again
     prepared = obsviz.prepare_jit(model, STATIC)._obsviz_run
@@ -52,8 +54,9 @@ def test_check_says_prepare_jit_folds_and_inserts_fewer() -> None:
     bare = len(observer_sites(real_pass(model, STATIC)))
     [finding] = obsviz.check(model, STATIC).of_kind("conv_bn_fold")
     assert f"prepare_jit folds {pairs} conv-bn pairs" in finding.message
-    assert f"it inserts {observers} observers, not the {bare} of insert_observers" in \
-        finding.message
+    assert (
+        f"it inserts {observers} observers, not the {bare} of insert_observers" in finding.message
+    )
 
 
 def test_only_pairs_torch_folds_are_counted() -> None:
@@ -63,15 +66,22 @@ def test_only_pairs_torch_folds_are_counted() -> None:
     [finding] = obsviz.check(model, STATIC).of_kind("conv_bn_fold")
     assert "folds 1 conv-bn pair " in finding.message and "(BatchNorm bn)" in finding.message
     run = obsviz.insert_observers(model, STATIC)
-    conv_out = next(n.output().debugName() for n in model.graph.nodes()
-                    if n.kind() == "prim::CallMethod"
-                    and "Conv2d" in n.inputsAt(0).type().str()
-                    and any(u.user.inputsAt(0).debugName() == "bn" for u in n.output().uses()))
-    shared_out = next(n.output().debugName() for n in model.graph.nodes()
-                      if n.kind() == "prim::CallMethod"
-                      and n.inputsAt(0).debugName() == "shared")
-    assert any("prepare_jit folds the BatchNorm that takes it into this conv (bn)" in note
-               for note in run.explain(conv_out).notes)
+    conv_out = next(
+        n.output().debugName()
+        for n in model.graph.nodes()
+        if n.kind() == "prim::CallMethod"
+        and "Conv2d" in n.inputsAt(0).type().str()
+        and any(u.user.inputsAt(0).debugName() == "bn" for u in n.output().uses())
+    )
+    shared_out = next(
+        n.output().debugName()
+        for n in model.graph.nodes()
+        if n.kind() == "prim::CallMethod" and n.inputsAt(0).debugName() == "shared"
+    )
+    assert any(
+        "prepare_jit folds the BatchNorm that takes it into this conv (bn)" in note
+        for note in run.explain(conv_out).notes
+    )
     assert not any("prepare_jit" in note for note in run.explain(shared_out).notes)
 
 

@@ -165,19 +165,26 @@ class Unscriptable(nn.Module):
 
 def test_an_observer_that_cannot_be_scripted_names_the_qconfig_key() -> None:
     bad = torch.ao.quantization.QConfig(activation=Unscriptable, weight=Unscriptable)
-    with pytest.raises(obsviz.ObsvizError, match=r"cannot script the observers of "
-                                                 r"qconfig_dict\['fc'\]"):
+    with pytest.raises(
+        obsviz.ObsvizError,
+        match=r"cannot script the observers of "
+        r"qconfig_dict\['fc'\]",
+    ):
         obsviz.insert_observers(_scripted(ConvNet), {"": None, "fc": bad})
 
 
 @pytest.mark.parametrize("entry", ["insert_observers", "prepare_jit", "steps"])
-@pytest.mark.parametrize(("model", "qconfig_dict", "category"), [
-    (ConvNet, {**QCONFIG, "convv": None}, obsviz.QConfigKeyWarning),
-    (FunctionNet, QCONFIG, obsviz.FunctionWarning),
-    (LoopNet, QCONFIG, obsviz.LoopWarning),
-])
-def test_a_warning_points_at_the_users_line(entry: str, model: type, qconfig_dict: dict,
-                                            category: type) -> None:
+@pytest.mark.parametrize(
+    ("model", "qconfig_dict", "category"),
+    [
+        (ConvNet, {**QCONFIG, "convv": None}, obsviz.QConfigKeyWarning),
+        (FunctionNet, QCONFIG, obsviz.FunctionWarning),
+        (LoopNet, QCONFIG, obsviz.LoopWarning),
+    ],
+)
+def test_a_warning_points_at_the_users_line(
+    entry: str, model: type, qconfig_dict: dict, category: type
+) -> None:
     scripted = _scripted(model)
     with pytest.warns(category) as record:
         if entry == "steps":

@@ -40,8 +40,12 @@ def explorer(model: torch.jit.ScriptModule) -> obsviz.Explorer:
 
 def text(html: str) -> str:
     """What a person reads in an HTML view."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&lt;", "<") \
-        .replace("&gt;", ">").replace("&#x27;", "'")
+    return (
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#x27;", "'")
+    )
 
 
 def svg(html: str) -> str:
@@ -56,17 +60,21 @@ def prepared_sites(model: torch.jit.ScriptModule, qconfig_dict: dict) -> dict:
     return observer_sites(prepare_jit(model, qconfig_dict))
 
 
-def test_opens_on_what_prepare_jit_does(explorer: obsviz.Explorer,
-                                        model: torch.jit.ScriptModule) -> None:
+def test_opens_on_what_prepare_jit_does(
+    explorer: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
     assert explorer.state.qconfig == (("", "static"),)
     assert explorer.session.runs_made == 1
     observers = len(prepared_sites(model, STATIC))
     pairs = conv_bn_pairs_folded(model)
     assert explorer.run.observer_count == observers
-    assert (f"{observers} observers inserted by static InsertObservers on forward after "
-            f"folding {pairs} conv-bn pairs") in text(explorer.status.value)
-    assert f"As prepare_jit does: {pairs} conv-bn pairs folded first" in \
-        text(explorer.prepare.value)
+    assert (
+        f"{observers} observers inserted by static InsertObservers on forward after "
+        f"folding {pairs} conv-bn pairs"
+    ) in text(explorer.status.value)
+    assert f"As prepare_jit does: {pairs} conv-bn pairs folded first" in text(
+        explorer.prepare.value
+    )
     assert explorer.fold_conv_bn.value
     assert "Change a module's qconfig" in text(explorer.diff.value)
     assert "what InsertObservers added" in svg(explorer.graph.value)
@@ -78,6 +86,7 @@ def test_opens_on_what_prepare_jit_does(explorer: obsviz.Explorer,
 
 def test_the_legend_is_the_figures_style_table(explorer: obsviz.Explorer) -> None:
     from obsviz.figures import style
+
     legend = explorer.legend.value
     for state in style.STATES.values():
         assert state.legend in text(legend)
@@ -86,8 +95,9 @@ def test_the_legend_is_the_figures_style_table(explorer: obsviz.Explorer) -> Non
         assert meaning in text(legend)
 
 
-def test_the_bare_pass_is_one_click_away(explorer: obsviz.Explorer,
-                                         model: torch.jit.ScriptModule) -> None:
+def test_the_bare_pass_is_one_click_away(
+    explorer: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
     prepared = len(prepared_sites(model, STATIC))
     bare = len(observer_sites(real_pass(model, STATIC)))
     assert bare != prepared
@@ -96,10 +106,11 @@ def test_the_bare_pass_is_one_click_away(explorer: obsviz.Explorer,
     assert f"{bare} observers inserted" in text(explorer.status.value)
     assert "after folding" not in text(explorer.status.value)
     pairs = conv_bn_pairs_folded(model)
-    assert (f"prepare_jit would fold {pairs} conv-bn pairs first and "
-            f"insert {prepared} observers instead") in text(explorer.prepare.value)
-    assert "conv-bn folding: on (prepare_jit) → off (the bare pass)" in \
-        text(explorer.diff.value)
+    assert (
+        f"prepare_jit would fold {pairs} conv-bn pairs first and "
+        f"insert {prepared} observers instead"
+    ) in text(explorer.prepare.value)
+    assert "conv-bn folding: on (prepare_jit) → off (the bare pass)" in text(explorer.diff.value)
     scope: dict = {"model": model}
     exec(explorer.code(), scope)
     assert "obsviz.insert_observers(model, qconfig_dict)" in explorer.code()
@@ -110,7 +121,8 @@ def test_the_bare_pass_is_one_click_away(explorer: obsviz.Explorer,
 
 
 def test_the_code_is_prepare_jit_and_gives_the_same_observers(
-        explorer: obsviz.Explorer, model: torch.jit.ScriptModule) -> None:
+    explorer: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
     explorer.set_qconfig("layer2", "None")
     code = explorer.code()
     assert "observed = obsviz.prepare_jit(model, qconfig_dict)" in code
@@ -123,7 +135,8 @@ def test_the_code_is_prepare_jit_and_gives_the_same_observers(
 
 # ---------------------------------------------------------------------- toggling qconfigs
 def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
-        explorer: obsviz.Explorer) -> None:
+    explorer: obsviz.Explorer,
+) -> None:
     before_graph = explorer.graph.value
     row = explorer.tree.rows["layer1"]
     row.dropdown.value = "None"  # what picking "None" in layer1's menu does
@@ -136,7 +149,8 @@ def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
     assert f"{len(removed)} observers removed" in diff
     assert f"{len(added)} observer{'s' if len(added) > 1 else ''} added" in diff
     assert {path for path, _, _ in removed} <= {
-        path for path, _ in re.findall(r"observer removed (\S+):forward:(%\S+)", diff)}
+        path for path, _ in re.findall(r"observer removed (\S+):forward:(%\S+)", diff)
+    }
     assert "no_qconfig" in diff and "observed_after_fusion" in diff  # now and before
     assert "a HistogramObserver in layer1.0 observes" in diff
     assert not re.search(r"_observer_\d", diff)  # each run numbers its observers afresh
@@ -179,8 +193,9 @@ def test_the_tree_says_when_a_qconfig_runs_in_the_other_pass(explorer: obsviz.Ex
     assert text(fc.hint.value).strip().startswith("dynamic · static pass · ")
 
 
-def test_the_code_runs_and_gives_the_same_run(explorer: obsviz.Explorer,
-                                              model: torch.jit.ScriptModule) -> None:
+def test_the_code_runs_and_gives_the_same_run(
+    explorer: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
     explorer.set_qconfig("layer3", "dynamic")
     explorer.set_qconfig("layer4.0.conv2", "None")
     scope: dict = {"model": model}
@@ -192,13 +207,15 @@ def test_the_code_runs_and_gives_the_same_run(explorer: obsviz.Explorer,
 
 def test_repeated_blocks_toggle_one_submodule_alone() -> None:
     from obsviz.samples import BasicBlock, ResNet
+
     torch.manual_seed(0)
     model = torch.jit.script(ResNet(BasicBlock, [2, 2, 1, 1], 10, width=8).eval())
     explorer = obsviz.Explorer(model, STATIC)
     explorer.set_qconfig("layer1.1.conv1", "None")
     diff = explorer.session.diff(explorer.baseline, explorer.outcome)
     assert [(e.module_path, e.value, e.change) for e in diff] == [
-        ("layer1.1.conv1", "weight", "removed")]
+        ("layer1.1.conv1", "weight", "removed")
+    ]
     assert explorer.errors == []
     assert "1 observer removed" in text(explorer.diff.value)
 
@@ -261,14 +278,19 @@ def test_step_buttons_walk_the_recorded_pass(explorer: obsviz.Explorer) -> None:
 def test_mid_pass_a_value_not_reached_yet_says_so(model: torch.jit.ScriptModule) -> None:
     explorer = obsviz.Explorer(model, {**STATIC, "layer1": None})
     run = explorer.run
-    walked = next(e.step for e in run.events if isinstance(e, obsviz.events.GraphEntered)
-                  and e.module_path == "layer1.0")
+    walked = next(
+        e.step
+        for e in run.events
+        if isinstance(e, obsviz.events.GraphEntered) and e.module_path == "layer1.0"
+    )
     step = walked - 5
     explorer.go_to_step(step)
     explorer.search.value = "layer1.0:forward:%out.9"
     why = text(explorer.why.value)
-    assert (f"not decided yet at step {step}: the pass walks layer1.0.forward for the "
-            f"first time at step {walked}") in why
+    assert (
+        f"not decided yet at step {step}: the pass walks layer1.0.forward for the "
+        f"first time at step {walked}"
+    ) in why
     assert "never walks" not in why and "would need an observer" not in why
     graph = svg(explorer.graph.value)
     assert f"what InsertObservers had added by step {step} of {run.events[-1].step}" in graph
@@ -279,11 +301,13 @@ def test_mid_pass_a_value_not_reached_yet_says_so(model: torch.jit.ScriptModule)
     assert "state&#45;not_reached" not in svg(explorer.graph.value)
 
 
-def test_nothing_in_a_graph_the_walk_has_not_reached_is_decided(
-        explorer: obsviz.Explorer) -> None:
+def test_nothing_in_a_graph_the_walk_has_not_reached_is_decided(explorer: obsviz.Explorer) -> None:
     run = explorer.run
-    walked = next(e.step for e in run.events if isinstance(e, obsviz.events.GraphEntered)
-                  and e.module_path == "layer1.0")
+    walked = next(
+        e.step
+        for e in run.events
+        if isinstance(e, obsviz.events.GraphEntered) and e.module_path == "layer1.0"
+    )
     values = run.at(walked - 1).values()
     unwalked = values[values["module_path"] == "layer1.0"]
     assert len(unwalked) and set(unwalked["reason"]) == {"not_reached"}
@@ -293,16 +317,25 @@ def test_nothing_in_a_graph_the_walk_has_not_reached_is_decided(
 def test_mid_pass_answers_are_the_final_ones_or_say_they_are_not_final(name: str) -> None:
     """At any step, a value is told its answer at the end of the pass, or that the pass
     has not decided it yet (not_reached), or that its observer is recorded, not inserted."""
-    run = obsviz.insert_observers(obsviz.samples.load(name), {**STATIC, "layer1": None}
-                                  if name == "resnet_small" else STATIC)
-    final = dict(zip(run.values()["graph"] + run.values()["value"] +
-                     run.values()["module_path"], run.values()["reason"], strict=True))
+    run = obsviz.insert_observers(
+        obsviz.samples.load(name), {**STATIC, "layer1": None} if name == "resnet_small" else STATIC
+    )
+    final = dict(
+        zip(
+            run.values()["graph"] + run.values()["value"] + run.values()["module_path"],
+            run.values()["reason"],
+            strict=True,
+        )
+    )
     last = run.events[-1].step
     for step in range(0, last, max(1, last // 12)):
         values = run.at(step).values()
         keys = values["graph"] + values["value"] + values["module_path"]
-        wrong = {(k, r, final[k]) for k, r in zip(keys, values["reason"], strict=True)
-                 if r not in ("not_reached", "observer_recorded", final[k])}
+        wrong = {
+            (k, r, final[k])
+            for k, r in zip(keys, values["reason"], strict=True)
+            if r not in ("not_reached", "observer_recorded", final[k])
+        }
         assert not wrong, (step, sorted(wrong)[:5])
 
 
@@ -344,8 +377,7 @@ def test_an_ambiguous_name_offers_a_pick_list(explorer: obsviz.Explorer) -> None
     assert f"{label}" in text(explorer.why.value) and "<svg" in explorer.why.value
 
 
-def test_a_unique_name_is_explained_and_a_missing_one_says_why(
-        explorer: obsviz.Explorer) -> None:
+def test_a_unique_name_is_explained_and_a_missing_one_says_why(explorer: obsviz.Explorer) -> None:
     explorer.search.value = "layer2.0:forward:%out.1"
     assert explorer.errors == []
     assert explorer.state.value == "layer2.0:forward:%out.1"
@@ -357,11 +389,13 @@ def test_a_unique_name_is_explained_and_a_missing_one_says_why(
     assert "obsviz-explanation" not in explorer.why.value
     explorer.search.value = "layer3.0:forward:%ou"  # no such value: labels holding it
     assert explorer.picks.options and all(
-        label.startswith("layer3.0:forward:%ou") for _, label in explorer.picks.options)
+        label.startswith("layer3.0:forward:%ou") for _, label in explorer.picks.options
+    )
 
 
 def test_related_values_and_the_neighbourhood_open_their_explanations(
-        explorer: obsviz.Explorer) -> None:
+    explorer: obsviz.Explorer,
+) -> None:
     explorer.query.value = "delayed"
     label = explorer.table_rows.options[0][1]
     explorer.table_rows.value = label  # a click on the row
@@ -438,15 +472,26 @@ def test_too_big_a_graph_says_what_to_do(model: torch.jit.ScriptModule) -> None:
 
 
 def test_named_and_unknown_qconfigs_become_choices(model: torch.jit.ScriptModule) -> None:
-    mine = QConfig(activation=MinMaxObserver.with_args(reduce_range=True),
-                   weight=default_qconfig.weight)
-    other = QConfig(activation=MinMaxObserver.with_args(quant_min=0, quant_max=63),
-                    weight=default_qconfig.weight)
-    explorer = obsviz.Explorer(model, {"": get_default_qconfig("fbgemm"), "fc": other},
-                               qconfigs={"mine": mine})
+    mine = QConfig(
+        activation=MinMaxObserver.with_args(reduce_range=True), weight=default_qconfig.weight
+    )
+    other = QConfig(
+        activation=MinMaxObserver.with_args(quant_min=0, quant_max=63),
+        weight=default_qconfig.weight,
+    )
+    explorer = obsviz.Explorer(
+        model, {"": get_default_qconfig("fbgemm"), "fc": other}, qconfigs={"mine": mine}
+    )
     options = explorer.tree.rows[""].dropdown.options
-    assert options[:7] == (INHERIT, "static", "static per-tensor", "dynamic",
-                           "dynamic per-channel", "dynamic fp16", "None")
+    assert options[:7] == (
+        INHERIT,
+        "static",
+        "static per-tensor",
+        "dynamic",
+        "dynamic per-channel",
+        "dynamic fp16",
+        "None",
+    )
     assert "mine" in options and "yours (fc)" in options
     explorer.set_qconfig("layer1", "mine")
     assert explorer.qconfig_dict["layer1"] is mine
@@ -482,10 +527,11 @@ def test_names_of_values_and_changes() -> None:
     folded = before._replace(folded=("training",))
     assert change_text(before, folded) == "folded: nothing → self.training"
     folded = folded._replace(fold_arguments=True)
-    assert change_text(before, folded) == \
-        "folded: nothing → self.training and constant arguments"
-    assert change_text(before, before._replace(fold_conv_bn=False)) == \
-        "conv-bn folding: on (prepare_jit) → off (the bare pass)"
+    assert change_text(before, folded) == "folded: nothing → self.training and constant arguments"
+    assert (
+        change_text(before, before._replace(fold_conv_bn=False))
+        == "conv-bn folding: on (prepare_jit) → off (the bare pass)"
+    )
 
 
 def test_choices_reject_what_is_not_a_qconfig() -> None:

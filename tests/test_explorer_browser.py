@@ -65,8 +65,9 @@ def _lab_config(config_dir: Path) -> None:
     """No news toast over the screenshots: turn off JupyterLab's announcements plugin."""
     labconfig = config_dir / "labconfig"
     labconfig.mkdir(parents=True)
-    (labconfig / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
 
 
 def _free_port() -> int:
@@ -76,11 +77,22 @@ def _free_port() -> int:
 
 
 def _notebook(path: Path, source: str) -> None:
-    cell = {"cell_type": "code", "execution_count": None, "id": "explorer", "metadata": {},
-            "outputs": [], "source": source}
-    notebook = {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                            "language": "python"}}}
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "explorer",
+        "metadata": {},
+        "outputs": [],
+        "source": source,
+    }
+    notebook = {
+        "cells": [cell],
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    }
     path.write_text(json.dumps(notebook))
 
 
@@ -95,8 +107,9 @@ def _wait_for_server(url: str, server: subprocess.Popen, log: Path, timeout: flo
                     return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError(f"JupyterLab did not answer within {timeout:.0f} s:\n"
-                       f"{log.read_text()[-3000:]}")
+    raise RuntimeError(
+        f"JupyterLab did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,26 +122,41 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     _notebook(root / "failing.ipynb", FAILING_SOURCE)
     _lab_config(root / ".config")
     port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ,
-               JUPYTER_CONFIG_DIR=str(root / ".config"),
-               JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
-               IPYTHONDIR=str(root / ".ipython"),
-               # the kernel imports the obsviz under test, wherever it is installed from
-               PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get(
-                   "PYTHONPATH")])]),
-               PYTHONWARNINGS="ignore")
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(root / ".config"),
+        JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
+        IPYTHONDIR=str(root / ".ipython"),
+        # the kernel imports the obsviz under test, wherever it is installed from
+        PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        PYTHONWARNINGS="ignore",
+    )
     log = root / "jupyterlab.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
-             "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-             "--ServerApp.allow_root=True", "--LabApp.news_url=None",
-             "--LabApp.extension_manager=readonly",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                f"--port={port}",
+                "--ServerApp.ip=127.0.0.1",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.allow_root=True",
+                "--LabApp.news_url=None",
+                "--LabApp.extension_manager=readonly",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_server(f"{base}/api/status?token={token}", server, log, timeout=60)
@@ -163,8 +191,10 @@ def _run_first_cell(page, tries: int = 5) -> None:
         page.keyboard.press("Shift+Enter")
         try:
             page.wait_for_function(
-                "el => /\\[(\\*|\\d+)\\]/.test(el.textContent)", arg=prompt.element_handle(),
-                timeout=5_000)
+                "el => /\\[(\\*|\\d+)\\]/.test(el.textContent)",
+                arg=prompt.element_handle(),
+                timeout=5_000,
+            )
             return
         except playwright_api.TimeoutError:
             continue
@@ -176,15 +206,20 @@ def _graph_svg(page) -> str:
 
 
 @contextlib.contextmanager
-def _explorer_page(url: str, root: Path, width: int = 1680, height: int = 3000
-                   ) -> Iterator[tuple[object, object, PageProblems]]:
+def _explorer_page(
+    url: str, root: Path, width: int = 1680, height: int = 3000
+) -> Iterator[tuple[object, object, PageProblems]]:
     """Chromium on the notebook at ``url``, its cell run: (page, the Explorer element, the
     console errors, page errors and dialogs seen from loading the page on)."""
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(root / ".chromium-profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": width, "height": height})
+            str(root / ".chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": width, "height": height},
+        )
         try:
             page = context.new_page()
             problems = watch(page)
@@ -210,8 +245,9 @@ def real_sites() -> dict[str, dict]:
     """Torch's prepare_jit's observers on the notebook's model (conv-bn folded, then the
     real pass), before and after the toggle."""
     before = observer_sites(prepare_jit(obsviz.samples.load("resnet_small"), {"": QCONFIG}))
-    after = observer_sites(prepare_jit(obsviz.samples.load("resnet_small"),
-                                       {"": QCONFIG, TOGGLED: None}))
+    after = observer_sites(
+        prepare_jit(obsviz.samples.load("resnet_small"), {"": QCONFIG, TOGGLED: None})
+    )
     return {"before": before, "after": after}
 
 
@@ -220,8 +256,9 @@ def _paths(sites: Iterable[tuple]) -> Counter[str]:
 
 
 def _inside(sites: Iterable[tuple], path: str) -> int:
-    return sum(1 for site_path, _, _ in sites
-               if site_path == path or site_path.startswith(f"{path}."))
+    return sum(
+        1 for site_path, _, _ in sites if site_path == path or site_path.startswith(f"{path}.")
+    )
 
 
 # ---------------------------------------------------------------------- reading the page
@@ -230,14 +267,19 @@ def _call_node_texts(page, path: str) -> list[str]:
     found = page.evaluate(
         """path => [...document.querySelectorAll('.obsviz-graph svg g.node')]
              .map(g => [...g.querySelectorAll('text')].map(t => t.textContent.trim()))
-             .filter(lines => lines[0] === path)""", path)
+             .filter(lines => lines[0] === path)""",
+        path,
+    )
     assert len(found) == 1, found
     return found[0]
 
 
 def _observers_inside(page, path: str) -> int:
-    counts = [int(m.group(1)) for line in _call_node_texts(page, path)
-              if (m := re.fullmatch(r"\+?(\d+) observers? inside", line))]
+    counts = [
+        int(m.group(1))
+        for line in _call_node_texts(page, path)
+        if (m := re.fullmatch(r"\+?(\d+) observers? inside", line))
+    ]
     return counts[0] if counts else 0
 
 
@@ -262,17 +304,18 @@ def _ask_why(page, label: str) -> str:
     query.fill(label)
     query.press("Enter")
     row = page.locator(".obsviz-rows select").first.locator(
-        "option", has_text=re.compile(re.escape(label) + r"(\s|$)"))
+        "option", has_text=re.compile(re.escape(label) + r"(\s|$)")
+    )
     row.first.wait_for(state="attached", timeout=30_000)
-    page.locator(".obsviz-rows select").first.select_option(
-        value=row.first.get_attribute("value"))
+    page.locator(".obsviz-rows select").first.select_option(value=row.first.get_attribute("value"))
     explanation = page.locator(".obsviz-why .obsviz-explanation", has_text=label)
     explanation.wait_for(timeout=30_000)
     return explanation.inner_text()
 
 
-def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path],
-                                                         real_sites: dict) -> None:
+def test_explorer_renders_and_a_toggle_changes_the_graph(
+    lab: tuple[str, Path], real_sites: dict
+) -> None:
     """What the page shows after the toggle is what the real pass does with that
     qconfig_dict: the observers it removes and adds, where; how many the collapsed
     layer1 call holds; and, for a clicked row, whether the value is observed."""
@@ -289,14 +332,21 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path],
         page.wait_for_function(
             "before => { const svg = document.querySelector('.obsviz-graph svg');"
             " return svg !== null && svg.innerHTML !== before; }",
-            arg=svg, timeout=30_000)
-        assert f"You changed {TOGGLED}: inherit → None" in \
-            page.locator(".obsviz-diff-head").inner_text()
-        assert (_diff_count(page, "removed"), _diff_count(page, "added")) == \
-            (len(removed), len(added))
+            arg=svg,
+            timeout=30_000,
+        )
+        assert (
+            f"You changed {TOGGLED}: inherit → None"
+            in page.locator(".obsviz-diff-head").inner_text()
+        )
+        assert (_diff_count(page, "removed"), _diff_count(page, "added")) == (
+            len(removed),
+            len(added),
+        )
         assert _diff_entries(page) == Counter(
             {("removed", path): n for path, n in _paths(removed).items()}
-            | {("added", path): n for path, n in _paths(added).items()})
+            | {("added", path): n for path, n in _paths(added).items()}
+        )
         assert _observers_inside(page, TOGGLED) == _inside(after, TOGGLED) == 0
         explorer.screenshot(path=str(ARTIFACTS / "explorer-toggled.png"))
 
@@ -317,7 +367,10 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path],
 def test_a_failed_pass_offers_its_fold_and_the_click_runs_it(lab: tuple[str, Path]) -> None:
     url, root = lab
     with _explorer_page(url.replace("/explorer.ipynb", "/failing.ipynb"), root) as (
-            page, explorer, problems):
+        page,
+        explorer,
+        problems,
+    ):
         assert "The pass failed" in explorer.inner_text()
         button = page.get_by_role("button", name="Fold self.training and run again")
         button.wait_for(timeout=30_000)
@@ -390,8 +443,10 @@ def _search(page, text: str) -> None:
 
 def _explained(page, label: str) -> None:
     """Wait until the explanation shown is that of ``label``."""
-    page.locator(".obsviz-why .obsviz-explanation > div:first-child code",
-                 has_text=re.compile(f"^{re.escape(label)}$")).wait_for(timeout=30_000)
+    page.locator(
+        ".obsviz-why .obsviz-explanation > div:first-child code",
+        has_text=re.compile(f"^{re.escape(label)}$"),
+    ).wait_for(timeout=30_000)
 
 
 def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path]) -> None:
@@ -401,8 +456,9 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
     titled with the step and shows values not reached yet in their own style; related
     values and the neighbourhood's values open their own explanation."""
     url, root = lab
-    with _explorer_page(url.replace("/explorer.ipynb", "/layout.ipynb"), root,
-                        width=WIDTHS[0], height=1100) as (page, explorer, problems):
+    with _explorer_page(
+        url.replace("/explorer.ipynb", "/layout.ipynb"), root, width=WIDTHS[0], height=1100
+    ) as (page, explorer, problems):
         assert page.locator(".jp-FileBrowser").is_visible()
         assert page.locator(".jp-FileBrowser").bounding_box()["width"] > 150
 
@@ -410,14 +466,20 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
         picks = page.locator(".obsviz-picks select option")
         picks.nth(1).wait_for(state="attached", timeout=30_000)
         count = picks.count()
-        assert count == len(modules_naming(obsviz.fold_conv_bn(
-            obsviz.samples.load("resnet_small")), "out.1")) > 1
+        assert (
+            count
+            == len(
+                modules_naming(obsviz.fold_conv_bn(obsviz.samples.load("resnet_small")), "out.1")
+            )
+            > 1
+        )
         assert f"{count} values match" in page.locator(".obsviz-search-info").inner_text()
         assert not page.locator(".obsviz-why .obsviz-explanation").count()
         line = picks.nth(1).get_attribute("value")  # module:method:%name, then the producer
         page.locator(".obsviz-picks select").select_option(value=line)
         page.locator(".obsviz-why .obsviz-explanation", has_text=line.split()[0]).wait_for(
-            timeout=30_000)
+            timeout=30_000
+        )
 
         # the explanation's related values, and its neighbourhood's values, are links
         link = page.locator(".obsviz-why a.obsviz-link").first
@@ -435,7 +497,9 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
         page.get_by_role("button", name="◀ phase").click()
         page.wait_for_function(
             "before => document.querySelector('.obsviz-graph svg').innerHTML !== before",
-            arg=svg, timeout=30_000)
+            arg=svg,
+            timeout=30_000,
+        )
         title = page.locator(".obsviz-graph svg .graph > text").first.text_content()
         assert re.search(r"what InsertObservers had added by step \d+ of \d+", title), title
         assert page.locator(".obsviz-graph svg g.edge.state-not_reached").count() > 0
@@ -445,12 +509,16 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
             page.set_viewport_size({"width": width, "height": 1100})
             _settle(page)
             found = explorer.evaluate(LAYOUT_PROBLEMS)
-            assert found == {"overflowing": [], "cut": [], "untitled": [],
-                             "legendOverFigure": False, "outsideOutput": False}, (width, found)
+            assert found == {
+                "overflowing": [],
+                "cut": [],
+                "untitled": [],
+                "legendOverFigure": False,
+                "outsideOutput": False,
+            }, (width, found)
             page.screenshot(path=str(ARTIFACTS / f"explorer-{width}-window.png"))
             height = explorer.bounding_box()["height"]
             page.set_viewport_size({"width": width, "height": int(height) + 400})
             _settle(page)
             explorer.screenshot(path=str(ARTIFACTS / f"explorer-{width}.png"))
     assert problems.all() == []
-

@@ -119,24 +119,32 @@ class Explorer(widgets.VBox):
     ``explorer.code()`` read it back for code; ``explorer.run`` is the run shown.
     """
 
-    def __init__(self, model: torch.jit.ScriptModule,
-                 qconfig_dict: Mapping[str, QConfig | None] | None = None, *,
-                 qconfigs: Mapping[str, QConfig | None] | None = None,
-                 quant_type: str = STATIC, method: str = "forward",
-                 max_nodes: int | None = DEFAULT_MAX_NODES, name: str | None = None,
-                 fold_conv_bn: bool = True) -> None:
+    def __init__(
+        self,
+        model: torch.jit.ScriptModule,
+        qconfig_dict: Mapping[str, QConfig | None] | None = None,
+        *,
+        qconfigs: Mapping[str, QConfig | None] | None = None,
+        quant_type: str = STATIC,
+        method: str = "forward",
+        max_nodes: int | None = DEFAULT_MAX_NODES,
+        name: str | None = None,
+        fold_conv_bn: bool = True,
+    ) -> None:
         model = _check_inputs(model, method, quant_type)
         self.choices = QConfigChoices(qconfigs)
         if qconfig_dict is None:
             entries = (("", "static"),)
         else:
-            entries = tuple(sorted((key, self.choices.name_of(q, key))
-                                   for key, q in qconfig_dict.items()))
+            entries = tuple(
+                sorted((key, self.choices.name_of(q, key)) for key, q in qconfig_dict.items())
+            )
         self.session = Session(model, self.choices)
         self.model_name = name or _type_name(model)
         self.max_nodes = max_nodes
-        self.initial = ExplorerState(qconfig=entries, quant_type=quant_type, method=method,
-                                     fold_conv_bn=fold_conv_bn)
+        self.initial = ExplorerState(
+            qconfig=entries, quant_type=quant_type, method=method, fold_conv_bn=fold_conv_bn
+        )
         self.state = self.initial
         self.outcome: Outcome | None = None
         self.baseline: Outcome | None = None
@@ -148,8 +156,14 @@ class Explorer(widgets.VBox):
         self._syncing = False
         self._infos = module_infos(model)
         self._build()
-        super().__init__([widgets.HTML(CSS), self.header,
-                          widgets.VBox([self.problems, self.fold_button]), self.body])
+        super().__init__(
+            [
+                widgets.HTML(CSS),
+                self.header,
+                widgets.VBox([self.problems, self.fold_button]),
+                self.body,
+            ]
+        )
         self.add_class("obsviz-explorer")
         self.set_state(self.state)
 
@@ -197,8 +211,11 @@ class Explorer(widgets.VBox):
         ``arguments`` the arguments every call passes alike, as the button a failed
         pass's diagnosis offers does (``obsviz.fold_constant_branches``)."""
         folded = tuple(dict.fromkeys((*self.state.folded, *attributes)))
-        self.set_state(self.state.with_run(
-            folded=folded, fold_arguments=self.state.fold_arguments or arguments))
+        self.set_state(
+            self.state.with_run(
+                folded=folded, fold_arguments=self.state.fold_arguments or arguments
+            )
+        )
 
     def _fold_offered(self) -> tuple[tuple[str, ...], tuple[ArgumentFold, ...]]:
         """The attributes and arguments the shown run's diagnosis offers to fold that
@@ -206,8 +223,9 @@ class Explorer(widgets.VBox):
         failure = self.outcome.failure if self.outcome else None
         if failure is None:
             return (), ()
-        attributes = tuple(name for name in failure.diagnosis.fold_attributes
-                           if name not in self.state.folded)
+        attributes = tuple(
+            name for name in failure.diagnosis.fold_attributes if name not in self.state.folded
+        )
         arguments = () if self.state.fold_arguments else failure.diagnosis.fold_arguments
         return attributes, arguments
 
@@ -223,28 +241,39 @@ class Explorer(widgets.VBox):
             "<div class='obsviz-help'><b>Start here:</b> ① pick a qconfig for a module in "
             "the tree on the left → ② read which observers that adds or removes, and why → "
             "③ see them in the graph (blue octagons are observers) → ④ step through the "
-            "pass, or ⑤ click a value to ask why it is (not) observed.</div>")
+            "pass, or ⑤ click a value to ask why it is (not) observed.</div>"
+        )
         self.prepare = widgets.HTML(layout=widgets.Layout(flex="1 1 320px", min_width="0"))
         self.prepare.add_class("obsviz-prepare")
         self.fold_conv_bn = widgets.Checkbox(
-            value=self.state.fold_conv_bn, indent=False,
+            value=self.state.fold_conv_bn,
+            indent=False,
             description="fold conv-bn first, as prepare_jit does",
             tooltip="off: the bare pass (obsviz.insert_observers) on the model as scripted",
-            layout=widgets.Layout(width="auto", flex="0 0 auto"))
+            layout=widgets.Layout(width="auto", flex="0 0 auto"),
+        )
         self.fold_conv_bn.add_class("obsviz-fold-conv-bn")
-        self.fold_conv_bn.observe(lambda c: self._run_change(fold_conv_bn=c["new"]),
-                                  names="value")
-        self.header = widgets.VBox([title, widgets.HBox(
-            [self.prepare, self.fold_conv_bn],
-            layout=widgets.Layout(flex_flow="row wrap", align_items="center"))])
+        self.fold_conv_bn.observe(lambda c: self._run_change(fold_conv_bn=c["new"]), names="value")
+        self.header = widgets.VBox(
+            [
+                title,
+                widgets.HBox(
+                    [self.prepare, self.fold_conv_bn],
+                    layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+                ),
+            ]
+        )
         self.status = widgets.HTML()
         self.problems = widgets.HTML()
         self.fold_button = widgets.Button(
-            button_style="warning", icon="wrench",
-            layout=widgets.Layout(width="auto", display="none", align_self="flex-start",
-                                  margin="0 0 10px 6px"),
+            button_style="warning",
+            icon="wrench",
+            layout=widgets.Layout(
+                width="auto", display="none", align_self="flex-start", margin="0 0 10px 6px"
+            ),
             tooltip="obsviz.fold_constant_branches: make these attributes and arguments "
-                    "constants, so constant propagation removes the branches on them")
+            "constants, so constant propagation removes the branches on them",
+        )
         self.fold_button.on_click(lambda _: self.fold(*self._fold_offered()[0]))
         # Panels side by side while they fit, stacked when they do not: each row wraps.
         top = _row([self._build_left(), self._build_right()])
@@ -253,116 +282,207 @@ class Explorer(widgets.VBox):
 
     def _build_left(self) -> widgets.VBox:
         self.quant_type = widgets.ToggleButtons(
-            options=[STATIC, DYNAMIC], value=self.state.quant_type,
-            tooltips=["static: observe activations and weights",
-                      "dynamic: observe only what dynamically quantized ops need"],
-            style={"button_width": "80px"})
+            options=[STATIC, DYNAMIC],
+            value=self.state.quant_type,
+            tooltips=[
+                "static: observe activations and weights",
+                "dynamic: observe only what dynamically quantized ops need",
+            ],
+            style={"button_width": "80px"},
+        )
         self.quant_type.observe(lambda c: self._run_change(quant_type=c["new"]), names="value")
         methods = sorted(self.session.model._c._method_names())
-        self.method = widgets.Dropdown(options=methods, value=self.state.method,
-                                       description="method",
-                                       style={"description_width": "70px"},
-                                       layout=widgets.Layout(width="260px"))
+        self.method = widgets.Dropdown(
+            options=methods,
+            value=self.state.method,
+            description="method",
+            style={"description_width": "70px"},
+            layout=widgets.Layout(width="260px"),
+        )
         self.method.observe(lambda c: self._run_change(method=c["new"]), names="value")
-        self.tree = ModuleTree(self._infos, self.choices.names, self._choose, self._show_module,
-                               made_for=lambda name: self.choices[name].made_for
-                               if name in self.choices and name != INHERIT else None)
-        self.reset = widgets.Button(description="reset to the start",
-                                    tooltip="back to the qconfig_dict you opened it with")
+        self.tree = ModuleTree(
+            self._infos,
+            self.choices.names,
+            self._choose,
+            self._show_module,
+            made_for=lambda name: (
+                self.choices[name].made_for if name in self.choices and name != INHERIT else None
+            ),
+        )
+        self.reset = widgets.Button(
+            description="reset to the start", tooltip="back to the qconfig_dict you opened it with"
+        )
         self.reset.on_click(lambda _: self.set_state(self.initial))
         self.code_view = widgets.HTML()
         self.code_view.add_class("obsviz-code")
         start = widgets.VBox(
-            [heading("1", "Choose qconfigs",
-                     "Each module inherits its parent's qconfig unless you set one: pick "
-                     "one in its menu. ▸ opens a module; its name shows it in the graph."),
-             _row([widgets.Label("quant type", layout=widgets.Layout(width="74px")),
-                   self.quant_type], align="center"),
-             self.method, self.tree, self.reset])
+            [
+                heading(
+                    "1",
+                    "Choose qconfigs",
+                    "Each module inherits its parent's qconfig unless you set one: pick "
+                    "one in its menu. ▸ opens a module; its name shows it in the graph.",
+                ),
+                _row(
+                    [
+                        widgets.Label("quant type", layout=widgets.Layout(width="74px")),
+                        self.quant_type,
+                    ],
+                    align="center",
+                ),
+                self.method,
+                self.tree,
+                self.reset,
+            ]
+        )
         start.add_class("obsviz-start")
-        return _panel("left", [start, heading("", "As code", "The state as a qconfig_dict "
-                                              "to paste into your code."), self.code_view],
-                      flex="1 1 440px", min_width="340px", max_width="540px",
-                      margin="0 16px 8px 0")
+        return _panel(
+            "left",
+            [
+                start,
+                heading("", "As code", "The state as a qconfig_dict to paste into your code."),
+                self.code_view,
+            ],
+            flex="1 1 440px",
+            min_width="340px",
+            max_width="540px",
+            margin="0 16px 8px 0",
+        )
 
     def _build_right(self) -> widgets.VBox:
         self.diff = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.diff.add_class("obsviz-diff")
         modules = [(f"{p or '<top>'} · {i.type_name}", p) for p, i in self._infos.items()]
-        self.module = widgets.Dropdown(options=modules, value="", description="module",
-                                       style={"description_width": "50px"},
-                                       layout=widgets.Layout(flex="0 1 300px", min_width="200px"))
+        self.module = widgets.Dropdown(
+            options=modules,
+            value="",
+            description="module",
+            style={"description_width": "50px"},
+            layout=widgets.Layout(flex="0 1 300px", min_width="200px"),
+        )
         self.module.observe(lambda c: self._change(module=c["new"]), names="value")
         self.when = widgets.ToggleButtons(
-            options=list(WHEN), value=self.state.when,
-            tooltips=["your model with the observers the pass added (octagons)",
-                      "your model, each value coloured by what the pass decided",
-                      "the observed module run.module"],
-            style={"button_width": "64px"})
+            options=list(WHEN),
+            value=self.state.when,
+            tooltips=[
+                "your model with the observers the pass added (octagons)",
+                "your model, each value coloured by what the pass decided",
+                "the observed module run.module",
+            ],
+            style={"button_width": "64px"},
+        )
         self.when.observe(lambda c: self._change(when=c["new"]), names="value")
-        self.depth = widgets.Dropdown(options=[0, 1, 2, 3], value=0, description="depth",
-                                      tooltip="how many levels of submodule calls to open",
-                                      style={"description_width": "40px"},
-                                      layout=widgets.Layout(width="110px"))
+        self.depth = widgets.Dropdown(
+            options=[0, 1, 2, 3],
+            value=0,
+            description="depth",
+            tooltip="how many levels of submodule calls to open",
+            style={"description_width": "40px"},
+            layout=widgets.Layout(width="110px"),
+        )
         self.depth.observe(lambda c: self._change(depth=c["new"]), names="value")
         # The legend sits beside the graph while both fit, else below it: never over it.
-        self.graph = widgets.HTML(layout=widgets.Layout(flex="4 1 360px", min_width="0",
-                                                        margin="0 10px 6px 0"))
+        self.graph = widgets.HTML(
+            layout=widgets.Layout(flex="4 1 360px", min_width="0", margin="0 10px 6px 0")
+        )
         self.graph.add_class("obsviz-graph")
-        legend = self.legend = widgets.HTML(views.legend_html(),
-                                            layout=widgets.Layout(flex="1 1 240px"))
+        legend = self.legend = widgets.HTML(
+            views.legend_html(), layout=widgets.Layout(flex="1 1 240px")
+        )
         legend.add_class("obsviz-legend-box")
         self.step_controls = self._build_step()
         self.step_view = widgets.HTML()
         self.step_view.add_class("obsviz-step-view")
-        return _panel("right", [
-             heading("2", "What changed", "Observers your last change added or removed, with "
-                     "the pass's reasons."), self.status, self.diff,
-             heading("3", "The graph", "Pick a module and a view; a collapsed call says how "
-                     "many observers are inside it."),
-             _row([self.module, self.when, self.depth], align="center"),
-             _row([self.graph, legend]),
-             heading("4", "Step through the pass", "Replays the recorded decisions: the "
-                     "graph and the tables show the pass as it stood at the step."),
-             self.step_controls, self.step_view],
+        return _panel(
+            "right",
+            [
+                heading(
+                    "2",
+                    "What changed",
+                    "Observers your last change added or removed, with the pass's reasons.",
+                ),
+                self.status,
+                self.diff,
+                heading(
+                    "3",
+                    "The graph",
+                    "Pick a module and a view; a collapsed call says how "
+                    "many observers are inside it.",
+                ),
+                _row([self.module, self.when, self.depth], align="center"),
+                _row([self.graph, legend]),
+                heading(
+                    "4",
+                    "Step through the pass",
+                    "Replays the recorded decisions: the "
+                    "graph and the tables show the pass as it stood at the step.",
+                ),
+                self.step_controls,
+                self.step_view,
+            ],
             # grows where the left panel does not
-            flex="100 1 560px", min_width="0", margin="0 0 8px 0")
+            flex="100 1 560px",
+            min_width="0",
+            margin="0 0 8px 0",
+        )
 
     def _build_step(self) -> widgets.HBox:
         def button(label: str, tip: str, move: Callable[[], None]) -> widgets.Button:
-            b = widgets.Button(description=label, tooltip=tip,
-                               layout=widgets.Layout(width="auto", flex="0 0 auto"))
+            b = widgets.Button(
+                description=label, tooltip=tip, layout=widgets.Layout(width="auto", flex="0 0 auto")
+            )
             b.on_click(lambda _: move())
             return b
 
         self.first_button = button("|◀ start", "the first event", lambda: self.go_to_step(0))
-        self.prev_phase_button = button("◀ phase", "the start of this or the previous phase",
-                                        lambda: self.jump_phase(-1))
+        self.prev_phase_button = button(
+            "◀ phase", "the start of this or the previous phase", lambda: self.jump_phase(-1)
+        )
         self.prev_button = button("◀", "the previous event", lambda: self.move_step(-1))
-        self.slider = widgets.IntSlider(min=0, max=0, value=0, continuous_update=False,
-                                        description="step",
-                                        style={"description_width": "40px"},
-                                        layout=widgets.Layout(flex="1 1 220px",
-                                                              min_width="200px"))
+        self.slider = widgets.IntSlider(
+            min=0,
+            max=0,
+            value=0,
+            continuous_update=False,
+            description="step",
+            style={"description_width": "40px"},
+            layout=widgets.Layout(flex="1 1 220px", min_width="200px"),
+        )
         self.slider.observe(lambda c: self._slid(c["new"]), names="value")
         self.next_button = button("▶", "the next event", lambda: self.move_step(1))
-        self.next_phase_button = button("phase ▶", "the start of the next phase",
-                                        lambda: self.jump_phase(1))
-        self.end_button = button("end ▶|", "the end of the pass: the final result",
-                                 lambda: self.go_to_step(None))
-        return _row([self.first_button, self.prev_phase_button, self.prev_button, self.slider,
-                     self.next_button, self.next_phase_button, self.end_button],
-                    align="center")
+        self.next_phase_button = button(
+            "phase ▶", "the start of the next phase", lambda: self.jump_phase(1)
+        )
+        self.end_button = button(
+            "end ▶|", "the end of the pass: the final result", lambda: self.go_to_step(None)
+        )
+        return _row(
+            [
+                self.first_button,
+                self.prev_phase_button,
+                self.prev_button,
+                self.slider,
+                self.next_button,
+                self.next_phase_button,
+                self.end_button,
+            ],
+            align="center",
+        )
 
     def _build_tables(self) -> widgets.VBox:
-        self.query = widgets.Text(placeholder="filter rows: a name, op or reason",
-                                  continuous_update=False, layout=widgets.Layout(width="100%"))
+        self.query = widgets.Text(
+            placeholder="filter rows: a name, op or reason",
+            continuous_update=False,
+            layout=widgets.Layout(width="100%"),
+        )
         self.query.observe(lambda c: self._change(query=c["new"]), names="value")
         # one button per table, wrapping onto more lines rather than cutting names
         self.table_picker = widgets.ToggleButtons(
-            options=list(views.TABLE_NAMES), value=self.state.table,
+            options=list(views.TABLE_NAMES),
+            value=self.state.table,
             tooltips=[views.DESCRIPTIONS[name] for name in views.TABLE_NAMES],
-            style={"button_width": "auto"})
+            style={"button_width": "auto"},
+        )
         self.table_picker.add_class("obsviz-table-picker")
         self.table_picker.observe(lambda c: self._change(table=c["new"]), names="value")
         self.table_header = widgets.HTML()
@@ -370,39 +490,62 @@ class Explorer(widgets.VBox):
         self.table_rows = widgets.Select(options=[], rows=14)
         self.table_rows.add_class("obsviz-rows")
         self.table_rows.observe(self._row_picked, names="value")
-        table = widgets.VBox([self.table_header, self.table_rows],
-                             layout=widgets.Layout(overflow="auto", width="100%"))
+        table = widgets.VBox(
+            [self.table_header, self.table_rows],
+            layout=widgets.Layout(overflow="auto", width="100%"),
+        )
         table.add_class("obsviz-table")  # header and rows scroll sideways together
         self.table_info = widgets.HTML()
-        return _panel("tables", [
-            heading("", "Tables", "The pass's maps at the step; click a row to ask why."),
-            self.query, self.table_picker, table, self.table_info],
-            flex="3 1 480px", min_width="0", margin="0 16px 8px 0")
+        return _panel(
+            "tables",
+            [
+                heading("", "Tables", "The pass's maps at the step; click a row to ask why."),
+                self.query,
+                self.table_picker,
+                table,
+                self.table_info,
+            ],
+            flex="3 1 480px",
+            min_width="0",
+            margin="0 16px 8px 0",
+        )
 
     def _build_why(self) -> widgets.VBox:
         # Typing stays in the browser; Enter searches. One match is explained at once,
         # several are offered in the pick list.
-        self.search = widgets.Text(placeholder="search a value, then Enter: %out.1 or "
-                                               "layer1.0:forward:%out.1",
-                                   continuous_update=False, layout=widgets.Layout(width="100%"))
+        self.search = widgets.Text(
+            placeholder="search a value, then Enter: %out.1 or layer1.0:forward:%out.1",
+            continuous_update=False,
+            layout=widgets.Layout(width="100%"),
+        )
         self.search.add_class("obsviz-search")
         self.search.observe(self._searched, names="value")
         self.search_info = widgets.HTML()
         self.search_info.add_class("obsviz-search-info")
-        self.picks = widgets.Select(options=[], rows=8,
-                                    layout=widgets.Layout(width="100%", display="none"))
+        self.picks = widgets.Select(
+            options=[], rows=8, layout=widgets.Layout(width="100%", display="none")
+        )
         self.picks.add_class("obsviz-picks")
         self.picks.observe(self._picked, names="value")
         self.why = widgets.HTML()
         self.why.add_class("obsviz-why")
         # where a click on a link or a figure's value puts the value to explain (hidden)
-        self.follow = widgets.Text(continuous_update=False,
-                                   layout=widgets.Layout(display="none"))
+        self.follow = widgets.Text(continuous_update=False, layout=widgets.Layout(display="none"))
         self.follow.add_class("obsviz-follow")
         self.follow.observe(self._followed, names="value")
-        return _panel("why", [heading("5", "Why is a value (not) observed?"), self.search,
-                              self.search_info, self.picks, self.why, self.follow],
-                      flex="2 1 360px", min_width="0")
+        return _panel(
+            "why",
+            [
+                heading("5", "Why is a value (not) observed?"),
+                self.search,
+                self.search_info,
+                self.picks,
+                self.why,
+                self.follow,
+            ],
+            flex="2 1 360px",
+            min_width="0",
+        )
 
     # ------------------------------------------------------------------ control callbacks
     def _choose(self, path: str, choice: str) -> None:
@@ -454,8 +597,7 @@ class Explorer(widgets.VBox):
     def _matches(self, query: str) -> views.Matches:
         key = self.state.run_key
         index = self.session.view(("values", key), lambda: views.ValueIndex.of(self.run))
-        return self.session.view(("matches", key, query),
-                                 lambda: views.value_matches(index, query))
+        return self.session.view(("matches", key, query), lambda: views.value_matches(index, query))
 
     def _last_step(self) -> int:
         run = self.run
@@ -513,22 +655,39 @@ class Explorer(widgets.VBox):
         self._draw("status", (key,), lambda: self._draw_status(outcome))
         self._draw("diff", (base_key, key), self._draw_diff)
         self._draw("tree", (key, state.qconfig), self._draw_tree)
-        self._draw("code", (key, state.step), lambda: setattr(
-            self.code_view, "value", f"<pre>{views.esc(self.code())}</pre>"))
+        self._draw(
+            "code",
+            (key, state.step),
+            lambda: setattr(self.code_view, "value", f"<pre>{views.esc(self.code())}</pre>"),
+        )
         if run is None:
             for widget in (self.graph, self.step_view, self.why):
                 widget.value = views.box("No run to show: the pass could not start.")
             return
         self._draw("search", (key, state.search), self._draw_search)
-        self._draw("graph", (key, state.module, state.method, state.when, state.depth,
-                             state.step), self._draw_graph)
-        self._draw("step", (key, state.step), lambda: setattr(
-            self.step_view, "value", views.step_html(run, state.step)))
+        self._draw(
+            "graph",
+            (key, state.module, state.method, state.when, state.depth, state.step),
+            self._draw_graph,
+        )
+        self._draw(
+            "step",
+            (key, state.step),
+            lambda: setattr(self.step_view, "value", views.step_html(run, state.step)),
+        )
         self._draw("table", (key, state.step, state.table, state.query), self._draw_table)
-        self._draw("why", (key, state.step, state.value), lambda: setattr(
-            self.why, "value", self.session.view(
-                ("why", key, state.step, state.value),
-                lambda: views.explanation_html(run, state, self.max_nodes))))
+        self._draw(
+            "why",
+            (key, state.step, state.value),
+            lambda: setattr(
+                self.why,
+                "value",
+                self.session.view(
+                    ("why", key, state.step, state.value),
+                    lambda: views.explanation_html(run, state, self.max_nodes),
+                ),
+            ),
+        )
 
     def _draw(self, name: str, key: Hashable, draw: Callable[[], None]) -> None:
         """Draw one view unless it already shows ``key``; a failing view says so and the
@@ -541,8 +700,13 @@ class Explorer(widgets.VBox):
         except Exception as err:  # a bug in one view must not blank the whole app
             self.errors.append(f"{name}: {traceback.format_exc()}")
             message = views.box(f"This view failed: {views.esc(repr(err))}", "error")
-            target = {"graph": self.graph, "step": self.step_view, "why": self.why,
-                      "diff": self.diff, "status": self.problems}.get(name)
+            target = {
+                "graph": self.graph,
+                "step": self.step_view,
+                "why": self.why,
+                "diff": self.diff,
+                "status": self.problems,
+            }.get(name)
             if target is not None:
                 target.value = message
         self._shown[name] = key
@@ -564,12 +728,19 @@ class Explorer(widgets.VBox):
         """The header's line on prepare_jit: the pairs it folds, and the observers of the
         other kind of run when that run is kept."""
         key = outcome.key
-        batchnorms = outcome.conv_bn if key.fold_conv_bn else \
-            self.session.conv_bn_folded(
-                self.session.model_for(key.folded, key.fold_arguments, key.method))[1]
+        batchnorms = (
+            outcome.conv_bn
+            if key.fold_conv_bn
+            else self.session.conv_bn_folded(
+                self.session.model_for(key.folded, key.fold_arguments, key.method)
+            )[1]
+        )
         other = self.session.kept(key._replace(fold_conv_bn=not key.fold_conv_bn))
-        observers = other.run.observer_count if other is not None and other.run is not None \
-            and other.failure is None else None
+        observers = (
+            other.run.observer_count
+            if other is not None and other.run is not None and other.failure is None
+            else None
+        )
         return views.prepare_html(key.fold_conv_bn, batchnorms, observers)
 
     def _draw_diff(self) -> None:
@@ -581,14 +752,19 @@ class Explorer(widgets.VBox):
         diff = self.session.diff(baseline, outcome)
         note = ""
         if baseline.failure is not None or outcome.failure is not None:
-            note = views.box("One of the two runs stopped part-way, so values it never "
-                             "reached count as unobserved there.", "warn")
+            note = views.box(
+                "One of the two runs stopped part-way, so values it never "
+                "reached count as unobserved there.",
+                "warn",
+            )
         if baseline.key.fold_conv_bn != outcome.key.fold_conv_bn:
-            note += views.box("Folding conv-bn changes the graphs themselves (the BatchNorm "
-                              "calls go and values are renumbered), so observers are matched "
-                              "by value name, and many show as removed and added.", "warn")
-        self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key,
-                                                                         outcome.key))
+            note += views.box(
+                "Folding conv-bn changes the graphs themselves (the BatchNorm "
+                "calls go and values are renumbered), so observers are matched "
+                "by value name, and many show as removed and added.",
+                "warn",
+            )
+        self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key, outcome.key))
 
     def _draw_search(self) -> None:
         found = self._matches(self.state.search)
@@ -596,13 +772,15 @@ class Explorer(widgets.VBox):
         try:
             offered = found.picks if found.total > 1 else ()
             self.picks.options = offered
-            self.picks.value = self.state.value if any(
-                label == self.state.value for _, label in offered) else None
+            self.picks.value = (
+                self.state.value if any(label == self.state.value for _, label in offered) else None
+            )
         finally:
             self._syncing = False
         self.picks.layout.display = "" if found.total > 1 else "none"
-        self.search_info.value = views.box(found.message, "warn" if not found.total
-                                           else "note") if found.message else ""
+        self.search_info.value = (
+            views.box(found.message, "warn" if not found.total else "note") if found.message else ""
+        )
 
     def _draw_tree(self) -> None:
         counts = views.observers_by_module(self.run) if self.run is not None else None
@@ -610,10 +788,19 @@ class Explorer(widgets.VBox):
 
     def _draw_graph(self) -> None:
         state, run = self.state, self.run
-        key = ("graph", state.run_key, state.module, state.method, state.when, state.depth,
-               state.step, self.max_nodes)
+        key = (
+            "graph",
+            state.run_key,
+            state.module,
+            state.method,
+            state.when,
+            state.depth,
+            state.step,
+            self.max_nodes,
+        )
         self.graph.value = self.session.view(
-            key, lambda: views.graph_html(run, state, self.max_nodes))
+            key, lambda: views.graph_html(run, state, self.max_nodes)
+        )
 
     def _draw_table(self) -> None:
         state, run = self.state, self.run
@@ -628,10 +815,12 @@ class Explorer(widgets.VBox):
             self._syncing = False
         at = "the end" if state.step is None else f"step {state.step}"
         shown = f"showing the first {len(rows)} of " if len(rows) < matched else ""
-        self.table_info.value = (f"<span class='obsviz-muted'><code>run.tables."
-                                 f"{state.table}</code> at {at}: {shown}{matched} rows"
-                                 f"{' matching the filter' if state.query else ''} · "
-                                 f"{views.esc(views.DESCRIPTIONS[state.table])}</span>")
+        self.table_info.value = (
+            f"<span class='obsviz-muted'><code>run.tables."
+            f"{state.table}</code> at {at}: {shown}{matched} rows"
+            f"{' matching the filter' if state.query else ''} · "
+            f"{views.esc(views.DESCRIPTIONS[state.table])}</span>"
+        )
 
     # ------------------------------------------------------------------ notebook display
     def __repr__(self) -> str:
@@ -640,8 +829,9 @@ class Explorer(widgets.VBox):
 
 def _row(children: list[widgets.Widget], align: str = "flex-start") -> widgets.Box:
     """Children side by side, wrapping onto the next line where they do not fit."""
-    return widgets.Box(children, layout=widgets.Layout(
-        width="100%", flex_flow="row wrap", align_items=align))
+    return widgets.Box(
+        children, layout=widgets.Layout(width="100%", flex_flow="row wrap", align_items=align)
+    )
 
 
 def _panel(name: str, children: list[widgets.Widget], **layout: str) -> widgets.VBox:
@@ -655,4 +845,3 @@ def _panel(name: str, children: list[widgets.Widget], **layout: str) -> widgets.
 
 def _type_name(model: torch.jit.ScriptModule) -> str:
     return model._c._type().qualified_name().rsplit(".", 1)[-1]
-

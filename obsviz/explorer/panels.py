@@ -53,20 +53,26 @@ def box(text: str, kind: str = "note") -> str:
 
 def legend_html() -> str:
     """What the colours, line styles and node shapes mean: the figures' own style table."""
-    rows = [f"<div class='obsviz-legend-entry'><span class='obsviz-sample' "
-            f"style='color:{s.color}'>{esc(s.sample)}</span><span>{esc(s.legend)}</span></div>"
-            for s in style.STATES.values()]
+    rows = [
+        f"<div class='obsviz-legend-entry'><span class='obsviz-sample' "
+        f"style='color:{s.color}'>{esc(s.sample)}</span><span>{esc(s.legend)}</span></div>"
+        for s in style.STATES.values()
+    ]
     for role, meaning in style.NODE_LEGEND.items():
         attrs = style.NODES[role]
         rows.append(
             f"<div class='obsviz-legend-entry'><span><span class='obsviz-node' style='"
             f"background:{attrs.get('fillcolor', 'white')};border-color:"
             f"{attrs.get('color', '#404040')}'>{esc(style.ROLE_SAMPLES[role])}</span></span>"
-            f"<span>{esc(meaning)}</span></div>")
+            f"<span>{esc(meaning)}</span></div>"
+        )
     # one column beside the graph; as many as fit when it is below
-    return ("<div class='obsviz-legend'><b>What the colours mean</b><br>Edges are values, "
-            "boxes are ops; hover an edge for its reason.<div class='obsviz-legend-grid'>"
-            + "".join(rows) + "</div></div>")
+    return (
+        "<div class='obsviz-legend'><b>What the colours mean</b><br>Edges are values, "
+        "boxes are ops; hover an edge for its reason.<div class='obsviz-legend-grid'>"
+        + "".join(rows)
+        + "</div></div>"
+    )
 
 
 # ---------------------------------------------------------------------- run and failure
@@ -78,9 +84,11 @@ def status_html(outcome: Outcome, model_name: str) -> str:
     state = "stopped part-way" if outcome.failure else f"{run.observer_count} observers inserted"
     warned = f" · {len(outcome.warnings)} warnings" if outcome.warnings else ""
     folded = f" after folding {_pairs(len(outcome.conv_bn))}" if outcome.conv_bn else ""
-    return (f"<b>{esc(model_name)}</b>: {state} by {esc(run.quant_type)} InsertObservers "
-            f"on <code>{esc(run.method_name)}</code>{folded} · {len(run.events)} events "
-            f"recorded · the pass took {outcome.seconds:.2f} s{warned}")
+    return (
+        f"<b>{esc(model_name)}</b>: {state} by {esc(run.quant_type)} InsertObservers "
+        f"on <code>{esc(run.method_name)}</code>{folded} · {len(run.events)} events "
+        f"recorded · the pass took {outcome.seconds:.2f} s{warned}"
+    )
 
 
 def observers_by_module(run: Run) -> dict[str, int]:
@@ -95,27 +103,36 @@ def _pairs(count: int) -> str:
     return f"{count} conv-bn pair{'s' if count != 1 else ''}"
 
 
-def prepare_html(fold_conv_bn: bool, batchnorms: tuple[str, ...],
-                 other_observers: int | None) -> str:
+def prepare_html(
+    fold_conv_bn: bool, batchnorms: tuple[str, ...], other_observers: int | None
+) -> str:
     """What the run is in prepare_jit's terms: prepare_jit's (the conv-bn pairs of
     ``batchnorms`` folded, then the pass) or the bare pass's. ``other_observers`` is how
     many observers the other kind of run inserts, when it is known."""
     pairs = _pairs(len(batchnorms))
     if fold_conv_bn:
         if not batchnorms:
-            return ("As <code>prepare_jit</code> does, except that there is no conv-bn pair "
-                    "to fold: the pass runs on the model as scripted.")
+            return (
+                "As <code>prepare_jit</code> does, except that there is no conv-bn pair "
+                "to fold: the pass runs on the model as scripted."
+            )
         named = ", ".join(batchnorms[:3]) + (", …" if len(batchnorms) > 3 else "")
-        bare = f" (the bare pass inserts {other_observers})" \
-            if other_observers is not None else ""
-        return (f"As <code>prepare_jit</code> does: {pairs} folded first (BatchNorm "
-                f"{esc(named)}), then the pass{bare}. Values are named as in the folded "
-                "graphs.")
-    text = ("The bare pass, <code>obsviz.insert_observers</code>, on the model as scripted "
-            "(no conv-bn folding).")
+        bare = f" (the bare pass inserts {other_observers})" if other_observers is not None else ""
+        return (
+            f"As <code>prepare_jit</code> does: {pairs} folded first (BatchNorm "
+            f"{esc(named)}), then the pass{bare}. Values are named as in the folded "
+            "graphs."
+        )
+    text = (
+        "The bare pass, <code>obsviz.insert_observers</code>, on the model as scripted "
+        "(no conv-bn folding)."
+    )
     if batchnorms:
-        instead = f" and insert {other_observers} observers instead" \
-            if other_observers is not None else ""
+        instead = (
+            f" and insert {other_observers} observers instead"
+            if other_observers is not None
+            else ""
+        )
         text += f" <code>prepare_jit</code> would fold {pairs} first{instead}."
     return text
 
@@ -125,11 +142,18 @@ def problems_html(outcome: Outcome) -> str:
     parts = []
     if outcome.failure is not None:
         diagnosis = outcome.failure.diagnosis
-        body = diagnosis._repr_html_() if hasattr(diagnosis, "_repr_html_") else \
-            f"<pre>{esc(str(diagnosis))}</pre>"
-        parts.append(box("<b>The pass failed.</b> The diagnosis says what to change; the views "
-                         "below show the partial run, up to where the pass stopped." + body,
-                         "error"))
+        body = (
+            diagnosis._repr_html_()
+            if hasattr(diagnosis, "_repr_html_")
+            else f"<pre>{esc(str(diagnosis))}</pre>"
+        )
+        parts.append(
+            box(
+                "<b>The pass failed.</b> The diagnosis says what to change; the views "
+                "below show the partial run, up to where the pass stopped." + body,
+                "error",
+            )
+        )
     elif outcome.error is not None:
         parts.append(box(f"<b>The pass could not run:</b> {esc(str(outcome.error))}", "error"))
     if outcome.warnings:
@@ -142,19 +166,30 @@ def problems_html(outcome: Outcome) -> str:
 def change_text(before: RunKey, after: RunKey) -> str:
     """What differs between two run keys: ``layer1: inherit → None``."""
     old, new = dict(before.qconfig), dict(after.qconfig)
-    parts = [f"{display_path(path)}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
-             for path in sorted(set(old) | set(new)) if old.get(path) != new.get(path)]
-    for what, a, b in (("quant type", before.quant_type, after.quant_type),
-                       ("method", before.method, after.method)):
+    parts = [
+        f"{display_path(path)}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
+        for path in sorted(set(old) | set(new))
+        if old.get(path) != new.get(path)
+    ]
+    for what, a, b in (
+        ("quant type", before.quant_type, after.quant_type),
+        ("method", before.method, after.method),
+    ):
         if a != b:
             parts.append(f"{what}: {a} → {b}")
     if (before.folded, before.fold_arguments) != (after.folded, after.fold_arguments):
-        parts.append(f"folded: {_folded(before.folded, before.fold_arguments)} → "
-                     f"{_folded(after.folded, after.fold_arguments)}")
+        parts.append(
+            f"folded: {_folded(before.folded, before.fold_arguments)} → "
+            f"{_folded(after.folded, after.fold_arguments)}"
+        )
     if before.fold_conv_bn != after.fold_conv_bn:
-        parts.append("conv-bn folding: " + " → ".join(
-            "on (prepare_jit)" if on else "off (the bare pass)"
-            for on in (before.fold_conv_bn, after.fold_conv_bn)))
+        parts.append(
+            "conv-bn folding: "
+            + " → ".join(
+                "on (prepare_jit)" if on else "off (the bare pass)"
+                for on in (before.fold_conv_bn, after.fold_conv_bn)
+            )
+        )
     return "; ".join(parts) or "nothing"
 
 
@@ -170,15 +205,18 @@ def without_observer_names(text: str) -> str:
     """``_observer_3 (HistogramObserver)`` -> ``a HistogramObserver``: each run numbers its
     observers afresh, so two runs are compared by the values observed, not by names."""
     return _OBSERVER_NAME.sub(
-        lambda m: f"{'an' if m.group(1)[0] in 'AEIOU' else 'a'} {m.group(1)}", text)
+        lambda m: f"{'an' if m.group(1)[0] in 'AEIOU' else 'a'} {m.group(1)}", text
+    )
 
 
 def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str:
     """Observers the change added and removed, each with why, now and before."""
     if diff is None:
-        return box("Nothing to compare yet. <b>Change a module's qconfig</b> (or the quant "
-                   "type) on the left, and the observers that change adds or removes show "
-                   "here, each with its reason.")
+        return box(
+            "Nothing to compare yet. <b>Change a module's qconfig</b> (or the quant "
+            "type) on the left, and the observers that change adds or removes show "
+            "here, each with its reason."
+        )
     head = f"<div class='obsviz-diff-head'>You changed <b>{esc(change)}</b>: "
     if not len(diff):
         return head + "<b>no observer moved</b>.</div>"
@@ -187,19 +225,26 @@ def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str
         counts[entry.change] = counts.get(entry.change, 0) + 1
     head += ", ".join(
         f"<span style='color:{CHANGE_STYLES[c][1]}'><b>{n} observer{'s' if n > 1 else ''} "
-        f"{CHANGE_STYLES[c][2]}</b></span>" for c, n in counts.items())
+        f"{CHANGE_STYLES[c][2]}</b></span>"
+        for c, n in counts.items()
+    )
     rows = []
     for entry in list(diff)[:limit]:
         mark, color, words = CHANGE_STYLES[entry.change]
         now, then = entry.other, entry.this  # diff is before.diff(after)
         label = value_label(entry.module_path, entry.method, entry.value)
-        lines = [f"<div class='obsviz-diff-entry' style='border-left-color:{color}'>"
-                 f"<span style='color:{color}'><b>{mark} observer {words}</b></span> "
-                 f"<code>{esc(label)}</code>"]
+        lines = [
+            f"<div class='obsviz-diff-entry' style='border-left-color:{color}'>"
+            f"<span style='color:{color}'><b>{mark} observer {words}</b></span> "
+            f"<code>{esc(label)}</code>"
+        ]
         for when, e in (("now", now), ("before", then)):
-            text = "the value does not exist" if e is None else \
-                f"<b>{'observed' if e.observed else 'not observed'}</b> " \
+            text = (
+                "the value does not exist"
+                if e is None
+                else f"<b>{'observed' if e.observed else 'not observed'}</b> "
                 f"(<code>{esc(e.reason)}</code>): {esc(without_observer_names(e.verdict))}"
+            )
             lines.append(f"<div><i>{when}:</i> {text}</div>")
         rows.append("".join(lines) + "</div>")
     more = len(diff) - limit
@@ -212,19 +257,31 @@ def graph_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
     """The graph of ``state.module`` as SVG, coloured by the decisions made by the step."""
     method = state.method if not state.module else "forward"
     try:
-        figure = run.render(module=state.module, method=method, when=state.when,
-                            depth=state.depth, max_nodes=max_nodes, legend=False,
-                            states=run_states(run, state.step))
+        figure = run.render(
+            module=state.module,
+            method=method,
+            when=state.when,
+            depth=state.depth,
+            max_nodes=max_nodes,
+            legend=False,
+            states=run_states(run, state.step),
+        )
         svg = figure.svg()
     except TooManyNodesError as err:
-        return box(f"<b>This graph is too big to draw.</b> {esc(str(err))} Pick a submodule "
-                   "in <i>module</i> above, or a smaller <i>depth</i>.", "warn")
+        return box(
+            f"<b>This graph is too big to draw.</b> {esc(str(err))} Pick a submodule "
+            "in <i>module</i> above, or a smaller <i>depth</i>.",
+            "warn",
+        )
     except RenderError as err:
         return box(f"<b>No figure:</b> {esc(str(err))}", "warn")
     # values and ops open their explanation where the figure draws one graph by the names
     # of the model given to the pass (run.module's renumber values)
-    graph = f"{display_path(state.module)}:{method}" \
-        if state.depth == 0 and state.when != "after" else None
+    graph = (
+        f"{display_path(state.module)}:{method}"
+        if state.depth == 0 and state.when != "after"
+        else None
+    )
     return followable(figure_html(svg, graph))
 
 
@@ -239,8 +296,11 @@ def _field_text(value: object) -> str:
 
 def event_text(event: ev.Event) -> str:
     """One line for an event: its kind and fields, values as ``path:method:%name``."""
-    fields = [f"{f.name}={_field_text(getattr(event, f.name))}"
-              for f in dataclasses.fields(event) if f.name not in ("step", "maps")]
+    fields = [
+        f"{f.name}={_field_text(getattr(event, f.name))}"
+        for f in dataclasses.fields(event)
+        if f.name not in ("step", "maps")
+    ]
     return f"{type(event).__name__}({', '.join(fields)})"
 
 
@@ -252,24 +312,31 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
     at = last if step is None else step
     view: RunView = run.at(step)
     facts = view.facts
-    sizes = {"boundary entries": sum(len(v) for v in facts.boundary.values()) // 2,
-             "delayed (fusion)": len(facts.delayed),
-             "configured (valueNeedsToBeQuantized)":
-                 sum(e.outcome for e in facts.needs_quantization.values()),
-             "pass-through": len(facts.pass_through),
-             "observers inserted": len(facts.inserted) + sum(
-                 len(attached) for attached in facts.attached.values())}
+    sizes = {
+        "boundary entries": sum(len(v) for v in facts.boundary.values()) // 2,
+        "delayed (fusion)": len(facts.delayed),
+        "configured (valueNeedsToBeQuantized)": sum(
+            e.outcome for e in facts.needs_quantization.values()
+        ),
+        "pass-through": len(facts.pass_through),
+        "observers inserted": len(facts.inserted)
+        + sum(len(attached) for attached in facts.attached.values()),
+    }
     where = "the end of the pass (the final result)" if at == last else f"step {at} of {last}"
     lines = []
-    for event in run.events[max(0, at - context): at + context + 1]:
+    for event in run.events[max(0, at - context) : at + context + 1]:
         current = event.step == at
         text = esc(event_text(event))
-        lines.append(f"<div class='obsviz-event{' obsviz-current' if current else ''}'>"
-                     f"<span class='obsviz-step'>{event.step}</span> {text}</div>")
+        lines.append(
+            f"<div class='obsviz-event{' obsviz-current' if current else ''}'>"
+            f"<span class='obsviz-step'>{event.step}</span> {text}</div>"
+        )
     maps = " · ".join(f"{n} {label}" for label, n in sizes.items())
-    return (f"<div><b>{esc(where)}</b> · phase <b>{esc(view.phase or 'none')}</b></div>"
-            f"<div class='obsviz-events'>{''.join(lines)}</div>"
-            f"<div class='obsviz-muted'>maps so far: {esc(maps)}</div>")
+    return (
+        f"<div><b>{esc(where)}</b> · phase <b>{esc(view.phase or 'none')}</b></div>"
+        f"<div class='obsviz-events'>{''.join(lines)}</div>"
+        f"<div class='obsviz-muted'>maps so far: {esc(maps)}</div>"
+    )
 
 
 def phase_starts(run: Run) -> list[int]:
@@ -286,7 +353,7 @@ def table_frame(run: Run, state: ExplorerState) -> pd.DataFrame:
 
 
 def _value_prefixes(frame: pd.DataFrame) -> list[str]:
-    """"" for the row's own value, then each prefix of a second value (``callee``, ...)."""
+    """ "" for the row's own value, then each prefix of a second value (``callee``, ...)."""
     columns = set(frame.columns)
     found = [""] if {"module_path", "method", "value"} <= columns else []
     for column in frame.columns:
@@ -298,13 +365,20 @@ def _value_prefixes(frame: pd.DataFrame) -> list[str]:
 
 
 def _labels(frame: pd.DataFrame, prefix: str) -> list[str]:
-    return [value_label(p, m, v) if isinstance(v, str) and isinstance(m, str) else ""
-            for p, m, v in zip(frame[f"{prefix}module_path"], frame[f"{prefix}method"],
-                               frame[f"{prefix}value"], strict=True)]
+    return [
+        value_label(p, m, v) if isinstance(v, str) and isinstance(m, str) else ""
+        for p, m, v in zip(
+            frame[f"{prefix}module_path"],
+            frame[f"{prefix}method"],
+            frame[f"{prefix}value"],
+            strict=True,
+        )
+    ]
 
 
-def table_rows(frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
-               ) -> tuple[str, list[tuple[str, str]], int]:
+def table_rows(
+    frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
+) -> tuple[str, list[tuple[str, str]], int]:
     """A table as fixed-width text rows for a list box: the header line, (row text, what a
     click picks) pairs for the rows matching ``query``, and how many rows matched.
 
@@ -327,8 +401,7 @@ def table_rows(frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
         picks = [""] * len(frame)
     if "module_path" in shown:
         shown["module_path"] = [display_path(p) for p in shown["module_path"]]
-    widths = {c: min(COLUMN_WIDTH, max([len(c), *map(len, cells)])) for c, cells in
-              shown.items()}
+    widths = {c: min(COLUMN_WIDTH, max([len(c), *map(len, cells)])) for c, cells in shown.items()}
 
     def fit(text: str, width: int) -> str:
         return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
@@ -343,8 +416,7 @@ def table_rows(frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
             continue
         matched += 1
         if len(rows) < limit:
-            text = "  ".join(fit(cell, widths[c]) for c, cell in zip(widths, cells,
-                                                                     strict=True))
+            text = "  ".join(fit(cell, widths[c]) for c, cell in zip(widths, cells, strict=True))
             rows.append((f"{index:>5} {text}", picks[index]))
     return f"{'row':>5} {header}", rows, matched
 
@@ -397,8 +469,10 @@ def followable(body: str) -> str:
 
 def link(label: str, text: str | None = None) -> str:
     """A link that opens the explanation of the value ``label`` (``path:method:%name``)."""
-    return (f"<a class='obsviz-link' role='button' tabindex='0' data-obsviz-value="
-            f"'{esc(label, quote=True)}'>{text if text is not None else esc(label)}</a>")
+    return (
+        f"<a class='obsviz-link' role='button' tabindex='0' data-obsviz-value="
+        f"'{esc(label, quote=True)}'>{text if text is not None else esc(label)}</a>"
+    )
 
 
 def figure_html(svg: str, graph: str | None = None) -> str:
@@ -412,8 +486,10 @@ def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> s
     """Why the picked value was (or wasn't) observed, and its neighbourhood as SVG; the
     related values and the neighbourhood's values and ops are links to their own."""
     if not state.value:
-        return box("<b>Ask why:</b> type a value's name in the search box above and press "
-                   "Enter (e.g. <code>%out.1</code>), or click a row of a table.")
+        return box(
+            "<b>Ask why:</b> type a value's name in the search box above and press "
+            "Enter (e.g. <code>%out.1</code>), or click a row of a table."
+        )
     try:
         explanation = explanation_of(run, state)
     except ObsvizError as err:
@@ -446,8 +522,11 @@ class ValueIndex:
     @classmethod
     def of(cls, run: Run) -> ValueIndex:
         values = run.values()
-        return cls(tuple(_labels(values, "")), tuple(values["value"].astype(str)),
-                   tuple(values["producer"].fillna("").astype(str)))
+        return cls(
+            tuple(_labels(values, "")),
+            tuple(values["value"].astype(str)),
+            tuple(values["producer"].fillna("").astype(str)),
+        )
 
 
 @dataclass(frozen=True)
@@ -479,22 +558,33 @@ def value_matches(index: ValueIndex, query: str, limit: int = MATCH_LIMIT) -> Ma
         found = [i for i, n in enumerate(index.names) if n == name] if ":" not in text else []
         if not found:
             needle = text.lower()
-            found = [i for i, label in enumerate(index.labels) if needle in label.lower()] \
-                if ":" in text else \
-                [i for i, n in enumerate(index.names) if name.lower() in n.lower()]
+            found = (
+                [i for i, label in enumerate(index.labels) if needle in label.lower()]
+                if ":" in text
+                else [i for i, n in enumerate(index.names) if name.lower() in n.lower()]
+            )
     width = max((len(index.labels[i]) for i in found[:limit]), default=0)
-    picks = tuple((f"{index.labels[i]:<{width}}  {index.producers[i]}", index.labels[i])
-                  for i in found[:limit])
+    picks = tuple(
+        (f"{index.labels[i]:<{width}}  {index.producers[i]}", index.labels[i])
+        for i in found[:limit]
+    )
     if not found:
         close = difflib.get_close_matches(text.removeprefix("%"), set(index.names), n=5)
         hint = f"; the closest names are {', '.join('%' + c for c in close)}" if close else ""
-        return Matches((), 0, f"No value matches <code>{esc(text)}</code>{esc(hint)}. "
-                              "Values are named <code>%name</code>, or "
-                              "<code>module:method:%name</code> as in the tables.")
+        return Matches(
+            (),
+            0,
+            f"No value matches <code>{esc(text)}</code>{esc(hint)}. "
+            "Values are named <code>%name</code>, or "
+            "<code>module:method:%name</code> as in the tables.",
+        )
     if len(found) == 1:
         return Matches(picks, 1, "")
     shown = f"; the first {limit} are listed" if len(found) > limit else ""
-    return Matches(picks, len(found), f"<b>{len(found)} values</b> match "
-                                      f"<code>{esc(text)}</code>{shown}: pick one below "
-                                      "(module:method:%name, and the op that makes it).")
-
+    return Matches(
+        picks,
+        len(found),
+        f"<b>{len(found)} values</b> match "
+        f"<code>{esc(text)}</code>{shown}: pick one below "
+        "(module:method:%name, and the op that makes it).",
+    )

@@ -62,31 +62,41 @@ class Session:
     key runs the pass. Runs hold a copy of the model each, so only ``keep_runs`` are kept.
     """
 
-    def __init__(self, model: torch.jit.ScriptModule, choices: QConfigChoices, *,
-                 keep_runs: int = 6, keep_views: int = 64) -> None:
+    def __init__(
+        self,
+        model: torch.jit.ScriptModule,
+        choices: QConfigChoices,
+        *,
+        keep_runs: int = 6,
+        keep_views: int = 64,
+    ) -> None:
         self.model = model
         self.choices = choices
         self.runs_made = 0
         self._runs: _Lru = _Lru(keep_runs)
         self._views: _Lru = _Lru(keep_views)
         self._folded_models: dict[tuple[tuple[str, ...], str], torch.jit.ScriptModule] = {
-            ((), ""): model}
+            ((), ""): model
+        }
         # model -> (conv-bn folded, the BatchNorms folded), by the model's id: the models
         # folded are the ones kept above
         self._conv_bn: dict[int, tuple[torch.jit.ScriptModule, tuple[str, ...]]] = {}
 
-    def model_for(self, folded: tuple[str, ...], arguments: bool,
-                  method: str) -> torch.jit.ScriptModule:
+    def model_for(
+        self, folded: tuple[str, ...], arguments: bool, method: str
+    ) -> torch.jit.ScriptModule:
         """The model with these attributes (and with ``arguments``, the arguments every
         call from ``method`` passes alike) folded; the model itself for none."""
         key = (folded, method if arguments else "")
         if key not in self._folded_models:
             self._folded_models[key] = fold_constant_branches(
-                self.model, folded, arguments, method_name=method)
+                self.model, folded, arguments, method_name=method
+            )
         return self._folded_models[key]
 
-    def conv_bn_folded(self, model: torch.jit.ScriptModule
-                       ) -> tuple[torch.jit.ScriptModule, tuple[str, ...]]:
+    def conv_bn_folded(
+        self, model: torch.jit.ScriptModule
+    ) -> tuple[torch.jit.ScriptModule, tuple[str, ...]]:
         """The model with its conv-bn pairs folded, as prepare_jit does first, and the
         BatchNorms folded (none: the model itself)."""
         if id(model) not in self._conv_bn:
@@ -114,17 +124,24 @@ class Session:
                 model = self.model_for(state.folded, state.fold_arguments, state.method)
                 if state.fold_conv_bn:
                     model, conv_bn = self.conv_bn_folded(model)
-                run = insert_observers(model, qconfig_dict, method_name=state.method,
-                                       quant_type=state.quant_type, record=True)
+                run = insert_observers(
+                    model,
+                    qconfig_dict,
+                    method_name=state.method,
+                    quant_type=state.quant_type,
+                    record=True,
+                )
                 failure = error = None
             except PassFailure as err:
                 run, failure, error = err.run, err, None
             except ObsvizError as err:
                 run, failure, error = None, None, err
-        messages = tuple(dict.fromkeys(str(w.message) for w in caught
-                                       if issubclass(w.category, ObsvizWarning)))
-        return Outcome(state.run_key, run, failure, error, time.perf_counter() - start,
-                       messages, conv_bn)
+        messages = tuple(
+            dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ObsvizWarning))
+        )
+        return Outcome(
+            state.run_key, run, failure, error, time.perf_counter() - start, messages, conv_bn
+        )
 
     def diff(self, before: Outcome, after: Outcome) -> RunDiff | None:
         """Observers ``after`` has that ``before`` lacks and the reverse (None: no runs)."""
@@ -136,4 +153,3 @@ class Session:
         """A rendered view, built once per key (keys hold the run key and the state
         fields the view depends on)."""
         return self._views.get_or_build(key, build)
-

@@ -57,8 +57,14 @@ class ExplorerState:
 
     @property
     def run_key(self) -> RunKey:
-        return RunKey(self.qconfig, self.quant_type, self.method, self.folded,
-                      self.fold_arguments, self.fold_conv_bn)
+        return RunKey(
+            self.qconfig,
+            self.quant_type,
+            self.method,
+            self.folded,
+            self.fold_arguments,
+            self.fold_conv_bn,
+        )
 
     def choice(self, path: str) -> str:
         """The choice set on ``path`` itself (``inherit`` when it has no key)."""
@@ -107,8 +113,9 @@ class ExplorerState:
             lines.append("# qconfigs: the named QConfigs you gave obsviz.Explorer(qconfigs=...)")
         lines.append("")
         if self.qconfig:
-            body = "".join(f"\n    {json.dumps(path)}: {choices[name].code},"
-                           for path, name in self.qconfig)
+            body = "".join(
+                f"\n    {json.dumps(path)}: {choices[name].code}," for path, name in self.qconfig
+            )
             lines.append(f"qconfig_dict = {{{body}\n}}")
         else:
             lines.append("qconfig_dict = {}")
@@ -116,12 +123,14 @@ class ExplorerState:
             options = [f"attributes={self.folded!r}"] if self.folded != ("training",) else []
             if not self.fold_arguments:
                 options.append("arguments=False")
-            lines.append(f"{model} = obsviz.fold_constant_branches("
-                         + ", ".join([model, *options]) + ")")
+            lines.append(
+                f"{model} = obsviz.fold_constant_branches(" + ", ".join([model, *options]) + ")"
+            )
         lines += self._run_code(model)
         if self.step is not None:
-            lines.append(f"view = run.at({self.step})  # the pass as it stood after step "
-                         f"{self.step}")
+            lines.append(
+                f"view = run.at({self.step})  # the pass as it stood after step {self.step}"
+            )
         return "\n".join(lines)
 
     def _run_code(self, model: str) -> list[str]:
@@ -129,10 +138,16 @@ class ExplorerState:
         pass's, giving ``run``."""
         if self.fold_conv_bn and self.method == "forward":
             prepare = "prepare_jit" if self.quant_type == "static" else "prepare_dynamic_jit"
-            return [f"observed = obsviz.{prepare}({model}, qconfig_dict)  # conv-bn folded, "
-                    "then the pass", "run = observed._obsviz_run"]
-        lines = [f"{model} = obsviz.fold_conv_bn({model})  # as prepare_jit does first"] \
-            if self.fold_conv_bn else []
+            return [
+                f"observed = obsviz.{prepare}({model}, qconfig_dict)  # conv-bn folded, "
+                "then the pass",
+                "run = observed._obsviz_run",
+            ]
+        lines = (
+            [f"{model} = obsviz.fold_conv_bn({model})  # as prepare_jit does first"]
+            if self.fold_conv_bn
+            else []
+        )
         args = [model, "qconfig_dict"]
         if self.quant_type != "static":
             args.append(f"quant_type={json.dumps(self.quant_type)}")
@@ -145,8 +160,9 @@ def parse_value(label: str) -> tuple[str, str, str]:
     """``"layer1.0:forward:%out.1"`` -> ``("layer1.0", "forward", "out.1")``."""
     parts = label.split(":", 2)
     if len(parts) != 3 or not parts[2].startswith("%"):
-        raise ObsvizError(f"a value is named 'module:method:%name' (as in the tables), "
-                          f"got {label!r}")
+        raise ObsvizError(
+            f"a value is named 'module:method:%name' (as in the tables), got {label!r}"
+        )
     path, method, name = parts
     return ("" if path == TOP else path), method, name[1:]
 
