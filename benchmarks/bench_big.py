@@ -42,8 +42,9 @@ def ours(model: torch.jit.ScriptModule, views: bool = False) -> None:
 
 
 def memory_mb(mode: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", mode], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -55,8 +56,7 @@ def child(mode: str) -> None:
         ours(model, views=True)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     status = Path("/proc/self/status").read_text()
-    rss_kb = int(next(line.split()[1] for line in status.splitlines()
-                      if line.startswith("VmRSS:")))
+    rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
     print(json.dumps({"peak_mb": peak_kb / 1024, "rss_mb": rss_kb / 1024}))
 
 
@@ -77,12 +77,19 @@ def main() -> None:
             times[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
     memory = {mode: memory_mb(mode) for mode in ("baseline", "real", "obsviz")}
-    print(f"{MODEL}: real={med['real']:.2f}s obsviz(recording)={med['obsviz']:.2f}s "
-          f"ratio={med['obsviz'] / med['real']:.2f}x")
-    for mode, label in (("baseline", "model only"), ("real", "+ real pass"),
-                        ("obsviz", "+ obsviz, values() and explanations")):
-        print(f"  {label:38s} peak RSS {memory[mode]['peak_mb']:6.0f} MB, "
-              f"RSS at the end {memory[mode]['rss_mb']:6.0f} MB")
+    print(
+        f"{MODEL}: real={med['real']:.2f}s obsviz(recording)={med['obsviz']:.2f}s "
+        f"ratio={med['obsviz'] / med['real']:.2f}x"
+    )
+    for mode, label in (
+        ("baseline", "model only"),
+        ("real", "+ real pass"),
+        ("obsviz", "+ obsviz, values() and explanations"),
+    ):
+        print(
+            f"  {label:38s} peak RSS {memory[mode]['peak_mb']:6.0f} MB, "
+            f"RSS at the end {memory[mode]['rss_mb']:6.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -89,8 +89,7 @@ def memory_child(name: str, size: int, n: int) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cal.error(make_batches(n, size, seed=1), progress=False)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"batches": n, "peak_mb": after / 1024,
-                      "growth_mb": (after - before) / 1024}))
+    print(json.dumps({"batches": n, "peak_mb": after / 1024, "growth_mb": (after - before) / 1024}))
 
 
 def main() -> None:
@@ -111,42 +110,65 @@ def main() -> None:
     torch.manual_seed(0)
     batches = list(make_batches(args.batches, args.size))
     observed = observed_model(args.model)
-    print(f"{args.model}: {len(observed._obsviz_run.inserted)} observers; "
-          f"{args.batches} batches of 1x3x{args.size}x{args.size}; torch threads "
-          f"{torch.get_num_threads()}; CPU seconds, medians of {args.repeat}")
+    print(
+        f"{args.model}: {len(observed._obsviz_run.inserted)} observers; "
+        f"{args.batches} batches of 1x3x{args.size}x{args.size}; torch threads "
+        f"{torch.get_num_threads()}; CPU seconds, medians of {args.repeat}"
+    )
 
     plain, ours = calibration(observed, batches, args.repeat)
-    print(f"calibration: plain observed module {plain:.2f} s, run.calibrate {ours:.2f} s "
-          f"-> {ours / plain:.2f}x (target <= 1.3x)")
+    print(
+        f"calibration: plain observed module {plain:.2f} s, run.calibrate {ours:.2f} s "
+        f"-> {ours / plain:.2f}x (target <= 1.3x)"
+    )
 
     cal = observed._obsviz_run.calibrate(batches, progress=False)
     model = obsviz.samples.load(args.model)
     float_batch, error_batch, first = error_per_batch(model, cal, batches, args.repeat)
-    print(f"error: float forward {float_batch * 1000:.0f} ms/batch, cal.error "
-          f"{error_batch * 1000:.0f} ms/batch -> {error_batch / float_batch:.2f}x "
-          f"(target <= 3x); first call, building the simulation: {first:.2f} s")
+    print(
+        f"error: float forward {float_batch * 1000:.0f} ms/batch, cal.error "
+        f"{error_batch * 1000:.0f} ms/batch -> {error_batch / float_batch:.2f}x "
+        f"(target <= 3x); first call, building the simulation: {first:.2f} s"
+    )
 
     if not args.skip_sensitivity:
-        sens_batches = batches[:args.sensitivity_batches]
+        sens_batches = batches[: args.sensitivity_batches]
         wall = time.perf_counter()
         start = time.process_time()
         sens = cal.sensitivity(sens_batches, progress=True)
         spent = time.process_time() - start
         wall = time.perf_counter() - wall
         top = sens.table.iloc[0]
-        print(f"sensitivity: {len(sens.table)} modules x {len(sens_batches)} batches in "
-              f"{spent:.1f} s CPU, {wall:.1f} s wall ({spent / len(sens.table):.2f} s CPU per "
-              "module); all quantized "
-              f"{sens.baseline_db:.2f} dB, best {top.module_path} +{top.gain_db:.2f} dB")
+        print(
+            f"sensitivity: {len(sens.table)} modules x {len(sens_batches)} batches in "
+            f"{spent:.1f} s CPU, {wall:.1f} s wall ({spent / len(sens.table):.2f} s CPU per "
+            "module); all quantized "
+            f"{sens.baseline_db:.2f} dB, best {top.module_path} +{top.gain_db:.2f} dB"
+        )
 
     for n in (2, 8, 32):
         out = subprocess.run(
-            [sys.executable, __file__, "--model", args.model, "--size", str(args.size),
-             "--threads", str(args.threads), "--memory-child", str(n)],
-            capture_output=True, text=True, check=True)
+            [
+                sys.executable,
+                __file__,
+                "--model",
+                args.model,
+                "--size",
+                str(args.size),
+                "--threads",
+                str(args.threads),
+                "--memory-child",
+                str(n),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         found = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"error memory: {n:3d} batches: peak RSS {found['peak_mb']:.0f} MB, "
-              f"grew {found['growth_mb']:.0f} MB during error()")
+        print(
+            f"error memory: {n:3d} batches: peak RSS {found['peak_mb']:.0f} MB, "
+            f"grew {found['growth_mb']:.0f} MB during error()"
+        )
 
 
 if __name__ == "__main__":

@@ -59,8 +59,9 @@ def bench(name: str, repeat: int) -> None:
     nodes = count_nodes(model)
 
     def real() -> None:
-        torch._C._jit_pass_insert_observers(model._c, "forward",
-                                            script_qconfig_dict(qconfig_dict), False, 1)
+        torch._C._jit_pass_insert_observers(
+            model._c, "forward", script_qconfig_dict(qconfig_dict), False, 1
+        )
 
     def engine() -> None:
         obsviz.insert_observers(model, qconfig_dict, record=False)
@@ -76,33 +77,43 @@ def bench(name: str, repeat: int) -> None:
         runs["engine"].append(timed(engine))
         runs["recording"].append(timed(engine_recording))
     med = {k: statistics.median(v) for k, v in runs.items()}
-    print(f"{name:12s} nodes={nodes:6d}  real={med['real']:.3f}s  "
-          f"engine={med['engine']:.3f}s  recording={med['recording']:.3f}s  "
-          f"engine/real={med['engine'] / med['real']:.2f}x  "
-          f"recording overhead={med['recording'] / med['engine'] - 1:+.0%}")
+    print(
+        f"{name:12s} nodes={nodes:6d}  real={med['real']:.3f}s  "
+        f"engine={med['engine']:.3f}s  recording={med['recording']:.3f}s  "
+        f"engine/real={med['engine'] / med['real']:.2f}x  "
+        f"recording overhead={med['recording'] / med['engine'] - 1:+.0%}"
+    )
 
 
 def bench_clone(name: str, repeat: int) -> None:
     model = obsviz.samples.load(name)
     fbgemm = get_default_qconfig("fbgemm")
     types = Counter(m._c._type().qualified_name() for m in model.modules())
-    shared = next(path for path, m in model.named_modules()
-                  if types[m._c._type().qualified_name()] > 1 and hasattr(m, "conv1"))
-    cases = {"unsplit": {"": fbgemm}, f"split ({shared}.conv1 excluded)":
-             {"": fbgemm, f"{shared}.conv1": None}}
+    shared = next(
+        path
+        for path, m in model.named_modules()
+        if types[m._c._type().qualified_name()] > 1 and hasattr(m, "conv1")
+    )
+    cases = {
+        "unsplit": {"": fbgemm},
+        f"split ({shared}.conv1 excluded)": {"": fbgemm, f"{shared}.conv1": None},
+    }
     for label, qconfig_dict in cases.items():
         qconfigs = fill_qconfig_map(model._c, script_for_obsviz(qconfig_dict))
         clone_module(model._c, qconfigs)  # warm up
         times = [timed(lambda q=qconfigs: clone_module(model._c, q)) for _ in range(repeat)]
-        print(f"{name:12s} clone {label}: median {statistics.median(times):.3f}s  "
-              f"min {min(times):.3f}s")
+        print(
+            f"{name:12s} clone {label}: median {statistics.median(times):.3f}s  "
+            f"min {min(times):.3f}s"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--clone", action="store_true",
-                        help="time the clone step alone, unsplit and split")
+    parser.add_argument(
+        "--clone", action="store_true", help="time the clone step alone, unsplit and split"
+    )
     parser.add_argument("models", nargs="*", default=["resnet50", "resnet152"])
     args = parser.parse_args()
     torch.set_num_threads(1)

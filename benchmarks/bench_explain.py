@@ -41,10 +41,12 @@ def bench(name: str, samples: int, repeat: int) -> None:
         start = time.perf_counter()
         run.explain(value, module=path, method=method)
         times.append(time.perf_counter() - start)
-    print(f"{name:12s} nodes={nodes:6d} values={len(values):6d}  "
-          f"values() build={statistics.median(builds):.3f}s (median of {repeat})  "
-          f"explain median={statistics.median(times) * 1e3:.2f}ms "
-          f"max={max(times) * 1e3:.2f}ms over {len(times)} values")
+    print(
+        f"{name:12s} nodes={nodes:6d} values={len(values):6d}  "
+        f"values() build={statistics.median(builds):.3f}s (median of {repeat})  "
+        f"explain median={statistics.median(times) * 1e3:.2f}ms "
+        f"max={max(times) * 1e3:.2f}ms over {len(times)} values"
+    )
 
 
 def main() -> None:

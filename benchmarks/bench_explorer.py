@@ -28,8 +28,14 @@ from obsviz import api
 
 warnings.filterwarnings("ignore")
 
-TOGGLES = [("layer4", "None"), ("layer3.1.conv1", "None"), ("layer2", "static per-tensor"),
-           ("fc", "dynamic"), ("layer1.0", "None"), ("layer4.2.conv3", "dynamic per-channel")]
+TOGGLES = [
+    ("layer4", "None"),
+    ("layer3.1.conv1", "None"),
+    ("layer2", "static per-tensor"),
+    ("fc", "dynamic"),
+    ("layer1.0", "None"),
+    ("layer4.2.conv3", "dynamic per-channel"),
+]
 PARTS = ("run", "diff", "graph", "table", "step", "tree", "picker")
 
 
@@ -58,16 +64,16 @@ def stopwatch(module: object, name: str, spent: list[float]) -> Iterator[None]:
         setattr(module, name, original)
 
 
-def rerun_parts(model: torch.jit.ScriptModule, qconfig_dict: dict, repeat: int = 5
-                ) -> dict[str, float]:
+def rerun_parts(
+    model: torch.jit.ScriptModule, qconfig_dict: dict, repeat: int = 5
+) -> dict[str, float]:
     """Median seconds a recorded run spends in all, cloning (with type splits), and
     scripting the qconfig's observers."""
     found: dict[str, list[float]] = {"run": [], "clone": [], "script": []}
     for _ in range(repeat):
         clone: list[float] = []
         script: list[float] = []
-        with stopwatch(api, "clone_module", clone), \
-                stopwatch(api, "script_qconfig_dict", script):
+        with stopwatch(api, "clone_module", clone), stopwatch(api, "script_qconfig_dict", script):
             found["run"].append(timed(lambda: obsviz.insert_observers(model, qconfig_dict)))
         found["clone"].append(sum(clone))
         found["script"].append(sum(script))
@@ -82,8 +88,10 @@ def main() -> None:
     model = obsviz.samples.load(args.model)
     opened = time.perf_counter()
     explorer = obsviz.Explorer(model, {"": get_default_qconfig("fbgemm")})
-    print(f"{args.model}: Explorer opened in {time.perf_counter() - opened:.2f} s "
-          f"({len(explorer.run.events)} events, {len(explorer.run.inserted)} observers)")
+    print(
+        f"{args.model}: Explorer opened in {time.perf_counter() - opened:.2f} s "
+        f"({len(explorer.run.events)} events, {len(explorer.run.inserted)} observers)"
+    )
 
     shown, totals = [], []
     for path, choice in TOGGLES:
@@ -92,28 +100,38 @@ def main() -> None:
         shown.append(explorer.shown_after["diff"])
         parts = "  ".join(f"{k}={explorer.timings.get(k, 0):.2f}" for k in PARTS)
         changes = len(explorer.session.diff(explorer.baseline, explorer.outcome))
-        print(f"  {path} -> {choice:20s} diff shown after {shown[-1]:.2f} s, every view "
-              f"after {totals[-1]:.2f} s ({changes:2d} changes; {parts})")
-    print(f"toggle -> updated diff shown: median {statistics.median(shown):.2f} s, max "
-          f"{max(shown):.2f} s over {len(shown)} toggles (target: 2 s); every view redrawn: "
-          f"median {statistics.median(totals):.2f} s")
+        print(
+            f"  {path} -> {choice:20s} diff shown after {shown[-1]:.2f} s, every view "
+            f"after {totals[-1]:.2f} s ({changes:2d} changes; {parts})"
+        )
+    print(
+        f"toggle -> updated diff shown: median {statistics.median(shown):.2f} s, max "
+        f"{max(shown):.2f} s over {len(shown)} toggles (target: 2 s); every view redrawn: "
+        f"median {statistics.median(totals):.2f} s"
+    )
 
     made = explorer.session.runs_made
     back = timed(lambda: explorer.set_qconfig(TOGGLES[-1][0], "inherit"))
-    print(f"toggle back to a kept run: {back * 1000:.0f} ms (pass re-run: "
-          f"{explorer.session.runs_made > made})")
+    print(
+        f"toggle back to a kept run: {back * 1000:.0f} ms (pass re-run: "
+        f"{explorer.session.runs_made > made})"
+    )
     step = timed(lambda: explorer.go_to_step(len(explorer.run.events) // 2))
     view = timed(lambda: setattr(explorer.when, "value", "before"))
-    print(f"step change: {step:.2f} s, view change: {view:.2f} s; passes run: "
-          f"{explorer.session.runs_made - made} (never for these)")
+    print(
+        f"step change: {step:.2f} s, view change: {view:.2f} s; passes run: "
+        f"{explorer.session.runs_made - made} (never for these)"
+    )
 
     parts = rerun_parts(model, {"": get_default_qconfig("fbgemm"), "layer4": None})
     total = parts["run"]
-    print(f"a re-run of the pass (recording events): median {total:.2f} s, of which "
-          f"cloning the module with type splits {parts['clone']:.2f} s "
-          f"({parts['clone'] / total:.0%}) and scripting the qconfig observers "
-          f"{parts['script']:.2f} s ({parts['script'] / total:.0%}); the rest is the "
-          "engine's own walk")
+    print(
+        f"a re-run of the pass (recording events): median {total:.2f} s, of which "
+        f"cloning the module with type splits {parts['clone']:.2f} s "
+        f"({parts['clone'] / total:.0%}) and scripting the qconfig observers "
+        f"{parts['script']:.2f} s ({parts['script'] / total:.0%}); the rest is the "
+        "engine's own walk"
+    )
 
 
 if __name__ == "__main__":

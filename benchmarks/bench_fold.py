@@ -27,10 +27,13 @@ def bench(name: str, repeat: int) -> None:
     fold = median_seconds(lambda: obsviz.fold_constant_branches(model), repeat)
     attributes = median_seconds(lambda: obsviz.fold_attribute_branches(model), repeat)
     clone = median_seconds(
-        lambda: torch._C._hack_do_not_use_clone_module_with_class(model._c, [], []), repeat)
-    print(f"{name:12s} nodes={count_nodes(model):6d}  fold_constant_branches={fold:.3f}s  "
-          f"fold_attribute_branches={attributes:.3f}s  (a full clone: {clone:.3f}s; "
-          f"medians of {repeat})")
+        lambda: torch._C._hack_do_not_use_clone_module_with_class(model._c, [], []), repeat
+    )
+    print(
+        f"{name:12s} nodes={count_nodes(model):6d}  fold_constant_branches={fold:.3f}s  "
+        f"fold_attribute_branches={attributes:.3f}s  (a full clone: {clone:.3f}s; "
+        f"medians of {repeat})"
+    )
 
 
 def main() -> None:

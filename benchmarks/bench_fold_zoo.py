@@ -38,10 +38,25 @@ warnings.filterwarnings("ignore")
 # share it), across families: ResNets, EfficientNets, MobileNets, ConvNeXt, RegNet,
 # DenseNet, ViT/DeiT, MLP-Mixer, ResMLP, GhostNet, ReXNet, DLA, CSPNet, MNASNet
 TIMM_MODELS = (
-    "resnet18", "resnet50", "efficientnet_b0", "tf_efficientnet_b0", "efficientnet_lite0",
-    "mobilenetv2_100", "mobilenetv3_large_100", "convnext_tiny", "regnety_002",
-    "densenet121", "vit_tiny_patch16_224", "deit_tiny_patch16_224", "mixer_s16_224",
-    "resmlp_12_224", "ghostnet_100", "rexnet_100", "dla34", "cspresnet50", "mnasnet_100",
+    "resnet18",
+    "resnet50",
+    "efficientnet_b0",
+    "tf_efficientnet_b0",
+    "efficientnet_lite0",
+    "mobilenetv2_100",
+    "mobilenetv3_large_100",
+    "convnext_tiny",
+    "regnety_002",
+    "densenet121",
+    "vit_tiny_patch16_224",
+    "deit_tiny_patch16_224",
+    "mixer_s16_224",
+    "resmlp_12_224",
+    "ghostnet_100",
+    "rexnet_100",
+    "dla34",
+    "cspresnet50",
+    "mnasnet_100",
 )
 FOLD_ROUNDS = 3  # a model can hold several kinds of failing branches
 ROW = "ROW\t"
@@ -58,15 +73,19 @@ def build(spec: str, args: argparse.Namespace) -> tuple[torch.jit.ScriptModule, 
         shape = (1, *model.pretrained_cfg["input_size"])
     else:
         torchvision = import_torchvision(args.path)
-        options = {"init_weights": False, "aux_logits": False} \
-            if name in ("googlenet", "inception_v3") else {}
+        options = (
+            {"init_weights": False, "aux_logits": False}
+            if name in ("googlenet", "inception_v3")
+            else {}
+        )
         model = getattr(torchvision.models, name)(**options).eval()
         shape = (1, 3, 299, 299) if name == "inception_v3" else (1, 3, 224, 224)
     return torch.jit.script(model), shape
 
 
-def both_passes(model: torch.jit.ScriptModule, quant_type: str
-                ) -> tuple[str, obsviz.PassFailure | None]:
+def both_passes(
+    model: torch.jit.ScriptModule, quant_type: str
+) -> tuple[str, obsviz.PassFailure | None]:
     """What the two passes make of the model, and obsviz's failure if it failed."""
     try:
         real = obsviz.observer_placement(real_pass(model, quant_type))
@@ -85,8 +104,9 @@ def both_passes(model: torch.jit.ScriptModule, quant_type: str
     return f"both pass, same {len(real)} observers", None
 
 
-def fold_offered(model: torch.jit.ScriptModule, quant_type: str,
-                 failure: obsviz.PassFailure) -> tuple[torch.jit.ScriptModule | None, str]:
+def fold_offered(
+    model: torch.jit.ScriptModule, quant_type: str, failure: obsviz.PassFailure
+) -> tuple[torch.jit.ScriptModule | None, str]:
     """The model after the folds the diagnoses offer, and what was folded (None and the
     reason when no fold is offered)."""
     attributes: list[str] = []
@@ -108,13 +128,15 @@ def fold_offered(model: torch.jit.ScriptModule, quant_type: str,
             failure = again
             continue
         break
-    what = ", ".join([*(f"self.{a}" for a in attributes),
-                      *(f"{a.argument}={a.value!r}" for a in arguments)])
+    what = ", ".join(
+        [*(f"self.{a}" for a in attributes), *(f"{a.argument}={a.value!r}" for a in arguments)]
+    )
     return folded, what
 
 
-def same_outputs(model: torch.jit.ScriptModule, folded: torch.jit.ScriptModule,
-                 shape: tuple) -> str:
+def same_outputs(
+    model: torch.jit.ScriptModule, folded: torch.jit.ScriptModule, shape: tuple
+) -> str:
     inputs = torch.randn(*shape)
     with torch.no_grad():
         expected, got = _tensors(model(inputs)), _tensors(folded(inputs))
@@ -144,12 +166,16 @@ def bench_one(spec: str, args: argparse.Namespace) -> None:
 
 
 def table(rows: list[list[str]]) -> str:
-    lines = ["| model | quant type | before the fold | folded | after the fold |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| model | quant type | before the fold | folded | after the fold |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for spec, quant_type, before, fold, after, outputs in rows:
         if before.startswith("both fail"):
-            lines.append(f"| {spec} | {quant_type} | real pass fails | {fold or '-'} | "
-                         f"{after + ', ' + outputs if after else '-'} |")
+            lines.append(
+                f"| {spec} | {quant_type} | real pass fails | {fold or '-'} | "
+                f"{after + ', ' + outputs if after else '-'} |"
+            )
     return "\n".join(lines)
 
 
@@ -166,26 +192,38 @@ def main() -> None:
     specs = args.models or [f"tv:{name}" for name in TORCHVISION_MODELS]
     if not args.models and import_timm(args.timm_path) is not None:
         specs += [f"timm:{name}" for name in TIMM_MODELS]
-    options = [*(["--path", args.path] if args.path else []),
-               *(["--timm-path", args.timm_path] if args.timm_path else [])]
+    options = [
+        *(["--path", args.path] if args.path else []),
+        *(["--timm-path", args.timm_path] if args.timm_path else []),
+    ]
     rows = []
     print(f"torch {torch.__version__}", flush=True)
     for spec in specs:
-        result = subprocess.run([sys.executable, __file__, "--one", spec, *options],
-                                capture_output=True, text=True, check=False)
-        found = [line[len(ROW):].split("\t") for line in result.stdout.splitlines()
-                 if line.startswith(ROW)]
+        result = subprocess.run(
+            [sys.executable, __file__, "--one", spec, *options],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        found = [
+            line[len(ROW) :].split("\t")
+            for line in result.stdout.splitlines()
+            if line.startswith(ROW)
+        ]
         if not found:
             print(f"{spec}: no result\n{result.stderr[-1500:]}", flush=True)
         for row in found:
             print("  ".join(cell for cell in row if cell), flush=True)
         rows += found
     failing = [row for row in rows if row[2].startswith("both fail")]
-    fixed = [row for row in failing if row[4].startswith("both pass, same")
-             and row[5] == "same outputs"]
-    print(f"\n{len(rows)} runs on {len(specs)} models; the real pass fails on {len(failing)}; "
-          f"after the fold the diagnosis offers, both passes succeed with the same observers "
-          f"and the folded model computes the same outputs on {len(fixed)}.\n")
+    fixed = [
+        row for row in failing if row[4].startswith("both pass, same") and row[5] == "same outputs"
+    ]
+    print(
+        f"\n{len(rows)} runs on {len(specs)} models; the real pass fails on {len(failing)}; "
+        f"after the fold the diagnosis offers, both passes succeed with the same observers "
+        f"and the folded model computes the same outputs on {len(fixed)}.\n"
+    )
     print(table(rows))
 
 

@@ -54,16 +54,19 @@ def bench(name: str, repeat: int) -> bool:
         build, lay = statistics.median(builds[label]), statistics.median(layouts[label])
         ok = build + lay < budget
         within &= ok
-        print(f"{name:12s} {label:18s} nodes={nodes[label]:5d}  dot build={build:.3f}s  "
-              f"layout={lay:.3f}s  total={build + lay:.3f}s  "
-              f"(budget {budget:.0f} s: {'ok' if ok else 'OVER'})")
+        print(
+            f"{name:12s} {label:18s} nodes={nodes[label]:5d}  dot build={build:.3f}s  "
+            f"layout={lay:.3f}s  total={build + lay:.3f}s  "
+            f"(budget {budget:.0f} s: {'ok' if ok else 'OVER'})"
+        )
     return within
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append",
-                        help="sample model(s) to time (default: resnet50)")
+    parser.add_argument(
+        "--model", action="append", help="sample model(s) to time (default: resnet50)"
+    )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     results = [bench(name, args.repeat) for name in args.model or ["resnet50"]]

@@ -32,8 +32,21 @@ TARGET_SECONDS = 10.0
 
 def command_seconds(model: str, out: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "obsviz", "report", "--sample", model, "--out",
-                    str(out), "--no-progress"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "obsviz",
+            "report",
+            "--sample",
+            model,
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -68,12 +81,15 @@ def main() -> int:
         runs = [stages(args.model, out) for _ in range(args.repeat)]
     wall = statistics.median(walls)
     verdict = "ok" if wall < TARGET_SECONDS else "TOO SLOW"
-    print(f"{args.model}: `obsviz report` {wall:.2f} s wall (median of {args.repeat}; "
-          f"target < {TARGET_SECONDS:.0f} s: {verdict}), {size / 1e6:.2f} MB of HTML")
+    print(
+        f"{args.model}: `obsviz report` {wall:.2f} s wall (median of {args.repeat}; "
+        f"target < {TARGET_SECONDS:.0f} s: {verdict}), {size / 1e6:.2f} MB of HTML"
+    )
     for stage in runs[0]:
         print(f"  {stage:32s} {statistics.median(r[stage] for r in runs):6.2f} s")
-    ratio = statistics.median(r["obsviz: fold + pass"] / r["torch prepare_jit (for scale)"]
-                              for r in runs)
+    ratio = statistics.median(
+        r["obsviz: fold + pass"] / r["torch prepare_jit (for scale)"] for r in runs
+    )
     print(f"  obsviz pass / torch prepare_jit: {ratio:.1f}x")
     return 0 if wall < TARGET_SECONDS else 1
 

@@ -57,18 +57,41 @@ warnings.filterwarnings("ignore")
 
 FAMILIES = {
     "classification": (
-        "resnet18", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_small",
-        "googlenet", "inception_v3", "shufflenet_v2_x0_5", "squeezenet1_0", "densenet121",
-        "efficientnet_b0", "efficientnet_v2_s", "regnet_y_400mf", "vgg11", "alexnet",
-        "mnasnet0_5", "convnext_tiny", "swin_t", "maxvit_t",
+        "resnet18",
+        "resnext50_32x4d",
+        "wide_resnet50_2",
+        "mobilenet_v2",
+        "mobilenet_v3_small",
+        "googlenet",
+        "inception_v3",
+        "shufflenet_v2_x0_5",
+        "squeezenet1_0",
+        "densenet121",
+        "efficientnet_b0",
+        "efficientnet_v2_s",
+        "regnet_y_400mf",
+        "vgg11",
+        "alexnet",
+        "mnasnet0_5",
+        "convnext_tiny",
+        "swin_t",
+        "maxvit_t",
     ),
     "quantization": (
-        "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large", "resnet18",
-        "resnet50", "resnext101_32x8d", "shufflenet_v2_x0_5",
+        "googlenet",
+        "inception_v3",
+        "mobilenet_v2",
+        "mobilenet_v3_large",
+        "resnet18",
+        "resnet50",
+        "resnext101_32x8d",
+        "shufflenet_v2_x0_5",
     ),
 }
-QUANT_TYPES = {"static": (get_default_qconfig("fbgemm"), 1),
-               "dynamic": (default_dynamic_qconfig, 0)}
+QUANT_TYPES = {
+    "static": (get_default_qconfig("fbgemm"), 1),
+    "dynamic": (default_dynamic_qconfig, 0),
+}
 INPUT_SIDE = {"inception_v3": 75}  # the smallest each model takes; the others take 32
 FOLD_ROUNDS = 3  # a model can hold several kinds of failing branches
 
@@ -93,8 +116,11 @@ def build(torchvision: types.ModuleType, family: str, name: str) -> torch.jit.Sc
     if family == "quantization":
         eager = getattr(torchvision.models.quantization, name)(weights=None, quantize=False)
         return fuse_conv_bn_jit(torch.jit.script(eager.eval()))
-    options = {"init_weights": False, "aux_logits": False} \
-        if name in ("googlenet", "inception_v3") else {}
+    options = (
+        {"init_weights": False, "aux_logits": False}
+        if name in ("googlenet", "inception_v3")
+        else {}
+    )
     return torch.jit.script(getattr(torchvision.models, name)(**options).eval())
 
 
@@ -107,12 +133,12 @@ def real_pass(model: torch.jit.ScriptModule, quant_type: str) -> torch._C.Script
     """The real pass's module, left unwrapped: wrapping one with an empty slot crashes."""
     qconfig, code = QUANT_TYPES[quant_type]
     return torch._C._jit_pass_insert_observers(
-        model._c, "forward", script_qconfig_dict({"": qconfig}), False, code)
+        model._c, "forward", script_qconfig_dict({"": qconfig}), False, code
+    )
 
 
 def obsviz_pass(model: torch.jit.ScriptModule, quant_type: str) -> obsviz.Run:
-    return obsviz.insert_observers(model, {"": QUANT_TYPES[quant_type][0]},
-                                   quant_type=quant_type)
+    return obsviz.insert_observers(model, {"": QUANT_TYPES[quant_type][0]}, quant_type=quant_type)
 
 
 def median_seconds(work: object, repeat: int) -> float:
@@ -159,8 +185,14 @@ def observer_calls(root: torch._C.ScriptModule) -> dict[tuple[str, str], bool]:
                 target = target.getattr(name)
             if isinstance(target, torch._C.ScriptModule):
                 sub = ".".join(names)
-                stack.append((target, f"{path}.{sub}" if path and sub else path or sub,
-                              node.s("name"), nested))
+                stack.append(
+                    (
+                        target,
+                        f"{path}.{sub}" if path and sub else path or sub,
+                        node.s("name"),
+                        nested,
+                    )
+                )
     return calls
 
 
@@ -190,8 +222,9 @@ def calibrate(run: obsviz.Run, inputs: torch.Tensor) -> str:
             conditional += 1
         else:
             silent.append(f"{path}.{attribute}")
-    held = sum(1 for name, _ in module.named_modules() if name.rsplit(".", 1)[-1]
-               .startswith("_observer_"))
+    held = sum(
+        1 for name, _ in module.named_modules() if name.rsplit(".", 1)[-1].startswith("_observer_")
+    )
     parts = [f"runs; {recorded}/{len(calls) - placeholders} observers record"]
     if conditional:
         parts.append(f"{conditional} only in branches this input does not take")
@@ -211,11 +244,16 @@ def error_line(stderr: str) -> str:
     return (found or lines or ["?"])[-1][:90]
 
 
-def what_wrapping_does(name: str, quant_type: str, folded: tuple[str, ...],
-                       args: argparse.Namespace) -> str:
+def what_wrapping_does(
+    name: str, quant_type: str, folded: tuple[str, ...], args: argparse.Namespace
+) -> str:
     """Wrap the real pass's module in a process of its own and say how that ended."""
-    result = subprocess.run(row_command(name, quant_type, args, "--wrap-real", folded),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        row_command(name, quant_type, args, "--wrap-real", folded),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode == 0:
         return "wrapping it works"
     if result.returncode < 0:
@@ -223,8 +261,13 @@ def what_wrapping_does(name: str, quant_type: str, folded: tuple[str, ...],
     return f"wrapping it raises {error_line(result.stderr)}"
 
 
-def compare(model: torch.jit.ScriptModule, quant_type: str, name: str, args: argparse.Namespace,
-            folded: tuple[str, ...] = ()) -> Iterator[dict[str, str]]:
+def compare(
+    model: torch.jit.ScriptModule,
+    quant_type: str,
+    name: str,
+    args: argparse.Namespace,
+    folded: tuple[str, ...] = (),
+) -> Iterator[dict[str, str]]:
     row = {"model": f"{name} folded {folded}" if folded else name, "quant": quant_type}
     try:
         real_module = real_pass(model, quant_type)
@@ -236,8 +279,9 @@ def compare(model: torch.jit.ScriptModule, quant_type: str, name: str, args: arg
         empty = empty_module_slots(real_module)
         row["real"] = f"{len(real_sites)} observers"
         if empty:
-            row["real"] += f", {len(empty)} empty slots; " + \
-                what_wrapping_does(name, quant_type, folded, args)
+            row["real"] += f", {len(empty)} empty slots; " + what_wrapping_does(
+                name, quant_type, folded, args
+            )
     try:
         run = obsviz_pass(model, quant_type)
     except obsviz.PassFailure as failure:
@@ -257,15 +301,17 @@ def compare(model: torch.jit.ScriptModule, quant_type: str, name: str, args: arg
     else:
         row["verdict"] = "same observers"
         if not empty:
-            ratio = median_seconds(lambda: obsviz_pass(model, quant_type), args.repeat) / \
-                median_seconds(lambda: real_pass(model, quant_type), args.repeat)
+            ratio = median_seconds(
+                lambda: obsviz_pass(model, quant_type), args.repeat
+            ) / median_seconds(lambda: real_pass(model, quant_type), args.repeat)
             row["verdict"] += f", obsviz/real time {ratio:.2f}x"
     row["calibration"] = calibrate(run, example_input(name))
     yield row
 
 
-def after_folding(model: torch.jit.ScriptModule, name: str, args: argparse.Namespace
-                  ) -> Iterator[dict[str, str]]:
+def after_folding(
+    model: torch.jit.ScriptModule, name: str, args: argparse.Namespace
+) -> Iterator[dict[str, str]]:
     """Apply the folds the static diagnoses offer, and compare the passes again."""
     attributes: list[str] = []
     for _ in range(FOLD_ROUNDS):
@@ -297,13 +343,25 @@ def one_model(args: argparse.Namespace) -> None:
         print(json.dumps(row), flush=True)
 
 
-def row_command(name: str, quant_type: str, args: argparse.Namespace, mode: str,
-                folded: tuple[str, ...] = ()) -> list[str]:
+def row_command(
+    name: str, quant_type: str, args: argparse.Namespace, mode: str, folded: tuple[str, ...] = ()
+) -> list[str]:
     """The command running one row (``--one``), or wrapping its real module (``--wrap-real``)."""
-    return [sys.executable, __file__, mode, "--family", args.family, "--models", name,
-            "--quant", quant_type, "--repeat", str(args.repeat),
-            *(["--path", args.path] if args.path else []),
-            *(["--fold", *folded] if folded else [])]
+    return [
+        sys.executable,
+        __file__,
+        mode,
+        "--family",
+        args.family,
+        "--models",
+        name,
+        "--quant",
+        quant_type,
+        "--repeat",
+        str(args.repeat),
+        *(["--path", args.path] if args.path else []),
+        *(["--fold", *folded] if folded else []),
+    ]
 
 
 def print_table(rows: list[dict[str, str]]) -> None:
@@ -331,22 +389,32 @@ def main() -> None:
         one_model(args)
         return
     torchvision = import_torchvision(args.path)
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
-          f"family {args.family}", flush=True)
+    print(
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, family {args.family}",
+        flush=True,
+    )
     rows = []
     for name in args.models:
         for quant_type in args.quant:
             # One process per row: a crash ends the row; and every clone adds class types
             # to torch's compilation unit, so later rows would time the process's history.
             start = time.perf_counter()
-            result = subprocess.run(row_command(name, quant_type, args, "--one"),
-                                    capture_output=True, text=True, check=False)
-            got = [json.loads(line) for line in result.stdout.splitlines()
-                   if line.startswith("{")]
+            result = subprocess.run(
+                row_command(name, quant_type, args, "--one"),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            got = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
             if result.returncode != 0:
-                got.append({"model": name, "quant": quant_type,
-                            "verdict": f"process ended with {result.returncode}: "
-                                       f"{error_line(result.stderr)}"})
+                got.append(
+                    {
+                        "model": name,
+                        "quant": quant_type,
+                        "verdict": f"process ended with {result.returncode}: "
+                        f"{error_line(result.stderr)}",
+                    }
+                )
             for row in got:
                 print(json.dumps(row), f"({time.perf_counter() - start:.0f} s)", flush=True)
             rows += got

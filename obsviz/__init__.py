@@ -64,8 +64,10 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     if name == "Explorer":  # ipywidgets is imported only when the Explorer is used
         from .explorer import Explorer
+
         return Explorer
     if name == "calibration":  # a function, kept apart from the obsviz.calib package
         from .calib import calibration
+
         return calibration
     raise AttributeError(f"module 'obsviz' has no attribute {name!r}")

@@ -41,7 +41,8 @@ def _check_inputs(model: object, method_name: str, quant_type: str) -> torch.jit
     if not model._c._has_method(method_name):
         methods = ", ".join(model._c._method_names()) or "none"
         raise ObsvizError(
-            f"<top>: the model has no method {method_name!r} (its methods: {methods})")
+            f"<top>: the model has no method {method_name!r} (its methods: {methods})"
+        )
     if quant_type not in QUANT_TYPES:
         raise ObsvizError(f"quant_type must be 'static' or 'dynamic', got {quant_type!r}")
     return model
@@ -81,8 +82,14 @@ def _failure(error: PassError, partial: Run) -> PassFailure:
 class _Pass:
     """``InsertObservers`` / ``InsertObserversForOnDevicePTQ``, one phase per method."""
 
-    def __init__(self, model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
-                 method_name: str, quant_type: str, recorder: Recorder) -> None:
+    def __init__(
+        self,
+        model: torch.jit.ScriptModule,
+        qconfig_dict: Mapping[str, object],
+        method_name: str,
+        quant_type: str,
+        recorder: Recorder,
+    ) -> None:
         self.model = model
         self.qconfig_dict = qconfig_dict
         self.method_name = method_name
@@ -107,7 +114,8 @@ class _Pass:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
             raise ObsvizError(
                 f"{where}: torch failed during the {name} phase of the pass on "
-                f"{self.method_name!r}: {first_line}") from err
+                f"{self.method_name!r}: {first_line}"
+            ) from err
         self.recorder.phase_finished(name)
 
     def run(self, inplace: bool, on_device: bool) -> Run:
@@ -126,9 +134,13 @@ class _Pass:
         return Run(
             module=wrap_cpp_module(module) if readable else self.model,
             events=tuple(self.recorder.events),
-            qconfigs=self.qconfigs, splits=self.splits, maps=self.recorder.maps_view(),
-            method_name=self.method_name, quant_type=self.quant_type,
-            qconfig_dict=dict(self.qconfig_dict), original_names=self.recorder.original_names,
+            qconfigs=self.qconfigs,
+            splits=self.splits,
+            maps=self.recorder.maps_view(),
+            method_name=self.method_name,
+            quant_type=self.quant_type,
+            qconfig_dict=dict(self.qconfig_dict),
+            original_names=self.recorder.original_names,
             original=self.model,
         )
 
@@ -156,8 +168,9 @@ class _Pass:
 
         qconfigs = self.qconfigs = fill_qconfig_map(cloned, scripted)
         self.instances = list(named_modules(cloned))
-        helper = self.helper = InsertObserversHelper(qconfigs, self.quant_type, recorder,
-                                                     FunctionResolver(self.model._c))
+        helper = self.helper = InsertObserversHelper(
+            qconfigs, self.quant_type, recorder, FunctionResolver(self.model._c)
+        )
         top = ModuleCtx(cloned, "")
         with self.phase("preprocess"):
             helper.preprocess(top, entry_method)
@@ -212,15 +225,17 @@ def _clone_method(module: torch._C.ScriptModule, method_name: str) -> torch._C.S
     nothing. The engine then makes every decision on the copy.
     """
     return torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
-        module, method_name, {"": None}, True, 1)
+        module, method_name, {"": None}, True, 1
+    )
 
 
 class _StepsAbandoned(BaseException):
     """Stops the worker of :func:`steps` when its consumer stops iterating."""
 
 
-def steps(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
-          **kwargs: object) -> Iterator[ev.Event]:
+def steps(
+    model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object], **kwargs: object
+) -> Iterator[ev.Event]:
     """The events of ``insert_observers``, yielded one at a time as the pass makes them.
 
     The engine runs in a worker thread that waits for each event to be consumed, so a
@@ -266,9 +281,14 @@ def steps(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
         worker.join(timeout=10)
 
 
-def _prepare(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
-             inplace: bool, quant_type: str, method_name: str = "forward",
-             on_device: bool = False) -> torch.jit.ScriptModule:
+def _prepare(
+    model: torch.jit.ScriptModule,
+    qconfig_dict: Mapping[str, object],
+    inplace: bool,
+    quant_type: str,
+    method_name: str = "forward",
+    on_device: bool = False,
+) -> torch.jit.ScriptModule:
     model = _check_inputs(model, method_name, quant_type)
     if not all(isinstance(key, str) for key in qconfig_dict):
         raise ObsvizError("qconfig_dict should only contain names (str) as keys.")
@@ -276,8 +296,14 @@ def _prepare(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
         torch._C._jit_pass_inline(model._c._get_method(method_name).graph)
     fused = torch._C._jit_pass_fold_convbn(model._c)
     fused_module = wrap_cpp_module(fused)
-    run = insert_observers(fused_module, qconfig_dict, method_name=method_name,
-                           quant_type=quant_type, inplace=True, on_device=on_device)
+    run = insert_observers(
+        fused_module,
+        qconfig_dict,
+        method_name=method_name,
+        quant_type=quant_type,
+        inplace=True,
+        on_device=on_device,
+    )
     observed = run.module
     if inplace:
         model._reconstruct(observed._c)
@@ -286,8 +312,9 @@ def _prepare(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
     return observed
 
 
-def prepare_jit(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
-                inplace: bool = False) -> torch.jit.ScriptModule:
+def prepare_jit(
+    model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object], inplace: bool = False
+) -> torch.jit.ScriptModule:
     """Drop-in for ``torch.ao.quantization.prepare_jit``: fold conv-bn, insert observers.
 
     The :class:`Run` behind the result is ``observed._obsviz_run`` (or call
@@ -296,21 +323,25 @@ def prepare_jit(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object
     return _prepare(model, qconfig_dict, inplace, STATIC)
 
 
-def prepare_dynamic_jit(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
-                        inplace: bool = False) -> torch.jit.ScriptModule:
+def prepare_dynamic_jit(
+    model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object], inplace: bool = False
+) -> torch.jit.ScriptModule:
     """Drop-in for ``torch.ao.quantization.prepare_dynamic_jit``; the run is ``._obsviz_run``."""
     return _prepare(model, qconfig_dict, inplace, DYNAMIC)
 
 
-def prepare_ondevice_jit(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object],
-                         method_name: str = "forward", inplace: bool = False,
-                         quant_type: str = STATIC) -> torch.jit.ScriptModule:
+def prepare_ondevice_jit(
+    model: torch.jit.ScriptModule,
+    qconfig_dict: Mapping[str, object],
+    method_name: str = "forward",
+    inplace: bool = False,
+    quant_type: str = STATIC,
+) -> torch.jit.ScriptModule:
     """Like torch's ``_prepare_ondevice_jit``: adds ``observe_<method>`` and a reset method.
 
     Unlike torch, the input model's method graph is not inlined in place unless
     ``inplace=True``.
     """
     if not inplace:
-        model = wrap_cpp_module(torch._C._hack_do_not_use_clone_module_with_class(
-            model._c, [], []))
+        model = wrap_cpp_module(torch._C._hack_do_not_use_clone_module_with_class(model._c, [], []))
     return _prepare(model, qconfig_dict, inplace, quant_type, method_name, on_device=True)

@@ -17,8 +17,11 @@ from .qconfig import named_modules
 from .refs import display_path
 from .run import Run
 
-_WARNING_KINDS = {QConfigKeyWarning: "unmatched_key", LoopWarning: "loop",
-                  FunctionWarning: "function"}
+_WARNING_KINDS = {
+    QConfigKeyWarning: "unmatched_key",
+    LoopWarning: "loop",
+    FunctionWarning: "function",
+}
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,15 @@ class CheckReport:
         return [f for f in self.findings if f.kind == kind]
 
     def __str__(self) -> str:
-        head = "obsviz check: the pass will succeed" if self.ok else \
-            "obsviz check: the pass will FAIL"
+        head = (
+            "obsviz check: the pass will succeed" if self.ok else "obsviz check: the pass will FAIL"
+        )
         if not self.findings:
             return f"{head}; nothing surprising found."
-        return "\n".join([f"{head}; {len(self.findings)} findings:"]
-                         + [f"- {finding}" for finding in self.findings])
+        return "\n".join(
+            [f"{head}; {len(self.findings)} findings:"]
+            + [f"- {finding}" for finding in self.findings]
+        )
 
     def _repr_html_(self) -> str:
         head, *rest = str(self).splitlines()
@@ -76,37 +82,52 @@ def blocked_fusions(model: torch.jit.ScriptModule) -> list[Finding]:
                     continue
                 pattern, value = candidate
                 others = [u.user.kind() for u in value.uses() if u.user != node]
-                findings.append(Finding(
-                    "fusion_blocked", "info",
-                    f"{display_path(path)}.{method}: {pattern.name} does not fuse: "
-                    f"%{value.debugName()} is also used by {', '.join(others)}, so it is "
-                    "observed itself instead of after the relu."))
+                findings.append(
+                    Finding(
+                        "fusion_blocked",
+                        "info",
+                        f"{display_path(path)}.{method}: {pattern.name} does not fuse: "
+                        f"%{value.debugName()} is also used by {', '.join(others)}, so it is "
+                        "observed itself instead of after the relu.",
+                    )
+                )
     return findings
 
 
-def check(model: torch.jit.ScriptModule, qconfig_dict: Mapping[str, object], *,
-          method_name: str = "forward", quant_type: str = "static") -> CheckReport:
+def check(
+    model: torch.jit.ScriptModule,
+    qconfig_dict: Mapping[str, object],
+    *,
+    method_name: str = "forward",
+    quant_type: str = "static",
+) -> CheckReport:
     """Run the pass on a copy and report failures and quiet surprises, without raising."""
     findings: list[Finding] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            run = insert_observers(model, qconfig_dict, method_name=method_name,
-                                   quant_type=quant_type)
+            run = insert_observers(
+                model, qconfig_dict, method_name=method_name, quant_type=quant_type
+            )
         except PassFailure as failure:
             run = failure.run
             findings.append(Finding("failure", "error", str(failure.diagnosis)))
     for warning in caught:
-        kind = next((k for cls, k in _WARNING_KINDS.items()
-                     if issubclass(warning.category, cls)), None)
+        kind = next(
+            (k for cls, k in _WARNING_KINDS.items() if issubclass(warning.category, cls)), None
+        )
         if kind is not None:
             findings.append(Finding(kind, "warning", str(warning.message)))
     for group in run.splits:
         reason = "qconfigs set below it" if group.below else "its own qconfig"
-        findings.append(Finding(
-            "type_split", "info",
-            f"{', '.join(group.module_paths)}: class type {group.original_type} is split "
-            f"(new type {group.new_type}) because of {reason}."))
+        findings.append(
+            Finding(
+                "type_split",
+                "info",
+                f"{', '.join(group.module_paths)}: class type {group.original_type} is split "
+                f"(new type {group.new_type}) because of {reason}.",
+            )
+        )
     findings.extend(blocked_fusions(model))
     order = {"error": 0, "warning": 1, "info": 2}
     return CheckReport(tuple(sorted(findings, key=lambda f: order[f.severity])), run)

@@ -46,8 +46,9 @@ class SplitGroup:
     below: bool
 
 
-def subtree_keys(root: torch._C.ScriptModule, qconfigs: Mapping[str, ModuleQConfig]) -> dict[
-        str, tuple]:
+def subtree_keys(
+    root: torch._C.ScriptModule, qconfigs: Mapping[str, ModuleQConfig]
+) -> dict[str, tuple]:
     """For each instance path, the key that decides which cloned type it gets."""
     keys: dict[str, tuple] = {}
 
@@ -91,8 +92,7 @@ def clone_module(
     return cloned, splits
 
 
-def _split_types(root: torch._C.ScriptModule, keys: Mapping[str, tuple]
-                 ) -> torch._C.ScriptModule:
+def _split_types(root: torch._C.ScriptModule, keys: Mapping[str, tuple]) -> torch._C.ScriptModule:
     """A copy of ``root`` (sharing its tensors) whose instances share a class type exactly
     when they share ``root``'s type and their subtree key.
 
@@ -102,11 +102,13 @@ def _split_types(root: torch._C.ScriptModule, keys: Mapping[str, tuple]
     one placeholder qconfig per distinct key it inserts no observer, and ``root``'s copy
     comes out of the holder without a trace of the probe.
     """
-    holder = torch._C.ScriptModule("__torch__.obsviz.SplitHolder", torch._C.CompilationUnit(),
-                                   True)
+    holder = torch._C.ScriptModule("__torch__.obsviz.SplitHolder", torch._C.CompilationUnit(), True)
     holder._register_attribute(_HELD, root._type(), root)
-    holder._define(torch._C.ConcreteModuleType.from_jit_type(holder._type()),
-                   f"def {_PROBE_METHOD}(self) -> None:\n    return None\n", lambda name: None)
+    holder._define(
+        torch._C.ConcreteModuleType.from_jit_type(holder._type()),
+        f"def {_PROBE_METHOD}(self) -> None:\n    return None\n",
+        lambda name: None,
+    )
     with internal_scripting():
         placeholder = torch.jit.script(torch.nn.Identity())._c
     sentinels: dict[tuple | None, QConfig] = {}
@@ -121,13 +123,17 @@ def _split_types(root: torch._C.ScriptModule, keys: Mapping[str, tuple]
     for path, key in keys.items():
         qconfig_dict[f"{_HELD}.{path}" if path else _HELD] = sentinel(key)
     split = torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
-        holder, _PROBE_METHOD, qconfig_dict, True, 1)
+        holder, _PROBE_METHOD, qconfig_dict, True, 1
+    )
     return split.getattr(_HELD)
 
 
-def _split_groups(root: torch._C.ScriptModule, cloned: torch._C.ScriptModule,
-                  keys: Mapping[str, tuple], qconfigs: Mapping[str, ModuleQConfig]
-                  ) -> list[SplitGroup]:
+def _split_groups(
+    root: torch._C.ScriptModule,
+    cloned: torch._C.ScriptModule,
+    keys: Mapping[str, tuple],
+    qconfigs: Mapping[str, ModuleQConfig],
+) -> list[SplitGroup]:
     new_types = {path: m._type().qualified_name() for path, m in named_modules(cloned)}
     by_original: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for path, key in keys.items():
@@ -139,8 +145,11 @@ def _split_groups(root: torch._C.ScriptModule, cloned: torch._C.ScriptModule,
         own_keys = [qconfigs[paths[0]].key for paths in variants.values()]
         for new_type, paths in variants.items():
             own = qconfigs[paths[0]].key
-            groups.append(SplitGroup(original_type, new_type, tuple(paths), own,
-                                     below=own_keys.count(own) > 1))
+            groups.append(
+                SplitGroup(
+                    original_type, new_type, tuple(paths), own, below=own_keys.count(own) > 1
+                )
+            )
     return groups
 
 
@@ -180,17 +189,21 @@ def check_remap_types(root: torch._C.ScriptModule) -> None:
                         f"an object ({value.type()}); the pass does not support quantizing "
                         "methods that have Object arguments. Pass tensors, or reach the "
                         "object through an attribute of self.",
-                        rule="remapTypes", module_path=path, method=method_name,
+                        rule="remapTypes",
+                        module_path=path,
+                        method=method_name,
                         value=value.debugName(),
                         details={"type": value.type().annotation_str.removeprefix("__torch__.")},
-                        cpp_message=torch_messages.OBJECT_ARGUMENTS)
+                        cpp_message=torch_messages.OBJECT_ARGUMENTS,
+                    )
             _check_access_paths(graph.block(), self_value, path, method_name)
 
     visit(root, "")
 
 
-def _check_access_paths(block: torch._C.Block, self_value: torch._C.Value, path: str,
-                        method_name: str) -> None:
+def _check_access_paths(
+    block: torch._C.Block, self_value: torch._C.Value, path: str, method_name: str
+) -> None:
     for node in block.nodes():
         if node.kind() in ("prim::CallMethod", "prim::GetAttr"):
             _, value = access_path(node.inputsAt(0))
@@ -203,11 +216,17 @@ def _check_access_paths(block: torch._C.Block, self_value: torch._C.Value, path:
                     f"({producer}), which is not self. The pass follows only submodules "
                     "reached as self.a.b...; it cannot clone methods that call methods or "
                     "read attributes of other objects.",
-                    rule="getModuleAccessPath", module_path=path, method=method_name,
+                    rule="getModuleAccessPath",
+                    module_path=path,
+                    method=method_name,
                     value=value.debugName(),
-                    details={"node": node.kind(), "source": source_line(node),
-                             "call": node.outputsAt(0).debugName() if node.outputsSize()
-                             else None, "traced_to": producer},
-                    cpp_message=torch_messages.module_access_path(value, self_value))
+                    details={
+                        "node": node.kind(),
+                        "source": source_line(node),
+                        "call": node.outputsAt(0).debugName() if node.outputsSize() else None,
+                        "traced_to": producer,
+                    },
+                    cpp_message=torch_messages.module_access_path(value, self_value),
+                )
         for sub in node.blocks():
             _check_access_paths(sub, self_value, path, method_name)

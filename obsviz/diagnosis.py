@@ -36,8 +36,10 @@ class BranchState:
     observed: tuple[bool, ...]
 
     def __str__(self) -> str:
-        parts = [f"{name} {'observed' if seen else 'NOT observed'}"
-                 for name, seen in zip(self.outputs, self.observed, strict=True)]
+        parts = [
+            f"{name} {'observed' if seen else 'NOT observed'}"
+            for name, seen in zip(self.outputs, self.observed, strict=True)
+        ]
         return f"branch {self.index} returns " + ", ".join(parts)
 
 
@@ -52,8 +54,9 @@ class DiagnosisPart(NamedTuple):
 
 # Text fields the parts show by name; any other text field that is set is shown too,
 # under its label here or else its field name.
-_PARTS_SHOWN = frozenset({"kind", "summary", "fix", "rule", "module_path", "method", "node",
-                          "source", "why"})
+_PARTS_SHOWN = frozenset(
+    {"kind", "summary", "fix", "rule", "module_path", "method", "node", "source", "why"}
+)
 _PART_LABELS = {"cpp_message": "torch says"}
 
 
@@ -102,8 +105,10 @@ class Diagnosis:
     def parts(self) -> list[DiagnosisPart]:
         """What follows the summary, in order: the fix, where (with the If's branches),
         why, then every other text field that is set."""
-        parts = [DiagnosisPart("Fix", self.fix),
-                 DiagnosisPart("Where", self.where, tuple(map(str, self.branches)))]
+        parts = [
+            DiagnosisPart("Fix", self.fix),
+            DiagnosisPart("Where", self.where, tuple(map(str, self.branches))),
+        ]
         if self.why:
             parts.append(DiagnosisPart("Why", f"{self.why} (C++ rule: {self.rule})"))
         for field in dataclasses.fields(self):
@@ -126,12 +131,10 @@ class Diagnosis:
     def _repr_html_(self) -> str:
         first, *rest = self.lines()
         items = "".join(f"<li>{html.escape(line)}</li>" for line in rest)
-        return (f"<div class='obsviz-diagnosis'><b>{html.escape(first)}</b>"
-                f"<ul>{items}</ul></div>")
+        return f"<div class='obsviz-diagnosis'><b>{html.escape(first)}</b><ul>{items}</ul></div>"
 
 
-def attributes_to_fold(attributes: Sequence[str], problems: dict[str, str]
-                       ) -> tuple[str, ...]:
+def attributes_to_fold(attributes: Sequence[str], problems: dict[str, str]) -> tuple[str, ...]:
     """The attributes to offer :func:`obsviz.fold_constant_branches`: those it can fold,
     and only ``training`` when that is one (an eval-mode model fixes it, and with it the
     branches it gates)."""
@@ -177,13 +180,13 @@ class ArgumentTrace:
             return "; ".join(str(call) for call in computed)
         if not self.calls:
             return f"no call of {self.method} passes a constant for it"
-        return (f"its callers pass {self.name} differently: "
-                + "; ".join(str(call) for call in self.calls))
+        return f"its callers pass {self.name} differently: " + "; ".join(
+            str(call) for call in self.calls
+        )
 
     def effect(self) -> str:
         """What the fold does about it."""
-        return f"inlines the call of {self.method}" if self.caller else \
-            f"specialises {self.method}"
+        return f"inlines the call of {self.method}" if self.caller else f"specialises {self.method}"
 
 
 @dataclass(frozen=True)
@@ -213,71 +216,91 @@ class IfTrace:
             facts[:0] = [self.problems[a] for a in self.attributes if a in self.problems]
         what = f"the branch depends on {' and on '.join(depends)}"
         if self.offered:
-            effects = " and ".join(dict.fromkeys(a.effect() for a in self.arguments
-                                                 if a.fold is not None))
+            effects = " and ".join(
+                dict.fromkeys(a.effect() for a in self.arguments if a.fold is not None)
+            )
             also = f"{what}; " if self.attributes else ""
-            return (f"{also}{'; '.join(facts)}: {fold_call(self.fold_attributes)} "
-                    f"{effects or 'folds it'} before preparing, or {ALIKE}.")
+            return (
+                f"{also}{'; '.join(facts)}: {fold_call(self.fold_attributes)} "
+                f"{effects or 'folds it'} before preparing, or {ALIKE}."
+            )
         if self.branch_stays:
-            return (f"{what}; {'; '.join(facts)}, but folding that leaves the branch; "
-                    f"{ALIKE}.")
+            return f"{what}; {'; '.join(facts)}, but folding that leaves the branch; {ALIKE}."
         return f"{what}, which cannot be folded: {'; '.join(facts)}; {ALIKE}."
 
     def _via(self) -> str:
-        return f" (passed to function {self.function.rsplit('.', 1)[-1]})" \
-            if self.function else ""
+        return f" (passed to function {self.function.rsplit('.', 1)[-1]})" if self.function else ""
 
     def _attributes_fix(self) -> str:
         if not self.attributes:
-            return ("make both branches return values of the same kind: both produced by "
-                    "quantizable ops (observed) or both by ops that are not (unobserved).")
+            return (
+                "make both branches return values of the same kind: both produced by "
+                "quantizable ops (observed) or both by ops that are not (unobserved)."
+            )
         depends = f"the branch depends on {self_attributes(self.attributes)}{self._via()}"
-        not_foldable = "; ".join(self.problems[a] for a in self.attributes
-                                 if a in self.problems)
+        not_foldable = "; ".join(self.problems[a] for a in self.attributes if a in self.problems)
         if not self.fold_attributes:
             return f"{depends}, which cannot be folded ({not_foldable}); {ALIKE}."
         unfolded = f" ({not_foldable})" if not_foldable else ""
         call = fold_call(self.fold_attributes)
         if self.fold_attributes == ("training",):
-            return (f"{depends}; in the model you quantize (eval mode) self.training is "
-                    f"False: fold the branch away with {call} before preparing{unfolded}, "
-                    f"or {ALIKE}.")
-        return (f"{depends}; if that is fixed for the model you quantize, fold the branch "
-                f"away with {call} before preparing{unfolded}, or {ALIKE}.")
+            return (
+                f"{depends}; in the model you quantize (eval mode) self.training is "
+                f"False: fold the branch away with {call} before preparing{unfolded}, "
+                f"or {ALIKE}."
+            )
+        return (
+            f"{depends}; if that is fixed for the model you quantize, fold the branch "
+            f"away with {call} before preparing{unfolded}, or {ALIKE}."
+        )
 
 
-def trace_if(details: dict, model: torch.jit.ScriptModule | None, module_path: str,
-             entry_method: str) -> IfTrace:
+def trace_if(
+    details: dict, model: torch.jit.ScriptModule | None, module_path: str, entry_method: str
+) -> IfTrace:
     """Trace an inconsistent ``if``'s condition to the attributes and arguments it depends
     on; with the ``model``, find the fold that is sound (every call passes the argument
     alike, every instance holds the attribute alike) and check that it removes the ``if``.
     """
     sources: Sources | None = details.get("condition_sources")
     attributes = sources.attributes if sources else ()
-    problems = fold_problems(model._c, module_path, attributes) \
-        if model is not None and attributes else {}
+    problems = (
+        fold_problems(model._c, module_path, attributes) if model is not None and attributes else {}
+    )
     to_fold = attributes_to_fold(attributes, problems)
     trace = IfTrace(attributes, details.get("function"), problems, fold_attributes=to_fold)
     if sources is None or not (sources.parameters or sources.constants):
         return trace
     method = sources.method or entry_method
     label = f"{module_path or '<top>'}.{method}"
-    passed = tuple(ArgumentTrace(name, f"function {function}",
-                                 fold=ArgumentFold(function, name, value), caller=label)
-                   for function, name, value in sources.constants
-                   if value is None or isinstance(value, FOLDABLE))
+    passed = tuple(
+        ArgumentTrace(
+            name, f"function {function}", fold=ArgumentFold(function, name, value), caller=label
+        )
+        for function, name, value in sources.constants
+        if value is None or isinstance(value, FOLDABLE)
+    )
     if model is None or (sources.method is None and sources.parameters):  # run-time inputs
-        return dataclasses.replace(trace, fold_attributes=(), arguments=passed + tuple(
-            ArgumentTrace(name, label, model_input=sources.method is None)
-            for _, name in sources.parameters))
-    with_training = to_fold or (("training",) if not fold_problems(model._c, None, ["training"])
-                                else ())
+        return dataclasses.replace(
+            trace,
+            fold_attributes=(),
+            arguments=passed
+            + tuple(
+                ArgumentTrace(name, label, model_input=sources.method is None)
+                for _, name in sources.parameters
+            ),
+        )
+    with_training = to_fold or (
+        ("training",) if not fold_problems(model._c, None, ["training"]) else ()
+    )
     try:
         _, folding = fold(model, with_training, True, entry_method)
     except ObsvizError:
         return dataclasses.replace(trace, fold_attributes=(), arguments=passed)
-    arguments = passed + tuple(_argument_trace(folding, module_path, method, index, name)
-                               for index, name in sources.parameters)
+    arguments = passed + tuple(
+        _argument_trace(folding, module_path, method, index, name)
+        for index, name in sources.parameters
+    )
     folds = tuple(a.fold for a in arguments if a.fold is not None)
     trace = dataclasses.replace(trace, arguments=arguments)
     if not folds and not to_fold:
@@ -287,8 +310,9 @@ def trace_if(details: dict, model: torch.jit.ScriptModule | None, module_path: s
     return dataclasses.replace(trace, fold_attributes=with_training, fold_arguments=folds)
 
 
-def _argument_trace(folding: Folding, module_path: str, method: str, index: int,
-                    name: str) -> ArgumentTrace:
+def _argument_trace(
+    folding: Folding, module_path: str, method: str, index: int, name: str
+) -> ArgumentTrace:
     label = f"{module_path or '<top>'}.{method}"
     found = folding.argument(module_path, method, index)
     if isinstance(found, ArgumentFold):
@@ -319,55 +343,75 @@ def _ref_name(ref: object) -> str:
     return f"%{name}"
 
 
-def diagnose(error: PassError, model: torch.jit.ScriptModule | None = None,
-             entry_method: str = "forward") -> Diagnosis:
+def diagnose(
+    error: PassError, model: torch.jit.ScriptModule | None = None, entry_method: str = "forward"
+) -> Diagnosis:
     """Turn an engine ``PassError`` into a :class:`Diagnosis`; with the ``model`` the pass
     was given (from ``entry_method``), a suggested fix is checked against it first."""
-    return dataclasses.replace(_explain(error, model, entry_method),
-                               cpp_message=error.cpp_message)
+    return dataclasses.replace(_explain(error, model, entry_method), cpp_message=error.cpp_message)
 
 
-def _explain(error: PassError, model: torch.jit.ScriptModule | None,
-             entry_method: str) -> Diagnosis:
+def _explain(
+    error: PassError, model: torch.jit.ScriptModule | None, entry_method: str
+) -> Diagnosis:
     details = error.details
     path, method = error.module_path or "", error.method or "forward"
     where = f"{path or '<top>'}.{method}"
     if error.rule == "insertObserversFor" and "branches" in details:
         branches = tuple(
             BranchState(index, tuple(_ref_name(r) for r in refs), tuple(states))
-            for index, refs, states in details["branches"])
+            for index, refs, states in details["branches"]
+        )
         trace = trace_if(details, model, path, entry_method)
         return Diagnosis(
             kind="inconsistent_if",
             summary=f"{where}: the branches of an `if` return values observed differently, "
-                    "so the pass cannot decide whether its output is observed.",
-            fix=trace.fix(), rule=error.rule, module_path=path, method=method,
-            node=details.get("node"), source=details.get("source"),
+            "so the pass cannot decide whether its output is observed.",
+            fix=trace.fix(),
+            rule=error.rule,
+            module_path=path,
+            method=method,
+            node=details.get("node"),
+            source=details.get("source"),
             values=tuple(_ref_name(r) for r in details.get("outputs", ())),
-            branches=branches, fold_attributes=trace.fold_attributes,
+            branches=branches,
+            fold_attributes=trace.fold_attributes,
             fold_arguments=trace.fold_arguments,
             why="branches for 'if' should return values that are observed consistently: "
-                "every branch that does not always raise must return values in the same "
-                "observed state",
+            "every branch that does not always raise must return values in the same "
+            "observed state",
         )
     if error.rule == "getObserverFor":
         return _observer_conflict(error, path, method, where)
     if error.rule == "getModuleAccessPath":
         origin = details.get("traced_to", "?")
         if origin == "prim::CreateObject":
-            summary = (f"{where}: the method uses an object of a TorchScript class (created "
-                       "here), whose methods and attributes the pass cannot follow.")
-            fix = ("turn the class into an nn.Module held as an attribute of self, or its "
-                   "methods into free functions taking tensors.")
+            summary = (
+                f"{where}: the method uses an object of a TorchScript class (created "
+                "here), whose methods and attributes the pass cannot follow."
+            )
+            fix = (
+                "turn the class into an nn.Module held as an attribute of self, or its "
+                "methods into free functions taking tensors."
+            )
         else:
-            summary = (f"{where}: a module or object is reached through a value the pass "
-                       f"cannot trace back to self (it comes from {origin}).")
-            fix = ("call submodules as attributes of self (self.block(x)), not through lists, "
-                   "arguments or returned values; iterate nn.ModuleList with a for loop over "
-                   "self.blocks, which TorchScript unrolls.")
+            summary = (
+                f"{where}: a module or object is reached through a value the pass "
+                f"cannot trace back to self (it comes from {origin})."
+            )
+            fix = (
+                "call submodules as attributes of self (self.block(x)), not through lists, "
+                "arguments or returned values; iterate nn.ModuleList with a for loop over "
+                "self.blocks, which TorchScript unrolls."
+            )
         return Diagnosis(
-            kind="module_access", summary=summary, fix=fix,
-            rule=error.rule, module_path=path, method=method, node=details.get("node"),
+            kind="module_access",
+            summary=summary,
+            fix=fix,
+            rule=error.rule,
+            module_path=path,
+            method=method,
+            node=details.get("node"),
             source=details.get("source"),
             values=tuple(v for v in (error.value, details.get("call")) if v),
             why="getModuleAccessPath follows only chains of prim::GetAttr starting at self",
@@ -376,12 +420,14 @@ def _explain(error: PassError, model: torch.jit.ScriptModule | None,
         return Diagnosis(
             kind="object_argument",
             summary=f"{where}: the method takes an object (of TorchScript class "
-                    f"{details.get('type', '?')}) as argument %{error.value}, which the pass "
-                    "cannot clone.",
+            f"{details.get('type', '?')}) as argument %{error.value}, which the pass "
+            "cannot clone.",
             fix="pass methods only tensors and plain values: keep the object as an attribute "
-                "of self and read it there (self.<name>) instead of passing it in; or quantize "
-                "the model from a method that takes only tensors.",
-            rule=error.rule, module_path=path, method=method,
+            "of self and read it there (self.<name>) instead of passing it in; or quantize "
+            "the model from a method that takes only tensors.",
+            rule=error.rule,
+            module_path=path,
+            method=method,
             values=(f"%{error.value}",) if error.value else (),
             why="ModuleCloneHelper::remapTypes refuses methods with Object arguments",
         )
@@ -390,19 +436,26 @@ def _explain(error: PassError, model: torch.jit.ScriptModule | None,
         return Diagnosis(
             kind="empty_observer_slot",
             summary=f"{path or '<top>'}: the observed module's attribute {error.value} holds "
-                    "no value, and torch crashes reading such a module, so obsviz stopped "
-                    "before handing it over.",
+            "no value, and torch crashes reading such a module, so obsviz stopped "
+            "before handing it over.",
             fix="none on your side: this is a bug in obsviz, please report it with the model. "
-                "The pass adds each observer attribute to a class type but sets it only on "
-                "the instances it walks; obsviz should have filled the others. The partial "
-                f"run's module is the model you passed in. Empty: {slots}.",
-            rule=error.rule, module_path=path, method="", values=(error.value,),
+            "The pass adds each observer attribute to a class type but sets it only on "
+            "the instances it walks; obsviz should have filled the others. The partial "
+            f"run's module is the model you passed in. Empty: {slots}.",
+            rule=error.rule,
+            module_path=path,
+            method="",
+            values=(error.value,),
         )
     return Diagnosis(
-        kind=error.rule, summary=str(error).splitlines()[0],
+        kind=error.rule,
+        summary=str(error).splitlines()[0],
         fix="see the message below; the model uses something the pass does not support.",
-        rule=error.rule, module_path=path, method=method,
-        values=(f"%{error.value}",) if error.value else (), why=str(error),
+        rule=error.rule,
+        module_path=path,
+        method=method,
+        values=(f"%{error.value}",) if error.value else (),
+        why=str(error),
     )
 
 
@@ -411,24 +464,30 @@ def _observer_conflict(error: PassError, path: str, method: str, where: str) -> 
     (first_ref, first), (second_ref, second) = error.details["observers"]
     keys = (first.qconfig.key, second.qconfig.key)
     graphs = f"{_graph_name(first_ref)} and {_graph_name(second_ref)}"
-    observers = (f"{first.class_name} for {keys[0]!r}, {second.class_name} for {keys[1]!r}")
+    observers = f"{first.class_name} for {keys[0]!r}, {second.class_name} for {keys[1]!r}"
     if first.qconfig.qconfig == second.qconfig.qconfig and first.role == second.role:
-        what = (f"Both keys hold the same QConfig, but each key's qconfig is scripted "
-                f"separately, so the pass sees two observer modules ({observers}) for one "
-                "value.")
+        what = (
+            f"Both keys hold the same QConfig, but each key's qconfig is scripted "
+            f"separately, so the pass sees two observer modules ({observers}) for one "
+            "value."
+        )
     else:
-        what = (f"The two qconfigs differ ({observers}), and the pass can give one value "
-                "only one observer.")
+        what = (
+            f"The two qconfigs differ ({observers}), and the pass can give one value "
+            "only one observer."
+        )
     return Diagnosis(
         kind="observer_conflict",
         summary=f"{where}: %{error.value} reaches {graphs}, configured under two "
-                f"qconfig_dict keys, {keys[0]!r} and {keys[1]!r}. {what}",
+        f"qconfig_dict keys, {keys[0]!r} and {keys[1]!r}. {what}",
         fix=f"{_one_key(*keys, error.details['keys'])}; or give each of the two its own "
-            f"value (e.g. pass a .clone() of %{error.value} to one of them).",
-        rule=error.rule, module_path=path, method=method,
+        f"value (e.g. pass a .clone() of %{error.value} to one of them).",
+        rule=error.rule,
+        module_path=path,
+        method=method,
         values=(f"%{error.value}", str(first_ref), str(second_ref)),
         why="getObserverFor follows a value into every graph it is passed to or returned "
-            "from, and requires one observer module for all of them",
+        "from, and requires one observer module for all of them",
     )
 
 
@@ -440,11 +499,17 @@ def _one_key(first: str, second: str, keys: frozenset[str]) -> str:
     """How to configure two modules through a single qconfig_dict key."""
     for ancestor, descendant in ((first, second), (second, first)):
         if ancestor == "" or descendant.startswith(f"{ancestor}."):
-            return (f"configure both through one key: remove the {descendant!r} entry, so "
-                    f"that {descendant} inherits the qconfig of {ancestor!r}")
+            return (
+                f"configure both through one key: remove the {descendant!r} entry, so "
+                f"that {descendant} inherits the qconfig of {ancestor!r}"
+            )
     parent = ".".join(os.path.commonprefix([first.split("."), second.split(".")]))
     if parent in keys:
-        return (f"configure both through one key: remove the {first!r} and {second!r} "
-                f"entries, so that both inherit the qconfig of {parent!r}")
-    return (f"configure both through one key: replace the {first!r} and {second!r} entries "
-            f"by one for their common parent {parent!r}")
+        return (
+            f"configure both through one key: remove the {first!r} and {second!r} "
+            f"entries, so that both inherit the qconfig of {parent!r}"
+        )
+    return (
+        f"configure both through one key: replace the {first!r} and {second!r} entries "
+        f"by one for their common parent {parent!r}"
+    )

@@ -38,8 +38,11 @@ class DiffEntry:
         head = f"{self.change:8s} {display_path(self.module_path)}:{self.method}:%{self.value}"
         lines = [head]
         for label, e in (("this run", self.this), ("other run", self.other)):
-            text = f"{'observed' if e.observed else 'not observed'} [{e.reason}]: " \
-                   f"{e.verdict}" if e else "the value does not exist there"
+            text = (
+                f"{'observed' if e.observed else 'not observed'} [{e.reason}]: {e.verdict}"
+                if e
+                else "the value does not exist there"
+            )
             lines.append(f"    {label:9s} {text}")
         return "\n".join(lines)
 
@@ -61,19 +64,41 @@ class RunDiff:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
-            [(e.module_path, e.method, e.value, e.change,
-              e.this.reason if e.this else None, e.other.reason if e.other else None,
-              e.this.observer if e.this else "", e.other.observer if e.other else "")
-             for e in self.entries],
-            columns=["module_path", "method", "value", "change", "reason_this",
-                     "reason_other", "observer_this", "observer_other"])
+            [
+                (
+                    e.module_path,
+                    e.method,
+                    e.value,
+                    e.change,
+                    e.this.reason if e.this else None,
+                    e.other.reason if e.other else None,
+                    e.this.observer if e.this else "",
+                    e.other.observer if e.other else "",
+                )
+                for e in self.entries
+            ],
+            columns=[
+                "module_path",
+                "method",
+                "value",
+                "change",
+                "reason_this",
+                "reason_other",
+                "observer_this",
+                "observer_other",
+            ],
+        )
 
     def __str__(self) -> str:
         if not self.entries:
             return "no difference in observer placement"
         counts = ", ".join(f"{n} {c}" for c, n in self._counts().items())
-        return "\n".join([f"{len(self.entries)} observer differences ({counts}):",
-                          *(str(e) for e in self.entries)])
+        return "\n".join(
+            [
+                f"{len(self.entries)} observer differences ({counts}):",
+                *(str(e) for e in self.entries),
+            ]
+        )
 
     def __repr__(self) -> str:
         return f"<obsviz RunDiff: {len(self.entries)} differences>"
@@ -88,23 +113,37 @@ class RunDiff:
         esc = html.escape
         rows = []
         for e in self.entries:
-            cells = [esc(e.change), f"<code>{esc(display_path(e.module_path))}:{esc(e.method)}:"
-                                    f"%{esc(e.value)}</code>"]
+            cells = [
+                esc(e.change),
+                f"<code>{esc(display_path(e.module_path))}:{esc(e.method)}:%{esc(e.value)}</code>",
+            ]
             for x in (e.this, e.other):
-                cells.append(f"<code>{esc(x.reason)}</code> {esc(x.verdict)}" if x else
-                             "<i>no such value</i>")
+                cells.append(
+                    f"<code>{esc(x.reason)}</code> {esc(x.verdict)}"
+                    if x
+                    else "<i>no such value</i>"
+                )
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        return ("<div><b>obsviz diff</b>: " + esc(str(len(self.entries))) + " differences"
-                "<table><tr><th>change</th><th>value</th><th>this run</th><th>other run</th>"
-                "</tr>" + "".join(rows) + "</table></div>")
+        return (
+            "<div><b>obsviz diff</b>: " + esc(str(len(self.entries))) + " differences"
+            "<table><tr><th>change</th><th>value</th><th>this run</th><th>other run</th>"
+            "</tr>" + "".join(rows) + "</table></div>"
+        )
 
 
 def _observers(view: RunView) -> dict[MatchKey, str]:
     values = view.values()
     observed = values[values["observed"]]
-    return {(p, m, v): c for p, m, v, c in zip(observed["module_path"], observed["method"],
-                                                observed["value"], observed["observer_class"],
-                                                strict=True)}
+    return {
+        (p, m, v): c
+        for p, m, v, c in zip(
+            observed["module_path"],
+            observed["method"],
+            observed["value"],
+            observed["observer_class"],
+            strict=True,
+        )
+    }
 
 
 def _explain(view: RunView, key: MatchKey) -> Explanation | None:

@@ -145,8 +145,9 @@ class InsertObserversHelper:
         self.filled_slots: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ module helpers
-    def get_invoked_module_opt(self, g: InstanceGraph, n: Node, self_value: Value | None
-                               ) -> ModuleCtx | None:
+    def get_invoked_module_opt(
+        self, g: InstanceGraph, n: Node, self_value: Value | None
+    ) -> ModuleCtx | None:
         """``getInvokedModuleOpt`` with ``getModuleAccessPath``: the instance ``n`` (a
         ``CallMethod`` in ``g``) calls, None when the access path ends at no module."""
         path, it = access_path(n.inputsAt(0))
@@ -163,8 +164,9 @@ class InsertObserversHelper:
         self.recorder.note_graph(g)
         return g
 
-    def get_invoked_methods(self, module: ModuleCtx, method_name: str
-                            ) -> list[tuple[ModuleCtx, str]]:
+    def get_invoked_methods(
+        self, module: ModuleCtx, method_name: str
+    ) -> list[tuple[ModuleCtx, str]]:
         """``getInvokedMethods``: submodule methods called from this method (any block)."""
         g = self.method_graph(module, method_name)
         self_value = next(g.graph.inputs())
@@ -183,8 +185,9 @@ class InsertObserversHelper:
         graph, qualname = self.function_graphs(n)
         return InstanceGraph(g.module, g.path, graph, qualname, "function")
 
-    def callee(self, g: InstanceGraph, n: Node, self_value: Value | None
-               ) -> tuple[InstanceGraph, int] | None:
+    def callee(
+        self, g: InstanceGraph, n: Node, self_value: Value | None
+    ) -> tuple[InstanceGraph, int] | None:
         """The graph a ``CallMethod`` (None if not a submodule's) or user-defined
         ``CallFunction`` runs, and the offset of its first input among ``n``'s inputs (a
         ``CallFunction``'s first input is the function itself)."""
@@ -195,8 +198,7 @@ class InsertObserversHelper:
             return self.method_graph(child, n.s("name")), 0
         return self.get_call_function_graph(n, g), 1
 
-    def invoked_methods(self, module: ModuleCtx, method_name: str
-                        ) -> list[tuple[ModuleCtx, str]]:
+    def invoked_methods(self, module: ModuleCtx, method_name: str) -> list[tuple[ModuleCtx, str]]:
         """``get_invoked_methods`` after preprocessing, when graphs no longer change."""
         key = (module.path, method_name)
         invoked = self.invoked_cache.get(key)
@@ -209,8 +211,11 @@ class InsertObserversHelper:
         """``preprocess``: children first, then this method's graph."""
         self.where = f"{_display(module.path)}.{method_name}"
         qualname = f"{module.type_name}.{method_name}"
-        invoked = self.invoked_methods(module, method_name) if qualname in self.preprocessed \
+        invoked = (
+            self.invoked_methods(module, method_name)
+            if qualname in self.preprocessed
             else self.get_invoked_methods(module, method_name)
+        )
         for child, child_method in invoked:
             self.preprocess(child, child_method)
         g = self.method_graph(module, method_name)
@@ -219,8 +224,9 @@ class InsertObserversHelper:
             preprocess_graph(g.graph)
 
     # ------------------------------------------------------------------ boundary map
-    def add_boundary(self, caller: Value, g: InstanceGraph, callee: Value,
-                     callee_g: InstanceGraph, kind: str) -> None:
+    def add_boundary(
+        self, caller: Value, g: InstanceGraph, callee: Value, callee_g: InstanceGraph, kind: str
+    ) -> None:
         self.boundary_value_map.setdefault(g.key(caller), {})[callee_g.key(callee)] = None
         self.recorder.boundary_mapped(caller, g, callee, callee_g, kind)
 
@@ -299,8 +305,7 @@ class InsertObserversHelper:
                 for sub in n.blocks():
                     stack.append(sub)
 
-    def value_needs_to_be_quantized(self, v: Value, qconfig: ScriptedQConfig
-                                    ) -> tuple[bool, str]:
+    def value_needs_to_be_quantized(self, v: Value, qconfig: ScriptedQConfig) -> tuple[bool, str]:
         """``valueNeedsToBeQuantized``, with the code of the clause that decided.
 
         The tensor check runs first because it is cheap; for a value that is not a
@@ -349,8 +354,7 @@ class InsertObserversHelper:
                 for sub in n.blocks():
                     stack.append(sub)
 
-    def fill_value_observer(self, v: Value, g: InstanceGraph, qconfig: ScriptedQConfig
-                            ) -> None:
+    def fill_value_observer(self, v: Value, g: InstanceGraph, qconfig: ScriptedQConfig) -> None:
         """The body of ``fillValueObserverMap``'s loops, for one value."""
         needed, reason = self.value_needs_to_be_quantized(v, qconfig)
         observer = None
@@ -377,7 +381,8 @@ class InsertObserversHelper:
                     if not inputs:
                         continue
                     self.pass_through_value_map.setdefault(owner.key(out), []).extend(
-                        owner.key(i) for i in inputs)
+                        owner.key(i) for i in inputs
+                    )
                     self.recorder.pass_through_mapped(out, inputs, owner)
                 for sub in n.blocks():
                     stack.append((sub, owner))
@@ -402,17 +407,25 @@ class InsertObserversHelper:
             if result is not None and found != result:
                 key_ref = self.recorder.key_ref
                 raise failures.observer_conflict(
-                    key_ref(key), [(key_ref(result_from), result), (key_ref(nxt), found)],
-                    frozenset(q.path for q in self.module_qconfigs.values() if q.explicit))
+                    key_ref(key),
+                    [(key_ref(result_from), result), (key_ref(nxt), found)],
+                    frozenset(q.path for q in self.module_qconfigs.values() if q.explicit),
+                )
             result, result_from = found, nxt
         return result
 
     def is_observed(self, key: VKey, block_observed_values: set[VKey]) -> bool:
         return key in block_observed_values or key in self.observed_values
 
-    def record_observed(self, v: Value, g: InstanceGraph, observer: ObserverConfig,
-                        values_to_observe: dict[VKey, tuple[Value, ObserverConfig]],
-                        block_observed_values: set[VKey], via: str) -> None:
+    def record_observed(
+        self,
+        v: Value,
+        g: InstanceGraph,
+        observer: ObserverConfig,
+        values_to_observe: dict[VKey, tuple[Value, ObserverConfig]],
+        block_observed_values: set[VKey],
+        via: str,
+    ) -> None:
         """``recordObserved``: mark ``v`` (or the value its observation is delayed to).
 
         ``via`` is the branch of ``insertObserversFor`` that records it, for the record.
@@ -423,8 +436,9 @@ class InsertObserversHelper:
         block_observed_values.add(to_observe_key)
         self.recorder.observer_recorded(v, to_observe, g, observer, via)
 
-    def should_observe(self, n: Node, g: InstanceGraph, block_observed_values: set[VKey],
-                       quant_type: str) -> tuple[bool, str]:
+    def should_observe(
+        self, n: Node, g: InstanceGraph, block_observed_values: set[VKey], quant_type: str
+    ) -> tuple[bool, str]:
         """``shouldObserve``: cat/add/mul outputs only when their inputs are observed."""
         for v in n.outputs():
             for use in v.uses():
@@ -434,35 +448,47 @@ class InsertObserversHelper:
             ok = self.is_observed(g.key(n.inputsAt(0)), block_observed_values)
             return ok, "propagate_input_observed" if ok else "propagate_input_unobserved"
         if rules.is_propagate_quant_binary_op(n):
-            ok = self.is_observed(g.key(n.inputsAt(0)), block_observed_values) and \
-                self.is_observed(g.key(n.inputsAt(1)), block_observed_values)
+            ok = self.is_observed(g.key(n.inputsAt(0)), block_observed_values) and self.is_observed(
+                g.key(n.inputsAt(1)), block_observed_values
+            )
             return ok, "propagate_inputs_observed" if ok else "propagate_input_unobserved"
         return True, "not_propagate_op"
 
-    def propagate_observed_property(self, output: Value, g: InstanceGraph,
-                                    block_observed_values: set[VKey]) -> None:
+    def propagate_observed_property(
+        self, output: Value, g: InstanceGraph, block_observed_values: set[VKey]
+    ) -> None:
         """``propagateObservedProperty``: pass-through outputs of observed inputs."""
         key = g.key(output)
         inputs = self.pass_through_value_map.get(key)
-        if inputs and all(i in self.observed_values or i in block_observed_values
-                          for i in inputs):
+        if inputs and all(i in self.observed_values or i in block_observed_values for i in inputs):
             block_observed_values.add(key)
             self.recorder.observed_from_inputs(output, g, inputs)
 
-    def insert_observers(self, module: ModuleCtx, method_name: str,
-                         is_entry_point: bool = False,
-                         graph_observed_values: set[VKey] | None = None) -> CallSite:
+    def insert_observers(
+        self,
+        module: ModuleCtx,
+        method_name: str,
+        is_entry_point: bool = False,
+        graph_observed_values: set[VKey] | None = None,
+    ) -> CallSite:
         """``insertObservers``: run ``insertObserversFor`` on the method's graph."""
         g = self.method_graph(module, method_name)
         return self.insert_observers_for(
-            g.graph.block(), g,
+            g.graph.block(),
+            g,
             graph_observed_values if graph_observed_values is not None else set(),
-            is_entry_point)
+            is_entry_point,
+        )
 
-    def insert_observers_for(self, block: Block, g: InstanceGraph,
-                             block_observed_values: set[VKey], is_entry_point: bool = False,
-                             is_user_defined_function: bool = False,
-                             block_key: tuple | None = None) -> CallSite:
+    def insert_observers_for(
+        self,
+        block: Block,
+        g: InstanceGraph,
+        block_observed_values: set[VKey],
+        is_entry_point: bool = False,
+        is_user_defined_function: bool = False,
+        block_key: tuple | None = None,
+    ) -> CallSite:
         """``insertObserversFor``: walk one block in execution order, deciding each value.
 
         ``block_key`` names an ``If`` branch in ``block_observer_map`` (C++ keys it by
@@ -481,8 +507,10 @@ class InsertObserversHelper:
             for v in block.outputs():
                 key = g.key(v)
                 block_output_observers.append(
-                    None if self.is_observed(key, block_observed_values)
-                    else self.get_observer_for(key))
+                    None
+                    if self.is_observed(key, block_observed_values)
+                    else self.get_observer_for(key)
+                )
 
         visited = block_key in self.block_observer_map
         if len(block_key) == 1:
@@ -503,14 +531,18 @@ class InsertObserversHelper:
             if key not in inputs_outputs and key not in values_to_observe:
                 observer = self.get_observer_for(key)
                 if observer is not None:
-                    self.record_observed(v, g, observer, values_to_observe,
-                                         block_observed_values, "self")
+                    self.record_observed(
+                        v, g, observer, values_to_observe, block_observed_values, "self"
+                    )
 
         position = 0
         for n in block.nodes():
             kind = n.kind()
-            if kind == "prim::CallMethod" and n.outputsSize() and \
-                    g.key(n.outputsAt(0)) in self.observer_nodes:
+            if (
+                kind == "prim::CallMethod"
+                and n.outputsSize()
+                and g.key(n.outputsAt(0)) in self.observer_nodes
+            ):
                 continue
             if kind == "prim::GetAttr" and g.key(n.output()) in self.observer_nodes:
                 continue
@@ -520,35 +552,49 @@ class InsertObserversHelper:
                 if found is None:
                     continue
                 callee, input_offset = found
-                self.insert_observers_for_call(n, g, callee, input_offset,
-                                               is_user_defined_function, block_observed_values,
-                                               inputs_outputs, values_to_observe)
+                self.insert_observers_for_call(
+                    n,
+                    g,
+                    callee,
+                    input_offset,
+                    is_user_defined_function,
+                    block_observed_values,
+                    inputs_outputs,
+                    values_to_observe,
+                )
             elif kind == "prim::If":
-                self.insert_observers_for_if(n, g, block_key + (position,),
-                                             block_observed_values, inputs_outputs,
-                                             values_to_observe)
+                self.insert_observers_for_if(
+                    n,
+                    g,
+                    block_key + (position,),
+                    block_observed_values,
+                    inputs_outputs,
+                    values_to_observe,
+                )
             elif kind == "prim::Loop":
                 self.warn_loop(n, g)
             for v in n.outputs():
                 self.propagate_observed_property(v, g, block_observed_values)
                 key = g.key(v)
                 if key in inputs_outputs or self.is_observed(key, block_observed_values):
-                    self.recorder.passed_over(v, g, "graph_boundary" if key in inputs_outputs
-                                              else "already_observed")
+                    self.recorder.passed_over(
+                        v, g, "graph_boundary" if key in inputs_outputs else "already_observed"
+                    )
                     continue
                 observer = self.get_observer_for(key)
                 if observer is None:
                     self.recorder.no_observer(v, g)
                     continue
-                should, reason = self.should_observe(n, g, block_observed_values,
-                                                     self.quant_type)
+                should, reason = self.should_observe(n, g, block_observed_values, self.quant_type)
                 self.recorder.should_observe(v, n, g, should, reason, block_observed_values)
                 if should:
-                    self.record_observed(v, g, observer, values_to_observe,
-                                         block_observed_values, "self")
+                    self.record_observed(
+                        v, g, observer, values_to_observe, block_observed_values, "self"
+                    )
 
         observed_outputs = [
-            i for i, v in enumerate(block.outputs())
+            i
+            for i, v in enumerate(block.outputs())
             if self.is_observed(g.key(v), block_observed_values)
         ]
         if not visited:
@@ -564,11 +610,17 @@ class InsertObserversHelper:
             self.block_observer_map[block_key] = observer_name_and_modules
         return CallSite(block_input_observers, block_output_observers, observed_outputs)
 
-    def insert_observers_for_call(self, n: Node, g: InstanceGraph, callee: InstanceGraph,
-                                  input_offset: int, is_user_defined_function: bool,
-                                  block_observed_values: set[VKey], inputs_outputs: set[VKey],
-                                  values_to_observe: dict[VKey, tuple[Value, ObserverConfig]]
-                                  ) -> None:
+    def insert_observers_for_call(
+        self,
+        n: Node,
+        g: InstanceGraph,
+        callee: InstanceGraph,
+        input_offset: int,
+        is_user_defined_function: bool,
+        block_observed_values: set[VKey],
+        inputs_outputs: set[VKey],
+        values_to_observe: dict[VKey, tuple[Value, ObserverConfig]],
+    ) -> None:
         """The ``CallMethod`` / user-defined ``CallFunction`` case of ``insertObserversFor``:
         walk the callee, then record here, at the call site, the observers its inputs and
         outputs need (one callee graph serves every instance of its type)."""
@@ -579,8 +631,9 @@ class InsertObserversHelper:
                 callee_observed_inputs.add(callee.key(arg))
         self.call_stack.append((n, g.graph, input_offset))
         try:
-            info = self.insert_observers_for(callee.graph.block(), callee, callee_observed_inputs,
-                                             False, is_udf_for_subblock)
+            info = self.insert_observers_for(
+                callee.graph.block(), callee, callee_observed_inputs, False, is_udf_for_subblock
+            )
         finally:
             self.call_stack.pop()
         for idx in info.observed_outputs:
@@ -590,38 +643,61 @@ class InsertObserversHelper:
         for i, observer in enumerate(info.input_observers):
             node_input = n.inputsAt(i + input_offset)
             key = g.key(node_input)
-            if observer is not None and key not in inputs_outputs and \
-                    not self.is_observed(key, block_observed_values):
-                self.record_observed(node_input, g, observer, values_to_observe,
-                                     block_observed_values, "callee_input")
+            if (
+                observer is not None
+                and key not in inputs_outputs
+                and not self.is_observed(key, block_observed_values)
+            ):
+                self.record_observed(
+                    node_input,
+                    g,
+                    observer,
+                    values_to_observe,
+                    block_observed_values,
+                    "callee_input",
+                )
         for i, observer in enumerate(info.output_observers):
             out = n.outputsAt(i)
             key = g.key(out)
-            if observer is not None and key not in inputs_outputs and \
-                    not self.is_observed(key, block_observed_values):
-                self.record_observed(out, g, observer, values_to_observe,
-                                     block_observed_values, "callee_output")
+            if (
+                observer is not None
+                and key not in inputs_outputs
+                and not self.is_observed(key, block_observed_values)
+            ):
+                self.record_observed(
+                    out, g, observer, values_to_observe, block_observed_values, "callee_output"
+                )
 
-    def insert_observers_for_if(self, n: Node, g: InstanceGraph, if_key: tuple,
-                                block_observed_values: set[VKey], inputs_outputs: set[VKey],
-                                values_to_observe: dict[VKey, tuple[Value, ObserverConfig]]
-                                ) -> None:
+    def insert_observers_for_if(
+        self,
+        n: Node,
+        g: InstanceGraph,
+        if_key: tuple,
+        block_observed_values: set[VKey],
+        inputs_outputs: set[VKey],
+        values_to_observe: dict[VKey, tuple[Value, ObserverConfig]],
+    ) -> None:
         """The ``prim::If`` case of ``insertObserversFor``: branches must agree."""
         aggregated: list[bool] | None = None
         states: list[tuple[int, list[bool]]] = []
         for index, sub in enumerate(n.blocks()):
             if rules.always_raises_exception(sub):
                 continue
-            info = self.insert_observers_for(sub, g, block_observed_values,
-                                             block_key=if_key + (index,))
+            info = self.insert_observers_for(
+                sub, g, block_observed_values, block_key=if_key + (index,)
+            )
             outputs = list(sub.outputs())
             for i, out in enumerate(outputs):
                 key = g.key(out)
                 observer = info.output_observers[i]
-                if observer is not None and key not in inputs_outputs and \
-                        not self.is_observed(key, block_observed_values):
-                    self.record_observed(out, g, observer, values_to_observe,
-                                         block_observed_values, "if_output")
+                if (
+                    observer is not None
+                    and key not in inputs_outputs
+                    and not self.is_observed(key, block_observed_values)
+                ):
+                    self.record_observed(
+                        out, g, observer, values_to_observe, block_observed_values, "if_output"
+                    )
             for idx in info.observed_outputs:
                 block_observed_values.add(g.key(outputs[idx]))
             state = [self.is_observed(g.key(out), block_observed_values) for out in outputs]
@@ -629,8 +705,9 @@ class InsertObserversHelper:
             if aggregated is None:
                 aggregated = state
             elif aggregated != state:
-                raise failures.inconsistent_if(n, g, states, self.call_stack,
-                                               lambda v: self.recorder.ref(v, g))
+                raise failures.inconsistent_if(
+                    n, g, states, self.call_stack, lambda v: self.recorder.ref(v, g)
+                )
         for i, out in enumerate(n.outputs()):
             if aggregated is not None and aggregated[i]:
                 block_observed_values.add(g.key(out))
@@ -642,8 +719,12 @@ class InsertObserversHelper:
         obsviz warns (once per run) only when the body holds something quantizable,
         and names those values.
         """
-        skipped = [x for b in n.blocks() for x in walk_nodes(b)
-                   if rules.node_quantizable(x, self.quant_type) or x.kind() == "prim::CallMethod"]
+        skipped = [
+            x
+            for b in n.blocks()
+            for x in walk_nodes(b)
+            if rules.node_quantizable(x, self.quant_type) or x.kind() == "prim::CallMethod"
+        ]
         if not skipped:
             return
         values = [x.outputsAt(0) for x in skipped if x.outputsSize()]
@@ -655,7 +736,9 @@ class InsertObserversHelper:
                 f"{_display(g.path)}.{g.method}: prim::Loop is not supported in "
                 f"quantization; nothing inside the loop body is observed, so {names}{more} "
                 "stay unobserved. Unroll the loop, or move the quantizable work out of it.",
-                LoopWarning, stacklevel=2)
+                LoopWarning,
+                stacklevel=2,
+            )
         self.recorder.loop_skipped(n, g, values)
 
     def warn_quantizable_function(self, function: InstanceGraph, g: InstanceGraph) -> None:
@@ -663,8 +746,11 @@ class InsertObserversHelper:
         if function.qualname in self.functions_warned:
             return
         self.functions_warned.add(function.qualname)
-        ops = [x for x in walk_nodes(function.graph.block())
-               if rules.node_quantizable(x, self.quant_type)]
+        ops = [
+            x
+            for x in walk_nodes(function.graph.block())
+            if rules.node_quantizable(x, self.quant_type)
+        ]
         if not ops:
             return
         names = ", ".join(f"%{x.outputsAt(0).debugName()} ({x.kind()})" for x in ops[:5])
@@ -673,11 +759,17 @@ class InsertObserversHelper:
             f"quantizable ops {names} get no observers: the pass does not insert observers "
             "inside user-defined functions. Make the function a submodule's method to "
             "quantize it.",
-            FunctionWarning, stacklevel=2)
+            FunctionWarning,
+            stacklevel=2,
+        )
 
-    def insert_observer_for(self, v: Value, g: InstanceGraph, observer: ObserverConfig,
-                            observer_name_and_modules: list[tuple[str, torch._C.ScriptModule]]
-                            ) -> None:
+    def insert_observer_for(
+        self,
+        v: Value,
+        g: InstanceGraph,
+        observer: ObserverConfig,
+        observer_name_and_modules: list[tuple[str, torch._C.ScriptModule]],
+    ) -> None:
         """``insertObserverFor``: add an observer submodule and call it on ``v``."""
         key = g.key(v)
         if key in self.observed_values:
@@ -711,8 +803,7 @@ class InsertObserversHelper:
         self.observed_values.add(g.key(call.output()))
         self.recorder.observer_inserted(v, name_before, g, name, observer, call.output())
 
-    def fill_empty_observer_slots(self, instances: list[tuple[str, torch._C.ScriptModule]]
-                                  ) -> None:
+    def fill_empty_observer_slots(self, instances: list[tuple[str, torch._C.ScriptModule]]) -> None:
         """Give every instance a value for each observer attribute its class type declares.
 
         An observer attribute belongs to the type, but the pass sets it only on the
@@ -739,14 +830,19 @@ class InsertObserversHelper:
         """``insertObserverResetMinMax``: a method resetting every observer of a module."""
         for ctx, names in self.reset_observers.values():
             body = "\n".join(f"    self.{name}.reset_min_max_vals()" for name in names)
-            source = f"def {self.reset_observer_method_name}(self) -> None:\n{body}\n" \
-                     "    return None\n"
+            source = (
+                f"def {self.reset_observer_method_name}(self) -> None:\n{body}\n    return None\n"
+            )
             try:
-                ctx.module._define(torch._C.ConcreteModuleType.from_jit_type(ctx.module._type()),
-                                   source, lambda name: None)
+                ctx.module._define(
+                    torch._C.ConcreteModuleType.from_jit_type(ctx.module._type()),
+                    source,
+                    lambda name: None,
+                )
             except RuntimeError as err:
                 raise ObsvizError(
-                    f"{_display(ctx.path)}: could not add {self.reset_observer_method_name}: "
-                    f"{err}") from err
-            self.recorder.reset_method_added(ctx.path, self.reset_observer_method_name,
-                                             tuple(names))
+                    f"{_display(ctx.path)}: could not add {self.reset_observer_method_name}: {err}"
+                ) from err
+            self.recorder.reset_method_added(
+                ctx.path, self.reset_observer_method_name, tuple(names)
+            )

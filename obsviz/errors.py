@@ -17,9 +17,17 @@ class PassError(ObsvizError):
     ``cpp_message`` the message that check raises, word for word as torch prints it.
     """
 
-    def __init__(self, message: str, *, rule: str, module_path: str | None = None,
-                 method: str | None = None, value: str | None = None,
-                 details: dict | None = None, cpp_message: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        module_path: str | None = None,
+        method: str | None = None,
+        value: str | None = None,
+        details: dict | None = None,
+        cpp_message: str = "",
+    ) -> None:
         super().__init__(message)
         self.rule = rule
         self.module_path = module_path
@@ -37,9 +45,15 @@ class PassFailure(PassError):
     """
 
     def __init__(self, error: PassError, diagnosis: object, run: object) -> None:
-        super().__init__(str(diagnosis), rule=error.rule, module_path=error.module_path,
-                         method=error.method, value=error.value, details=error.details,
-                         cpp_message=error.cpp_message)
+        super().__init__(
+            str(diagnosis),
+            rule=error.rule,
+            module_path=error.module_path,
+            method=error.method,
+            value=error.value,
+            details=error.details,
+            cpp_message=error.cpp_message,
+        )
         self.diagnosis = diagnosis
         self.run = run
 

@@ -39,8 +39,11 @@ class MapsView:
     first access, so recording a snapshot at every phase stays cheap.
     """
 
-    def __init__(self, raw: dict[str, object] | None = None,
-                 key_ref: Callable[[tuple[str, int]], ValueRef] | None = None) -> None:
+    def __init__(
+        self,
+        raw: dict[str, object] | None = None,
+        key_ref: Callable[[tuple[str, int]], ValueRef] | None = None,
+    ) -> None:
         self._raw = raw or {}
         self._key_ref = key_ref
 
@@ -54,26 +57,39 @@ class MapsView:
     @cached_property
     def delay(self) -> Mapping[ValueRef, ValueRef]:
         as_ref = self._key_ref
-        return MappingProxyType({as_ref(first): as_ref(second)
-                                 for first, second in self._refs("delay").items()})
+        return MappingProxyType(
+            {as_ref(first): as_ref(second) for first, second in self._refs("delay").items()}
+        )
 
     @cached_property
     def boundary(self) -> Mapping[ValueRef, tuple[ValueRef, ...]]:
         as_ref = self._key_ref
-        return MappingProxyType({as_ref(caller): tuple(as_ref(callee) for callee in callees)
-                                 for caller, callees in self._refs("boundary").items()})
+        return MappingProxyType(
+            {
+                as_ref(caller): tuple(as_ref(callee) for callee in callees)
+                for caller, callees in self._refs("boundary").items()
+            }
+        )
 
     @cached_property
     def observer_for_value(self) -> Mapping[ValueRef, str]:
         as_ref = self._key_ref
-        return MappingProxyType({as_ref(value): f"{observer.role}:{observer.class_name}"
-                                 for value, observer in self._refs("observer").items()})
+        return MappingProxyType(
+            {
+                as_ref(value): f"{observer.role}:{observer.class_name}"
+                for value, observer in self._refs("observer").items()
+            }
+        )
 
     @cached_property
     def pass_through(self) -> Mapping[ValueRef, tuple[ValueRef, ...]]:
         as_ref = self._key_ref
-        return MappingProxyType({as_ref(output): tuple(as_ref(value) for value in inputs)
-                                 for output, inputs in self._refs("pass_through").items()})
+        return MappingProxyType(
+            {
+                as_ref(output): tuple(as_ref(value) for value in inputs)
+                for output, inputs in self._refs("pass_through").items()
+            }
+        )
 
     @cached_property
     def observed(self) -> frozenset[ValueRef]:

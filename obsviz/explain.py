@@ -71,6 +71,7 @@ class Explanation:
         ``calibration.error(...)`` ran) error of the observer watching the value, or of
         the observer it relies on."""
         from .calib.note import observer_numbers
+
         return replace(self, calibration=observer_numbers(calibration, self))
 
     def render(self, when: str = "diff", **options: object) -> Figure:
@@ -80,8 +81,8 @@ class Explanation:
         if self.run is None:
             raise ObsvizError("this explanation has no run to draw; use run.explain(...)")
         from .figures.run_figures import render_value
-        return render_value(self.run, self.value, when=when, caption=self.verdict,
-                            **options)
+
+        return render_value(self.run, self.value, when=when, caption=self.verdict, **options)
 
     @property
     def summary(self) -> str:
@@ -89,9 +90,10 @@ class Explanation:
         return REASONS[self.reason].summary
 
     def __str__(self) -> str:
-        lines = [f"{self.value}  ({self.producer})",
-                 f"{'observed' if self.observed else 'not observed'} [{self.reason}]: "
-                 f"{self.verdict}"]
+        lines = [
+            f"{self.value}  ({self.producer})",
+            f"{'observed' if self.observed else 'not observed'} [{self.reason}]: {self.verdict}",
+        ]
         if self.related:
             lines.append("related:")
             lines += [f"  {role:18s} {ref}" for role, ref in self.related.items()]
@@ -115,17 +117,21 @@ class Explanation:
             f"{self.related_html()}"
             f"{self.calibration.html() if self.calibration is not None else ''}"
             f"<details><summary>trail of rule checks "
-            f"({len(self.trail)})</summary>{self.trail_html()}</details></div>")
+            f"({len(self.trail)})</summary>{self.trail_html()}</details></div>"
+        )
 
     def related_html(self) -> str:
         """The related values and the notes as HTML lists ("" when there are none); every
         string from the model escaped."""
         e = html.escape
-        related = "".join(f"<li><b>{e(role)}</b>: <code>{e(str(ref))}</code></li>"
-                          for role, ref in self.related.items())
+        related = "".join(
+            f"<li><b>{e(role)}</b>: <code>{e(str(ref))}</code></li>"
+            for role, ref in self.related.items()
+        )
         notes = "".join(f"<li>{e(note)}</li>" for note in self.notes)
-        return ((f"<div>Related values:<ul>{related}</ul></div>" if related else "")
-                + (f"<div>Notes:<ul>{notes}</ul></div>" if notes else ""))
+        return (f"<div>Related values:<ul>{related}</ul></div>" if related else "") + (
+            f"<div>Notes:<ul>{notes}</ul></div>" if notes else ""
+        )
 
     def trail_html(self) -> str:
         """The trail as an HTML table, one row a rule check; every string escaped."""
@@ -133,16 +139,22 @@ class Explanation:
         rows = "".join(
             f"<tr><td class='num'>{s.step}</td><td><code>{e(s.rule)}</code></td>"
             f"<td>{e(', '.join(f'{k}={v}' for k, v in s.inputs))}</td>"
-            f"<td>{e(s.outcome)}</td></tr>" for s in self.trail)
-        return ("<table><tr><th>step</th><th>rule</th><th>looked at</th><th>found</th></tr>"
-                f"{rows}</table>")
+            f"<td>{e(s.outcome)}</td></tr>"
+            for s in self.trail
+        )
+        return (
+            "<table><tr><th>step</th><th>rule</th><th>looked at</th><th>found</th></tr>"
+            f"{rows}</table>"
+        )
 
 
 FOLLOW = ("observer_on", "caller_value", "callee_return", "inherits_from", "branch_0")
 """Roles of related values that lead towards the observer a value relies on."""
 
-def explain(view: RunView, loc: Loc, notes: tuple[str, ...] = (),
-            observed_names: bool = False) -> Explanation:
+
+def explain(
+    view: RunView, loc: Loc, notes: tuple[str, ...] = (), observed_names: bool = False
+) -> Explanation:
     """The explanation of one value; ``observed_names`` names values as run.module does."""
     notes = (*notes, *fold_notes(view.run.original, loc[0], loc[1]))
     return _Explainer(view, loc, notes, observed_names).build()
@@ -151,8 +163,9 @@ def explain(view: RunView, loc: Loc, notes: tuple[str, ...] = (),
 class _Explainer:
     """Builds one explanation: the verdict line, the related values and the trail."""
 
-    def __init__(self, view: RunView, loc: Loc, notes: tuple[str, ...],
-                 observed_names: bool) -> None:
+    def __init__(
+        self, view: RunView, loc: Loc, notes: tuple[str, ...], observed_names: bool
+    ) -> None:
         self.view = view
         self.observed_names = observed_names
         self.index = view.index
@@ -230,9 +243,13 @@ class _Explainer:
                 if is_observer_call(user):
                     stack.append(user.outputsAt(0))
                     continue
-                text = self.callee_name(user, path) if user.kind() == "prim::CallMethod" else \
-                    f"{get_func_name(user.inputsAt(0))}()" if user.kind() == \
-                    "prim::CallFunction" else user.kind()
+                text = (
+                    self.callee_name(user, path)
+                    if user.kind() == "prim::CallMethod"
+                    else f"{get_func_name(user.inputsAt(0))}()"
+                    if user.kind() == "prim::CallFunction"
+                    else user.kind()
+                )
                 if text not in found:
                     found.append(text)
         return found
@@ -299,8 +316,11 @@ class _Explainer:
             if owner.kind() == "prim::If":
                 return f"in an If branch of {where} that always raises"
             outputs = ", ".join(f"%{value.debugName()}" for value in owner.outputs())
-            return f"inside the body of the {owner.kind()}" + (
-                f" producing {outputs}" if outputs else "") + f" in {where}"
+            return (
+                f"inside the body of the {owner.kind()}"
+                + (f" producing {outputs}" if outputs else "")
+                + f" in {where}"
+            )
         edges = self.index.edges_into.get(inst.key, ())
         if self.view.failure is not None or not edges or depth > 20:
             return f"in {where}, which the pass did not reach"
@@ -360,17 +380,29 @@ class _Explainer:
         steps += self.boundary_steps()
         for delay in (facts.delayed.get(self.key), facts.delay_target.get(self.key)):
             if delay is not None:
-                steps.append(TrailStep(
-                    "delayObservingValuesInPattern",
-                    (("pattern", delay.pattern), ("first", self.label(self.same(delay.first))),
-                     ("second", self.label(self.same(delay.second)))),
-                    f"observe {self.label(self.same(delay.second))} instead of "
-                    f"{self.label(self.same(delay.first))}", delay.step))
+                steps.append(
+                    TrailStep(
+                        "delayObservingValuesInPattern",
+                        (
+                            ("pattern", delay.pattern),
+                            ("first", self.label(self.same(delay.first))),
+                            ("second", self.label(self.same(delay.second))),
+                        ),
+                        f"observe {self.label(self.same(delay.second))} instead of "
+                        f"{self.label(self.same(delay.first))}",
+                        delay.step,
+                    )
+                )
         for entry in facts.pass_through.get(self.key, ())[:1]:
             inputs = ", ".join(self.label(self.same(i)) for i in entry.inputs)
-            steps.append(TrailStep("fillPassThroughValueMap",
-                                   (("output", here), ("inputs", inputs)),
-                                   "observed when all its inputs are", entry.step))
+            steps.append(
+                TrailStep(
+                    "fillPassThroughValueMap",
+                    (("output", here), ("inputs", inputs)),
+                    "observed when all its inputs are",
+                    entry.step,
+                )
+            )
         needed = facts.needs_quantization.get(self.key)
         if needed is not None:
             steps += self.needs_quantization_steps(needed)
@@ -378,31 +410,59 @@ class _Explainer:
         if origin is not None:
             event = facts.needs_quantization[self.index.key_of(origin)]
             which, op = detail(event, "static_would_observe")
-            steps.append(TrailStep("valueNeedsToBeQuantized", (("value", self.label(origin)),),
-                                   f"false (no_quantizable_use); static would observe "
-                                   f"{which} of {op}", event.step))
+            steps.append(
+                TrailStep(
+                    "valueNeedsToBeQuantized",
+                    (("value", self.label(origin)),),
+                    f"false (no_quantizable_use); static would observe {which} of {op}",
+                    event.step,
+                )
+            )
         dropped = facts.dropped.get(self.key)
         if dropped is not None:
-            steps.append(TrailStep("removeActivationObservers", (("value", here),),
-                                   "dropped: on-device dynamic PTQ keeps weight observers only",
-                                   dropped.step))
+            steps.append(
+                TrailStep(
+                    "removeActivationObservers",
+                    (("value", here),),
+                    "dropped: on-device dynamic PTQ keeps weight observers only",
+                    dropped.step,
+                )
+            )
         first = facts.first_visit(self.inst.graph)
         if first is not None:
-            steps.append(TrailStep(
-                "insertObserversFor",
-                (("graph", f"{display_path(first.module_path)}.{self.loc.method}"),),
-                "first walk of this graph: it decides the graph's observers", first.step))
+            steps.append(
+                TrailStep(
+                    "insertObserversFor",
+                    (("graph", f"{display_path(first.module_path)}.{self.loc.method}"),),
+                    "first walk of this graph: it decides the graph's observers",
+                    first.step,
+                )
+            )
         steps += self.decided_steps(self.key, self.loc)
         for role, other in verdict.related:
             if role in ("caller_value", "observer_on", "observed_instead") and other:
-                steps += [s for s in self.decided_steps(self.index.key_of(other), other)
-                          if s.rule in ("recordObserved", "insertObserverFor")]
+                steps += [
+                    s
+                    for s in self.decided_steps(self.index.key_of(other), other)
+                    if s.rule in ("recordObserved", "insertObserverFor")
+                ]
         for loop in facts.loops:
             if (loop.module_path, loop.method) == self.loc.instance:
-                steps.append(TrailStep("insertObserversFor",
-                                       (("loop", self.label(self.same(loop.loop_output))
-                                         if loop.loop_output else "prim::Loop"),),
-                                       "prim::Loop: not walked inside", loop.step))
+                steps.append(
+                    TrailStep(
+                        "insertObserversFor",
+                        (
+                            (
+                                "loop",
+                                self.label(self.same(loop.loop_output))
+                                if loop.loop_output
+                                else "prim::Loop",
+                            ),
+                        ),
+                        "prim::Loop: not walked inside",
+                        loop.step,
+                    )
+                )
         unique_steps = list(dict.fromkeys(steps))
         unique_steps.sort(key=lambda s: s.step)
         return unique_steps
@@ -420,8 +480,9 @@ class _Explainer:
             outcome = f"qconfig from its own key {event.qconfig_key!r}"
         else:
             outcome = f"qconfig inherited from key {event.qconfig_key!r}"
-        return TrailStep("fillQConfigMap", (("module", display_path(event.module_path)),),
-                         outcome, event.step)
+        return TrailStep(
+            "fillQConfigMap", (("module", display_path(event.module_path)),), outcome, event.step
+        )
 
     def boundary_steps(self) -> list[TrailStep]:
         """The boundary-map entries of this value, with this instance's callers and callees."""
@@ -440,9 +501,15 @@ class _Explainer:
                 e = entries.get(((caller_graph, caller_unique), self.key))
                 if callee_unique == self.loc.unique and e is not None:
                     pairs.append((edge.caller.loc(caller_unique), self.loc, e))
-        return [TrailStep("fillBoundaryValueMap",
-                          (("caller", self.label(caller)), ("callee", self.label(callee))),
-                          f"mapped ({e.kind})", e.step) for caller, callee, e in pairs]
+        return [
+            TrailStep(
+                "fillBoundaryValueMap",
+                (("caller", self.label(caller)), ("callee", self.label(callee))),
+                f"mapped ({e.kind})",
+                e.step,
+            )
+            for caller, callee, e in pairs
+        ]
 
     def callee_of(self, key: ValueKey) -> Loc | None:
         for edge in self.index.edges_from.get(self.inst.key, ()):
@@ -461,44 +528,80 @@ class _Explainer:
         static = self.view.quant_type == "static"
         clauses = [
             ("isBiasOfConvOrLinear", "bias", ("value", here), "true", "false"),
-            ("isTensorOrTensorList", "not_tensor",
-             ("type", str(slot.value.type())), "false", "true"),
-            ("isEmbeddingBagNonInput", "embedding_bag_non_input", ("value", here),
-             "true", "false"),
+            (
+                "isTensorOrTensorList",
+                "not_tensor",
+                ("type", str(slot.value.type())),
+                "false",
+                "true",
+            ),
+            ("isEmbeddingBagNonInput", "embedding_bag_non_input", ("value", here), "true", "false"),
         ]
         would = detail(event, "static_would_observe") or ("", "")
         if static:
-            clauses.append(("nodeQuantizable || isPropagateQuantOp", "quantizable_producer",
-                            ("producer", producer), "true", "false"))
+            clauses.append(
+                (
+                    "nodeQuantizable || isPropagateQuantOp",
+                    "quantizable_producer",
+                    ("producer", producer),
+                    "true",
+                    "false",
+                )
+            )
         else:
-            clauses.append(("nodeQuantizable || isPropagateQuantOp", "", ("producer", producer),
-                            "", "skipped: static quantization only" + (
-                                f" (static would observe the output of {would[1]})"
-                                if would[0] == "the output" else "")))
-            clauses.append(("isHalfObserver && !isWeight", "dynamic_fp16_activation",
-                            ("value", here), "true", "false"))
+            clauses.append(
+                (
+                    "nodeQuantizable || isPropagateQuantOp",
+                    "",
+                    ("producer", producer),
+                    "",
+                    "skipped: static quantization only"
+                    + (
+                        f" (static would observe the output of {would[1]})"
+                        if would[0] == "the output"
+                        else ""
+                    ),
+                )
+            )
+            clauses.append(
+                (
+                    "isHalfObserver && !isWeight",
+                    "dynamic_fp16_activation",
+                    ("value", here),
+                    "true",
+                    "false",
+                )
+            )
         use = detail(event, "use")
         unquantizable_use = "false"
         if would[0] and would[0] != "the output":
-            unquantizable_use += (f" (dynamic quantization: linear only; static would observe "
-                                  f"{would[0]} of {would[1]})")
-        clauses.append(("useQuantizable", "quantizable_use",
-                         ("users", ", ".join(self.users(self.loc)) or "none"),
-                         f"true: input {use[1]} of {use[0]}" if use else "true",
-                         unquantizable_use))
+            unquantizable_use += (
+                f" (dynamic quantization: linear only; static would observe "
+                f"{would[0]} of {would[1]})"
+            )
+        clauses.append(
+            (
+                "useQuantizable",
+                "quantizable_use",
+                ("users", ", ".join(self.users(self.loc)) or "none"),
+                f"true: input {use[1]} of {use[0]}" if use else "true",
+                unquantizable_use,
+            )
+        )
         steps = []
         for rule, code, arg, hit, miss in clauses:
-            decided = event.reason == code or (code == "quantizable_use"
-                                               and event.reason == "no_quantizable_use")
+            decided = event.reason == code or (
+                code == "quantizable_use" and event.reason == "no_quantizable_use"
+            )
             outcome = hit if event.reason == code else miss
             steps.append(TrailStep(rule, (arg,), outcome, event.step))
             if decided:
                 break
         role = detail(event, "role")
-        result = f"true ({role} observer configured)" if event.outcome else \
-            f"false ({event.reason})"
-        steps.append(TrailStep("valueNeedsToBeQuantized", (("value", here),), result,
-                               event.step))
+        result = (
+            f"true ({role} observer configured)" if event.outcome else f"false ({event.reason})"
+        )
+        steps.append(TrailStep("valueNeedsToBeQuantized", (("value", here),), result, event.step))
         return steps
 
     def decided_steps(self, key: ValueKey, loc: Loc) -> list[TrailStep]:
@@ -509,16 +612,25 @@ class _Explainer:
                 if e.rule == "shouldObserve":
                     source = self.verdicts.observer_source(key)
                     if source is not None:
-                        source_loc = self.verdicts.loc_of_key(self.index.instance_of(loc),
-                                                              source)
-                        found = "its own" if source == key else \
-                            f"via the call boundary from {self.label(source_loc)}"
-                        steps.append(TrailStep("getObserverFor", (("value", label),),
-                                               f"observer found: {found}", e.step))
+                        source_loc = self.verdicts.loc_of_key(self.index.instance_of(loc), source)
+                        found = (
+                            "its own"
+                            if source == key
+                            else f"via the call boundary from {self.label(source_loc)}"
+                        )
+                        steps.append(
+                            TrailStep(
+                                "getObserverFor",
+                                (("value", label),),
+                                f"observer found: {found}",
+                                e.step,
+                            )
+                        )
                     inputs = detail(e, "inputs") or ()
                     shown = ", ".join(
-                        f"{self.label(self.same(ref))} "
-                        f"({'observed' if seen else 'not observed'})" for ref, seen in inputs)
+                        f"{self.label(self.same(ref))} ({'observed' if seen else 'not observed'})"
+                        for ref, seen in inputs
+                    )
                     use = detail(e, "use")
                     args = [("value", label)]
                     if shown:
@@ -532,23 +644,42 @@ class _Explainer:
                     steps.append(TrailStep(e.rule, (("value", label),), outcome, e.step))
             elif isinstance(e, ev.ObserverRecorded):
                 target = self.same_at(e.target, loc)
-                where = "" if e.target.key == e.value.key else \
-                    f", delayed to {self.label(target)}"
-                steps.append(TrailStep("recordObserved",
-                                       (("value", self.label(self.same_at(e.value, loc))),
-                                        ("via", e.via), ("role", e.role)),
-                                       f"observer recorded{where}", e.step))
+                where = "" if e.target.key == e.value.key else f", delayed to {self.label(target)}"
+                steps.append(
+                    TrailStep(
+                        "recordObserved",
+                        (
+                            ("value", self.label(self.same_at(e.value, loc))),
+                            ("via", e.via),
+                            ("role", e.role),
+                        ),
+                        f"observer recorded{where}",
+                        e.step,
+                    )
+                )
             elif isinstance(e, ev.ObservedPropagated):
                 sources = ", ".join(self.label(self.same_at(s, loc)) for s in e.sources)
-                rule = "propagateObservedProperty" if e.via == "pass_through" else \
-                    "insertObserversFor"
-                steps.append(TrailStep(rule, (("value", label), ("sources", sources)),
-                                       f"counts as observed ({e.via})", e.step))
+                rule = (
+                    "propagateObservedProperty" if e.via == "pass_through" else "insertObserversFor"
+                )
+                steps.append(
+                    TrailStep(
+                        rule,
+                        (("value", label), ("sources", sources)),
+                        f"counts as observed ({e.via})",
+                        e.step,
+                    )
+                )
             elif isinstance(e, ev.ObserverInserted):
-                steps.append(TrailStep("insertObserverFor",
-                                       (("value", label), ("module", display_path(loc.path))),
-                                       f"{e.attribute} ({e.observer_class}) inserted; "
-                                       f"run.module calls it as %{e.output_name}", e.step))
+                steps.append(
+                    TrailStep(
+                        "insertObserverFor",
+                        (("value", label), ("module", display_path(loc.path))),
+                        f"{e.attribute} ({e.observer_class}) inserted; "
+                        f"run.module calls it as %{e.output_name}",
+                        e.step,
+                    )
+                )
         return steps
 
     def same_at(self, ref: ValueRef, loc: Loc) -> Loc:
@@ -567,17 +698,19 @@ class _Explainer:
             if callee is not None:
                 related["callee_return"] = self.ref(callee)
         first = self.facts.first_visit(self.inst.graph)
-        if first is not None and first.module_path != self.loc.path and \
-                self.inst.kind == "method":
+        if first is not None and first.module_path != self.loc.path and self.inst.kind == "method":
             this, first_path = display_path(self.loc.path), display_path(first.module_path)
             self.notes.append(
                 f"{this} runs the same graph as {first_path} (one class type); the pass "
                 f"decided the graph's observers while walking {first_path} and gave {this} "
-                "copies.")
+                "copies."
+            )
         if self.inst.kind == "function":
-            self.notes.append(f"{self.loc.method} is a user-defined function; its values are "
-                              "listed under the module calling it "
-                              f"({display_path(self.loc.path)}).")
+            self.notes.append(
+                f"{self.loc.method} is a user-defined function; its values are "
+                "listed under the module calling it "
+                f"({display_path(self.loc.path)})."
+            )
         observer = self.graph_index.observer_of.get(self.loc.unique, "") if verdict.observed else ""
         if slot is None:
             trail: list[TrailStep] = []
@@ -607,50 +740,67 @@ Sentence = Callable[[_Explainer, Verdict], str]
 
 def _observed_here(explainer: _Explainer, verdict: Verdict) -> str:
     loc = explainer.loc
-    return (f"{explainer.observer(loc)} observes {explainer.here} because "
-            f"{explainer.because(loc, verdict.get('needed_by'))}.")
+    return (
+        f"{explainer.observer(loc)} observes {explainer.here} because "
+        f"{explainer.because(loc, verdict.get('needed_by'))}."
+    )
 
 
 def _observed_after_fusion(explainer: _Explainer, verdict: Verdict) -> str:
     first = verdict.get("delayed_from")
-    return (f"{explainer.observer(explainer.loc)} observes {explainer.here} in place of "
-            f"{explainer.label(first)} ({explainer.what(first)}): the {verdict.pattern} fusion "
-            "pattern delayed that value's observation to this one.")
+    return (
+        f"{explainer.observer(explainer.loc)} observes {explainer.here} in place of "
+        f"{explainer.label(first)} ({explainer.what(first)}): the {verdict.pattern} fusion "
+        "pattern delayed that value's observation to this one."
+    )
 
 
 def _observed_for_callee_input(explainer: _Explainer, verdict: Verdict) -> str:
     here, callee = explainer.here, verdict.get("callee_input")
-    return (f"{explainer.observer(explainer.loc)} observes {here} at the call site because "
-            f"{explainer.label(callee)} needs its input observed "
-            f"({explainer.need_of_callee(callee)}), and {here} was not observed yet.")
+    return (
+        f"{explainer.observer(explainer.loc)} observes {here} at the call site because "
+        f"{explainer.label(callee)} needs its input observed "
+        f"({explainer.need_of_callee(callee)}), and {here} was not observed yet."
+    )
 
 
 def _observed_for_callee_output(explainer: _Explainer, verdict: Verdict) -> str:
     loc, callee = explainer.loc, verdict.get("callee_return")
-    return (f"{explainer.observer(loc)} observes {explainer.here}, {explainer.what(loc)}, "
-            f"because the value returned there, {explainer.label(callee)}, needs an observer "
-            f"({explainer.need_of_callee(callee)}) and a called graph never observes its own "
-            "return.")
+    return (
+        f"{explainer.observer(loc)} observes {explainer.here}, {explainer.what(loc)}, "
+        f"because the value returned there, {explainer.label(callee)}, needs an observer "
+        f"({explainer.need_of_callee(callee)}) and a called graph never observes its own "
+        "return."
+    )
 
 
 def _observed_for_if_output(explainer: _Explainer, verdict: Verdict) -> str:
-    return (f"{explainer.observer(explainer.loc)} observes {explainer.here}, a branch result "
-            f"of the If producing {explainer.label(verdict.get('if_output'))}, which needs an "
-            "observer.")
+    return (
+        f"{explainer.observer(explainer.loc)} observes {explainer.here}, a branch result "
+        f"of the If producing {explainer.label(verdict.get('if_output'))}, which needs an "
+        "observer."
+    )
 
 
 def _observer_recorded(explainer: _Explainer, verdict: Verdict) -> str:
-    return (f"at step {explainer.view.step} an observer is recorded for {explainer.here} but "
-            "not inserted yet; the pass inserts at the end of the graph's walk.")
+    return (
+        f"at step {explainer.view.step} an observer is recorded for {explainer.here} but "
+        "not inserted yet; the pass inserts at the end of the graph's walk."
+    )
 
 
 def _delayed(explainer: _Explainer, verdict: Verdict) -> str:
     instead, caller = verdict.get("observed_instead"), verdict.get("caller_value")
-    subject = f"{explainer.here} ({explainer.what(explainer.loc)})" if caller is None else \
-        f"the value it stands for, {explainer.label(caller)},"
-    return (f"the {verdict.pattern} fusion pattern delays observing {subject} to "
-            f"{explainer.label(instead)} ({explainer.what(instead)}), which "
-            f"{explainer.observer(instead)} observes; explain that value next.")
+    subject = (
+        f"{explainer.here} ({explainer.what(explainer.loc)})"
+        if caller is None
+        else f"the value it stands for, {explainer.label(caller)},"
+    )
+    return (
+        f"the {verdict.pattern} fusion pattern delays observing {subject} to "
+        f"{explainer.label(instead)} ({explainer.what(instead)}), which "
+        f"{explainer.observer(instead)} observes; explain that value next."
+    )
 
 
 def _observed_at_call_site(explainer: _Explainer, verdict: Verdict) -> str:
@@ -659,37 +809,48 @@ def _observed_at_call_site(explainer: _Explainer, verdict: Verdict) -> str:
     role = "input" if loc.unique in explainer.graph_index.inputs else "return value"
     this = f"this {role} of {loc.instance}"
     if on == caller:
-        return (f"{this} is observed at the call site: {explainer.observer(on)} observes "
-                f"{explainer.label(caller)}.")
-    return (f"{this} is observed at a call site further up: it is {explainer.label(caller)} "
-            f"there, and {explainer.observer(on)} observes {explainer.label(on)}.")
+        return (
+            f"{this} is observed at the call site: {explainer.observer(on)} observes "
+            f"{explainer.label(caller)}."
+        )
+    return (
+        f"{this} is observed at a call site further up: it is {explainer.label(caller)} "
+        f"there, and {explainer.observer(on)} observes {explainer.label(on)}."
+    )
 
 
 def _pass_through(explainer: _Explainer, verdict: Verdict) -> str:
     sources = [loc for role, loc in verdict.related if role.startswith("inherits_from")]
-    return (f"{explainer.here} needs no observer of its own: {explainer.producer_text()} "
-            f"passes on the observed state of {_with_reasons(explainer, sources)}"
-            f"{explainer.behind(sources[0])}.")
+    return (
+        f"{explainer.here} needs no observer of its own: {explainer.producer_text()} "
+        f"passes on the observed state of {_with_reasons(explainer, sources)}"
+        f"{explainer.behind(sources[0])}."
+    )
 
 
 def _observed_upstream(explainer: _Explainer, verdict: Verdict) -> str:
     here = explainer.here
     caller = verdict.get("caller_value")
     if caller is not None:
-        return (f"{here} needs no observer of its own: the caller passes "
-                f"{explainer.label(caller)}, which already counts as observed "
-                f"({explainer.verdicts(caller).reason}){explainer.behind(caller)}.")
+        return (
+            f"{here} needs no observer of its own: the caller passes "
+            f"{explainer.label(caller)}, which already counts as observed "
+            f"({explainer.verdicts(caller).reason}){explainer.behind(caller)}."
+        )
     callee = verdict.get("callee_return")
     if callee is not None:
-        return (f"{here} needs no observer of its own: {explainer.producer_text()} returns "
-                f"{explainer.label(callee)}, which already counts as observed there "
-                f"({explainer.verdicts(callee).reason}){explainer.behind(callee)}.")
+        return (
+            f"{here} needs no observer of its own: {explainer.producer_text()} returns "
+            f"{explainer.label(callee)}, which already counts as observed there "
+            f"({explainer.verdicts(callee).reason}){explainer.behind(callee)}."
+        )
     branches = [s for role, s in verdict.related if role.startswith("branch_")]
     if branches:
-        return (f"{here} needs no observer of its own: every branch of the If returns "
-                f"an observed value ({', '.join(explainer.label(b) for b in branches)}).")
-    return f"{here} needs no observer of its own: it was already observed when the " \
-           "pass reached it."
+        return (
+            f"{here} needs no observer of its own: every branch of the If returns "
+            f"an observed value ({', '.join(explainer.label(b) for b in branches)})."
+        )
+    return f"{here} needs no observer of its own: it was already observed when the pass reached it."
 
 
 def _propagate_input_unobserved(explainer: _Explainer, verdict: Verdict) -> str:
@@ -697,20 +858,23 @@ def _propagate_input_unobserved(explainer: _Explainer, verdict: Verdict) -> str:
     op = explainer.index.slot(explainer.loc).producer
     count = "its input is" if op == "aten::cat" else "both its inputs are"
     one = len(unobserved) == 1
-    return (f"{op} is only observed when {count} observed, and "
-            f"{_with_reasons(explainer, unobserved)} {'is' if one else 'are'} not; explain "
-            f"{'it' if one else 'them'} next.")
+    return (
+        f"{op} is only observed when {count} observed, and "
+        f"{_with_reasons(explainer, unobserved)} {'is' if one else 'are'} not; explain "
+        f"{'it' if one else 'them'} next."
+    )
 
 
 def _with_reasons(explainer: _Explainer, locs: list[Loc]) -> str:
     """``%a (reason), %b (reason)``: values named with their own reason codes."""
-    return ", ".join(f"{explainer.label(loc)} ({explainer.verdicts(loc).reason})"
-                     for loc in locs)
+    return ", ".join(f"{explainer.label(loc)} ({explainer.verdicts(loc).reason})" for loc in locs)
 
 
 def _bias(explainer: _Explainer, verdict: Verdict) -> str:
-    return f"{explainer.here} is the bias of {', '.join(explainer.users(explainer.loc))}; " \
-           "biases are never observed."
+    return (
+        f"{explainer.here} is the bias of {', '.join(explainer.users(explainer.loc))}; "
+        "biases are never observed."
+    )
 
 
 def _not_tensor(explainer: _Explainer, verdict: Verdict) -> str:
@@ -723,8 +887,10 @@ def _not_tensor(explainer: _Explainer, verdict: Verdict) -> str:
 
 
 def _embedding_bag_non_input(explainer: _Explainer, verdict: Verdict) -> str:
-    return f"{explainer.here} is the offsets or per_sample_weights of " \
-           "aten::embedding_bag, which are never observed."
+    return (
+        f"{explainer.here} is the offsets or per_sample_weights of "
+        "aten::embedding_bag, which are never observed."
+    )
 
 
 def _no_qconfig(explainer: _Explainer, verdict: Verdict) -> str:
@@ -733,14 +899,18 @@ def _no_qconfig(explainer: _Explainer, verdict: Verdict) -> str:
     if assigned is not None and assigned.explicit:
         why = f"qconfig_dict sets {path!r} to None"
     elif assigned is not None and assigned.key is None and path:
-        parent = next((p for p in _parents(path) if qconfigs.get(p) and qconfigs[p].explicit),
-                      None)
-        why = f"it inherits None from {parent!r}" if parent is not None else \
-            "no qconfig_dict key covers it"
+        parent = next((p for p in _parents(path) if qconfigs.get(p) and qconfigs[p].explicit), None)
+        why = (
+            f"it inherits None from {parent!r}"
+            if parent is not None
+            else "no qconfig_dict key covers it"
+        )
     else:
         why = "no qconfig_dict key covers it"
-    return (f"module {display_path(path)} has no qconfig ({why}), so the pass configures no "
-            f"observers in its graph; {explainer.here} is {explainer.what(explainer.loc)}.")
+    return (
+        f"module {display_path(path)} has no qconfig ({why}), so the pass configures no "
+        f"observers in its graph; {explainer.here} is {explainer.what(explainer.loc)}."
+    )
 
 
 def _no_quantizable_use(explainer: _Explainer, verdict: Verdict) -> str:
@@ -749,20 +919,28 @@ def _no_quantizable_use(explainer: _Explainer, verdict: Verdict) -> str:
     returned = ""
     callee = explainer.returned_by_callee(loc)
     if callee is not None:
-        returned = (f"; the value returned there, {explainer.label(callee)}, is not observed "
-                    f"either ({explainer.verdicts(callee).reason})")
+        returned = (
+            f"; the value returned there, {explainer.label(callee)}, is not observed "
+            f"either ({explainer.verdicts(callee).reason})"
+        )
     if explainer.view.quant_type == "static":
-        return (f"nothing quantizable produces or uses {here}: it is {explainer.what(loc)}, "
-                f"used by {users}{returned}.")
-    return (f"dynamic quantization observes only {explainer.dynamic_observes(loc)}; {here} is "
-            f"neither, and no method it is passed to uses it so: it is {explainer.what(loc)}, "
-            f"used by {users}{returned}.")
+        return (
+            f"nothing quantizable produces or uses {here}: it is {explainer.what(loc)}, "
+            f"used by {users}{returned}."
+        )
+    return (
+        f"dynamic quantization observes only {explainer.dynamic_observes(loc)}; {here} is "
+        f"neither, and no method it is passed to uses it so: it is {explainer.what(loc)}, "
+        f"used by {users}{returned}."
+    )
 
 
-CHAIN_LINKS = {"passed_to": "is passed on as {}",
-               "returned_by": "is the return value {}",
-               "from_caller": "is {} at the call site",
-               "passes_on": "passes on {}"}
+CHAIN_LINKS = {
+    "passed_to": "is passed on as {}",
+    "returned_by": "is the return value {}",
+    "from_caller": "is {} at the call site",
+    "passes_on": "passes on {}",
+}
 """How a link of a static chain reads in a dynamic_rules sentence."""
 
 
@@ -793,49 +971,66 @@ def _dynamic_rules(explainer: _Explainer, verdict: Verdict) -> str:
     path += f" is {which} of {op}"
     dynamic = explainer.dynamic_observes(origin)
     if which == "the output":
-        return (f"{path}; static quantization observes the outputs of quantizable ops "
-                f"such as {op}, dynamic quantization no op's output, only {dynamic}.")
-    return (f"{path}; static quantization observes such a value, but {op} is not "
-            f"dynamically quantizable: dynamic quantization observes only {dynamic}.")
+        return (
+            f"{path}; static quantization observes the outputs of quantizable ops "
+            f"such as {op}, dynamic quantization no op's output, only {dynamic}."
+        )
+    return (
+        f"{path}; static quantization observes such a value, but {op} is not "
+        f"dynamically quantizable: dynamic quantization observes only {dynamic}."
+    )
 
 
 def _dynamic_fp16_activation(explainer: _Explainer, verdict: Verdict) -> str:
     loc = explainer.loc
-    return (f"module {display_path(loc.path)}'s qconfig has a float16 activation observer, and "
-            f"dynamic quantization observes no float16 activations; {explainer.here} is not "
-            f"the weight of a conv or linear in this graph (it is {explainer.what(loc)}, used "
-            f"by {', '.join(explainer.users(loc)) or 'nothing'}), so it counts as an "
-            "activation.")
+    return (
+        f"module {display_path(loc.path)}'s qconfig has a float16 activation observer, and "
+        f"dynamic quantization observes no float16 activations; {explainer.here} is not "
+        f"the weight of a conv or linear in this graph (it is {explainer.what(loc)}, used "
+        f"by {', '.join(explainer.users(loc)) or 'nothing'}), so it counts as an "
+        "activation."
+    )
 
 
 def _ondevice_dynamic_activation(explainer: _Explainer, verdict: Verdict) -> str:
-    return f"on-device dynamic PTQ removed the activation observer configured for " \
-           f"{explainer.here}; only weight observers stay."
+    return (
+        f"on-device dynamic PTQ removed the activation observer configured for "
+        f"{explainer.here}; only weight observers stay."
+    )
 
 
 def _in_function(explainer: _Explainer, verdict: Verdict) -> str:
-    return f"{explainer.here} is in user-defined function {explainer.loc.method}; the pass " \
-           "configures no observers inside functions (make it a submodule's method)."
+    return (
+        f"{explainer.here} is in user-defined function {explainer.loc.method}; the pass "
+        "configures no observers inside functions (make it a submodule's method)."
+    )
 
 
 def _skipped_in_loop(explainer: _Explainer, verdict: Verdict) -> str:
-    return (f"{explainer.here} is {explainer.where_unwalked(explainer.loc)}; the pass never "
-            "looks inside prim::Loop bodies, though the value would need an observer.")
+    return (
+        f"{explainer.here} is {explainer.where_unwalked(explainer.loc)}; the pass never "
+        "looks inside prim::Loop bodies, though the value would need an observer."
+    )
 
 
 def _not_walked(explainer: _Explainer, verdict: Verdict) -> str:
     loc, here = explainer.loc, explainer.here
     if explainer.view.failure is not None and explainer.index.slot(loc).place == "walked":
-        return (f"the pass stopped (see run.failure) before it decided {here}, "
-                f"{explainer.what(loc)}.")
-    return (f"{here} is {explainer.where_unwalked(loc)}; the pass never walks there, though "
-            "the value would need an observer.")
+        return (
+            f"the pass stopped (see run.failure) before it decided {here}, {explainer.what(loc)}."
+        )
+    return (
+        f"{here} is {explainer.where_unwalked(loc)}; the pass never walks there, though "
+        "the value would need an observer."
+    )
 
 
 def _removed_by_preprocessing(explainer: _Explainer, verdict: Verdict) -> str:
-    return (f"%{explainer.name(explainer.loc)} is not in the graph the pass analyzed: "
-            "preprocessing (linear fusion, conv rewriting, constant propagation, fork/wait "
-            "inlining) replaced it; read run.module's graph for what took its place.")
+    return (
+        f"%{explainer.name(explainer.loc)} is not in the graph the pass analyzed: "
+        "preprocessing (linear fusion, conv rewriting, constant propagation, fork/wait "
+        "inlining) replaced it; read run.module's graph for what took its place."
+    )
 
 
 SENTENCES: dict[Reason, Sentence] = {
@@ -866,8 +1061,7 @@ SENTENCES: dict[Reason, Sentence] = {
 """The verdict line of each reason; a reason missing here is told by its summary."""
 
 
-SENTENCE_STARTS = frozenset({"the", "this", "nothing", "dynamic", "on-device", "at",
-                             "module"})
+SENTENCE_STARTS = frozenset({"the", "this", "nothing", "dynamic", "on-device", "at", "module"})
 
 
 def _sentence(text: str) -> str:

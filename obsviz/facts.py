@@ -29,11 +29,14 @@ class Facts:
     delayed: dict[ValueKey, ev.DelayMatched] = field(default_factory=dict)  # by first
     delay_target: dict[ValueKey, ev.DelayMatched] = field(default_factory=dict)  # by second
     pass_through: dict[ValueKey, list[ev.PassThroughEntry]] = field(
-        default_factory=lambda: defaultdict(list))
+        default_factory=lambda: defaultdict(list)
+    )
     boundary: dict[ValueKey, list[ev.BoundaryEntry]] = field(
-        default_factory=lambda: defaultdict(list))  # by caller and by callee
+        default_factory=lambda: defaultdict(list)
+    )  # by caller and by callee
     boundary_callees: dict[ValueKey, list[ValueKey]] = field(
-        default_factory=lambda: defaultdict(list))  # caller -> callees, in map order
+        default_factory=lambda: defaultdict(list)
+    )  # caller -> callees, in map order
     visits: dict[str, list[ev.GraphEntered]] = field(default_factory=lambda: defaultdict(list))
     # Insertion-phase events of the first walk of each graph, by the value they decide.
     decided: dict[ValueKey, list[ev.Event]] = field(default_factory=lambda: defaultdict(list))
@@ -42,7 +45,8 @@ class Facts:
     propagated: dict[ValueKey, ev.ObservedPropagated] = field(default_factory=dict)
     inserted: dict[ValueKey, ev.ObserverInserted] = field(default_factory=dict)
     attached: dict[str, list[ev.ObserverAttached]] = field(
-        default_factory=lambda: defaultdict(list))
+        default_factory=lambda: defaultdict(list)
+    )
     loops: list[ev.LoopSkipped] = field(default_factory=list)
     splits: list[ev.TypeSplit] = field(default_factory=list)
     events: tuple[ev.Event, ...] = ()

@@ -25,8 +25,9 @@ Value = torch._C.Value
 Node = torch._C.Node
 
 
-def module_access_path(path: str, method: str, n: Node, traced_to: Value,
-                       self_value: Value | None) -> PassError:
+def module_access_path(
+    path: str, method: str, n: Node, traced_to: Value, self_value: Value | None
+) -> PassError:
     """``getModuleAccessPath``: the module a ``CallMethod`` calls is not reached from self."""
     self_name = f" (%{self_value.debugName()})" if self_value is not None else ""
     return PassError(
@@ -35,45 +36,70 @@ def module_access_path(path: str, method: str, n: Node, traced_to: Value,
         f"traces back to %{traced_to.debugName()}, which is not self{self_name}. The pass "
         "only follows submodules reached as self.a.b...; call submodules through attributes "
         "of self.",
-        rule="getModuleAccessPath", module_path=path, method=method,
+        rule="getModuleAccessPath",
+        module_path=path,
+        method=method,
         value=traced_to.debugName(),
-        details={"node": n.kind(), "source": source_line(n),
-                 "call": n.outputsAt(0).debugName() if n.outputsSize() else None,
-                 "traced_to": producer_summary(traced_to)},
+        details={
+            "node": n.kind(),
+            "source": source_line(n),
+            "call": n.outputsAt(0).debugName() if n.outputsSize() else None,
+            "traced_to": producer_summary(traced_to),
+        },
         cpp_message=torch_messages.module_access_path(traced_to, self_value)
-        if self_value is not None else "",
+        if self_value is not None
+        else "",
     )
 
 
-def observer_conflict(value: ValueRef, sources: Sequence[tuple[ValueRef, ObserverConfig]],
-                      explicit_keys: frozenset[str]) -> PassError:
+def observer_conflict(
+    value: ValueRef,
+    sources: Sequence[tuple[ValueRef, ObserverConfig]],
+    explicit_keys: frozenset[str],
+) -> PassError:
     """``getObserverFor`` found two observer modules for one value across calls."""
-    parts = [f"{where} ({observer.class_name}, {observer.role}, from "
-             f"qconfig_dict[{observer.qconfig.key!r}])" for where, observer in sources]
+    parts = [
+        f"{where} ({observer.class_name}, {observer.role}, from "
+        f"qconfig_dict[{observer.qconfig.key!r}])"
+        for where, observer in sources
+    ]
     return PassError(
         f"{value}: the values this one maps to across calls are configured with "
         f"different observer modules: {' and '.join(parts)}; the pass expects one "
         "observer module per value.",
-        rule="getObserverFor", module_path=value.module_path, method=value.graph.method,
-        value=value.name, cpp_message=torch_messages.ONE_OBSERVER,
-        details={"observers": list(sources), "keys": explicit_keys})
+        rule="getObserverFor",
+        module_path=value.module_path,
+        method=value.graph.method,
+        value=value.name,
+        cpp_message=torch_messages.ONE_OBSERVER,
+        details={"observers": list(sources), "keys": explicit_keys},
+    )
 
 
-def user_defined_function(path: str, function: str, v: Value,
-                          observer: ObserverConfig) -> PassError:
+def user_defined_function(
+    path: str, function: str, v: Value, observer: ObserverConfig
+) -> PassError:
     """``insertObserversFor``: a value inside a user-defined function needs an observer."""
     return PassError(
         f"{display_path(path)}: %{v.debugName()} in function {function} needs an "
         f"observer ({observer.class_name}); inserting observers for user "
         "defined functions is not supported. Make the function a method of a "
         "submodule, or inline its quantizable ops into the caller.",
-        rule="insertObserversFor", module_path=path,
-        method=function.rsplit(".", 1)[-1], value=v.debugName(),
-        cpp_message=torch_messages.USER_DEFINED_FUNCTIONS)
+        rule="insertObserversFor",
+        module_path=path,
+        method=function.rsplit(".", 1)[-1],
+        value=v.debugName(),
+        cpp_message=torch_messages.USER_DEFINED_FUNCTIONS,
+    )
 
 
-def inconsistent_if(n: Node, g: InstanceGraph, states: list[tuple[int, list[bool]]],
-                    call_stack: list, ref: Callable[[Value], ValueRef]) -> PassError:
+def inconsistent_if(
+    n: Node,
+    g: InstanceGraph,
+    states: list[tuple[int, list[bool]]],
+    call_stack: list,
+    ref: Callable[[Value], ValueRef],
+) -> PassError:
     """``insertObserversFor``: the branches of an ``If`` in ``g`` return values observed
     differently.
 
@@ -88,8 +114,10 @@ def inconsistent_if(n: Node, g: InstanceGraph, states: list[tuple[int, list[bool
     for index, state in states:
         marks = ", ".join("observed" if s else "not observed" for s in state)
         lines.append(f"  branch {index}: {marks}")
-    lines.append("Make both branches return values of the same kind (e.g. both outputs of "
-                 "quantizable ops), or remove the branch for the mode you quantize in.")
+    lines.append(
+        "Make both branches return values of the same kind (e.g. both outputs of "
+        "quantizable ops), or remove the branch for the mode you quantize in."
+    )
     blocks = list(n.blocks())
     condition = n.inputsAt(0)
     details = {
@@ -100,12 +128,19 @@ def inconsistent_if(n: Node, g: InstanceGraph, states: list[tuple[int, list[bool
         "condition_sources": sources_behind(condition, g.graph, call_stack),
         "function": None if is_method_graph(g.graph) else g.qualname,
         "outputs": [ref(v) for v in n.outputs()],
-        "branches": [(index, [ref(v) for v in blocks[index].outputs()], state)
-                     for index, state in states],
+        "branches": [
+            (index, [ref(v) for v in blocks[index].outputs()], state) for index, state in states
+        ],
     }
-    return PassError("\n".join(lines), rule="insertObserversFor", module_path=g.path,
-                     method=g.method, value=outputs, details=details,
-                     cpp_message=torch_messages.if_branches(n))
+    return PassError(
+        "\n".join(lines),
+        rule="insertObserversFor",
+        module_path=g.path,
+        method=g.method,
+        value=outputs,
+        details=details,
+        cpp_message=torch_messages.if_branches(n),
+    )
 
 
 def empty_observer_slots(empty: list[tuple[str, str]]) -> PassError:
@@ -115,5 +150,8 @@ def empty_observer_slots(empty: list[tuple[str, str]]) -> PassError:
     return PassError(
         f"{display_path(path)}: attribute {attribute} holds no value{others}; torch crashes "
         "reading such a module, so obsviz does not return it.",
-        rule="emptyObserverSlot", module_path=path, value=attribute,
-        details={"empty_slots": empty})
+        rule="emptyObserverSlot",
+        module_path=path,
+        value=attribute,
+        details={"empty_slots": empty},
+    )

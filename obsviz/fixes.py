@@ -76,9 +76,13 @@ def self_attributes(names: Iterable[str]) -> str:
     return ", ".join(f"self.{name}" for name in names)
 
 
-def fold_constant_branches(model: torch.jit.ScriptModule,
-                           attributes: Iterable[str] = ("training",), arguments: bool = True,
-                           *, method_name: str = "forward") -> torch.jit.ScriptModule:
+def fold_constant_branches(
+    model: torch.jit.ScriptModule,
+    attributes: Iterable[str] = ("training",),
+    arguments: bool = True,
+    *,
+    method_name: str = "forward",
+) -> torch.jit.ScriptModule:
     """A copy of ``model`` where what is fixed in the model you quantize is a constant, and
     the branches on it are folded away.
 
@@ -102,22 +106,31 @@ def fold_constant_branches(model: torch.jit.ScriptModule,
     return wrap_cpp_module(folded)
 
 
-def fold_attribute_branches(model: torch.jit.ScriptModule,
-                            attributes: Iterable[str] = ("training",)) -> torch.jit.ScriptModule:
+def fold_attribute_branches(
+    model: torch.jit.ScriptModule, attributes: Iterable[str] = ("training",)
+) -> torch.jit.ScriptModule:
     """:func:`fold_constant_branches` with ``arguments=False``: only the attributes."""
     return fold_constant_branches(model, attributes, arguments=False)
 
 
-def fold(model: torch.jit.ScriptModule, attributes: Iterable[str], arguments: bool,
-         method_name: str = "forward") -> tuple[torch._C.ScriptModule, Folding]:
+def fold(
+    model: torch.jit.ScriptModule,
+    attributes: Iterable[str],
+    arguments: bool,
+    method_name: str = "forward",
+) -> tuple[torch._C.ScriptModule, Folding]:
     """The folded copy (unwrapped) and the record of what was folded and what was not."""
     if not isinstance(model, torch.jit.ScriptModule):
-        raise ObsvizError(f"fold_constant_branches takes a scripted model "
-                          f"(torch.jit.script(model.eval())), got {type(model).__name__}")
+        raise ObsvizError(
+            f"fold_constant_branches takes a scripted model "
+            f"(torch.jit.script(model.eval())), got {type(model).__name__}"
+        )
     if arguments and not model._c._has_method(method_name):
         methods = ", ".join(model._c._method_names()) or "none"
-        raise ObsvizError(f"<top>: the model has no method {method_name!r} to fold the calls "
-                          f"of (its methods: {methods})")
+        raise ObsvizError(
+            f"<top>: the model has no method {method_name!r} to fold the calls "
+            f"of (its methods: {methods})"
+        )
     cloned = _clone_sharing_parameters(model._c)
     folding = Folding(cloned, FunctionResolver(model._c))
     folding.fold_attributes(set(attributes))
@@ -175,8 +188,10 @@ class Folding:
         found = {name for values in values_by_type.values() for name in values}
         missing = sorted(names - found)
         if missing:
-            raise ObsvizError(f"no module of the model has an attribute {missing[0]!r} to "
-                              "fold (attributes are the names modules read as self.<name>)")
+            raise ObsvizError(
+                f"no module of the model has an attribute {missing[0]!r} to "
+                "fold (attributes are the names modules read as self.<name>)"
+            )
         for type_name, module in self.modules.items():
             folded = values_by_type.get(type_name, {})
             for method in module._method_names():
@@ -198,15 +213,19 @@ class Folding:
             constant.node().moveBefore(node)
             node.output().replaceAllUsesWith(constant)
             node.destroy()
-            calls_given_constants += [use.user for use in constant.uses()
-                                      if use.user.kind() == "prim::CallFunction"]
+            calls_given_constants += [
+                use.user for use in constant.uses() if use.user.kind() == "prim::CallFunction"
+            ]
         for call in dict.fromkeys(calls_given_constants):
             _inline_function_call(graph, call, self.functions)
         _propagate(graph)
         if _count_ifs(graph) < ifs_before:
             values = ", ".join(f"self.{name} is {value!r}" for name, value in read.items())
-            self.note(key, f"{values} here, and the branches on "
-                           f"{'it were' if len(read) == 1 else 'them were'} folded away")
+            self.note(
+                key,
+                f"{values} here, and the branches on "
+                f"{'it were' if len(read) == 1 else 'them were'} folded away",
+            )
 
     # ------------------------------------------------------------------ arguments
     def fold_arguments(self, method_name: str) -> None:
@@ -224,8 +243,9 @@ class Folding:
             for key in changed:
                 _propagate(graphs[key])
 
-    def _reach(self, entry: Key) -> tuple[dict[Key, torch._C.Graph],
-                                          dict[Key, list[tuple[Key, torch._C.Node]]]]:
+    def _reach(
+        self, entry: Key
+    ) -> tuple[dict[Key, torch._C.Graph], dict[Key, list[tuple[Key, torch._C.Node]]]]:
         """The method graphs reached from ``entry``, and each one's calls (caller, node)."""
         graphs: dict[Key, torch._C.Graph] = {}
         calls: dict[Key, list[tuple[Key, torch._C.Node]]] = {}
@@ -242,17 +262,21 @@ class Folding:
                 module_type = node.inputsAt(0).type()
                 if module_type.kind() == "InterfaceType":
                     through_interface.add(node.s("name"))
-                elif module_type.kind() == "ClassType" and \
-                        module_type.qualified_name() in self.modules:
+                elif (
+                    module_type.kind() == "ClassType"
+                    and module_type.qualified_name() in self.modules
+                ):
                     callee = (module_type.qualified_name(), node.s("name"))
                     calls.setdefault(callee, []).append((key, node))
                     queue.append(callee)
         # a method called through an interface may be any module's: none of those folds
-        return graphs, {callee: sites for callee, sites in calls.items()
-                        if callee[1] not in through_interface}
+        return graphs, {
+            callee: sites for callee, sites in calls.items() if callee[1] not in through_interface
+        }
 
-    def _fold_arguments_of(self, callee: Key, sites: list[tuple[Key, torch._C.Node]],
-                           settled: set[tuple[Key, int]]) -> set[Key]:
+    def _fold_arguments_of(
+        self, callee: Key, sites: list[tuple[Key, torch._C.Node]], settled: set[tuple[Key, int]]
+    ) -> set[Key]:
         graph = self.graph(callee)
         changed: set[Key] = set()
         for index, parameter in enumerate(graph.inputs()):
@@ -260,22 +284,33 @@ class Folding:
                 continue
             passed = [_constant_passed(node.inputsAt(index)) for _, node in sites]
             first = passed[0]
-            if first is not NOT_CONSTANT and all(_same(first, value) for value in passed) \
-                    and _fits(first, parameter):
+            if (
+                first is not NOT_CONSTANT
+                and all(_same(first, value) for value in passed)
+                and _fits(first, parameter)
+            ):
                 parameter.replaceAllUsesWith(_constant_at_start(graph, first))
                 settled.add((callee, index))
                 name = argument_name(parameter)
                 self.folded[(callee, index)] = ArgumentFold(self.label(callee), name, first)
                 callers = ", ".join(dict.fromkeys(self.label(caller) for caller, _ in sites))
-                self.note(callee, f"every call of {callee[1]} (from {callers}) passes "
-                                  f"{name}={first!r}, so it is that constant here and what "
-                                  "depended on it was folded away")
+                self.note(
+                    callee,
+                    f"every call of {callee[1]} (from {callers}) passes "
+                    f"{name}={first!r}, so it is that constant here and what "
+                    "depended on it was folded away",
+                )
                 changed.add(callee)
             else:
                 self.unfolded[(callee, index)] = tuple(
-                    CallSite(self.label(caller), self._called(caller, node, callee),
-                             source_line(node), value)
-                    for (caller, node), value in zip(sites, passed, strict=True))
+                    CallSite(
+                        self.label(caller),
+                        self._called(caller, node, callee),
+                        source_line(node),
+                        value,
+                    )
+                    for (caller, node), value in zip(sites, passed, strict=True)
+                )
         return changed
 
     def _inline_branching_calls(self, graphs: dict[Key, torch._C.Graph]) -> set[Key]:
@@ -287,16 +322,20 @@ class Folding:
                 if qualified.startswith(TORCH_FUNCTIONS):
                     continue
                 inputs = list(body.inputs())
-                given = {argument_name(inputs[index]): _constant_passed(node.inputsAt(index + 1))
-                         for index in self._branching_parameters(body, qualified)}
-                given = {name: value for name, value in given.items()
-                         if value is not NOT_CONSTANT}
+                given = {
+                    argument_name(inputs[index]): _constant_passed(node.inputsAt(index + 1))
+                    for index in self._branching_parameters(body, qualified)
+                }
+                given = {name: value for name, value in given.items() if value is not NOT_CONSTANT}
                 if not given:
                     continue
                 _inline_function_call(graph, node, self.functions)
                 passed = ", ".join(f"{name}={value!r}" for name, value in given.items())
-                self.note(key, f"the call {qualified.rsplit('.', 1)[-1]}({passed}) was "
-                               "inlined here, and its branches on that folded away")
+                self.note(
+                    key,
+                    f"the call {qualified.rsplit('.', 1)[-1]}({passed}) was "
+                    "inlined here, and its branches on that folded away",
+                )
                 changed.add(key)
         return changed
 
@@ -312,8 +351,10 @@ class Folding:
                     body, inner = self.functions(node)
                     if inner.startswith(TORCH_FUNCTIONS):
                         continue
-                    conditions += [node.inputsAt(index + 1)
-                                   for index in self._branching_parameters(body, inner)]
+                    conditions += [
+                        node.inputsAt(index + 1)
+                        for index in self._branching_parameters(body, inner)
+                    ]
             self._branching[qualified] = parameters_behind(conditions, graph)
         return self._branching[qualified]
 
@@ -321,8 +362,9 @@ class Folding:
     def note(self, key: Key, text: str) -> None:
         self.notes.setdefault(key, []).append(text)
 
-    def argument(self, module_path: str, method: str, index: int
-                 ) -> ArgumentFold | tuple[CallSite, ...] | None:
+    def argument(
+        self, module_path: str, method: str, index: int
+    ) -> ArgumentFold | tuple[CallSite, ...] | None:
         """The fold of an argument of the method ``module_path`` runs, or the calls that
         kept it from folding (None: no call reached it)."""
         key = ((self.type_at(module_path) or ""), method)
@@ -332,10 +374,15 @@ class Folding:
         """Keep the notes on the copy, for explanations of runs on it."""
         if not self.notes:
             return
-        record = json.loads(self.root.getattr(FOLDS_ATTRIBUTE)) \
-            if self.root.hasattr(FOLDS_ATTRIBUTE) else []
-        record += [[self.paths[type_name], method, notes]
-                   for (type_name, method), notes in self.notes.items()]
+        record = (
+            json.loads(self.root.getattr(FOLDS_ATTRIBUTE))
+            if self.root.hasattr(FOLDS_ATTRIBUTE)
+            else []
+        )
+        record += [
+            [self.paths[type_name], method, notes]
+            for (type_name, method), notes in self.notes.items()
+        ]
         text = json.dumps(record)
         if self.root.hasattr(FOLDS_ATTRIBUTE):
             self.root.setattr(FOLDS_ATTRIBUTE, text)
@@ -343,18 +390,21 @@ class Folding:
             self.root._register_attribute(FOLDS_ATTRIBUTE, torch._C.StringType.get(), text)
 
 
-def fold_notes(model: torch.jit.ScriptModule | None, module_path: str,
-               method: str) -> list[str]:
+def fold_notes(model: torch.jit.ScriptModule | None, module_path: str, method: str) -> list[str]:
     """What :func:`fold_constant_branches` folded in the method ``module_path`` runs."""
     if model is None or not model._c.hasattr(FOLDS_ATTRIBUTE):
         return []
-    return [f"folded by obsviz.fold_constant_branches: {note}"
-            for paths, folded_method, notes in json.loads(model._c.getattr(FOLDS_ATTRIBUTE))
-            if folded_method == method and module_path in paths for note in notes]
+    return [
+        f"folded by obsviz.fold_constant_branches: {note}"
+        for paths, folded_method, notes in json.loads(model._c.getattr(FOLDS_ATTRIBUTE))
+        if folded_method == method and module_path in paths
+        for note in notes
+    ]
 
 
-def _attribute_values(instances: Iterable[tuple[str, torch._C.ScriptModule]], names: set[str]
-                      ) -> tuple[dict[str, dict[str, object]], dict[str, str]]:
+def _attribute_values(
+    instances: Iterable[tuple[str, torch._C.ScriptModule]], names: set[str]
+) -> tuple[dict[str, dict[str, object]], dict[str, str]]:
     """The value of each named attribute per class type, and why any cannot be folded: a
     message per attribute whose value is not a scalar, or differs between instances
     sharing a type (and so a graph)."""
@@ -367,21 +417,28 @@ def _attribute_values(instances: Iterable[tuple[str, torch._C.ScriptModule]], na
                 continue
             value = module.getattr(name)
             if not isinstance(value, FOLDABLE):
-                problems.setdefault(name, f"{display_path(path)}.{name} is "
-                                    f"{type(value).__name__}; only bool, int, float and str "
-                                    "attributes can be folded")
+                problems.setdefault(
+                    name,
+                    f"{display_path(path)}.{name} is "
+                    f"{type(value).__name__}; only bool, int, float and str "
+                    "attributes can be folded",
+                )
                 continue
             seen = values_by_type.setdefault(type_name, {})
             if seen.setdefault(name, value) != value:
                 class_name = type_name.rsplit(".", 1)[-1]
-                problems.setdefault(name, f"{display_path(path)}.{name} is {value} but another "
-                                    f"{class_name} has {seen[name]}; they share one graph, "
-                                    "so the attribute cannot be folded")
+                problems.setdefault(
+                    name,
+                    f"{display_path(path)}.{name} is {value} but another "
+                    f"{class_name} has {seen[name]}; they share one graph, "
+                    "so the attribute cannot be folded",
+                )
     return values_by_type, problems
 
 
-def fold_problems(model: torch._C.ScriptModule, module_path: str | None,
-                  attributes: Iterable[str]) -> dict[str, str]:
+def fold_problems(
+    model: torch._C.ScriptModule, module_path: str | None, attributes: Iterable[str]
+) -> dict[str, str]:
     """Why :func:`fold_constant_branches` cannot fold each of these attributes of the
     module at ``module_path``, or of any module for None (those missing from the result
     can be folded)."""
@@ -421,14 +478,14 @@ def _clone_sharing_parameters(root: torch._C.ScriptModule) -> torch._C.ScriptMod
         for name, child in named_children(original):
             put_back(child, clone.getattr(name))
 
-    cloned = torch._C._hack_do_not_use_clone_module_with_class(
-        without_parameters(root), [], [])
+    cloned = torch._C._hack_do_not_use_clone_module_with_class(without_parameters(root), [], [])
     put_back(root, cloned)
     return cloned
 
 
-def _inline_function_call(graph: torch._C.Graph, call: torch._C.Node,
-                          functions: FunctionResolver) -> None:
+def _inline_function_call(
+    graph: torch._C.Graph, call: torch._C.Node, functions: FunctionResolver
+) -> None:
     """Replace ``call`` by a copy of the function's body, so that branches inside it
     on the folded arguments fold too (``stochastic_depth(x, self.p, ..., self.training)``).
     """

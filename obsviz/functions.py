@@ -80,17 +80,18 @@ class FunctionResolver:
         """The last resort: a function of that short name, arity and argument types."""
         name = get_func_name(node.inputsAt(0))
         arity = node.inputsSize() - 1
-        candidates = [f for f in self._index().get(name, ())
-                      if len(list(f.graph.inputs())) == arity]
+        candidates = [
+            f for f in self._index().get(name, ()) if len(list(f.graph.inputs())) == arity
+        ]
         if len(candidates) > 1:
             wanted = [str(node.inputsAt(i + 1).type()) for i in range(arity)]
-            typed = [f for f in candidates
-                     if [str(v.type()) for v in f.graph.inputs()] == wanted]
+            typed = [f for f in candidates if [str(v.type()) for v in f.graph.inputs()] == wanted]
             candidates = typed or candidates
         if not candidates:
             raise ObsvizError(
                 f"cannot find the graph of function {name!r} called by "
                 f"%{node.outputsAt(0).debugName() if node.outputsSize() else '?'}; load saved "
-                "models with obsviz.load() so their functions can be resolved")
+                "models with obsviz.load() so their functions can be resolved"
+            )
         fn = candidates[0]
         return fn.graph, fn.qualified_name

@@ -56,8 +56,7 @@ def access_path(value: Value) -> tuple[list[str], Value]:
     return names, value
 
 
-def submodule(module: torch._C.ScriptModule, names: Sequence[str]
-              ) -> torch._C.ScriptModule | None:
+def submodule(module: torch._C.ScriptModule, names: Sequence[str]) -> torch._C.ScriptModule | None:
     """The instance ``module.a.b`` for ``names`` ``["a", "b"]``, as ``getInvokedModuleOpt``
     follows an access path; None when a link is not a module."""
     for name in names:
@@ -72,8 +71,9 @@ def join_path(path: str, names: Sequence[str]) -> str:
     return ".".join([path, *names] if path else names)
 
 
-def called_submodule(call: Node, self_value: Value, module: torch._C.ScriptModule
-                     ) -> tuple[torch._C.ScriptModule, list[str]] | None:
+def called_submodule(
+    call: Node, self_value: Value, module: torch._C.ScriptModule
+) -> tuple[torch._C.ScriptModule, list[str]] | None:
     """The submodule a ``prim::CallMethod`` of ``module``'s graph (whose ``self`` is
     ``self_value``) calls as ``self.a.b``, and its attribute names; None when the call is
     on anything else (an inserted observer, an object not reached from self)."""
@@ -96,11 +96,12 @@ def source_line(n: Node) -> str | None:
 def producer_summary(v: Value) -> str:
     node = v.node()
     if node.kind() == "prim::GetAttr":
-        return f"self.{node.s('name')}" if node.inputsAt(0).debugName() == "self" else \
-            f"prim::GetAttr[{node.s('name')}]"
+        return (
+            f"self.{node.s('name')}"
+            if node.inputsAt(0).debugName() == "self"
+            else f"prim::GetAttr[{node.s('name')}]"
+        )
     return node.kind()
-
-
 
 
 def is_method_graph(graph: Graph) -> bool:
@@ -122,8 +123,9 @@ class Sources:
     constants: tuple[tuple[str, str, object], ...] = ()
 
 
-def sources_behind(value: Value, graph: Graph,
-                   call_stack: Sequence[tuple[Node, Graph, int]] = ()) -> Sources:
+def sources_behind(
+    value: Value, graph: Graph, call_stack: Sequence[tuple[Node, Graph, int]] = ()
+) -> Sources:
     """What ``value`` of ``graph`` is computed from.
 
     In a method's graph that is where the walk ends. In a function's graph, the function's
@@ -146,14 +148,18 @@ def sources_behind(value: Value, graph: Graph,
         inputs = list(graph.inputs())
         call, graph, offset = frames.pop()
         values = [call.inputsAt(index + offset) for index in sorted(parameters)]
-        constants += [(get_func_name(call.inputsAt(0)), argument_name(inputs[index]),
-                       passed.toIValue()) for index, passed in zip(sorted(parameters), values,
-                                                                  strict=True)
-                      if passed.node().kind() == "prim::Constant"]
+        constants += [
+            (get_func_name(call.inputsAt(0)), argument_name(inputs[index]), passed.toIValue())
+            for index, passed in zip(sorted(parameters), values, strict=True)
+            if passed.node().kind() == "prim::Constant"
+        ]
     method = frames[-1][0].s("name") if is_method and frames else None
     inputs = list(graph.inputs())
-    reached = tuple((index, argument_name(inputs[index])) for index in sorted(parameters)
-                    if is_method and index > 0)  # self is no argument
+    reached = tuple(
+        (index, argument_name(inputs[index]))
+        for index in sorted(parameters)
+        if is_method and index > 0
+    )  # self is no argument
     return Sources(tuple(sorted(names)), method, reached, tuple(constants))
 
 
@@ -170,8 +176,9 @@ def argument_name(value: Value) -> str:
 _NAME_SUFFIX = re.compile(r"\.\d+$")
 
 
-def _walk_back(values: list[Value], graph: Graph,
-               self_unique: int | None) -> tuple[set[str], set[int]]:
+def _walk_back(
+    values: list[Value], graph: Graph, self_unique: int | None
+) -> tuple[set[str], set[int]]:
     """(attributes of self read, indices of ``graph``'s inputs reached) behind ``values``."""
     input_index = {v.unique(): index for index, v in enumerate(graph.inputs())}
     names: set[str] = set()

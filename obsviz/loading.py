@@ -25,15 +25,19 @@ def load(path: str | os.PathLike[str]) -> torch.jit.ScriptModule:
     if file.is_dir():
         raise ObsvizError(f"{file}: is a directory, not a saved TorchScript model")
     if not zipfile.is_zipfile(file):
-        raise ObsvizError(f"{file}: not a TorchScript file (torch.jit.save writes a zip "
-                          "archive); save the model with torch.jit.save(torch.jit.script(m))")
+        raise ObsvizError(
+            f"{file}: not a TorchScript file (torch.jit.save writes a zip "
+            "archive); save the model with torch.jit.save(torch.jit.script(m))"
+        )
     unit = torch._C.CompilationUnit()
     try:
         module = torch._C.import_ir_module(unit, os.fspath(file), None, {}, False)
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0].split(". ")[0]
-        raise ObsvizError(f"{file}: torch.jit.load cannot read it as TorchScript ({first}). "
-                          "Is it a state_dict or a torch.save() pickle? obsviz needs a "
-                          "model saved with torch.jit.save.") from err
+        raise ObsvizError(
+            f"{file}: torch.jit.load cannot read it as TorchScript ({first}). "
+            "Is it a state_dict or a torch.save() pickle? obsviz needs a "
+            "model saved with torch.jit.save."
+        ) from err
     register_compilation_unit(unit)
     return wrap_cpp_module(module)

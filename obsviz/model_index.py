@@ -86,8 +86,9 @@ class CallEdge:
     in_loop: bool
 
 
-def _nodes_with_loop_flag(block: torch._C.Block, looped: bool
-                          ) -> Iterator[tuple[torch._C.Node, bool]]:
+def _nodes_with_loop_flag(
+    block: torch._C.Block, looped: bool
+) -> Iterator[tuple[torch._C.Node, bool]]:
     """Every node of a block and its nested blocks, in order, and whether it is in a loop."""
     for node in block.nodes():
         yield node, looped
@@ -98,9 +99,13 @@ def _nodes_with_loop_flag(block: torch._C.Block, looped: bool
 class ModelIndex:
     """The instances, call sites and graph values reached from the run's entry method."""
 
-    def __init__(self, module: torch._C.ScriptModule, entry: str,
-                 original_names: dict[ValueKey, str],
-                 functions: FunctionResolver | None = None) -> None:
+    def __init__(
+        self,
+        module: torch._C.ScriptModule,
+        entry: str,
+        original_names: dict[ValueKey, str],
+        functions: FunctionResolver | None = None,
+    ) -> None:
         self.original_names = original_names
         self.graphs: dict[str, GraphIndex] = {}
         self.instances: dict[InstanceKey, Instance] = {}
@@ -117,8 +122,14 @@ class ModelIndex:
         """Instances in call order from the entry (each caller before its callees)."""
         found: dict[InstanceKey, tuple[str, str]] = {}
 
-        def visit(module: torch._C.ScriptModule | None, path: str, method: str,
-                  graph: torch._C.Graph, qualname: str, kind: str) -> None:
+        def visit(
+            module: torch._C.ScriptModule | None,
+            path: str,
+            method: str,
+            graph: torch._C.Graph,
+            qualname: str,
+            kind: str,
+        ) -> None:
             key = InstanceKey(path, method)
             if key in found:
                 return
@@ -128,9 +139,11 @@ class ModelIndex:
             graph_index = self.graphs.get(qualname)
             if graph_index is None:
                 graph_index = self.graphs[qualname] = self._index_graph(
-                    graph, GraphRef(qualname, kind))
-            for child, callee_graph, callee_qualname, callee_kind, edge in \
-                    self._calls(graph, graph_index, module, path, key):
+                    graph, GraphRef(qualname, kind)
+                )
+            for child, callee_graph, callee_qualname, callee_kind, edge in self._calls(
+                graph, graph_index, module, path, key
+            ):
                 self.edges_into[edge.callee].append(edge)
                 self.edges_from[key].append(edge)
                 visit(child, *edge.callee, callee_graph, callee_qualname, callee_kind)
@@ -144,17 +157,24 @@ class ModelIndex:
             changed = False
             for key in found:
                 if key not in outside and any(
-                        not e.in_loop and e.caller in outside for e in self.edges_into[key]):
+                    not e.in_loop and e.caller in outside for e in self.edges_into[key]
+                ):
                     outside.add(key)
                     changed = True
         for key, (qualname, kind) in found.items():
-            inst = self.instances[key] = Instance(*key, qualname, kind, key not in outside,
-                                                  key == self.entry)
+            inst = self.instances[key] = Instance(
+                *key, qualname, kind, key not in outside, key == self.entry
+            )
             self.by_graph.setdefault(qualname, []).append(inst)
 
-    def _calls(self, graph: torch._C.Graph, graph_index: GraphIndex,
-               module: torch._C.ScriptModule | None, path: str, key: InstanceKey
-               ) -> Iterator[tuple]:
+    def _calls(
+        self,
+        graph: torch._C.Graph,
+        graph_index: GraphIndex,
+        module: torch._C.ScriptModule | None,
+        path: str,
+        key: InstanceKey,
+    ) -> Iterator[tuple]:
         """The calls a graph makes, in graph order, with what each passes and gets back."""
         self_value = next(graph.inputs()) if module is not None else None
         for node, looped in _nodes_with_loop_flag(graph.block(), False):
@@ -176,15 +196,23 @@ class ModelIndex:
             else:
                 continue
             args = tuple(
-                (graph_index.observer_out.get(node.inputsAt(i + offset).unique(),
-                                     node.inputsAt(i + offset).unique()), v.unique())
-                for i, v in enumerate(callee_graph.inputs()))
+                (
+                    graph_index.observer_out.get(
+                        node.inputsAt(i + offset).unique(), node.inputsAt(i + offset).unique()
+                    ),
+                    v.unique(),
+                )
+                for i, v in enumerate(callee_graph.inputs())
+            )
             callee_index = self.graphs.get(callee_qualname)
             if callee_index is None:
                 callee_index = self.graphs[callee_qualname] = self._index_graph(
-                    callee_graph, GraphRef(callee_qualname, callee_kind))
-            results = tuple((node.outputsAt(i).unique(), returned)
-                            for i, returned in enumerate(callee_index.returns))
+                    callee_graph, GraphRef(callee_qualname, callee_kind)
+                )
+            results = tuple(
+                (node.outputsAt(i).unique(), returned)
+                for i, returned in enumerate(callee_index.returns)
+            )
             edge = CallEdge(key, InstanceKey(callee_path, callee_method), args, results, looped)
             yield child, callee_graph, callee_qualname, callee_kind, edge
 
@@ -210,8 +238,13 @@ class ModelIndex:
                     # insertObserversFor walks If branches (except those that always raise)
                     # and no other blocks
                     walked = kind == "prim::If" and not rules.always_raises_exception(sub)
-                    sub_place = place if walked and place == "walked" else \
-                        "loop" if kind == "prim::Loop" or place == "loop" else "unwalked"
+                    sub_place = (
+                        place
+                        if walked and place == "walked"
+                        else "loop"
+                        if kind == "prim::Loop" or place == "loop"
+                        else "unwalked"
+                    )
                     for v in sub.inputs():
                         add(v, sub_place)
                     walk(sub, sub_place)
@@ -230,8 +263,9 @@ class ModelIndex:
             graph_index.after_names[node.inputsAt(0).debugName()] = observed
             # the observer's output took over the observed value's debug name
             observer_names[observed] = out.debugName()
-        graph_index.returns = [graph_index.observer_out.get(v.unique(), v.unique())
-                               for v in graph.outputs()]
+        graph_index.returns = [
+            graph_index.observer_out.get(v.unique(), v.unique()) for v in graph.outputs()
+        ]
         for unique, slot in list(graph_index.slots.items()):
             current = slot.value.debugName()
             graph_index.after_names.setdefault(current, unique)
@@ -240,8 +274,9 @@ class ModelIndex:
                 graph_index.names.setdefault(name, unique)
             else:
                 name = observer_names.get(unique, current)
-            graph_index.slots[unique] = Slot(unique, name, current, slot.producer, slot.place,
-                                             slot.value)
+            graph_index.slots[unique] = Slot(
+                unique, name, current, slot.producer, slot.place, slot.value
+            )
         for unique, slot in graph_index.slots.items():
             graph_index.names.setdefault(slot.name, unique)
         return graph_index
@@ -278,8 +313,10 @@ class ModelIndex:
                 return inst.loc(ref.unique)
         first = next(iter(self.instances_of_graph(ref.graph.qualname)), None)
         if first is None:
-            raise ObsvizError(f"{ref}: its graph {ref.graph.qualname} is not reached from "
-                              f"the entry method {self.entry.method!r}")
+            raise ObsvizError(
+                f"{ref}: its graph {ref.graph.qualname} is not reached from "
+                f"the entry method {self.entry.method!r}"
+            )
         return first.loc(ref.unique)
 
     def instances_of_graph(self, qualname: str) -> list[Instance]:
@@ -293,8 +330,9 @@ class ModelIndex:
         return list(dict.fromkeys(inst.path for inst in self.instances.values()))
 
     # ------------------------------------------------------------------ name resolution
-    def resolve(self, value: object, module: str = "", method: str | None = None,
-                names: str = "auto") -> tuple[Loc, tuple[str, ...], bool]:
+    def resolve(
+        self, value: object, module: str = "", method: str | None = None, names: str = "auto"
+    ) -> tuple[Loc, tuple[str, ...], bool]:
         """A user's way of naming a value -> its location, notes on how it was read, and
         whether it was named as in run.module (so explanations name values that way too).
 
@@ -312,8 +350,10 @@ class ModelIndex:
         if isinstance(value, torch._C.Value):
             return self._resolve_torch_value(value, module, method, names)
         if not isinstance(value, str):
-            raise ObsvizError(f"explain() takes a value name, a ValueRef or a torch._C.Value, "
-                              f"got {type(value).__name__}")
+            raise ObsvizError(
+                f"explain() takes a value name, a ValueRef or a torch._C.Value, "
+                f"got {type(value).__name__}"
+            )
         text = value.strip()
         if text.count(":") >= 2 and not text.startswith("%"):
             path, method, text = text.rsplit(":", 2)
@@ -332,34 +372,47 @@ class ModelIndex:
                     notes.append(
                         f"%{name} names two values: this one in the model given to the "
                         f"pass, and in run.module's graph the one the model calls "
-                        f"%{graph_index.slots[after].name} (pass names='observed' for that one).")
+                        f"%{graph_index.slots[after].name} (pass names='observed' for that one)."
+                    )
                 return inst.loc(before), tuple(notes), False
             if after is not None:
                 slot = graph_index.slots[after]
                 if name != slot.after:
-                    notes.append(f"%{name} in run.module's graph is "
-                                 + ("an observer's output" if is_observer_name(name)
-                                    or after in graph_index.observer_of else "another name")
-                                 + f" for %{slot.after}")
+                    notes.append(
+                        f"%{name} in run.module's graph is "
+                        + (
+                            "an observer's output"
+                            if is_observer_name(name) or after in graph_index.observer_of
+                            else "another name"
+                        )
+                        + f" for %{slot.after}"
+                    )
                 if slot.name != slot.after:
-                    notes.append(f"values are named as in run.module's graph; the model "
-                                 f"given to the pass calls this one %{slot.name}")
+                    notes.append(
+                        f"values are named as in run.module's graph; the model "
+                        f"given to the pass calls this one %{slot.name}"
+                    )
                 return inst.loc(after), tuple(notes), True
-        removed = self._removed_by_preprocessing(candidates, name) if names != "observed" \
-            else None
+        removed = self._removed_by_preprocessing(candidates, name) if names != "observed" else None
         if removed is not None:
             return removed, (), False
         raise self._unknown_name(name, module, method, candidates)
 
     def _methods_of(self, module: str, method: str | None) -> list[Instance]:
-        if module not in self.modules and not any(i.path == module
-                                                   for i in self.instances.values()):
+        if module not in self.modules and not any(
+            i.path == module for i in self.instances.values()
+        ):
             paths = self.module_paths()
             close = difflib.get_close_matches(module, paths, n=5)
-            hint = f" Closest module paths: {', '.join(map(repr, close))}." if close else \
-                f" Module paths reached: {', '.join(repr(p) for p in paths[:8])}."
-            raise ObsvizError(f"{display_path(module)}: no module instance at this path is "
-                              f"reached from {self.entry.method!r}.{hint}")
+            hint = (
+                f" Closest module paths: {', '.join(map(repr, close))}."
+                if close
+                else f" Module paths reached: {', '.join(repr(p) for p in paths[:8])}."
+            )
+            raise ObsvizError(
+                f"{display_path(module)}: no module instance at this path is "
+                f"reached from {self.entry.method!r}.{hint}"
+            )
         mine = [i for i in self.instances.values() if i.path == module]
         if method is None:
             # the entry (or forward) first, then the rest in call order
@@ -368,34 +421,47 @@ class ModelIndex:
         chosen = [i for i in mine if i.method == method]
         if not chosen:
             methods = ", ".join(repr(i.method) for i in mine)
-            raise ObsvizError(f"{display_path(module)}.{method}: this method is not reached from "
-                              f"{self.entry.method!r} (reached methods of {display_path(module)}: "
-                              f"{methods})")
+            raise ObsvizError(
+                f"{display_path(module)}.{method}: this method is not reached from "
+                f"{self.entry.method!r} (reached methods of {display_path(module)}: "
+                f"{methods})"
+            )
         return chosen
 
     def _removed_by_preprocessing(self, candidates: list[Instance], name: str) -> Loc | None:
         for inst in candidates:
             for (qualname, unique), original in self.original_names.items():
-                if qualname == inst.graph and original == name and \
-                        unique not in self.graphs[qualname].slots:
+                if (
+                    qualname == inst.graph
+                    and original == name
+                    and unique not in self.graphs[qualname].slots
+                ):
                     return inst.loc(unique)
         return None
 
-    def _unknown_name(self, name: str, module: str, method: str | None,
-                      candidates: list[Instance]) -> ObsvizError:
+    def _unknown_name(
+        self, name: str, module: str, method: str | None, candidates: list[Instance]
+    ) -> ObsvizError:
         names: list[str] = []
         for inst in candidates:
             graph_index = self.graphs[inst.graph]
             names.extend(n for n in graph_index.names if n not in names)
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-        where = f"{display_path(module)}.{method}" if method else \
-            f"{display_path(module)} ({', '.join(i.method for i in candidates)})"
-        hint = f" Closest names: {', '.join('%' + c for c in close)}." if close else \
-            f" Its values include {', '.join('%' + n for n in names[:8])}."
+        where = (
+            f"{display_path(module)}.{method}"
+            if method
+            else f"{display_path(module)} ({', '.join(i.method for i in candidates)})"
+        )
+        hint = (
+            f" Closest names: {', '.join('%' + c for c in close)}."
+            if close
+            else f" Its values include {', '.join('%' + n for n in names[:8])}."
+        )
         return ObsvizError(f"{where}: no value named %{name}.{hint}")
 
-    def _resolve_torch_value(self, value: torch._C.Value, module: str, method: str | None,
-                             names: str) -> tuple[Loc, tuple[str, ...], bool]:
+    def _resolve_torch_value(
+        self, value: torch._C.Value, module: str, method: str | None, names: str
+    ) -> tuple[Loc, tuple[str, ...], bool]:
         unique = value.unique()
         for inst in self._methods_of(module, method):
             slot = self.graphs[inst.graph].slots.get(unique)

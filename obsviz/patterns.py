@@ -33,19 +33,22 @@ class ModuleFilter:
 
 
 IS_RELU_MODULE = ModuleFilter("is_relu_module", ("__torch__.torch.nn.modules.activation.ReLU",))
-IS_LINEAR_MODULE = ModuleFilter("is_linear_module",
-                                ("__torch__.torch.nn.modules.linear.Linear",))
+IS_LINEAR_MODULE = ModuleFilter("is_linear_module", ("__torch__.torch.nn.modules.linear.Linear",))
 IS_CONV1D_MODULE = ModuleFilter("is_conv1d_module", ("__torch__.torch.nn.modules.conv.Conv1d",))
 IS_CONV2D_MODULE = ModuleFilter("is_conv2d_module", ("__torch__.torch.nn.modules.conv.Conv2d",))
 IS_CONV3D_MODULE = ModuleFilter("is_conv3d_module", ("__torch__.torch.nn.modules.conv.Conv3d",))
 # is_conv_transpose1d_module / is_conv_transpose2d_module are defined in helper.cpp too,
 # but no delay pattern of InsertObservers uses them.
-IS_BATCHNORM2D_MODULE = ModuleFilter("is_batchnorm2d_module", (
-    "__torch__.torch.nn.modules.batchnorm.BatchNorm2d",
-    "__torch__.mobile_cv.arch.layers.batch_norm.NaiveSyncBatchNorm",
-))
-IS_BATCHNORM3D_MODULE = ModuleFilter("is_batchnorm3d_module",
-                                     ("__torch__.torch.nn.modules.batchnorm.BatchNorm3d",))
+IS_BATCHNORM2D_MODULE = ModuleFilter(
+    "is_batchnorm2d_module",
+    (
+        "__torch__.torch.nn.modules.batchnorm.BatchNorm2d",
+        "__torch__.mobile_cv.arch.layers.batch_norm.NaiveSyncBatchNorm",
+    ),
+)
+IS_BATCHNORM3D_MODULE = ModuleFilter(
+    "is_batchnorm3d_module", ("__torch__.torch.nn.modules.batchnorm.BatchNorm3d",)
+)
 
 
 @dataclass(frozen=True)
@@ -96,14 +99,21 @@ class DelayPattern:
         return tuple(names)
 
 
-def _family(prefix: str, first: OpSpec, module: ModuleFilter | None = None,
-            nn_relu: OpSpec = NN_RELU, alpha: bool = False) -> list[DelayPattern]:
+def _family(
+    prefix: str,
+    first: OpSpec,
+    module: ModuleFilter | None = None,
+    nn_relu: OpSpec = NN_RELU,
+    alpha: bool = False,
+) -> list[DelayPattern]:
     """The four spellings of ReLU after one first op, in the C++ order f, nn, aten, aten_."""
     return [
-        DelayPattern(f"{prefix}_f_relu", first, F_RELU, module, functional_relu=True,
-                     alpha_is_one=alpha),
-        DelayPattern(f"{prefix}_nn_relu", first, nn_relu, module, relu_module=True,
-                     alpha_is_one=alpha),
+        DelayPattern(
+            f"{prefix}_f_relu", first, F_RELU, module, functional_relu=True, alpha_is_one=alpha
+        ),
+        DelayPattern(
+            f"{prefix}_nn_relu", first, nn_relu, module, relu_module=True, alpha_is_one=alpha
+        ),
         DelayPattern(f"{prefix}_aten_relu", first, ATEN_RELU, module),
         DelayPattern(f"{prefix}_aten_relu_", first, ATEN_RELU_, module),
     ]
@@ -141,8 +151,10 @@ def _node_matches(spec: OpSpec, node: torch._C.Node) -> bool:
 
 
 def _is_int_constant(v: torch._C.Value, value: int) -> bool:
-    return v.node().kind() == "prim::Constant" and v.toIValue() == value and (
-        v.type().kind() == "IntType"
+    return (
+        v.node().kind() == "prim::Constant"
+        and v.toIValue() == value
+        and (v.type().kind() == "IntType")
     )
 
 

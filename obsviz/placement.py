@@ -33,12 +33,15 @@ class ObserverSite:
     observer_class: str
 
     def __str__(self) -> str:
-        return f"{display_path(self.module_path)}.{self.method} {self.producer}@{self.position} " \
-               f"-> {self.observer_class}"
+        return (
+            f"{display_path(self.module_path)}.{self.method} {self.producer}@{self.position} "
+            f"-> {self.observer_class}"
+        )
 
 
-def _positions(block: torch._C.Block, prefix: str, out: dict[int, str],
-               kinds: dict[int, str]) -> None:
+def _positions(
+    block: torch._C.Block, prefix: str, out: dict[int, str], kinds: dict[int, str]
+) -> None:
     for i, v in enumerate(block.inputs()):
         out[v.unique()] = f"{prefix}input{i}"
         kinds[v.unique()] = "input"
@@ -54,8 +57,9 @@ def _positions(block: torch._C.Block, prefix: str, out: dict[int, str],
         index += 1
 
 
-def observer_placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-                       method_name: str = "forward") -> list[ObserverSite]:
+def observer_placement(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule, method_name: str = "forward"
+) -> list[ObserverSite]:
     """Every observer call reached from ``method_name``, sorted."""
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
     sites: list[ObserverSite] = []
@@ -76,12 +80,15 @@ def observer_placement(module: torch.jit.ScriptModule | torch._C.ScriptModule,
                 continue
             if len(names) == 1 and is_observer_name(names[0]):
                 observed = node.inputsAt(1)
-                sites.append(ObserverSite(
-                    module_path=path, method=method,
-                    position=positions.get(observed.unique(), "?"),
-                    producer=kinds.get(observed.unique(), "?"),
-                    observer_class=node.inputsAt(0).type().qualified_name().rsplit(".", 1)[-1],
-                ))
+                sites.append(
+                    ObserverSite(
+                        module_path=path,
+                        method=method,
+                        position=positions.get(observed.unique(), "?"),
+                        producer=kinds.get(observed.unique(), "?"),
+                        observer_class=node.inputsAt(0).type().qualified_name().rsplit(".", 1)[-1],
+                    )
+                )
                 continue
             target = submodule(m, names)
             if target is not None:

@@ -44,8 +44,9 @@ class ModuleQConfig:
         return self.qconfig.key if self.qconfig else None
 
 
-def named_modules(module: torch._C.ScriptModule, prefix: str = "") -> Iterator[
-        tuple[str, torch._C.ScriptModule]]:
+def named_modules(
+    module: torch._C.ScriptModule, prefix: str = ""
+) -> Iterator[tuple[str, torch._C.ScriptModule]]:
     """Every module instance below and including ``module``, by dotted path, parents first."""
     yield prefix, module
     for name, child in named_children(module):
@@ -86,8 +87,9 @@ def check_qconfig_dict(qconfig_dict: Mapping, module: torch._C.ScriptModule) -> 
             )
 
 
-def script_qconfig_dict(qconfig_dict: Mapping[str, QConfig | None]) -> dict[
-        str, ScriptedQConfig | None]:
+def script_qconfig_dict(
+    qconfig_dict: Mapping[str, QConfig | None],
+) -> dict[str, ScriptedQConfig | None]:
     """``script_qconfig_dict``: instantiate and script each entry's observers."""
     scripted: dict[str, ScriptedQConfig | None] = {}
     for key, qconfig in qconfig_dict.items():
@@ -99,8 +101,9 @@ def script_qconfig_dict(qconfig_dict: Mapping[str, QConfig | None]) -> dict[
                 activation = torch.jit.script(qconfig.activation())._c
                 weight = torch.jit.script(qconfig.weight())._c
         except Exception as err:
-            raise ObsvizError(f"cannot script the observers of qconfig_dict[{key!r}]: {err}") \
-                from err
+            raise ObsvizError(
+                f"cannot script the observers of qconfig_dict[{key!r}]: {err}"
+            ) from err
         scripted[key] = ScriptedQConfig(key, qconfig, activation, weight)
     return scripted
 
@@ -127,8 +130,10 @@ def describe_qconfig(qconfig: ScriptedQConfig | None) -> str:
     """A one-line summary: observer classes, dtypes and schemes."""
     if qconfig is None:
         return "None"
-    return f"activation={observer_summary(qconfig.activation)}, " \
-           f"weight={observer_summary(qconfig.weight)}"
+    return (
+        f"activation={observer_summary(qconfig.activation)}, "
+        f"weight={observer_summary(qconfig.weight)}"
+    )
 
 
 def observer_summary(observer: torch._C.ScriptModule) -> str:

@@ -73,96 +73,212 @@ class ReasonInfo:
         return self.how_observed in ("propagated", "at_call_site")
 
 
-REASONS: dict[Reason, ReasonInfo] = {info.code: info for info in (
-    ReasonInfo(Reason.OBSERVED_HERE, True,
-               "an observer is inserted on the value: it needs quantization (its own "
-               "valueNeedsToBeQuantized, or that of a callee value it is passed to) and "
-               "shouldObserve agreed", "insertObserverFor",
-               state="observed", how_observed="observer"),
-    ReasonInfo(Reason.OBSERVED_AFTER_FUSION, True,
-               "an observer is inserted on the value in place of the first op's output of a "
-               "fusion pattern (e.g. conv2d -> relu), whose observation was delayed to here",
-               "delayObservingValuesInPattern", state="observed", how_observed="observer"),
-    ReasonInfo(Reason.OBSERVED_FOR_CALLEE_INPUT, True,
-               "an observer is inserted on the value at a call site because the called "
-               "method's input needs one and the value was not observed yet",
-               "insertObserversFor", state="observed", how_observed="observer"),
-    ReasonInfo(Reason.OBSERVED_FOR_CALLEE_OUTPUT, True,
-               "an observer is inserted on a call's result because the called graph's return "
-               "value needs one (a called graph never observes its own return)",
-               "insertObserversFor", state="observed", how_observed="observer"),
-    ReasonInfo(Reason.OBSERVED_FOR_IF_OUTPUT, True,
-               "an observer is inserted on a branch's result because the If output needs one "
-               "(a branch never observes its own outputs)", "insertObserversFor",
-               state="observed", how_observed="observer"),
-    ReasonInfo(Reason.OBSERVER_RECORDED, False,
-               "an observer is recorded for the value but not inserted yet (a step before the "
-               "end of the graph's walk, or the pass stopped)", "recordObserved",
-               state="observed", state_note="observer recorded", how_observed="recorded",
-               report_rank=10),
-    ReasonInfo(Reason.DELAYED, False,
-               "a fusion pattern delays its observation: the second op's output is observed "
-               "instead", "delayObservingValuesInPattern", state="delayed", report_rank=0),
-    ReasonInfo(Reason.OBSERVED_AT_CALL_SITE, False,
-               "an input or return of a called method: its observer sits on the caller's "
-               "value at the call site", "insertObserversFor", state="call_site",
-               state_note="observed at call site", how_observed="at_call_site",
-               report_rank=13),
-    ReasonInfo(Reason.PASS_THROUGH, False,
-               "counts as observed without an observer: a pass-through op (pooling, flatten, "
-               "relu, ...) passes on the observed state of its inputs",
-               "propagateObservedProperty", state="pass_through", how_observed="propagated",
-               report_rank=12),
-    ReasonInfo(Reason.OBSERVED_UPSTREAM, False,
-               "counts as observed without an observer: already observed upstream (the "
-               "caller passes an observed value, the called graph observed what it returns, "
-               "or every If branch observed it)", "insertObserversFor", state="call_site",
-               how_observed="propagated", report_rank=11),
-    ReasonInfo(Reason.PROPAGATE_INPUT_UNOBSERVED, False,
-               "a propagate op (cat, add, mul) is observed only when its tensor inputs are, "
-               "and an input was not", "shouldObserve", report_rank=1),
-    ReasonInfo(Reason.BIAS, False, "the bias of a conv or linear is never observed",
-               "isBiasOfConvOrLinear", state="bias", report_rank=14),
-    ReasonInfo(Reason.NOT_TENSOR, False, "not a Tensor or a list of Tensors",
-               "valueNeedsToBeQuantized", report_rank=17),
-    ReasonInfo(Reason.EMBEDDING_BAG_NON_INPUT, False,
-               "the offsets or per_sample_weights of aten::embedding_bag are never observed",
-               "isEmbeddingBagNonInput", report_rank=15),
-    ReasonInfo(Reason.NO_QCONFIG, False,
-               "the module running the graph has no qconfig (None, or no key covers it)",
-               "fillQConfigMap", report_rank=2),
-    ReasonInfo(Reason.NO_QUANTIZABLE_USE, False,
-               "no quantizable op uses it (nor, in static quantization, produces it), and no "
-               "called method it is passed to needs it observed", "valueNeedsToBeQuantized",
-               report_rank=16),
-    ReasonInfo(Reason.DYNAMIC_RULES, False,
-               "dynamic quantization observes only the input and weight of linear, the one "
-               "dynamically quantizable op; static quantization would observe the value, or "
-               "the one it leads to across calls and pass-through ops (a conv's input, a "
-               "linear's output, ...)", "valueNeedsToBeQuantized", report_rank=3),
-    ReasonInfo(Reason.DYNAMIC_FP16_ACTIVATION, False,
-               "dynamic quantization with a float16 activation observer observes no "
-               "activations (values not used as the weight of a conv or linear)",
-               "valueNeedsToBeQuantized", report_rank=4),
-    ReasonInfo(Reason.ONDEVICE_DYNAMIC_ACTIVATION, False,
-               "on-device dynamic PTQ keeps only weight observers", "removeActivationObservers",
-               report_rank=5),
-    ReasonInfo(Reason.IN_FUNCTION, False,
-               "a value of a user-defined function: the pass configures no observers inside "
-               "functions", "fillValueObserverMap", report_rank=6),
-    ReasonInfo(Reason.SKIPPED_IN_LOOP, False,
-               "inside a prim::Loop body (or a method called only there), which the pass "
-               "never walks, though it would need an observer", "insertObserversFor",
-               state="not_visited", report_rank=7),
-    ReasonInfo(Reason.NOT_WALKED, False,
-               "in a block or method the pass never walks (an If branch that always raises, "
-               "prim::With or closure bodies), or the pass stopped before reaching it",
-               "insertObserversFor", state="not_visited", report_rank=8),
-    ReasonInfo(Reason.REMOVED_BY_PREPROCESSING, False,
-               "not in the graph the pass analyzed: preprocessing (fork/wait inlining, linear "
-               "fusion, conv rewriting, constant propagation, list-mutation removal) replaced "
-               "it", "preprocess", report_rank=9),
-)}
+REASONS: dict[Reason, ReasonInfo] = {
+    info.code: info
+    for info in (
+        ReasonInfo(
+            Reason.OBSERVED_HERE,
+            True,
+            "an observer is inserted on the value: it needs quantization (its own "
+            "valueNeedsToBeQuantized, or that of a callee value it is passed to) and "
+            "shouldObserve agreed",
+            "insertObserverFor",
+            state="observed",
+            how_observed="observer",
+        ),
+        ReasonInfo(
+            Reason.OBSERVED_AFTER_FUSION,
+            True,
+            "an observer is inserted on the value in place of the first op's output of a "
+            "fusion pattern (e.g. conv2d -> relu), whose observation was delayed to here",
+            "delayObservingValuesInPattern",
+            state="observed",
+            how_observed="observer",
+        ),
+        ReasonInfo(
+            Reason.OBSERVED_FOR_CALLEE_INPUT,
+            True,
+            "an observer is inserted on the value at a call site because the called "
+            "method's input needs one and the value was not observed yet",
+            "insertObserversFor",
+            state="observed",
+            how_observed="observer",
+        ),
+        ReasonInfo(
+            Reason.OBSERVED_FOR_CALLEE_OUTPUT,
+            True,
+            "an observer is inserted on a call's result because the called graph's return "
+            "value needs one (a called graph never observes its own return)",
+            "insertObserversFor",
+            state="observed",
+            how_observed="observer",
+        ),
+        ReasonInfo(
+            Reason.OBSERVED_FOR_IF_OUTPUT,
+            True,
+            "an observer is inserted on a branch's result because the If output needs one "
+            "(a branch never observes its own outputs)",
+            "insertObserversFor",
+            state="observed",
+            how_observed="observer",
+        ),
+        ReasonInfo(
+            Reason.OBSERVER_RECORDED,
+            False,
+            "an observer is recorded for the value but not inserted yet (a step before the "
+            "end of the graph's walk, or the pass stopped)",
+            "recordObserved",
+            state="observed",
+            state_note="observer recorded",
+            how_observed="recorded",
+            report_rank=10,
+        ),
+        ReasonInfo(
+            Reason.DELAYED,
+            False,
+            "a fusion pattern delays its observation: the second op's output is observed instead",
+            "delayObservingValuesInPattern",
+            state="delayed",
+            report_rank=0,
+        ),
+        ReasonInfo(
+            Reason.OBSERVED_AT_CALL_SITE,
+            False,
+            "an input or return of a called method: its observer sits on the caller's "
+            "value at the call site",
+            "insertObserversFor",
+            state="call_site",
+            state_note="observed at call site",
+            how_observed="at_call_site",
+            report_rank=13,
+        ),
+        ReasonInfo(
+            Reason.PASS_THROUGH,
+            False,
+            "counts as observed without an observer: a pass-through op (pooling, flatten, "
+            "relu, ...) passes on the observed state of its inputs",
+            "propagateObservedProperty",
+            state="pass_through",
+            how_observed="propagated",
+            report_rank=12,
+        ),
+        ReasonInfo(
+            Reason.OBSERVED_UPSTREAM,
+            False,
+            "counts as observed without an observer: already observed upstream (the "
+            "caller passes an observed value, the called graph observed what it returns, "
+            "or every If branch observed it)",
+            "insertObserversFor",
+            state="call_site",
+            how_observed="propagated",
+            report_rank=11,
+        ),
+        ReasonInfo(
+            Reason.PROPAGATE_INPUT_UNOBSERVED,
+            False,
+            "a propagate op (cat, add, mul) is observed only when its tensor inputs are, "
+            "and an input was not",
+            "shouldObserve",
+            report_rank=1,
+        ),
+        ReasonInfo(
+            Reason.BIAS,
+            False,
+            "the bias of a conv or linear is never observed",
+            "isBiasOfConvOrLinear",
+            state="bias",
+            report_rank=14,
+        ),
+        ReasonInfo(
+            Reason.NOT_TENSOR,
+            False,
+            "not a Tensor or a list of Tensors",
+            "valueNeedsToBeQuantized",
+            report_rank=17,
+        ),
+        ReasonInfo(
+            Reason.EMBEDDING_BAG_NON_INPUT,
+            False,
+            "the offsets or per_sample_weights of aten::embedding_bag are never observed",
+            "isEmbeddingBagNonInput",
+            report_rank=15,
+        ),
+        ReasonInfo(
+            Reason.NO_QCONFIG,
+            False,
+            "the module running the graph has no qconfig (None, or no key covers it)",
+            "fillQConfigMap",
+            report_rank=2,
+        ),
+        ReasonInfo(
+            Reason.NO_QUANTIZABLE_USE,
+            False,
+            "no quantizable op uses it (nor, in static quantization, produces it), and no "
+            "called method it is passed to needs it observed",
+            "valueNeedsToBeQuantized",
+            report_rank=16,
+        ),
+        ReasonInfo(
+            Reason.DYNAMIC_RULES,
+            False,
+            "dynamic quantization observes only the input and weight of linear, the one "
+            "dynamically quantizable op; static quantization would observe the value, or "
+            "the one it leads to across calls and pass-through ops (a conv's input, a "
+            "linear's output, ...)",
+            "valueNeedsToBeQuantized",
+            report_rank=3,
+        ),
+        ReasonInfo(
+            Reason.DYNAMIC_FP16_ACTIVATION,
+            False,
+            "dynamic quantization with a float16 activation observer observes no "
+            "activations (values not used as the weight of a conv or linear)",
+            "valueNeedsToBeQuantized",
+            report_rank=4,
+        ),
+        ReasonInfo(
+            Reason.ONDEVICE_DYNAMIC_ACTIVATION,
+            False,
+            "on-device dynamic PTQ keeps only weight observers",
+            "removeActivationObservers",
+            report_rank=5,
+        ),
+        ReasonInfo(
+            Reason.IN_FUNCTION,
+            False,
+            "a value of a user-defined function: the pass configures no observers inside functions",
+            "fillValueObserverMap",
+            report_rank=6,
+        ),
+        ReasonInfo(
+            Reason.SKIPPED_IN_LOOP,
+            False,
+            "inside a prim::Loop body (or a method called only there), which the pass "
+            "never walks, though it would need an observer",
+            "insertObserversFor",
+            state="not_visited",
+            report_rank=7,
+        ),
+        ReasonInfo(
+            Reason.NOT_WALKED,
+            False,
+            "in a block or method the pass never walks (an If branch that always raises, "
+            "prim::With or closure bodies), or the pass stopped before reaching it",
+            "insertObserversFor",
+            state="not_visited",
+            report_rank=8,
+        ),
+        ReasonInfo(
+            Reason.REMOVED_BY_PREPROCESSING,
+            False,
+            "not in the graph the pass analyzed: preprocessing (fork/wait inlining, linear "
+            "fusion, conv rewriting, constant propagation, list-mutation removal) replaced "
+            "it",
+            "preprocess",
+            report_rank=9,
+        ),
+    )
+}
 """Every reason code's record, in the order the README lists them."""
 
 SHOULD_OBSERVE_OUTCOMES = {
@@ -185,9 +301,10 @@ trail."""
 
 def reasons_markdown() -> str:
     """The reason vocabulary as a Markdown table (as in the README)."""
-    lines = ["| reason | observer on the value | meaning | rule of the pass |",
-             "| --- | --- | --- | --- |"]
+    lines = [
+        "| reason | observer on the value | meaning | rule of the pass |",
+        "| --- | --- | --- | --- |",
+    ]
     for r in REASONS.values():
-        lines.append(f"| `{r.code}` | {'yes' if r.observed else 'no'} | {r.summary} | "
-                     f"`{r.rule}` |")
+        lines.append(f"| `{r.code}` | {'yes' if r.observed else 'no'} | {r.summary} | `{r.rule}` |")
     return "\n".join(lines)

@@ -80,8 +80,7 @@ class Recorder:
         kind = "method" if qualname in self.paths_of_graph else "function"
         if path is None:
             path = (self.paths_of_graph.get(qualname) or [""])[0]
-        return ValueRef(GraphRef(qualname, kind), unique, self.names.get(key, str(unique)),
-                        path)
+        return ValueRef(GraphRef(qualname, kind), unique, self.names.get(key, str(unique)), path)
 
     def maps_view(self) -> ev.MapsView:
         """A snapshot of the helper's maps as they stand; references are made when it is
@@ -89,17 +88,19 @@ class Recorder:
         helper = self.helper
         if helper is None:
             return ev.MapsView.empty()
-        return ev.MapsView({
-            "delay": {k: t[1] for k, t in helper.delay_observation_map.items()},
-            "boundary": {k: tuple(v) for k, v in helper.boundary_value_map.items()},
-            "observer": dict(helper.observer_for_value),
-            "pass_through": {k: tuple(v) for k, v in helper.pass_through_value_map.items()},
-            "observed": frozenset(helper.observed_values),
-            "inserted": tuple(self.inserted),
-        }, self.key_ref)
+        return ev.MapsView(
+            {
+                "delay": {k: t[1] for k, t in helper.delay_observation_map.items()},
+                "boundary": {k: tuple(v) for k, v in helper.boundary_value_map.items()},
+                "observer": dict(helper.observer_for_value),
+                "pass_through": {k: tuple(v) for k, v in helper.pass_through_value_map.items()},
+                "observed": frozenset(helper.observed_values),
+                "inserted": tuple(self.inserted),
+            },
+            self.key_ref,
+        )
 
-    def values_named(self, original: torch._C.ScriptModule,
-                     cloned: torch._C.ScriptModule) -> None:
+    def values_named(self, original: torch._C.ScriptModule, cloned: torch._C.ScriptModule) -> None:
         """Name the cloned graphs' values as ``original``'s graphs name them."""
         self.original_names = original_value_names(original, cloned)
         self.names.update(self.original_names)
@@ -113,37 +114,60 @@ class Recorder:
 
     def qconfigs_assigned(self, qconfigs: Mapping[str, ModuleQConfig]) -> None:
         for mq in qconfigs.values():
-            self.emit(ev.QConfigAssigned(module_path=mq.path, qconfig_key=mq.key,
-                                         explicit=mq.explicit,
-                                         has_qconfig=mq.qconfig is not None))
+            self.emit(
+                ev.QConfigAssigned(
+                    module_path=mq.path,
+                    qconfig_key=mq.key,
+                    explicit=mq.explicit,
+                    has_qconfig=mq.qconfig is not None,
+                )
+            )
 
     def types_split(self, splits: Iterable[SplitGroup]) -> None:
         for group in splits:
-            self.emit(ev.TypeSplit(original_type=group.original_type, new_type=group.new_type,
-                                   module_paths=group.module_paths,
-                                   qconfig_key=group.qconfig_key, below=group.below))
+            self.emit(
+                ev.TypeSplit(
+                    original_type=group.original_type,
+                    new_type=group.new_type,
+                    module_paths=group.module_paths,
+                    qconfig_key=group.qconfig_key,
+                    below=group.below,
+                )
+            )
 
     # ------------------------------------------------------------------ analysis
-    def boundary_mapped(self, caller: Value, g: InstanceGraph, callee: Value,
-                        callee_g: InstanceGraph, kind: str) -> None:
-        self.emit(ev.BoundaryEntry(caller=self.ref(caller, g),
-                                   callee=self.ref(callee, callee_g, callee_g.kind),
-                                   kind=kind))
+    def boundary_mapped(
+        self, caller: Value, g: InstanceGraph, callee: Value, callee_g: InstanceGraph, kind: str
+    ) -> None:
+        self.emit(
+            ev.BoundaryEntry(
+                caller=self.ref(caller, g),
+                callee=self.ref(callee, callee_g, callee_g.kind),
+                kind=kind,
+            )
+        )
 
-    def delay_matched(self, pattern: str, first: Value, second: Value,
-                      g: InstanceGraph) -> None:
-        self.emit(ev.DelayMatched(pattern=pattern, first=self.ref(first, g),
-                                  second=self.ref(second, g)))
+    def delay_matched(self, pattern: str, first: Value, second: Value, g: InstanceGraph) -> None:
+        self.emit(
+            ev.DelayMatched(pattern=pattern, first=self.ref(first, g), second=self.ref(second, g))
+        )
 
-    def value_needs_to_be_quantized(self, v: Value, g: InstanceGraph, needed: bool,
-                                    reason: str, observer: ObserverConfig | None) -> None:
+    def value_needs_to_be_quantized(
+        self, v: Value, g: InstanceGraph, needed: bool, reason: str, observer: ObserverConfig | None
+    ) -> None:
         # The port checks the cheap tensor clause first; C++ checks the bias clause
         # first, and names it for a bias that is not a tensor (None).
         if reason == "not_tensor" and rules.is_bias_of_conv_or_linear(v):
             reason = "bias"
-        self.emit(ev.RuleEvaluated(rule="valueNeedsToBeQuantized", value=self.ref(v, g),
-                                   outcome=needed, reason=reason,
-                                   detail=self.vnq_detail(v, reason, observer)))
+        self.emit(
+            ev.RuleEvaluated(
+                rule="valueNeedsToBeQuantized",
+                value=self.ref(v, g),
+                outcome=needed,
+                reason=reason,
+                detail=self.vnq_detail(v, reason, observer),
+            )
+        )
 
     def vnq_detail(self, v: Value, reason: str, observer: ObserverConfig | None) -> tuple:
         """For explanations: the configured role, the deciding use, what static would do."""
@@ -160,69 +184,119 @@ class Recorder:
                 detail.append(("static_would_observe", would))
         return tuple(detail)
 
-    def pass_through_mapped(self, output: Value, inputs: list[Value],
-                            g: InstanceGraph) -> None:
-        self.emit(ev.PassThroughEntry(output=self.ref(output, g, g.kind),
-                                      inputs=tuple(self.ref(i, g, g.kind) for i in inputs)))
+    def pass_through_mapped(self, output: Value, inputs: list[Value], g: InstanceGraph) -> None:
+        self.emit(
+            ev.PassThroughEntry(
+                output=self.ref(output, g, g.kind),
+                inputs=tuple(self.ref(i, g, g.kind) for i in inputs),
+            )
+        )
 
     def activation_observer_removed(self, key: VKey) -> None:
-        self.emit(ev.RuleEvaluated(rule="removeActivationObservers", value=self.key_ref(key),
-                                   outcome=False, reason="ondevice_dynamic_activation"))
+        self.emit(
+            ev.RuleEvaluated(
+                rule="removeActivationObservers",
+                value=self.key_ref(key),
+                outcome=False,
+                reason="ondevice_dynamic_activation",
+            )
+        )
 
     # ------------------------------------------------------------------ insertion
     def graph_entered(self, g: InstanceGraph, first_visit: bool) -> None:
         kind = "method" if g.qualname in self.paths_of_graph else "function"
-        self.emit(ev.GraphEntered(graph=GraphRef(g.qualname, kind), module_path=g.path,
-                                  first_visit=first_visit))
+        self.emit(
+            ev.GraphEntered(
+                graph=GraphRef(g.qualname, kind), module_path=g.path, first_visit=first_visit
+            )
+        )
 
     def observer_attached(self, module_path: str, attribute: str) -> None:
         self.emit(ev.ObserverAttached(module_path=module_path, attribute=attribute))
 
-    def observer_recorded(self, v: Value, to_observe: Value, g: InstanceGraph,
-                          observer: ObserverConfig, via: str) -> None:
-        self.emit(ev.ObserverRecorded(value=self.ref(v, g), target=self.ref(to_observe, g),
-                                      role=observer.role, via=via, site=g.path))
+    def observer_recorded(
+        self, v: Value, to_observe: Value, g: InstanceGraph, observer: ObserverConfig, via: str
+    ) -> None:
+        self.emit(
+            ev.ObserverRecorded(
+                value=self.ref(v, g),
+                target=self.ref(to_observe, g),
+                role=observer.role,
+                via=via,
+                site=g.path,
+            )
+        )
 
-    def observed_from_callee(self, output: Value, g: InstanceGraph, returned: Value,
-                             callee: InstanceGraph) -> None:
+    def observed_from_callee(
+        self, output: Value, g: InstanceGraph, returned: Value, callee: InstanceGraph
+    ) -> None:
         """The call's ``output`` is observed because the callee observed what it returns."""
-        self.emit(ev.ObservedPropagated(value=self.ref(output, g),
-                                        sources=(self.ref(returned, callee, callee.kind),),
-                                        via="callee_output"))
+        self.emit(
+            ev.ObservedPropagated(
+                value=self.ref(output, g),
+                sources=(self.ref(returned, callee, callee.kind),),
+                via="callee_output",
+            )
+        )
 
     def observed_from_branches(self, output: Value, g: InstanceGraph, n: Node) -> None:
         """The ``If`` ``n``'s ``output`` is observed because every branch observed it."""
         index = output.offset()
-        self.emit(ev.ObservedPropagated(
-            value=self.ref(output, g),
-            sources=tuple(self.ref(list(sub.outputs())[index], g) for sub in n.blocks()),
-            via="if_output"))
+        self.emit(
+            ev.ObservedPropagated(
+                value=self.ref(output, g),
+                sources=tuple(self.ref(list(sub.outputs())[index], g) for sub in n.blocks()),
+                via="if_output",
+            )
+        )
 
-    def observed_from_inputs(self, output: Value, g: InstanceGraph,
-                             inputs: list[VKey]) -> None:
+    def observed_from_inputs(self, output: Value, g: InstanceGraph, inputs: list[VKey]) -> None:
         """``propagateObservedProperty``: the pass-through ``inputs`` are all observed."""
-        self.emit(ev.ObservedPropagated(
-            value=self.ref(output, g),
-            sources=tuple(self.key_ref(i, g.path) for i in dict.fromkeys(inputs)),
-            via="pass_through"))
+        self.emit(
+            ev.ObservedPropagated(
+                value=self.ref(output, g),
+                sources=tuple(self.key_ref(i, g.path) for i in dict.fromkeys(inputs)),
+                via="pass_through",
+            )
+        )
 
     def passed_over(self, v: Value, g: InstanceGraph, reason: str) -> None:
         """``insertObserversFor`` does not consider ``v`` (a graph boundary, or observed)."""
-        self.emit(ev.RuleEvaluated(rule="insertObserversFor", value=self.ref(v, g),
-                                   outcome=False, reason=reason))
+        self.emit(
+            ev.RuleEvaluated(
+                rule="insertObserversFor", value=self.ref(v, g), outcome=False, reason=reason
+            )
+        )
 
     def no_observer(self, v: Value, g: InstanceGraph) -> None:
-        self.emit(ev.RuleEvaluated(rule="getObserverFor", value=self.ref(v, g),
-                                   outcome=False, reason="no_observer"))
+        self.emit(
+            ev.RuleEvaluated(
+                rule="getObserverFor", value=self.ref(v, g), outcome=False, reason="no_observer"
+            )
+        )
 
-    def should_observe(self, v: Value, n: Node, g: InstanceGraph, should: bool, reason: str,
-                       block_observed_values: set[VKey]) -> None:
-        self.emit(ev.RuleEvaluated(
-            rule="shouldObserve", value=self.ref(v, g), outcome=should, reason=reason,
-            detail=self.should_observe_detail(n, g, reason, block_observed_values)))
+    def should_observe(
+        self,
+        v: Value,
+        n: Node,
+        g: InstanceGraph,
+        should: bool,
+        reason: str,
+        block_observed_values: set[VKey],
+    ) -> None:
+        self.emit(
+            ev.RuleEvaluated(
+                rule="shouldObserve",
+                value=self.ref(v, g),
+                outcome=should,
+                reason=reason,
+                detail=self.should_observe_detail(n, g, reason, block_observed_values),
+            )
+        )
 
-    def should_observe_detail(self, n: Node, g: InstanceGraph, reason: str,
-                              block_observed_values: set[VKey]) -> tuple:
+    def should_observe_detail(
+        self, n: Node, g: InstanceGraph, reason: str, block_observed_values: set[VKey]
+    ) -> tuple:
         """For explanations: the deciding use, or the propagate op's inputs and their state."""
         helper = self.helper
         if reason == "quantizable_use":
@@ -232,33 +306,54 @@ class Recorder:
                         return (("use", (use.user.kind(), use.offset)),)
         if reason.startswith("propagate_"):
             count = 1 if rules.is_propagate_quant_single_input_op(n) else 2
-            return (("inputs", tuple(
-                (self.ref(i, g), helper.is_observed(g.key(i), block_observed_values))
-                for i in list(n.inputs())[:count])),)
+            return (
+                (
+                    "inputs",
+                    tuple(
+                        (self.ref(i, g), helper.is_observed(g.key(i), block_observed_values))
+                        for i in list(n.inputs())[:count]
+                    ),
+                ),
+            )
         return ()
 
     def loop_skipped(self, n: Node, g: InstanceGraph, values: list[Value]) -> None:
         out = n.outputsAt(0) if n.outputsSize() else None
-        self.emit(ev.LoopSkipped(loop_output=self.ref(out, g) if out else None,
-                                 module_path=g.path, method=g.method,
-                                 values=tuple(self.ref(v, g) for v in values)))
+        self.emit(
+            ev.LoopSkipped(
+                loop_output=self.ref(out, g) if out else None,
+                module_path=g.path,
+                method=g.method,
+                values=tuple(self.ref(v, g) for v in values),
+            )
+        )
 
-    def observer_inserted(self, v: Value, name_before: str, g: InstanceGraph,
-                          attribute: str, observer: ObserverConfig,
-                          observer_output: Value) -> None:
+    def observer_inserted(
+        self,
+        v: Value,
+        name_before: str,
+        g: InstanceGraph,
+        attribute: str,
+        observer: ObserverConfig,
+        observer_output: Value,
+    ) -> None:
         """``attribute`` observes ``v``, which the observer's call renamed: the call's
         output took over ``name_before``. Kept for the run's maps even with no events."""
         key = g.key(v)
         ref = ValueRef(GraphRef(g.qualname), key[1], self.names.get(key, name_before), g.path)
         self.inserted.append((g.path, attribute, ref))
-        self.emit(ev.ObserverInserted(value=ref, module_path=g.path, attribute=attribute,
-                                      observer_class=observer.class_name,
-                                      output_name=observer_output.debugName()))
+        self.emit(
+            ev.ObserverInserted(
+                value=ref,
+                module_path=g.path,
+                attribute=attribute,
+                observer_class=observer.class_name,
+                output_name=observer_output.debugName(),
+            )
+        )
 
-    def reset_method_added(self, module_path: str, method: str,
-                           observers: tuple[str, ...]) -> None:
-        self.emit(ev.ResetMethodAdded(module_path=module_path, method=method,
-                                      observers=observers))
+    def reset_method_added(self, module_path: str, method: str, observers: tuple[str, ...]) -> None:
+        self.emit(ev.ResetMethodAdded(module_path=module_path, method=method, observers=observers))
 
 
 class NullRecorder(Recorder):
@@ -269,12 +364,15 @@ class NullRecorder(Recorder):
     def _nothing(self, *args: object, **kwargs: object) -> None:
         """Records nothing."""
 
-    emit = values_named = phase_started = phase_finished = qconfigs_assigned = types_split = \
-        boundary_mapped = delay_matched = value_needs_to_be_quantized = pass_through_mapped = \
-        activation_observer_removed = graph_entered = observer_attached = \
-        observer_recorded = observed_from_callee = observed_from_branches = \
-        observed_from_inputs = passed_over = no_observer = should_observe = loop_skipped = \
-        reset_method_added = _nothing
+    emit = values_named = phase_started = phase_finished = qconfigs_assigned = types_split = (
+        boundary_mapped
+    ) = delay_matched = value_needs_to_be_quantized = pass_through_mapped = (
+        activation_observer_removed
+    ) = graph_entered = observer_attached = observer_recorded = observed_from_callee = (
+        observed_from_branches
+    ) = observed_from_inputs = passed_over = no_observer = should_observe = loop_skipped = (
+        reset_method_added
+    ) = _nothing
 
 
 def static_would_observe(v: Value) -> tuple[str, str] | None:
@@ -282,14 +380,18 @@ def static_would_observe(v: Value) -> tuple[str, str] | None:
     output"``, ``"input 0"`` or ``"the weight"``; the op). Propagate ops (add, cat) are
     left out: static quantization observes them only when shouldObserve agrees."""
     producer = v.node()
-    if rules.node_quantizable(producer, rules.STATIC) and \
-            not rules.is_weight_only_static_quant_op(producer):
+    if rules.node_quantizable(producer, rules.STATIC) and not rules.is_weight_only_static_quant_op(
+        producer
+    ):
         return "the output", rules.op_name(producer)
     for use in v.uses():
         if rules.use_quantizable(use.user, use.offset, rules.STATIC):
             use_info = [(use.user, use.offset, use.user.kind())]
-            argument = f"argument {use.offset - 1}" if \
-                use.user.kind() == "prim::CallFunction" else f"input {use.offset}"
+            argument = (
+                f"argument {use.offset - 1}"
+                if use.user.kind() == "prim::CallFunction"
+                else f"input {use.offset}"
+            )
             which = "the weight" if rules.WEIGHT.matches(use_info) else argument
             return which, rules.op_name(use.user)
     return None
@@ -311,8 +413,9 @@ def _graph_values(graph: torch._C.Graph) -> list[Value]:
     return values
 
 
-def original_value_names(original: torch._C.ScriptModule, cloned: torch._C.ScriptModule
-                         ) -> dict[VKey, str]:
+def original_value_names(
+    original: torch._C.ScriptModule, cloned: torch._C.ScriptModule
+) -> dict[VKey, str]:
     """Debug names as the user sees them in ``model.graph``, for the cloned graphs' values.
 
     Cloning copies each graph node for node but renumbers unnamed values, so values are

@@ -144,18 +144,25 @@ def _has_quantizable_use(value: torch._C.Value) -> bool:
 
 
 # ---------------------------------------------------------------------- building
-def build_report(run: Run, header: ReportHeader, *, progress: Progress | None = None,
-                 figures: Iterable[str] = ("diff", "after", "before"),
-                 calibration: Calibration | None = None) -> Report:
+def build_report(
+    run: Run,
+    header: ReportHeader,
+    *,
+    progress: Progress | None = None,
+    figures: Iterable[str] = ("diff", "after", "before"),
+    calibration: Calibration | None = None,
+) -> Report:
     """Collect the report's sections from ``run`` (a complete or a partial run), and with
     ``calibration`` (of this run, its error measured or not) a calibration section."""
     progress = progress or Progress()
     report = Report(run, header)
     if calibration is not None:
         from .calib.section import calibration_html
+
         progress.add(1)
-        report.calibration = _section(report, "the calibration section",
-                                      lambda: calibration_html(calibration)) or ""
+        report.calibration = (
+            _section(report, "the calibration section", lambda: calibration_html(calibration)) or ""
+        )
         progress.step("calibration section")
     figures = tuple(figures)
     progress.add(len(TABLES) + len(figures) + 2)
@@ -165,9 +172,13 @@ def build_report(run: Run, header: ReportHeader, *, progress: Progress | None = 
     if candidates is not None:
         progress.add(len(candidates))
         for row in candidates.itertuples(index=False):
-            explanation = _section(report, f"the explanation of %{row.value}", lambda r=row:
-                                   run.explain(r.value, module=r.module_path,
-                                               method=r.method, names="model"))
+            explanation = _section(
+                report,
+                f"the explanation of %{row.value}",
+                lambda r=row: run.explain(
+                    r.value, module=r.module_path, method=r.method, names="model"
+                ),
+            )
             if explanation is not None:
                 report.explanations.append(explanation)
             progress.step("explaining values")
@@ -191,8 +202,11 @@ def build_report(run: Run, header: ReportHeader, *, progress: Progress | None = 
         report.modules_not_drawn = [target.path for target in targets[MODULE_FIGURES:]]
         progress.add(len(drawn))
         for target in drawn:
-            svg = _section(report, f"the figure of {target.path}.{target.method}",
-                           lambda t=target: figure_svg(run, "diff", t.path, method=t.method))
+            svg = _section(
+                report,
+                f"the figure of {target.path}.{target.method}",
+                lambda t=target: figure_svg(run, "diff", t.path, method=t.method),
+            )
             if svg is not None:
                 report.module_figures.append(dataclasses.replace(target, svg=svg))
             progress.step("submodule figures")
@@ -207,8 +221,10 @@ def graphs_observed_inside(run: Run) -> list[ModuleFigure]:
     """
     inserted = run.tables.inserted
     index = run.at().index
-    activations = inserted[(inserted["producer"] != "prim::GetAttr")
-                           & (inserted["graph"] != index.instances[index.entry].graph)]
+    activations = inserted[
+        (inserted["producer"] != "prim::GetAttr")
+        & (inserted["graph"] != index.instances[index.entry].graph)
+    ]
     figures = []
     # a shared graph's observers are listed once per instance they are attached to
     per_graph = activations.groupby("graph", sort=False)["unique"].nunique()
@@ -218,8 +234,11 @@ def graphs_observed_inside(run: Run) -> list[ModuleFigure]:
             continue
         first, *others = instances
         graph_name = ".".join(graph.split(".")[-2:])
-        figures.append(ModuleFigure(first.path, first.method, graph_name, int(observers),
-                                    tuple(i.path for i in others)))
+        figures.append(
+            ModuleFigure(
+                first.path, first.method, graph_name, int(observers), tuple(i.path for i in others)
+            )
+        )
     return figures
 
 
@@ -232,12 +251,12 @@ def _section(report: Report, what: str, build: Callable[[], object]) -> object |
         return None
 
 
-def figure_svg(run: Run, when: str, module: str = "", depth: int = 0, *,
-               method: str | None = None) -> str:
+def figure_svg(
+    run: Run, when: str, module: str = "", depth: int = 0, *, method: str | None = None
+) -> str:
     """One figure of the run as an ``<svg>`` element to inline in HTML, scaling with the
     page."""
-    figure = run.render(module=module, method=method, when=when, depth=depth,
-                        max_nodes=None)
+    figure = run.render(module=module, method=method, when=when, depth=depth, max_nodes=None)
     return figure.svg(scalable=True)
 
 
@@ -306,7 +325,8 @@ def render_html(report: Report) -> str:
     failed = run.failure is not None
     title = f"obsviz report: {header.model}"
     parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
         f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>",
@@ -323,38 +343,49 @@ def render_html(report: Report) -> str:
     parts.append(_tables(report))
     if report.unavailable:
         items = "".join(f"<li>{esc(text)}</li>" for text in report.unavailable)
-        parts.append("<h2 id='unavailable'>Views not available</h2>"
-                     f"<ul class='unavailable'>{items}</ul>")
+        parts.append(
+            f"<h2 id='unavailable'>Views not available</h2><ul class='unavailable'>{items}</ul>"
+        )
     generated = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    parts.append(f"<footer>Written by obsviz {esc(_version())} with torch "
-                 f"{esc(torch.__version__)} on {esc(generated)}.</footer>")
+    parts.append(
+        f"<footer>Written by obsviz {esc(_version())} with torch "
+        f"{esc(torch.__version__)} on {esc(generated)}.</footer>"
+    )
     parts.append("</main></body></html>")
     return "\n".join(parts)
 
 
 def _version() -> str:
     from . import __version__
+
     return __version__
 
 
 def _header_lines(run: Run, header: ReportHeader) -> list[str]:
-    qconfig = ", ".join(f"<code>{esc(repr(path))}</code>: {esc(name)}"
-                        for path, name in header.qconfig) or "none given"
-    lines = [f"{esc(run.quant_type)} <code>InsertObservers</code> on method "
-             f"<code>{esc(run.method_name)}</code> · qconfig_dict {qconfig}"]
+    qconfig = (
+        ", ".join(f"<code>{esc(repr(path))}</code>: {esc(name)}" for path, name in header.qconfig)
+        or "none given"
+    )
+    lines = [
+        f"{esc(run.quant_type)} <code>InsertObservers</code> on method "
+        f"<code>{esc(run.method_name)}</code> · qconfig_dict {qconfig}"
+    ]
     lines += [esc(note) for note in header.notes]
     return lines
 
 
 def _nav(report: Report) -> str:
-    links = [("summary", "Summary"), ("explanations", "Explanations"),
-             ("figures", "Figures"), ("tables", "Tables")]
+    links = [
+        ("summary", "Summary"),
+        ("explanations", "Explanations"),
+        ("figures", "Figures"),
+        ("tables", "Tables"),
+    ]
     if report.calibration:
         links.insert(2, ("calibration", "Calibration"))
     if report.run.failure is not None:
         links.insert(0, ("failure", "Failure"))
-    return "<nav>" + "".join(f"<a href='#{anchor}'>{text}</a>" for anchor, text in links) + \
-        "</nav>"
+    return "<nav>" + "".join(f"<a href='#{anchor}'>{text}</a>" for anchor, text in links) + "</nav>"
 
 
 def _failure(diagnosis: Diagnosis) -> str:
@@ -364,9 +395,11 @@ def _failure(diagnosis: Diagnosis) -> str:
         if part.details:  # an If's branches
             items = "".join(f"<li><code>{esc(detail)}</code></li>" for detail in part.details)
             body.append(f"<ul>{items}</ul>")
-    return ("<section class='failure' id='failure'><h2>The pass failed</h2>"
-            f"<p><b>{esc(diagnosis.summary)}</b></p>{''.join(body)}"
-            "<p class='muted'>Below: the run as it stood when the pass stopped.</p></section>")
+    return (
+        "<section class='failure' id='failure'><h2>The pass failed</h2>"
+        f"<p><b>{esc(diagnosis.summary)}</b></p>{''.join(body)}"
+        "<p class='muted'>Below: the run as it stood when the pass stopped.</p></section>"
+    )
 
 
 def _summary(report: Report) -> str:
@@ -377,30 +410,39 @@ def _summary(report: Report) -> str:
     no_qconfig = sum(1 for assigned in run.qconfigs.values() if assigned.qconfig is None)
     cards = [
         (len(run.inserted), "observers inserted"),
-        (len(report.explanations), "values with a quantizable use and no observer (listed "
-                                   "below)"),
+        (len(report.explanations), "values with a quantizable use and no observer (listed below)"),
         (explained["delayed"], "of them delayed: a fusion pattern observes a later value"),
-        (explained["propagate_input_unobserved"],
-         "of them add / mul / cat outputs left unobserved"),
+        (
+            explained["propagate_input_unobserved"],
+            "of them add / mul / cat outputs left unobserved",
+        ),
         (explained["observed_at_call_site"], "of them observed at the call site instead"),
         (f"{no_qconfig} / {len(run.qconfigs)}", "module instances with no qconfig"),
     ]
-    html_cards = "".join(f"<div class='card'><div class='n'>{n}</div>"
-                         f"<div class='t'>{esc(text)}</div></div>" for n, text in cards)
+    html_cards = "".join(
+        f"<div class='card'><div class='n'>{n}</div><div class='t'>{esc(text)}</div></div>"
+        for n, text in cards
+    )
     rows = "".join(
         f"<tr><td><code>{esc(code)}</code></td><td class='num'>{count}</td>"
         f"<td>{'yes' if REASONS[code].observed else 'no'}</td>"
         f"<td>{esc(REASONS[code].summary)}</td></tr>"
-        for code, count in sorted(reasons.items(), key=lambda kv: _reason_rank(kv[0])))
+        for code, count in sorted(reasons.items(), key=lambda kv: _reason_rank(kv[0]))
+    )
     parts = ["<section id='summary'><h2>Summary</h2>", f"<div class='cards'>{html_cards}</div>"]
     if rows:
-        parts.append("<details><summary>Values by reason code</summary><table><tr><th>reason"
-                     "</th><th>values</th><th>own observer</th><th>meaning</th></tr>"
-                     f"{rows}</table></details>")
+        parts.append(
+            "<details><summary>Values by reason code</summary><table><tr><th>reason"
+            "</th><th>values</th><th>own observer</th><th>meaning</th></tr>"
+            f"{rows}</table></details>"
+        )
     if run.splits:
-        items = "".join(f"<li><code>{esc(', '.join(g.module_paths))}</code>: class "
-                        f"<code>{esc(g.original_type)}</code> split into "
-                        f"<code>{esc(g.new_type)}</code></li>" for g in run.splits)
+        items = "".join(
+            f"<li><code>{esc(', '.join(g.module_paths))}</code>: class "
+            f"<code>{esc(g.original_type)}</code> split into "
+            f"<code>{esc(g.new_type)}</code></li>"
+            for g in run.splits
+        )
         parts.append(f"<h3>Shared class types split</h3><ul>{items}</ul>")
     if report.header.warnings:
         items = "".join(f"<li>{esc(text)}</li>" for text in report.header.warnings)
@@ -415,11 +457,13 @@ def _reason_rank(code: str) -> int:
 
 
 def _explanations(report: Report) -> str:
-    parts = ["<section id='explanations'><h2>Values with a quantizable use but no observer"
-             "</h2><p class='muted'>Each value a quantizable op (conv, linear, add, cat, ...) "
-             "produces or quantizes as an input, without an observer of its own: why, and "
-             "where its observer is instead. Grouped by reason; open one to read the trail "
-             "of rule checks that led there.</p>"]
+    parts = [
+        "<section id='explanations'><h2>Values with a quantizable use but no observer"
+        "</h2><p class='muted'>Each value a quantizable op (conv, linear, add, cat, ...) "
+        "produces or quantizes as an input, without an observer of its own: why, and "
+        "where its observer is instead. Grouped by reason; open one to read the trail "
+        "of rule checks that led there.</p>"
+    ]
     if not report.explanations:
         parts.append("<p>None: every such value has an observer.</p>")
     groups: dict[str, list[Explanation]] = {}
@@ -429,9 +473,11 @@ def _explanations(report: Report) -> str:
         members = groups[code]
         reason = REASONS[code]
         opened = " open" if position == 0 and len(members) <= OPEN_GROUP_SIZE else ""
-        parts.append(f"<details class='group'{opened}><summary><code>{esc(code)}</code> "
-                     f"· {len(members)} value{'s' if len(members) != 1 else ''} — "
-                     f"{esc(reason.summary)}</summary>")
+        parts.append(
+            f"<details class='group'{opened}><summary><code>{esc(code)}</code> "
+            f"· {len(members)} value{'s' if len(members) != 1 else ''} — "
+            f"{esc(reason.summary)}</summary>"
+        )
         parts.extend(_explanation(e) for e in members)
         parts.append("</details>")
     parts.append("</section>")
@@ -440,24 +486,33 @@ def _explanations(report: Report) -> str:
 
 def _explanation(e: Explanation) -> str:
     seen = " seen" if REASONS[e.reason].observed_without_observer else ""
-    return (f"<details class='value{seen}'><summary><code>{esc(str(e.value))}</code> "
-            f"<span class='muted'>({esc(e.producer)})</span>"
-            f"<div class='verdict'><span class='reason{seen}'>{esc(e.reason)}</span> "
-            f"{esc(e.verdict)}</div></summary>{e.related_html()}{e.trail_html()}</details>")
+    return (
+        f"<details class='value{seen}'><summary><code>{esc(str(e.value))}</code> "
+        f"<span class='muted'>({esc(e.producer)})</span>"
+        f"<div class='verdict'><span class='reason{seen}'>{esc(e.reason)}</span> "
+        f"{esc(e.verdict)}</div></summary>{e.related_html()}{e.trail_html()}</details>"
+    )
 
 
 def _figures(report: Report) -> str:
-    parts = ["<section id='figures'><h2>Figures</h2><p class='muted'>The top-level graph; "
-             "calls to submodules stay collapsed, labelled with how many observers the pass "
-             "put inside them, and the submodules with activation observers are drawn "
-             "below. Hover an edge for the decision about its value. "
-             "<code>run.render(module=...)</code> draws any submodule.</p>"]
+    parts = [
+        "<section id='figures'><h2>Figures</h2><p class='muted'>The top-level graph; "
+        "calls to submodules stay collapsed, labelled with how many observers the pass "
+        "put inside them, and the submodules with activation observers are drawn "
+        "below. Hover an edge for the decision about its value. "
+        "<code>run.render(module=...)</code> draws any submodule.</p>"
+    ]
     if not report.figures:
         parts.append("<p>No figure could be drawn.</p>")
     for position, (when, title, svg) in enumerate(report.figures):
-        parts.append(_collapsible(
-            f"figure-{when}", f"<b>{esc(title)}</b> <code>run.render(when={esc(repr(when))})"
-            "</code>", f"<div class='figure'>{svg}</div>", opened=position == 0))
+        parts.append(
+            _collapsible(
+                f"figure-{when}",
+                f"<b>{esc(title)}</b> <code>run.render(when={esc(repr(when))})</code>",
+                f"<div class='figure'>{svg}</div>",
+                opened=position == 0,
+            )
+        )
     parts.append(_module_figures(report))
     parts.append("</section>")
     return "".join(parts)
@@ -466,23 +521,34 @@ def _figures(report: Report) -> str:
 def _module_figures(report: Report) -> str:
     if not report.module_figures:
         return ""
-    parts = ["<h3 id='module-figures'>Inside the submodules</h3><p class='muted'>Each "
-             "submodule graph where the pass observed activations, drawn once for the first "
-             "instance that runs it (instances of one type share a graph, and its "
-             "observers). Graphs with weight observers only are not drawn.</p>"]
+    parts = [
+        "<h3 id='module-figures'>Inside the submodules</h3><p class='muted'>Each "
+        "submodule graph where the pass observed activations, drawn once for the first "
+        "instance that runs it (instances of one type share a graph, and its "
+        "observers). Graphs with weight observers only are not drawn.</p>"
+    ]
     for number, figure in enumerate(report.module_figures):
         plural = "s" if figure.observers != 1 else ""
-        shared = (f" · same graph in {_path_list(figure.shared_with)}"
-                  if figure.shared_with else "")
+        shared = f" · same graph in {_path_list(figure.shared_with)}" if figure.shared_with else ""
         call = f"run.render(module={figure.path!r}, method={figure.method!r}, when='diff')"
-        summary = (f"<b>{esc(figure.path)}</b> <span class='muted'>"
-                   f"{esc(figure.graph_name)} · {figure.observers} activation observer"
-                   f"{plural}{esc(shared)}</span> <code>{esc(call)}</code>")
-        parts.append(_collapsible(f"module-figure-{number}", summary,
-                                  f"<div class='figure'>{figure.svg}</div>", opened=False))
+        summary = (
+            f"<b>{esc(figure.path)}</b> <span class='muted'>"
+            f"{esc(figure.graph_name)} · {figure.observers} activation observer"
+            f"{plural}{esc(shared)}</span> <code>{esc(call)}</code>"
+        )
+        parts.append(
+            _collapsible(
+                f"module-figure-{number}",
+                summary,
+                f"<div class='figure'>{figure.svg}</div>",
+                opened=False,
+            )
+        )
     if report.modules_not_drawn:
-        parts.append(f"<p class='muted'>Not drawn, to keep the page light: "
-                     f"{esc(_path_list(report.modules_not_drawn))}.</p>")
+        parts.append(
+            f"<p class='muted'>Not drawn, to keep the page light: "
+            f"{esc(_path_list(report.modules_not_drawn))}.</p>"
+        )
     return "".join(parts)
 
 
@@ -492,28 +558,37 @@ def _path_list(paths: Sequence[str], shown: int = 6) -> str:
 
 
 def _tables(report: Report) -> str:
-    parts = ["<section id='tables'><h2>Tables</h2><p class='muted'>The maps and decisions "
-             "of the pass, as <code>run.tables.&lt;name&gt;</code> gives them in "
-             "pandas.</p>"]
+    parts = [
+        "<section id='tables'><h2>Tables</h2><p class='muted'>The maps and decisions "
+        "of the pass, as <code>run.tables.&lt;name&gt;</code> gives them in "
+        "pandas.</p>"
+    ]
     for position, (name, title, frame) in enumerate(report.tables):
-        parts.append(_collapsible(
-            f"table-{name}", f"<b>{esc(title)}</b> <code>run.tables.{esc(name)}</code> · "
-            f"{len(frame)} rows", f"<div class='scroll'>{html_table(frame)}</div>",
-            opened=position == 0))
+        parts.append(
+            _collapsible(
+                f"table-{name}",
+                f"<b>{esc(title)}</b> <code>run.tables.{esc(name)}</code> · {len(frame)} rows",
+                f"<div class='scroll'>{html_table(frame)}</div>",
+                opened=position == 0,
+            )
+        )
     parts.append("</section>")
     return "".join(parts)
 
 
 def _collapsible(anchor: str, summary: str, body: str, *, opened: bool) -> str:
     """A ``<details>`` section; ``summary`` and ``body`` are HTML already escaped."""
-    return (f"<details id='{esc(anchor)}'{' open' if opened else ''}><summary>{summary}"
-            f"</summary>{body}</details>")
+    return (
+        f"<details id='{esc(anchor)}'{' open' if opened else ''}><summary>{summary}"
+        f"</summary>{body}</details>"
+    )
 
 
 def html_table(frame: pd.DataFrame, hidden: Sequence[str] = HIDDEN_COLUMNS) -> str:
     """A DataFrame as an HTML table, every cell escaped; ``<top>`` for the empty path."""
-    columns = [c for c in frame.columns if c not in hidden and not
-               any(c.endswith(f"_{h}") for h in hidden)]
+    columns = [
+        c for c in frame.columns if c not in hidden and not any(c.endswith(f"_{h}") for h in hidden)
+    ]
     head = "".join(f"<th>{esc(str(c))}</th>" for c in columns)
     body = []
     for row in frame[columns].itertuples(index=False):
@@ -539,9 +614,14 @@ def _cell(column: str, cell: object) -> str:
     return f"<td>{esc(text)}</td>"
 
 
-def write_report(path: str | os.PathLike[str], run: Run, header: ReportHeader, *,
-                 progress: Progress | None = None,
-                 calibration: Calibration | None = None) -> Path:
+def write_report(
+    path: str | os.PathLike[str],
+    run: Run,
+    header: ReportHeader,
+    *,
+    progress: Progress | None = None,
+    calibration: Calibration | None = None,
+) -> Path:
     """Build the report of ``run`` (with ``calibration``'s section) and write it to
     ``path``; returns the path."""
     report = build_report(run, header, progress=progress, calibration=calibration)

@@ -19,13 +19,35 @@ STATIC = "static"
 DYNAMIC = "dynamic"
 
 STATIC_QUANTIZABLE_CALL_FUNCS = (
-    "conv2d", "linear", "batch_norm", "hardswish", "elu", "celu",
-    "layer_norm", "group_norm", "instance_norm", "embedding_bag",
+    "conv2d",
+    "linear",
+    "batch_norm",
+    "hardswish",
+    "elu",
+    "celu",
+    "layer_norm",
+    "group_norm",
+    "instance_norm",
+    "embedding_bag",
 )
 STATIC_QUANTIZABLE_ATEN_FUNCS = (
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear",
-    "hardswish", "hardswish_", "elu", "elu_", "celu", "celu_", "batch_norm",
-    "layer_norm", "group_norm", "instance_norm", "embedding_bag",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "linear",
+    "hardswish",
+    "hardswish_",
+    "elu",
+    "elu_",
+    "celu",
+    "celu_",
+    "batch_norm",
+    "layer_norm",
+    "group_norm",
+    "instance_norm",
+    "embedding_bag",
 )
 DYNAMIC_QUANTIZABLE_CALL_FUNCS = ("linear",)
 DYNAMIC_QUANTIZABLE_ATEN_FUNCS = ("linear",)
@@ -33,25 +55,74 @@ STATIC_WEIGHT_ONLY_QUANT_ATEN_FUNCS = ("embedding_bag",)
 STATIC_WEIGHT_ONLY_QUANT_CALL_FUNCS = ("embedding_bag",)
 
 SINGLE_INPUT_GENERAL_SHAPE_CALL_FUNCS = (
-    "_max_pool1d", "_max_pool2d", "_max_pool3d", "dropout", "relu",
+    "_max_pool1d",
+    "_max_pool2d",
+    "_max_pool3d",
+    "dropout",
+    "relu",
 )
 SINGLE_INPUT_GENERAL_SHAPE_ATEN_FUNCS = (
-    "max_pool1d", "max_pool2d", "max_pool3d", "flatten", "max", "min", "dropout",
-    "reshape", "resize_", "chunk", "view", "transpose", "contiguous", "permute", "repeat",
-    "repeat_interleave", "relu", "relu_", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_",
-    "detach", "detach_", "stack", "__getitem__",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "flatten",
+    "max",
+    "min",
+    "dropout",
+    "reshape",
+    "resize_",
+    "chunk",
+    "view",
+    "transpose",
+    "contiguous",
+    "permute",
+    "repeat",
+    "repeat_interleave",
+    "relu",
+    "relu_",
+    "squeeze",
+    "squeeze_",
+    "unsqueeze",
+    "unsqueeze_",
+    "detach",
+    "detach_",
+    "stack",
+    "__getitem__",
 )
 SINGLE_INPUT_GENERAL_VALUE_CALL_FUNCS = (
-    "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d", "interpolate", "upsample", "upsample_bilinear",
-    "upsample_nearest", "hardtanh", "leaky_relu",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "interpolate",
+    "upsample",
+    "upsample_bilinear",
+    "upsample_nearest",
+    "hardtanh",
+    "leaky_relu",
 )
 SINGLE_INPUT_GENERAL_VALUE_ATEN_FUNCS = (
-    "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d", "mean", "upsample_nearest1d", "upsample_nearest2d",
-    "upsample_nearest3d", "upsample_linear1d", "upsample_bilinear2d",
-    "upsample_trilinear3d", "upsample_bicubic2d", "clamp", "hardtanh", "hardtanh_",
-    "leaky_relu", "leaky_relu_",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "mean",
+    "upsample_nearest1d",
+    "upsample_nearest2d",
+    "upsample_nearest3d",
+    "upsample_linear1d",
+    "upsample_bilinear2d",
+    "upsample_trilinear3d",
+    "upsample_bicubic2d",
+    "clamp",
+    "hardtanh",
+    "hardtanh_",
+    "leaky_relu",
+    "leaky_relu_",
 )
 CLAMP_FUNCS = ("hardtanh", "hardtanh_", "clamp")
 FIXED_QPARAMS_ATEN_FUNCS = ("hardsigmoid", "hardsigmoid_", "sigmoid", "sigmoid_", "tanh", "tanh_")
@@ -63,13 +134,22 @@ PROPAGATE_QUANT_BINARY_OPS = ("add", "add_", "mul", "mul_")
 
 # isWeight: (function name, argument index) for aten ops and for prim::CallFunction.
 WEIGHT_ATEN_ARGS = (
-    ("conv1d", 1), ("conv2d", 1), ("conv3d", 1), ("conv_transpose1d", 1),
-    ("conv_transpose2d", 1), ("linear", 1), ("embedding_bag", 0),
+    ("conv1d", 1),
+    ("conv2d", 1),
+    ("conv3d", 1),
+    ("conv_transpose1d", 1),
+    ("conv_transpose2d", 1),
+    ("linear", 1),
+    ("embedding_bag", 0),
 )
 WEIGHT_CALL_ARGS = (("linear", 2), ("embedding_bag", 2))
 BIAS_ATEN_ARGS = (
-    ("conv1d", 2), ("conv2d", 2), ("conv3d", 2), ("conv_transpose1d", 2),
-    ("conv_transpose2d", 2), ("linear", 2),
+    ("conv1d", 2),
+    ("conv2d", 2),
+    ("conv3d", 2),
+    ("conv_transpose1d", 2),
+    ("conv_transpose2d", 2),
+    ("linear", 2),
 )
 BIAS_CALL_ARGS = (("linear", 3),)
 EMBEDDING_BAG_NON_INPUT_ATEN_ARGS = (("embedding_bag", 2), ("embedding_bag", 6))
@@ -161,8 +241,9 @@ def use_infos(v: Value) -> list[UseInfo]:
 class ArgPattern:
     """``matchArgPattern``'s (function, argument index) lists, indexed for lookup."""
 
-    def __init__(self, aten_func_args: Iterable[tuple[str, int]],
-                 call_func_args: Iterable[tuple[str, int]]) -> None:
+    def __init__(
+        self, aten_func_args: Iterable[tuple[str, int]], call_func_args: Iterable[tuple[str, int]]
+    ) -> None:
         self.aten: dict[str, frozenset[int]] = {}
         for func, index in aten_func_args:
             self.aten[f"aten::{func}"] = self.aten.get(f"aten::{func}", frozenset()) | {index}
@@ -310,10 +391,22 @@ def always_raises_exception(block: torch._C.Block) -> bool:
 
 
 PASS_THROUGH_KINDS = (
-    _SHAPE_ATEN | _VALUE_ATEN | _FIXED_QPARAMS_ATEN | _PROPAGATE_BINARY
-    | frozenset({"prim::CallFunction", "aten::sort", "prim::If", "prim::ListUnpack",
-                 "prim::TupleUnpack", "prim::ListConstruct", "prim::TupleConstruct",
-                 "aten::append"})
+    _SHAPE_ATEN
+    | _VALUE_ATEN
+    | _FIXED_QPARAMS_ATEN
+    | _PROPAGATE_BINARY
+    | frozenset(
+        {
+            "prim::CallFunction",
+            "aten::sort",
+            "prim::If",
+            "prim::ListUnpack",
+            "prim::TupleUnpack",
+            "prim::ListConstruct",
+            "prim::TupleConstruct",
+            "aten::append",
+        }
+    )
 )
 
 

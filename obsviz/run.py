@@ -83,6 +83,7 @@ class Run:
         view = self._views.get(step)
         if view is None:
             from .run_view import RunView
+
             view = self._views[step] = RunView(self, step, self._index)
         return view
 
@@ -90,10 +91,12 @@ class Run:
     def _index(self) -> ModelIndex:
         """The structural index of ``module`` that the views of every step share."""
         from .run_view import build_index
+
         return build_index(self)
 
-    def explain(self, value: object, module: str = "", method: str | None = None, *,
-                names: str = "auto") -> Explanation:
+    def explain(
+        self, value: object, module: str = "", method: str | None = None, *, names: str = "auto"
+    ) -> Explanation:
         """Why was, or wasn't, this value observed?
 
         ``value`` is a debug name (with or without ``%``) as in ``model.graph`` or
@@ -112,8 +115,15 @@ class Run:
         """Observers this run has and ``other`` lacks, and the reverse, with explanations."""
         return self.at().diff(other)
 
-    def render(self, module: str = "", *, method: str | None = None, when: str = "after",
-               depth: int = 0, **options: object) -> Figure:
+    def render(
+        self,
+        module: str = "",
+        *,
+        method: str | None = None,
+        when: str = "after",
+        depth: int = 0,
+        **options: object,
+    ) -> Figure:
         """A Graphviz figure of one graph: ``when`` is "after" (``run.module``), "before"
         (the model passed in) or "diff" (that model with the observers the pass added).
 
@@ -121,11 +131,12 @@ class Run:
         :func:`obsviz.render` (``show_constants``, ``max_nodes``, ``rankdir``, ...).
         """
         from .figures.run_figures import render_run
-        return render_run(self, module=module, method=method, when=when, depth=depth,
-                          **options)
 
-    def calibrate(self, batches: Iterable, *, inplace: bool = False,
-                  progress: bool = True) -> Calibration:
+        return render_run(self, module=module, method=method, when=when, depth=depth, **options)
+
+    def calibrate(
+        self, batches: Iterable, *, inplace: bool = False, progress: bool = True
+    ) -> Calibration:
         """Run ``batches`` (each a tensor or a tuple of arguments) through the observers and
         return what they saw: ``.ranges``, ``.flags``, ``.error(...)``, ``.sensitivity(...)``.
 
@@ -134,6 +145,7 @@ class Run:
         range, qparams and (once ``calibration.error(...)`` ran) error to its answers.
         """
         from .calib import calibrate
+
         calibration = calibrate(self, batches, inplace=inplace, progress=progress)
         object.__setattr__(self, "calibration", calibration)  # a frozen dataclass
         return calibration
@@ -142,8 +154,10 @@ class Run:
         return [e for e in self.events if isinstance(e, kind)]
 
     def __str__(self) -> str:
-        return (f"obsviz Run: {len(self.inserted)} observers inserted by {self.quant_type} "
-                f"InsertObservers on {self.method_name}; {len(self.events)} events recorded")
+        return (
+            f"obsviz Run: {len(self.inserted)} observers inserted by {self.quant_type} "
+            f"InsertObservers on {self.method_name}; {len(self.events)} events recorded"
+        )
 
     def __repr__(self) -> str:
         return f"<{self}>"

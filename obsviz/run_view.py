@@ -37,7 +37,8 @@ def entry_method(run: Run) -> str:
             return event.graph.method
     on_device = f"observe_{run.method_name}"
     if any(isinstance(e, ev.ResetMethodAdded) for e in run.events) or (
-            run.module._c._has_method(on_device) and not run.inserted):
+        run.module._c._has_method(on_device) and not run.inserted
+    ):
         return on_device
     return run.method_name
 
@@ -47,9 +48,14 @@ def build_index(run: Run) -> ModelIndex:
     if not run.events:
         raise ObsvizError(
             "this run kept no events (insert_observers(..., record=False)); run it "
-            "again with record=True to get tables and explanations")
-    return ModelIndex(run.module._c, entry_method(run), dict(run.original_names),
-                      FunctionResolver((run.original or run.module)._c))
+            "again with record=True to get tables and explanations"
+        )
+    return ModelIndex(
+        run.module._c,
+        entry_method(run),
+        dict(run.original_names),
+        FunctionResolver((run.original or run.module)._c),
+    )
 
 
 class RunView:
@@ -61,8 +67,7 @@ class RunView:
     def __init__(self, run: Run, step: int | None, index: ModelIndex) -> None:
         last = run.events[-1].step if run.events else -1
         if step is not None and not -len(run.events) <= step <= last:
-            raise ObsvizError(f"step {step} is out of range: this run recorded steps 0 to "
-                              f"{last}")
+            raise ObsvizError(f"step {step} is out of range: this run recorded steps 0 to {last}")
         if step is not None and step < 0:
             step = last + 1 + step
         self.run = run
@@ -89,16 +94,19 @@ class RunView:
     @cached_property
     def tables(self) -> Tables:
         from .tables import Tables
+
         return Tables(self)
 
     def values(self) -> pd.DataFrame:
         """Every value of every graph reached, per instance, with its verdict."""
         return self.tables.values
 
-    def explain(self, value: object, module: str = "", method: str | None = None, *,
-                names: str = "auto") -> Explanation:
+    def explain(
+        self, value: object, module: str = "", method: str | None = None, *, names: str = "auto"
+    ) -> Explanation:
         """Why was (or wasn't) this value observed? See :meth:`obsviz.Run.explain`."""
         from .explain import explain
+
         loc, notes, observed_names = self.index.resolve(value, module, method, names)
         return explain(self, loc, notes, observed_names)
 
@@ -107,8 +115,8 @@ class RunView:
 
     def diff(self, other: Run | RunView) -> RunDiff:
         from .diff import diff_runs
+
         return diff_runs(self, other if isinstance(other, RunView) else other.at())
 
     def __repr__(self) -> str:
         return f"<obsviz RunView at step {self.step} ({self.phase or 'before the pass'})>"
-

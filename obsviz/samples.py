@@ -457,8 +457,10 @@ def inputs(name: str, n: int = 8, seed: int = 0) -> list[tuple[torch.Tensor, ...
         raise UnknownSampleError(name)
     example = SAMPLES[name].example_inputs()
     generator = torch.Generator().manual_seed(seed)
-    return [tuple(torch.randn(t.shape, generator=generator, dtype=t.dtype) for t in example)
-            for _ in range(n)]
+    return [
+        tuple(torch.randn(t.shape, generator=generator, dtype=t.dtype) for t in example)
+        for _ in range(n)
+    ]
 
 
 def load(name: str, *, seed: int = 0) -> torch.jit.ScriptModule:

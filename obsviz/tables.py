@@ -46,8 +46,7 @@ def describe(observers: dict[str, object]) -> str:
     """``activation=HistogramObserver(torch.quint8, torch.per_tensor_affine), weight=...``"""
     parts = []
     for role, observer in observers.items():
-        settings = [str(getattr(observer, a)) for a in ("dtype", "qscheme")
-                    if hasattr(observer, a)]
+        settings = [str(getattr(observer, a)) for a in ("dtype", "qscheme") if hasattr(observer, a)]
         if hasattr(observer, "ch_axis"):
             settings.append(f"ch_axis={observer.ch_axis}")
         parts.append(f"{role}={type(observer).__name__}({', '.join(settings)})")
@@ -95,9 +94,20 @@ class Tables:
                 verdict = verdicts(inst.loc(unique))
                 observer = graph_index.observer_of.get(unique, "") if verdict.observed else ""
                 event = inserted.get((inst.graph, unique))
-                rows.append([inst.path, inst.method, slot.name, slot.producer, inst.graph,
-                             unique, verdict.observed, verdict.reason, observer,
-                             event.observer_class if event and verdict.observed else ""])
+                rows.append(
+                    [
+                        inst.path,
+                        inst.method,
+                        slot.name,
+                        slot.producer,
+                        inst.graph,
+                        unique,
+                        verdict.observed,
+                        verdict.reason,
+                        observer,
+                        event.observer_class if event and verdict.observed else "",
+                    ]
+                )
         return self._frame(rows, ["observed", "reason", "observer", "observer_class"])
 
     @cached_property
@@ -105,15 +115,21 @@ class Tables:
         rows = []
         for key, event in self.facts.delayed.items():
             for inst in self.instances_of(key.graph):
-                rows.append(self.columns(inst.loc(key.unique)) + [event.pattern]
-                            + self.columns(inst.loc(event.second.unique))
-                            + [event.step])
+                rows.append(
+                    self.columns(inst.loc(key.unique))
+                    + [event.pattern]
+                    + self.columns(inst.loc(event.second.unique))
+                    + [event.step]
+                )
         return self._frame(rows, ["pattern", *_prefixed("observed_instead"), "step"])
 
     @cached_property
     def boundary(self) -> pd.DataFrame:
-        entries = {(entry.caller.key, entry.callee.key): entry
-                   for found in self.facts.boundary.values() for entry in found}
+        entries = {
+            (entry.caller.key, entry.callee.key): entry
+            for found in self.facts.boundary.values()
+            for entry in found
+        }
         if_outputs: dict[str, list] = {}
         for entry in entries.values():
             if entry.kind == "if_output":
@@ -124,16 +140,21 @@ class Tables:
                 callee = self.index.instances[edge.callee]
                 for kind, pairs in (("input", edge.args), ("return", edge.results)):
                     for caller_unique, callee_unique in pairs:
-                        entry = entries.get(((inst.graph, caller_unique),
-                                             (callee.graph, callee_unique)))
+                        entry = entries.get(
+                            ((inst.graph, caller_unique), (callee.graph, callee_unique))
+                        )
                         if entry is not None:
-                            rows.append(self.columns(inst.loc(caller_unique))
-                                        + self.columns(callee.loc(callee_unique))
-                                        + [kind, entry.step])
+                            rows.append(
+                                self.columns(inst.loc(caller_unique))
+                                + self.columns(callee.loc(callee_unique))
+                                + [kind, entry.step]
+                            )
             for entry in if_outputs.get(inst.graph, ()):
-                rows.append(self.columns(inst.loc(entry.caller.unique))
-                            + self.columns(inst.loc(entry.callee.unique))
-                            + [entry.kind, entry.step])
+                rows.append(
+                    self.columns(inst.loc(entry.caller.unique))
+                    + self.columns(inst.loc(entry.callee.unique))
+                    + [entry.kind, entry.step]
+                )
         return self._frame(rows, [*_prefixed("callee"), "kind", "step"])
 
     @cached_property
@@ -144,10 +165,13 @@ class Tables:
                 continue
             role = next((v for k, v in event.detail if k == "role"), "activation")
             for inst in self.instances_of(key.graph):
-                rows.append(self.columns(inst.loc(key.unique))
-                            + [role, *self.observer_info(inst.path, role), event.step])
-        frame = self._frame(rows, ["role", "observer_class", "dtype", "qscheme", "ch_axis",
-                                   "qconfig_key", "step"])
+                rows.append(
+                    self.columns(inst.loc(key.unique))
+                    + [role, *self.observer_info(inst.path, role), event.step]
+                )
+        frame = self._frame(
+            rows, ["role", "observer_class", "dtype", "qscheme", "ch_axis", "qconfig_key", "step"]
+        )
         frame["ch_axis"] = frame["ch_axis"].astype("Int64")
         return frame
 
@@ -161,9 +185,13 @@ class Tables:
                 found = ("", "", "", None, None)
             else:
                 observer = self.observer(scripted, role)
-                found = (type(observer).__name__, str(getattr(observer, "dtype", "")),
-                         str(getattr(observer, "qscheme", "")), getattr(observer, "ch_axis",
-                                                                         None), scripted.key)
+                found = (
+                    type(observer).__name__,
+                    str(getattr(observer, "dtype", "")),
+                    str(getattr(observer, "qscheme", "")),
+                    getattr(observer, "ch_axis", None),
+                    scripted.key,
+                )
             self._observer_info[(path, role)] = found
         return found
 
@@ -180,9 +208,11 @@ class Tables:
             inputs = list(dict.fromkeys(i.unique for e in entries for i in e.inputs))
             for inst in self.instances_of(key.graph):
                 for input_unique in inputs:
-                    rows.append(self.columns(inst.loc(key.unique))
-                                + self.columns(inst.loc(input_unique))
-                                + [entries[0].step])
+                    rows.append(
+                        self.columns(inst.loc(key.unique))
+                        + self.columns(inst.loc(input_unique))
+                        + [entries[0].step]
+                    )
         return self._frame(rows, [*_prefixed("input"), "step"])
 
     @cached_property
@@ -198,10 +228,15 @@ class Tables:
                 if how is None:
                     continue
                 source = verdict.related[0][1] if verdict.related else None
-                rows.append(self.columns(loc)
-                            + [how, verdict.reason, graph_index.observer_of.get(unique, "")
-                               if verdict.observed else ""]
-                            + (self.columns(source) if source else [None] * 6))
+                rows.append(
+                    self.columns(loc)
+                    + [
+                        how,
+                        verdict.reason,
+                        graph_index.observer_of.get(unique, "") if verdict.observed else "",
+                    ]
+                    + (self.columns(source) if source else [None] * 6)
+                )
         frame = self._frame(rows, ["how", "reason", "observer", *_prefixed("source")])
         frame["source_unique"] = frame["source_unique"].astype("Int64")
         return frame
@@ -224,8 +259,7 @@ class Tables:
         if (path, graph.method) in self.index.instances:
             columns = self.columns(Loc(path, graph.method, event.value.unique))
         else:  # an instance the walk never reaches, given a copy of a shared observer
-            columns = [path, graph.method, event.value.name, "", graph.qualname,
-                       event.value.unique]
+            columns = [path, graph.method, event.value.name, "", graph.qualname, event.value.unique]
         return columns + [event.attribute, event.observer_class, how, step]
 
     @cached_property
@@ -238,12 +272,31 @@ class Tables:
             how = "explicit" if assigned.explicit else "inherited" if assigned.qconfig else "none"
             if assigned.explicit and assigned.qconfig is None:
                 how = "explicit_none"
-            summary = "None" if assigned.qconfig is None else describe(
-                {role: self.observer(assigned.qconfig, role) for role in ("activation", "weight")})
-            rows.append([path, assigned.type_name, assigned.key, assigned.explicit, how, summary,
-                         event.step])
-        return pd.DataFrame(rows, columns=["module_path", "type", "qconfig_key", "explicit",
-                                           "how", "qconfig", "step"])
+            summary = (
+                "None"
+                if assigned.qconfig is None
+                else describe(
+                    {
+                        role: self.observer(assigned.qconfig, role)
+                        for role in ("activation", "weight")
+                    }
+                )
+            )
+            rows.append(
+                [
+                    path,
+                    assigned.type_name,
+                    assigned.key,
+                    assigned.explicit,
+                    how,
+                    summary,
+                    event.step,
+                ]
+            )
+        return pd.DataFrame(
+            rows,
+            columns=["module_path", "type", "qconfig_key", "explicit", "how", "qconfig", "step"],
+        )
 
     # ------------------------------------------------------------------ display
     NAMES = tuple(DESCRIPTIONS)
@@ -259,7 +312,11 @@ class Tables:
     def _repr_html_(self) -> str:
         body = "".join(
             f"<tr><td><code>.{html.escape(name)}</code></td><td>{rows}</td>"
-            f"<td>{html.escape(text)}</td></tr>" for name, rows, text in self.summary())
-        return (f"<div><b>obsviz tables</b> at step {self.view.step} "
-                f"({html.escape(self.view.phase or 'start')})<table>"
-                f"<tr><th>table</th><th>rows</th><th>what</th></tr>{body}</table></div>")
+            f"<td>{html.escape(text)}</td></tr>"
+            for name, rows, text in self.summary()
+        )
+        return (
+            f"<div><b>obsviz tables</b> at step {self.view.step} "
+            f"({html.escape(self.view.phase or 'start')})<table>"
+            f"<tr><th>table</th><th>rows</th><th>what</th></tr>{body}</table></div>"
+        )

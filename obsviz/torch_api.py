@@ -37,8 +37,9 @@ JIT_QUANTIZATION_BINDINGS = (
 
 def missing_jit_quantization() -> list[str]:
     """The parts of torch's JIT quantization API this torch lacks (none on a supported one)."""
-    missing = [f"torch._C.{name}" for name in JIT_QUANTIZATION_BINDINGS
-               if not hasattr(torch._C, name)]
+    missing = [
+        f"torch._C.{name}" for name in JIT_QUANTIZATION_BINDINGS if not hasattr(torch._C, name)
+    ]
     try:
         from torch.ao.quantization import quantize_jit  # noqa: F401
     except ImportError:
@@ -53,7 +54,8 @@ def require_jit_quantization() -> None:
         raise ObsvizError(
             f"torch {torch.__version__} has no TorchScript graph-mode quantization "
             f"(missing: {', '.join(missing)}), which obsviz explains and runs. obsviz "
-            f"supports torch {SUPPORTED_TORCH}: pip install 'torch>=2.2,<2.15'")
+            f"supports torch {SUPPORTED_TORCH}: pip install 'torch>=2.2,<2.15'"
+        )
 
 
 # What torch warns on every call of its TorchScript API since 2.9 ("`torch.jit.script` is
@@ -71,6 +73,5 @@ def internal_scripting() -> Iterator[None]:
     """
     with warnings.catch_warnings():
         for category in (DeprecationWarning, FutureWarning):
-            warnings.filterwarnings("ignore", message=TORCH_DEPRECATION.pattern,
-                                    category=category)
+            warnings.filterwarnings("ignore", message=TORCH_DEPRECATION.pattern, category=category)
         yield

@@ -23,8 +23,10 @@ def module_access_path(traced_to: torch._C.Value, self_value: torch._C.Value) ->
 
     The two string literals of the C++ source meet with two spaces between them.
     """
-    return ("Can't handle the access pattern of GetAttr  in getModuleAccessPath, traced back "
-            f"to:{traced_to.debugName()} which is not self:{self_value.debugName()}")
+    return (
+        "Can't handle the access pattern of GetAttr  in getModuleAccessPath, traced back "
+        f"to:{traced_to.debugName()} which is not self:{self_value.debugName()}"
+    )
 
 
 def if_branches(node: torch._C.Node) -> str:

@@ -42,8 +42,7 @@ class Verdict:
 class Verdicts:
     """Verdicts per value location, computed on demand and remembered."""
 
-    def __init__(self, index: ModelIndex, facts: Facts,
-                 qconfigs: dict[str, ModuleQConfig]) -> None:
+    def __init__(self, index: ModelIndex, facts: Facts, qconfigs: dict[str, ModuleQConfig]) -> None:
         self.index = index
         self.facts = facts
         self.qconfigs = qconfigs
@@ -69,8 +68,11 @@ class Verdicts:
         if key in facts.inserted:
             return self._observer_here(inst, key)
         if key in facts.recorded_on:
-            return Verdict(False, Reason.OBSERVER_RECORDED, self._same(inst, (
-                ("recorded_for", facts.recorded_on[key].value.unique),)))
+            return Verdict(
+                False,
+                Reason.OBSERVER_RECORDED,
+                self._same(inst, (("recorded_for", facts.recorded_on[key].value.unique),)),
+            )
         if slot.place == "loop" or inst.in_loop:
             return self._skipped(loc, Reason.SKIPPED_IN_LOOP)
         if slot.place == "unwalked" or facts.first_visit(inst.graph) is None:
@@ -78,9 +80,12 @@ class Verdicts:
         record = facts.recorded_for.get(key)
         if record is not None and record.target.unique != unique:
             delay = facts.delayed.get(key)
-            return Verdict(False, Reason.DELAYED,
-                           self._same(inst, (("observed_instead", record.target.unique),)),
-                           delay.pattern if delay else "")
+            return Verdict(
+                False,
+                Reason.DELAYED,
+                self._same(inst, (("observed_instead", record.target.unique),)),
+                delay.pattern if delay else "",
+            )
         propagated = facts.propagated.get(key)
         if propagated is not None:
             return self._propagated(inst, unique, propagated)
@@ -89,9 +94,14 @@ class Verdicts:
             at_call = self._at_call_site(inst, unique)
             if at_call is not None:
                 return at_call
-        rule = next((e for e in reversed(facts.decided.get(key, ()))
-                     if getattr(e, "rule", "") in ("shouldObserve", "insertObserversFor")),
-                    None)
+        rule = next(
+            (
+                e
+                for e in reversed(facts.decided.get(key, ()))
+                if getattr(e, "rule", "") in ("shouldObserve", "insertObserversFor")
+            ),
+            None,
+        )
         if rule is not None and rule.rule == "shouldObserve" and not rule.outcome:
             inputs = detail(rule, "inputs") or ()
             related = _numbered("unobserved_input", [r.unique for r, seen in inputs if not seen])
@@ -108,9 +118,12 @@ class Verdicts:
             return Verdict(True, Reason.OBSERVED_HERE)
         if record.value.unique != key.unique:
             delay = self.facts.delayed.get(ValueKey(key.graph, record.value.unique))
-            return Verdict(True, Reason.OBSERVED_AFTER_FUSION,
-                           self._same(inst, (("delayed_from", record.value.unique),)),
-                           delay.pattern if delay else "")
+            return Verdict(
+                True,
+                Reason.OBSERVED_AFTER_FUSION,
+                self._same(inst, (("delayed_from", record.value.unique),)),
+                delay.pattern if delay else "",
+            )
         related: list[tuple[str, Loc]] = []
         if record.via == "callee_input":
             related = self._callee_values(inst, key.unique, "callee_input", args=True)
@@ -134,13 +147,17 @@ class Verdicts:
     def _propagated(self, inst: Instance, unique: int, event: object) -> Verdict:
         if event.via == "pass_through":
             sources = list(dict.fromkeys(s.unique for s in event.sources))
-            return Verdict(False, Reason.PASS_THROUGH,
-                           self._same(inst, _numbered("inherits_from", sources)))
+            return Verdict(
+                False, Reason.PASS_THROUGH, self._same(inst, _numbered("inherits_from", sources))
+            )
         if event.via == "if_output":
             roles = [(f"branch_{i}", s.unique) for i, s in enumerate(event.sources)]
             return Verdict(False, Reason.OBSERVED_UPSTREAM, self._same(inst, roles))
-        return Verdict(False, Reason.OBSERVED_UPSTREAM,
-                       tuple(self._callee_values(inst, unique, "callee_return", args=False)))
+        return Verdict(
+            False,
+            Reason.OBSERVED_UPSTREAM,
+            tuple(self._callee_values(inst, unique, "callee_return", args=False)),
+        )
 
     def _at_call_site(self, inst: Instance, unique: int) -> Verdict | None:
         """A graph input or return: what the call sites did with the caller's value."""
@@ -157,17 +174,24 @@ class Verdicts:
 
     def _from_caller(self, caller: Loc, verdict: Verdict) -> tuple[int, Verdict] | None:
         if verdict.observed:
-            return 0, Verdict(False, Reason.OBSERVED_AT_CALL_SITE,
-                              (("caller_value", caller), ("observer_on", caller)))
+            return 0, Verdict(
+                False,
+                Reason.OBSERVED_AT_CALL_SITE,
+                (("caller_value", caller), ("observer_on", caller)),
+            )
         if verdict.reason == Reason.OBSERVED_AT_CALL_SITE:
-            return 0, Verdict(False, Reason.OBSERVED_AT_CALL_SITE,
-                              (("caller_value", caller),
-                               ("observer_on", verdict.get("observer_on") or caller)))
+            return 0, Verdict(
+                False,
+                Reason.OBSERVED_AT_CALL_SITE,
+                (("caller_value", caller), ("observer_on", verdict.get("observer_on") or caller)),
+            )
         if verdict.reason == Reason.DELAYED:
-            return 1, Verdict(False, Reason.DELAYED,
-                              (("caller_value", caller),
-                               ("observed_instead", verdict.get("observed_instead"))),
-                              verdict.pattern)
+            return 1, Verdict(
+                False,
+                Reason.DELAYED,
+                (("caller_value", caller), ("observed_instead", verdict.get("observed_instead"))),
+                verdict.pattern,
+            )
         if verdict.reason in (Reason.PASS_THROUGH, Reason.OBSERVED_UPSTREAM):
             return 2, Verdict(False, Reason.OBSERVED_UPSTREAM, (("caller_value", caller),))
         return None
@@ -218,17 +242,20 @@ class Verdicts:
 
     @cached_property
     def _any_static_would_observe(self) -> bool:
-        return any(detail(e, "static_would_observe")
-                   for e in self.facts.needs_quantization.values())
+        return any(
+            detail(e, "static_would_observe") for e in self.facts.needs_quantization.values()
+        )
 
-    def _search_chain(self, start: Loc, calls: tuple[CallEdge, ...], visiting: frozenset[Loc]
-                      ) -> tuple[tuple[str, Loc], ...] | None:
+    def _search_chain(
+        self, start: Loc, calls: tuple[CallEdge, ...], visiting: frozenset[Loc]
+    ) -> tuple[tuple[str, Loc], ...] | None:
         """Breadth-first, so the chain is the shortest. ``calls`` are the call sites entered
         on the way to ``start``; ``visiting`` guards the recursion into the other inputs of
         a pass-through op."""
         visiting = visiting | {start}
         paths: dict[tuple[Loc, tuple[CallEdge, ...]], tuple[tuple[str, Loc], ...]] = {
-            (start, calls): ()}
+            (start, calls): ()
+        }
         frontier = [(start, calls)]
         while frontier:
             following = []
@@ -247,26 +274,39 @@ class Verdicts:
             frontier = following
         return None
 
-    def _chain_links(self, inst: Instance, loc: Loc, calls: tuple[CallEdge, ...],
-                     visiting: frozenset[Loc]) -> list[tuple[str, Loc, tuple[CallEdge, ...]]]:
+    def _chain_links(
+        self, inst: Instance, loc: Loc, calls: tuple[CallEdge, ...], visiting: frozenset[Loc]
+    ) -> list[tuple[str, Loc, tuple[CallEdge, ...]]]:
         unique = loc.unique
         links = []
         for edge in self.index.edges_from.get(inst.key, ()):
             for link, pairs in (("passed_to", edge.args), ("returned_by", edge.results)):
-                links += [(link, edge.callee.loc(callee), (*calls, edge))
-                          for caller, callee in pairs if caller == unique]
+                links += [
+                    (link, edge.callee.loc(callee), (*calls, edge))
+                    for caller, callee in pairs
+                    if caller == unique
+                ]
         graph_index = self.index.graphs[inst.graph]
         if not inst.entry and (unique in graph_index.inputs or unique in graph_index.returns):
             edges = calls[-1:] or self.index.edges_into.get(inst.key, ())
             for edge in edges:
-                links += [("from_caller", edge.caller.loc(caller), calls[:-1])
-                          for caller, callee in edge.args + edge.results if callee == unique]
+                links += [
+                    ("from_caller", edge.caller.loc(caller), calls[:-1])
+                    for caller, callee in edge.args + edge.results
+                    if callee == unique
+                ]
         for entry in self.facts.pass_through.get(ValueKey(inst.graph, unique), ())[:1]:
-            inputs = [inst.loc(ref.unique) for ref in entry.inputs
-                      if ref.graph.qualname == inst.graph]
-            if inputs and len(inputs) == len(entry.inputs) and all(
+            inputs = [
+                inst.loc(ref.unique) for ref in entry.inputs if ref.graph.qualname == inst.graph
+            ]
+            if (
+                inputs
+                and len(inputs) == len(entry.inputs)
+                and all(
                     i not in visiting and self._search_chain(i, calls, visiting) is not None
-                    for i in inputs):
+                    for i in inputs
+                )
+            ):
                 links.append(("passes_on", inputs[0], calls))
         return links
 
@@ -274,11 +314,12 @@ class Verdicts:
     def _same(self, inst: Instance, roles) -> tuple[tuple[str, Loc], ...]:
         return tuple((role, inst.loc(unique)) for role, unique in roles)
 
-    def _callee_values(self, inst: Instance, unique: int, role: str, args: bool
-                       ) -> list[tuple[str, Loc]]:
+    def _callee_values(
+        self, inst: Instance, unique: int, role: str, args: bool
+    ) -> list[tuple[str, Loc]]:
         found: list[tuple[str, Loc]] = []
         for edge in self.index.edges_from.get(inst.key, ()):
-            for caller_unique, callee_unique in (edge.args if args else edge.results):
+            for caller_unique, callee_unique in edge.args if args else edge.results:
                 if caller_unique == unique:
                     name = role if not found else f"{role}_{len(found) + 1}"
                     found.append((name, edge.callee.loc(callee_unique)))
@@ -290,8 +331,7 @@ class Verdicts:
                 return [("if_output", inst.loc(entry.caller.unique))]
         return []
 
-    def observer_source(self, key: ValueKey, seen: set[ValueKey] | None = None
-                        ) -> ValueKey | None:
+    def observer_source(self, key: ValueKey, seen: set[ValueKey] | None = None) -> ValueKey | None:
         """``getObserverFor`` over the recorded maps: the value whose own need applies."""
         event = self.facts.needs_quantization.get(key)
         if event is not None and event.outcome and key not in self.facts.dropped:

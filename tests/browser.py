@@ -14,9 +14,16 @@ from pathlib import Path
 
 from .required import CHROMIUM
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
@@ -33,8 +40,12 @@ class PageProblems:
 def watch(page: object) -> PageProblems:
     """Collect the page's console errors, uncaught errors and dialogs from now on."""
     problems = PageProblems()
-    page.on("console", lambda message: problems.console_errors.append(message.text)
-            if message.type == "error" else None)
+    page.on(
+        "console",
+        lambda message: (
+            problems.console_errors.append(message.text) if message.type == "error" else None
+        ),
+    )
     page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
 
     def on_dialog(dialog: object) -> None:
@@ -46,8 +57,9 @@ def watch(page: object) -> PageProblems:
 
 
 @contextmanager
-def open_page(url: str, screenshot: str, *, width: int = 1280, height: int = 900,
-              full_page: bool = False) -> Iterator[tuple[object, PageProblems]]:
+def open_page(
+    url: str, screenshot: str, *, width: int = 1280, height: int = 900, full_page: bool = False
+) -> Iterator[tuple[object, PageProblems]]:
     """The loaded page and the problems seen while loading it; screenshot on exit."""
     from playwright.sync_api import sync_playwright
 

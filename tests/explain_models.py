@@ -136,8 +136,9 @@ class EmbeddingBagOp(nn.Module):
         self.weight = nn.Parameter(torch.randn(10, 4))
 
     def forward(self, indices: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        out, a, b, c = torch.embedding_bag(self.weight, indices, offsets, False, 0, False,
-                                           None, False)
+        out, a, b, c = torch.embedding_bag(
+            self.weight, indices, offsets, False, 0, False, None, False
+        )
         return out
 
 
@@ -201,10 +202,24 @@ def scripted_model(key: str) -> torch.jit.ScriptModule:
     return torch.jit.script(MODELS[key]().eval())
 
 
-MODELS = {cls.__name__: cls for cls in (
-    ConvRelu, AddUnobserved, AddObserved, AddRelu, ConvFlattenLinear, LinearRelu,
-    UnobservedIntoLinear, IfConvs, EmbeddingBagOp, MatmulAdd, RaisingBranch, LinearOnly,
-    SharedRelu)}
+MODELS = {
+    cls.__name__: cls
+    for cls in (
+        ConvRelu,
+        AddUnobserved,
+        AddObserved,
+        AddRelu,
+        ConvFlattenLinear,
+        LinearRelu,
+        UnobservedIntoLinear,
+        IfConvs,
+        EmbeddingBagOp,
+        MatmulAdd,
+        RaisingBranch,
+        LinearOnly,
+        SharedRelu,
+    )
+}
 
 QCONFIGS = {
     "static": (lambda: STATIC, "static"),
@@ -225,8 +240,9 @@ def run_of(model: str, qconfig: str = "static") -> obsviz.Run:
 @functools.cache
 def ondevice_run() -> obsviz.Run:
     model = scripted_model("LinearOnly")
-    observed = obsviz.prepare_ondevice_jit(model, {"": default_dynamic_qconfig},
-                                           quant_type="dynamic")
+    observed = obsviz.prepare_ondevice_jit(
+        model, {"": default_dynamic_qconfig}, quant_type="dynamic"
+    )
     return observed._obsviz_run
 
 
@@ -247,5 +263,3 @@ def user_name(model: torch.jit.ScriptModule, path: str, method: str, name: str |
     graph = module._get_method(method).graph
     node = graph.findAllNodes(name.kind, True)[name.nth]
     return node.outputsAt(0).debugName()
-
-

@@ -68,9 +68,32 @@ MAX_IF_DEPTH = 2
 
 # What a statement does; conv and linear (the ops that get observers) come up more often.
 STATEMENT_KINDS = (
-    "relu", "conv", "linear", "add_mul", "pass_through", "conv", "linear", "value", "fixed",
-    "bn", "scalar", "cat", "linear", "norm", "other", "if", "function", "block", "reuse",
-    "chunk", "helper", "block", "loop", "buffer", "other_rank", "fused",
+    "relu",
+    "conv",
+    "linear",
+    "add_mul",
+    "pass_through",
+    "conv",
+    "linear",
+    "value",
+    "fixed",
+    "bn",
+    "scalar",
+    "cat",
+    "linear",
+    "norm",
+    "other",
+    "if",
+    "function",
+    "block",
+    "reuse",
+    "chunk",
+    "helper",
+    "block",
+    "loop",
+    "buffer",
+    "other_rank",
+    "fused",
 )
 
 # Each example steers toward one focus, drawn first: its statement kinds make up about
@@ -220,8 +243,9 @@ class ClassBuilder:
         self.counter += 1
         return f"{prefix}{self.counter}"
 
-    def add_module(self, prefix: str, ctor: str,
-                   apply: Callable[[Shape], Shape | None] | None) -> str:
+    def add_module(
+        self, prefix: str, ctor: str, apply: Callable[[Shape], Shape | None] | None
+    ) -> str:
         name = self.fresh(prefix)
         self.init.append(f"self.{name} = {ctor}")
         if apply is not None:
@@ -236,8 +260,11 @@ class ClassBuilder:
         return f"self.{name}"
 
     def render(self) -> str:
-        lines = [f"class {self.name}(nn.Module):", "    def __init__(self) -> None:",
-                 "        super().__init__()"]
+        lines = [
+            f"class {self.name}(nn.Module):",
+            "    def __init__(self) -> None:",
+            "        super().__init__()",
+        ]
         lines += [f"        {line}" for line in self.init]
         for method in self.methods:
             lines.append("")
@@ -274,9 +301,18 @@ class Scope:
         return val
 
     def branch(self) -> Scope:
-        return Scope(self.owner, self.lines, self.indent + 1, list(self.env), self.counter,
-                     self.if_depth + 1, self.used, self.weight_params, self.flags,
-                     self.in_helper)
+        return Scope(
+            self.owner,
+            self.lines,
+            self.indent + 1,
+            list(self.env),
+            self.counter,
+            self.if_depth + 1,
+            self.used,
+            self.weight_params,
+            self.flags,
+            self.in_helper,
+        )
 
     def dangling(self) -> list[Val]:
         """Values computed here that nothing reads (yet); TorchScript drops dead code."""
@@ -295,15 +331,24 @@ class Scope:
 class ProgramGenerator:
     """Draws one model file: classes, functions, and the top module ``Model``."""
 
-    def __init__(self, draw: Draw, max_statements: int, flag_value: bool | None = None,
-                 focus: str = "mixed", quant_type: str = "static") -> None:
+    def __init__(
+        self,
+        draw: Draw,
+        max_statements: int,
+        flag_value: bool | None = None,
+        focus: str = "mixed",
+        quant_type: str = "static",
+    ) -> None:
         self.draw = draw
         self.flag_value = flag_value
         self.focus = focus
         self.quant_type = quant_type
         favoured = FOCUS_KINDS[focus]
-        self.kinds = STATEMENT_KINDS + favoured * -(-len(STATEMENT_KINDS) // len(favoured)) \
-            if favoured else STATEMENT_KINDS
+        self.kinds = (
+            STATEMENT_KINDS + favoured * -(-len(STATEMENT_KINDS) // len(favoured))
+            if favoured
+            else STATEMENT_KINDS
+        )
         self.budget = max_statements
         self.classes: list[ClassBuilder] = []
         self.block_classes: list[BlockClass] = []
@@ -323,8 +368,9 @@ class ProgramGenerator:
     def chance(self) -> bool:
         return self.draw(st.booleans())
 
-    def pick_val(self, scope: Scope, accept: Callable[[Shape], bool] = lambda s: True,
-                 use: bool = True) -> Val | None:
+    def pick_val(
+        self, scope: Scope, accept: Callable[[Shape], bool] = lambda s: True, use: bool = True
+    ) -> Val | None:
         """An earlier value of an accepted shape, most recent first (None if there is none)."""
         candidates = [v for v in reversed(scope.env) if accept(v.shape)]
         if not candidates:
@@ -372,8 +418,15 @@ class ProgramGenerator:
             return as_module and scope.owner is not None
         return scope.owner is not None and self.chance()
 
-    def call_module(self, scope: Scope, x: Val, prefix: str, ctor: str,
-                    apply: Callable[[Shape], Shape | None], root: str | None = FRESH) -> Val:
+    def call_module(
+        self,
+        scope: Scope,
+        x: Val,
+        prefix: str,
+        ctor: str,
+        apply: Callable[[Shape], Shape | None],
+        root: str | None = FRESH,
+    ) -> Val:
         assert scope.owner is not None
         name = scope.owner.add_module(prefix, ctor, apply)
         out = apply(x.shape)
@@ -387,16 +440,30 @@ class ProgramGenerator:
         return True
 
     def relu_of(self, scope: Scope, x: Val) -> None:
-        spelling = self.pick(["F.relu({})", "torch.relu({})", "{}.relu()",
-                              "F.relu({}, inplace=True)", "{}.relu_()", "module",
-                              "module_inplace"])
+        spelling = self.pick(
+            [
+                "F.relu({})",
+                "torch.relu({})",
+                "{}.relu()",
+                "F.relu({}, inplace=True)",
+                "{}.relu_()",
+                "module",
+                "module_inplace",
+            ]
+        )
         inplace = "inplace" in spelling or "_(" in spelling
         if spelling.startswith("module"):
             if scope.owner is None:
                 spelling = "F.relu({})"
             else:
-                self.call_module(scope, x, "relu", f"nn.ReLU({'inplace=True' * inplace})",
-                                 lambda s: s, x.root if inplace else FRESH)
+                self.call_module(
+                    scope,
+                    x,
+                    "relu",
+                    f"nn.ReLU({'inplace=True' * inplace})",
+                    lambda s: s,
+                    x.root if inplace else FRESH,
+                )
                 return
         scope.emit(spelling.format(x.name), x.shape, x.root if inplace else FRESH)
 
@@ -423,9 +490,13 @@ class ProgramGenerator:
             def apply(s: Shape, cin: int = cin, cout: int = cout) -> Shape | None:
                 return with_channels(s, cout) if s[1] == cin else None
 
-            self.call_module(scope, x, "conv",
-                             f"nn.Conv2d({cin}, {cout}, {kernel}, padding={kernel // 2}, "
-                             f"bias={bias})", apply)
+            self.call_module(
+                scope,
+                x,
+                "conv",
+                f"nn.Conv2d({cin}, {cout}, {kernel}, padding={kernel // 2}, bias={bias})",
+                apply,
+            )
             return True
         weight = self.weight(scope, (cout, cin, kernel, kernel))
         b = self.weight(scope, (cout,)) if bias else "None"
@@ -442,8 +513,7 @@ class ProgramGenerator:
             def apply(s: Shape, width: int = width) -> Shape | None:
                 return s if s[3] == width else None
 
-            self.call_module(scope, x, "fc", f"nn.Linear({width}, {width}, bias={bias})",
-                             apply)
+            self.call_module(scope, x, "fc", f"nn.Linear({width}, {width}, bias={bias})", apply)
             return True
         weight = self.weight(scope, (width, width))
         b = self.weight(scope, (width,)) if bias else "None"
@@ -525,8 +595,7 @@ class ProgramGenerator:
             return True
         mean = self.weight(scope, (channels,))
         var = self.weight(scope, (channels,))
-        scope.emit(f"F.batch_norm({x.name}, {mean}, {var}.abs() + 1.0, None, None, False)",
-                   x.shape)
+        scope.emit(f"F.batch_norm({x.name}, {mean}, {var}.abs() + 1.0, None, None, False)", x.shape)
         return True
 
     def op_add_mul(self, scope: Scope) -> bool:
@@ -537,9 +606,17 @@ class ProgramGenerator:
         out = broadcast(a.shape, b.shape)
         assert out is not None
         inplace_ok = out == a.shape and None not in (a.root, b.root) and a.root != b.root
-        spellings = ["{a} + {b}", "torch.add({a}, {b})", "{a}.add({b})", "{a} * {b}",
-                     "torch.mul({a}, {b})", "torch.add({a}, {b}, alpha=2)",
-                     "torch.max({a}, {b})", "torch.min({a}, {b})", "{a} - {b}"]
+        spellings = [
+            "{a} + {b}",
+            "torch.add({a}, {b})",
+            "{a}.add({b})",
+            "{a} * {b}",
+            "torch.mul({a}, {b})",
+            "torch.add({a}, {b}, alpha=2)",
+            "torch.max({a}, {b})",
+            "torch.min({a}, {b})",
+            "{a} - {b}",
+        ]
         if inplace_ok:
             spellings += ["{a}.add_({b})", "{a}.mul_({b})"] * 2
         spelling = self.pick(spellings)
@@ -549,9 +626,19 @@ class ProgramGenerator:
     def op_scalar(self, scope: Scope) -> bool:
         x = self.pick_val(scope)
         assert x is not None
-        spelling = self.pick(["{} + 1.0", "{} * 0.5", "torch.add({}, 1)", "{}.mul(2.0)",
-                              "{}.add_(1.0)", "{}.mul_(0.5)", "{} + 1", "{} / 2.0",
-                              "{} * float({}.size(1))"])
+        spelling = self.pick(
+            [
+                "{} + 1.0",
+                "{} * 0.5",
+                "torch.add({}, 1)",
+                "{}.mul(2.0)",
+                "{}.add_(1.0)",
+                "{}.mul_(0.5)",
+                "{} + 1",
+                "{} / 2.0",
+                "{} * float({}.size(1))",
+            ]
+        )
         scope.emit(spelling.format(x.name, x.name), x.shape, x.root if "_(" in spelling else FRESH)
         return True
 
@@ -594,13 +681,23 @@ class ProgramGenerator:
         x = self.pick_val(scope)
         assert x is not None
         n, c, h, w = x.shape
-        spellings = ["F.max_pool2d({x}, 3, 1, 1)", "{x}.transpose(2, 3)",
-                     "{x}.permute(0, 1, 3, 2)", "{x}.contiguous()", "{x}.detach()",
-                     f"torch.flatten({{x}}, 2).view({n}, {c}, {h}, {w})",
-                     f"{{x}}.reshape({n}, {c}, {h}, {w})", "{x}.view({x}.size())",
-                     "{x}.unsqueeze(0).squeeze(0)", "{x}.repeat(1, 1, 1, 1)",
-                     "F.dropout({x}, 0.5, False)", "torch.stack([{x}, {x}], 0).mean(0)",
-                     "module_maxpool", "module_dropout", "module_flatten"]
+        spellings = [
+            "F.max_pool2d({x}, 3, 1, 1)",
+            "{x}.transpose(2, 3)",
+            "{x}.permute(0, 1, 3, 2)",
+            "{x}.contiguous()",
+            "{x}.detach()",
+            f"torch.flatten({{x}}, 2).view({n}, {c}, {h}, {w})",
+            f"{{x}}.reshape({n}, {c}, {h}, {w})",
+            "{x}.view({x}.size())",
+            "{x}.unsqueeze(0).squeeze(0)",
+            "{x}.repeat(1, 1, 1, 1)",
+            "F.dropout({x}, 0.5, False)",
+            "torch.stack([{x}, {x}], 0).mean(0)",
+            "module_maxpool",
+            "module_dropout",
+            "module_flatten",
+        ]
         spelling = self.pick(spellings)
         if spelling.startswith("module"):
             if scope.owner is None:
@@ -625,21 +722,34 @@ class ProgramGenerator:
         x = self.pick_val(scope)
         assert x is not None
         n, c, h, w = x.shape
-        spellings = ["F.avg_pool2d({x}, 3, 1, 1)", f"F.adaptive_avg_pool2d({{x}}, ({h}, {w}))",
-                     "{x}.mean([2, 3], keepdim=True)", "{x}.clamp(-1.0, 1.0)",
-                     "torch.clamp({x}, 0.0, 6.0)", "F.hardtanh({x})", "F.relu6({x})",
-                     "F.leaky_relu({x})", f"F.interpolate({{x}}, size=[{h}, {w}])",
-                     "module_avgpool", "module_hardtanh", "module_leaky", "module_relu6",
-                     "module_adaptive"]
+        spellings = [
+            "F.avg_pool2d({x}, 3, 1, 1)",
+            f"F.adaptive_avg_pool2d({{x}}, ({h}, {w}))",
+            "{x}.mean([2, 3], keepdim=True)",
+            "{x}.clamp(-1.0, 1.0)",
+            "torch.clamp({x}, 0.0, 6.0)",
+            "F.hardtanh({x})",
+            "F.relu6({x})",
+            "F.leaky_relu({x})",
+            f"F.interpolate({{x}}, size=[{h}, {w}])",
+            "module_avgpool",
+            "module_hardtanh",
+            "module_leaky",
+            "module_relu6",
+            "module_adaptive",
+        ]
         spelling = self.pick(spellings)
         if spelling.startswith("module"):
             if scope.owner is None:
                 spelling = "F.hardtanh({x})"
             else:
-                ctor = {"module_avgpool": "nn.AvgPool2d(3, 1, 1)",
-                        "module_hardtanh": "nn.Hardtanh()",
-                        "module_leaky": "nn.LeakyReLU(0.1)", "module_relu6": "nn.ReLU6()",
-                        "module_adaptive": "nn.AdaptiveAvgPool2d(1)"}[spelling]
+                ctor = {
+                    "module_avgpool": "nn.AvgPool2d(3, 1, 1)",
+                    "module_hardtanh": "nn.Hardtanh()",
+                    "module_leaky": "nn.LeakyReLU(0.1)",
+                    "module_relu6": "nn.ReLU6()",
+                    "module_adaptive": "nn.AdaptiveAvgPool2d(1)",
+                }[spelling]
                 if spelling == "module_adaptive":
                     self.call_module(scope, x, "act", ctor, lambda s: (s[0], s[1], 1, 1))
                 else:
@@ -653,15 +763,27 @@ class ProgramGenerator:
     def op_fixed(self, scope: Scope) -> bool:
         x = self.pick_val(scope)
         assert x is not None
-        spelling = self.pick(["torch.sigmoid({})", "torch.tanh({})", "F.hardsigmoid({})",
-                              "{}.sigmoid()", "{}.tanh_()", "module_sigmoid",
-                              "module_hardsigmoid", "module_tanh"])
+        spelling = self.pick(
+            [
+                "torch.sigmoid({})",
+                "torch.tanh({})",
+                "F.hardsigmoid({})",
+                "{}.sigmoid()",
+                "{}.tanh_()",
+                "module_sigmoid",
+                "module_hardsigmoid",
+                "module_tanh",
+            ]
+        )
         if spelling.startswith("module"):
             if scope.owner is None:
                 spelling = "torch.sigmoid({})"
             else:
-                ctor = {"module_sigmoid": "nn.Sigmoid()", "module_tanh": "nn.Tanh()",
-                        "module_hardsigmoid": "nn.Hardsigmoid()"}[spelling]
+                ctor = {
+                    "module_sigmoid": "nn.Sigmoid()",
+                    "module_tanh": "nn.Tanh()",
+                    "module_hardsigmoid": "nn.Hardsigmoid()",
+                }[spelling]
                 self.call_module(scope, x, "act", ctor, lambda s: s)
                 return True
         scope.emit(spelling.format(x.name), x.shape, x.root if "_(" in spelling else FRESH)
@@ -671,8 +793,17 @@ class ProgramGenerator:
         x = self.pick_val(scope)
         assert x is not None
         n, c, h, w = x.shape
-        options = ["F.layer_norm", "F.group_norm", "F.hardswish", "F.elu", "F.celu",
-                   "module_layer_norm", "module_group_norm", "module_hardswish", "module_elu"]
+        options = [
+            "F.layer_norm",
+            "F.group_norm",
+            "F.hardswish",
+            "F.elu",
+            "F.celu",
+            "module_layer_norm",
+            "module_group_norm",
+            "module_hardswish",
+            "module_elu",
+        ]
         if h * w > 1:
             options += ["F.instance_norm", "module_instance_norm"]
         choice = self.pick(options)
@@ -687,14 +818,25 @@ class ProgramGenerator:
         elif choice.startswith("F."):
             scope.emit(f"{choice}({x.name})", x.shape)
         elif choice == "module_layer_norm":
-            self.call_module(scope, x, "norm", f"nn.LayerNorm({w})",
-                             lambda s, w=w: s if s[3] == w else None)
+            self.call_module(
+                scope, x, "norm", f"nn.LayerNorm({w})", lambda s, w=w: s if s[3] == w else None
+            )
         elif choice == "module_group_norm":
-            self.call_module(scope, x, "norm", f"nn.GroupNorm({2 if c % 2 == 0 else 1}, {c})",
-                             lambda s, c=c: s if s[1] == c else None)
+            self.call_module(
+                scope,
+                x,
+                "norm",
+                f"nn.GroupNorm({2 if c % 2 == 0 else 1}, {c})",
+                lambda s, c=c: s if s[1] == c else None,
+            )
         elif choice == "module_instance_norm":
-            self.call_module(scope, x, "norm", f"nn.InstanceNorm2d({c})",
-                             lambda s, c=c: s if s[1] == c and s[2] * s[3] > 1 else None)
+            self.call_module(
+                scope,
+                x,
+                "norm",
+                f"nn.InstanceNorm2d({c})",
+                lambda s, c=c: s if s[1] == c and s[2] * s[3] > 1 else None,
+            )
         elif choice == "module_hardswish":
             self.call_module(scope, x, "act", "nn.Hardswish()", lambda s: s)
         else:
@@ -704,8 +846,16 @@ class ProgramGenerator:
     def op_other(self, scope: Scope) -> bool:
         x = self.pick_val(scope)
         assert x is not None
-        spelling = self.pick(["torch.exp({})", "{}.abs()", "-{}", "torch.softmax({}, 1)",
-                              "{}.exp_()", "torch.neg({})"])
+        spelling = self.pick(
+            [
+                "torch.exp({})",
+                "{}.abs()",
+                "-{}",
+                "torch.softmax({}, 1)",
+                "{}.exp_()",
+                "torch.neg({})",
+            ]
+        )
         scope.emit(spelling.format(x.name), x.shape, x.root if "_(" in spelling else FRESH)
         return True
 
@@ -716,8 +866,11 @@ class ProgramGenerator:
         if scope.owner is None:
             return False
         attrs = [(attr.name, attr) for attr in scope.owner.leaf_attrs]
-        attrs += [(f"{block.attr}.{attr.name}", attr) for block in scope.owner.blocks
-                  for attr in block.cls.leaf_attrs]
+        attrs += [
+            (f"{block.attr}.{attr.name}", attr)
+            for block in scope.owner.blocks
+            for attr in block.cls.leaf_attrs
+        ]
         options = []
         for name, attr in attrs:
             for v in scope.env:
@@ -751,8 +904,10 @@ class ProgramGenerator:
         if scope.if_depth >= MAX_IF_DEPTH:
             return False
         outputs = self.draw(st.integers(min_value=0, max_value=2))
-        shapes = [self.pick_val(scope, use=False).shape  # type: ignore[union-attr]
-                  for _ in range(outputs)]
+        shapes = [
+            self.pick_val(scope, use=False).shape  # type: ignore[union-attr]
+            for _ in range(outputs)
+        ]
         names = [scope.fresh("r") for _ in shapes]
         cond, value = self.condition(scope)
         scope.line(f"if {cond}:")
@@ -832,15 +987,22 @@ class ProgramGenerator:
         assert like is not None
         name = scope.owner.fresh("buf")
         scope.owner.init.append(
-            f'self.register_buffer("{name}", torch.randn({shape_text(like.shape)}))')
+            f'self.register_buffer("{name}", torch.randn({shape_text(like.shape)}))'
+        )
         scope.emit(f"self.{name}", like.shape)
         return True
 
     def op_function(self, scope: Scope) -> bool:
         """Call a free function: an existing one whose parameters fit, or a new one."""
-        existing = [f for f in self.function_sigs
-                    if all(any(v.shape == shape for v in scope.env)
-                           for kind, _, shape in f.params if kind == "act")]
+        existing = [
+            f
+            for f in self.function_sigs
+            if all(
+                any(v.shape == shape for v in scope.env)
+                for kind, _, shape in f.params
+                if kind == "act"
+            )
+        ]
         if existing and self.chance():
             sig = self.pick(existing)
         else:
@@ -893,8 +1055,11 @@ class ProgramGenerator:
             return False
         helpers = [("", h) for h in owner.helpers]
         helpers += [(f"{b.attr}.", h) for b in owner.blocks for h in b.cls.helpers]
-        fits = [(prefix, h) for prefix, h in helpers
-                if any(v.shape == h.params[0][2] for v in scope.env)]
+        fits = [
+            (prefix, h)
+            for prefix, h in helpers
+            if any(v.shape == h.params[0][2] for v in scope.env)
+        ]
         prefix = ""
         if fits and self.chance():
             prefix, sig = self.pick(fits)
@@ -903,13 +1068,20 @@ class ProgramGenerator:
             assert x is not None
             name = owner.fresh("helper")
             lines: list[str] = []
-            body = Scope(owner, lines, 1, [Val("a", x.shape, None)], [0], scope.if_depth,
-                         flags=(), in_helper=True)
+            body = Scope(
+                owner,
+                lines,
+                1,
+                [Val("a", x.shape, None)],
+                [0],
+                scope.if_depth,
+                flags=(),
+                in_helper=True,
+            )
             self.program(body, 3)
             result = self.pick_output(body)
             body.line(f"return {result.name}")
-            owner.methods.append([f"def {name}(self, a: torch.Tensor) -> torch.Tensor:"]
-                                 + lines)
+            owner.methods.append([f"def {name}(self, a: torch.Tensor) -> torch.Tensor:"] + lines)
             sig = FunctionSig(name, [("act", "a", x.shape)], result.shape)
             owner.helpers.append(sig)
         arg = self.pick_val(scope, lambda s: s == sig.params[0][2])
@@ -965,8 +1137,9 @@ class ProgramGenerator:
         else:
             names = [scope.fresh() for _ in instance.cls.out_shapes]
             scope.line(f"{', '.join(names)} = {call}")
-            scope.env += [Val(n, s, None)
-                          for n, s in zip(names, instance.cls.out_shapes, strict=True)]
+            scope.env += [
+                Val(n, s, None) for n, s in zip(names, instance.cls.out_shapes, strict=True)
+            ]
 
     def op_twin_blocks(self, scope: Scope) -> bool:
         """Two instances of a new block class holding a submodule that gets observers,
@@ -980,8 +1153,7 @@ class ProgramGenerator:
             self.call_block(scope, self.new_instance(owner, cls))
         return True
 
-    def new_block(self, caller: Scope, depth: int, leaf_module_first: bool = False
-                  ) -> BlockClass:
+    def new_block(self, caller: Scope, depth: int, leaf_module_first: bool = False) -> BlockClass:
         name = f"Block{self.next_id()}"
         builder = ClassBuilder(name, depth)
         arity = self.draw(st.integers(min_value=1, max_value=2))
@@ -997,17 +1169,18 @@ class ProgramGenerator:
         if leaf_module_first:
             self.observed_op(scope, as_module=True)
         self.program(scope, 4)
-        out_shapes = self.finish_method(builder, scope,
-                                        [f"x{i}: torch.Tensor" for i in range(arity)])
-        cls = BlockClass(name, tuple(in_shapes), out_shapes, builder.leaf_attrs,
-                         builder.helpers)
+        out_shapes = self.finish_method(
+            builder, scope, [f"x{i}: torch.Tensor" for i in range(arity)]
+        )
+        cls = BlockClass(name, tuple(in_shapes), out_shapes, builder.leaf_attrs, builder.helpers)
         # register before the class is used; classes render in creation order, users last
         self.classes.append(builder)
         self.block_classes.append(cls)
         return cls
 
-    def finish_method(self, builder: ClassBuilder, scope: Scope, params: list[str],
-                      keep_alive: int = 0) -> tuple[Shape, ...]:
+    def finish_method(
+        self, builder: ClassBuilder, scope: Scope, params: list[str], keep_alive: int = 0
+    ) -> tuple[Shape, ...]:
         """Add ``forward`` returning one or two values (plus up to ``keep_alive`` values
         nothing reads, so their code is not dropped); returns the output shapes."""
         outputs = self.draw(st.integers(min_value=1, max_value=2))
@@ -1121,9 +1294,11 @@ class FuzzCase:
 
     def __str__(self) -> str:
         qconfigs = ", ".join(f"{path!r}: {name}" for path, name in self.qconfig_names)
-        return (f"# focus {self.focus}\n{self.source}\n"
-                f"# inputs {self.input_shapes} flag={self.flag}\n"
-                f"# quant_type={self.quant_type!r} qconfig_dict={{{qconfigs}}}\n")
+        return (
+            f"# focus {self.focus}\n{self.source}\n"
+            f"# inputs {self.input_shapes} flag={self.flag}\n"
+            f"# quant_type={self.quant_type!r} qconfig_dict={{{qconfigs}}}\n"
+        )
 
 
 def module_paths(model: nn.Module) -> list[str]:
@@ -1134,8 +1309,12 @@ def paths_below_shared_instances(model: nn.Module) -> list[str]:
     """The children of instances whose class has other instances (which TorchScript
     gives one class type): a qconfig of their own splits that type below the instance."""
     instances = Counter(type(module) for module in model.modules())
-    return [f"{path}.{name}" for path, module in model.named_modules()
-            if path and instances[type(module)] > 1 for name, _ in module.named_children()]
+    return [
+        f"{path}.{name}"
+        for path, module in model.named_modules()
+        if path and instances[type(module)] > 1
+        for name, _ in module.named_children()
+    ]
 
 
 @st.composite
@@ -1173,7 +1352,13 @@ def fuzz_cases(draw: Draw, max_statements: int = 12, focus: str | None = None) -
     if paths:
         # deeper paths more often: keys below shared block instances split their types
         weighted = [p for p in paths for _ in range(p.count(".") * 2 + 1)]
-        keys = draw(st.lists(st.sampled_from(weighted), min_size=int(focus == "qconfig_below"),
-                             max_size=3, unique=True))
+        keys = draw(
+            st.lists(
+                st.sampled_from(weighted),
+                min_size=int(focus == "qconfig_below"),
+                max_size=3,
+                unique=True,
+            )
+        )
         qconfigs += [(key, draw(st.sampled_from(names))) for key in keys]
     return FuzzCase(focus, source, inputs, flag, quant_type, tuple(qconfigs))

@@ -33,15 +33,15 @@ def _run_all(self: nn.Sequential, input: torch.Tensor) -> torch.Tensor:
     return input
 
 
-HostileSequential = type("HostileSequential", (nn.Sequential,),
-                         {EVIL_METHOD: torch.jit.export(_run_all)})
+HostileSequential = type(
+    "HostileSequential", (nn.Sequential,), {EVIL_METHOD: torch.jit.export(_run_all)}
+)
 
 
 def hostile_model() -> torch.jit.ScriptModule:
     """Scripted; its entry method is ``EVIL_METHOD``, whose graph calls ``EVIL_MODULE``
     and names a value ``EVIL_VALUE``."""
-    model = HostileSequential(OrderedDict([(EVIL_MODULE, Inner()),
-                                           ("head", nn.Conv2d(3, 3, 1))]))
+    model = HostileSequential(OrderedDict([(EVIL_MODULE, Inner()), ("head", nn.Conv2d(3, 3, 1))]))
     scripted = torch.jit.script(model.eval())
     graph = scripted._c._get_method(EVIL_METHOD).graph
     calls = [node for node in graph.nodes() if node.kind() == "prim::CallMethod"]

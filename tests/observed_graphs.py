@@ -16,23 +16,68 @@ import torch
 OBSERVER_PREFIX = "_observer_"
 
 # helper.cpp: _static_quantizable_aten_funcs and _static_quantizable_call_funcs
-QUANTIZABLE_ATEN = frozenset(f"aten::{name}" for name in (
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear",
-    "hardswish", "hardswish_", "elu", "elu_", "celu", "celu_", "batch_norm", "layer_norm",
-    "group_norm", "instance_norm", "embedding_bag"))
-QUANTIZABLE_CALL = frozenset((
-    "conv2d", "linear", "batch_norm", "hardswish", "elu", "celu", "layer_norm", "group_norm",
-    "instance_norm", "embedding_bag"))
+QUANTIZABLE_ATEN = frozenset(
+    f"aten::{name}"
+    for name in (
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "linear",
+        "hardswish",
+        "hardswish_",
+        "elu",
+        "elu_",
+        "celu",
+        "celu_",
+        "batch_norm",
+        "layer_norm",
+        "group_norm",
+        "instance_norm",
+        "embedding_bag",
+    )
+)
+QUANTIZABLE_CALL = frozenset(
+    (
+        "conv2d",
+        "linear",
+        "batch_norm",
+        "hardswish",
+        "elu",
+        "celu",
+        "layer_norm",
+        "group_norm",
+        "instance_norm",
+        "embedding_bag",
+    )
+)
 # helper.cpp: _propagate_quant_single_input_ops and _propagate_quant_binary_ops
 PROPAGATE_QUANT = frozenset(f"aten::{name}" for name in ("cat", "add", "add_", "mul", "mul_"))
 # helper.cpp: _observe_inputs_call_func, the calls whose other inputs are never quantized
 OBSERVED_INPUT_OF_CALL = {"batch_norm": 1}
 # helper.cpp: _single_input_general_{shape,value}_call_funcs, which are not user functions
-GENERAL_CALL = frozenset((
-    "_max_pool1d", "_max_pool2d", "_max_pool3d", "dropout", "relu", "avg_pool1d",
-    "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d", "interpolate", "upsample", "upsample_bilinear", "upsample_nearest",
-    "hardtanh", "leaky_relu"))
+GENERAL_CALL = frozenset(
+    (
+        "_max_pool1d",
+        "_max_pool2d",
+        "_max_pool3d",
+        "dropout",
+        "relu",
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d",
+        "adaptive_avg_pool3d",
+        "interpolate",
+        "upsample",
+        "upsample_bilinear",
+        "upsample_nearest",
+        "hardtanh",
+        "leaky_relu",
+    )
+)
 
 TENSOR = torch._C.TensorType.get()
 TENSOR_LIST = torch._C.ListType.ofTensors()
@@ -117,8 +162,9 @@ def _nodes(block: torch._C.Block) -> Iterator[torch._C.Node]:
         yield node
 
 
-def _nodes_nested(block: torch._C.Block, nested: bool = False
-                  ) -> Iterator[tuple[torch._C.Node, bool]]:
+def _nodes_nested(
+    block: torch._C.Block, nested: bool = False
+) -> Iterator[tuple[torch._C.Node, bool]]:
     """Every node of a block and of the blocks inside it, and whether it is inside one."""
     for node in block.nodes():
         yield node, nested
@@ -142,8 +188,9 @@ def _is_observer_node(node: torch._C.Node) -> bool:
     return _is_observer_call(node)
 
 
-def _submodule(module: torch._C.ScriptModule, self_value: torch._C.Value,
-               target: torch._C.Value) -> tuple[list[str], torch._C.ScriptModule] | None:
+def _submodule(
+    module: torch._C.ScriptModule, self_value: torch._C.Value, target: torch._C.Value
+) -> tuple[list[str], torch._C.ScriptModule] | None:
     names: list[str] = []
     while target.node().kind() == "prim::GetAttr":
         names.insert(0, target.node().s("name"))
@@ -157,15 +204,17 @@ def _submodule(module: torch._C.ScriptModule, self_value: torch._C.Value,
     return names, module
 
 
-def read_observed(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-                  entry: str = "forward") -> ObservedModule:
+def read_observed(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule, entry: str = "forward"
+) -> ObservedModule:
     """Every (instance path, method or function) reached from ``entry``, calls made inside
     any block included, observers' own methods left out."""
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
     found = ObservedModule(root, {}, [])
 
-    def visit(owner: torch._C.ScriptModule | None, path: str, method: str,
-              graph: torch._C.Graph) -> None:
+    def visit(
+        owner: torch._C.ScriptModule | None, path: str, method: str, graph: torch._C.Graph
+    ) -> None:
         if (path, method) in found.instances:
             return
         found.instances[(path, method)] = GraphInstance(path, method, graph)
@@ -190,8 +239,9 @@ def read_observed(module: torch.jit.ScriptModule | torch._C.ScriptModule,
     return found
 
 
-def graph_instances(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-                    entry: str = "forward") -> list[GraphInstance]:
+def graph_instances(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule, entry: str = "forward"
+) -> list[GraphInstance]:
     """The graphs reached from ``entry``, each as the instance that runs it."""
     return list(read_observed(module, entry).instances.values())
 
@@ -214,8 +264,7 @@ def graph_values(graph: torch._C.Graph) -> Iterator[torch._C.Value]:
 
 def observed_values(graph: torch._C.Graph) -> set[int]:
     """Uniques of the values an observer call in ``graph`` reads."""
-    return {node.inputsAt(1).unique() for node in _nodes(graph.block())
-            if _is_observer_call(node)}
+    return {node.inputsAt(1).unique() for node in _nodes(graph.block()) if _is_observer_call(node)}
 
 
 def _quantizes(node: torch._C.Node) -> bool:
@@ -243,8 +292,9 @@ def has_quantizable_use(value: torch._C.Value) -> bool:
     return any(_use_quantizes(use) for use in value.uses())
 
 
-def quantizable_without_observer(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-                                 entry: str = "forward") -> set[tuple[str, str, int]]:
+def quantizable_without_observer(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule, entry: str = "forward"
+) -> set[tuple[str, str, int]]:
     """(instance path, method, value unique) of every tensor value with a quantizable use
     that no observer in its own graph reads."""
     found = set()
@@ -258,14 +308,18 @@ def quantizable_without_observer(module: torch.jit.ScriptModule | torch._C.Scrip
 
 def observer_class(observer: torch._C.ScriptModule) -> str:
     """An observer submodule's class name, e.g. ``HistogramObserver``."""
-    return re.sub(r"___torch_mangle_\d+\.", "",
-                  observer._type().qualified_name()).rsplit(".", 1)[-1]
+    return re.sub(r"___torch_mangle_\d+\.", "", observer._type().qualified_name()).rsplit(".", 1)[
+        -1
+    ]
 
 
 def observers_called(graph: torch._C.Graph) -> set[str]:
     """The attribute names of the observers ``graph`` calls."""
-    return {node.inputsAt(0).node().s("name") for node in _nodes(graph.block())
-            if _is_observer_call(node)}
+    return {
+        node.inputsAt(0).node().s("name")
+        for node in _nodes(graph.block())
+        if _is_observer_call(node)
+    }
 
 
 def observer_reading(value: torch._C.Value) -> str | None:
@@ -277,9 +331,13 @@ def observer_reading(value: torch._C.Value) -> str | None:
     return producer.inputsAt(0).node().s("name") if _is_observer_call(producer) else None
 
 
-def observers_of(observed: ObservedModule, path: str, method: str, unique: int,
-                 instead: Mapping[tuple[str, str, int], int] | None = None
-                 ) -> set[tuple[str, str]]:
+def observers_of(
+    observed: ObservedModule,
+    path: str,
+    method: str,
+    unique: int,
+    instead: Mapping[tuple[str, str, int], int] | None = None,
+) -> set[tuple[str, str]]:
     """(owner path, attribute) of the observers run.module has for one value: its own, or,
     for a method's input or return, the ones at the call sites, as far up as it is passed.
     ``instead`` maps a value (path, method, unique) to the value observed in its place in
@@ -315,8 +373,9 @@ def observers_of(observed: ObservedModule, path: str, method: str, unique: int,
 Position = tuple  # ("input", index) or ("node", index among the graph's own nodes, offset)
 
 
-def observer_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-                   entry: str = "forward") -> dict[tuple[str, str, Position], str]:
+def observer_sites(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule, entry: str = "forward"
+) -> dict[tuple[str, str, Position], str]:
     """The class of each observer, by (instance path, method, position of the value it
     reads): positions leave observers out, so two runs on one model compare."""
     observed = read_observed(module, entry)
@@ -330,7 +389,8 @@ def observer_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
                 attribute = node.inputsAt(0).node().s("name")
                 position = positions[node.inputsAt(1).unique()]
                 sites[(path, method, position)] = observer_class(
-                    observed.submodule(path).getattr(attribute))
+                    observed.submodule(path).getattr(attribute)
+                )
             elif not _is_observer_node(node):
                 for out in node.outputs():
                     positions[out.unique()] = ("node", own_nodes, out.offset())

@@ -56,15 +56,35 @@ def _qscheme_code(qscheme: torch.qscheme) -> int:
 
 
 # TorchScript stores dtypes and qschemes as ints; their names, for the messages
-_DTYPE_NAMES = {_dtype_code(d): str(d) for d in (
-    torch.quint8, torch.qint8, torch.qint32, torch.quint4x2, torch.float16, torch.float32,
-    torch.float64, torch.bfloat16, torch.uint8, torch.int8, torch.int32, torch.int64)}
-_QSCHEME_NAMES = {_qscheme_code(q): str(q) for q in (
-    torch.per_tensor_affine, torch.per_tensor_symmetric, torch.per_channel_affine,
-    torch.per_channel_symmetric, torch.per_channel_affine_float_qparams)}
+_DTYPE_NAMES = {
+    _dtype_code(d): str(d)
+    for d in (
+        torch.quint8,
+        torch.qint8,
+        torch.qint32,
+        torch.quint4x2,
+        torch.float16,
+        torch.float32,
+        torch.float64,
+        torch.bfloat16,
+        torch.uint8,
+        torch.int8,
+        torch.int32,
+        torch.int64,
+    )
+}
+_QSCHEME_NAMES = {
+    _qscheme_code(q): str(q)
+    for q in (
+        torch.per_tensor_affine,
+        torch.per_tensor_symmetric,
+        torch.per_channel_affine,
+        torch.per_channel_symmetric,
+        torch.per_channel_affine_float_qparams,
+    )
+}
 # the observer settings a summary names (every attribute is compared)
-_SUMMARY = ("dtype", "qscheme", "ch_axis", "reduce_range", "quant_min", "quant_max",
-            "is_dynamic")
+_SUMMARY = ("dtype", "qscheme", "ch_axis", "reduce_range", "quant_min", "quant_max", "is_dynamic")
 
 
 def type_name(jit_type: torch._C.ClassType) -> str:
@@ -93,8 +113,9 @@ class Interface:
     submodules: tuple[str, ...]  # "name: Type"
 
 
-def _interfaces(root: torch._C.ScriptModule, labels: dict[tuple[str, str], str]
-                ) -> dict[str, tuple[str, Interface, str]]:
+def _interfaces(
+    root: torch._C.ScriptModule, labels: dict[tuple[str, str], str]
+) -> dict[str, tuple[str, Interface, str]]:
     """Per instance path: the instance holding it (itself, unless it is an observer), its
     interface, and its class type's exact name; read from the types alone (no attribute
     slot is read). Observer attributes are named by ``labels`` (type, attribute)."""
@@ -102,17 +123,22 @@ def _interfaces(root: torch._C.ScriptModule, labels: dict[tuple[str, str], str]
 
     def visit(concrete: torch.ConcreteModuleType, path: str, owner: str) -> None:
         jit_type = concrete.jit_type
-        children = [(labels.get((jit_type.qualified_name(), name), name), child)
-                    for name, child in concrete.get_modules()]
+        children = [
+            (labels.get((jit_type.qualified_name(), name), name), child)
+            for name, child in concrete.get_modules()
+        ]
         attributes = sorted(
             f"{name}: {_MANGLING.sub('', str(attr_type))}{' (parameter)' * is_param}"
-            for name, (attr_type, is_param) in concrete.get_attributes().items())
+            for name, (attr_type, is_param) in concrete.get_attributes().items()
+        )
         interface = Interface(
             type_name=type_name(jit_type),
             methods=tuple(sorted(jit_type.method_names())),
             attributes=tuple(attributes),
-            submodules=tuple(sorted(f"{name}: {type_name(child.jit_type)}"
-                                    for name, child in children)))
+            submodules=tuple(
+                sorted(f"{name}: {type_name(child.jit_type)}" for name, child in children)
+            ),
+        )
         found[path] = (owner, interface, jit_type.qualified_name())
         for name, child in children:
             child_path = _join(path, name)
@@ -152,8 +178,11 @@ def _observer_called(node: torch._C.Node, self_value: torch._C.Value) -> str | N
         names, start = _module_path(node.inputsAt(0))
     else:
         return None
-    if start.unique() == self_value.unique() and len(names) == 1 and \
-            _is_observer_attribute(names[0]):
+    if (
+        start.unique() == self_value.unique()
+        and len(names) == 1
+        and _is_observer_attribute(names[0])
+    ):
         return names[0]
     return None
 
@@ -194,9 +223,11 @@ def _positions(graph: torch._C.Graph, self_value: torch._C.Value) -> _Positions:
 def _always_raises(block: torch._C.Block) -> bool:
     """``alwaysRaisesException``: the block raises, or holds an ``if`` all of whose
     branches do."""
-    return any(node.kind() == "prim::RaiseException" or (
-        node.kind() == "prim::If" and all(_always_raises(b) for b in node.blocks()))
-        for node in block.nodes())
+    return any(
+        node.kind() == "prim::RaiseException"
+        or (node.kind() == "prim::If" and all(_always_raises(b) for b in node.blocks()))
+        for node in block.nodes()
+    )
 
 
 def _walk_nodes(block: torch._C.Block, as_the_pass: bool) -> Iterator[torch._C.Node]:
@@ -210,8 +241,9 @@ def _walk_nodes(block: torch._C.Block, as_the_pass: bool) -> Iterator[torch._C.N
                 yield from _walk_nodes(sub, as_the_pass)
 
 
-def _calls(root: torch._C.ScriptModule, method_name: str, as_the_pass: bool
-           ) -> dict[tuple[str, str], torch._C.ScriptModule]:
+def _calls(
+    root: torch._C.ScriptModule, method_name: str, as_the_pass: bool
+) -> dict[tuple[str, str], torch._C.ScriptModule]:
     """Every (instance path, method) called from ``method_name`` on ``root``, with the
     instance; ``as_the_pass`` gives those the pass walks (see :func:`_walk_nodes`)."""
     reached: dict[tuple[str, str], torch._C.ScriptModule] = {}
@@ -245,10 +277,12 @@ def _calls(root: torch._C.ScriptModule, method_name: str, as_the_pass: bool
 def _attribute_text(name: str, value: object) -> str:
     if isinstance(value, torch.Tensor):
         values = value.detach().flatten()
-        content = (str(values.tolist()) if values.numel() <= 4 else
-                   hashlib.sha1(values.numpy().tobytes()).hexdigest()[:10])
-        return f"tensor({str(value.dtype).removeprefix('torch.')}, {list(value.shape)}, " \
-               f"{content})"
+        content = (
+            str(values.tolist())
+            if values.numel() <= 4
+            else hashlib.sha1(values.numpy().tobytes()).hexdigest()[:10]
+        )
+        return f"tensor({str(value.dtype).removeprefix('torch.')}, {list(value.shape)}, {content})"
     if name == "dtype" and isinstance(value, int):
         return _DTYPE_NAMES.get(value, str(value))
     if name == "qscheme" and isinstance(value, int):
@@ -297,15 +331,22 @@ class Site:
         return f"{self.observer} {self.observer_class}({shown})"
 
 
-def _uses(value: torch._C.Value, positions: _Positions, self_value: torch._C.Value,
-          skip: torch._C.Node | None = None) -> tuple[str, ...]:
+def _uses(
+    value: torch._C.Value,
+    positions: _Positions,
+    self_value: torch._C.Value,
+    skip: torch._C.Node | None = None,
+) -> tuple[str, ...]:
     described = []
     for use in value.uses():
         if use.user is skip:
             continue
         observer = _observer_called(use.user, self_value)
-        where = "an observer call" if observer else \
-            f"{positions.nodes.get(use.user, '?')} {use.user.kind()}"
+        where = (
+            "an observer call"
+            if observer
+            else f"{positions.nodes.get(use.user, '?')} {use.user.kind()}"
+        )
         described.append(f"{where} input {use.offset}")
     return tuple(sorted(described))
 
@@ -327,8 +368,14 @@ def _producer(node: torch._C.Node) -> str:
     return node.kind()
 
 
-def _sites(module: torch._C.ScriptModule, path: str, method: str, read_slots: bool,
-           positions: _Positions, graph: torch._C.Graph) -> Iterator[Site]:
+def _sites(
+    module: torch._C.ScriptModule,
+    path: str,
+    method: str,
+    read_slots: bool,
+    positions: _Positions,
+    graph: torch._C.Graph,
+) -> Iterator[Site]:
     self_value = next(graph.inputs())
     for node in graph.findAllNodes("prim::CallMethod", True):
         observer = _observer_called(node, self_value)
@@ -368,16 +415,20 @@ class Observed:
     module: torch._C.ScriptModule  # keeps the objects alive while identities are compared
 
 
-def walked_paths(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-                 method_name: str = "forward") -> set[str]:
+def walked_paths(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule, method_name: str = "forward"
+) -> set[str]:
     """The paths of the instances the pass walks from ``method_name`` (in an observed
     module, where calls through ``fork`` are inlined)."""
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
     return {path for path, _ in _calls(root, method_name, as_the_pass=True)}
 
 
-def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-             method_name: str = "forward", paths: Iterable[str] | None = None) -> Observed:
+def describe(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule,
+    method_name: str = "forward",
+    paths: Iterable[str] | None = None,
+) -> Observed:
     """The description of ``module`` observed for ``method_name``; with ``paths``, only
     those instances (and the observers they hold) are described."""
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
@@ -398,8 +449,11 @@ def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
         if keep is None or path in keep:
             graphs[(path, method)] = tuple(positions.kinds)
             sites += found
-    instances = {path: entry for path, entry in _interfaces(root, labels).items()
-                 if keep is None or entry[0] in keep}
+    instances = {
+        path: entry
+        for path, entry in _interfaces(root, labels).items()
+        if keep is None or entry[0] in keep
+    }
     objects: dict[str, int] = {}
     observer_names: dict[str, tuple[str, ...]] = {}
     for path, instance in _instances(root):
@@ -419,8 +473,11 @@ def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
         interfaces={path: entry[1] for path, entry in instances.items()},
         exact_types={path: entry[2] for path, entry in instances.items()},
         observer_names=observer_names,
-        graphs=graphs, sites=sorted(sites, key=lambda s: s.key), objects=objects,
-        module=root)
+        graphs=graphs,
+        sites=sorted(sites, key=lambda s: s.key),
+        objects=objects,
+        module=root,
+    )
 
 
 def _instances(root: torch._C.ScriptModule) -> Iterator[tuple[str, torch._C.ScriptModule]]:
@@ -443,12 +500,13 @@ def _listing(items: Iterable[str]) -> str:
 
 def _only(real: Iterable[str], ours: Iterable[str]) -> str:
     real, ours = list(real), list(ours)
-    return (f"only the real pass: {_listing(x for x in real if x not in ours)}; "
-            f"only obsviz: {_listing(x for x in ours if x not in real)}")
+    return (
+        f"only the real pass: {_listing(x for x in real if x not in ours)}; "
+        f"only obsviz: {_listing(x for x in ours if x not in real)}"
+    )
 
 
-def _interface_differences(real: dict[str, Interface], ours: dict[str, Interface]
-                           ) -> Iterator[str]:
+def _interface_differences(real: dict[str, Interface], ours: dict[str, Interface]) -> Iterator[str]:
     for path in sorted(real.keys() | ours.keys()):
         mine, theirs = ours.get(path), real.get(path)
         if mine is None or theirs is None:
@@ -474,36 +532,47 @@ def _groups(keys: dict[str, object], common: set[str]) -> dict[str, tuple[str, .
     return {key: tuple(by_value[keys[key]]) for key in common}
 
 
-def _sharing_differences(real: dict[str, object], ours: dict[str, object], what: str
-                         ) -> Iterator[str]:
+def _sharing_differences(
+    real: dict[str, object], ours: dict[str, object], what: str
+) -> Iterator[str]:
     common = real.keys() & ours.keys()
     real_groups, our_groups = _groups(real, common), _groups(ours, common)
     mentioned: set[str] = set()
 
     def said(group: tuple[str, ...]) -> str:
         article = "an" if what[0] in "aeiou" else "a"
-        return f"{_show(group[0])} has {article} {what} of its own" if len(group) == 1 else \
-            f"{', '.join(_show(key) for key in group)} share one {what}"
+        return (
+            f"{_show(group[0])} has {article} {what} of its own"
+            if len(group) == 1
+            else f"{', '.join(_show(key) for key in group)} share one {what}"
+        )
 
     for key in sorted(common):
         if real_groups[key] == our_groups[key] or key in mentioned:
             continue
         mentioned.update(real_groups[key], our_groups[key])
-        yield f"in the real pass's module {said(real_groups[key])}; " \
-              f"in obsviz's {said(our_groups[key])}"
+        yield (
+            f"in the real pass's module {said(real_groups[key])}; "
+            f"in obsviz's {said(our_groups[key])}"
+        )
 
 
-def _observer_name_differences(real: dict[str, tuple[str, ...]],
-                               ours: dict[str, tuple[str, ...]]) -> Iterator[str]:
+def _observer_name_differences(
+    real: dict[str, tuple[str, ...]], ours: dict[str, tuple[str, ...]]
+) -> Iterator[str]:
     for path in sorted(real.keys() & ours.keys()):
         if real[path] != ours[path]:
-            yield f"instance {_show(path)}: observer attribute names differ, " \
-                  f"{_only(real[path], ours[path])}"
+            yield (
+                f"instance {_show(path)}: observer attribute names differ, "
+                f"{_only(real[path], ours[path])}"
+            )
 
 
-def _graph_differences(real: dict[tuple[str, str], tuple[str, ...]],
-                       ours: dict[tuple[str, str], tuple[str, ...]], unshared_only: set[str]
-                       ) -> Iterator[str]:
+def _graph_differences(
+    real: dict[tuple[str, str], tuple[str, ...]],
+    ours: dict[tuple[str, str], tuple[str, ...]],
+    unshared_only: set[str],
+) -> Iterator[str]:
     for key in sorted(real.keys() | ours.keys()):
         where = f"{_show(key[0])}.{key[1]}"
         if key not in ours or key not in real:
@@ -515,10 +584,12 @@ def _graph_differences(real: dict[tuple[str, str], tuple[str, ...]],
             continue
         pairs = enumerate(zip(a, b, strict=False))
         first = next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
-        yield (f"{where}: the nodes other than observer calls differ from node {first} on: "
-               f"real {a[first] if first < len(a) else 'end'!r}, "
-               f"obsviz {b[first] if first < len(b) else 'end'!r} "
-               f"({len(a)} and {len(b)} nodes)")
+        yield (
+            f"{where}: the nodes other than observer calls differ from node {first} on: "
+            f"real {a[first] if first < len(a) else 'end'!r}, "
+            f"obsviz {b[first] if first < len(b) else 'end'!r} "
+            f"({len(a)} and {len(b)} nodes)"
+        )
 
 
 def _site_differences(real: list[Site], ours: list[Site]) -> Iterator[str]:
@@ -533,9 +604,11 @@ def _site_differences(real: list[Site], ours: list[Site]) -> Iterator[str]:
         where, reads = key
         head = f"{where}: the observer of {reads}"
         if len(theirs) != len(mine):
-            yield (f"{head}: the real pass calls {len(theirs)} "
-                   f"({_listing(s.summary() for s in theirs)}), obsviz {len(mine)} "
-                   f"({_listing(s.summary() for s in mine)})")
+            yield (
+                f"{head}: the real pass calls {len(theirs)} "
+                f"({_listing(s.summary() for s in theirs)}), obsviz {len(mine)} "
+                f"({_listing(s.summary() for s in mine)})"
+            )
             continue
         for a, b in zip(theirs, mine, strict=True):
             yield from _one_site_differences(head, a, b)
@@ -543,25 +616,32 @@ def _site_differences(real: list[Site], ours: list[Site]) -> Iterator[str]:
 
 def _one_site_differences(head: str, real: Site, ours: Site) -> Iterator[str]:
     if real.observer_class != ours.observer_class:
-        yield f"{head}: is a {real.observer_class} in the real pass, a {ours.observer_class} " \
-              "in obsviz"
-    if real.settings is not None and ours.settings is not None and \
-            real.settings != ours.settings:
+        yield (
+            f"{head}: is a {real.observer_class} in the real pass, a {ours.observer_class} "
+            "in obsviz"
+        )
+    if real.settings is not None and ours.settings is not None and real.settings != ours.settings:
         a, b = dict(real.settings), dict(ours.settings)
-        changed = [f"{name} {a.get(name, '-')} vs {b.get(name, '-')}"
-                   for name in sorted(a.keys() | b.keys()) if a.get(name) != b.get(name)]
+        changed = [
+            f"{name} {a.get(name, '-')} vs {b.get(name, '-')}"
+            for name in sorted(a.keys() | b.keys())
+            if a.get(name) != b.get(name)
+        ]
         yield f"{head}: settings differ (real vs obsviz): {'; '.join(changed)}"
     if real.value_uses != ours.value_uses:
-        yield (f"{head}: other uses of the observed value: real {_listing(real.value_uses)}; "
-               f"obsviz {_listing(ours.value_uses)} (later uses must read the observer's "
-               "output)")
+        yield (
+            f"{head}: other uses of the observed value: real {_listing(real.value_uses)}; "
+            f"obsviz {_listing(ours.value_uses)} (later uses must read the observer's "
+            "output)"
+        )
     if real.output_uses != ours.output_uses:
-        yield (f"{head}: uses of the observer's output: real {_listing(real.output_uses)}; "
-               f"obsviz {_listing(ours.output_uses)}")
+        yield (
+            f"{head}: uses of the observer's output: real {_listing(real.output_uses)}; "
+            f"obsviz {_listing(ours.output_uses)}"
+        )
 
 
-def differences(real: Observed, ours: Observed, *, same_type_sharing: bool = True
-                ) -> list[str]:
+def differences(real: Observed, ours: Observed, *, same_type_sharing: bool = True) -> list[str]:
     """Where ``ours`` differs from ``real``, one sentence each (empty when they agree).
 
     ``same_type_sharing=False`` (for a real pass run on the model scripted without type
@@ -585,17 +665,26 @@ def differences(real: Observed, ours: Observed, *, same_type_sharing: bool = Tru
     return found
 
 
-def assert_same_as_real(ours: torch.jit.ScriptModule | torch._C.ScriptModule,
-                        real: torch.jit.ScriptModule | torch._C.ScriptModule,
-                        method_name: str = "forward", *, paths: Iterable[str] | None = None,
-                        same_type_sharing: bool = True, limit: int = 30) -> Observed:
+def assert_same_as_real(
+    ours: torch.jit.ScriptModule | torch._C.ScriptModule,
+    real: torch.jit.ScriptModule | torch._C.ScriptModule,
+    method_name: str = "forward",
+    *,
+    paths: Iterable[str] | None = None,
+    same_type_sharing: bool = True,
+    limit: int = 30,
+) -> Observed:
     """Fail, listing the differences, unless obsviz's module is observed as the real
     pass's; returns the description of obsviz's module."""
     mine = describe(ours, method_name, paths)
-    found = differences(describe(real, method_name, paths), mine,
-                        same_type_sharing=same_type_sharing)
+    found = differences(
+        describe(real, method_name, paths), mine, same_type_sharing=same_type_sharing
+    )
     if found:
         more = f"\n  ... and {len(found) - limit} more" if len(found) > limit else ""
-        raise AssertionError("obsviz's observed module differs from the real pass's:\n  "
-                             + "\n  ".join(found[:limit]) + more)
+        raise AssertionError(
+            "obsviz's observed module differs from the real pass's:\n  "
+            + "\n  ".join(found[:limit])
+            + more
+        )
     return mine

@@ -6,8 +6,7 @@ from __future__ import annotations
 # (torch names it in "Exception raised from <function> at ..." when
 # TORCH_SHOW_CPP_STACKTRACES=1; tests/test_torch_messages.py checks this table that way).
 CPP_CHECKS: tuple[tuple[str, str], ...] = (
-    ("branches for `if` should return values that are observed consistently",
-     "insertObserversFor"),
+    ("branches for `if` should return values that are observed consistently", "insertObserversFor"),
     ("Inserting observers for user defined functions is not supported", "insertObserversFor"),
     ("Can't handle the access pattern of GetAttr  in getModuleAccessPath", "getModuleAccessPath"),
     ("We don't support quantizing methods that has Object as arguments", "remapTypes"),

@@ -25,8 +25,9 @@ def require(present: bool, what: str, how_to_install: str) -> None:
 
 def require_dot() -> None:
     """Graphviz's ``dot``, which lays out every figure."""
-    require(shutil.which("dot") is not None, "Graphviz's dot",
-            "`make setup` installs Debian's graphviz")
+    require(
+        shutil.which("dot") is not None, "Graphviz's dot", "`make setup` installs Debian's graphviz"
+    )
 
 
 def require_chromium() -> None:

@@ -39,8 +39,9 @@ DROP_IN_CASES = [
 
 
 def _run(c: Case, model: torch.jit.ScriptModule, **kwargs: object) -> obsviz.Run:
-    return obsviz.insert_observers(model, c.qconfig_dict(), method_name=c.method_name,
-                                   quant_type=c.quant_type, **kwargs)
+    return obsviz.insert_observers(
+        model, c.qconfig_dict(), method_name=c.method_name, quant_type=c.quant_type, **kwargs
+    )
 
 
 @pytest.mark.parametrize("name", DROP_IN_CASES)
@@ -48,8 +49,10 @@ def test_drop_in_prepare_calibrate_convert_gives_torchs_outputs(name: str) -> No
     c = case(name)
     dynamic = c.quant_type == "dynamic"
     prepare_torch, prepare_ours = (
-        (prepare_dynamic_jit, obsviz.prepare_dynamic_jit) if dynamic
-        else (prepare_jit, obsviz.prepare_jit))
+        (prepare_dynamic_jit, obsviz.prepare_dynamic_jit)
+        if dynamic
+        else (prepare_jit, obsviz.prepare_jit)
+    )
     convert = convert_dynamic_jit if dynamic else convert_jit
     inputs = c.example_inputs()
     outputs = []
@@ -122,8 +125,10 @@ def test_prepare_jit_leaves_its_input_alone() -> None:
 def test_observer_names_are_the_same_on_every_run() -> None:
     c = case("mobilenet_v3_tiny_static")
     model = script(c)
-    names = [[(path, name, str(value)) for path, name, value in _run(c, model).inserted]
-             for _ in range(3)]
+    names = [
+        [(path, name, str(value)) for path, name, value in _run(c, model).inserted]
+        for _ in range(3)
+    ]
     assert names[0] == names[1] == names[2]
     assert [n for _, n, _ in names[0]] == [f"_observer_{i}" for i in range(len(names[0]))]
 
@@ -140,8 +145,14 @@ def test_hooks_see_every_phase_and_every_inserted_observer() -> None:
     assert len(inserted) == len(run.inserted) > 0
     assert [e.step for e in seen] == list(range(len(seen)))
     kinds = {type(e) for e in seen}
-    assert {ev.BoundaryEntry, ev.DelayMatched, ev.RuleEvaluated, ev.ObserverRecorded,
-            ev.QConfigAssigned, ev.ObservedPropagated} <= kinds
+    assert {
+        ev.BoundaryEntry,
+        ev.DelayMatched,
+        ev.RuleEvaluated,
+        ev.ObserverRecorded,
+        ev.QConfigAssigned,
+        ev.ObservedPropagated,
+    } <= kinds
 
 
 def test_phase_snapshots_fill_up_in_pass_order() -> None:
@@ -157,18 +168,21 @@ def test_phase_snapshots_fill_up_in_pass_order() -> None:
 def test_the_maps_hold_what_the_events_recorded() -> None:
     c = case("resnet_small_fbgemm")
     run = _run(c, script(c))
-    boundary = {caller.key: [callee.key for callee in callees]
-                for caller, callees in run.maps.boundary.items()}
+    boundary = {
+        caller.key: [callee.key for callee in callees]
+        for caller, callees in run.maps.boundary.items()
+    }
     entries = run.events_of(ev.BoundaryEntry)
     assert entries and all(e.callee.key in boundary[e.caller.key] for e in entries)
     delay = {first.key: second.key for first, second in run.maps.delay.items()}
     matched = {e.first.key: e.second.key for e in run.events_of(ev.DelayMatched)}
     assert matched and delay == matched
-    pass_through = {output.key: [value.key for value in inputs]
-                    for output, inputs in run.maps.pass_through.items()}
+    pass_through = {
+        output.key: [value.key for value in inputs]
+        for output, inputs in run.maps.pass_through.items()
+    }
     entries = run.events_of(ev.PassThroughEntry)
-    assert entries and all([i.key for i in e.inputs] == pass_through[e.output.key]
-                           for e in entries)
+    assert entries and all([i.key for i in e.inputs] == pass_through[e.output.key] for e in entries)
 
 
 def test_no_events_are_kept_without_recording_or_hooks() -> None:
@@ -195,24 +209,33 @@ def test_steps_can_stop_early_and_reraise_errors() -> None:
         list(obsviz.steps(script(c), c.qconfig_dict(), method_name="nope"))
 
 
-@pytest.mark.parametrize("name", ["resnet_small_fbgemm", "conv_then_linear_dynamic",
-                                  "functional_linear_relu_static", "linear_dynamic"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "resnet_small_fbgemm",
+        "conv_then_linear_dynamic",
+        "functional_linear_relu_static",
+        "linear_dynamic",
+    ],
+)
 def test_on_device_ptq_matches_torch(name: str) -> None:
     c = case(name)
     quant_type = 1 if c.quant_type == "static" else 0
     # torch's on-device prepare inlines forward in place; do it on a copy with its own types
-    model = wrap_cpp_module(torch._C._hack_do_not_use_clone_module_with_class(
-        script(c)._c, [], []))
+    model = wrap_cpp_module(torch._C._hack_do_not_use_clone_module_with_class(script(c)._c, [], []))
     torch._C._jit_pass_inline(model._c._get_method("forward").graph)
     real = torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
-        model._c, "forward", script_qconfig_dict(c.qconfig_dict()), False, quant_type)
+        model._c, "forward", script_qconfig_dict(c.qconfig_dict()), False, quant_type
+    )
     run = _run(c, model, on_device=True)
-    assert observer_placement(run.module, "observe_forward") == \
-        observer_placement(real, "observe_forward")
+    assert observer_placement(run.module, "observe_forward") == observer_placement(
+        real, "observe_forward"
+    )
     assert sorted(run.module._c._method_names()) == sorted(real._method_names())
     reset = run.module._c._get_method("reset_observers_forward")
-    assert str(reset.graph).count("reset_min_max_vals") == \
-        str(real._get_method("reset_observers_forward").graph).count("reset_min_max_vals")
+    assert str(reset.graph).count("reset_min_max_vals") == str(
+        real._get_method("reset_observers_forward").graph
+    ).count("reset_min_max_vals")
     run.module._c._get_method("observe_forward")(*c.example_inputs())
     if c.quant_type == "dynamic":  # HistogramObserver (fbgemm static) cannot reset
         reset()
@@ -241,8 +264,15 @@ def test_abandoning_steps_stops_its_worker_thread() -> None:
 
 def test_import_obsviz_leaves_pandas_to_the_views() -> None:
     """Running the pass needs no pandas; the tables (obsviz.run_view) import it when asked."""
-    code = ("import sys, obsviz; before = 'pandas' in sys.modules; import obsviz.run_view; "
-            "print(before, 'pandas' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[1])
+    code = (
+        "import sys, obsviz; before = 'pandas' in sys.modules; import obsviz.run_view; "
+        "print(before, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.stdout.split() == ["False", "True"]

@@ -83,8 +83,11 @@ def rows_by_range(table, role: str) -> list[dict]:
     return table[table.role == role].to_dict("records")
 
 
-@pytest.mark.parametrize("qconfig", [default_qconfig, get_default_qconfig("fbgemm")],
-                         ids=["minmax_per_tensor", "histogram_per_channel"])
+@pytest.mark.parametrize(
+    "qconfig",
+    [default_qconfig, get_default_qconfig("fbgemm")],
+    ids=["minmax_per_tensor", "histogram_per_channel"],
+)
 def test_ranges_and_qparams_equal_torchs_own_observers(qconfig: object) -> None:
     eager = TwoLinear().eval()
     data = batches()
@@ -96,8 +99,11 @@ def test_ranges_and_qparams_equal_torchs_own_observers(qconfig: object) -> None:
     for name in ("x", "relu", "fc2"):
         observer = oracle[name]
         scale, zero_point = observer.calculate_qparams()
-        match = [r for r in activations if torch.isclose(
-            torch.tensor(r["max"]), observer.max_val, rtol=1e-6, atol=0)]
+        match = [
+            r
+            for r in activations
+            if torch.isclose(torch.tensor(r["max"]), observer.max_val, rtol=1e-6, atol=0)
+        ]
         assert len(match) == 1, name
         row = match[0]
         assert row["min"] == pytest.approx(float(observer.min_val), rel=1e-6, abs=1e-7)
@@ -130,8 +136,7 @@ def test_ranges_read_exactly_the_calibrated_observers_state() -> None:
         assert row["min"] == float(observer.min_val.min())
         assert row["max"] == float(observer.max_val.max())
         assert torch.equal(torch.as_tensor(row["scale"]).reshape(-1), scale.reshape(-1))
-        assert torch.equal(torch.as_tensor(row["zero_point"]).reshape(-1),
-                           zero_point.reshape(-1))
+        assert torch.equal(torch.as_tensor(row["zero_point"]).reshape(-1), zero_point.reshape(-1))
 
 
 def test_a_hand_computed_observer_its_qparams_and_its_quantization_error() -> None:
@@ -152,13 +157,17 @@ def test_a_hand_computed_observer_its_qparams_and_its_quantization_error() -> No
     found = err.table[err.table.value == "x.1"].iloc[0]
     assert found["mse_local"] == pytest.approx(expected_mse, rel=1e-4)
     assert found["mse_accumulated"] == pytest.approx(expected_mse, rel=1e-4)
-    signal = float((x ** 2).sum())
+    signal = float((x**2).sum())
     assert found["sqnr_local_db"] == pytest.approx(
-        10 * math.log10(signal / (expected_mse * 4)), rel=1e-4)
+        10 * math.log10(signal / (expected_mse * 4)), rel=1e-4
+    )
 
 
-@pytest.mark.parametrize("qconfig", [default_qconfig, get_default_qconfig("fbgemm")],
-                         ids=["minmax_per_tensor", "histogram_per_channel"])
+@pytest.mark.parametrize(
+    "qconfig",
+    [default_qconfig, get_default_qconfig("fbgemm")],
+    ids=["minmax_per_tensor", "histogram_per_channel"],
+)
 def test_the_simulated_model_is_torchs_fake_quantize_chain(qconfig: object) -> None:
     eager = TwoLinear().eval()
     data = batches()
@@ -172,16 +181,23 @@ def test_the_simulated_model_is_torchs_fake_quantize_chain(qconfig: object) -> N
         low, high = (0, 255) if observer.dtype == torch.quint8 else (-128, 127)
         if observer.qscheme in (torch.per_channel_symmetric, torch.per_channel_affine):
             return torch.fake_quantize_per_channel_affine(
-                value, scale, zero_point.int(), observer.ch_axis, low, high)
-        return torch.fake_quantize_per_tensor_affine(value, float(scale), int(zero_point),
-                                                     low, high)
+                value, scale, zero_point.int(), observer.ch_axis, low, high
+            )
+        return torch.fake_quantize_per_tensor_affine(
+            value, float(scale), int(zero_point), low, high
+        )
 
     x = data[0] * 3  # beyond the calibrated ranges: clamping matters
     with torch.no_grad():
-        hidden = fake("relu", torch.relu(F.linear(fake("x", x), fake(
-            "fc1.weight", eager.fc1.weight), eager.fc1.bias)))
-        expected = fake("fc2", F.linear(hidden, fake("fc2.weight", eager.fc2.weight),
-                                        eager.fc2.bias))
+        hidden = fake(
+            "relu",
+            torch.relu(
+                F.linear(fake("x", x), fake("fc1.weight", eager.fc1.weight), eager.fc1.bias)
+            ),
+        )
+        expected = fake(
+            "fc2", F.linear(hidden, fake("fc2.weight", eager.fc2.weight), eager.fc2.bias)
+        )
     assert torch.allclose(cal.simulate(x), expected, atol=1e-6, rtol=0)
     assert not torch.allclose(eager(x), expected, atol=1e-6, rtol=0)
 
@@ -229,8 +245,7 @@ def test_fake_quantize_observers_of_a_qat_qconfig() -> None:
         assert row["min"] == float(inner.min_val.min())
         assert row["max"] == float(inner.max_val.max())
         assert torch.equal(torch.as_tensor(row["scale"]).reshape(-1), scale.reshape(-1))
-        assert torch.equal(torch.as_tensor(row["zero_point"]).reshape(-1),
-                           zero_point.reshape(-1))
+        assert torch.equal(torch.as_tensor(row["zero_point"]).reshape(-1), zero_point.reshape(-1))
 
 
 def test_a_module_from_torchs_own_prepare_jit_without_running_the_pass() -> None:
@@ -260,8 +275,9 @@ def test_calibrating_leaves_the_model_and_run_module_alone_unless_inplace() -> N
     assert cal.module is not run.module
     cal = run.calibrate(batches(), inplace=True, progress=False)
     assert cal.module is run.module
-    assert any(not torch.equal(observed_before[k], run.module.state_dict()[k])
-               for k in observed_before)
+    assert any(
+        not torch.equal(observed_before[k], run.module.state_dict()[k]) for k in observed_before
+    )
 
 
 def test_a_bad_batch_names_itself_and_keeps_what_earlier_batches_recorded() -> None:
@@ -270,8 +286,10 @@ def test_a_bad_batch_names_itself_and_keeps_what_earlier_batches_recorded() -> N
     reference = run.calibrate(good, progress=False)
     for bad in (torch.randn(5, 3), "not a tensor"):
         cal_module = obsviz.insert_observers(
-            torch.jit.script(TwoLinear().eval()), {"": default_qconfig}).module
+            torch.jit.script(TwoLinear().eval()), {"": default_qconfig}
+        ).module
         from obsviz.calib.calibration import calibrate_module
+
         with pytest.raises(obsviz.ObsvizError) as caught:
             calibrate_module(cal_module, [*good, bad], show_progress=False)
         message = str(caught.value)
@@ -311,8 +329,9 @@ def test_samples_inputs_are_reproducible_batches_of_the_example_shape() -> None:
 
 
 def test_importing_obsviz_loads_neither_pandas_nor_matplotlib() -> None:
-    code = ("import sys, obsviz; obsviz.calibration; "
-            "print('pandas' in sys.modules, 'matplotlib' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, obsviz; obsviz.calibration; "
+        "print('pandas' in sys.modules, 'matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

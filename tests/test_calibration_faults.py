@@ -22,8 +22,9 @@ def activations_in_order(cal: obsviz.calib.Calibration) -> list[str]:
     return [s.observer_path for s in cal.sites if s.role == "activation"]
 
 
-@pytest.mark.parametrize("qconfig", [default_qconfig, get_default_qconfig("fbgemm")],
-                         ids=["minmax", "histogram"])
+@pytest.mark.parametrize(
+    "qconfig", [default_qconfig, get_default_qconfig("fbgemm")], ids=["minmax", "histogram"]
+)
 def test_one_channel_1000x_is_flagged_and_it_and_what_follows_rank_worst(qconfig) -> None:
     run = obsviz.insert_observers(scripted(OutlierChannel()), {"": qconfig})
     batches = data((2, 3, 8, 8))
@@ -63,10 +64,10 @@ def test_a_branch_never_taken_is_flagged_as_seeing_no_data() -> None:
     run = obsviz.insert_observers(scripted(RareBranch()), {"": default_qconfig})
     cal = run.calibrate(data((2, 8), n=3), progress=False)
     no_data = cal.flags.of("no_data")
-    assert {(f.module_path, f.role) for f in no_data} == {("rare", "weight"),
-                                                           ("", "activation")}
-    assert all(f.severity == "error" and "any of the 3 calibration batches" in f.message
-               for f in no_data)
+    assert {(f.module_path, f.role) for f in no_data} == {("rare", "weight"), ("", "activation")}
+    assert all(
+        f.severity == "error" and "any of the 3 calibration batches" in f.message for f in no_data
+    )
     rare = cal.ranges[cal.ranges.module_path == "rare"].iloc[0]
     assert rare["batches"] == 0
 
@@ -75,16 +76,16 @@ def test_a_branch_an_attribute_turns_off_is_harmless_and_says_so() -> None:
     run = obsviz.insert_observers(scripted(Gated()), {"": default_qconfig})
     cal = run.calibrate(data((2, 8), n=2), progress=False)
     no_data = cal.flags.of("no_data")
-    assert no_data and all(f.severity == "info" and "use_extra" in f.message
-                           for f in no_data)
+    assert no_data and all(f.severity == "info" and "use_extra" in f.message for f in no_data)
 
 
-def output_sqnr(model: torch.jit.ScriptModule, converted: torch.jit.ScriptModule,
-                batches: list[torch.Tensor]) -> float:
+def output_sqnr(
+    model: torch.jit.ScriptModule, converted: torch.jit.ScriptModule, batches: list[torch.Tensor]
+) -> float:
     with torch.no_grad():
         ref = torch.cat([model(b) for b in batches])
         got = torch.cat([converted(b) for b in batches])
-    return float(10 * torch.log10((ref ** 2).sum() / ((got - ref) ** 2).sum()))
+    return float(10 * torch.log10((ref**2).sum() / ((got - ref) ** 2).sum()))
 
 
 def converted(model: torch.jit.ScriptModule, qconfig_dict: dict, batches: list) -> object:
@@ -106,7 +107,6 @@ def test_sensitivity_ranks_the_fragile_layer_first_and_its_suggestion_pays_off()
     assert dict(suggestion) == {"": default_qconfig, "fc2": None}
     assert suggestion.sqnr_db - suggestion.baseline_db >= 3.0
     before = output_sqnr(model, converted(model, qconfig_dict, calibration_batches), held_out)
-    after = output_sqnr(model, converted(model, dict(suggestion), calibration_batches),
-                        held_out)
+    after = output_sqnr(model, converted(model, dict(suggestion), calibration_batches), held_out)
     # measured: +4.7 dB on the converted model over held-out batches (18.0 -> 22.7 dB)
     assert after - before >= 3.0

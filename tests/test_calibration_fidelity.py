@@ -35,18 +35,16 @@ def test_the_simulation_agrees_with_the_converted_model(name: str, quant_type: s
         observed = obsviz.prepare_jit(model, {"": get_default_qconfig("fbgemm")})
     else:
         observed = obsviz.prepare_dynamic_jit(model, {"": default_dynamic_qconfig})
-    cal = observed._obsviz_run.calibrate(obsviz.samples.inputs(name, 4, seed=1),
-                                         progress=False)
+    cal = observed._obsviz_run.calibrate(obsviz.samples.inputs(name, 4, seed=1), progress=False)
     err = cal.error(obsviz.samples.inputs(name, 4, seed=2), progress=False)
-    comparison = err.against_converted(obsviz.samples.inputs(name, 4, seed=2),
-                                       progress=False)
+    comparison = err.against_converted(obsviz.samples.inputs(name, 4, seed=2), progress=False)
     assert comparison.converted_vs_simulated.sqnr_db >= THRESHOLD_DB, str(comparison)
     # the converted model does lose something, and the simulation says how much
     assert comparison.converted_vs_float.sqnr_db < THRESHOLD_DB
     assert comparison.simulated_vs_float.sqnr_db == pytest.approx(
-        comparison.converted_vs_float.sqnr_db, abs=0.5)
-    assert err.output.sqnr_db == pytest.approx(comparison.simulated_vs_float.sqnr_db,
-                                               abs=1e-6)
+        comparison.converted_vs_float.sqnr_db, abs=0.5
+    )
+    assert err.output.sqnr_db == pytest.approx(comparison.simulated_vs_float.sqnr_db, abs=1e-6)
 
 
 def test_the_simulation_is_torchs_debug_convert() -> None:
@@ -54,8 +52,9 @@ def test_the_simulation_is_torchs_debug_convert() -> None:
     simulation's arithmetic, done by torch."""
     model = obsviz.samples.load("resnet_small")
     observed = obsviz.prepare_jit(model, {"": get_default_qconfig("fbgemm")})
-    cal = observed._obsviz_run.calibrate(obsviz.samples.inputs("resnet_small", 2, seed=1),
-                                         progress=False)
+    cal = observed._obsviz_run.calibrate(
+        obsviz.samples.inputs("resnet_small", 2, seed=1), progress=False
+    )
     debug = torch.ao.quantization.convert_jit(cal.module, debug=True)
     for (x,) in obsviz.samples.inputs("resnet_small", 2, seed=2):
         assert torch.allclose(cal.simulate(x), debug(x), atol=1e-5, rtol=0)

@@ -43,9 +43,11 @@ def test_explain_of_a_weight_shows_its_observers_qparams_and_error(calibrated):
     assert ex.calibration.high == float(observer.max_val.max())
     weight = cal.module.conv2.weight.detach()
     quantized = torch.fake_quantize_per_channel_affine(
-        weight, scale.float(), zero_point.int(), 0, -128, 127)
-    expected = 10 * math.log10(float((weight.double() ** 2).sum())
-                               / float(((quantized - weight).double() ** 2).sum()))
+        weight, scale.float(), zero_point.int(), 0, -128, 127
+    )
+    expected = 10 * math.log10(
+        float((weight.double() ** 2).sum()) / float(((quantized - weight).double() ** 2).sum())
+    )
     assert ex.calibration.error["sqnr_local_db"] == pytest.approx(expected, abs=1e-3)
     assert ex.calibration.error["sqnr_accumulated_db"] == pytest.approx(expected, abs=1e-3)
     text, page = str(ex), ex._repr_html_()
@@ -59,10 +61,14 @@ def test_explain_of_an_activation_shows_the_range_its_observer_holds(calibrated)
     observer = _observer(cal, ex)
     scale, zero_point = observer.calculate_qparams()
     assert ex.calibration.scale == float(scale) and ex.calibration.zero_point == int(zero_point)
-    assert (ex.calibration.low, ex.calibration.high) == (float(observer.min_val),
-                                                          float(observer.max_val))
-    for shown in (f"scale {float(scale):.6g}, zero_point {int(zero_point)}",
-                  f"[{float(observer.min_val):.6g}, {float(observer.max_val):.6g}]"):
+    assert (ex.calibration.low, ex.calibration.high) == (
+        float(observer.min_val),
+        float(observer.max_val),
+    )
+    for shown in (
+        f"scale {float(scale):.6g}, zero_point {int(zero_point)}",
+        f"[{float(observer.min_val):.6g}, {float(observer.max_val):.6g}]",
+    ):
         assert shown in str(ex)
     assert html.escape(f"{float(observer.max_val):.6g}") in ex._repr_html_()
 
@@ -80,8 +86,9 @@ def test_explanation_given_a_calibration(calibrated):
     assert plain.calibration is None and "calibrated observer" not in str(plain)
     given = plain.with_calibration(cal)
     assert given.calibration == run.explain("x.14").calibration
-    uncalibrated = obsviz.insert_observers(scripted(OutlierChannel()),
-                                           {"": get_default_qconfig("fbgemm")})
+    uncalibrated = obsviz.insert_observers(
+        scripted(OutlierChannel()), {"": get_default_qconfig("fbgemm")}
+    )
     assert uncalibrated.explain("x.14").calibration is None
 
 
@@ -89,13 +96,19 @@ def test_explanation_given_a_calibration(calibrated):
 def _overlay_edges(svg: str) -> dict[str, tuple[str, list[str]]]:
     """Per observer named in an overlaid edge's tooltip: (stroke colour, label lines)."""
     edges = {}
-    for block in re.findall(r'<g id="edge\d+" class="edge[^"]*overlay[^"]*">(.*?)</g>\n'
-                            r'((?:<text[^>]*>[^<]*</text>\n)*)', svg, re.S):
+    for block in re.findall(
+        r'<g id="edge\d+" class="edge[^"]*overlay[^"]*">(.*?)</g>\n'
+        r"((?:<text[^>]*>[^<]*</text>\n)*)",
+        svg,
+        re.S,
+    ):
         body, texts = block
         observer = re.search(r"observed by (_observer_\d+)", body).group(1)
         stroke = re.search(r'<path fill="none" stroke="([^"]+)"', body).group(1).upper()
-        edges[observer] = (stroke, [html.unescape(t) for t in re.findall(r">([^<]*)</text>",
-                                                                          texts)])
+        edges[observer] = (
+            stroke,
+            [html.unescape(t) for t in re.findall(r">([^<]*)</text>", texts)],
+        )
     return edges
 
 
@@ -105,9 +118,11 @@ def _weight_sqnr(cal, conv: str) -> tuple[str, float]:
     scale, zero_point = getattr(module, name).calculate_qparams()
     weight = module.weight.detach()
     quantized = torch.fake_quantize_per_channel_affine(
-        weight, scale.float(), zero_point.int(), 0, -128, 127)
-    return name, 10 * math.log10(float((weight.double() ** 2).sum())
-                                 / float(((quantized - weight).double() ** 2).sum()))
+        weight, scale.float(), zero_point.int(), 0, -128, 127
+    )
+    return name, 10 * math.log10(
+        float((weight.double() ** 2).sum()) / float(((quantized - weight).double() ** 2).sum())
+    )
 
 
 def test_sqnr_overlay_colours_each_observed_value_by_its_error(calibrated):
@@ -141,8 +156,7 @@ def test_range_overlay_labels_each_value_with_its_observers_range(calibrated):
 
 def test_overlay_refuses_what_it_cannot_draw(calibrated):
     run, cal = calibrated
-    fresh = obsviz.insert_observers(scripted(OutlierChannel()),
-                                    {"": get_default_qconfig("fbgemm")})
+    fresh = obsviz.insert_observers(scripted(OutlierChannel()), {"": get_default_qconfig("fbgemm")})
     with pytest.raises(RenderError, match="run.calibrate"):
         fresh.render(overlay="range")
     unmeasured = fresh.calibrate([torch.randn(1, 3, 8, 8)], progress=False)
@@ -151,59 +165,80 @@ def test_overlay_refuses_what_it_cannot_draw(calibrated):
     fresh.render(overlay="range", calibration=unmeasured)
     with pytest.raises(RenderError, match="'sqnr', 'range'"):
         run.render(overlay="mse")
-    with pytest.raises(RenderError, match="when=\"after\""):
+    with pytest.raises(RenderError, match='when="after"'):
         run.render(overlay="sqnr", when="diff")
 
 
 # ---------------------------------------------------------------------- report and CLI
 def _table_rows(page: str, anchor: str) -> list[dict[str, str]]:
     """The rows of the table in the report's ``<details id=anchor>``, as text by column."""
-    section = page[page.index(f"<details id='{anchor}'"):]
-    table = section[section.index("<table>"):section.index("</table>")]
+    section = page[page.index(f"<details id='{anchor}'") :]
+    table = section[section.index("<table>") : section.index("</table>")]
     head = [html.unescape(c) for c in re.findall(r"<th>(.*?)</th>", table)]
     rows = []
     for row in re.findall(r"<tr>(<td.*?)</tr>", table):
-        cells = [html.unescape(re.sub(r"<[^>]+>", "", c))
-                 for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        cells = [
+            html.unescape(re.sub(r"<[^>]+>", "", c))
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", row)
+        ]
         rows.append(dict(zip(head, cells, strict=True)))
     return rows
 
 
 def _observer_calls(module: torch.jit.ScriptModule) -> list[str]:
     """The observers the top-level graph calls, in order."""
-    return [node.s("name") for node in module.graph.nodes()
-            if node.kind() == "prim::GetAttr" and node.s("name").startswith("_observer_")]
+    return [
+        node.s("name")
+        for node in module.graph.nodes()
+        if node.kind() == "prim::GetAttr" and node.s("name").startswith("_observer_")
+    ]
 
 
 def test_cli_report_with_inputs_has_a_calibration_section_torch_agrees_with(tmp_path, capsys):
     from torch.ao.quantization.quantize_jit import prepare_jit
 
     from obsviz.__main__ import main
+
     batches = obsviz.samples.inputs("resnet_small", 3)
     inputs, out = tmp_path / "inputs.pt", tmp_path / "report.html"
     torch.save(batches, inputs)
-    status = main(["report", "--sample", "resnet_small", "--inputs", str(inputs),
-                   "--out", str(out), "--no-progress"])
+    status = main(
+        [
+            "report",
+            "--sample",
+            "resnet_small",
+            "--inputs",
+            str(inputs),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     page = out.read_text()
     assert "<a href='#calibration'>" in page and "<section id='calibration'>" in page
     # torch's own prepare_jit, calibrated on the same batches: the same observers hold the
     # same qparams as the report's ranges table shows
-    theirs = prepare_jit(obsviz.samples.load("resnet_small"),
-                         {"": get_default_qconfig("fbgemm")})
+    theirs = prepare_jit(obsviz.samples.load("resnet_small"), {"": get_default_qconfig("fbgemm")})
     for batch in batches:
         theirs(*batch)
     # (torch and obsviz number the top-level observers differently: pair them by call order)
-    ours = obsviz.prepare_jit(obsviz.samples.load("resnet_small"),
-                              {"": get_default_qconfig("fbgemm")})
-    rows = {r["observer"]: r for r in _table_rows(page, "calibration-ranges")
-            if r["module_path"] == "<top>"}
+    ours = obsviz.prepare_jit(
+        obsviz.samples.load("resnet_small"), {"": get_default_qconfig("fbgemm")}
+    )
+    rows = {
+        r["observer"]: r
+        for r in _table_rows(page, "calibration-ranges")
+        if r["module_path"] == "<top>"
+    }
     pairs = list(zip(_observer_calls(theirs), _observer_calls(ours), strict=True))
     assert len(pairs) == len(rows) == 3
     for their_name, our_name in pairs:
         scale, zero_point = getattr(theirs, their_name).calculate_qparams()
         assert (rows[our_name]["scale"], rows[our_name]["zero_point"]) == (
-            f"{float(scale):.6g}", str(int(zero_point)))
+            f"{float(scale):.6g}",
+            str(int(zero_point)),
+        )
     worst = _table_rows(page, "calibration-error")
     sqnr = [float(r["sqnr_accumulated_db"]) for r in worst]
     assert sqnr == sorted(sqnr) and len(worst) == 12
@@ -216,30 +251,45 @@ def test_cli_report_with_inputs_has_a_calibration_section_torch_agrees_with(tmp_
 def test_calibration_section_escapes_model_names(tmp_path):
     from obsviz.report import ReportHeader, build_report, render_html
     from tests.hostile_models import EVIL_METHOD, EVIL_VALUE, hostile_model
-    run = obsviz.insert_observers(hostile_model(), {"": get_default_qconfig("fbgemm")},
-                                  method_name=EVIL_METHOD)
+
+    run = obsviz.insert_observers(
+        hostile_model(), {"": get_default_qconfig("fbgemm")}, method_name=EVIL_METHOD
+    )
     batches = [torch.randn(1, 3, 4, 4) for _ in range(2)]
     cal = run.calibrate(batches, progress=False)
     cal.error(batches, progress=False)
     assert EVIL_VALUE.removeprefix("%") in set(cal.ranges.value)  # it reaches the section
-    page = render_html(build_report(run, ReportHeader("hostile"), figures=(),
-                                    calibration=cal))
-    section = page[page.index("<section id='calibration'>"):]
+    page = render_html(build_report(run, ReportHeader("hostile"), figures=(), calibration=cal))
+    section = page[page.index("<section id='calibration'>") :]
     assert html.escape(EVIL_VALUE) in section
     assert not re.search(r"<(img|script)\b|<svg[^>]*\sonload", page, re.I)
 
 
-@pytest.mark.parametrize("saved, message", [
-    ({"x": 1}, "holds a dict"),
-    ([], "holds a list, not a non-empty list"),
-    ([(torch.zeros(1), "text")], r"batch 0 is \(Tensor, str\)"),
-])
+@pytest.mark.parametrize(
+    "saved, message",
+    [
+        ({"x": 1}, "holds a dict"),
+        ([], "holds a list, not a non-empty list"),
+        ([(torch.zeros(1), "text")], r"batch 0 is \(Tensor, str\)"),
+    ],
+)
 def test_cli_refuses_inputs_it_cannot_calibrate_on(saved, message, tmp_path, capsys):
     from obsviz.__main__ import EXIT_BAD_INPUT, main
+
     inputs = tmp_path / "inputs.pt"
     torch.save(saved, inputs)
-    status = main(["report", "--sample", "resnet_small", "--inputs", str(inputs),
-                   "--out", str(tmp_path / "r.html"), "--no-progress"])
+    status = main(
+        [
+            "report",
+            "--sample",
+            "resnet_small",
+            "--inputs",
+            str(inputs),
+            "--out",
+            str(tmp_path / "r.html"),
+            "--no-progress",
+        ]
+    )
     assert status == EXIT_BAD_INPUT
     assert re.search(f"--inputs {re.escape(str(inputs))}: {message}", capsys.readouterr().err)
 
@@ -260,13 +310,16 @@ class FunctionalRelu(torch.nn.Module):
 
 
 def test_a_value_named_as_the_tables_name_it_finds_that_observer():
-    run = obsviz.insert_observers(torch.jit.script(FunctionalRelu().eval()),
-                                  {"": get_default_qconfig("fbgemm")})
+    run = obsviz.insert_observers(
+        torch.jit.script(FunctionalRelu().eval()), {"": get_default_qconfig("fbgemm")}
+    )
     cal = run.calibrate([torch.randn(1, 3, 8, 8)], progress=False)
     observed_names = {(s.module_path, s.value) for s in cal.sites}
     ranges = cal.ranges
-    assert any((r.module_path, r.value) in observed_names and r.value != s.value
-               for r, s in zip(ranges.itertuples(), cal.sites, strict=True))  # the trap
+    assert any(
+        (r.module_path, r.value) in observed_names and r.value != s.value
+        for r, s in zip(ranges.itertuples(), cal.sites, strict=True)
+    )  # the trap
     for row in ranges.itertuples():
         site = cal.site(row.value, module=row.module_path, method=row.method)
         assert site.attribute == row.observer

@@ -22,6 +22,7 @@ from .failure_models import AuxHead, StochasticDepthBlocks
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from obsviz import samples
+
     path = tmp_path_factory.mktemp("models") / "resnet_small.pt"
     torch.jit.save(samples.load("resnet_small"), str(path))
     return path
@@ -35,9 +36,19 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 def test_report_of_a_saved_model(saved_model, tmp_path, capsys):
     out = tmp_path / "sub" / "report.html"
-    status, stdout, err = run_cli(capsys, "report", str(saved_model), "--qconfig", "qnnpack",
-                                  "--set", "fc=none", "--set", "layer4.0=fbgemm",
-                                  "--out", str(out))
+    status, stdout, err = run_cli(
+        capsys,
+        "report",
+        str(saved_model),
+        "--qconfig",
+        "qnnpack",
+        "--set",
+        "fc=none",
+        "--set",
+        "layer4.0=fbgemm",
+        "--out",
+        str(out),
+    )
     assert status == 0, err
     assert f"report written to {out}" in stdout
     page = out.read_text()
@@ -48,8 +59,9 @@ def test_report_of_a_saved_model(saved_model, tmp_path, capsys):
 
 def test_dynamic_report_explains_unobserved_activations(tmp_path, capsys):
     out = tmp_path / "dynamic.html"
-    status, _, err = run_cli(capsys, "report", "--sample", "resnet_small", "--qconfig",
-                             "dynamic", "--out", str(out))
+    status, _, err = run_cli(
+        capsys, "report", "--sample", "resnet_small", "--qconfig", "dynamic", "--out", str(out)
+    )
     assert status == 0, err
     page = out.read_text()
     assert "<code>dynamic_rules</code>" in page
@@ -61,8 +73,18 @@ def test_explain_prints_the_explanation(saved_model, capsys):
     assert status == 0
     assert out.startswith("<top>:forward:%8  (prim::CallMethod)\nnot observed [delayed]")
     assert "delayObservingValuesInPattern(pattern=nn_conv2d_nn_relu" in out
-    status, out, _ = run_cli(capsys, "explain", "--sample", "resnet_small", "out.9",
-                             "--module", "layer1.0", "--method", "forward", "--no-fold")
+    status, out, _ = run_cli(
+        capsys,
+        "explain",
+        "--sample",
+        "resnet_small",
+        "out.9",
+        "--module",
+        "layer1.0",
+        "--method",
+        "forward",
+        "--no-fold",
+    )
     assert status == 0
     assert "layer1.0:forward:%out.9  (aten::add_)" in out
     assert "inplace_add_nn_relu" in out and "folded" not in out
@@ -92,35 +114,55 @@ def test_a_suggested_fold_is_spelled_as_an_option_and_the_option_applies_it(tmp_
     assert f"obsviz Run: {count_observer_calls(wrap_cpp_module(real))} observers" in out
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["report", "{missing}"], "no such file"),
-    (["report", "{text}"], "not a TorchScript file"),
-    (["report", "{pickle}"], "Is it a state_dict or a torch.save() pickle?"),
-    (["report", "--sample", "resnet_small", "--qconfig", "fbgem"],
-     "unknown qconfig 'fbgem'. Did you mean 'fbgemm'?"),
-    (["report", "--sample", "resnet_small", "--set", "layer1.0.cnv1=none"],
-     "no submodule at path 'layer1.0.cnv1'. Closest module paths: 'layer1.0.conv1'"),
-    (["report", "--sample", "resnet_small", "--set", "fc=qnnpak"],
-     "unknown qconfig 'qnnpak'. Did you mean 'qnnpack'?"),
-    (["report", "--sample", "resnet_small", "--set", "fc"], "expected PATH=QCONFIG"),
-    (["report", "--sample", "resnet_small", "--set", "fc=dynamic"],
-     "dynamic is a dynamic qconfig but --qconfig fbgemm is static"),
-    (["report", "--sample", "resnet_smal"], "Did you mean 'resnet_small'"),
-    (["report"], "no model: give a file saved with torch.jit.save, or --sample NAME"),
-    (["explain", "--sample", "resnet_small", "%nope"], "no value named %nope"),
-    (["explain", "--sample", "resnet_small", "%x.1", "--module", "layer9"],
-     "Closest module paths: 'layer4'"),
-    (["explain", "--sample", "resnet_small"], "which value?"),
-    (["summary", "--sample", "resnet_small", "--fold-attribute", "stride"],
-     "conv1.stride is tuple; only bool, int, float and str attributes can be folded"),
-    (["summary", "--sample", "resnet_small", "--fold-attribute", "trainig"],
-     "no module of the model has an attribute 'trainig' to fold"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["report", "{missing}"], "no such file"),
+        (["report", "{text}"], "not a TorchScript file"),
+        (["report", "{pickle}"], "Is it a state_dict or a torch.save() pickle?"),
+        (
+            ["report", "--sample", "resnet_small", "--qconfig", "fbgem"],
+            "unknown qconfig 'fbgem'. Did you mean 'fbgemm'?",
+        ),
+        (
+            ["report", "--sample", "resnet_small", "--set", "layer1.0.cnv1=none"],
+            "no submodule at path 'layer1.0.cnv1'. Closest module paths: 'layer1.0.conv1'",
+        ),
+        (
+            ["report", "--sample", "resnet_small", "--set", "fc=qnnpak"],
+            "unknown qconfig 'qnnpak'. Did you mean 'qnnpack'?",
+        ),
+        (["report", "--sample", "resnet_small", "--set", "fc"], "expected PATH=QCONFIG"),
+        (
+            ["report", "--sample", "resnet_small", "--set", "fc=dynamic"],
+            "dynamic is a dynamic qconfig but --qconfig fbgemm is static",
+        ),
+        (["report", "--sample", "resnet_smal"], "Did you mean 'resnet_small'"),
+        (["report"], "no model: give a file saved with torch.jit.save, or --sample NAME"),
+        (["explain", "--sample", "resnet_small", "%nope"], "no value named %nope"),
+        (
+            ["explain", "--sample", "resnet_small", "%x.1", "--module", "layer9"],
+            "Closest module paths: 'layer4'",
+        ),
+        (["explain", "--sample", "resnet_small"], "which value?"),
+        (
+            ["summary", "--sample", "resnet_small", "--fold-attribute", "stride"],
+            "conv1.stride is tuple; only bool, int, float and str attributes can be folded",
+        ),
+        (
+            ["summary", "--sample", "resnet_small", "--fold-attribute", "trainig"],
+            "no module of the model has an attribute 'trainig' to fold",
+        ),
+    ],
+)
 def test_bad_input_gives_a_clear_error(argv, message, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("not a model")
     torch.save({"weight": torch.zeros(2)}, str(tmp_path / "state.pt"))
-    files = {"missing": str(tmp_path / "missing.pt"), "text": str(tmp_path / "notes.txt"),
-             "pickle": str(tmp_path / "state.pt")}
+    files = {
+        "missing": str(tmp_path / "missing.pt"),
+        "text": str(tmp_path / "notes.txt"),
+        "pickle": str(tmp_path / "state.pt"),
+    }
     argv = [arg.format(**files) for arg in argv]
     status, _, err = run_cli(capsys, *argv)
     assert status == 2
@@ -142,10 +184,10 @@ def test_python_m_obsviz_is_the_obsviz_command(saved_model):
         script = Path(shutil.which("obsviz") or "")
     assert script.is_file(), "the obsviz console script is not installed (pip install -e .)"
     argv = ["explain", str(saved_model), "%8", "--module", ""]
-    as_module = subprocess.run([sys.executable, "-m", "obsviz", *argv], capture_output=True,
-                               text=True, timeout=120)
-    as_script = subprocess.run([str(script), *argv], capture_output=True, text=True,
-                               timeout=120)
+    as_module = subprocess.run(
+        [sys.executable, "-m", "obsviz", *argv], capture_output=True, text=True, timeout=120
+    )
+    as_script = subprocess.run([str(script), *argv], capture_output=True, text=True, timeout=120)
     assert as_module.returncode == as_script.returncode == 0, as_module.stderr
     assert as_module.stdout == as_script.stdout
     assert "not observed [delayed]" in as_module.stdout

@@ -62,9 +62,13 @@ def test_real_pass_matches_record(name: str) -> None:
         # The pass returns, but reading the corrupt module it returns is undefined
         # behaviour: it raises one error or another (c.real_raises is the usual one) or
         # crashes the process, so it runs in a process of its own.
-        result = subprocess.run([sys.executable, "-c", REAL_PASS_IN_A_SUBPROCESS, name],
-                                capture_output=True, text=True, timeout=300,
-                                cwd=Path(__file__).resolve().parent.parent)
+        result = subprocess.run(
+            [sys.executable, "-c", REAL_PASS_IN_A_SUBPROCESS, name],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         assert "the pass returned" in result.stdout, result.stderr[-2000:]
         assert result.returncode != 0
         return

@@ -69,8 +69,14 @@ print(json.dumps(report, indent=1, sort_keys=True))
 
 def _run_in_subprocess(hash_seed: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, *CASES], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, *CASES],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_processes_give_the_same_names_tables_and_explanations() -> None:

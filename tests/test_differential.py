@@ -37,14 +37,16 @@ from .real_messages import cpp_check, torch_message
 
 
 def _engine(case: Case, model: torch.jit.ScriptModule) -> obsviz.Run:
-    return obsviz.insert_observers(model, case.qconfig_dict(), method_name=case.method_name,
-                                   quant_type=case.quant_type)
+    return obsviz.insert_observers(
+        model, case.qconfig_dict(), method_name=case.method_name, quant_type=case.quant_type
+    )
 
 
 def _unshared(case: Case) -> torch.jit.ScriptModule:
     torch.manual_seed(0)
     return torch.jit._recursive.create_script_module(
-        case.build(), torch.jit._recursive.infer_methods_to_compile, share_types=False)
+        case.build(), torch.jit._recursive.infer_methods_to_compile, share_types=False
+    )
 
 
 def _real_cpp_module(case: Case, model: torch.jit.ScriptModule) -> torch._C.ScriptModule:
@@ -60,9 +62,13 @@ def test_placement_matches_real_pass(case: Case) -> None:
             real_insert_observers(case, model)
         oracle = _real_cpp_module(case, _unshared(case))
         observed = _engine(case, model).module
-        assert_same_as_real(observed, oracle, case.method_name,
-                            paths=walked_paths(observed, case.method_name),
-                            same_type_sharing=False)
+        assert_same_as_real(
+            observed,
+            oracle,
+            case.method_name,
+            paths=walked_paths(observed, case.method_name),
+            same_type_sharing=False,
+        )
     elif case.real_raises == LOOP_SHARED_TYPE_MSG:
         real = _real_cpp_module(case, model)
         run = _engine(case, model)
@@ -81,4 +87,3 @@ def test_placement_matches_real_pass(case: Case) -> None:
     else:
         real = _real_cpp_module(case, model)
         assert_same_as_real(_engine(case, model).module, real, case.method_name)
-

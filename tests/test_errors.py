@@ -162,6 +162,9 @@ class Unscriptable(nn.Module):
 
 def test_an_observer_that_cannot_be_scripted_names_the_qconfig_key() -> None:
     bad = torch.ao.quantization.QConfig(activation=Unscriptable, weight=Unscriptable)
-    with pytest.raises(obsviz.ObsvizError, match=r"cannot script the observers of "
-                                                 r"qconfig_dict\['fc'\]"):
+    with pytest.raises(
+        obsviz.ObsvizError,
+        match=r"cannot script the observers of "
+        r"qconfig_dict\['fc'\]",
+    ):
         obsviz.insert_observers(_scripted(ConvNet), {"": None, "fc": bad})

@@ -44,26 +44,36 @@ def _module_at(root: torch._C.ScriptModule, path: str) -> torch._C.ScriptModule:
 def test_observed_exactly_when_an_observer_is_called_on_the_value(case: Case) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = obsviz.insert_observers(script(case), case.qconfig_dict(),
-                                      method_name=case.method_name, quant_type=case.quant_type)
+        run = obsviz.insert_observers(
+            script(case),
+            case.qconfig_dict(),
+            method_name=case.method_name,
+            quant_type=case.quant_type,
+        )
     values = run.values()
     assert len(values)
     calls: dict[tuple[str, str], set[int]] = {}
     duplicated = values.duplicated(["module_path", "method", "value"], keep=False)
     for row, twice in zip(values.itertuples(index=False), duplicated, strict=True):
         module = _module_at(run.module._c, row.module_path)
-        is_method = module._has_method(row.method) and row.graph.endswith(f".{row.method}") \
+        is_method = (
+            module._has_method(row.method)
+            and row.graph.endswith(f".{row.method}")
             and row.graph.rsplit(".", 1)[0] == module._type().qualified_name()
+        )
         key = (row.module_path, row.method)
         if key not in calls:
             calls[key] = _observed_uniques(module, row.method) if is_method else set()
         if twice:  # a name preprocessing reused: explain by reference instead
-            ref = ValueRef(GraphRef(row.graph, "method" if is_method else "function"),
-                           row.unique, row.value, row.module_path)
+            ref = ValueRef(
+                GraphRef(row.graph, "method" if is_method else "function"),
+                row.unique,
+                row.value,
+                row.module_path,
+            )
             e = run.explain(ref)
         else:
-            e = run.explain(row.value, module=row.module_path, method=row.method,
-                            names="model")
+            e = run.explain(row.value, module=row.module_path, method=row.method, names="model")
         assert e.value.unique == row.unique and e.value.graph.qualname == row.graph
         expected = row.unique in calls[key]
         assert e.observed == expected, f"{e}"

@@ -36,8 +36,12 @@ def explorer(model: torch.jit.ScriptModule) -> obsviz.Explorer:
 
 def text(html: str) -> str:
     """What a person reads in an HTML view."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&lt;", "<") \
-        .replace("&gt;", ">").replace("&#x27;", "'")
+    return (
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#x27;", "'")
+    )
 
 
 def svg(html: str) -> str:
@@ -62,6 +66,7 @@ def test_opens_on_the_given_qconfig_dict(explorer: obsviz.Explorer) -> None:
 
 def test_the_legend_is_the_figures_style_table(explorer: obsviz.Explorer) -> None:
     from obsviz.figures import style
+
     legend = explorer.legend.value
     for state in style.STATES.values():
         assert state.legend in text(legend)
@@ -72,7 +77,8 @@ def test_the_legend_is_the_figures_style_table(explorer: obsviz.Explorer) -> Non
 
 # ---------------------------------------------------------------------- toggling qconfigs
 def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
-        explorer: obsviz.Explorer) -> None:
+    explorer: obsviz.Explorer,
+) -> None:
     before_graph = explorer.graph.value
     row = explorer.tree.rows["layer1"]
     row.dropdown.value = "None"  # what picking "None" in layer1's menu does
@@ -109,8 +115,9 @@ def test_quant_type_and_inherit_back(explorer: obsviz.Explorer) -> None:
     assert explorer.session.runs_made == 3  # the start, dynamic, fc None; the rest were kept
 
 
-def test_the_code_runs_and_gives_the_same_run(explorer: obsviz.Explorer,
-                                              model: torch.jit.ScriptModule) -> None:
+def test_the_code_runs_and_gives_the_same_run(
+    explorer: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
     explorer.set_qconfig("layer3", "dynamic")
     explorer.set_qconfig("layer4.0.conv2", "None")
     scope: dict = {"model": model}
@@ -122,13 +129,15 @@ def test_the_code_runs_and_gives_the_same_run(explorer: obsviz.Explorer,
 
 def test_repeated_blocks_toggle_one_submodule_alone() -> None:
     from obsviz.samples import BasicBlock, ResNet
+
     torch.manual_seed(0)
     model = torch.jit.script(ResNet(BasicBlock, [2, 2, 1, 1], 10, width=8).eval())
     explorer = obsviz.Explorer(model, STATIC)
     explorer.set_qconfig("layer1.1.conv1", "None")
     diff = explorer.session.diff(explorer.baseline, explorer.outcome)
     assert [(e.module_path, e.value, e.change) for e in diff] == [
-        ("layer1.1.conv1", "weight", "removed")]
+        ("layer1.1.conv1", "weight", "removed")
+    ]
     assert explorer.errors == []
     assert "1 observer removed" in text(explorer.diff.value)
 
@@ -277,15 +286,26 @@ def test_too_big_a_graph_says_what_to_do(model: torch.jit.ScriptModule) -> None:
 
 
 def test_named_and_unknown_qconfigs_become_choices(model: torch.jit.ScriptModule) -> None:
-    mine = QConfig(activation=MinMaxObserver.with_args(reduce_range=True),
-                   weight=default_qconfig.weight)
-    other = QConfig(activation=MinMaxObserver.with_args(quant_min=0, quant_max=63),
-                    weight=default_qconfig.weight)
-    explorer = obsviz.Explorer(model, {"": get_default_qconfig("fbgemm"), "fc": other},
-                               qconfigs={"mine": mine})
+    mine = QConfig(
+        activation=MinMaxObserver.with_args(reduce_range=True), weight=default_qconfig.weight
+    )
+    other = QConfig(
+        activation=MinMaxObserver.with_args(quant_min=0, quant_max=63),
+        weight=default_qconfig.weight,
+    )
+    explorer = obsviz.Explorer(
+        model, {"": get_default_qconfig("fbgemm"), "fc": other}, qconfigs={"mine": mine}
+    )
     options = explorer.tree.rows[""].dropdown.options
-    assert options[:7] == (INHERIT, "static", "static per-tensor", "dynamic",
-                           "dynamic per-channel", "dynamic fp16", "None")
+    assert options[:7] == (
+        INHERIT,
+        "static",
+        "static per-tensor",
+        "dynamic",
+        "dynamic per-channel",
+        "dynamic fp16",
+        "None",
+    )
     assert "mine" in options and "yours (fc)" in options
     explorer.set_qconfig("layer1", "mine")
     assert explorer.qconfig_dict["layer1"] is mine
@@ -321,8 +341,7 @@ def test_names_of_values_and_changes() -> None:
     folded = ((("", "static"),), "static", "forward", ("training",), False)
     assert change_text(before, folded) == "folded: nothing → self.training"
     folded = ((("", "static"),), "static", "forward", ("training",), True)
-    assert change_text(before, folded) == \
-        "folded: nothing → self.training and constant arguments"
+    assert change_text(before, folded) == "folded: nothing → self.training and constant arguments"
 
 
 def test_choices_reject_what_is_not_a_qconfig() -> None:

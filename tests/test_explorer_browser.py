@@ -61,8 +61,9 @@ def _lab_config(config_dir: Path) -> None:
     """No news toast over the screenshots: turn off JupyterLab's announcements plugin."""
     labconfig = config_dir / "labconfig"
     labconfig.mkdir(parents=True)
-    (labconfig / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
 
 
 def _free_port() -> int:
@@ -72,11 +73,22 @@ def _free_port() -> int:
 
 
 def _notebook(path: Path, source: str) -> None:
-    cell = {"cell_type": "code", "execution_count": None, "id": "explorer", "metadata": {},
-            "outputs": [], "source": source}
-    notebook = {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                            "language": "python"}}}
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "explorer",
+        "metadata": {},
+        "outputs": [],
+        "source": source,
+    }
+    notebook = {
+        "cells": [cell],
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    }
     path.write_text(json.dumps(notebook))
 
 
@@ -91,8 +103,9 @@ def _wait_for_server(url: str, server: subprocess.Popen, log: Path, timeout: flo
                     return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError(f"JupyterLab did not answer within {timeout:.0f} s:\n"
-                       f"{log.read_text()[-3000:]}")
+    raise RuntimeError(
+        f"JupyterLab did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,26 +117,41 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     _notebook(root / "failing.ipynb", FAILING_SOURCE)
     _lab_config(root / ".config")
     port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ,
-               JUPYTER_CONFIG_DIR=str(root / ".config"),
-               JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
-               IPYTHONDIR=str(root / ".ipython"),
-               # the kernel imports the obsviz under test, wherever it is installed from
-               PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get(
-                   "PYTHONPATH")])]),
-               PYTHONWARNINGS="ignore")
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(root / ".config"),
+        JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
+        IPYTHONDIR=str(root / ".ipython"),
+        # the kernel imports the obsviz under test, wherever it is installed from
+        PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        PYTHONWARNINGS="ignore",
+    )
     log = root / "jupyterlab.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
-             "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-             "--ServerApp.allow_root=True", "--LabApp.news_url=None",
-             "--LabApp.extension_manager=readonly",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                f"--port={port}",
+                "--ServerApp.ip=127.0.0.1",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.allow_root=True",
+                "--LabApp.news_url=None",
+                "--LabApp.extension_manager=readonly",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_server(f"{base}/api/status?token={token}", server, log, timeout=60)
@@ -157,8 +185,10 @@ def _run_first_cell(page, tries: int = 5) -> None:
         page.keyboard.press("Shift+Enter")
         try:
             page.wait_for_function(
-                "el => /\\[(\\*|\\d+)\\]/.test(el.textContent)", arg=prompt.element_handle(),
-                timeout=5_000)
+                "el => /\\[(\\*|\\d+)\\]/.test(el.textContent)",
+                arg=prompt.element_handle(),
+                timeout=5_000,
+            )
             return
         except playwright_api.TimeoutError:
             continue
@@ -176,8 +206,12 @@ def _explorer_page(url: str, root: Path) -> Iterator[tuple[object, object, PageP
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(root / ".chromium-profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1680, "height": 3000})
+            str(root / ".chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1680, "height": 3000},
+        )
         try:
             page = context.new_page()
             problems = watch(page)
@@ -202,8 +236,9 @@ TOGGLED = "layer1"
 def real_sites() -> dict[str, dict]:
     """The real pass's observers on the notebook's model, before and after the toggle."""
     before = observer_sites(real_pass(obsviz.samples.load("resnet_small"), {"": QCONFIG}))
-    after = observer_sites(real_pass(obsviz.samples.load("resnet_small"),
-                                     {"": QCONFIG, TOGGLED: None}))
+    after = observer_sites(
+        real_pass(obsviz.samples.load("resnet_small"), {"": QCONFIG, TOGGLED: None})
+    )
     return {"before": before, "after": after}
 
 
@@ -212,8 +247,9 @@ def _paths(sites: Iterable[tuple]) -> Counter[str]:
 
 
 def _inside(sites: Iterable[tuple], path: str) -> int:
-    return sum(1 for site_path, _, _ in sites
-               if site_path == path or site_path.startswith(f"{path}."))
+    return sum(
+        1 for site_path, _, _ in sites if site_path == path or site_path.startswith(f"{path}.")
+    )
 
 
 # ---------------------------------------------------------------------- reading the page
@@ -222,14 +258,19 @@ def _call_node_texts(page, path: str) -> list[str]:
     found = page.evaluate(
         """path => [...document.querySelectorAll('.obsviz-graph svg g.node')]
              .map(g => [...g.querySelectorAll('text')].map(t => t.textContent.trim()))
-             .filter(lines => lines[0] === path)""", path)
+             .filter(lines => lines[0] === path)""",
+        path,
+    )
     assert len(found) == 1, found
     return found[0]
 
 
 def _observers_inside(page, path: str) -> int:
-    counts = [int(m.group(1)) for line in _call_node_texts(page, path)
-              if (m := re.fullmatch(r"\+?(\d+) observers? inside", line))]
+    counts = [
+        int(m.group(1))
+        for line in _call_node_texts(page, path)
+        if (m := re.fullmatch(r"\+?(\d+) observers? inside", line))
+    ]
     return counts[0] if counts else 0
 
 
@@ -254,17 +295,18 @@ def _ask_why(page, label: str) -> str:
     query.fill(label)
     query.press("Enter")
     row = page.locator(".obsviz-rows select").first.locator(
-        "option", has_text=re.compile(re.escape(label) + r"(\s|$)"))
+        "option", has_text=re.compile(re.escape(label) + r"(\s|$)")
+    )
     row.first.wait_for(state="attached", timeout=30_000)
-    page.locator(".obsviz-rows select").first.select_option(
-        value=row.first.get_attribute("value"))
+    page.locator(".obsviz-rows select").first.select_option(value=row.first.get_attribute("value"))
     explanation = page.locator(".obsviz-why .obsviz-explanation", has_text=label)
     explanation.wait_for(timeout=30_000)
     return explanation.inner_text()
 
 
-def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path],
-                                                         real_sites: dict) -> None:
+def test_explorer_renders_and_a_toggle_changes_the_graph(
+    lab: tuple[str, Path], real_sites: dict
+) -> None:
     """What the page shows after the toggle is what the real pass does with that
     qconfig_dict: the observers it removes and adds, where; how many the collapsed
     layer1 call holds; and, for a clicked row, whether the value is observed."""
@@ -281,14 +323,21 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path],
         page.wait_for_function(
             "before => { const svg = document.querySelector('.obsviz-graph svg');"
             " return svg !== null && svg.innerHTML !== before; }",
-            arg=svg, timeout=30_000)
-        assert f"You changed {TOGGLED}: inherit → None" in \
-            page.locator(".obsviz-diff-head").inner_text()
-        assert (_diff_count(page, "removed"), _diff_count(page, "added")) == \
-            (len(removed), len(added))
+            arg=svg,
+            timeout=30_000,
+        )
+        assert (
+            f"You changed {TOGGLED}: inherit → None"
+            in page.locator(".obsviz-diff-head").inner_text()
+        )
+        assert (_diff_count(page, "removed"), _diff_count(page, "added")) == (
+            len(removed),
+            len(added),
+        )
         assert _diff_entries(page) == Counter(
             {("removed", path): n for path, n in _paths(removed).items()}
-            | {("added", path): n for path, n in _paths(added).items()})
+            | {("added", path): n for path, n in _paths(added).items()}
+        )
         assert _observers_inside(page, TOGGLED) == _inside(after, TOGGLED) == 0
         explorer.screenshot(path=str(ARTIFACTS / "explorer-toggled.png"))
 
@@ -309,7 +358,10 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(lab: tuple[str, Path],
 def test_a_failed_pass_offers_its_fold_and_the_click_runs_it(lab: tuple[str, Path]) -> None:
     url, root = lab
     with _explorer_page(url.replace("explorer.ipynb", "failing.ipynb"), root) as (
-            page, explorer, problems):
+        page,
+        explorer,
+        problems,
+    ):
         assert "The pass failed" in explorer.inner_text()
         button = page.get_by_role("button", name="Fold self.training and run again")
         button.wait_for(timeout=30_000)

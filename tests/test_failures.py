@@ -61,12 +61,14 @@ def test_a_text_field_added_to_the_diagnosis_shows_in_its_text_and_the_report() 
         hint: str = ""
 
     failure = _failure(_scripted(fm.AuxHead))
-    fields = {f.name: getattr(failure.diagnosis, f.name)
-              for f in dataclasses.fields(failure.diagnosis)}
+    fields = {
+        f.name: getattr(failure.diagnosis, f.name) for f in dataclasses.fields(failure.diagnosis)
+    }
     diagnosis = WithHint(**fields, hint="<look> here")
     assert str(diagnosis).splitlines()[-1] == "hint: <look> here"
-    page = render_html(Report(dataclasses.replace(failure.run, failure=diagnosis),
-                              ReportHeader("aux head")))
+    page = render_html(
+        Report(dataclasses.replace(failure.run, failure=diagnosis), ReportHeader("aux head"))
+    )
     assert "<p><b>hint:</b> &lt;look&gt; here</p>" in page
     assert "<p><b>Fix:</b> the branch depends on self.training" in page
     assert "</p><ul><li><code>branch 0 returns %" in page
@@ -101,8 +103,9 @@ def test_a_branch_inside_a_function_is_traced_to_the_callers_attributes() -> Non
         _real(model)
     diagnosis = _failure(model).diagnosis
     assert diagnosis.module_path == "blocks.0.drop" and diagnosis.method == "stochastic_depth"
-    assert diagnosis.fix.startswith("the branch depends on self.p, self.training (passed to "
-                                    "function stochastic_depth)")
+    assert diagnosis.fix.startswith(
+        "the branch depends on self.p, self.training (passed to function stochastic_depth)"
+    )
     # p differs block by block (one shared type), so only training is offered
     assert "obsviz.fold_constant_branches(model) before preparing" in diagnosis.fix
     assert diagnosis.fold_attributes == ("training",)
@@ -131,8 +134,9 @@ def test_attributes_that_differ_between_instances_are_not_offered_to_fold() -> N
     diagnosis = _failure(model).diagnosis
     fix = diagnosis.fix
     assert diagnosis.fold_attributes == ()
-    assert fix.startswith("the branch depends on self.shift, which cannot be folded "
-                          "(blocks.1.shift is 1 but another")
+    assert fix.startswith(
+        "the branch depends on self.shift, which cannot be folded (blocks.1.shift is 1 but another"
+    )
     assert "fold_constant_branches" not in fix
     with pytest.raises(obsviz.ObsvizError, match="blocks.1.shift is 1 but another"):
         obsviz.fold_attribute_branches(model, attributes=("shift",))
@@ -175,8 +179,12 @@ REAL_PASS_ON_SHARED_FLOAT_FUNCTIONAL = textwrap.dedent("""
 
 
 def test_shared_float_functional_real_pass_returns_a_corrupt_module() -> None:
-    result = subprocess.run([sys.executable, "-c", REAL_PASS_ON_SHARED_FLOAT_FUNCTIONAL],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", REAL_PASS_ON_SHARED_FLOAT_FUNCTIONAL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     # reading it is undefined behaviour: InvalidTag, another error, or a crash
     assert "the pass returned" in result.stdout, result.stderr[-2000:]
     assert result.returncode != 0
@@ -227,9 +235,13 @@ REAL_PASS_ON_ATTENTION = textwrap.dedent("""
 
 
 def test_attention_real_pass_crashes_the_process() -> None:
-    result = subprocess.run([sys.executable, "-c", REAL_PASS_ON_ATTENTION],
-                            capture_output=True, text=True, timeout=120,
-                            cwd=Path(__file__).resolve().parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", REAL_PASS_ON_ATTENTION],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     # it reads past the end of an empty input list: undefined behaviour, so far always
     # SIGSEGV; any abnormal end is the claim
     assert result.returncode != 0, result.stderr[-2000:]

@@ -25,28 +25,42 @@ from .corpus import (
 )
 from .corpus import fold as cf
 
-FOLD_CASES = [c for c in CASES if "fold_constants" in c.tags
-              and not c.name.endswith("_folded") and "calls_disagree" not in c.name]
+FOLD_CASES = [
+    c
+    for c in CASES
+    if "fold_constants" in c.tags
+    and not c.name.endswith("_folded")
+    and "calls_disagree" not in c.name
+]
 
 # What each shape's diagnosis must offer, read off the model's source
 OFFERED = {
     "fold_forward_head_default_dynamic": (
-        ("training",), (ArgumentFold("<top>.forward_head", "pre_logits", False),),
-        "every caller of <top>.forward_head passes pre_logits=False"),
+        ("training",),
+        (ArgumentFold("<top>.forward_head", "pre_logits", False),),
+        "every caller of <top>.forward_head passes pre_logits=False",
+    ),
     "fold_need_weights_explicit_static": (
-        ("training",), (ArgumentFold("attn.forward", "need_weights", False),),
-        "every caller of attn.forward passes need_weights=False"),
-    "fold_float_attribute_static": (
-        ("drop_rate",), (), "the branch depends on self.drop_rate"),
+        ("training",),
+        (ArgumentFold("attn.forward", "need_weights", False),),
+        "every caller of attn.forward passes need_weights=False",
+    ),
+    "fold_float_attribute_static": (("drop_rate",), (), "the branch depends on self.drop_rate"),
     "fold_optional_none_static": (
-        ("training",), (ArgumentFold("block.forward", "mask", None),),
-        "every caller of block.forward passes mask=None"),
+        ("training",),
+        (ArgumentFold("block.forward", "mask", None),),
+        "every caller of block.forward passes mask=None",
+    ),
     "fold_two_levels_dynamic": (
-        ("training",), (ArgumentFold("stage.head.forward", "use_fc", True),),
-        "every caller of stage.head.forward passes use_fc=True"),
+        ("training",),
+        (ArgumentFold("stage.head.forward", "use_fc", True),),
+        "every caller of stage.head.forward passes use_fc=True",
+    ),
     "fold_function_argument_dynamic": (
-        ("training",), (ArgumentFold("pick", "return_features", False),),
-        "<top>.forward passes return_features=False to function pick"),
+        ("training",),
+        (ArgumentFold("pick", "return_features", False),),
+        "<top>.forward passes return_features=False to function pick",
+    ),
 }
 
 
@@ -73,8 +87,9 @@ def _real_fails(model: torch.jit.ScriptModule, quant_type: str) -> None:
 def _both_passes_agree(model: torch.jit.ScriptModule, quant_type: str) -> None:
     qconfig_dict = _qconfig_dict(quant_type)
     real = observer_placement(real_pass(model, qconfig_dict, quant_type))
-    mine = observer_placement(obsviz.insert_observers(model, qconfig_dict,
-                                                      quant_type=quant_type).module)
+    mine = observer_placement(
+        obsviz.insert_observers(model, qconfig_dict, quant_type=quant_type).module
+    )
     assert real and mine == real
 
 
@@ -86,8 +101,9 @@ def _same(expected: object, got: object) -> bool:
     return expected == got
 
 
-def assert_same_outputs(model: torch.jit.ScriptModule, folded: torch.jit.ScriptModule,
-                        *inputs: torch.Tensor) -> None:
+def assert_same_outputs(
+    model: torch.jit.ScriptModule, folded: torch.jit.ScriptModule, *inputs: torch.Tensor
+) -> None:
     torch.manual_seed(1)
     expected = model(*inputs)
     torch.manual_seed(1)
@@ -96,8 +112,11 @@ def assert_same_outputs(model: torch.jit.ScriptModule, folded: torch.jit.ScriptM
 
 def _code(model: torch.jit.ScriptModule) -> list[str]:
     """Every method's graph of every module, to see that a fold leaves the model alone."""
-    return [str(module._c._get_method(name).graph) for module in model.modules()
-            for name in module._c._method_names()]
+    return [
+        str(module._c._get_method(name).graph)
+        for module in model.modules()
+        for name in module._c._method_names()
+    ]
 
 
 def _line(cls: type, text: str) -> str:
@@ -127,9 +146,11 @@ def test_calls_that_disagree_are_named_and_nothing_folds() -> None:
     _real_fails(model, "dynamic")
     diagnosis = _diagnosis(model, "dynamic")
     assert (diagnosis.fold_attributes, diagnosis.fold_arguments) == ((), ())
-    assert diagnosis.fix.startswith("the branch depends on argument use_fc of first.forward, "
-                                    "which cannot be folded: its callers pass use_fc "
-                                    "differently: ")
+    assert diagnosis.fix.startswith(
+        "the branch depends on argument use_fc of first.forward, "
+        "which cannot be folded: its callers pass use_fc "
+        "differently: "
+    )
     line = _line(cf.TwoHeads, "self.first(x, True)")
     assert f"<top>.forward passes True to first.forward at {line}" in diagnosis.fix
     assert f"<top>.forward passes False to second.forward at {line}" in diagnosis.fix
@@ -144,8 +165,10 @@ def test_an_argument_computed_at_run_time_is_not_folded() -> None:
     diagnosis = _diagnosis(model, "dynamic")
     assert diagnosis.fold_arguments == () and diagnosis.fold_attributes == ()
     line = _line(cf.ComputedFlag, "self.head(x, bool(")
-    assert ("which cannot be folded: <top>.forward passes a value that is not a constant to "
-            f"head.forward at {line}") in diagnosis.fix
+    assert (
+        "which cannot be folded: <top>.forward passes a value that is not a constant to "
+        f"head.forward at {line}"
+    ) in diagnosis.fix
     folded = obsviz.fold_constant_branches(model)
     assert "prim::If" in str(folded.head.graph)
     for sign in (1.0, -1.0):
@@ -156,8 +179,10 @@ def test_an_input_of_the_model_is_not_offered_to_fold() -> None:
     model = _scripted(IfInconsistentZeros)
     diagnosis = _diagnosis(model, "static")
     assert diagnosis.fold_arguments == () and diagnosis.fold_attributes == ()
-    assert diagnosis.fix.startswith("the branch depends on flag, an input of <top>.forward, "
-                                    "which cannot be folded: flag is the model's input")
+    assert diagnosis.fix.startswith(
+        "the branch depends on flag, an input of <top>.forward, "
+        "which cannot be folded: flag is the model's input"
+    )
 
 
 def test_a_call_inside_a_fork_counts_as_a_call() -> None:
@@ -189,8 +214,9 @@ def test_an_explanation_in_a_folded_method_mentions_the_fold(tmp_path) -> None:
     qconfig_dict = _qconfig_dict("dynamic")
     run = obsviz.insert_observers(folded, qconfig_dict, quant_type="dynamic")
     head = run.explain(_flattened(folded), method="forward_head")
-    assert any("fold_constant_branches" in note and "pre_logits=False" in note
-               for note in head.notes), head.notes
+    assert any(
+        "fold_constant_branches" in note and "pre_logits=False" in note for note in head.notes
+    ), head.notes
     features = run.explain("x.1", method="forward_features")
     assert not any("fold" in note for note in features.notes)
     path = tmp_path / "folded.pt"
@@ -203,8 +229,11 @@ def test_an_explanation_in_a_folded_method_mentions_the_fold(tmp_path) -> None:
 
 def _flattened(model: torch.jit.ScriptModule) -> str:
     """The name of the pooled value in ``forward_head`` (loading renames values)."""
-    return next(node.output().debugName() for node in model.forward_head.graph.nodes()
-                if node.kind() == "aten::flatten")
+    return next(
+        node.output().debugName()
+        for node in model.forward_head.graph.nodes()
+        if node.kind() == "aten::flatten"
+    )
 
 
 def test_bad_input_is_refused_with_a_message() -> None:
@@ -250,14 +279,15 @@ def test_the_explorer_button_folds_the_argument_and_its_code_does_the_same() -> 
     assert explorer.run.placement() == observer_placement(real)
 
 
-
 def test_a_fold_that_leaves_the_branch_is_not_offered() -> None:
     model = _scripted(cf.EitherNet)
     _real_fails(model, "dynamic")
     diagnosis = _diagnosis(model, "dynamic")
     assert diagnosis.fold_arguments == () and diagnosis.fold_attributes == ()
-    assert "every caller of head.forward passes use_fc=False, but folding that leaves the " \
+    assert (
+        "every caller of head.forward passes use_fc=False, but folding that leaves the "
         "branch" in diagnosis.fix
+    )
     folded = obsviz.fold_constant_branches(model)
     _real_fails(folded, "dynamic")
     for sign in (1.0, -1.0):
@@ -266,8 +296,9 @@ def test_a_fold_that_leaves_the_branch_is_not_offered() -> None:
 
 def test_the_copy_shares_parameters_but_not_buffers_or_graphs() -> None:
     torch.manual_seed(0)
-    model = torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3),
-                                                 torch.nn.BatchNorm2d(4)).train())
+    model = torch.jit.script(
+        torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).train()
+    )
     conv, bn = getattr(model, "0"), getattr(model, "1")
     folded = obsviz.fold_constant_branches(model)
     folded_bn = getattr(folded, "1")

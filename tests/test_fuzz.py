@@ -46,8 +46,11 @@ _COMMON = {
     "deadline": None,
     "database": None,
     "print_blob": True,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
-                              HealthCheck.filter_too_much],
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 }
 settings.register_profile("ci", max_examples=300, derandomize=True, **_COMMON)
 settings.register_profile("long", max_examples=5000, **_COMMON)
@@ -62,7 +65,8 @@ def _script(case: FuzzCase, share_types: bool = True) -> torch.jit.ScriptModule:
     if share_types:
         return torch.jit.script(model)
     return torch.jit._recursive.create_script_module(
-        model, torch.jit._recursive.infer_methods_to_compile, share_types=False)
+        model, torch.jit._recursive.infer_methods_to_compile, share_types=False
+    )
 
 
 def _real(case: FuzzCase, model: torch.jit.ScriptModule) -> torch._C.ScriptModule:
@@ -77,16 +81,23 @@ def _engine(case: FuzzCase, model: torch.jit.ScriptModule) -> obsviz.Run:
 def _same(a: object, b: object) -> bool:
     if isinstance(a, torch.Tensor):
         # observers pass values through unchanged; exp and friends may overflow to nan
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.allclose(
-            a, b, rtol=0.0, atol=0.0, equal_nan=True)
+        return (
+            isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True)
+        )
     if isinstance(a, tuple):
-        return isinstance(b, tuple) and len(a) == len(b) and all(
-            _same(x, y) for x, y in zip(a, b, strict=True))
+        return (
+            isinstance(b, tuple)
+            and len(a) == len(b)
+            and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        )
     return a == b
 
 
-def _try_real(case: FuzzCase, model: torch.jit.ScriptModule
-              ) -> tuple[torch._C.ScriptModule | None, RuntimeError | None]:
+def _try_real(
+    case: FuzzCase, model: torch.jit.ScriptModule
+) -> tuple[torch._C.ScriptModule | None, RuntimeError | None]:
     try:
         return _real(case, model), None
     except RuntimeError as err:
@@ -132,8 +143,11 @@ def _rules_exercised(run: obsviz.Run) -> set[str]:
             found.add(f"observed state propagated via {e.via}")
         elif isinstance(e, ev.RuleEvaluated) and e.rule == "shouldObserve":
             found.add(f"shouldObserve {str(e.outcome).lower()}")
-        elif isinstance(e, ev.RuleEvaluated) and e.rule == "valueNeedsToBeQuantized" and \
-                e.reason in ("bias", "dynamic_fp16_activation", "embedding_bag_non_input"):
+        elif (
+            isinstance(e, ev.RuleEvaluated)
+            and e.rule == "valueNeedsToBeQuantized"
+            and e.reason in ("bias", "dynamic_fp16_activation", "embedding_bag_non_input")
+        ):
             found.add(f"not observed: {e.reason}")
         elif isinstance(e, ev.GraphEntered) and not e.first_visit:
             found.add("shared graph walked again")
@@ -196,9 +210,19 @@ def check_case(case: FuzzCase) -> None:
 # producers (ops, functions, modules called) whose outputs get observers as quantizable
 OBSERVED_OP_FAMILIES = {
     "a norm or activation": (
-        "layer_norm", "group_norm", "instance_norm", "hardswish", "elu", "batch_norm",
-        "of LayerNorm", "of GroupNorm", "of InstanceNorm2d", "of Hardswish", "of ELU",
-        "of BatchNorm"),
+        "layer_norm",
+        "group_norm",
+        "instance_norm",
+        "hardswish",
+        "elu",
+        "batch_norm",
+        "of LayerNorm",
+        "of GroupNorm",
+        "of InstanceNorm2d",
+        "of Hardswish",
+        "of ELU",
+        "of BatchNorm",
+    ),
 }
 
 # What each focus is for, and the least share of its examples that must show it; beyond
@@ -227,9 +251,11 @@ def _distribution() -> tuple[str, list[str]]:
     """The summary of what the run exercised, and what falls short of a fair share."""
     total: Counter[str] = sum(TALLY.values(), Counter())
     examples = total["examples"]
-    lines = [f"fuzz distribution: {examples} examples, {len(TALLY)} foci",
-             f"  {'focus':16s} {'examples':>8s} {'ok':>4s} {'if':>4s} {'split':>5s} "
-             f"{'none':>4s}  its rule families (examples)"]
+    lines = [
+        f"fuzz distribution: {examples} examples, {len(TALLY)} foci",
+        f"  {'focus':16s} {'examples':>8s} {'ok':>4s} {'if':>4s} {'split':>5s} "
+        f"{'none':>4s}  its rule families (examples)",
+    ]
     short = []
     for focus, targets in FOCUS_TARGETS.items():
         tally = TALLY[focus]
@@ -238,13 +264,19 @@ def _distribution() -> tuple[str, list[str]]:
             f"  {focus:16s} {tally['examples']:8d} {tally['real pass ok']:4d} "
             f"{tally[f'real pass raises: {IF_OUTCOME}']:4d} "
             f"{tally[f'real pass raises: {SPLIT_BELOW_OUTCOME}']:5d} "
-            f"{tally['observers: 0']:4d}  {'; '.join(hits) or '-'}")
-        short += [f"focus {focus}: {target} in {tally[target]} of {tally['examples']}"
-                  for target in targets if tally[target] < TARGET_SHARE * tally["examples"]]
+            f"{tally['observers: 0']:4d}  {'; '.join(hits) or '-'}"
+        )
+        short += [
+            f"focus {focus}: {target} in {tally[target]} of {tally['examples']}"
+            for target in targets
+            if tally[target] < TARGET_SHARE * tally["examples"]
+        ]
     lines.append("  over all examples:")
-    lines += [f"  {count / examples:6.1%}  {label}" for label, count in
-              sorted(total.items(), key=lambda item: (-item[1], item[0]))
-              if label != "examples"]
+    lines += [
+        f"  {count / examples:6.1%}  {label}"
+        for label, count in sorted(total.items(), key=lambda item: (-item[1], item[0]))
+        if label != "examples"
+    ]
     for outcome in (SPLIT_BELOW_OUTCOME, IF_OUTCOME):
         if total[f"real pass raises: {outcome}"] < 0.03 * examples:
             short.append(f"{outcome}: {total[f'real pass raises: {outcome}']} examples")
@@ -258,8 +290,7 @@ def _examples_per_focus() -> settings:
     return settings(profile, max_examples=-(-profile.max_examples // len(FOCUSES)))
 
 
-def test_engine_matches_real_pass_on_random_models(capsys: pytest.CaptureFixture[str]
-                                                   ) -> None:
+def test_engine_matches_real_pass_on_random_models(capsys: pytest.CaptureFixture[str]) -> None:
     """The profile's examples, shared evenly among the generator's foci."""
     assert FOCUS_TARGETS.keys() == set(FOCUSES)
     TALLY.clear()

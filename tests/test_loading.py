@@ -41,10 +41,18 @@ def save_in_another_process(directory: Path) -> Path:
     """``directory``/net.pt, scripted and saved by a fresh interpreter."""
     (directory / f"{MODULE_NAME}.py").write_text(SAVED_SOURCE)
     path = directory / "net.pt"
-    subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import torch, {MODULE_NAME}
         torch.jit.save(torch.jit.script({MODULE_NAME}.Net()), {str(path)!r})
-        """)], cwd=directory, check=True)
+        """),
+        ],
+        cwd=directory,
+        check=True,
+    )
     return path
 
 
@@ -63,14 +71,18 @@ def test_a_saved_model_calling_functions_matches_the_scripted_one(tmp_path: Path
     assert observer_placement(run.module) == observer_placement(real_insert_observers(c, model))
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("missing.pt", "no such file"),
-    ("", "is a directory"),
-    ("weights.pt", r"cannot read it as TorchScript.*torch.save\(\) pickle"),
-    ("model.py", "not a TorchScript file"),
-])
-def test_bad_files_get_errors_that_say_what_they_are(tmp_path: Path, name: str,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing.pt", "no such file"),
+        ("", "is a directory"),
+        ("weights.pt", r"cannot read it as TorchScript.*torch.save\(\) pickle"),
+        ("model.py", "not a TorchScript file"),
+    ],
+)
+def test_bad_files_get_errors_that_say_what_they_are(
+    tmp_path: Path, name: str, message: str
+) -> None:
     torch.save({"weight": torch.ones(1)}, tmp_path / "weights.pt")
     (tmp_path / "model.py").write_text("print('hi')\n")
     with pytest.raises(obsviz.ObsvizError, match=message):
@@ -82,13 +94,13 @@ def test_a_model_saved_elsewhere_has_its_functions_followed(tmp_path: Path) -> N
     path = save_in_another_process(tmp_path)
     qconfig_dict = {"": get_default_qconfig("fbgemm")}
     run = obsviz.insert_observers(obsviz.load(path), qconfig_dict)
-    assert observer_placement(run.module) == \
-        observer_placement(real_pass_on_file(path, qconfig_dict))
+    assert observer_placement(run.module) == observer_placement(
+        real_pass_on_file(path, qconfig_dict)
+    )
     assert "project" in run.tables.values.to_string()
 
 
-def test_a_loaded_model_calls_its_own_function_not_the_sessions_namesake(
-        tmp_path: Path) -> None:
+def test_a_loaded_model_calls_its_own_function_not_the_sessions_namesake(tmp_path: Path) -> None:
     (tmp_path / "saved").mkdir()
     path = save_in_another_process(tmp_path / "saved")
     session_dir = tmp_path / "session"
@@ -108,8 +120,9 @@ def test_a_loaded_model_calls_its_own_function_not_the_sessions_namesake(
     with warnings.catch_warnings(record=True) as session_warnings:
         warnings.simplefilter("always")
         obsviz.insert_observers(session_model, qconfig_dict)
-    assert observer_placement(loaded_run.module) == \
-        observer_placement(real_pass_on_file(path, qconfig_dict))
+    assert observer_placement(loaded_run.module) == observer_placement(
+        real_pass_on_file(path, qconfig_dict)
+    )
     # The placement is the same either way (the pass never observes inside functions);
     # which body was walked shows in what obsviz says about the function.
     assert any("aten::linear" in str(w.message) for w in loaded_warnings)

@@ -95,8 +95,11 @@ def text_of(notebook: nbformat.NotebookNode) -> str:
 
 
 def mime_count(notebook: nbformat.NotebookNode, mime: str) -> int:
-    return sum(mime in output.get("data", {}) for cell in notebook.cells
-               for output in cell.get("outputs", []))
+    return sum(
+        mime in output.get("data", {})
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
 
 
 def check_facts(text: str, facts: list[str]) -> None:
@@ -122,14 +125,14 @@ def executed(build, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return result
 
 
-@pytest.mark.parametrize(("name", "facts"), [("tour", TOUR_FACTS),
-                                             ("why_not_observed", WHY_FACTS),
-                                             ("calibration", CALIBRATION_FACTS)])
+@pytest.mark.parametrize(
+    ("name", "facts"),
+    [("tour", TOUR_FACTS), ("why_not_observed", WHY_FACTS), ("calibration", CALIBRATION_FACTS)],
+)
 def test_notebook_runs_and_shows_its_facts(executed, name, facts):
     notebook = executed[name]
     check_facts(text_of(notebook), facts)
-    assert all(cell.get("execution_count") for cell in notebook.cells
-               if cell.cell_type == "code")
+    assert all(cell.get("execution_count") for cell in notebook.cells if cell.cell_type == "code")
 
 
 def test_tour_shows_figures_tables_and_the_explorer(executed):
@@ -139,24 +142,30 @@ def test_tour_shows_figures_tables_and_the_explorer(executed):
     assert mime_count(tour, "application/vnd.jupyter.widget-view+json") == 1
 
 
-@pytest.mark.parametrize(("name", "facts"), [("tour", TOUR_FACTS),
-                                             ("why_not_observed", WHY_FACTS),
-                                             ("calibration", CALIBRATION_FACTS)])
+@pytest.mark.parametrize(
+    ("name", "facts"),
+    [("tour", TOUR_FACTS), ("why_not_observed", WHY_FACTS), ("calibration", CALIBRATION_FACTS)],
+)
 def test_committed_notebooks_carry_outputs_and_match_their_source(build, name, facts):
     path = NOTEBOOKS / f"{name}.ipynb"
     committed = nbformat.read(path, as_version=4)
     nbformat.validate(committed)
     check_facts(text_of(committed), facts)
     fresh = build.make_notebook(build.NOTEBOOKS[name])
-    assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], \
+    assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], (
         f"{path.name} differs from notebooks/build.py: run python notebooks/build.py"
+    )
     assert path.stat().st_size < 2_000_000
 
 
 def test_calibration_notebook_shows_the_plot_and_the_overlay(executed):
     notebook = executed["calibration"]
-    svgs = [output.data["image/svg+xml"] for cell in notebook.cells
-            for output in cell.get("outputs", []) if "image/svg+xml" in output.get("data", {})]
+    svgs = [
+        output.data["image/svg+xml"]
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "image/svg+xml" in output.get("data", {})
+    ]
     assert len(svgs) == 2  # the observer's plot, the figure with overlay="sqnr"
     assert "SQNR with every observer quantizing" in svgs[1]
     assert re.search(r"SQNR [\d.]+ dB", svgs[1])
@@ -164,10 +173,14 @@ def test_calibration_notebook_shows_the_plot_and_the_overlay(executed):
 
 def test_a_print_flushed_in_two_parts_is_one_output(build, tmp_path):
     """The kernel sends stdout on a timer; the facts above must not depend on when."""
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import sys, time\n"
-        "sys.stdout.write('first line\\n'); sys.stdout.flush(); time.sleep(0.3)\n"
-        "print('second line')")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "import sys, time\n"
+                "sys.stdout.write('first line\\n'); sys.stdout.flush(); time.sleep(0.3)\n"
+                "print('second line')"
+            )
+        ]
+    )
     outputs = build.execute(notebook, tmp_path).cells[0].outputs
-    assert [(o.output_type, o.text) for o in outputs] == \
-        [("stream", "first line\nsecond line\n")]
+    assert [(o.output_type, o.text) for o in outputs] == [("stream", "first line\nsecond line\n")]

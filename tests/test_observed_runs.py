@@ -54,8 +54,9 @@ def _assert_same(expected: Any, actual: Any, where: str = "output") -> None:
 
 def _finite_range(observer: torch._C.ScriptModule) -> bool:
     low, high = observer.getattr("min_val"), observer.getattr("max_val")
-    return low.numel() > 0 and bool(torch.isfinite(low).all() and torch.isfinite(high).all()
-                                    and (low <= high).all())
+    return low.numel() > 0 and bool(
+        torch.isfinite(low).all() and torch.isfinite(high).all() and (low <= high).all()
+    )
 
 
 # What "recorded" means for each observer class the corpus's qconfigs use; an observer
@@ -74,8 +75,9 @@ RECORDED = {
 @pytest.mark.parametrize("c", RUNNING_CASES, ids=[c.name for c in RUNNING_CASES])
 def test_observed_module_computes_the_models_outputs_and_its_observers_record(c: Case) -> None:
     model = script(c)
-    run = obsviz.insert_observers(model, c.qconfig_dict(), method_name=c.method_name,
-                                  quant_type=c.quant_type)
+    run = obsviz.insert_observers(
+        model, c.qconfig_dict(), method_name=c.method_name, quant_type=c.quant_type
+    )
     inputs = c.example_inputs()
     real = real_insert_observers(c, model)
     _assert_same(_call(real, c, inputs), _call(run.module, c, inputs))
@@ -84,10 +86,17 @@ def test_observed_module_computes_the_models_outputs_and_its_observers_record(c:
 
     observed = read_observed(run.module, run.entry_method)
     modules = dict(run.module.named_modules())
-    held = {(path, name) for path, _ in observed.instances
-            for name, _ in modules[path].named_children() if name.startswith("_observer_")}
-    called = {(instance.path, attribute) for instance in observed.instances.values()
-              for attribute in observers_called(instance.graph)}
+    held = {
+        (path, name)
+        for path, _ in observed.instances
+        for name, _ in modules[path].named_children()
+        if name.startswith("_observer_")
+    }
+    called = {
+        (instance.path, attribute)
+        for instance in observed.instances.values()
+        for attribute in observers_called(instance.graph)
+    }
     assert held == called, "observers the module holds and never calls, or calls and lacks"
     for path, attribute in observed.observers_always_called():
         observer = observed.submodule(path).getattr(attribute)

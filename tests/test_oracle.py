@@ -61,11 +61,17 @@ def test_an_extra_method_and_a_missing_rewire_are_reported() -> None:
     real = real_pass(model, {"": default_qconfig})
     ours = obsviz.insert_observers(model, {"": default_qconfig}).module
     assert differences(describe(real), describe(ours)) == []
-    ours._c._define(torch._C.ConcreteModuleType.from_jit_type(ours._c._type()),
-                    "def extra(self) -> None:\n    return None\n", lambda name: None)
+    ours._c._define(
+        torch._C.ConcreteModuleType.from_jit_type(ours._c._type()),
+        "def extra(self) -> None:\n    return None\n",
+        lambda name: None,
+    )
     graph = ours.graph
-    observer_call = next(n for n in graph.findAllNodes("prim::CallMethod")
-                         if n.inputsAt(0).node().s("name").startswith("_observer_"))
+    observer_call = next(
+        n
+        for n in graph.findAllNodes("prim::CallMethod")
+        if n.inputsAt(0).node().s("name").startswith("_observer_")
+    )
     observer_call.output().replaceAllUsesWith(observer_call.inputsAt(1))
     found = differences(describe(real), describe(ours))
     assert any("methods differ" in line and "only obsviz: extra" in line for line in found)

@@ -95,10 +95,21 @@ def test_collapsed_top_level_has_one_call_node_per_submodule_call() -> None:
     fig = obsviz.render(obsviz.samples.load("resnet_small"))
     lay = layout(fig)
     calls = {n["label"].split("</B>")[0].removeprefix("<B>") for n in lay.role("call")}
-    assert calls == {"conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3",
-                     "layer4", "avgpool", "fc"}
+    assert calls == {
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "fc",
+    }
     assert [n["label"] for n in lay.role("op")] == [
-        '<B>flatten</B><BR/><FONT POINT-SIZE="9" COLOR="#595959">1, -1</FONT>']
+        '<B>flatten</B><BR/><FONT POINT-SIZE="9" COLOR="#595959">1, -1</FONT>'
+    ]
     assert len(lay.role("input")) == len(lay.role("return")) == 1
     assert not lay.clusters and not lay.role("const") and not lay.role("param")
     assert lay.edges_named("x.1")[0]["label"].count("Tensor") == 1
@@ -126,8 +137,9 @@ def test_depth_expands_calls_into_clusters_joined_by_boundary_edges() -> None:
     out_of = [e for e in boundary if e["tail"] in layer1["members"]]
     assert len(into) == 1 and into[0]["tail"] not in layer1["members"]
     assert len(out_of) == 1 and "%x.9 :" in out_of[0]["label"]  # the caller's value
-    assert not any(n["name"] in layer1["members"] for n in lay.role("op")
-                   if "flatten" in n["label"])
+    assert not any(
+        n["name"] in layer1["members"] for n in lay.role("op") if "flatten" in n["label"]
+    )
     deeper = layout(obsviz.render(model, depth=2))
     assert len(deeper.clusters) > len(lay.clusters)
 
@@ -160,15 +172,20 @@ def test_if_blocks_are_clusters_with_a_header_branches_and_merge() -> None:
     (header,) = lay.role("control")
     (merge,) = lay.role("merge")
     assert {header["name"], merge["name"]} <= block["members"]
-    into_merge = [e for e in lay.edges
-                  if e["head"] == merge["name"] and e.get("class", "").startswith("value")]
+    into_merge = [
+        e
+        for e in lay.edges
+        if e["head"] == merge["name"] and e.get("class", "").startswith("value")
+    ]
     assert sorted(e["label"].split(" :")[0][-4:] for e in into_merge) == ["%y.1", "%y.3"]
     assert [e["head"] for e in lay.edges if e["tail"] == merge["name"]] == [
-        lay.labelled("conv3")[0]["name"]]
+        lay.labelled("conv3")[0]["name"]
+    ]
 
 
 def test_max_nodes_stops_an_unreadable_figure_and_says_how_to_narrow_it(
-        resnet_run: obsviz.Run) -> None:
+    resnet_run: obsviz.Run,
+) -> None:
     with pytest.raises(TooManyNodesError) as err:
         resnet_run.render(depth=3, max_nodes=30)
     message = str(err.value)
@@ -191,12 +208,10 @@ def test_render_rejects_what_it_cannot_draw(resnet_run: obsviz.Run) -> None:
 
 
 # ------------------------------------------------------------------ a run's views
-def test_after_draws_each_inserted_observer_as_an_observer_node(resnet_run: obsviz.Run
-                                                                ) -> None:
+def test_after_draws_each_inserted_observer_as_an_observer_node(resnet_run: obsviz.Run) -> None:
     lay = layout(resnet_run.render(module="layer1.0"))
     observers = {n["label"].split("</B>")[0].removeprefix("<B>") for n in lay.role("observer")}
-    assert observers == {"_observer_2", "_observer_3", "_observer_4", "_observer_5",
-                         "_observer_6"}
+    assert observers == {"_observer_2", "_observer_3", "_observer_4", "_observer_5", "_observer_6"}
     for node in lay.role("observer"):
         (into,) = [e for e in lay.edges if e["head"] == node["name"]]
         assert "state-observed" in into["class"] and into["style"] == "solid"
@@ -216,12 +231,12 @@ def test_after_draws_each_inserted_observer_as_an_observer_node(resnet_run: obsv
 
 
 @pytest.mark.parametrize("when", ["after", "diff"])
-def test_expanded_calls_keep_every_observed_values_state(resnet_run: obsviz.Run,
-                                                         when: str) -> None:
+def test_expanded_calls_keep_every_observed_values_state(resnet_run: obsviz.Run, when: str) -> None:
     lay = layout(resnet_run.render(module="layer2", when=when, depth=2))
     observers = lay.role("observer")
     drawn_levels = {"layer2", "layer2.0"} | {  # depth=2: layer2.0 and its children
-        f"layer2.0.{name}" for name in ("conv1", "bn1", "relu", "conv2", "bn2", "downsample")}
+        f"layer2.0.{name}" for name in ("conv1", "bn1", "relu", "conv2", "bn2", "downsample")
+    }
     sites = [s for s in resnet_run.placement() if s.module_path in drawn_levels]
     assert len(observers) == len(sites) > 5  # the weight observers of conv1 and conv2 too
     for node in observers:
@@ -229,8 +244,7 @@ def test_expanded_calls_keep_every_observed_values_state(resnet_run: obsviz.Run,
         assert {"state-observed", "state-weight"} & set(into["class"].split()), into
 
 
-def test_before_is_the_input_models_graph_with_each_values_state(resnet_run: obsviz.Run
-                                                                 ) -> None:
+def test_before_is_the_input_models_graph_with_each_values_state(resnet_run: obsviz.Run) -> None:
     lay = layout(resnet_run.render(module="layer1.0", when="before"))
     assert not lay.role("observer")
     named = {e["label"].split(" :")[0].split(">")[-1]: e for e in lay.edges}
@@ -242,7 +256,8 @@ def test_before_is_the_input_models_graph_with_each_values_state(resnet_run: obs
 
 
 def test_diff_overlays_added_observers_on_the_input_graph_and_mutes_the_rest(
-        resnet_run: obsviz.Run) -> None:
+    resnet_run: obsviz.Run,
+) -> None:
     lay = layout(resnet_run.render(module="layer1.0", when="diff"))
     added = sorted(n["label"].split("</B>")[0].removeprefix("<B>") for n in lay.role("observer"))
     assert added == [f"+ _observer_{i}" for i in range(2, 7)]
@@ -253,7 +268,8 @@ def test_diff_overlays_added_observers_on_the_input_graph_and_mutes_the_rest(
 
 
 def test_a_values_neighbourhood_shows_its_pattern_and_the_value_observed_instead(
-        resnet_run: obsviz.Run) -> None:
+    resnet_run: obsviz.Run,
+) -> None:
     explanation = resnet_run.explain("%8", module="layer1.0")
     lay = layout(explanation.render())
     calls = sorted(n["label"].split("</B>")[0].removeprefix("<B>") for n in lay.role("call"))
@@ -266,7 +282,8 @@ def test_a_values_neighbourhood_shows_its_pattern_and_the_value_observed_instead
     assert "nn_bn2d_nn_relu" in lay.graph["label"]  # the verdict is the caption
     after = layout(explanation.render(when="after"))
     assert [n["label"] for n in after.role("observer")] == [
-        n["label"].removeprefix("<B>+ ").join(["<B>", ""]) for n in lay.role("observer")]
+        n["label"].removeprefix("<B>+ ").join(["<B>", ""]) for n in lay.role("observer")
+    ]
     with pytest.raises(RenderError, match="has no value %nope"):
         render_value(resnet_run, "%nope", module="layer1.0")
 
@@ -287,7 +304,7 @@ HOSTILE_VALUE = 'v<img src=y onerror=alert(2)>"\\l]'
 @pytest.fixture(scope="module")
 def hostile_model(tmp_path_factory: pytest.TempPathFactory) -> torch.jit.ScriptModule:
     """A model whose submodule name, a value's debug name and a string constant are markup."""
-    source = textwrap.dedent(f'''
+    source = textwrap.dedent(f"""
         import torch
         from torch import nn
 
@@ -303,10 +320,11 @@ def hostile_model(tmp_path_factory: pytest.TempPathFactory) -> torch.jit.ScriptM
                 if bool(x.sum() > 1000):
                     raise RuntimeError('</text><script>"\\\\{{')
                 return x
-    ''')
+    """)
     folder = tmp_path_factory.mktemp("hostile")
     (folder / "hostile_module.py").write_text(source)
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("hostile_module", folder / "hostile_module.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -326,7 +344,8 @@ def _check_svg(svg: str) -> ET.Element:
 
 @pytest.mark.parametrize("depth", [0, 1])
 def test_hostile_names_are_quoted_in_dot_and_escaped_in_svg(
-        hostile_model: torch.jit.ScriptModule, depth: int) -> None:
+    hostile_model: torch.jit.ScriptModule, depth: int
+) -> None:
     fig = obsviz.render(hostile_model, depth=depth)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # graphviz warns about DOT it cannot quote
@@ -336,13 +355,20 @@ def test_hostile_names_are_quoted_in_dot_and_escaped_in_svg(
     assert "<script>alert(1)</script>" in texts  # drawn as text, not lost
     assert "%" + HOSTILE_VALUE in texts
     assert "</text><script>" in texts
-    tooltips = " ".join(a.get("{http://www.w3.org/1999/xlink}title", "")
-                        for a in root.iter(f"{SVG}a"))
+    tooltips = " ".join(
+        a.get("{http://www.w3.org/1999/xlink}title", "") for a in root.iter(f"{SVG}a")
+    )
     assert HOSTILE_VALUE in tooltips
     if depth:
-        assert any(HOSTILE in (c.get("label") or "").replace("&quot;", '"')
-                   .replace("&lt;", "<").replace("&gt;", ">").replace("&#x27;", "'")
-                   for c in layout(fig).clusters.values())
+        assert any(
+            HOSTILE
+            in (c.get("label") or "")
+            .replace("&quot;", '"')
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&#x27;", "'")
+            for c in layout(fig).clusters.values()
+        )
 
 
 def test_hostile_names_survive_a_run(hostile_model: torch.jit.ScriptModule) -> None:
@@ -352,8 +378,7 @@ def test_hostile_names_survive_a_run(hostile_model: torch.jit.ScriptModule) -> N
 
 
 # ------------------------------------------------------------------ Graphviz itself
-def test_figures_render_real_svg_png_and_pdf_files(resnet_run: obsviz.Run,
-                                                   tmp_path: Path) -> None:
+def test_figures_render_real_svg_png_and_pdf_files(resnet_run: obsviz.Run, tmp_path: Path) -> None:
     fig = resnet_run.render(when="diff")
     assert isinstance(fig, Figure)
     for fmt in ("svg", "png", "pdf"):
@@ -367,7 +392,8 @@ def test_figures_render_real_svg_png_and_pdf_files(resnet_run: obsviz.Run,
 
 
 def test_missing_dot_says_how_to_install_graphviz_and_keeps_the_dot(
-        resnet_run: obsviz.Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    resnet_run: obsviz.Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fig = resnet_run.render()
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without dot
     with pytest.raises(GraphvizNotFoundError) as err:
@@ -402,8 +428,9 @@ def test_values_preprocessing_made_are_drawn_on_the_value_they_replace(name: str
     assert made  # e.g. the aten::linear that fuse_linear made from addmm
     stand_ins = [e for e in diff.edges for r in made if f"as %{r.name}" in e.get("label", "")]
     assert len(stand_ins) == len(made)
-    assert all(lay_class == "observer" for lay_class in
-               (diff.nodes[e["head"]]["class"] for e in stand_ins))
+    assert all(
+        lay_class == "observer" for lay_class in (diff.nodes[e["head"]]["class"] for e in stand_ins)
+    )
 
 
 @pytest.mark.filterwarnings("ignore::obsviz.ObsvizWarning")  # loops and functions left float
@@ -414,10 +441,14 @@ def test_diff_and_after_agree_on_every_corpus_model() -> None:
     for c in CASES:
         if c.real_raises:
             continue
-        run = obsviz.insert_observers(script(c), c.qconfig_dict(), method_name=c.method_name,
-                                      quant_type=c.quant_type)
-        entry = c.method_name if run.module._c._has_method(c.method_name) \
+        run = obsviz.insert_observers(
+            script(c), c.qconfig_dict(), method_name=c.method_name, quant_type=c.quant_type
+        )
+        entry = (
+            c.method_name
+            if run.module._c._has_method(c.method_name)
             else f"observe_{c.method_name}"
+        )
         top = [s for s in run.placement() if s.module_path == "" and s.method == entry]
         for when in ("after", "diff"):
             source = run.render(when=when, method=c.method_name, max_nodes=None).source

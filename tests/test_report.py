@@ -44,17 +44,18 @@ def small_html(small_run: obsviz.Run) -> str:
 @pytest.fixture(scope="module")
 def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = hostile_model()
-    run = obsviz.insert_observers(model, {"": QCONFIG, EVIL_MODULE: None},
-                                  method_name=EVIL_METHOD)
+    run = obsviz.insert_observers(model, {"": QCONFIG, EVIL_MODULE: None}, method_name=EVIL_METHOD)
     path = tmp_path_factory.mktemp("hostile") / "hostile.html"
-    header = ReportHeader(EVIL_MODULE, qconfig=[("", "fbgemm"), (EVIL_MODULE, EVIL_VALUE)],
-                          warnings=[EVIL_VALUE])
+    header = ReportHeader(
+        EVIL_MODULE, qconfig=[("", "fbgemm"), (EVIL_MODULE, EVIL_VALUE)], warnings=[EVIL_VALUE]
+    )
     return write_report(path, run, header)
 
 
 def _listed_values(report: Report) -> set[tuple[str, str, int]]:
-    return {(e.value.module_path, e.value.graph.method, e.value.unique)
-            for e in report.explanations}
+    return {
+        (e.value.module_path, e.value.graph.method, e.value.unique) for e in report.explanations
+    }
 
 
 def _assert_page_lists_exactly(run: obsviz.Run, name: str) -> str:
@@ -74,16 +75,22 @@ def _assert_page_lists_exactly(run: obsviz.Run, name: str) -> str:
 # Between them, each clause of "a quantizable use" decides some value: a quantizable
 # producer, an add / mul / cat producer, a quantizable user, batch_norm's input-only rule,
 # static lists in a dynamic run; and values in loops, If branches and called functions.
-REPORT_CASES = ("mobilenet_v3_tiny_static", "conv_bn_dynamic", "loop_between_convs_static",
-                "function_needs_observer_conv_static", "nested_if_static")
+REPORT_CASES = (
+    "mobilenet_v3_tiny_static",
+    "conv_bn_dynamic",
+    "loop_between_convs_static",
+    "function_needs_observer_conv_static",
+    "nested_if_static",
+)
 
 
 @pytest.mark.parametrize("name", REPORT_CASES)
 @pytest.mark.filterwarnings("ignore::obsviz.LoopWarning", "ignore::obsviz.FunctionWarning")
 def test_explains_every_value_with_a_quantizable_use_and_no_observer(name):
     c = case(name)
-    run = obsviz.insert_observers(script(c), c.qconfig_dict(), method_name=c.method_name,
-                                  quant_type=c.quant_type)
+    run = obsviz.insert_observers(
+        script(c), c.qconfig_dict(), method_name=c.method_name, quant_type=c.quant_type
+    )
     _assert_page_lists_exactly(run, name)
 
 
@@ -95,13 +102,17 @@ def test_explanations_of_resnet_small(small_run, small_html):
     stem = candidates.query("module_path == 'conv1' and producer == 'aten::conv2d'")
     assert list(stem["reason"]) == ["delayed"]
     assert f"<code>conv1:_conv_forward:%{stem['value'].iloc[0]}</code>" in small_html
-    assert "The nn_conv2d_nn_relu fusion pattern delays observing the value it stands for, " \
-           "%4 in conv1.forward, to %10 in &lt;top&gt;.forward" in small_html
+    assert (
+        "The nn_conv2d_nn_relu fusion pattern delays observing the value it stands for, "
+        "%4 in conv1.forward, to %10 in &lt;top&gt;.forward" in small_html
+    )
 
 
 def test_summary_figures_and_tables(small_run, small_html):
-    assert f"<div class='n'>{len(small_run.inserted)}</div><div class='t'>observers " \
-           "inserted" in small_html
+    assert (
+        f"<div class='n'>{len(small_run.inserted)}</div><div class='t'>observers "
+        "inserted" in small_html
+    )
     # diff, after, before, and one BasicBlock per stage (each stage's block is its own type)
     assert small_html.count("<svg") == 3 + 4
     assert "<?xml" not in small_html and "<!DOCTYPE svg" not in small_html
@@ -126,14 +137,14 @@ def test_submodule_figures_show_the_observers_the_pass_put_inside(small_run):
 
 
 def test_self_contained_and_script_free(small_html):
-    assert not re.search(r"<script|<link|<iframe|\bsrc=|@import|url\(", small_html,
-                         re.IGNORECASE)
+    assert not re.search(r"<script|<link|<iframe|\bsrc=|@import|url\(", small_html, re.IGNORECASE)
     assert "Content-Security-Policy" in small_html
 
 
 def test_failed_run_shows_diagnosis_then_partial_views(tmp_path, capsys):
     model_path = tmp_path / "aux.pt"
     import torch
+
     torch.jit.save(torch.jit.script(AuxHead()), str(model_path))
     out = tmp_path / "aux.html"
     assert main(["report", str(model_path), "--out", str(out)]) == 1

@@ -18,23 +18,32 @@ import obsviz
 
 from .corpus import CASES, LOOP_SHARED_TYPE_MSG, FloatFunctionalAddAndMul, case, run_method, script
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
-                                        "ignore::obsviz.errors.LoopWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::obsviz.errors.LoopWarning"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EMPTY_SLOT_CASES = [c for c in CASES if c.real_raises == LOOP_SHARED_TYPE_MSG]
 
 
 def _in_a_process(source: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(source), *args],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
 
 
 def _observers_called(module: torch._C.ScriptModule, method: str) -> set[str]:
     """The observer attributes a method's graph reads, from the graph alone."""
     graph = module._get_method(method).graph
-    return {n.s("name") for n in graph.findAllNodes("prim::GetAttr")
-            if n.s("name").startswith("_observer_")}
+    return {
+        n.s("name")
+        for n in graph.findAllNodes("prim::GetAttr")
+        if n.s("name").startswith("_observer_")
+    }
 
 
 def _submodule(module: torch.jit.ScriptModule, path: str) -> torch.jit.ScriptModule:
@@ -70,8 +79,9 @@ def test_empty_slots_of_the_real_pass_are_found_without_crashing(name: str) -> N
 
 
 @pytest.mark.parametrize("name", [c.name for c in EMPTY_SLOT_CASES])
-def test_obsviz_module_can_be_saved_and_its_walked_observers_record(name: str,
-                                                                   tmp_path: Path) -> None:
+def test_obsviz_module_can_be_saved_and_its_walked_observers_record(
+    name: str, tmp_path: Path
+) -> None:
     c = case(name)
     run = obsviz.insert_observers(script(c), c.qconfig_dict(), quant_type=c.quant_type)
     torch.jit.save(run.module, tmp_path / "observed.pt")  # serializing reads every slot
@@ -83,8 +93,10 @@ def test_obsviz_module_can_be_saved_and_its_walked_observers_record(name: str,
 
 
 def test_each_float_functional_holds_the_observers_of_both_methods() -> None:
-    run = obsviz.insert_observers(torch.jit.script(FloatFunctionalAddAndMul().eval()),
-                                  {"": torch.ao.quantization.default_qconfig})
+    run = obsviz.insert_observers(
+        torch.jit.script(FloatFunctionalAddAndMul().eval()),
+        {"": torch.ao.quantization.default_qconfig},
+    )
     observed = run.module
     observed(torch.randn(1, 3, 8, 8))
     adds = _observers_called(observed.skip_add._c, "add")
@@ -99,7 +111,8 @@ def test_each_float_functional_holds_the_observers_of_both_methods() -> None:
             assert isinstance(getattr(instance, attribute), torch.jit.ScriptModule)
             assert getattr(instance, attribute) is not getattr(
                 _submodule(observed, "scale.skip_mul" if path == "skip_add" else "skip_add"),
-                attribute)
+                attribute,
+            )
 
 
 BROKEN_ENGINE = """
@@ -137,18 +150,28 @@ def _broken_run(left_empty: str) -> dict:
 
 def test_an_empty_slot_is_a_pass_failure_naming_its_module_and_attribute() -> None:
     failure = _broken_run("skip_add")
-    mul_observers = [name for path, name, method in failure["inserted"]
-                     if path == "scale.skip_mul" and method == "mul"]
+    mul_observers = [
+        name
+        for path, name, method in failure["inserted"]
+        if path == "scale.skip_mul" and method == "mul"
+    ]
     assert failure["path"] == "skip_add"
     assert [failure["attribute"]] == mul_observers
-    assert f"skip_add: the observed module's attribute {mul_observers[0]} holds no value" \
+    assert (
+        f"skip_add: the observed module's attribute {mul_observers[0]} holds no value"
         in failure["message"]
+    )
     assert failure["input_returned"]  # the partial run does not wrap the corrupt module
 
 
 def test_every_empty_slot_is_listed() -> None:
     failure = _broken_run("*")
-    by_method = {method: name for path, name, method in failure["inserted"]
-                 if path in ("skip_add", "scale.skip_mul")}
-    assert f"Empty: scale.skip_mul.{by_method['add']}, skip_add.{by_method['mul']}." \
+    by_method = {
+        method: name
+        for path, name, method in failure["inserted"]
+        if path in ("skip_add", "scale.skip_mul")
+    }
+    assert (
+        f"Empty: scale.skip_mul.{by_method['add']}, skip_add.{by_method['mul']}."
         in failure["message"]
+    )

@@ -129,27 +129,40 @@ SPLIT_CASES = [
     SplitCase("none_one_level_below", Pair, {"": FBGEMM, "b0.conv": None}, IMAGE),
     SplitCase("relu_none_one_level_below", Pair, {"": FBGEMM, "b1.relu": None}, IMAGE),
     SplitCase("qconfig_only_below", Pair, {"b0.conv": FBGEMM}, IMAGE),
-    SplitCase("sibling_qconfigs_below", Pair, {"b0.conv": FBGEMM, "b1.conv": default_qconfig},
-              IMAGE),
+    SplitCase(
+        "sibling_qconfigs_below", Pair, {"b0.conv": FBGEMM, "b1.conv": default_qconfig}, IMAGE
+    ),
     SplitCase("three_instances_middle_below", Trio, {"": FBGEMM, "b1.conv": None}, IMAGE),
-    SplitCase("three_instances_two_below", Trio, {"": FBGEMM, "b0.conv": None,
-                                                  "b2.conv": None}, IMAGE),
+    SplitCase(
+        "three_instances_two_below", Trio, {"": FBGEMM, "b0.conv": None, "b2.conv": None}, IMAGE
+    ),
     SplitCase("three_instances_mixed", Trio, {"": FBGEMM, "b0": None, "b2.conv": None}, IMAGE),
     SplitCase("two_levels_below", Stages, {"": FBGEMM, "layer1.0.conv": None}, IMAGE),
     SplitCase("two_levels_below_qconfig_only", Stages, {"layer2.1.conv": FBGEMM}, IMAGE),
-    SplitCase("across_stages", Stages, {"": FBGEMM, "layer1.1.conv": None,
-                                        "layer2.0.conv": None}, IMAGE),
-    SplitCase("stage_none_and_block_below", Stages, {"": FBGEMM, "layer1": None,
-                                                     "layer2.0.relu": None}, IMAGE),
+    SplitCase(
+        "across_stages", Stages, {"": FBGEMM, "layer1.1.conv": None, "layer2.0.conv": None}, IMAGE
+    ),
+    SplitCase(
+        "stage_none_and_block_below",
+        Stages,
+        {"": FBGEMM, "layer1": None, "layer2.0.relu": None},
+        IMAGE,
+    ),
     SplitCase("called_twice_below", CalledTwice, {"": FBGEMM, "b0.conv": None}, IMAGE),
     SplitCase("called_twice_other_below", CalledTwice, {"": FBGEMM, "b1.conv": None}, IMAGE),
-    SplitCase("dynamic_one_below", Mlps, {"": default_dynamic_qconfig, "m1.fc2": None},
-              VECTOR, "dynamic"),
-    SplitCase("dynamic_per_channel_below", Mlps, {"": default_dynamic_qconfig,
-                                                  "m0.fc1": per_channel_dynamic_qconfig},
-              VECTOR, "dynamic"),
-    SplitCase("dynamic_qconfig_only_below", Mlps, {"m2.fc1": default_dynamic_qconfig},
-              VECTOR, "dynamic"),
+    SplitCase(
+        "dynamic_one_below", Mlps, {"": default_dynamic_qconfig, "m1.fc2": None}, VECTOR, "dynamic"
+    ),
+    SplitCase(
+        "dynamic_per_channel_below",
+        Mlps,
+        {"": default_dynamic_qconfig, "m0.fc1": per_channel_dynamic_qconfig},
+        VECTOR,
+        "dynamic",
+    ),
+    SplitCase(
+        "dynamic_qconfig_only_below", Mlps, {"m2.fc1": default_dynamic_qconfig}, VECTOR, "dynamic"
+    ),
     SplitCase("static_mlps_below", Mlps, {"": default_qconfig, "m0.fc2": None}, VECTOR),
 ]
 
@@ -161,8 +174,7 @@ def _shared(case: SplitCase) -> torch.jit.ScriptModule:
 
 def _unshared(case: SplitCase) -> torch.jit.ScriptModule:
     torch.manual_seed(0)
-    return create_script_module(case.build().eval(), infer_methods_to_compile,
-                                share_types=False)
+    return create_script_module(case.build().eval(), infer_methods_to_compile, share_types=False)
 
 
 def _real(case: SplitCase, model: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
@@ -216,8 +228,7 @@ def test_a_saved_split_model_has_the_methods_of_the_model(tmp_path: Path) -> Non
     torch.jit.save(obsviz.prepare_jit(model, case.qconfig_dict), path)
     saved = dict(torch.jit.load(path).named_modules())
     for name, module in model.named_modules():
-        assert sorted(saved[name]._c._method_names()) == sorted(module._c._method_names()), \
-            name
+        assert sorted(saved[name]._c._method_names()) == sorted(module._c._method_names()), name
 
 
 def test_split_is_reported_with_the_paths_and_the_reason() -> None:
@@ -233,5 +244,4 @@ def test_split_is_reported_with_the_paths_and_the_reason() -> None:
 def test_shared_types_with_one_qconfig_are_not_split() -> None:
     run = obsviz.insert_observers(_shared(SPLIT_CASES[0]), {"": FBGEMM})
     assert run.splits == ()
-    assert run.module.b0._c._type().qualified_name() == \
-        run.module.b1._c._type().qualified_name()
+    assert run.module.b0._c._type().qualified_name() == run.module.b1._c._type().qualified_name()

@@ -17,8 +17,15 @@ from .corpus import case, script
 from .explain_models import run_of
 from .observed_graphs import observer_class, observers_called, observers_of, read_observed
 
-VALUE_TABLES = ("values", "delay", "boundary", "observer_map", "pass_through", "observed",
-                "inserted")
+VALUE_TABLES = (
+    "values",
+    "delay",
+    "boundary",
+    "observer_map",
+    "pass_through",
+    "observed",
+    "inserted",
+)
 
 
 def _row(frame: pd.DataFrame, **where: object) -> pd.DataFrame:
@@ -32,7 +39,7 @@ def _row(frame: pd.DataFrame, **where: object) -> pd.DataFrame:
 @pytest.mark.parametrize("model", ["ConvFlattenLinear", "ConvRelu"])
 def test_every_value_table_names_values_the_same_way(name: str, model: str) -> None:
     frame = getattr(run_of(model).tables, name)
-    assert list(frame.columns[:len(VALUE_COLUMNS)]) == VALUE_COLUMNS
+    assert list(frame.columns[: len(VALUE_COLUMNS)]) == VALUE_COLUMNS
     assert len(frame) or (model, name) == ("ConvFlattenLinear", "delay")
 
 
@@ -40,8 +47,12 @@ def test_delay_table_one_row_per_delayed_value() -> None:
     delay = run_of("ConvRelu").tables.delay
     assert len(delay) == 1
     row = delay.iloc[0]
-    assert (row.module_path, row.method, row.value, row.producer) == \
-        ("", "forward", "y.1", "prim::CallMethod")
+    assert (row.module_path, row.method, row.value, row.producer) == (
+        "",
+        "forward",
+        "y.1",
+        "prim::CallMethod",
+    )
     assert (row.pattern, row.observed_instead_value) == ("nn_conv2d_nn_relu", "z.1")
 
 
@@ -77,8 +88,9 @@ def test_observer_map_gives_role_and_observer_settings() -> None:
 
 
 def test_observer_map_per_channel_axis() -> None:
-    run = obsviz.insert_observers(torch.jit.script(torch.nn.Conv2d(3, 4, 3)),
-                                  {"": get_default_qconfig("fbgemm")})
+    run = obsviz.insert_observers(
+        torch.jit.script(torch.nn.Conv2d(3, 4, 3)), {"": get_default_qconfig("fbgemm")}
+    )
     weight = _row(run.tables.observer_map, role="weight").iloc[0]
     assert weight.observer_class == "PerChannelMinMaxObserver" and weight.ch_axis == 0
 
@@ -105,22 +117,36 @@ def _as_scripted(text: str) -> int | None:
 
 def _settings(observer: torch._C.ScriptModule) -> tuple:
     """Class name, dtype, qscheme and channel axis of an observer in run.module."""
-    return (observer_class(observer), *(observer.getattr(name) if observer.hasattr(name) else None
-                          for name in ("dtype", "qscheme", "ch_axis")))
+    return (
+        observer_class(observer),
+        *(
+            observer.getattr(name) if observer.hasattr(name) else None
+            for name in ("dtype", "qscheme", "ch_axis")
+        ),
+    )
 
 
 def _row_settings(row: object) -> tuple:
-    return (row.observer_class, _as_scripted(row.dtype), _as_scripted(row.qscheme),
-            None if pd.isna(row.ch_axis) else row.ch_axis)
+    return (
+        row.observer_class,
+        _as_scripted(row.dtype),
+        _as_scripted(row.qscheme),
+        None if pd.isna(row.ch_axis) else row.ch_axis,
+    )
 
 
 # default_qconfig (one observer class for weights and activations), per-channel weights,
 # dynamic int8 and fp16, embedding_bag weight-only, and several qconfigs in one model
 OBSERVER_MAP_CASES = (
-    "two_blocks_diff_qconfig_static", "two_blocks_diff_qconfig_per_channel",
-    "sequential_layers_per_channel", "two_linears_dynamic_per_channel",
-    "functional_linear_dynamic_fp16", "two_mlps_dynamic_diff_qconfig",
-    "embedding_bag_then_linear_mixed", "resnet_small_nested_keys", "add_relu_module_static",
+    "two_blocks_diff_qconfig_static",
+    "two_blocks_diff_qconfig_per_channel",
+    "sequential_layers_per_channel",
+    "two_linears_dynamic_per_channel",
+    "functional_linear_dynamic_fp16",
+    "two_mlps_dynamic_diff_qconfig",
+    "embedding_bag_then_linear_mixed",
+    "resnet_small_nested_keys",
+    "add_relu_module_static",
     "conv_relu_module_qnnpack",
 )
 
@@ -136,8 +162,10 @@ def test_observer_map_describes_the_observers_in_the_observed_module(name: str) 
     delay = run.tables.delay
     assert (delay.observed_instead_module_path == delay.module_path).all()
     assert (delay.observed_instead_method == delay.method).all()
-    instead = {(row.module_path, row.method, row.unique): row.observed_instead_unique
-               for row in delay.itertuples()}
+    instead = {
+        (row.module_path, row.method, row.unique): row.observed_instead_unique
+        for row in delay.itertuples()
+    }
     described = set()
     for row in run.tables.observer_map.itertuples():
         observers = observers_of(observed, row.module_path, row.method, row.unique, instead)
@@ -145,8 +173,11 @@ def test_observer_map_describes_the_observers_in_the_observed_module(name: str) 
             observer = observed.submodule(path).getattr(attribute)
             assert _settings(observer) == _row_settings(row), (row.module_path, row.value)
         described |= observers
-    called = {(instance.path, attribute) for instance in observed.instances.values()
-              for attribute in observers_called(instance.graph)}
+    called = {
+        (instance.path, attribute)
+        for instance in observed.instances.values()
+        for attribute in observers_called(instance.graph)
+    }
     assert described == called and called
 
 
@@ -192,7 +223,10 @@ def test_values_has_a_verdict_for_every_value() -> None:
     assert values.reason.notna().all()
     observed = _row(values, observed=True)
     assert set(zip(observed.module_path, observed.value, strict=True)) == {
-        ("", "x.1"), ("", "z.1"), ("conv", "weight")}
+        ("", "x.1"),
+        ("", "z.1"),
+        ("conv", "weight"),
+    }
     assert all(name.startswith("_observer_") for name in observed.observer)
 
 

@@ -26,8 +26,9 @@ from .corpus import LinearOnly, case, script
 ROOT = Path(__file__).resolve().parents[1]
 
 # torch/jit/_script.py's words (2.9 on); on 2.13 the test adds them to torch.jit.script itself
-TORCH_DEPRECATION = ("`torch.jit.script` is deprecated. Please switch to `torch.compile` or "
-                     "`torch.export`.")
+TORCH_DEPRECATION = (
+    "`torch.jit.script` is deprecated. Please switch to `torch.compile` or `torch.export`."
+)
 USER_DEPRECATION = "my_observer() is deprecated: use MinMaxObserver"
 
 
@@ -81,8 +82,9 @@ def test_the_users_own_scripting_still_warns_after_obsvizs() -> None:
 
 def _claimed_torch_range() -> tuple[str, ...]:
     """The torch versions pyproject.toml claims, e.g. ('>=2.2',)."""
-    torch_requirement = re.search(r'^\s*"torch([^"]*)"', (ROOT / "pyproject.toml").read_text(),
-                                  re.MULTILINE)
+    torch_requirement = re.search(
+        r'^\s*"torch([^"]*)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE
+    )
     assert torch_requirement, "pyproject.toml has no torch dependency"
     return tuple(re.findall(r"[<>=!~]=?\s*[\d.]+", torch_requirement.group(1)))
 
@@ -130,9 +132,15 @@ print(json.dumps(results))
 
 @pytest.mark.parametrize("hidden", ["jit_api", "package"])
 def test_without_the_jit_quantization_api_every_entry_point_names_the_supported_torch(
-        hidden: str) -> None:
-    done = subprocess.run([sys.executable, "-c", HIDE_AND_CALL, hidden], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    hidden: str,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", HIDE_AND_CALL, hidden],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout.strip().splitlines()[-1])
     claimed = _claimed_torch_range()

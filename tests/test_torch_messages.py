@@ -41,8 +41,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # the models of failure_models.py on which the real pass raises (the others return a
 # broken module or crash the process, see tests/test_failures.py)
-FAILURE_MODELS = (fm.AuxHead, fm.StochasticDepthNet, fm.StochasticDepthBlocks,
-                  fm.ShiftedBlocks, fm.ObjectCall, fm.ObjectArgument)
+FAILURE_MODELS = (
+    fm.AuxHead,
+    fm.StochasticDepthNet,
+    fm.StochasticDepthBlocks,
+    fm.ShiftedBlocks,
+    fm.ObjectCall,
+    fm.ObjectArgument,
+)
 
 Failing = tuple[Callable[[], torch.jit.ScriptModule], dict, str]  # model, qconfigs, quant type
 
@@ -55,7 +61,10 @@ def _failing() -> dict[str, Failing]:
     }
     for cls in FAILURE_MODELS:
         found[f"failure_models.{cls.__name__}"] = (
-            lambda cls=cls: torch.jit.script(cls().eval()), {"": default_qconfig}, "static")
+            lambda cls=cls: torch.jit.script(cls().eval()),
+            {"": default_qconfig},
+            "static",
+        )
     return found
 
 
@@ -96,10 +105,20 @@ print(json.dumps(found))
 def test_each_message_is_attributed_to_the_function_torch_names() -> None:
     """``cpp_check`` maps a message to the C++ function that raises it; torch itself names
     that function when it prints C++ stack traces."""
-    env = dict(os.environ, TORCH_SHOW_CPP_STACKTRACES="1", TORCH_DISABLE_ADDR2LINE="1",
-               PYTHONWARNINGS="ignore")
-    result = subprocess.run([sys.executable, "-c", REAL_PASS_WITH_CPP_STACK_TRACES],
-                            capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    env = dict(
+        os.environ,
+        TORCH_SHOW_CPP_STACKTRACES="1",
+        TORCH_DISABLE_ADDR2LINE="1",
+        PYTHONWARNINGS="ignore",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", REAL_PASS_WITH_CPP_STACK_TRACES],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(found) == set(FAILING)
@@ -109,8 +128,10 @@ def test_each_message_is_attributed_to_the_function_torch_names() -> None:
 
 
 def test_stack_traces_are_cut_from_the_message() -> None:
-    error = RuntimeError("Expecting one observer\nException raised from getObserverFor at "
-                         "x.cpp:1 (most recent call first):\nframe #0")
+    error = RuntimeError(
+        "Expecting one observer\nException raised from getObserverFor at "
+        "x.cpp:1 (most recent call first):\nframe #0"
+    )
     assert torch_message(error) == "Expecting one observer"
     assert raised_from(error) == "getObserverFor"
     assert raised_from(RuntimeError("no trace")) is None
@@ -131,21 +152,21 @@ def test_one_qconfig_under_two_keys_says_each_key_is_scripted_separately() -> No
     assert "two qconfig_dict keys, 'a' and 'b'" in summary
     assert "same QConfig" in summary and "scripted separately" in summary
     assert "MinMaxObserver and MinMaxObserver" not in str(diagnosis)
-    assert "replace the 'a' and 'b' entries by one for their common parent ''" \
-        in diagnosis.fix
+    assert "replace the 'a' and 'b' entries by one for their common parent ''" in diagnosis.fix
     assert "own value" in diagnosis.fix
 
 
 def test_two_different_qconfigs_under_two_keys_name_both_observers() -> None:
     diagnosis = _diagnosis("shared_input_two_keys_different_qconfigs")
-    assert "The two qconfigs differ (MinMaxObserver for 'a', HistogramObserver for 'b')" \
+    assert (
+        "The two qconfigs differ (MinMaxObserver for 'a', HistogramObserver for 'b')"
         in diagnosis.summary
+    )
 
 
 def test_with_the_parent_key_set_the_fix_is_to_drop_the_two_keys() -> None:
     diagnosis = _diagnosis("shared_input_two_keys_with_parent")
-    assert "remove the 'a' and 'b' entries, so that both inherit the qconfig of ''" \
-        in diagnosis.fix
+    assert "remove the 'a' and 'b' entries, so that both inherit the qconfig of ''" in diagnosis.fix
 
 
 class SharedInputCloned(nn.Module):
@@ -177,17 +198,20 @@ def test_an_object_argument_names_its_class_and_quotes_remap_types() -> None:
     diagnosis = _diagnosis("torchscript_object_argument_static")
     assert diagnosis.kind == "object_argument"
     assert diagnosis.method == "shifted"
-    assert "of TorchScript class tests.corpus.failures.Offset) as argument %offset.1" \
+    assert (
+        "of TorchScript class tests.corpus.failures.Offset) as argument %offset.1"
         in diagnosis.summary
-    assert diagnosis.cpp_message == ("We don't support quantizing methods that has Object "
-                                     "as arguments")
+    )
+    assert diagnosis.cpp_message == (
+        "We don't support quantizing methods that has Object as arguments"
+    )
 
 
 def test_a_created_object_quotes_get_module_access_path_with_its_value() -> None:
     diagnosis = _diagnosis("torchscript_object_created_static")
     assert diagnosis.kind == "module_access"
     assert "TorchScript class" in diagnosis.summary
-    assert diagnosis.cpp_message.startswith("Can't handle the access pattern of GetAttr  in "
-                                            "getModuleAccessPath, traced back to:")
+    assert diagnosis.cpp_message.startswith(
+        "Can't handle the access pattern of GetAttr  in getModuleAccessPath, traced back to:"
+    )
     assert diagnosis.cpp_message.endswith(" which is not self:self")
-

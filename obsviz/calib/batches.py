@@ -44,8 +44,14 @@ def clone_args(args: tuple) -> tuple:
 class BatchRunner:
     """Calls one method of a module on batches, turning failures into ObsvizErrors."""
 
-    def __init__(self, module: torch.jit.ScriptModule, method: str, *, what: str,
-                 describe_module: torch.jit.ScriptModule | None = None) -> None:
+    def __init__(
+        self,
+        module: torch.jit.ScriptModule,
+        method: str,
+        *,
+        what: str,
+        describe_module: torch.jit.ScriptModule | None = None,
+    ) -> None:
         self.module = module
         self.method = method
         self.what = what  # "calibration", "error", ... for messages
@@ -66,18 +72,19 @@ class BatchRunner:
             raise ObsvizError(
                 f"{self.what}, batch {index}: <top>.{self.method} failed on "
                 f"{describe(args)}: {reason.strip()}. The model expects {self.expected}"
-                f"{seen}.") from err
+                f"{seen}."
+            ) from err
         if self.good is None:
             self.good = describe(args)
         return out
 
 
-def progress(batches: Iterable, enabled: bool, description: str, unit: str = "batch"
-             ) -> Iterator:
+def progress(batches: Iterable, enabled: bool, description: str, unit: str = "batch") -> Iterator:
     if not enabled:
         yield from batches
         return
     from tqdm.auto import tqdm
+
     total = len(batches) if hasattr(batches, "__len__") else None
     yield from tqdm(batches, total=total, desc=description, unit=unit, leave=False)
 

@@ -63,9 +63,16 @@ class Calibration:
     observed module, ready for ``convert_jit``.
     """
 
-    def __init__(self, module: torch.jit.ScriptModule, *, method: str = "forward",
-                 run: Run | None = None, records: dict[str, SiteRecord] | None = None,
-                 batches: int | None = None, quant_type: str | None = None) -> None:
+    def __init__(
+        self,
+        module: torch.jit.ScriptModule,
+        *,
+        method: str = "forward",
+        run: Run | None = None,
+        records: dict[str, SiteRecord] | None = None,
+        batches: int | None = None,
+        quant_type: str | None = None,
+    ) -> None:
         self.module = module
         self.method = method
         self.run = run
@@ -74,10 +81,15 @@ class Calibration:
         self.last_error: ErrorReport | None = None  # the latest error(...), for explain
         self.sites: list[Site] = find_sites(module, method)
         self.states: dict[str, ObserverState] = {
-            s.observer_path: ObserverState(observer_of(module, s)) for s in self.sites}
-        self.quant_type = quant_type or (run.quant_type if run is not None else (
-            "dynamic" if any(st.config.is_dynamic for st in self.states.values())
-            else "static"))
+            s.observer_path: ObserverState(observer_of(module, s)) for s in self.sites
+        }
+        self.quant_type = quant_type or (
+            run.quant_type
+            if run is not None
+            else (
+                "dynamic" if any(st.config.is_dynamic for st in self.states.values()) else "static"
+            )
+        )
 
     # ------------------------------------------------------------------ lookups
     def state(self, site: Site) -> ObserverState:
@@ -109,22 +121,29 @@ class Calibration:
         """The observer site of a value, named as in ``ranges`` (the ``value`` column), as
         in the observed graph, or as ``run.explain`` takes it; or an observer path."""
         from .lookup import find_site
+
         return find_site(self, value, module, method)
 
     @cached_property
     def simulation(self) -> Simulation:
         """The simulated quantized model (built on first use, from the qparams now)."""
         from .simulate import Simulation
+
         weights = {s.observer_path: self.weight(s) for s in self.sites if s.role == "weight"}
-        return Simulation(self.module, self.method, self.states,
-                          {s.observer_path: s.role for s in self.sites},
-                          {k: w for k, w in weights.items() if w is not None})
+        return Simulation(
+            self.module,
+            self.method,
+            self.states,
+            {s.observer_path: s.role for s in self.sites},
+            {k: w for k, w in weights.items() if w is not None},
+        )
 
     def simulate(self, batch: object) -> object:
         """The simulated quantized model's output on one batch (a tensor or a tuple)."""
         from .batches import as_args, clone_args
         from .error import simulation_runner
         from .simulate import FLOAT, SIMULATE
+
         self.simulation.set_mode(SIMULATE)
         try:
             return simulation_runner(self, "simulate")(0, clone_args(as_args(batch)))
@@ -136,37 +155,45 @@ class Calibration:
     def ranges(self) -> pd.DataFrame:
         """One row per observer: where it is, how it quantizes, what it saw, its qparams."""
         from .ranges import ranges_table
+
         return ranges_table(self)
 
     @cached_property
     def flags(self) -> Flags:
         """What looks wrong, each with why it matters and what to change."""
         from .flags import find_flags
+
         return find_flags(self)
 
     def error(self, batches: Iterable, *, progress: bool = True) -> ErrorReport:
         """Quantize->dequantize error per observed value, local and accumulated, and the
         model output's SQNR, streamed over ``batches``."""
         from .error import measure_error
+
         self.last_error = measure_error(self, batches, show_progress=progress)
         return self.last_error
 
-    def sensitivity(self, batches: Iterable, *, modules: Iterable[str] | None = None,
-                    progress: bool = True) -> Sensitivity:
+    def sensitivity(
+        self, batches: Iterable, *, modules: Iterable[str] | None = None, progress: bool = True
+    ) -> Sensitivity:
         """Output SQNR with one module left float at a time, ranked by the SQNR gained."""
         from .sensitivity import measure_sensitivity
+
         return measure_sensitivity(self, batches, modules=modules, show_progress=progress)
 
     def plot(self, value: object, module: str = "", method: str | None = None) -> Plot:
         """The observer's histogram or min/max (per channel for weights) with its
         quantization grid; renders inline and as SVG."""
         from .plots import plot_site
+
         return plot_site(self, self.site(value, module, method))
 
     def __repr__(self) -> str:
         seen = f" over {self.batches} batches" if self.batches is not None else ""
-        return (f"<obsviz Calibration: {len(self.sites)} observers{seen}, "
-                f"{self.quant_type} quantization>")
+        return (
+            f"<obsviz Calibration: {len(self.sites)} observers{seen}, "
+            f"{self.quant_type} quantization>"
+        )
 
 
 # ---------------------------------------------------------------------- calibrating
@@ -183,22 +210,30 @@ class _ObserverSnapshot:
 
 def _state(module: torch._C.ScriptModule) -> list[tuple[torch._C.ScriptModule, str, object]]:
     iterators = torch._C._jit_debug_module_iterators(module)
-    state = [(module, name, value.clone() if isinstance(value, torch.Tensor) else value)
-             for name, value in iterators["named_attributes"]
-             if isinstance(value, (torch.Tensor, int, float, bool))]
+    state = [
+        (module, name, value.clone() if isinstance(value, torch.Tensor) else value)
+        for name, value in iterators["named_attributes"]
+        if isinstance(value, (torch.Tensor, int, float, bool))
+    ]
     for _, child in iterators["named_children"]:
         state += _state(child)
     return state
 
 
-def calibrate_module(module: torch.jit.ScriptModule, batches: Iterable, *,
-                     method: str = "forward", run: Run | None = None,
-                     show_progress: bool = True) -> Calibration:
+def calibrate_module(
+    module: torch.jit.ScriptModule,
+    batches: Iterable,
+    *,
+    method: str = "forward",
+    run: Run | None = None,
+    show_progress: bool = True,
+) -> Calibration:
     """Run ``batches`` through ``module``'s observers (``module`` itself is calibrated)."""
     sites = find_sites(module, method)
     roles = {(s.module_path, s.attribute): s.role for s in sites}
     instrumented = wrap_cpp_module(
-        torch._C._hack_do_not_use_clone_module_with_class(module._c, [], []))
+        torch._C._hack_do_not_use_clone_module_with_class(module._c, [], [])
+    )
     recorders: dict[str, torch.jit.ScriptModule] = {}
     make = Recorders()
 
@@ -215,8 +250,10 @@ def calibrate_module(module: torch.jit.ScriptModule, batches: Iterable, *,
     count = 0
     for index, batch in enumerate(progress(batches, show_progress, "calibrating")):
         snapshot = _ObserverSnapshot(observers)
-        channels = {p: (r._c.getattr("channel_low"), r._c.getattr("channel_high"))
-                    for p, r in recorders.items()}
+        channels = {
+            p: (r._c.getattr("channel_low"), r._c.getattr("channel_high"))
+            for p, r in recorders.items()
+        }
         try:
             runner(index, as_args(batch))
         except ObsvizError:
@@ -248,19 +285,23 @@ def _collect(recorder: torch._C.ScriptModule, record: SiteRecord) -> None:
     recorder.setattr("high", -math.inf)
 
 
-def calibrate(run: Run, batches: Iterable, *, inplace: bool = False,
-              progress: bool = True) -> Calibration:
+def calibrate(
+    run: Run, batches: Iterable, *, inplace: bool = False, progress: bool = True
+) -> Calibration:
     """Calibrate a copy of ``run.module`` (``run.module`` itself when ``inplace``)."""
     module = run.module if inplace else copy.deepcopy(run.module)
-    return calibrate_module(module, batches, method=run.entry_method, run=run,
-                            show_progress=progress)
+    return calibrate_module(
+        module, batches, method=run.entry_method, run=run, show_progress=progress
+    )
 
 
 def calibration(observed: torch.jit.ScriptModule, *, method: str = "forward") -> Calibration:
     """The ranges, flags, error and sensitivity of any calibrated observed module (from
     obsviz or torch's ``prepare_jit``), read from its observers without running anything."""
     if not isinstance(observed, torch.jit.ScriptModule):
-        raise ObsvizError(f"obsviz.calibration takes an observed torch.jit.ScriptModule, got "
-                          f"{type(observed).__name__}")
+        raise ObsvizError(
+            f"obsviz.calibration takes an observed torch.jit.ScriptModule, got "
+            f"{type(observed).__name__}"
+        )
     run = getattr(observed, "_obsviz_run", None)
     return Calibration(observed, method=method, run=run if run is not None else None)

@@ -41,8 +41,9 @@ class Agreement:
     def add(self, reference: object, other: object) -> None:
         ours, theirs = tensors_of(reference), tensors_of(other)
         if len(ours) != len(theirs):
-            raise ObsvizError(f"the outputs differ in structure: {len(ours)} float tensors "
-                              f"against {len(theirs)}")
+            raise ObsvizError(
+                f"the outputs differ in structure: {len(ours)} float tensors against {len(theirs)}"
+            )
         for r, o in zip(ours, theirs, strict=True):
             r, o = r.detach().double(), o.detach().double()
             self.signal += float((r * r).sum())
@@ -69,8 +70,9 @@ class ErrorReport:
     """Per observed value: SQNR and MSE of quantizing it alone (local) and with every
     observer quantizing (accumulated); ``output``: the model output's SQNR."""
 
-    def __init__(self, cal: Calibration, stats: dict[str, dict[str, float]], output: Agreement,
-                 batches: int) -> None:
+    def __init__(
+        self, cal: Calibration, stats: dict[str, dict[str, float]], output: Agreement, batches: int
+    ) -> None:
         self.calibration = cal
         self.stats = stats
         self.output = output
@@ -82,6 +84,7 @@ class ErrorReport:
         import pandas as pd
 
         from .ranges import VALUE_COLUMNS, value_columns
+
         cal = self.calibration
         names = value_columns(cal)
         rows = []
@@ -89,24 +92,50 @@ class ErrorReport:
             s = self.stats.get(site.observer_path)
             if s is None:
                 continue
-            signal, local, accumulated, elements = (s[name] for name in (
-                "signal", "local_error", "accumulated_error", "elements"))
+            signal, local, accumulated, elements = (
+                s[name] for name in ("signal", "local_error", "accumulated_error", "elements")
+            )
             value = names.get((site.module_path, site.method, site.unique)) or [
-                site.module_path, site.method, site.value, site.producer, site.graph,
-                site.unique]
+                site.module_path,
+                site.method,
+                site.value,
+                site.producer,
+                site.graph,
+                site.unique,
+            ]
             ran = elements > 0
-            rows.append([*value, site.attribute, site.role,
-                         cal.state(site).config.kind(site.role),
-                         sqnr_db(signal, local) if ran else math.nan,
-                         local / elements if ran else math.nan,
-                         sqnr_db(signal, accumulated) if ran else math.nan,
-                         accumulated / elements if ran else math.nan,
-                         int(elements), int(s["diverged"])])
-        frame = pd.DataFrame(rows, columns=[
-            *VALUE_COLUMNS, "observer", "role", "quantized_as", "sqnr_local_db",
-            "mse_local", "sqnr_accumulated_db", "mse_accumulated", "elements", "diverged"])
-        return frame.sort_values("sqnr_accumulated_db", kind="stable", na_position="last"
-                                 ).reset_index(drop=True)
+            rows.append(
+                [
+                    *value,
+                    site.attribute,
+                    site.role,
+                    cal.state(site).config.kind(site.role),
+                    sqnr_db(signal, local) if ran else math.nan,
+                    local / elements if ran else math.nan,
+                    sqnr_db(signal, accumulated) if ran else math.nan,
+                    accumulated / elements if ran else math.nan,
+                    int(elements),
+                    int(s["diverged"]),
+                ]
+            )
+        frame = pd.DataFrame(
+            rows,
+            columns=[
+                *VALUE_COLUMNS,
+                "observer",
+                "role",
+                "quantized_as",
+                "sqnr_local_db",
+                "mse_local",
+                "sqnr_accumulated_db",
+                "mse_accumulated",
+                "elements",
+                "diverged",
+            ],
+        )
+        return frame.sort_values(
+            "sqnr_accumulated_db", kind="stable", na_position="last"
+        ).reset_index(drop=True)
 
     def against_converted(self, batches: Iterable, *, progress: bool = True) -> Comparison:
         """``convert_jit`` (or ``convert_dynamic_jit``) of a calibrated copy: its output
@@ -114,8 +143,7 @@ class ErrorReport:
         return compare_with_converted(self.calibration, batches, show_progress=progress)
 
     def __repr__(self) -> str:
-        return (f"<obsviz ErrorReport over {self.batches} batches: model output "
-                f"{self.output}>")
+        return f"<obsviz ErrorReport over {self.batches} batches: model output {self.output}>"
 
 
 @dataclass
@@ -128,10 +156,12 @@ class Comparison:
     batches: int
 
     def __str__(self) -> str:
-        return (f"over {self.batches} batches, output SQNR:\n"
-                f"  converted vs float      {self.converted_vs_float.sqnr_db:7.2f} dB\n"
-                f"  simulated vs float      {self.simulated_vs_float.sqnr_db:7.2f} dB\n"
-                f"  converted vs simulated  {self.converted_vs_simulated.sqnr_db:7.2f} dB")
+        return (
+            f"over {self.batches} batches, output SQNR:\n"
+            f"  converted vs float      {self.converted_vs_float.sqnr_db:7.2f} dB\n"
+            f"  simulated vs float      {self.simulated_vs_float.sqnr_db:7.2f} dB\n"
+            f"  converted vs simulated  {self.converted_vs_simulated.sqnr_db:7.2f} dB"
+        )
 
 
 def measure_error(cal: Calibration, batches: Iterable, *, show_progress: bool) -> ErrorReport:
@@ -159,22 +189,27 @@ def measure_error(cal: Calibration, batches: Iterable, *, show_progress: bool) -
 def converted_module(cal: Calibration) -> torch.jit.ScriptModule:
     """What torch's own convert makes of a copy of the calibrated module."""
     from torch.ao.quantization import convert_dynamic_jit, convert_jit
+
     convert = convert_dynamic_jit if cal.quant_type == "dynamic" else convert_jit
     try:
         return convert(copy.deepcopy(cal.module))
     except (RuntimeError, torch.jit.Error) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-        raise ObsvizError(f"<top>.{cal.method}: torch's {convert.__name__} failed on the "
-                          f"calibrated module: {first}") from err
+        raise ObsvizError(
+            f"<top>.{cal.method}: torch's {convert.__name__} failed on the "
+            f"calibrated module: {first}"
+        ) from err
 
 
-def compare_with_converted(cal: Calibration, batches: Iterable, *,
-                           show_progress: bool) -> Comparison:
+def compare_with_converted(
+    cal: Calibration, batches: Iterable, *, show_progress: bool
+) -> Comparison:
     converted = converted_module(cal)
     sim = cal.simulation
     runner = simulation_runner(cal, "against_converted")
-    converted_runner = BatchRunner(converted, cal.method, what="against_converted (converted)",
-                                   describe_module=cal.module)
+    converted_runner = BatchRunner(
+        converted, cal.method, what="against_converted (converted)", describe_module=cal.module
+    )
     result = Comparison(Agreement(), Agreement(), Agreement(), 0)
     try:
         for index, batch in enumerate(progress(batches, show_progress, "against convert_jit")):

@@ -60,8 +60,7 @@ class Flag:
         return f"{self.module_path or '<top>'}:{self.method}:%{self.value} ({self.observer})"
 
     def __str__(self) -> str:
-        return f"[{self.severity}] {self.kind} at {self.where}: {self.message}\n" \
-               f"    fix: {self.fix}"
+        return f"[{self.severity}] {self.kind} at {self.where}: {self.message}\n    fix: {self.fix}"
 
 
 class Flags(tuple):
@@ -73,11 +72,34 @@ class Flags(tuple):
     @property
     def table(self) -> pd.DataFrame:
         import pandas as pd
+
         return pd.DataFrame(
-            [[f.kind, f.severity, f.module_path, f.method, f.value, f.observer, f.role,
-              f.message, f.fix] for f in self],
-            columns=["kind", "severity", "module_path", "method", "value", "observer",
-                     "role", "message", "fix"])
+            [
+                [
+                    f.kind,
+                    f.severity,
+                    f.module_path,
+                    f.method,
+                    f.value,
+                    f.observer,
+                    f.role,
+                    f.message,
+                    f.fix,
+                ]
+                for f in self
+            ],
+            columns=[
+                "kind",
+                "severity",
+                "module_path",
+                "method",
+                "value",
+                "observer",
+                "role",
+                "message",
+                "fix",
+            ],
+        )
 
     def __str__(self) -> str:
         if not self:
@@ -89,8 +111,11 @@ class Flags(tuple):
 
 
 def _module_hint(site: Site) -> str:
-    return f'qconfig_dict["{site.module_path}"] = None' if site.module_path else \
-        "a qconfig of None for the module that computes it"
+    return (
+        f'qconfig_dict["{site.module_path}"] = None'
+        if site.module_path
+        else "a qconfig of None for the module that computes it"
+    )
 
 
 class _Checker:
@@ -105,8 +130,18 @@ class _Checker:
 
     def flag(self, kind: str, severity: str, message: str, fix: str, **details) -> Flag:
         s = self.site
-        return Flag(kind, severity, s.module_path, s.method, str(self.row["value"]),
-                    s.attribute, s.role, message, fix, details)
+        return Flag(
+            kind,
+            severity,
+            s.module_path,
+            s.method,
+            str(self.row["value"]),
+            s.attribute,
+            s.role,
+            message,
+            fix,
+            details,
+        )
 
     # ---------------------------------------------------------------- the checks
     def checks(self) -> Iterator[Flag]:
@@ -131,72 +166,92 @@ class _Checker:
         yield from self.partial_data()
 
     def no_data(self) -> Flag | None:
-        recorded = self.record is not None and self.record.batches_seen == 0 and \
-            self.cal.batches
+        recorded = self.record is not None and self.record.batches_seen == 0 and self.cal.batches
         if self.state.saw_data is False or recorded:
             branch = self.cal.branch_not_taken(self.site)
             if branch is not None:
                 return self.flag(
-                    "no_data", "info",
+                    "no_data",
+                    "info",
                     f"this observer saw no data, and never will here: its value is computed "
                     f"only when {self.site.branch[0] or '<top>'}.{branch[0]} is {branch[1]}, "
                     f"and it is {branch[2]}; convert_jit's meaningless scale for it is "
                     "never used.",
                     "nothing to do; fold the branch with obsviz.fold_attribute_branches("
                     f"model, attributes=({branch[0]!r},)) before preparing to drop the "
-                    "observer.")
+                    "observer.",
+                )
             scale = ""
             if self.state.qparams is not None:
-                scale = (f"; convert_jit will quantize it with scale "
-                         f"{_short(self.state.qparams[0])} and zero point "
-                         f"{_short(self.state.qparams[1])}, "
-                         "which has nothing to do with its values")
-            when = f"in any of the {self.cal.batches} calibration batches" \
-                if self.cal.batches else "during calibration"
+                scale = (
+                    f"; convert_jit will quantize it with scale "
+                    f"{_short(self.state.qparams[0])} and zero point "
+                    f"{_short(self.state.qparams[1])}, "
+                    "which has nothing to do with its values"
+                )
+            when = (
+                f"in any of the {self.cal.batches} calibration batches"
+                if self.cal.batches
+                else "during calibration"
+            )
             return self.flag(
-                "no_data", "error",
+                "no_data",
+                "error",
                 f"this observer saw no data: its value never ran {when}{scale}.",
                 "calibrate with inputs that take this path (a branch or a mode the batches "
-                f"never reach), or keep it float with {_module_hint(self.site)}.")
+                f"never reach), or keep it float with {_module_hint(self.site)}.",
+            )
         return None
 
     def degenerate(self) -> Iterator[Flag]:
         low, high = self.row["min"], self.row["max"]
         if self.kind == PER_TENSOR and low == high:
             yield self.flag(
-                "degenerate", "warning",
+                "degenerate",
+                "warning",
                 f"every value it saw was {low:.6g} (min == max): the scale collapses to "
                 f"{_short(self.state.qparams[0])}, so any other value saturates.",
                 "calibrate with varied inputs; if the value really is constant (a mask, "
                 f"a padding), keep it float with {_module_hint(self.site)}.",
-                value=low)
+                value=low,
+            )
 
     def scale_at_eps(self) -> Flag | None:
         eps = self.state.eps
         scale = self.state.qparams[0].reshape(-1)
         low, high = self.row["min"], self.row["max"]
-        if eps is None or self.kind != PER_TENSOR or low == high or \
-                float(scale[0]) > eps * (1 + 1e-6):
+        if (
+            eps is None
+            or self.kind != PER_TENSOR
+            or low == high
+            or float(scale[0]) > eps * (1 + 1e-6)
+        ):
             return None
         used = (high - low) / eps
         if used >= THRESHOLDS["bulk_levels"]:
             return None
         return self.flag(
-            "scale_at_eps", "warning",
+            "scale_at_eps",
+            "warning",
             f"its values span only [{low:.3g}, {high:.3g}]: the scale stops at the observer's "
             f"eps ({eps:.3g}), so the whole range gets {used:.1f} of the "
             f"{_levels(self.config)} levels and quantizes to almost nothing.",
             "such tiny activations usually mean vanishing values in the float model (check "
             "its normalization or initialization), or keep it float with "
-            f"{_module_hint(self.site)}.", levels_used=used)
+            f"{_module_hint(self.site)}.",
+            levels_used=used,
+        )
 
     def outliers(self) -> Iterator[Flag]:
         if self.kind != PER_TENSOR:
             return
         scale = float(self.state.qparams[0].reshape(-1)[0])
         levels = _levels(self.config)
-        found = self._dominant_channel(scale, levels) or self._histogram_bulk(scale, levels) \
+        found = (
+            self._dominant_channel(scale, levels)
+            or self._histogram_bulk(scale, levels)
             or self._dominant_batch(levels)
+        )
         if found is not None:
             yield found
 
@@ -214,14 +269,18 @@ class _Checker:
         if ratio < THRESHOLDS["channel_ratio"]:
             return None
         return self.flag(
-            "outliers", "warning",
+            "outliers",
+            "warning",
             f"channel {widest} (dim {record.channel_dim}) spans {ratio:.0f}x the median "
             f"channel's range and sets the per-tensor range alone: the median channel gets "
             f"{median / scale:.1f} of the {levels} quantization levels.",
             "find what makes that channel large (a layer whose weights or bias blew up, a "
             "missing normalization) and fix it in the float model; otherwise keep the "
             f"module float with {_module_hint(self.site)}.",
-            channel=widest, ratio=ratio, median_levels=median / scale)
+            channel=widest,
+            ratio=ratio,
+            median_levels=median / scale,
+        )
 
     def _histogram_bulk(self, scale: float, levels: int) -> Flag | None:
         histogram = self.state.histogram
@@ -234,20 +293,26 @@ class _Checker:
             return None
         share = 100 * THRESHOLDS["bulk_mass"]
         return self.flag(
-            "outliers", "warning",
+            "outliers",
+            "warning",
             f"{share:g}% of the values lie in [{lo:.4g}, {hi:.4g}], which gets {used:.1f} of "
             f"the {levels} levels: a few outliers out to [{low:.4g}, {high:.4g}] set the "
             "range, and the rest is quantized coarsely.",
             "clip the outliers in the float model (e.g. a bounded activation), or keep it "
             f"float with {_module_hint(self.site)}.",
-            bulk=(lo, hi), levels_used=used)
+            bulk=(lo, hi),
+            levels_used=used,
+        )
 
     def _dominant_batch(self, levels: int) -> Flag | None:
         record = self.record
         if record is None or self.state.histogram is not None:
             return None
-        extremes = [max(abs(lo), abs(hi)) for lo, hi, calls in
-                    zip(record.low, record.high, record.calls, strict=True) if calls]
+        extremes = [
+            max(abs(lo), abs(hi))
+            for lo, hi, calls in zip(record.low, record.high, record.calls, strict=True)
+            if calls
+        ]
         if len(extremes) < THRESHOLDS["min_batches"]:
             return None
         ordered = sorted(extremes)
@@ -257,13 +322,16 @@ class _Checker:
             return None
         ratio = extremes[worst] / median
         return self.flag(
-            "outliers", "warning",
+            "outliers",
+            "warning",
             f"one calibration batch reaches {extremes[worst]:.4g}, {ratio:.0f}x the median "
             f"batch's extreme: that batch alone sets the range, and the typical batch uses "
             f"about {levels / ratio:.0f} of the {levels} levels.",
             "look at that batch (an outlier input?) and drop it from calibration, or use "
             "a HistogramObserver (get_default_qconfig), which clips rare outliers.",
-            batch=worst, ratio=ratio)
+            batch=worst,
+            ratio=ratio,
+        )
 
     def weight_channels(self) -> Iterator[Flag]:
         if self.site.role != "weight" or self.kind != PER_TENSOR:
@@ -280,24 +348,28 @@ class _Checker:
         if ratio < THRESHOLDS["weight_channel_ratio"]:
             return
         yield self.flag(
-            "weight_channel_spread", "warning",
+            "weight_channel_spread",
+            "warning",
             f"its output channels' ranges differ by {ratio:.0f}x (widest over median) "
             f"under a per-tensor qscheme ({self.row['qscheme']}): one scale for all leaves "
             f"the median channel about {_levels(self.config) / ratio:.0f} levels.",
             "quantize weights per channel: get_default_qconfig('fbgemm') for static, "
             "per_channel_dynamic_qconfig for dynamic quantization.",
-            ratio=ratio)
+            ratio=ratio,
+        )
 
     def signed_nonnegative(self) -> Iterator[Flag]:
         if not (self.config.signed and self.config.symmetric) or self.row["min"] < 0:
             return
         yield self.flag(
-            "signed_nonnegative", "warning",
+            "signed_nonnegative",
+            "warning",
             f"a signed dtype ({self.row['dtype']}) with a symmetric qscheme observes a value "
             f"that is never negative (min {self.row['min']:.4g}): the negative half of the "
             "levels is never used, so it is quantized with one bit less.",
             "observe it with an unsigned dtype (torch.quint8) or an affine qscheme "
-            "(torch.per_tensor_affine).")
+            "(torch.per_tensor_affine).",
+        )
 
     def far_from_zero(self) -> Iterator[Flag]:
         if self.kind != PER_TENSOR:
@@ -310,24 +382,28 @@ class _Checker:
         if wasted < THRESHOLDS["zero_waste"]:
             return
         yield self.flag(
-            "range_excludes_zero", "info",
+            "range_excludes_zero",
+            "info",
             f"its values lie in [{low:.4g}, {high:.4g}], but a quantized range must contain "
             f"zero: {100 * wasted:.0f}% of the levels cover [0, {gap:.4g}], where no value "
             "is.",
             "subtract the offset in the float model (normalize the input, or fold the "
             f"constant into the next layer), or keep it float with {_module_hint(self.site)}.",
-            wasted=wasted)
+            wasted=wasted,
+        )
 
     def partial_data(self) -> Iterator[Flag]:
         record, batches = self.record, self.cal.batches
         if record is None or not batches or not 0 < record.batches_seen < batches:
             return
         yield self.flag(
-            "partial_data", "info",
+            "partial_data",
+            "info",
             f"its value ran in {record.batches_seen} of the {batches} calibration batches "
             "(a branch taken only sometimes): its range rests on those batches alone.",
             "make sure the calibration batches cover that path as the real inputs do.",
-            batches_seen=record.batches_seen)
+            batches_seen=record.batches_seen,
+        )
 
 
 def _levels(config) -> int:
@@ -341,8 +417,9 @@ def _short(t: torch.Tensor) -> str:
     return f"{float(flat[0]):.4g}" if flat.numel() == 1 else f"{flat.numel()} values"
 
 
-def _central_interval(histogram: torch.Tensor, low: float, high: float, mass: float
-                      ) -> tuple[float, float]:
+def _central_interval(
+    histogram: torch.Tensor, low: float, high: float, mass: float
+) -> tuple[float, float]:
     """The interval holding the central ``mass`` of a histogram over [low, high]."""
     counts = histogram.double()
     cumulative = torch.cumsum(counts, 0) / counts.sum()
@@ -355,8 +432,11 @@ def _central_interval(histogram: torch.Tensor, low: float, high: float, mass: fl
 
 def find_flags(cal: Calibration) -> Flags:
     rows = cal.ranges.to_dict("records")
-    found = [flag for site, row in zip(cal.sites, rows, strict=True)
-             for flag in _Checker(cal, site, row).checks()]
+    found = [
+        flag
+        for site, row in zip(cal.sites, rows, strict=True)
+        for flag in _Checker(cal, site, row).checks()
+    ]
     found.sort(key=lambda f: SEVERITIES.index(f.severity))
     return Flags(found)
 

@@ -15,21 +15,42 @@ from functools import cached_property
 import torch
 
 SCALAR_TYPES = {
-    0: torch.uint8, 1: torch.int8, 2: torch.int16, 3: torch.int32, 4: torch.int64,
-    5: torch.float16, 6: torch.float32, 7: torch.float64, 11: torch.bool, 12: torch.qint8,
-    13: torch.quint8, 14: torch.qint32, 15: torch.bfloat16, 16: torch.quint4x2,
+    0: torch.uint8,
+    1: torch.int8,
+    2: torch.int16,
+    3: torch.int32,
+    4: torch.int64,
+    5: torch.float16,
+    6: torch.float32,
+    7: torch.float64,
+    11: torch.bool,
+    12: torch.qint8,
+    13: torch.quint8,
+    14: torch.qint32,
+    15: torch.bfloat16,
+    16: torch.quint4x2,
     17: torch.quint2x4,
 }
 QSCHEMES = {
-    0: torch.per_tensor_affine, 1: torch.per_channel_affine, 2: torch.per_tensor_symmetric,
-    3: torch.per_channel_symmetric, 4: torch.per_channel_affine_float_qparams,
+    0: torch.per_tensor_affine,
+    1: torch.per_channel_affine,
+    2: torch.per_tensor_symmetric,
+    3: torch.per_channel_symmetric,
+    4: torch.per_channel_affine_float_qparams,
 }
-PER_CHANNEL_QSCHEMES = (torch.per_channel_affine, torch.per_channel_symmetric,
-                        torch.per_channel_affine_float_qparams)
+PER_CHANNEL_QSCHEMES = (
+    torch.per_channel_affine,
+    torch.per_channel_symmetric,
+    torch.per_channel_affine_float_qparams,
+)
 # The integer range a quantized dtype stores: what quantize_per_tensor clamps to.
 DTYPE_RANGES = {
-    torch.quint8: (0, 255), torch.qint8: (-128, 127), torch.qint32: (-(2**31), 2**31 - 1),
-    torch.uint8: (0, 255), torch.int8: (-128, 127), torch.quint4x2: (0, 15),
+    torch.quint8: (0, 255),
+    torch.qint8: (-128, 127),
+    torch.qint32: (-(2**31), 2**31 - 1),
+    torch.uint8: (0, 255),
+    torch.int8: (-128, 127),
+    torch.quint4x2: (0, 15),
     torch.quint2x4: (0, 3),
 }
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -104,9 +125,11 @@ class ObserverState:
             dtype=_enum(SCALAR_TYPES, _attribute(c, "dtype")),
             qscheme=qscheme,
             ch_axis=_attribute(c, "ch_axis") if qscheme in PER_CHANNEL_QSCHEMES else None,
-            quant_min=_attribute(c, "quant_min"), quant_max=_attribute(c, "quant_max"),
+            quant_min=_attribute(c, "quant_min"),
+            quant_max=_attribute(c, "quant_max"),
             is_dynamic=bool(_attribute(c, "is_dynamic", False)),
-            fake_quant=self.fake_quant)
+            fake_quant=self.fake_quant,
+        )
 
     @cached_property
     def min_val(self) -> torch.Tensor | None:

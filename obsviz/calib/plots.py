@@ -81,8 +81,10 @@ def plot_site(cal: Calibration, site: Site) -> Plot:
     axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, panel in zip(axes, panels, strict=True):
         panel(ax, cal, site)
-    title = (f"{cal.label(site)}  ({site.attribute}: {config.class_name}, "
-             f"{str(config.dtype).removeprefix('torch.')}, {kind})")
+    title = (
+        f"{cal.label(site)}  ({site.attribute}: {config.class_name}, "
+        f"{str(config.dtype).removeprefix('torch.')}, {kind})"
+    )
     figure.suptitle(title, fontsize=10)
     return Plot(figure, title)
 
@@ -104,8 +106,7 @@ def _histogram(ax: Axes, cal: Calibration, site: Site) -> None:
         counts = counts.reshape(MAX_BINS, -1).sum(dim=1)
     low, high = float(state.min_val), float(state.max_val)
     edges = torch.linspace(low, high, counts.numel() + 1, dtype=torch.float64)
-    ax.stairs(counts.numpy(), edges.numpy(), fill=True, color=BLUE, alpha=0.8,
-              label="histogram")
+    ax.stairs(counts.numpy(), edges.numpy(), fill=True, color=BLUE, alpha=0.8, label="histogram")
     ax.set_yscale("symlog", linthresh=1)
     ax.set_xlabel("value")
     ax.set_ylabel("count")
@@ -115,15 +116,28 @@ def _histogram(ax: Axes, cal: Calibration, site: Site) -> None:
 
 def _channels(ax: Axes, cal: Calibration, site: Site) -> None:
     from matplotlib.ticker import MaxNLocator
+
     low, high = channel_extremes(cal, site)
     channels = torch.arange(low.numel())
-    ax.vlines(channels.numpy(), low.double().numpy(), high.double().numpy(), color=BLUE,
-              linewidth=2, label="channel min..max")
+    ax.vlines(
+        channels.numpy(),
+        low.double().numpy(),
+        high.double().numpy(),
+        color=BLUE,
+        linewidth=2,
+        label="channel min..max",
+    )
     found = quantization_range(cal, site)
     state = cal.state(site)
     if found is not None and state.config.kind(site.role) == PER_CHANNEL:
-        ax.scatter(channels.numpy(), found[0].numpy(), marker="_", color=VERMILLION, s=30,
-                   label="quantization range")
+        ax.scatter(
+            channels.numpy(),
+            found[0].numpy(),
+            marker="_",
+            color=VERMILLION,
+            s=30,
+            label="quantization range",
+        )
         ax.scatter(channels.numpy(), found[1].numpy(), marker="_", color=VERMILLION, s=30)
     else:
         _quant_lines(ax, cal, site, vertical=False)
@@ -137,9 +151,13 @@ def _channels(ax: Axes, cal: Calibration, site: Site) -> None:
 
 def _batches(ax: Axes, cal: Calibration, site: Site) -> None:
     from matplotlib.ticker import MaxNLocator
+
     record = cal.record(site)
-    seen = [(i, lo, hi) for i, (lo, hi, calls) in
-            enumerate(zip(record.low, record.high, record.calls, strict=True)) if calls]
+    seen = [
+        (i, lo, hi)
+        for i, (lo, hi, calls) in enumerate(zip(record.low, record.high, record.calls, strict=True))
+        if calls
+    ]
     index = [i for i, _, _ in seen]
     ax.scatter(index, [lo for _, lo, _ in seen], color=GREEN, marker="v", label="batch min")
     ax.scatter(index, [hi for _, _, hi in seen], color=ORANGE, marker="^", label="batch max")
@@ -152,8 +170,14 @@ def _batches(ax: Axes, cal: Calibration, site: Site) -> None:
 
 def _nothing(ax: Axes, cal: Calibration, site: Site) -> None:
     ax.axis("off")
-    ax.text(0.5, 0.5, "this observer keeps no range, and nothing was recorded for it",
-            ha="center", va="center", color=GREY)
+    ax.text(
+        0.5,
+        0.5,
+        "this observer keeps no range, and nothing was recorded for it",
+        ha="center",
+        va="center",
+        color=GREY,
+    )
 
 
 def _legend(ax: Axes) -> None:

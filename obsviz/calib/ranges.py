@@ -16,9 +16,25 @@ if TYPE_CHECKING:
 
 VALUE_COLUMNS = ["module_path", "method", "value", "producer", "graph", "unique"]
 
-COLUMNS = [*VALUE_COLUMNS, "observer", "role", "observer_class", "quantized_as", "dtype",
-           "qscheme", "ch_axis", "min", "max", "channels", "channel_width_min",
-           "channel_width_max", "scale", "zero_point", "batches", "calls"]
+COLUMNS = [
+    *VALUE_COLUMNS,
+    "observer",
+    "role",
+    "observer_class",
+    "quantized_as",
+    "dtype",
+    "qscheme",
+    "ch_axis",
+    "min",
+    "max",
+    "channels",
+    "channel_width_min",
+    "channel_width_max",
+    "scale",
+    "zero_point",
+    "batches",
+    "calls",
+]
 
 
 def value_columns(cal: Calibration) -> dict[tuple[str, str, int], list]:
@@ -83,14 +99,22 @@ def site_row(cal: Calibration, site: Site, names: list | None) -> list:
     qparams = state.qparams if kind in (PER_CHANNEL, "per_tensor") else None
     per_channel = kind == PER_CHANNEL
     return [
-        *(names or [site.module_path, site.method, site.value, site.producer, site.graph,
-                    site.unique]),
-        site.attribute, site.role, config.class_name, kind,
+        *(
+            names
+            or [site.module_path, site.method, site.value, site.producer, site.graph, site.unique]
+        ),
+        site.attribute,
+        site.role,
+        config.class_name,
+        kind,
         str(config.dtype).removeprefix("torch.") if config.dtype is not None else "",
         str(config.qscheme).removeprefix("torch.") if config.qscheme is not None else "",
-        config.ch_axis, low, high,
+        config.ch_axis,
+        low,
+        high,
         int(widths.numel()) if widths is not None else None,
-        _number(widths, "min"), _number(widths, "max"),
+        _number(widths, "min"),
+        _number(widths, "max"),
         _qparam(qparams[0] if qparams else None, per_channel),
         _qparam(qparams[1] if qparams else None, per_channel),
         record.batches_seen if record is not None else None,
@@ -100,8 +124,7 @@ def site_row(cal: Calibration, site: Site, names: list | None) -> list:
 
 def ranges_table(cal: Calibration) -> pd.DataFrame:
     names = value_columns(cal)
-    rows = [site_row(cal, s, names.get((s.module_path, s.method, s.unique)))
-            for s in cal.sites]
+    rows = [site_row(cal, s, names.get((s.module_path, s.method, s.unique))) for s in cal.sites]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for column in ("ch_axis", "channels", "batches", "calls"):
         frame[column] = frame[column].astype("Int64")

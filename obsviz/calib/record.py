@@ -3,7 +3,6 @@ calls the observer itself and notes what the observer cannot tell afterwards: ho
 ran in each batch, the batch's extremes, and per-channel extremes (so a channel that
 dominates a per-tensor range can be named)."""
 
-
 import copy
 import math
 from typing import Final
@@ -62,8 +61,9 @@ class Recorders:
     def __init__(self) -> None:
         self.templates: dict[str, torch.jit.ScriptModule] = {}
 
-    def __call__(self, observer: torch.jit.ScriptModule, *, channels: bool
-                 ) -> torch.jit.ScriptModule:
+    def __call__(
+        self, observer: torch.jit.ScriptModule, *, channels: bool
+    ) -> torch.jit.ScriptModule:
         """A Recorder around ``observer`` itself (not a copy)."""
         type_name = observer._c._type().qualified_name()
         template = self.templates.get(type_name)

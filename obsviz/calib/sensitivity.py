@@ -31,8 +31,14 @@ if TYPE_CHECKING:
 class Sensitivity:
     """Modules ranked by the output SQNR gained when each alone is left float."""
 
-    def __init__(self, cal: Calibration, batches: list[tuple], float_outputs: list,
-                 baseline: Agreement, rows: list[list]) -> None:
+    def __init__(
+        self,
+        cal: Calibration,
+        batches: list[tuple],
+        float_outputs: list,
+        baseline: Agreement,
+        rows: list[list],
+    ) -> None:
         self.calibration = cal
         self.batches = batches
         self.float_outputs = float_outputs
@@ -47,11 +53,18 @@ class Sensitivity:
     @cached_property
     def table(self) -> pd.DataFrame:
         import pandas as pd
-        frame = pd.DataFrame(self.rows, columns=[
-            "module_path", "sqnr_db", "gain_db", "observers_dropped",
-            "observers_not_simulated"])
-        return frame.sort_values("gain_db", ascending=False, kind="stable").reset_index(
-            drop=True)
+
+        frame = pd.DataFrame(
+            self.rows,
+            columns=[
+                "module_path",
+                "sqnr_db",
+                "gain_db",
+                "observers_dropped",
+                "observers_not_simulated",
+            ],
+        )
+        return frame.sort_values("gain_db", ascending=False, kind="stable").reset_index(drop=True)
 
     def suggest(self, budget_db: float = 3.0, *, max_modules: int = 10) -> SuggestedQConfig:
         """Modules to leave float, best first, until the output SQNR has gained
@@ -77,8 +90,10 @@ class Sensitivity:
         return suggestion
 
     def __repr__(self) -> str:
-        return (f"<obsviz Sensitivity: {len(self.rows)} modules over {len(self.batches)} "
-                f"batches; all quantized: output SQNR {self.baseline_db:.2f} dB>")
+        return (
+            f"<obsviz Sensitivity: {len(self.rows)} modules over {len(self.batches)} "
+            f"batches; all quantized: output SQNR {self.baseline_db:.2f} dB>"
+        )
 
 
 class SuggestedQConfig(dict):
@@ -91,8 +106,10 @@ class SuggestedQConfig(dict):
     def code(self, name: str = "qconfig_dict") -> str:
         """Python to paste: the run's qconfig_dict with the suggested keys set to None."""
         keys = "".join(f"\n    {path!r}: None," for path in self.float_modules)
-        return (f"# output SQNR {self.baseline_db:.2f} dB -> {self.sqnr_db:.2f} dB "
-                f"(simulated)\n{name} = {{**{name},{keys}\n}}")
+        return (
+            f"# output SQNR {self.baseline_db:.2f} dB -> {self.sqnr_db:.2f} dB "
+            f"(simulated)\n{name} = {{**{name},{keys}\n}}"
+        )
 
     def __str__(self) -> str:
         return self.code()
@@ -104,25 +121,38 @@ def kept_observers(cal: Calibration, float_modules: Iterable[str]) -> tuple[set[
     float_modules = list(float_modules)
     run = cal.run
     if run is None or run.original is None:  # no pass to run: drop the modules' own
-        kept = {s.observer_path for s in cal.sites if not any(
-            s.module_path == m or s.module_path.startswith(f"{m}.") for m in float_modules)}
+        kept = {
+            s.observer_path
+            for s in cal.sites
+            if not any(
+                s.module_path == m or s.module_path.startswith(f"{m}.") for m in float_modules
+            )
+        }
         return kept, 0
     from ..api import insert_observers
+
     qconfig_dict = {**run.qconfig_dict, **dict.fromkeys(float_modules)}
     try:
-        changed = insert_observers(run.original, qconfig_dict, method_name=run.method_name,
-                                   quant_type=run.quant_type, record=False)
+        changed = insert_observers(
+            run.original,
+            qconfig_dict,
+            method_name=run.method_name,
+            quant_type=run.quant_type,
+            record=False,
+        )
     except ObsvizError as err:
-        raise ObsvizError(f"{', '.join(float_modules)}: the pass fails with these modules "
-                          f"left float: {err}") from err
+        raise ObsvizError(
+            f"{', '.join(float_modules)}: the pass fails with these modules left float: {err}"
+        ) from err
     places = {s.placement_key for s in find_sites(changed.module, cal.method)}
     kept = {s.observer_path for s in cal.sites if s.placement_key in places}
     known = {s.placement_key for s in cal.sites}
     return kept, len(places - known)
 
 
-def simulate(cal: Calibration, batches: list[tuple], float_outputs: list,
-             kept: set[str] | None) -> Agreement:
+def simulate(
+    cal: Calibration, batches: list[tuple], float_outputs: list, kept: set[str] | None
+) -> Agreement:
     sim = cal.simulation
     runner = simulation_runner(cal, "sensitivity")
     result = Agreement()
@@ -144,8 +174,9 @@ def candidates(cal: Calibration) -> list[str]:
     return list(dict.fromkeys(p for p in paths if p))
 
 
-def measure_sensitivity(cal: Calibration, batches: Iterable, *,
-                        modules: Iterable[str] | None, show_progress: bool) -> Sensitivity:
+def measure_sensitivity(
+    cal: Calibration, batches: Iterable, *, modules: Iterable[str] | None, show_progress: bool
+) -> Sensitivity:
     batches = [as_args(b) for b in batches]
     if not batches:
         raise ObsvizError("sensitivity needs at least one batch")
@@ -159,8 +190,15 @@ def measure_sensitivity(cal: Calibration, batches: Iterable, *,
     for path in progress(paths, show_progress, "sensitivity", unit="module"):
         kept, added = kept_observers(cal, [path])
         measured = simulate(cal, batches, float_outputs, kept)
-        rows.append([path, measured.sqnr_db, measured.sqnr_db - baseline.sqnr_db,
-                     len(cal.sites) - len(kept), added])
+        rows.append(
+            [
+                path,
+                measured.sqnr_db,
+                measured.sqnr_db - baseline.sqnr_db,
+                len(cal.sites) - len(kept),
+                added,
+            ]
+        )
     return Sensitivity(cal, batches, float_outputs, baseline, rows)
 
 

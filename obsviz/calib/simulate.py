@@ -19,7 +19,6 @@ adds the distance of the result to the copy from the reference pass (the *accumu
 error of every quantizing observer up to here), then drops the copy.
 """
 
-
 import copy
 from functools import cache
 from typing import Final
@@ -47,7 +46,6 @@ KIND_PER_CHANNEL = 1
 KIND_FLOAT16 = 2
 KIND_DYNAMIC = 3
 KIND_FLOAT = 4
-
 
 
 class QuantSim(nn.Module):
@@ -105,7 +103,8 @@ class QuantSim(nn.Module):
             return self.per_tensor(x, self.scale, self.inverse_scale, self.offset)
         if self.kind == self.KIND_PER_CHANNEL:
             return torch.fake_quantize_per_channel_affine(
-                x, self.scale, self.zero_point, self.ch_axis, self.quant_min, self.quant_max)
+                x, self.scale, self.zero_point, self.ch_axis, self.quant_min, self.quant_max
+            )
         if self.kind == self.KIND_FLOAT16:
             return x.to(torch.float16).to(x.dtype)
         if self.kind == self.KIND_DYNAMIC:
@@ -114,8 +113,9 @@ class QuantSim(nn.Module):
             return self.per_tensor(x, scale_tensor, 1.0 / scale_tensor, zero_point)
         return x
 
-    def per_tensor(self, x: torch.Tensor, scale: torch.Tensor, inverse_scale: torch.Tensor,
-                   zero_point: int) -> torch.Tensor:
+    def per_tensor(
+        self, x: torch.Tensor, scale: torch.Tensor, inverse_scale: torch.Tensor, zero_point: int
+    ) -> torch.Tensor:
         """torch.fake_quantize_per_tensor_affine's arithmetic (round(x / scale) by the
         float32 inverse, clamp, scale back), in place on one new tensor: several times
         faster than the op, which also computes a gradient mask."""
@@ -152,8 +152,7 @@ class QuantSim(nn.Module):
             else:
                 self.accumulated_error += _squares(y - x)
             return
-        if self.cursor < len(self.references) and \
-                self.references[self.cursor].shape == y.shape:
+        if self.cursor < len(self.references) and self.references[self.cursor].shape == y.shape:
             self.accumulated_error += _squares(y - self.references[self.cursor])
             self.references[self.cursor] = torch.empty(0)
         else:
@@ -175,8 +174,13 @@ def scripted_template() -> torch.jit.ScriptModule:
     return torch.jit.script(QuantSim())
 
 
-_KINDS = {"per_tensor": KIND_PER_TENSOR, "per_channel": KIND_PER_CHANNEL,
-          "float16": KIND_FLOAT16, "dynamic": KIND_DYNAMIC, "float": KIND_FLOAT}
+_KINDS = {
+    "per_tensor": KIND_PER_TENSOR,
+    "per_channel": KIND_PER_CHANNEL,
+    "float16": KIND_FLOAT16,
+    "dynamic": KIND_DYNAMIC,
+    "float": KIND_FLOAT,
+}
 
 
 def quant_sim(state: ObserverState, role: str) -> torch.jit.ScriptModule:
@@ -229,16 +233,23 @@ def dynamic_input_sim(activation: ObserverState) -> torch.jit.ScriptModule:
 class Simulation:
     """A class clone of the calibrated module whose observer calls are QuantSims."""
 
-    def __init__(self, module: torch.jit.ScriptModule, method: str,
-                 states: dict[str, ObserverState], roles: dict[str, str],
-                 weights: dict[str, torch.Tensor]) -> None:
+    def __init__(
+        self,
+        module: torch.jit.ScriptModule,
+        method: str,
+        states: dict[str, ObserverState],
+        roles: dict[str, str],
+        weights: dict[str, torch.Tensor],
+    ) -> None:
         self.method = method
         self.module = wrap_cpp_module(
-            torch._C._hack_do_not_use_clone_module_with_class(module._c, [], []))
+            torch._C._hack_do_not_use_clone_module_with_class(module._c, [], [])
+        )
         self.sims: dict[str, torch._C.ScriptModule] = {}
 
-        def make(path: str, attribute: str, observer: torch._C.ScriptModule
-                 ) -> torch.jit.ScriptModule:
+        def make(
+            path: str, attribute: str, observer: torch._C.ScriptModule
+        ) -> torch.jit.ScriptModule:
             key = f"{path}.{attribute}" if path else attribute
             state = states.get(key) or ObserverState(wrap_cpp_module(observer))
             sim = quant_sim(state, roles.get(key, "activation"))
@@ -249,8 +260,9 @@ class Simulation:
 
         self.linear_inputs: dict[str, torch._C.ScriptModule] = {}
 
-        def linear_input(path: str, attribute: str, observer: torch._C.ScriptModule
-                         ) -> torch.jit.ScriptModule | None:
+        def linear_input(
+            path: str, attribute: str, observer: torch._C.ScriptModule
+        ) -> torch.jit.ScriptModule | None:
             key = f"{path}.{attribute}" if path else attribute
             if roles.get(key) != "weight" or not dynamic_activations:
                 return None
@@ -258,8 +270,11 @@ class Simulation:
             self.linear_inputs[key] = sim._c
             return sim
 
-        dynamic_activations = [st for k, st in states.items() if roles.get(k) == "activation"
-                               and st.config.kind("activation") == "dynamic"]
+        dynamic_activations = [
+            st
+            for k, st in states.items()
+            if roles.get(k) == "activation" and st.config.kind("activation") == "dynamic"
+        ]
         if dynamic_activations:
             quantize_linear_inputs(self.module._c, method, DYNAMIC_INPUT_PREFIX, linear_input)
         replace_observer_calls(self.module._c, method, SIM_PREFIX, make)
@@ -285,5 +300,6 @@ class Simulation:
             sim.setattr("cursor", 0)
 
     def stats(self) -> dict[str, dict[str, float]]:
-        return {key: {name: sim.getattr(name) for name in STATISTICS}
-                for key, sim in self.sims.items()}
+        return {
+            key: {name: sim.getattr(name) for name in STATISTICS} for key, sim in self.sims.items()
+        }

@@ -57,8 +57,11 @@ def is_observer_call(node: torch._C.Node) -> bool:
     if node.kind() != "prim::CallMethod" or node.s("name") != "forward":
         return False
     owner = node.inputsAt(0).node()
-    return owner.kind() == "prim::GetAttr" and owner.s("name").startswith(OBSERVER_PREFIX) \
+    return (
+        owner.kind() == "prim::GetAttr"
+        and owner.s("name").startswith(OBSERVER_PREFIX)
         and owner.inputsAt(0).node().kind() == "prim::Param"
+    )
 
 
 def _is_observer_node(node: torch._C.Node) -> bool:
@@ -84,8 +87,11 @@ def _positions(block: torch._C.Block, prefix: str, out: dict[int, str]) -> None:
 def _parameter(value: torch._C.Value) -> str | None:
     """The attribute a weight is read from (``prim::GetAttr`` of a tensor on self)."""
     node = value.node()
-    if node.kind() == "prim::GetAttr" and isinstance(value.type(), torch._C.TensorType) \
-            and node.inputsAt(0).node().kind() == "prim::Param":
+    if (
+        node.kind() == "prim::GetAttr"
+        and isinstance(value.type(), torch._C.TensorType)
+        and node.inputsAt(0).node().kind() == "prim::Param"
+    ):
         return node.s("name")
     return None
 
@@ -128,8 +134,9 @@ def method_calls(root: torch._C.ScriptModule, method: str) -> Iterator[tuple]:
     yield from visit(root, "", method)
 
 
-def walk_calls(root: torch._C.ScriptModule, method: str) -> Iterator[
-        tuple[str, str, torch._C.ScriptModule, torch._C.Graph, torch._C.Node]]:
+def walk_calls(
+    root: torch._C.ScriptModule, method: str
+) -> Iterator[tuple[str, str, torch._C.ScriptModule, torch._C.Graph, torch._C.Node]]:
     """(instance path, method, instance, graph, node) for every observer call reached
     from ``method``."""
     for path, name, module, graph, node, callee in method_calls(root, method):
@@ -137,13 +144,16 @@ def walk_calls(root: torch._C.ScriptModule, method: str) -> Iterator[
             yield path, name, module, graph, node
 
 
-def find_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-               method: str = "forward") -> list[Site]:
+def find_sites(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule, method: str = "forward"
+) -> list[Site]:
     """Every observer call reached from ``method``, in execution order of the graphs."""
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
     if not root._has_method(method):
-        raise ObsvizError(f"<top>: the module has no method {method!r} "
-                          f"(its methods: {', '.join(root._method_names()) or 'none'})")
+        raise ObsvizError(
+            f"<top>: the module has no method {method!r} "
+            f"(its methods: {', '.join(root._method_names()) or 'none'})"
+        )
     sites: list[Site] = []
     positions: dict[str, dict[int, str]] = {}
     contexts = branch_contexts(root, method)
@@ -154,13 +164,21 @@ def find_sites(module: torch.jit.ScriptModule | torch._C.ScriptModule,
             _positions(graph.block(), "", positions[key])
         observed = node.inputsAt(1)
         parameter = _parameter(observed)
-        sites.append(Site(
-            module_path=path, method=name, attribute=node.inputsAt(0).node().s("name"),
-            graph=key, unique=observed.unique(), value=observed.debugName(),
-            producer=observed.node().kind(),
-            position=positions[key].get(observed.unique(), "?"),
-            role="activation" if parameter is None else "weight", parameter=parameter,
-            branch=_attribute_branch(node, path) or contexts.get((path, name))))
+        sites.append(
+            Site(
+                module_path=path,
+                method=name,
+                attribute=node.inputsAt(0).node().s("name"),
+                graph=key,
+                unique=observed.unique(),
+                value=observed.debugName(),
+                producer=observed.node().kind(),
+                position=positions[key].get(observed.unique(), "?"),
+                role="activation" if parameter is None else "weight",
+                parameter=parameter,
+                branch=_attribute_branch(node, path) or contexts.get((path, name)),
+            )
+        )
     return sites
 
 
@@ -172,8 +190,10 @@ def _attribute_branch(node: torch._C.Node, path: str) -> tuple[str, str, bool] |
         owner = block.owningNode()
         if owner.kind() == "prim::If":
             condition = owner.inputsAt(0).node()
-            if condition.kind() == "prim::GetAttr" and \
-                    condition.inputsAt(0).node().kind() == "prim::Param":
+            if (
+                condition.kind() == "prim::GetAttr"
+                and condition.inputsAt(0).node().kind() == "prim::Param"
+            ):
                 taken = next(i for i, b in enumerate(owner.blocks()) if b == block) == 0
                 return path, condition.s("name"), taken
         block = owner.owningBlock()
@@ -183,21 +203,23 @@ def _attribute_branch(node: torch._C.Node, path: str) -> tuple[str, str, bool] |
 _UNCONDITIONAL = ("", "", True)
 
 
-def branch_contexts(root: torch._C.ScriptModule, method: str) -> dict[
-        tuple[str, str], tuple[str, str, bool]]:
+def branch_contexts(
+    root: torch._C.ScriptModule, method: str
+) -> dict[tuple[str, str], tuple[str, str, bool]]:
     """For each (instance, method) called only inside ``if self.<attribute>:`` branches
     of one attribute: that branch. Instances called unconditionally, or under different
     branches, are left out."""
-    edges = [((path, name), callee, _attribute_branch(node, path))
-             for path, name, _, _, node, callee in method_calls(root, method)
-             if callee is not None]
+    edges = [
+        ((path, name), callee, _attribute_branch(node, path))
+        for path, name, _, _, node, callee in method_calls(root, method)
+        if callee is not None
+    ]
     contexts: dict[tuple[str, str], tuple] = {("", method): _UNCONDITIONAL}
     for _ in range(len(edges) + 1):  # a DAG: settled after at most as many rounds
         changed = False
         incoming: dict[tuple[str, str], set] = {}
         for caller, callee, branch in edges:
-            incoming.setdefault(callee, set()).add(
-                branch or contexts.get(caller, _UNCONDITIONAL))
+            incoming.setdefault(callee, set()).add(branch or contexts.get(caller, _UNCONDITIONAL))
         for callee, found in incoming.items():
             context = found.pop() if len(found) == 1 else _UNCONDITIONAL
             if contexts.get(callee) != context:
@@ -233,8 +255,10 @@ def parameter_of(module: torch.jit.ScriptModule, site: Site) -> torch.Tensor | N
 
 
 def replace_observer_calls(
-        root: torch._C.ScriptModule, method: str, prefix: str,
-        replacement: Callable[[str, str, torch._C.ScriptModule], torch.jit.ScriptModule],
+    root: torch._C.ScriptModule,
+    method: str,
+    prefix: str,
+    replacement: Callable[[str, str, torch._C.ScriptModule], torch.jit.ScriptModule],
 ) -> None:
     """Call ``replacement(path, attribute, observer)`` instead of each observer.
 
@@ -251,10 +275,12 @@ def replace_observer_calls(
         _redirect(graph, node, prefix, types)
 
 
-def _instances(root: torch._C.ScriptModule, prefix: str) -> Iterator[
-        tuple[str, torch._C.ScriptModule]]:
+def _instances(
+    root: torch._C.ScriptModule, prefix: str
+) -> Iterator[tuple[str, torch._C.ScriptModule]]:
     """Every instance of the module tree but observers: one the walk never reached still
     shares its type's rewritten graph, so it needs the attribute too."""
+
     def visit(module: torch._C.ScriptModule, path: str) -> Iterator:
         yield path, module
         for name, child in torch._C._jit_debug_module_iterators(module)["named_children"]:
@@ -265,18 +291,25 @@ def _instances(root: torch._C.ScriptModule, prefix: str) -> Iterator[
 
 
 def _observer_attributes(module: torch._C.ScriptModule) -> list[str]:
-    return [name for name, _ in torch._C._jit_debug_module_iterators(module)["named_children"]
-            if name.startswith(OBSERVER_PREFIX)]
+    return [
+        name
+        for name, _ in torch._C._jit_debug_module_iterators(module)["named_children"]
+        if name.startswith(OBSERVER_PREFIX)
+    ]
 
 
-def _register(root: torch._C.ScriptModule, prefix: str,
-              replacement: Callable[[str, str, torch._C.ScriptModule], torch.jit.ScriptModule],
-              ) -> dict[tuple[str, str], torch._C.ClassType]:
+def _register(
+    root: torch._C.ScriptModule,
+    prefix: str,
+    replacement: Callable[[str, str, torch._C.ScriptModule], torch.jit.ScriptModule],
+) -> dict[tuple[str, str], torch._C.ClassType]:
     """Give every instance ``prefix + attribute`` for each of its observer attributes."""
     # Read every instance before adding attributes: once a shared type has the new slot,
     # reading an instance of it that lacks the slot crashes the process.
-    owners = [(path, instance, _observer_attributes(instance))
-              for path, instance in _instances(root, prefix)]
+    owners = [
+        (path, instance, _observer_attributes(instance))
+        for path, instance in _instances(root, prefix)
+    ]
     types: dict[tuple[str, str], torch._C.ClassType] = {}
     for path, instance, attributes in owners:
         for attribute in attributes:
@@ -288,9 +321,14 @@ def _register(root: torch._C.ScriptModule, prefix: str,
     return types
 
 
-def _call(graph: torch._C.Graph, owner: torch._C.Value, name: str,
-          types: dict[tuple[str, str], torch._C.ClassType], value: torch._C.Value,
-          before: torch._C.Node) -> torch._C.Value:
+def _call(
+    graph: torch._C.Graph,
+    owner: torch._C.Value,
+    name: str,
+    types: dict[tuple[str, str], torch._C.ClassType],
+    value: torch._C.Value,
+    before: torch._C.Node,
+) -> torch._C.Value:
     """Insert ``owner.<name>.forward(value)`` before ``before``; return its result."""
     get_attr = graph.create("prim::GetAttr", [owner], 1)
     get_attr.s_("name", name)
@@ -303,11 +341,16 @@ def _call(graph: torch._C.Graph, owner: torch._C.Value, name: str,
     return call.output()
 
 
-def _redirect(graph: torch._C.Graph, call: torch._C.Node, prefix: str,
-              types: dict[tuple[str, str], torch._C.ClassType]) -> None:
+def _redirect(
+    graph: torch._C.Graph,
+    call: torch._C.Node,
+    prefix: str,
+    types: dict[tuple[str, str], torch._C.ClassType],
+) -> None:
     get_attr = call.inputsAt(0).node()
-    result = _call(graph, get_attr.inputsAt(0), prefix + get_attr.s("name"), types,
-                   call.inputsAt(1), call)
+    result = _call(
+        graph, get_attr.inputsAt(0), prefix + get_attr.s("name"), types, call.inputsAt(1), call
+    )
     call.output().replaceAllUsesWith(result)
     call.destroy()
     if not get_attr.output().uses():
@@ -315,8 +358,10 @@ def _redirect(graph: torch._C.Graph, call: torch._C.Node, prefix: str,
 
 
 def quantize_linear_inputs(
-        root: torch._C.ScriptModule, method: str, prefix: str,
-        replacement: Callable[[str, str, torch._C.ScriptModule], torch.jit.ScriptModule | None],
+    root: torch._C.ScriptModule,
+    method: str,
+    prefix: str,
+    replacement: Callable[[str, str, torch._C.ScriptModule], torch.jit.ScriptModule | None],
 ) -> None:
     """Insert ``replacement(path, weight observer attribute, observer)`` on the input of
     every ``aten::linear`` whose weight is observed.
@@ -336,5 +381,6 @@ def quantize_linear_inputs(
     for graph, linear, attribute in linears.values():
         owner = next(graph.inputs())
         if (owner.type().qualified_name(), prefix + attribute) in types:
-            linear.replaceInput(0, _call(graph, owner, prefix + attribute, types,
-                                         linear.inputsAt(0), linear))
+            linear.replaceInput(
+                0, _call(graph, owner, prefix + attribute, types, linear.inputsAt(0), linear)
+            )

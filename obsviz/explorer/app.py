@@ -90,18 +90,25 @@ class Explorer(widgets.VBox):
     ``explorer.code()`` read it back for code; ``explorer.run`` is the run shown.
     """
 
-    def __init__(self, model: torch.jit.ScriptModule,
-                 qconfig_dict: Mapping[str, QConfig | None] | None = None, *,
-                 qconfigs: Mapping[str, QConfig | None] | None = None,
-                 quant_type: str = STATIC, method: str = "forward",
-                 max_nodes: int | None = DEFAULT_MAX_NODES, name: str | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.jit.ScriptModule,
+        qconfig_dict: Mapping[str, QConfig | None] | None = None,
+        *,
+        qconfigs: Mapping[str, QConfig | None] | None = None,
+        quant_type: str = STATIC,
+        method: str = "forward",
+        max_nodes: int | None = DEFAULT_MAX_NODES,
+        name: str | None = None,
+    ) -> None:
         model = _check_inputs(model, method, quant_type)
         self.choices = QConfigChoices(qconfigs)
         if qconfig_dict is None:
             entries = (("", "static"),)
         else:
-            entries = tuple(sorted((key, self.choices.name_of(q, key))
-                                   for key, q in qconfig_dict.items()))
+            entries = tuple(
+                sorted((key, self.choices.name_of(q, key)) for key, q in qconfig_dict.items())
+            )
         self.session = Session(model, self.choices)
         self.model_name = name or _type_name(model)
         self.max_nodes = max_nodes
@@ -117,8 +124,14 @@ class Explorer(widgets.VBox):
         self._syncing = False
         self._infos = module_infos(model)
         self._build()
-        super().__init__([widgets.HTML(CSS), self.header,
-                          widgets.VBox([self.problems, self.fold_button]), self.body])
+        super().__init__(
+            [
+                widgets.HTML(CSS),
+                self.header,
+                widgets.VBox([self.problems, self.fold_button]),
+                self.body,
+            ]
+        )
         self.add_class("obsviz-explorer")
         self.set_state(self.state)
 
@@ -166,8 +179,11 @@ class Explorer(widgets.VBox):
         ``arguments`` the arguments every call passes alike, as the button a failed
         pass's diagnosis offers does (``obsviz.fold_constant_branches``)."""
         folded = tuple(dict.fromkeys((*self.state.folded, *attributes)))
-        self.set_state(self.state.with_run(
-            folded=folded, fold_arguments=self.state.fold_arguments or arguments))
+        self.set_state(
+            self.state.with_run(
+                folded=folded, fold_arguments=self.state.fold_arguments or arguments
+            )
+        )
 
     def _fold_offered(self) -> tuple[tuple[str, ...], tuple[ArgumentFold, ...]]:
         """The attributes and arguments the shown run's diagnosis offers to fold that
@@ -175,8 +191,9 @@ class Explorer(widgets.VBox):
         failure = self.outcome.failure if self.outcome else None
         if failure is None:
             return (), ()
-        attributes = tuple(name for name in failure.diagnosis.fold_attributes
-                           if name not in self.state.folded)
+        attributes = tuple(
+            name for name in failure.diagnosis.fold_attributes if name not in self.state.folded
+        )
         arguments = () if self.state.fold_arguments else failure.diagnosis.fold_arguments
         return attributes, arguments
 
@@ -192,123 +209,204 @@ class Explorer(widgets.VBox):
             "<div class='obsviz-help'><b>Start here:</b> ① pick a qconfig for a module in "
             "the tree on the left → ② read which observers that adds or removes, and why → "
             "③ see them in the graph (blue octagons are observers) → ④ step through the "
-            "pass, or ⑤ click a value to ask why it is (not) observed.</div>")
+            "pass, or ⑤ click a value to ask why it is (not) observed.</div>"
+        )
         self.status = widgets.HTML()
         self.problems = widgets.HTML()
         self.fold_button = widgets.Button(
-            button_style="warning", icon="wrench",
-            layout=widgets.Layout(width="auto", display="none", align_self="flex-start",
-                                  margin="0 0 10px 6px"),
+            button_style="warning",
+            icon="wrench",
+            layout=widgets.Layout(
+                width="auto", display="none", align_self="flex-start", margin="0 0 10px 6px"
+            ),
             tooltip="obsviz.fold_constant_branches: make these attributes and arguments "
-                    "constants, so constant propagation removes the branches on them")
+            "constants, so constant propagation removes the branches on them",
+        )
         self.fold_button.on_click(lambda _: self.fold(*self._fold_offered()[0]))
-        top = widgets.HBox([self._build_left(), self._build_right()],
-                           layout=widgets.Layout(width="100%", align_items="flex-start"))
-        bottom = widgets.HBox([self._build_tables(), self._build_why()],
-                              layout=widgets.Layout(width="100%", align_items="flex-start"))
+        top = widgets.HBox(
+            [self._build_left(), self._build_right()],
+            layout=widgets.Layout(width="100%", align_items="flex-start"),
+        )
+        bottom = widgets.HBox(
+            [self._build_tables(), self._build_why()],
+            layout=widgets.Layout(width="100%", align_items="flex-start"),
+        )
         self.body = widgets.VBox([top, bottom], layout=widgets.Layout(width="100%"))
 
     def _build_left(self) -> widgets.VBox:
         self.quant_type = widgets.ToggleButtons(
-            options=[STATIC, DYNAMIC], value=self.state.quant_type,
-            tooltips=["static: observe activations and weights",
-                      "dynamic: observe only what dynamically quantized ops need"],
-            style={"button_width": "80px"})
+            options=[STATIC, DYNAMIC],
+            value=self.state.quant_type,
+            tooltips=[
+                "static: observe activations and weights",
+                "dynamic: observe only what dynamically quantized ops need",
+            ],
+            style={"button_width": "80px"},
+        )
         self.quant_type.observe(lambda c: self._run_change(quant_type=c["new"]), names="value")
         methods = sorted(self.session.model._c._method_names())
-        self.method = widgets.Dropdown(options=methods, value=self.state.method,
-                                       description="method",
-                                       style={"description_width": "70px"},
-                                       layout=widgets.Layout(width="260px"))
+        self.method = widgets.Dropdown(
+            options=methods,
+            value=self.state.method,
+            description="method",
+            style={"description_width": "70px"},
+            layout=widgets.Layout(width="260px"),
+        )
         self.method.observe(lambda c: self._run_change(method=c["new"]), names="value")
         self.tree = ModuleTree(self._infos, self.choices.names, self._choose, self._show_module)
-        self.reset = widgets.Button(description="reset to the start",
-                                    tooltip="back to the qconfig_dict you opened it with")
+        self.reset = widgets.Button(
+            description="reset to the start", tooltip="back to the qconfig_dict you opened it with"
+        )
         self.reset.on_click(lambda _: self.set_state(self.initial))
         self.code_view = widgets.HTML()
         self.code_view.add_class("obsviz-code")
         start = widgets.VBox(
-            [heading("1", "Choose qconfigs",
-                     "Each module inherits its parent's qconfig unless you set one: pick "
-                     "one in its menu. ▸ opens a module; its name shows it in the graph."),
-             widgets.HBox([widgets.Label("quant type", layout=widgets.Layout(width="74px")),
-                           self.quant_type]),
-             self.method, self.tree, self.reset])
+            [
+                heading(
+                    "1",
+                    "Choose qconfigs",
+                    "Each module inherits its parent's qconfig unless you set one: pick "
+                    "one in its menu. ▸ opens a module; its name shows it in the graph.",
+                ),
+                widgets.HBox(
+                    [
+                        widgets.Label("quant type", layout=widgets.Layout(width="74px")),
+                        self.quant_type,
+                    ]
+                ),
+                self.method,
+                self.tree,
+                self.reset,
+            ]
+        )
         start.add_class("obsviz-start")
         return widgets.VBox(
-            [start, heading("", "As code", "The state as a qconfig_dict to paste into your "
-                            "code."), self.code_view],
-            layout=widgets.Layout(width="490px", min_width="490px", margin="0 16px 0 0"))
+            [
+                start,
+                heading("", "As code", "The state as a qconfig_dict to paste into your code."),
+                self.code_view,
+            ],
+            layout=widgets.Layout(width="490px", min_width="490px", margin="0 16px 0 0"),
+        )
 
     def _build_right(self) -> widgets.VBox:
         self.diff = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.diff.add_class("obsviz-diff")
         modules = [(f"{p or '<top>'} · {i.type_name}", p) for p, i in self._infos.items()]
-        self.module = widgets.Dropdown(options=modules, value="", description="module",
-                                       style={"description_width": "50px"},
-                                       layout=widgets.Layout(width="300px"))
+        self.module = widgets.Dropdown(
+            options=modules,
+            value="",
+            description="module",
+            style={"description_width": "50px"},
+            layout=widgets.Layout(width="300px"),
+        )
         self.module.observe(lambda c: self._change(module=c["new"]), names="value")
         self.when = widgets.ToggleButtons(
-            options=list(WHEN), value=self.state.when,
-            tooltips=["your model with the observers the pass added (octagons)",
-                      "your model, each value coloured by what the pass decided",
-                      "the observed module run.module"],
-            style={"button_width": "64px"})
+            options=list(WHEN),
+            value=self.state.when,
+            tooltips=[
+                "your model with the observers the pass added (octagons)",
+                "your model, each value coloured by what the pass decided",
+                "the observed module run.module",
+            ],
+            style={"button_width": "64px"},
+        )
         self.when.observe(lambda c: self._change(when=c["new"]), names="value")
-        self.depth = widgets.Dropdown(options=[0, 1, 2, 3], value=0, description="depth",
-                                      tooltip="how many levels of submodule calls to open",
-                                      style={"description_width": "40px"},
-                                      layout=widgets.Layout(width="110px"))
+        self.depth = widgets.Dropdown(
+            options=[0, 1, 2, 3],
+            value=0,
+            description="depth",
+            tooltip="how many levels of submodule calls to open",
+            style={"description_width": "40px"},
+            layout=widgets.Layout(width="110px"),
+        )
         self.depth.observe(lambda c: self._change(depth=c["new"]), names="value")
         self.graph = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
         self.graph.add_class("obsviz-graph")
-        legend = self.legend = widgets.HTML(views.legend_html(),
-                              layout=widgets.Layout(width="250px", min_width="250px",
-                                                    margin="0 0 0 10px"))
+        legend = self.legend = widgets.HTML(
+            views.legend_html(),
+            layout=widgets.Layout(width="250px", min_width="250px", margin="0 0 0 10px"),
+        )
         legend.add_class("obsviz-legend-box")
         self.step_controls = self._build_step()
         self.step_view = widgets.HTML()
         self.step_view.add_class("obsviz-step-view")
         return widgets.VBox(
-            [heading("2", "What changed", "Observers your last change added or removed, with "
-                     "the pass's reasons."), self.status, self.diff,
-             heading("3", "The graph", "Pick a module and a view; a collapsed call says how "
-                     "many observers are inside it."),
-             widgets.HBox([self.module, self.when, self.depth]),
-             widgets.HBox([self.graph, legend], layout=widgets.Layout(align_items="flex-start")),
-             heading("4", "Step through the pass", "Replays the recorded decisions: the "
-                     "graph and the tables show the pass as it stood at the step."),
-             self.step_controls, self.step_view],
-            layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+            [
+                heading(
+                    "2",
+                    "What changed",
+                    "Observers your last change added or removed, with the pass's reasons.",
+                ),
+                self.status,
+                self.diff,
+                heading(
+                    "3",
+                    "The graph",
+                    "Pick a module and a view; a collapsed call says how "
+                    "many observers are inside it.",
+                ),
+                widgets.HBox([self.module, self.when, self.depth]),
+                widgets.HBox([self.graph, legend], layout=widgets.Layout(align_items="flex-start")),
+                heading(
+                    "4",
+                    "Step through the pass",
+                    "Replays the recorded decisions: the "
+                    "graph and the tables show the pass as it stood at the step.",
+                ),
+                self.step_controls,
+                self.step_view,
+            ],
+            layout=widgets.Layout(flex="1 1 auto", min_width="0"),
+        )
 
     def _build_step(self) -> widgets.HBox:
         def button(label: str, tip: str, move: Callable[[], None]) -> widgets.Button:
-            b = widgets.Button(description=label, tooltip=tip,
-                               layout=widgets.Layout(width="auto"))
+            b = widgets.Button(description=label, tooltip=tip, layout=widgets.Layout(width="auto"))
             b.on_click(lambda _: move())
             return b
 
         self.first_button = button("|◀ start", "the first event", lambda: self.go_to_step(0))
-        self.prev_phase_button = button("◀ phase", "the start of this or the previous phase",
-                                        lambda: self.jump_phase(-1))
+        self.prev_phase_button = button(
+            "◀ phase", "the start of this or the previous phase", lambda: self.jump_phase(-1)
+        )
         self.prev_button = button("◀", "the previous event", lambda: self.move_step(-1))
-        self.slider = widgets.IntSlider(min=0, max=0, value=0, continuous_update=False,
-                                        description="step",
-                                        style={"description_width": "40px"},
-                                        layout=widgets.Layout(flex="1 1 auto"))
+        self.slider = widgets.IntSlider(
+            min=0,
+            max=0,
+            value=0,
+            continuous_update=False,
+            description="step",
+            style={"description_width": "40px"},
+            layout=widgets.Layout(flex="1 1 auto"),
+        )
         self.slider.observe(lambda c: self._slid(c["new"]), names="value")
         self.next_button = button("▶", "the next event", lambda: self.move_step(1))
-        self.next_phase_button = button("phase ▶", "the start of the next phase",
-                                        lambda: self.jump_phase(1))
-        self.end_button = button("end ▶|", "the end of the pass: the final result",
-                                 lambda: self.go_to_step(None))
-        return widgets.HBox([self.first_button, self.prev_phase_button, self.prev_button,
-                             self.slider, self.next_button, self.next_phase_button,
-                             self.end_button], layout=widgets.Layout(width="100%"))
+        self.next_phase_button = button(
+            "phase ▶", "the start of the next phase", lambda: self.jump_phase(1)
+        )
+        self.end_button = button(
+            "end ▶|", "the end of the pass: the final result", lambda: self.go_to_step(None)
+        )
+        return widgets.HBox(
+            [
+                self.first_button,
+                self.prev_phase_button,
+                self.prev_button,
+                self.slider,
+                self.next_button,
+                self.next_phase_button,
+                self.end_button,
+            ],
+            layout=widgets.Layout(width="100%"),
+        )
 
     def _build_tables(self) -> widgets.VBox:
-        self.query = widgets.Text(placeholder="filter rows: a name, op or reason",
-                                  continuous_update=False, layout=widgets.Layout(width="100%"))
+        self.query = widgets.Text(
+            placeholder="filter rows: a name, op or reason",
+            continuous_update=False,
+            layout=widgets.Layout(width="100%"),
+        )
         self.query.observe(lambda c: self._change(query=c["new"]), names="value")
         self.table_headers: dict[str, widgets.HTML] = {}
         self.table_rows: dict[str, widgets.Select] = {}
@@ -317,28 +415,39 @@ class Explorer(widgets.VBox):
             header = self.table_headers[name] = widgets.HTML()
             header.add_class("obsviz-rows-header")
             rows = self.table_rows[name] = widgets.Select(
-                options=[], rows=14, layout=widgets.Layout(width="100%"))
+                options=[], rows=14, layout=widgets.Layout(width="100%")
+            )
             rows.add_class("obsviz-rows")
             rows.observe(self._row_picked, names="value")
             pages.append(widgets.VBox([header, rows]))
         self.tables = widgets.Tab(pages, titles=list(views.TABLE_NAMES))
-        self.tables.observe(lambda c: self._change(table=views.TABLE_NAMES[c["new"]]),
-                            names="selected_index")
+        self.tables.observe(
+            lambda c: self._change(table=views.TABLE_NAMES[c["new"]]), names="selected_index"
+        )
         self.table_info = widgets.HTML()
         return widgets.VBox(
-            [heading("", "Tables", "The pass's maps at the step; click a row to ask why."),
-             self.query, self.tables, self.table_info],
-            layout=widgets.Layout(flex="3 1 0", min_width="0", margin="0 16px 0 0"))
+            [
+                heading("", "Tables", "The pass's maps at the step; click a row to ask why."),
+                self.query,
+                self.tables,
+                self.table_info,
+            ],
+            layout=widgets.Layout(flex="3 1 0", min_width="0", margin="0 16px 0 0"),
+        )
 
     def _build_why(self) -> widgets.VBox:
-        self.picker = widgets.Combobox(placeholder="search a value: layer1.0:forward:%out",
-                                       ensure_option=True, layout=widgets.Layout(width="100%"))
+        self.picker = widgets.Combobox(
+            placeholder="search a value: layer1.0:forward:%out",
+            ensure_option=True,
+            layout=widgets.Layout(width="100%"),
+        )
         self.picker.observe(self._picked, names="value")
         self.why = widgets.HTML()
         self.why.add_class("obsviz-why")
-        return widgets.VBox([heading("5", "Why is a value (not) observed?"), self.picker,
-                             self.why],
-                            layout=widgets.Layout(flex="2 1 0", min_width="0"))
+        return widgets.VBox(
+            [heading("5", "Why is a value (not) observed?"), self.picker, self.why],
+            layout=widgets.Layout(flex="2 1 0", min_width="0"),
+        )
 
     # ------------------------------------------------------------------ control callbacks
     def _choose(self, path: str, choice: str) -> None:
@@ -425,23 +534,43 @@ class Explorer(widgets.VBox):
         self._draw("status", (key,), lambda: self._draw_status(outcome))
         self._draw("diff", (base_key, key), self._draw_diff)
         self._draw("tree", (key, state.qconfig), self._draw_tree)
-        self._draw("code", (key, state.step), lambda: setattr(
-            self.code_view, "value", f"<pre>{views.esc(self.code())}</pre>"))
+        self._draw(
+            "code",
+            (key, state.step),
+            lambda: setattr(self.code_view, "value", f"<pre>{views.esc(self.code())}</pre>"),
+        )
         if run is None:
             for widget in (self.graph, self.step_view, self.why):
                 widget.value = views.box("No run to show: the pass could not start.")
             return
-        self._draw("picker", (key,), lambda: setattr(self.picker, "options",
-                                                     tuple(views.value_options(run))))
-        self._draw("graph", (key, state.module, state.method, state.when, state.depth,
-                             state.step), self._draw_graph)
-        self._draw("step", (key, state.step), lambda: setattr(
-            self.step_view, "value", views.step_html(run, state.step)))
+        self._draw(
+            "picker",
+            (key,),
+            lambda: setattr(self.picker, "options", tuple(views.value_options(run))),
+        )
+        self._draw(
+            "graph",
+            (key, state.module, state.method, state.when, state.depth, state.step),
+            self._draw_graph,
+        )
+        self._draw(
+            "step",
+            (key, state.step),
+            lambda: setattr(self.step_view, "value", views.step_html(run, state.step)),
+        )
         self._draw("table", (key, state.step, state.table, state.query), self._draw_table)
-        self._draw("why", (key, state.step, state.value), lambda: setattr(
-            self.why, "value", self.session.view(
-                ("why", key, state.step, state.value),
-                lambda: views.explanation_html(run, state, self.max_nodes))))
+        self._draw(
+            "why",
+            (key, state.step, state.value),
+            lambda: setattr(
+                self.why,
+                "value",
+                self.session.view(
+                    ("why", key, state.step, state.value),
+                    lambda: views.explanation_html(run, state, self.max_nodes),
+                ),
+            ),
+        )
 
     def _draw(self, name: str, key: Hashable, draw: Callable[[], None]) -> None:
         """Draw one view unless it already shows ``key``; a failing view says so and the
@@ -454,8 +583,13 @@ class Explorer(widgets.VBox):
         except Exception as err:  # a bug in one view must not blank the whole app
             self.errors.append(f"{name}: {traceback.format_exc()}")
             message = views.box(f"This view failed: {views.esc(repr(err))}", "error")
-            target = {"graph": self.graph, "step": self.step_view, "why": self.why,
-                      "diff": self.diff, "status": self.problems}.get(name)
+            target = {
+                "graph": self.graph,
+                "step": self.step_view,
+                "why": self.why,
+                "diff": self.diff,
+                "status": self.problems,
+            }.get(name)
             if target is not None:
                 target.value = message
         self._shown[name] = key
@@ -481,10 +615,12 @@ class Explorer(widgets.VBox):
         diff = self.session.diff(baseline, outcome)
         note = ""
         if baseline.failure is not None or outcome.failure is not None:
-            note = views.box("One of the two runs stopped part-way, so values it never "
-                             "reached count as unobserved there.", "warn")
-        self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key,
-                                                                         outcome.key))
+            note = views.box(
+                "One of the two runs stopped part-way, so values it never "
+                "reached count as unobserved there.",
+                "warn",
+            )
+        self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key, outcome.key))
 
     def _draw_tree(self) -> None:
         counts: dict[str, int] = {}
@@ -495,10 +631,19 @@ class Explorer(widgets.VBox):
 
     def _draw_graph(self) -> None:
         state, run = self.state, self.run
-        key = ("graph", state.run_key, state.module, state.method, state.when, state.depth,
-               state.step, self.max_nodes)
+        key = (
+            "graph",
+            state.run_key,
+            state.module,
+            state.method,
+            state.when,
+            state.depth,
+            state.step,
+            self.max_nodes,
+        )
         self.graph.value = self.session.view(
-            key, lambda: views.graph_html(run, state, self.max_nodes))
+            key, lambda: views.graph_html(run, state, self.max_nodes)
+        )
 
     def _draw_table(self) -> None:
         state, run = self.state, self.run
@@ -513,10 +658,12 @@ class Explorer(widgets.VBox):
             self._syncing = False
         at = "the end" if state.step is None else f"step {state.step}"
         shown = f"showing the first {len(rows)} of " if len(rows) < matched else ""
-        self.table_info.value = (f"<span class='obsviz-muted'><code>run.tables."
-                                 f"{state.table}</code> at {at}: {shown}{matched} rows"
-                                 f"{' matching the filter' if state.query else ''} · "
-                                 f"{views.esc(views.DESCRIPTIONS[state.table])}</span>")
+        self.table_info.value = (
+            f"<span class='obsviz-muted'><code>run.tables."
+            f"{state.table}</code> at {at}: {shown}{matched} rows"
+            f"{' matching the filter' if state.query else ''} · "
+            f"{views.esc(views.DESCRIPTIONS[state.table])}</span>"
+        )
 
     # ------------------------------------------------------------------ notebook display
     def __repr__(self) -> str:
@@ -525,4 +672,3 @@ class Explorer(widgets.VBox):
 
 def _type_name(model: torch.jit.ScriptModule) -> str:
     return model._c._type().qualified_name().rsplit(".", 1)[-1]
-

@@ -35,18 +35,41 @@ class Choice:
 def builtin_choices() -> list[Choice]:
     """The static, per-tensor, dynamic, per-channel dynamic, fp16 dynamic and None choices."""
     return [
-        Choice("static", tq.get_default_qconfig("fbgemm"), 'get_default_qconfig("fbgemm")',
-               ("get_default_qconfig",),
-               "static, fbgemm: histogram activations, per-channel int8 weights"),
-        Choice("static per-tensor", tq.default_qconfig, "default_qconfig", ("default_qconfig",),
-               "static: min/max activations, per-tensor int8 weights"),
-        Choice("dynamic", tq.default_dynamic_qconfig, "default_dynamic_qconfig",
-               ("default_dynamic_qconfig",), "dynamic: per-tensor int8 weights"),
-        Choice("dynamic per-channel", tq.per_channel_dynamic_qconfig,
-               "per_channel_dynamic_qconfig", ("per_channel_dynamic_qconfig",),
-               "dynamic: per-channel int8 weights"),
-        Choice("dynamic fp16", tq.float16_dynamic_qconfig, "float16_dynamic_qconfig",
-               ("float16_dynamic_qconfig",), "dynamic: float16 weights, no activations"),
+        Choice(
+            "static",
+            tq.get_default_qconfig("fbgemm"),
+            'get_default_qconfig("fbgemm")',
+            ("get_default_qconfig",),
+            "static, fbgemm: histogram activations, per-channel int8 weights",
+        ),
+        Choice(
+            "static per-tensor",
+            tq.default_qconfig,
+            "default_qconfig",
+            ("default_qconfig",),
+            "static: min/max activations, per-tensor int8 weights",
+        ),
+        Choice(
+            "dynamic",
+            tq.default_dynamic_qconfig,
+            "default_dynamic_qconfig",
+            ("default_dynamic_qconfig",),
+            "dynamic: per-tensor int8 weights",
+        ),
+        Choice(
+            "dynamic per-channel",
+            tq.per_channel_dynamic_qconfig,
+            "per_channel_dynamic_qconfig",
+            ("per_channel_dynamic_qconfig",),
+            "dynamic: per-channel int8 weights",
+        ),
+        Choice(
+            "dynamic fp16",
+            tq.float16_dynamic_qconfig,
+            "float16_dynamic_qconfig",
+            ("float16_dynamic_qconfig",),
+            "dynamic: float16 weights, no activations",
+        ),
         Choice(NONE, None, "None", (), "no qconfig: nothing in the module is observed"),
     ]
 
@@ -61,11 +84,14 @@ class QConfigChoices:
 
     def add(self, name: str, qconfig: QConfig | None, code: str, description: str) -> Choice:
         if not isinstance(name, str) or not name or name == INHERIT:
-            raise ObsvizError(f"a qconfig's name must be a non-empty string other than "
-                              f"{INHERIT!r}, got {name!r}")
+            raise ObsvizError(
+                f"a qconfig's name must be a non-empty string other than {INHERIT!r}, got {name!r}"
+            )
         if qconfig is not None and not isinstance(qconfig, QConfig):
-            raise ObsvizError(f"qconfigs[{name!r}] must be a torch.ao.quantization.QConfig "
-                              f"or None, got {type(qconfig).__name__}")
+            raise ObsvizError(
+                f"qconfigs[{name!r}] must be a torch.ao.quantization.QConfig "
+                f"or None, got {type(qconfig).__name__}"
+            )
         choice = Choice(name, qconfig, code, (), description)
         self._choices[name] = choice
         return choice
@@ -78,8 +104,10 @@ class QConfigChoices:
         try:
             return self._choices[name]
         except KeyError:
-            raise ObsvizError(f"no qconfig choice named {name!r}; the choices are "
-                              f"{', '.join(map(repr, self.names))}") from None
+            raise ObsvizError(
+                f"no qconfig choice named {name!r}; the choices are "
+                f"{', '.join(map(repr, self.names))}"
+            ) from None
 
     def __contains__(self, name: object) -> bool:
         return name == INHERIT or name in self._choices
@@ -94,8 +122,9 @@ class QConfigChoices:
             if qconfig is not None and repr(choice.qconfig) == repr(qconfig):
                 return choice.name
         name = f"yours ({key or '<top>'})"
-        self.add(name, qconfig, f"qconfigs[{json.dumps(name)}]",
-                 f"the QConfig qconfig_dict[{key!r}]")
+        self.add(
+            name, qconfig, f"qconfigs[{json.dumps(name)}]", f"the QConfig qconfig_dict[{key!r}]"
+        )
         return name
 
     def imports(self, names: Iterable[str]) -> list[str]:

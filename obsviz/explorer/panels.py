@@ -49,17 +49,22 @@ def box(text: str, kind: str = "note") -> str:
 
 def legend_html() -> str:
     """What the colours, line styles and node shapes mean: the figures' own style table."""
-    rows = [f"<tr><td class='obsviz-sample' style='color:{s.color}'>{esc(s.sample)}</td>"
-            f"<td>{esc(s.legend)}</td></tr>" for s in style.STATES.values()]
+    rows = [
+        f"<tr><td class='obsviz-sample' style='color:{s.color}'>{esc(s.sample)}</td>"
+        f"<td>{esc(s.legend)}</td></tr>"
+        for s in style.STATES.values()
+    ]
     for role, meaning in style.NODE_LEGEND.items():
         attrs = style.NODES[role]
         rows.append(
             f"<tr><td><span class='obsviz-node' style='background:"
             f"{attrs.get('fillcolor', 'white')};border-color:{attrs.get('color', '#404040')}'>"
-            f"{esc(style.ROLE_SAMPLES[role])}</span></td><td>{esc(meaning)}</td></tr>")
-    return ("<div class='obsviz-legend'><b>What the colours mean</b><br>Edges are values, "
-            "boxes are ops; hover an edge for its reason.<table>" + "".join(rows)
-            + "</table></div>")
+            f"{esc(style.ROLE_SAMPLES[role])}</span></td><td>{esc(meaning)}</td></tr>"
+        )
+    return (
+        "<div class='obsviz-legend'><b>What the colours mean</b><br>Edges are values, "
+        "boxes are ops; hover an edge for its reason.<table>" + "".join(rows) + "</table></div>"
+    )
 
 
 # ---------------------------------------------------------------------- run and failure
@@ -70,9 +75,11 @@ def status_html(outcome: Outcome, model_name: str) -> str:
     run = outcome.run
     state = "stopped part-way" if outcome.failure else f"{len(run.inserted)} observers inserted"
     warned = f" · {len(outcome.warnings)} warnings" if outcome.warnings else ""
-    return (f"<b>{esc(model_name)}</b>: {state} by {esc(run.quant_type)} InsertObservers "
-            f"on <code>{esc(run.method_name)}</code> · {len(run.events)} events recorded · "
-            f"the pass took {outcome.seconds:.2f} s{warned}")
+    return (
+        f"<b>{esc(model_name)}</b>: {state} by {esc(run.quant_type)} InsertObservers "
+        f"on <code>{esc(run.method_name)}</code> · {len(run.events)} events recorded · "
+        f"the pass took {outcome.seconds:.2f} s{warned}"
+    )
 
 
 def problems_html(outcome: Outcome) -> str:
@@ -80,11 +87,18 @@ def problems_html(outcome: Outcome) -> str:
     parts = []
     if outcome.failure is not None:
         diagnosis = outcome.failure.diagnosis
-        body = diagnosis._repr_html_() if hasattr(diagnosis, "_repr_html_") else \
-            f"<pre>{esc(str(diagnosis))}</pre>"
-        parts.append(box("<b>The pass failed.</b> The diagnosis says what to change; the views "
-                         "below show the partial run, up to where the pass stopped." + body,
-                         "error"))
+        body = (
+            diagnosis._repr_html_()
+            if hasattr(diagnosis, "_repr_html_")
+            else f"<pre>{esc(str(diagnosis))}</pre>"
+        )
+        parts.append(
+            box(
+                "<b>The pass failed.</b> The diagnosis says what to change; the views "
+                "below show the partial run, up to where the pass stopped." + body,
+                "error",
+            )
+        )
     elif outcome.error is not None:
         parts.append(box(f"<b>The pass could not run:</b> {esc(str(outcome.error))}", "error"))
     if outcome.warnings:
@@ -97,8 +111,11 @@ def problems_html(outcome: Outcome) -> str:
 def change_text(before: RunKey, after: RunKey) -> str:
     """What differs between two run keys: ``layer1: inherit → None``."""
     old, new = dict(before[0]), dict(after[0])
-    parts = [f"{display_path(path)}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
-             for path in sorted(set(old) | set(new)) if old.get(path) != new.get(path)]
+    parts = [
+        f"{display_path(path)}: {old.get(path, INHERIT)} → {new.get(path, INHERIT)}"
+        for path in sorted(set(old) | set(new))
+        if old.get(path) != new.get(path)
+    ]
     for what, a, b in (("quant type", before[1], after[1]), ("method", before[2], after[2])):
         if a != b:
             parts.append(f"{what}: {a} → {b}")
@@ -115,9 +132,11 @@ def _folded(attributes: tuple[str, ...], arguments: bool) -> str:
 def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str:
     """Observers the change added and removed, each with why, now and before."""
     if diff is None:
-        return box("Nothing to compare yet. <b>Change a module's qconfig</b> (or the quant "
-                   "type) on the left, and the observers that change adds or removes show "
-                   "here, each with its reason.")
+        return box(
+            "Nothing to compare yet. <b>Change a module's qconfig</b> (or the quant "
+            "type) on the left, and the observers that change adds or removes show "
+            "here, each with its reason."
+        )
     head = f"<div class='obsviz-diff-head'>You changed <b>{esc(change)}</b>: "
     if not len(diff):
         return head + "<b>no observer moved</b>.</div>"
@@ -126,19 +145,26 @@ def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str
         counts[entry.change] = counts.get(entry.change, 0) + 1
     head += ", ".join(
         f"<span style='color:{CHANGE_STYLES[c][1]}'><b>{n} observer{'s' if n > 1 else ''} "
-        f"{CHANGE_STYLES[c][2]}</b></span>" for c, n in counts.items())
+        f"{CHANGE_STYLES[c][2]}</b></span>"
+        for c, n in counts.items()
+    )
     rows = []
     for entry in list(diff)[:limit]:
         mark, color, words = CHANGE_STYLES[entry.change]
         now, then = entry.other, entry.this  # diff is before.diff(after)
         label = value_label(entry.module_path, entry.method, entry.value)
-        lines = [f"<div class='obsviz-diff-entry' style='border-left-color:{color}'>"
-                 f"<span style='color:{color}'><b>{mark} observer {words}</b></span> "
-                 f"<code>{esc(label)}</code>"]
+        lines = [
+            f"<div class='obsviz-diff-entry' style='border-left-color:{color}'>"
+            f"<span style='color:{color}'><b>{mark} observer {words}</b></span> "
+            f"<code>{esc(label)}</code>"
+        ]
         for when, e in (("now", now), ("before", then)):
-            text = "the value does not exist" if e is None else \
-                f"<b>{'observed' if e.observed else 'not observed'}</b> " \
+            text = (
+                "the value does not exist"
+                if e is None
+                else f"<b>{'observed' if e.observed else 'not observed'}</b> "
                 f"(<code>{esc(e.reason)}</code>): {esc(e.verdict)}"
+            )
             lines.append(f"<div><i>{when}:</i> {text}</div>")
         rows.append("".join(lines) + "</div>")
     more = len(diff) - limit
@@ -151,13 +177,22 @@ def graph_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
     """The graph of ``state.module`` as SVG, coloured by the decisions made by the step."""
     method = state.method if not state.module else "forward"
     try:
-        figure = run.render(module=state.module, method=method, when=state.when,
-                            depth=state.depth, max_nodes=max_nodes, legend=False,
-                            states=run_states(run, state.step))
+        figure = run.render(
+            module=state.module,
+            method=method,
+            when=state.when,
+            depth=state.depth,
+            max_nodes=max_nodes,
+            legend=False,
+            states=run_states(run, state.step),
+        )
         svg = figure.svg()
     except TooManyNodesError as err:
-        return box(f"<b>This graph is too big to draw.</b> {esc(str(err))} Pick a submodule "
-                   "in <i>module</i> above, or a smaller <i>depth</i>.", "warn")
+        return box(
+            f"<b>This graph is too big to draw.</b> {esc(str(err))} Pick a submodule "
+            "in <i>module</i> above, or a smaller <i>depth</i>.",
+            "warn",
+        )
     except RenderError as err:
         return box(f"<b>No figure:</b> {esc(str(err))}", "warn")
     return f"<div class='obsviz-svg'>{svg}</div>"
@@ -174,8 +209,11 @@ def _field_text(value: object) -> str:
 
 def event_text(event: ev.Event) -> str:
     """One line for an event: its kind and fields, values as ``path:method:%name``."""
-    fields = [f"{f.name}={_field_text(getattr(event, f.name))}"
-              for f in dataclasses.fields(event) if f.name not in ("step", "maps")]
+    fields = [
+        f"{f.name}={_field_text(getattr(event, f.name))}"
+        for f in dataclasses.fields(event)
+        if f.name not in ("step", "maps")
+    ]
     return f"{type(event).__name__}({', '.join(fields)})"
 
 
@@ -187,23 +225,30 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
     at = last if step is None else step
     view: RunView = run.at(step)
     facts = view.facts
-    sizes = {"boundary entries": sum(len(v) for v in facts.boundary.values()) // 2,
-             "delayed (fusion)": len(facts.delayed),
-             "configured (valueNeedsToBeQuantized)":
-                 sum(e.outcome for e in facts.needs_quantization.values()),
-             "pass-through": len(facts.pass_through),
-             "observers inserted": len(facts.inserted)}
+    sizes = {
+        "boundary entries": sum(len(v) for v in facts.boundary.values()) // 2,
+        "delayed (fusion)": len(facts.delayed),
+        "configured (valueNeedsToBeQuantized)": sum(
+            e.outcome for e in facts.needs_quantization.values()
+        ),
+        "pass-through": len(facts.pass_through),
+        "observers inserted": len(facts.inserted),
+    }
     where = "the end of the pass (the final result)" if at == last else f"step {at} of {last}"
     lines = []
-    for event in run.events[max(0, at - context): at + context + 1]:
+    for event in run.events[max(0, at - context) : at + context + 1]:
         current = event.step == at
         text = esc(event_text(event))
-        lines.append(f"<div class='obsviz-event{' obsviz-current' if current else ''}'>"
-                     f"<span class='obsviz-step'>{event.step}</span> {text}</div>")
+        lines.append(
+            f"<div class='obsviz-event{' obsviz-current' if current else ''}'>"
+            f"<span class='obsviz-step'>{event.step}</span> {text}</div>"
+        )
     maps = " · ".join(f"{n} {label}" for label, n in sizes.items())
-    return (f"<div><b>{esc(where)}</b> · phase <b>{esc(view.phase or 'none')}</b></div>"
-            f"<div class='obsviz-events'>{''.join(lines)}</div>"
-            f"<div class='obsviz-muted'>maps so far: {esc(maps)}</div>")
+    return (
+        f"<div><b>{esc(where)}</b> · phase <b>{esc(view.phase or 'none')}</b></div>"
+        f"<div class='obsviz-events'>{''.join(lines)}</div>"
+        f"<div class='obsviz-muted'>maps so far: {esc(maps)}</div>"
+    )
 
 
 def phase_starts(run: Run) -> list[int]:
@@ -220,7 +265,7 @@ def table_frame(run: Run, state: ExplorerState) -> pd.DataFrame:
 
 
 def _value_prefixes(frame: pd.DataFrame) -> list[str]:
-    """"" for the row's own value, then each prefix of a second value (``callee``, ...)."""
+    """ "" for the row's own value, then each prefix of a second value (``callee``, ...)."""
     columns = set(frame.columns)
     found = [""] if {"module_path", "method", "value"} <= columns else []
     for column in frame.columns:
@@ -232,13 +277,20 @@ def _value_prefixes(frame: pd.DataFrame) -> list[str]:
 
 
 def _labels(frame: pd.DataFrame, prefix: str) -> list[str]:
-    return [value_label(p, m, v) if isinstance(v, str) and isinstance(m, str) else ""
-            for p, m, v in zip(frame[f"{prefix}module_path"], frame[f"{prefix}method"],
-                               frame[f"{prefix}value"], strict=True)]
+    return [
+        value_label(p, m, v) if isinstance(v, str) and isinstance(m, str) else ""
+        for p, m, v in zip(
+            frame[f"{prefix}module_path"],
+            frame[f"{prefix}method"],
+            frame[f"{prefix}value"],
+            strict=True,
+        )
+    ]
 
 
-def table_rows(frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
-               ) -> tuple[str, list[tuple[str, str]], int]:
+def table_rows(
+    frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
+) -> tuple[str, list[tuple[str, str]], int]:
     """A table as fixed-width text rows for a list box: the header line, (row text, what a
     click picks) pairs for the rows matching ``query``, and how many rows matched.
 
@@ -261,8 +313,7 @@ def table_rows(frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
         picks = [""] * len(frame)
     if "module_path" in shown:
         shown["module_path"] = [display_path(p) for p in shown["module_path"]]
-    widths = {c: min(COLUMN_WIDTH, max([len(c), *map(len, cells)])) for c, cells in
-              shown.items()}
+    widths = {c: min(COLUMN_WIDTH, max([len(c), *map(len, cells)])) for c, cells in shown.items()}
 
     def fit(text: str, width: int) -> str:
         return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
@@ -277,8 +328,7 @@ def table_rows(frame: pd.DataFrame, query: str = "", limit: int = ROW_LIMIT
             continue
         matched += 1
         if len(rows) < limit:
-            text = "  ".join(fit(cell, widths[c]) for c, cell in zip(widths, cells,
-                                                                     strict=True))
+            text = "  ".join(fit(cell, widths[c]) for c, cell in zip(widths, cells, strict=True))
             rows.append((f"{index:>5} {text}", picks[index]))
     return f"{'row':>5} {header}", rows, matched
 
@@ -295,8 +345,10 @@ def explanation_of(run: Run, state: ExplorerState):
 def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
     """Why the picked value was (or wasn't) observed, and its neighbourhood as SVG."""
     if not state.value:
-        return box("<b>Ask why:</b> type a value's name in the search box above "
-                   "(e.g. <code>%out</code>), or click a row of a table.")
+        return box(
+            "<b>Ask why:</b> type a value's name in the search box above "
+            "(e.g. <code>%out</code>), or click a row of a table."
+        )
     try:
         explanation = explanation_of(run, state)
     except ObsvizError as err:
@@ -313,4 +365,3 @@ def value_options(run: Run) -> list[str]:
     """Every value of the run as ``path:method:%name``, for the value picker."""
     values = run.values()
     return _labels(values, "")
-

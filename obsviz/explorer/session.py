@@ -59,24 +59,33 @@ class Session:
     key runs the pass. Runs hold a copy of the model each, so only ``keep_runs`` are kept.
     """
 
-    def __init__(self, model: torch.jit.ScriptModule, choices: QConfigChoices, *,
-                 keep_runs: int = 6, keep_views: int = 64) -> None:
+    def __init__(
+        self,
+        model: torch.jit.ScriptModule,
+        choices: QConfigChoices,
+        *,
+        keep_runs: int = 6,
+        keep_views: int = 64,
+    ) -> None:
         self.model = model
         self.choices = choices
         self.runs_made = 0
         self._runs: _Lru = _Lru(keep_runs)
         self._views: _Lru = _Lru(keep_views)
         self._folded_models: dict[tuple[tuple[str, ...], str], torch.jit.ScriptModule] = {
-            ((), ""): model}
+            ((), ""): model
+        }
 
-    def model_for(self, folded: tuple[str, ...], arguments: bool,
-                  method: str) -> torch.jit.ScriptModule:
+    def model_for(
+        self, folded: tuple[str, ...], arguments: bool, method: str
+    ) -> torch.jit.ScriptModule:
         """The model with these attributes (and with ``arguments``, the arguments every
         call from ``method`` passes alike) folded; the model itself for none."""
         key = (folded, method if arguments else "")
         if key not in self._folded_models:
             self._folded_models[key] = fold_constant_branches(
-                self.model, folded, arguments, method_name=method)
+                self.model, folded, arguments, method_name=method
+            )
         return self._folded_models[key]
 
     def outcome(self, state: ExplorerState) -> Outcome:
@@ -91,17 +100,22 @@ class Session:
             warnings.simplefilter("always")
             try:
                 model = self.model_for(state.folded, state.fold_arguments, state.method)
-                run = insert_observers(model, qconfig_dict, method_name=state.method,
-                                       quant_type=state.quant_type, record=True)
+                run = insert_observers(
+                    model,
+                    qconfig_dict,
+                    method_name=state.method,
+                    quant_type=state.quant_type,
+                    record=True,
+                )
                 failure = error = None
             except PassFailure as err:
                 run, failure, error = err.run, err, None
             except ObsvizError as err:
                 run, failure, error = None, None, err
-        messages = tuple(dict.fromkeys(str(w.message) for w in caught
-                                       if issubclass(w.category, ObsvizWarning)))
-        return Outcome(state.run_key, run, failure, error, time.perf_counter() - start,
-                       messages)
+        messages = tuple(
+            dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ObsvizWarning))
+        )
+        return Outcome(state.run_key, run, failure, error, time.perf_counter() - start, messages)
 
     def diff(self, before: Outcome, after: Outcome) -> RunDiff | None:
         """Observers ``after`` has that ``before`` lacks and the reverse (None: no runs)."""
@@ -113,4 +127,3 @@ class Session:
         """A rendered view, built once per key (keys hold the run key and the state
         fields the view depends on)."""
         return self._views.get_or_build(key, build)
-

@@ -93,8 +93,9 @@ class ExplorerState:
             lines.append("# qconfigs: the named QConfigs you gave obsviz.Explorer(qconfigs=...)")
         lines.append("")
         if self.qconfig:
-            body = "".join(f"\n    {json.dumps(path)}: {choices[name].code},"
-                           for path, name in self.qconfig)
+            body = "".join(
+                f"\n    {json.dumps(path)}: {choices[name].code}," for path, name in self.qconfig
+            )
             lines.append(f"qconfig_dict = {{{body}\n}}")
         else:
             lines.append("qconfig_dict = {}")
@@ -102,8 +103,9 @@ class ExplorerState:
             options = [f"attributes={self.folded!r}"] if self.folded != ("training",) else []
             if not self.fold_arguments:
                 options.append("arguments=False")
-            lines.append(f"{model} = obsviz.fold_constant_branches("
-                         + ", ".join([model, *options]) + ")")
+            lines.append(
+                f"{model} = obsviz.fold_constant_branches(" + ", ".join([model, *options]) + ")"
+            )
         args = [model, "qconfig_dict"]
         if self.quant_type != "static":
             args.append(f"quant_type={json.dumps(self.quant_type)}")
@@ -111,8 +113,9 @@ class ExplorerState:
             args.append(f"method_name={json.dumps(self.method)}")
         lines.append(f"run = obsviz.insert_observers({', '.join(args)})")
         if self.step is not None:
-            lines.append(f"view = run.at({self.step})  # the pass as it stood after step "
-                         f"{self.step}")
+            lines.append(
+                f"view = run.at({self.step})  # the pass as it stood after step {self.step}"
+            )
         return "\n".join(lines)
 
 
@@ -120,8 +123,9 @@ def parse_value(label: str) -> tuple[str, str, str]:
     """``"layer1.0:forward:%out.1"`` -> ``("layer1.0", "forward", "out.1")``."""
     parts = label.split(":", 2)
     if len(parts) != 3 or not parts[2].startswith("%"):
-        raise ObsvizError(f"a value is named 'module:method:%name' (as in the tables), "
-                          f"got {label!r}")
+        raise ObsvizError(
+            f"a value is named 'module:method:%name' (as in the tables), got {label!r}"
+        )
     path, method, name = parts
     return ("" if path == TOP else path), method, name[1:]
 

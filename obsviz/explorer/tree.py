@@ -38,8 +38,9 @@ def module_infos(model: torch.jit.ScriptModule) -> dict[str, ModuleInfo]:
     def visit(module: torch._C.ScriptModule, path: str, name: str, depth: int) -> None:
         children = [(n, c) for n, c in named_children(module)]
         paths = tuple(f"{path}.{n}" if path else n for n, _ in children)
-        infos[path] = ModuleInfo(path, name, short_type(module._type().qualified_name()),
-                                 depth, paths)
+        infos[path] = ModuleInfo(
+            path, name, short_type(module._type().qualified_name()), depth, paths
+        )
         for (child_name, child), child_path in zip(children, paths, strict=True):
             visit(child, child_path, child_name, depth + 1)
 
@@ -55,26 +56,36 @@ def css_name(path: str) -> str:
 class TreeRow(widgets.HBox):
     """One module: expand button, name and type, qconfig menu, what applies and why."""
 
-    def __init__(self, info: ModuleInfo, choices: tuple[str, ...],
-                 on_choice: Callable[[str, str], None], on_toggle: Callable[[str], None],
-                 on_show: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        info: ModuleInfo,
+        choices: tuple[str, ...],
+        on_choice: Callable[[str, str], None],
+        on_toggle: Callable[[str], None],
+        on_show: Callable[[str], None],
+    ) -> None:
         self.info = info
         self.expanded = False
         self.toggle = widgets.Button(
-            description="▸" if info.children else "", disabled=not info.children,
+            description="▸" if info.children else "",
+            disabled=not info.children,
             tooltip="show its submodules" if info.children else "",
-            layout=widgets.Layout(width="28px", padding="0"))
+            layout=widgets.Layout(width="28px", padding="0"),
+        )
         self.toggle.add_class("obsviz-toggle")
         self.toggle.on_click(lambda _: on_toggle(info.path))
         self.name = widgets.Button(
             description=f"{info.name} · {info.type_name}",
             tooltip=f"{display_path(info.path)} ({info.type_name}): click to show it in the graph",
-            layout=widgets.Layout(width="175px", min_width="175px",
-                                  padding=f"0 0 0 {4 + info.depth * 12}px"))
+            layout=widgets.Layout(
+                width="175px", min_width="175px", padding=f"0 0 0 {4 + info.depth * 12}px"
+            ),
+        )
         self.name.add_class("obsviz-name")
         self.name.on_click(lambda _: on_show(info.path))
-        self.dropdown = widgets.Dropdown(options=choices, value=INHERIT,
-                                         layout=widgets.Layout(width="135px", min_width="135px"))
+        self.dropdown = widgets.Dropdown(
+            options=choices, value=INHERIT, layout=widgets.Layout(width="135px", min_width="135px")
+        )
         self.dropdown.add_class("obsviz-qconfig")
         self.dropdown.add_class(css_name(info.path))
         self.dropdown.observe(self._changed, names="value")
@@ -82,8 +93,10 @@ class TreeRow(widgets.HBox):
         self.hint = widgets.HTML(layout=widgets.Layout(width="auto"))
         self.hint.add_class("obsviz-hint")
         self._syncing = False
-        super().__init__([self.toggle, self.name, self.dropdown, self.hint],
-                         layout=widgets.Layout(align_items="center", width="100%"))
+        super().__init__(
+            [self.toggle, self.name, self.dropdown, self.hint],
+            layout=widgets.Layout(align_items="center", width="100%"),
+        )
         self.add_class("obsviz-row")
         self.add_class(css_name(info.path))
 
@@ -102,8 +115,9 @@ class TreeRow(widgets.HBox):
         parts = []
         if own == INHERIT:  # what it inherits, and from where unless from the top
             applied, key = state.effective(self.info.path)
-            parts.append("no qconfig" if key is None else
-                         applied if key == "" else f"{applied} from {key}")
+            parts.append(
+                "no qconfig" if key is None else applied if key == "" else f"{applied} from {key}"
+            )
         if observers is not None:
             parts.append(f"{observers} obs.")
         tip = "the qconfig it inherits · observers the pass put in it and its submodules"
@@ -113,8 +127,13 @@ class TreeRow(widgets.HBox):
 class ModuleTree(widgets.VBox):
     """The model's modules as an expandable tree of :class:`TreeRow`."""
 
-    def __init__(self, infos: dict[str, ModuleInfo], choices: tuple[str, ...],
-                 on_choice: Callable[[str, str], None], on_show: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        infos: dict[str, ModuleInfo],
+        choices: tuple[str, ...],
+        on_choice: Callable[[str, str], None],
+        on_show: Callable[[str], None],
+    ) -> None:
         self.infos = infos
         self.choices = choices
         self.on_choice = on_choice
@@ -122,16 +141,16 @@ class ModuleTree(widgets.VBox):
         self.rows: dict[str, TreeRow] = {}
         self.state: ExplorerState | None = None
         self.counts: dict[str, int] | None = None
-        super().__init__(layout=widgets.Layout(max_height="560px", overflow="auto",
-                                               width="100%"))
+        super().__init__(layout=widgets.Layout(max_height="560px", overflow="auto", width="100%"))
         self.add_class("obsviz-tree")
         self.toggle("")
 
     def _row(self, path: str) -> TreeRow:
         row = self.rows.get(path)
         if row is None:
-            row = self.rows[path] = TreeRow(self.infos[path], self.choices, self.on_choice,
-                                            self.toggle, self.on_show)
+            row = self.rows[path] = TreeRow(
+                self.infos[path], self.choices, self.on_choice, self.toggle, self.on_show
+            )
             if self.state is not None:
                 row.sync(self.state, self._count(path))
         return row
@@ -169,8 +188,9 @@ class ModuleTree(widgets.VBox):
         if self.counts is None:
             return None
         prefix = f"{path}."
-        return sum(n for p, n in self.counts.items()
-                   if not path or p == path or p.startswith(prefix))
+        return sum(
+            n for p, n in self.counts.items() if not path or p == path or p.startswith(prefix)
+        )
 
     def sync(self, state: ExplorerState, counts: dict[str, int] | None) -> None:
         """Show the state's choices and the run's observer counts on every made row."""

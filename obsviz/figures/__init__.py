@@ -30,10 +30,18 @@ __all__ = [
 ]
 
 
-def render(graph: object, *, method: str = "forward", depth: int = 0,
-           show_constants: bool = False, show_params: bool = False, show_lists: bool = False,
-           max_nodes: int | None = DEFAULT_MAX_NODES, legend: bool = True,
-           rankdir: str = "TB") -> Figure:
+def render(
+    graph: object,
+    *,
+    method: str = "forward",
+    depth: int = 0,
+    show_constants: bool = False,
+    show_params: bool = False,
+    show_lists: bool = False,
+    max_nodes: int | None = DEFAULT_MAX_NODES,
+    legend: bool = True,
+    rankdir: str = "TB",
+) -> Figure:
     """Draw a TorchScript graph, a scripted module's ``method``, or a scripted function.
 
     Ops are nodes, values are edges labelled ``%name : Type``. Constants, parameters and
@@ -44,10 +52,17 @@ def render(graph: object, *, method: str = "forward", depth: int = 0,
     lays it out sideways.
     """
     scope = _scope_of(graph, method)
-    options = Options(depth=depth, show_constants=show_constants, show_params=show_params,
-                      show_lists=show_lists, max_nodes=max_nodes, legend=legend,
-                      rankdir=rankdir, functions=FunctionResolver(scope.module),
-                      narrow_hint="render one submodule's graph, or a smaller depth")
+    options = Options(
+        depth=depth,
+        show_constants=show_constants,
+        show_params=show_params,
+        show_lists=show_lists,
+        max_nodes=max_nodes,
+        legend=legend,
+        rankdir=rankdir,
+        functions=FunctionResolver(scope.module),
+        narrow_hint="render one submodule's graph, or a smaller depth",
+    )
     return draw(scope, options=options)
 
 
@@ -56,13 +71,17 @@ def _scope_of(graph: object, method: str) -> Scope:
         graph = graph._c
     if isinstance(graph, torch._C.ScriptModule):
         if not graph._has_method(method):
-            raise RenderError(f"the module has no method {method!r} (its methods: "
-                              f"{', '.join(graph._method_names()) or 'none'})")
+            raise RenderError(
+                f"the module has no method {method!r} (its methods: "
+                f"{', '.join(graph._method_names()) or 'none'})"
+            )
         return Scope(graph._get_method(method).graph, "", method, graph)
     if isinstance(graph, torch._C.Graph):
         return Scope(graph, "", method, None)
     inner = getattr(graph, "graph", None)
     if isinstance(inner, torch._C.Graph):
         return Scope(inner, "", getattr(graph, "name", method), None)
-    raise RenderError(f"cannot render a {type(graph).__name__}: pass a TorchScript graph "
-                      "(model.graph), a scripted module or a scripted function")
+    raise RenderError(
+        f"cannot render a {type(graph).__name__}: pass a TorchScript graph "
+        "(model.graph), a scripted module or a scripted function"
+    )

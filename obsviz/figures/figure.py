@@ -26,7 +26,8 @@ class GraphvizNotFoundError(RenderError):
             "Ubuntu), `brew install graphviz` (macOS), `conda install -c conda-forge "
             "graphviz`, or see https://graphviz.org/download/ (Windows: add its bin folder "
             "to PATH). The DOT source is still available as `figure.source` (and as this "
-            "error's `.source`); `figure.save('view.dot')` writes it to a file.")
+            "error's `.source`); `figure.save('view.dot')` writes it to a file."
+        )
         self.source = source
 
 
@@ -68,8 +69,9 @@ class Figure(graphviz.Digraph):
             svg = re.sub(r'<svg width="[^"]*" height="[^"]*"', _scalable, svg, count=1)
         return svg
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None,
-                          **kwargs: Any) -> dict[str, Any]:
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
         try:
             return super()._repr_mimebundle_(include, exclude, **kwargs)
         except GraphvizNotFoundError as err:

@@ -184,14 +184,16 @@ class GraphDrawer:
         self.boundary_tails: set[str] = set()  # callee return nodes
 
     # ------------------------------------------------------------------ figure pieces
-    def add_node(self, role: str, label: str, cluster: _Cluster | None, tooltip: str = "",
-                 **attrs: str) -> str:
+    def add_node(
+        self, role: str, label: str, cluster: _Cluster | None, tooltip: str = "", **attrs: str
+    ) -> str:
         limit = self.options.max_nodes
         if limit is not None and len(self.nodes) >= limit:
             raise TooManyNodesError(
                 f"this view has more than max_nodes={limit} nodes, too many to read. "
                 f"Narrow it: {self.options.narrow_hint or 'render one submodule'}; or pass "
-                "max_nodes=None to draw it anyway.")
+                "max_nodes=None to draw it anyway."
+            )
         node_id = f"n{next(self.ids)}"
         node_attrs = {"label": label, "class": role, **style.NODES[role], **attrs}
         if self.options.muted and role != "observer":
@@ -204,14 +206,22 @@ class GraphDrawer:
         self.roles_used.add(role)
         return node_id
 
-    def add_cluster(self, label: str, role: str, parent: _Cluster | None,
-                    tooltip: str = "") -> _Cluster:
+    def add_cluster(
+        self, label: str, role: str, parent: _Cluster | None, tooltip: str = ""
+    ) -> _Cluster:
         cluster = _Cluster(f"cluster_{next(self.ids)}", label, role, parent, tooltip=tooltip)
         (parent.children if parent else self.root_clusters).append(cluster)
         return cluster
 
-    def add_edge(self, tail: str, head: str, value: Value | None, mark: Mark | None,
-                 css: str = "value", focus: bool = False) -> None:
+    def add_edge(
+        self,
+        tail: str,
+        head: str,
+        value: Value | None,
+        mark: Mark | None,
+        css: str = "value",
+        focus: bool = False,
+    ) -> None:
         """An edge carrying ``value``; its state's note is shown on the first edge only."""
         attrs: dict[str, str] = {}
         value_style = style.PLAIN
@@ -227,8 +237,11 @@ class GraphDrawer:
             classes.append("overlay")
         if value is not None:
             lines = [f"%{value.debugName()} : {style.short_type(str(value.type()))}"]
-            if mark is not None and (mark.note or shade) and \
-                    (tail, value.unique()) not in self.noted:
+            if (
+                mark is not None
+                and (mark.note or shade)
+                and (tail, value.unique()) not in self.noted
+            ):
                 self.noted.add((tail, value.unique()))
                 lines += [mark.note, shade.note if shade is not None else ""]
             attrs["label"] = style.edge_label(*lines)
@@ -256,8 +269,9 @@ class GraphDrawer:
             elif filtered:
                 sources[value.unique()] = _Hidden(None)
             else:
-                node_id = self.add_node("input", style.node_label("input"), None,
-                                        f"graph input %{value.debugName()}")
+                node_id = self.add_node(
+                    "input", style.node_label("input"), None, f"graph input %{value.debugName()}"
+                )
                 self.define(value, _Drawn(node_id), lookup, None, sources)
         self.walk(scope.graph.block(), scope, lookup, sources, None, self.options.depth, True)
         outputs = list(scope.graph.outputs())
@@ -270,23 +284,41 @@ class GraphDrawer:
             self.connect(value, sources, ret, lookup, top=True)
 
     def _self_ref(self, scope: Scope, value: Value) -> _ModuleRef:
-        return _ModuleRef("self", scope.path, scope.module,
-                          style.short_type(str(value.type())))
+        return _ModuleRef("self", scope.path, scope.module, style.short_type(str(value.type())))
 
-    def define(self, value: Value, source: Source, lookup: Lookup,
-               cluster: _Cluster | None, sources: dict[int, Source]) -> None:
+    def define(
+        self,
+        value: Value,
+        source: Source,
+        lookup: Lookup,
+        cluster: _Cluster | None,
+        sources: dict[int, Source],
+    ) -> None:
         """Record where a value comes from; the diff overlay adds an observer after it."""
         mark = lookup(value)
         if mark is not None and mark.observer and isinstance(source, _Drawn):
-            observer = self.add_node("observer", style.node_label(*mark.observer.split("\n")),
-                                     cluster, f"added by the pass on %{value.debugName()}")
-            self.add_edge(source.node, observer, value, mark,
-                          focus=value.unique() in self.options.focus)
+            observer = self.add_node(
+                "observer",
+                style.node_label(*mark.observer.split("\n")),
+                cluster,
+                f"added by the pass on %{value.debugName()}",
+            )
+            self.add_edge(
+                source.node, observer, value, mark, focus=value.unique() in self.options.focus
+            )
             source = _Drawn(observer, past_observer=True)
         sources[value.unique()] = source
 
-    def walk(self, block: Block, scope: Scope, lookup: Lookup, sources: dict[int, Source],
-             cluster: _Cluster | None, depth: int, top: bool) -> None:
+    def walk(
+        self,
+        block: Block,
+        scope: Scope,
+        lookup: Lookup,
+        sources: dict[int, Source],
+        cluster: _Cluster | None,
+        depth: int,
+        top: bool,
+    ) -> None:
         include = self.options.include if top else None
         for node in block.nodes():
             if self.fold(node, lookup, sources):
@@ -313,8 +345,15 @@ class GraphDrawer:
             return self.fold_list(node, lookup, sources)
         return False
 
-    def hide(self, node: Node, scope: Scope, lookup: Lookup, sources: dict[int, Source],
-             cluster: _Cluster | None, depth: int) -> None:
+    def hide(
+        self,
+        node: Node,
+        scope: Scope,
+        lookup: Lookup,
+        sources: dict[int, Source],
+        cluster: _Cluster | None,
+        depth: int,
+    ) -> None:
         """A node left out of a neighbourhood: its inputs end in one '…' stub."""
         for value in node.inputs():
             self.hidden_use(value, sources, lookup)
@@ -329,14 +368,19 @@ class GraphDrawer:
             key = ("sink", source.node)
             if key in self.stubs:
                 return  # one elided edge per producer says enough
-            self.stubs[key] = self.add_node("stub", style.node_label("…", bold=False), None,
-                                            "more users, not shown")
+            self.stubs[key] = self.add_node(
+                "stub", style.node_label("…", bold=False), None, "more users, not shown"
+            )
             past = source.past_observer
-            self.add_edge(source.node, self.stubs[key], value, None if past else lookup(value),
-                          focus=not past and value.unique() in self.options.focus)
+            self.add_edge(
+                source.node,
+                self.stubs[key],
+                value,
+                None if past else lookup(value),
+                focus=not past and value.unique() in self.options.focus,
+            )
 
-    def fold_get_attr(self, node: Node, lookup: Lookup,
-                      sources: dict[int, Source]) -> bool:
+    def fold_get_attr(self, node: Node, lookup: Lookup, sources: dict[int, Source]) -> bool:
         owner = sources.get(node.input().unique())
         out = node.output()
         name = node.s("name")
@@ -351,8 +395,9 @@ class GraphDrawer:
             child = candidate if isinstance(candidate, torch._C.ScriptModule) else None
         if child is not None or (owner.module is None and _is_module_type(out)):
             relative = name if owner.name == "self" else f"{owner.name}.{name}"
-            sources[out.unique()] = _ModuleRef(relative, _join(owner.path, name), child,
-                                           style.short_type(str(out.type())))
+            sources[out.unique()] = _ModuleRef(
+                relative, _join(owner.path, name), child, style.short_type(str(out.type()))
+            )
             return True
         mark = lookup(out)
         if self.options.show_params or (mark is not None and mark.state != "not_needed"):
@@ -373,8 +418,15 @@ class GraphDrawer:
             sources[node.output().unique()] = _Bundle(parts)
         return True
 
-    def connect(self, value: Value, sources: dict[int, Source], head: str, lookup: Lookup,
-                folded: list[str] | None = None, top: bool = False) -> None:
+    def connect(
+        self,
+        value: Value,
+        sources: dict[int, Source],
+        head: str,
+        lookup: Lookup,
+        folded: list[str] | None = None,
+        top: bool = False,
+    ) -> None:
         """An edge for each drawn source of ``value`` into ``head``; folded ones to text."""
         source = sources.get(value.unique())
         if isinstance(source, _Drawn):
@@ -395,20 +447,39 @@ class GraphDrawer:
             key = ("source", source.node)
             if key not in self.stubs:
                 text = "input" if source.node is None else "…"
-                self.stubs[key] = self.add_node("stub", style.node_label(text, bold=False),
-                                                None, "producer not shown")
-            self.add_edge(self.stubs[key], head, value, lookup(value),
-                          focus=top and value.unique() in self.options.focus)
+                self.stubs[key] = self.add_node(
+                    "stub", style.node_label(text, bold=False), None, "producer not shown"
+                )
+            self.add_edge(
+                self.stubs[key],
+                head,
+                value,
+                lookup(value),
+                focus=top and value.unique() in self.options.focus,
+            )
 
-    def inputs_into(self, node: Node, head: str, sources: dict[int, Source], lookup: Lookup,
-                    skip: int = 0, top: bool = False) -> list[str]:
+    def inputs_into(
+        self,
+        node: Node,
+        head: str,
+        sources: dict[int, Source],
+        lookup: Lookup,
+        skip: int = 0,
+        top: bool = False,
+    ) -> list[str]:
         folded: list[str] = []
         for value in list(node.inputs())[skip:]:
             self.connect(value, sources, head, lookup, folded, top)
         return folded
 
-    def op(self, node: Node, lookup: Lookup, sources: dict[int, Source],
-           cluster: _Cluster | None, top: bool) -> None:
+    def op(
+        self,
+        node: Node,
+        lookup: Lookup,
+        sources: dict[int, Source],
+        cluster: _Cluster | None,
+        top: bool,
+    ) -> None:
         kind = node.kind()
         role, skip, title = "op", 0, _short_kind(kind)
         if kind == "prim::CallFunction":
@@ -424,17 +495,29 @@ class GraphDrawer:
         node_id = self.add_node(role, "", cluster, kind)
         folded = self.inputs_into(node, node_id, sources, lookup, skip, top)
         self.nodes[node_id][0]["label"] = style.node_label(
-            title, style.shorten(", ".join(folded)), bold=role == "op")
+            title, style.shorten(", ".join(folded)), bold=role == "op"
+        )
         for value in node.outputs():
             self.define(value, _Drawn(node_id), lookup, cluster, sources)
 
-    def call_method(self, node: Node, lookup: Lookup, sources: dict[int, Source],
-                    cluster: _Cluster | None, depth: int, top: bool) -> bool:
+    def call_method(
+        self,
+        node: Node,
+        lookup: Lookup,
+        sources: dict[int, Source],
+        cluster: _Cluster | None,
+        depth: int,
+        top: bool,
+    ) -> bool:
         target = sources.get(node.inputsAt(0).unique())
         method = node.s("name")
         if isinstance(target, _ObserverRef):
-            node_id = self.add_node("observer", style.node_label(target.name, target.type_name),
-                                    cluster, f"{target.name}: {target.type_name}")
+            node_id = self.add_node(
+                "observer",
+                style.node_label(target.name, target.type_name),
+                cluster,
+                f"{target.name}: {target.type_name}",
+            )
             self.inputs_into(node, node_id, sources, lookup, 1, top)
             for value in node.outputs():
                 sources[value.unique()] = _Drawn(node_id, past_observer=True)
@@ -446,19 +529,32 @@ class GraphDrawer:
         if depth > 0 and target.module is not None and target.module._has_method(method):
             self.expand_method(node, target, method, lookup, sources, cluster, depth)
             return True
-        node_id = self.add_node("call", "", cluster,
-                                f"{display_path(target.path)}: {target.type_name}.{method}")
+        node_id = self.add_node(
+            "call", "", cluster, f"{display_path(target.path)}: {target.type_name}.{method}"
+        )
         folded = self.inputs_into(node, node_id, sources, lookup, 1, top)
-        inside = self.options.call_note(target.path) \
-            if self.options.call_note and target.name != "self" else ""
+        inside = (
+            self.options.call_note(target.path)
+            if self.options.call_note and target.name != "self"
+            else ""
+        )
         self.nodes[node_id][0]["label"] = style.node_label(
-            title, subtitle, style.shorten(", ".join(folded)), inside)
+            title, subtitle, style.shorten(", ".join(folded)), inside
+        )
         for value in node.outputs():
             self.define(value, _Drawn(node_id), lookup, cluster, sources)
         return True
 
-    def call(self, node: Node, scope: Scope, lookup: Lookup, sources: dict[int, Source],
-             cluster: _Cluster | None, depth: int, top: bool) -> bool:
+    def call(
+        self,
+        node: Node,
+        scope: Scope,
+        lookup: Lookup,
+        sources: dict[int, Source],
+        cluster: _Cluster | None,
+        depth: int,
+        top: bool,
+    ) -> bool:
         """Draw a method or function call (collapsed, or expanded while ``depth`` lasts);
         False when ``node`` is not one drawn that way."""
         if node.kind() == "prim::CallMethod":
@@ -467,8 +563,15 @@ class GraphDrawer:
             return self.call_function(node, scope, lookup, sources, cluster, depth)
         return False
 
-    def call_function(self, node: Node, scope: Scope, lookup: Lookup,
-                      sources: dict[int, Source], cluster: _Cluster | None, depth: int) -> bool:
+    def call_function(
+        self,
+        node: Node,
+        scope: Scope,
+        lookup: Lookup,
+        sources: dict[int, Source],
+        cluster: _Cluster | None,
+        depth: int,
+    ) -> bool:
         """A user-defined function's call, expanded like a submodule call when the
         function's graph can be found."""
         if self.options.functions is None or not user_defined_call_function(node):
@@ -477,23 +580,57 @@ class GraphDrawer:
         name = qualname.rsplit(".", 1)[-1]
         callee = Scope(graph, scope.path, name, None)
         where = f"{display_path(scope.path)} calls {qualname}"
-        self.expand(node, callee, style.cluster_label(f"{name}()", "function"), where,
-                    1, lookup, sources, cluster, depth)
+        self.expand(
+            node,
+            callee,
+            style.cluster_label(f"{name}()", "function"),
+            where,
+            1,
+            lookup,
+            sources,
+            cluster,
+            depth,
+        )
         return True
 
-    def expand_method(self, node: Node, target: _ModuleRef, method: str, lookup: Lookup,
-                      sources: dict[int, Source], cluster: _Cluster | None, depth: int) -> None:
+    def expand_method(
+        self,
+        node: Node,
+        target: _ModuleRef,
+        method: str,
+        lookup: Lookup,
+        sources: dict[int, Source],
+        cluster: _Cluster | None,
+        depth: int,
+    ) -> None:
         assert target.module is not None
-        callee = Scope(target.module._get_method(method).graph, target.path, method,
-                       target.module)
-        self.expand(node, callee,
-                    style.cluster_label(target.path or "self", f"{target.type_name}.{method}"),
-                    f"{display_path(target.path)}: {target.type_name}.{method}", 0, lookup, sources,
-                    cluster, depth, self_ref=target)
+        callee = Scope(target.module._get_method(method).graph, target.path, method, target.module)
+        self.expand(
+            node,
+            callee,
+            style.cluster_label(target.path or "self", f"{target.type_name}.{method}"),
+            f"{display_path(target.path)}: {target.type_name}.{method}",
+            0,
+            lookup,
+            sources,
+            cluster,
+            depth,
+            self_ref=target,
+        )
 
-    def expand(self, node: Node, callee: Scope, label: str, tooltip: str, offset: int,
-               lookup: Lookup, sources: dict[int, Source], cluster: _Cluster | None, depth: int,
-               self_ref: _ModuleRef | None = None) -> None:
+    def expand(
+        self,
+        node: Node,
+        callee: Scope,
+        label: str,
+        tooltip: str,
+        offset: int,
+        lookup: Lookup,
+        sources: dict[int, Source],
+        cluster: _Cluster | None,
+        depth: int,
+        self_ref: _ModuleRef | None = None,
+    ) -> None:
         """A call drawn as a cluster holding the callee's graph, joined by boundary edges.
         ``offset`` is the position of the callee's first parameter among the node's inputs
         (a method's first parameter is ``self``: ``self_ref``)."""
@@ -501,25 +638,30 @@ class GraphDrawer:
         callee_lookup = self.marker(callee)
         callee_env: dict[int, Source] = {}
         arguments = list(node.inputs())[offset:]
-        for index, (arg, param) in enumerate(zip(arguments, callee.graph.inputs(),
-                                                 strict=False)):
+        for index, (arg, param) in enumerate(zip(arguments, callee.graph.inputs(), strict=False)):
             source = sources.get(arg.unique())
             if index == 0 and self_ref is not None:
-                callee_env[param.unique()] = _ModuleRef("self", self_ref.path, self_ref.module,
-                                                        self_ref.type_name)
+                callee_env[param.unique()] = _ModuleRef(
+                    "self", self_ref.path, self_ref.module, self_ref.type_name
+                )
             elif isinstance(source, _Drawn | _Hidden):
-                entry = self.add_node("input", style.node_label(param.debugName(), bold=False),
-                                      inner, f"input %{param.debugName()} of "
-                                      f"{display_path(callee.path)}.{callee.method}")
+                entry = self.add_node(
+                    "input",
+                    style.node_label(param.debugName(), bold=False),
+                    inner,
+                    f"input %{param.debugName()} of {display_path(callee.path)}.{callee.method}",
+                )
                 self.connect(arg, sources, entry, lookup)
                 self.edges[-1][2]["class"] += " boundary"
                 self.define(param, _Drawn(entry), callee_lookup, inner, callee_env)
             else:
                 callee_env[param.unique()] = source if source is not None else _Folded("?")
-        self.walk(callee.graph.block(), callee, callee_lookup, callee_env, inner, depth - 1,
-                  False)
-        returned = [v for v in callee.graph.outputs()
-                    if isinstance(callee_env.get(v.unique()), _Drawn | _Bundle | _Hidden)]
+        self.walk(callee.graph.block(), callee, callee_lookup, callee_env, inner, depth - 1, False)
+        returned = [
+            v
+            for v in callee.graph.outputs()
+            if isinstance(callee_env.get(v.unique()), _Drawn | _Bundle | _Hidden)
+        ]
         if not returned:
             for value in node.outputs():
                 sources[value.unique()] = _Folded("")
@@ -531,16 +673,25 @@ class GraphDrawer:
             self.define(value, _Drawn(ret), lookup, cluster, sources)
         self.boundary_tails.add(ret)
 
-    def control(self, node: Node, scope: Scope, lookup: Lookup, sources: dict[int, Source],
-                cluster: _Cluster | None, depth: int, top: bool) -> None:
+    def control(
+        self,
+        node: Node,
+        scope: Scope,
+        lookup: Lookup,
+        sources: dict[int, Source],
+        cluster: _Cluster | None,
+        depth: int,
+        top: bool,
+    ) -> None:
         """``prim::If``, ``prim::Loop``...: a cluster with a header, one cluster per block,
         and a merge node that produces the outputs."""
         kind = _short_kind(node.kind())
         outer = self.add_cluster(style.cluster_label(kind), "block", cluster)
         header = self.add_node("control", "", outer, node.kind())
         folded = self.inputs_into(node, header, sources, lookup, 0, top)
-        self.nodes[header][0]["label"] = style.node_label(kind.lower(),
-                                                          style.shorten(", ".join(folded)))
+        self.nodes[header][0]["label"] = style.node_label(
+            kind.lower(), style.shorten(", ".join(folded))
+        )
         names = ("then", "else") if node.kind() == "prim::If" else ("body",)
         merge: str | None = None
         for index, block in enumerate(node.blocks()):
@@ -572,14 +723,19 @@ class GraphDrawer:
 
     # ------------------------------------------------------------------ DOT
     def figure(self, name: str) -> Figure:
-        fig = Figure(name=name, graph_attr=dict(style.GRAPH_ATTRS, rankdir=self.options.rankdir),
-                     node_attr=style.NODE_ATTRS, edge_attr=style.EDGE_ATTRS)
-        states = [s for s in style.STATES if s in self.states_used] \
-            if self.options.legend else []
-        roles = [r for r in style.NODE_LEGEND if r in self.roles_used] \
-            if self.options.legend else []
-        label = style.graph_label(self.options.title, states, roles,
-                                  self.options.overlay if self.options.legend else None)
+        fig = Figure(
+            name=name,
+            graph_attr=dict(style.GRAPH_ATTRS, rankdir=self.options.rankdir),
+            node_attr=style.NODE_ATTRS,
+            edge_attr=style.EDGE_ATTRS,
+        )
+        states = [s for s in style.STATES if s in self.states_used] if self.options.legend else []
+        roles = (
+            [r for r in style.NODE_LEGEND if r in self.roles_used] if self.options.legend else []
+        )
+        label = style.graph_label(
+            self.options.title, states, roles, self.options.overlay if self.options.legend else None
+        )
         if label:
             fig.attr(label=label, labelloc="t", labeljust="l")
         for node_id, (attrs, cluster) in self.nodes.items():
@@ -611,8 +767,9 @@ class GraphDrawer:
         return bool(cluster.nodes) or any(self._has_nodes(c) for c in cluster.children)
 
 
-def draw(scope: Scope, marker: Marker = no_marks, options: Options | None = None,
-         name: str = "obsviz") -> Figure:
+def draw(
+    scope: Scope, marker: Marker = no_marks, options: Options | None = None, name: str = "obsviz"
+) -> Figure:
     """Draw one scope (and the calls it expands) as a :class:`Figure`."""
     drawer = GraphDrawer(marker, options or Options())
     drawer.draw(scope)

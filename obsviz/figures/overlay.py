@@ -34,8 +34,10 @@ def _step(value: float, bounds: tuple[float, ...]) -> int:
 
 def _sqnr_shades(cal: Calibration) -> tuple[dict[tuple, Shade], OverlayLegend]:
     if cal.last_error is None:
-        raise RenderError('overlay="sqnr" needs the quantization error: call '
-                          "cal.error(batches) first (or use overlay=\"range\")")
+        raise RenderError(
+            'overlay="sqnr" needs the quantization error: call '
+            'cal.error(batches) first (or use overlay="range")'
+        )
     table = cal.last_error.table
     shades = {}
     for row in table.itertuples(index=False):
@@ -44,12 +46,16 @@ def _sqnr_shades(cal: Calibration) -> tuple[dict[tuple, Shade], OverlayLegend]:
             continue
         color = RAMP[_step(sqnr, SQNR_STEPS)]
         shades[(row.module_path, row.method, row.unique)] = Shade(
-            color, f"SQNR {sqnr:.1f} dB",
+            color,
+            f"SQNR {sqnr:.1f} dB",
             f"SQNR {sqnr:.2f} dB with every observer quantizing, "
-            f"{row.sqnr_local_db:.2f} dB quantized alone")
-    meanings = [f"below {SQNR_STEPS[0]:g} dB",
-                *(f"{a:g} to {b:g} dB" for a, b in itertools.pairwise(SQNR_STEPS)),
-                f"{SQNR_STEPS[-1]:g} dB and above"]
+            f"{row.sqnr_local_db:.2f} dB quantized alone",
+        )
+    meanings = [
+        f"below {SQNR_STEPS[0]:g} dB",
+        *(f"{a:g} to {b:g} dB" for a, b in itertools.pairwise(SQNR_STEPS)),
+        f"{SQNR_STEPS[-1]:g} dB and above",
+    ]
     steps = tuple(zip(RAMP, meanings, strict=True))
     return shades, OverlayLegend("SQNR with every observer quantizing (worst dark)", steps)
 
@@ -67,20 +73,27 @@ def _range_shades(cal: Calibration) -> tuple[dict[tuple, Shade], OverlayLegend]:
     low, high = min(logs), max(logs)
     span = (high - low) or 1.0
     bounds = tuple(low + span * i / len(RAMP) for i in range(1, len(RAMP)))
-    shades = {key: Shade(RAMP[_step(math.log10(w), bounds)], f"[{lo:.3g}, {hi:.3g}]",
-                         f"calibrated range [{lo:.6g}, {hi:.6g}]")
-              for key, (w, lo, hi) in widths.items()}
+    shades = {
+        key: Shade(
+            RAMP[_step(math.log10(w), bounds)],
+            f"[{lo:.3g}, {hi:.3g}]",
+            f"calibrated range [{lo:.6g}, {hi:.6g}]",
+        )
+        for key, (w, lo, hi) in widths.items()
+    }
     edges = [low, *bounds, high]
-    steps = tuple((RAMP[i], f"{10 ** edges[i]:.3g} to {10 ** edges[i + 1]:.3g}")
-                  for i in range(len(RAMP)))
+    steps = tuple(
+        (RAMP[i], f"{10 ** edges[i]:.3g} to {10 ** edges[i + 1]:.3g}") for i in range(len(RAMP))
+    )
     return shades, OverlayLegend("calibrated range width, max - min (log scale)", steps)
 
 
 def shades_of(cal: Calibration, overlay: str) -> tuple[dict[tuple, Shade], OverlayLegend]:
     """Per observed value (module path, method, unique): its shade; and the legend."""
     if overlay not in OVERLAYS:
-        raise RenderError(f"overlay must be one of {', '.join(map(repr, OVERLAYS))}, "
-                          f"got {overlay!r}")
+        raise RenderError(
+            f"overlay must be one of {', '.join(map(repr, OVERLAYS))}, got {overlay!r}"
+        )
     return _sqnr_shades(cal) if overlay == "sqnr" else _range_shades(cal)
 
 
@@ -106,16 +119,20 @@ def shaded(marker: Marker, shades: dict[tuple, Shade]) -> Marker:
     return for_scope
 
 
-def overlaid(run: Run, marker: Marker, overlay: str, calibration: Calibration | None,
-             when: str) -> tuple[Marker, OverlayLegend]:
+def overlaid(
+    run: Run, marker: Marker, overlay: str, calibration: Calibration | None, when: str
+) -> tuple[Marker, OverlayLegend]:
     """The marker of a run's figure with ``overlay`` from ``calibration`` (by default the
     run's latest), and the overlay's legend."""
     calibration = calibration if calibration is not None else run.calibration
     if calibration is None:
-        raise RenderError(f"overlay={overlay!r} needs a calibration: call "
-                          "run.calibrate(batches) first, or pass calibration=")
+        raise RenderError(
+            f"overlay={overlay!r} needs a calibration: call "
+            "run.calibrate(batches) first, or pass calibration="
+        )
     if when != "after":
-        raise RenderError(f"overlay={overlay!r} draws on run.module's graphs: use "
-                          f"when=\"after\", not {when!r}")
+        raise RenderError(
+            f'overlay={overlay!r} draws on run.module\'s graphs: use when="after", not {when!r}'
+        )
     shades, legend = shades_of(calibration, overlay)
     return shaded(marker, shades), legend

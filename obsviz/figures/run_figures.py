@@ -30,8 +30,9 @@ WHEN = ("after", "before", "diff")
 _UNDECIDED = Mark("not_needed", detail="the pass made no decision about it")
 
 
-def mark_of(decision: Decision | None, name_of: Callable[[Loc], str], here: InstanceKey,
-            when: str) -> Mark:
+def mark_of(
+    decision: Decision | None, name_of: Callable[[Loc], str], here: InstanceKey, when: str
+) -> Mark:
     """How a decision is drawn on the ``when`` view of the graph of instance ``here``
     (path, method); ``name_of`` names values as that view's graph does."""
     if decision is None:
@@ -42,15 +43,21 @@ def mark_of(decision: Decision | None, name_of: Callable[[Loc], str], here: Inst
     if state in ("observed", "weight"):
         attribute, _, class_name = decision.observer.partition("\n")
         by = f"observed by {attribute} ({class_name}); " if attribute else ""
-        return Mark(state, note=f"by {attribute}" if attribute and when == "before" else "",
-                    detail=by + summary,
-                    observer=f"+ {decision.observer}" if attribute and when == "diff" else None)
+        return Mark(
+            state,
+            note=f"by {attribute}" if attribute and when == "before" else "",
+            detail=by + summary,
+            observer=f"+ {decision.observer}" if attribute and when == "diff" else None,
+        )
     if state == "delayed":
         target = related[-1] if related else "?"
         pattern = decision.pattern or "a fusion pattern"
-        return Mark(state, note=f"delayed → {target}",
-                    detail=f"{pattern} observes {target} instead; {summary}",
-                    related=same_graph)
+        return Mark(
+            state,
+            note=f"delayed → {target}",
+            detail=f"{pattern} observes {target} instead; {summary}",
+            related=same_graph,
+        )
     if state in ("pass_through", "call_site"):
         via = f"via {', '.join(related)}; " if related else ""
         return Mark(state, note=decision.note, detail=via + summary, related=same_graph)
@@ -60,11 +67,11 @@ def mark_of(decision: Decision | None, name_of: Callable[[Loc], str], here: Inst
 def _module_at(root: torch._C.ScriptModule, path: str) -> torch._C.ScriptModule:
     module = root
     for name in path.split(".") if path else ():
-        if not module.hasattr(name) or not isinstance(module.getattr(name),
-                                                      torch._C.ScriptModule):
+        if not module.hasattr(name) or not isinstance(module.getattr(name), torch._C.ScriptModule):
             known = [c for c, _ in named_children(module) if not is_observer_name(c)]
-            raise RenderError(f"no submodule {path!r} (at {name!r}; children: "
-                              f"{', '.join(known) or 'none'})")
+            raise RenderError(
+                f"no submodule {path!r} (at {name!r}; children: {', '.join(known) or 'none'})"
+            )
         module = module.getattr(name)
     return module
 
@@ -90,8 +97,9 @@ class _RunMarks:
                     return names[loc.unique]
                 return states.name(loc)
 
-            return lambda value: mark_of(states.decision(here.loc(value.unique())), name_of,
-                                         here, when)
+            return lambda value: mark_of(
+                states.decision(here.loc(value.unique())), name_of, here, when
+            )
         stand_ins = self.stand_ins(scope)
 
         def lookup(value: torch._C.Value) -> Mark:
@@ -100,9 +108,12 @@ class _RunMarks:
             made = stand_ins.get(value.debugName())
             if made is not None and (decision is None or decision.state == "not_needed"):
                 mark = mark_of(states.decision(here.loc(made[0])), states.name, here, when)
-                return replace(mark, note=mark.note or f"as %{made[1]}",
-                               detail=f"preprocessing replaced it with %{made[1]}, which "
-                                      f"the pass observed; {mark.detail}")
+                return replace(
+                    mark,
+                    note=mark.note or f"as %{made[1]}",
+                    detail=f"preprocessing replaced it with %{made[1]}, which "
+                    f"the pass observed; {mark.detail}",
+                )
             return mark_of(decision, states.name, here, when)
 
         return lookup
@@ -127,8 +138,11 @@ class _RunMarks:
             value = by_unique.get(unique)
             if value is None:
                 continue
-            uses = [u for use in value.uses() for u in (
-                use.user.output().uses() if is_observer_call(use.user) else [use])]
+            uses = [
+                u
+                for use in value.uses()
+                for u in (use.user.output().uses() if is_observer_call(use.user) else [use])
+            ]
             for use in uses:
                 twin = self._twin_input(use, gq, before, scope.graph)
                 if twin is not None:
@@ -136,8 +150,9 @@ class _RunMarks:
                     break
         return found
 
-    def _twin_input(self, use: torch._C.Use, gq: str, before: dict[str, torch._C.Value],
-                    graph: torch._C.Graph) -> torch._C.Value | None:
+    def _twin_input(
+        self, use: torch._C.Use, gq: str, before: dict[str, torch._C.Value], graph: torch._C.Graph
+    ) -> torch._C.Value | None:
         user, offset = use.user, use.offset
         if user.kind() == "prim::Return":
             outputs = list(graph.outputs())
@@ -151,7 +166,7 @@ class _RunMarks:
 
 
 class _ObserverCounts:
-    """"3 observers inside" for a collapsed call, counted on run.module when first asked."""
+    """ "3 observers inside" for a collapsed call, counted on run.module when first asked."""
 
     def __init__(self, run: Run, when: str) -> None:
         self.run = run
@@ -163,8 +178,7 @@ class _ObserverCounts:
             self.by_path = {}
             for site in self.run.placement():
                 self.by_path[site.module_path] = self.by_path.get(site.module_path, 0) + 1
-        count = sum(n for p, n in self.by_path.items()
-                    if p == path or p.startswith(f"{path}."))
+        count = sum(n for p, n in self.by_path.items() if p == path or p.startswith(f"{path}."))
         if not count:
             return ""
         return f"{self.prefix}{count} observer{'s' if count > 1 else ''} inside"
@@ -183,17 +197,29 @@ def _entry_method(module: torch._C.ScriptModule, method: str) -> str:
         return method
     if module._has_method(f"observe_{method}"):
         return f"observe_{method}"
-    raise RenderError(f"the module has no method {method!r} (its methods: "
-                      f"{', '.join(module._method_names()) or 'none'})")
+    raise RenderError(
+        f"the module has no method {method!r} (its methods: "
+        f"{', '.join(module._method_names()) or 'none'})"
+    )
 
 
-def render_run(run: Run, *, module: str = "", method: str | None = None,
-               when: str = "after", depth: int = 0, show_constants: bool = False,
-               show_params: bool = False, show_lists: bool = False,
-               max_nodes: int | None = DEFAULT_MAX_NODES,
-               legend: bool = True, rankdir: str = "TB",
-               states: ValueStates | None = None, overlay: str | None = None,
-               calibration: Calibration | None = None) -> Figure:
+def render_run(
+    run: Run,
+    *,
+    module: str = "",
+    method: str | None = None,
+    when: str = "after",
+    depth: int = 0,
+    show_constants: bool = False,
+    show_params: bool = False,
+    show_lists: bool = False,
+    max_nodes: int | None = DEFAULT_MAX_NODES,
+    legend: bool = True,
+    rankdir: str = "TB",
+    states: ValueStates | None = None,
+    overlay: str | None = None,
+    calibration: Calibration | None = None,
+) -> Figure:
     """Draw one graph of a run: ``when`` is "after" (``run.module``), "before" (the model
     the run was given) or "diff" (that model with the observers the pass added).
     ``overlay`` ("sqnr" or "range", on "after") colours observed values by what
@@ -208,18 +234,29 @@ def render_run(run: Run, *, module: str = "", method: str | None = None,
         raise RenderError(f"{display_path(module)} has no method {method_name!r}")
     scope = Scope(target._get_method(method_name).graph, module, method_name, target)
     type_name = target._type().qualified_name().rsplit(".", 1)[-1]
-    title = {"after": "after InsertObservers", "before": "before InsertObservers",
-             "diff": "what InsertObservers added"}[when]
+    title = {
+        "after": "after InsertObservers",
+        "before": "before InsertObservers",
+        "diff": "what InsertObservers added",
+    }[when]
     options = Options(
-        depth=depth, show_constants=show_constants, show_params=show_params,
-        show_lists=show_lists, max_nodes=max_nodes, legend=legend, rankdir=rankdir,
-        muted=when == "diff", call_note=_ObserverCounts(run, when),
+        depth=depth,
+        show_constants=show_constants,
+        show_params=show_params,
+        show_lists=show_lists,
+        max_nodes=max_nodes,
+        legend=legend,
+        rankdir=rankdir,
+        muted=when == "diff",
+        call_note=_ObserverCounts(run, when),
         functions=FunctionResolver((run.original or run.module)._c),
         title=f"{display_path(module)} · {type_name}.{method_name} — {title}",
-        narrow_hint=_narrow_hint(run, module, depth))
+        narrow_hint=_narrow_hint(run, module, depth),
+    )
     marks = _RunMarks(run, states or run_states(run), when)
     if overlay is not None:
         from .overlay import overlaid
+
         marks, options.overlay = overlaid(run, marks, overlay, calibration, when)
     return draw(scope, marks, options, name=f"obsviz_{when}")
 
@@ -229,8 +266,10 @@ def _view_root(run: Run, when: str) -> torch._C.ScriptModule:
         return run.module._c
     original = run.original
     if original is None:
-        raise RenderError(f"this run does not keep the model it was given, so there is "
-                          f"no {when!r} view; render(when='after') draws run.module")
+        raise RenderError(
+            f"this run does not keep the model it was given, so there is "
+            f"no {when!r} view; render(when='after') draws run.module"
+        )
     return original._c if isinstance(original, torch.jit.ScriptModule) else original
 
 
@@ -238,10 +277,18 @@ def _find_value(graph: torch._C.Graph, name: str) -> torch._C.Value | None:
     return next((v for v in _values(graph.block()) if v.debugName() == name), None)
 
 
-def render_value(run: Run, value: str | ValueRef, *, module: str = "",
-                 method: str | None = None, when: str = "diff", caption: str = "",
-                 legend: bool = True, rankdir: str = "TB",
-                 states: ValueStates | None = None) -> Figure:
+def render_value(
+    run: Run,
+    value: str | ValueRef,
+    *,
+    module: str = "",
+    method: str | None = None,
+    when: str = "diff",
+    caption: str = "",
+    legend: bool = True,
+    rankdir: str = "TB",
+    states: ValueStates | None = None,
+) -> Figure:
     """One value's neighbourhood: its producer and users, the values its decision
     depends on (the value a delay observes instead, pass-through sources) with their
     producers and users, and the observer that observes it; calls stay collapsed.
@@ -263,25 +310,39 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
             value = value.name
     name = value.removeprefix("%")
     method = method or run.method_name
-    if when != "after" and method.startswith("observe_") and states is not None and \
-            states.instance(module, method.removeprefix("observe_")):
+    if (
+        when != "after"
+        and method.startswith("observe_")
+        and states is not None
+        and states.instance(module, method.removeprefix("observe_"))
+    ):
         method = method.removeprefix("observe_")  # on-device: the input model's method
     root = _view_root(run, when)
     target = _module_at(root, module)
     method_name = _entry_method(target, method) if when == "after" else method
     scope = Scope(target._get_method(method_name).graph, module, method_name, target)
-    focus = next((v for v in _values(scope.graph.block())
-                  if (v.unique() == unique if unique is not None else v.debugName() == name)),
-                 None)
+    focus = next(
+        (
+            v
+            for v in _values(scope.graph.block())
+            if (v.unique() == unique if unique is not None else v.debugName() == name)
+        ),
+        None,
+    )
     where = f"{display_path(module)}.{method_name}"
     if focus is None:
-        raise RenderError(f"{where} has no value %{name}; names are debug names as "
-                          f"printed by the {'observed' if when == 'after' else 'input'} "
-                          "model's graph")
+        raise RenderError(
+            f"{where} has no value %{name}; names are debug names as "
+            f"printed by the {'observed' if when == 'after' else 'input'} "
+            "model's graph"
+        )
     marks = _RunMarks(run, states, when)
     mark = marks(scope)(focus)
-    related = [v for v in (_find_value(scope.graph, r) for r in (mark.related if mark else ()))
-               if v is not None]
+    related = [
+        v
+        for v in (_find_value(scope.graph, r) for r in (mark.related if mark else ()))
+        if v is not None
+    ]
     keep: set[torch._C.Node] = set()
     for v in [focus, *related]:
         keep.add(v.node())
@@ -289,20 +350,34 @@ def render_value(run: Run, value: str | ValueRef, *, module: str = "",
             keep.add(use.user)
             if is_observer_call(use.user):  # in run.module: the users are past it
                 keep.update(u.user for u in use.user.output().uses())
-    keep.update([u.user for node in keep for out in node.outputs() for u in out.uses()
-                 if is_observer_call(u.user)])  # as the diff view draws them
+    keep.update(
+        [
+            u.user
+            for node in keep
+            for out in node.outputs()
+            for u in out.uses()
+            if is_observer_call(u.user)
+        ]
+    )  # as the diff view draws them
     caption = caption or (mark.detail if mark is not None else "")
     options = Options(
-        legend=legend, rankdir=rankdir, max_nodes=None, muted=when == "diff",
+        legend=legend,
+        rankdir=rankdir,
+        max_nodes=None,
+        muted=when == "diff",
         title="\n".join([f"%{focus.debugName()} in {where}", *textwrap.wrap(caption, 90)]),
-        focus=frozenset({focus.unique()}), include=keep.__contains__)
+        focus=frozenset({focus.unique()}),
+        include=keep.__contains__,
+    )
     return draw(scope, marks, options, name="obsviz_value")
 
 
 def _narrow_hint(run: Run, module: str, depth: int) -> str:
-    children = [(len(list(named_modules(child))), name)
-                for name, child in named_children(_module_at(run.module._c, module))
-                if not is_observer_name(name)]
+    children = [
+        (len(list(named_modules(child))), name)
+        for name, child in named_children(_module_at(run.module._c, module))
+        if not is_observer_name(name)
+    ]
     largest = max(children, key=lambda child: child[0], default=None)  # first of equals
     example = _join(module, largest[1]) if largest else module or "<submodule>"
     hints = [f"render(module={example!r}) for one submodule"]

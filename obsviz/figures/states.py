@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..run import Run
     from ..run_view import RunView
 
+
 def state_of(reason: Reason, roles: tuple[str, ...] = (), parameter: bool = False) -> str:
     """The legend state of a verdict: its reason code, the roles of its related values,
     and whether the value is a parameter (an observed parameter is a weight)."""
@@ -81,8 +82,15 @@ class ValueStates:
             note = "observed in callee" if "callee_return" in roles else "observed upstream"
         related = tuple(loc for _, loc in verdict.related if loc is not None)
         attribute = graph.observer_of.get(loc.unique, "")
-        return Decision(state, verdict.reason, reason.summary, note,
-                        verdict.pattern, related, self._observer(loc.path, attribute))
+        return Decision(
+            state,
+            verdict.reason,
+            reason.summary,
+            note,
+            verdict.pattern,
+            related,
+            self._observer(loc.path, attribute),
+        )
 
     def _observer(self, path: str, attribute: str) -> str:
         if not attribute:

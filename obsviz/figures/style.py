@@ -36,30 +36,55 @@ class ValueStyle:
     sample: str = "────▶"  # the line drawn in the legend, in text
 
     def attrs(self) -> dict[str, str]:
-        return {"color": self.color, "fontcolor": self.color if self.penwidth > 1 else GREY,
-                "style": self.style, "penwidth": str(self.penwidth),
-                "arrowhead": self.arrowhead}
+        return {
+            "color": self.color,
+            "fontcolor": self.color if self.penwidth > 1 else GREY,
+            "style": self.style,
+            "penwidth": str(self.penwidth),
+            "arrowhead": self.arrowhead,
+        }
 
 
 # The value states, in legend order. The keys are the documented state names that reason
 # codes map onto (each reason's ``state`` in obsviz.reasons.REASONS, through
 # obsviz.figures.states.state_of); edges carry class="state-<key>".
 STATES: dict[str, ValueStyle] = {
-    "observed": ValueStyle("observed here, by the observer named on it", BLUE, "solid", 2.6,
-                           sample="━━━━▶"),
-    "call_site": ValueStyle("observed across a call: at the call site, in the callee, or above",
-                            SKY, "bold,dotted", 2.6, sample="• • • •▶"),
-    "delayed": ValueStyle("delayed: the fused op's output is observed instead", ORANGE,
-                          "dashed", 2.2, sample="╍╍╍╍▶"),
-    "pass_through": ValueStyle("observed because its inputs (or If branches) are", GREEN,
-                               "solid", 1.8, "onormal", sample="────▷"),
-    "weight": ValueStyle("weight, observed by the weight observer", PURPLE, "solid", 2.6,
-                         "diamond", sample="━━━━◆"),
-    "bias": ValueStyle("bias: never observed", PURPLE, "dotted", 1.4, "odiamond",
-                       sample="· · · ·◇"),
+    "observed": ValueStyle(
+        "observed here, by the observer named on it", BLUE, "solid", 2.6, sample="━━━━▶"
+    ),
+    "call_site": ValueStyle(
+        "observed across a call: at the call site, in the callee, or above",
+        SKY,
+        "bold,dotted",
+        2.6,
+        sample="• • • •▶",
+    ),
+    "delayed": ValueStyle(
+        "delayed: the fused op's output is observed instead", ORANGE, "dashed", 2.2, sample="╍╍╍╍▶"
+    ),
+    "pass_through": ValueStyle(
+        "observed because its inputs (or If branches) are",
+        GREEN,
+        "solid",
+        1.8,
+        "onormal",
+        sample="────▷",
+    ),
+    "weight": ValueStyle(
+        "weight, observed by the weight observer", PURPLE, "solid", 2.6, "diamond", sample="━━━━◆"
+    ),
+    "bias": ValueStyle(
+        "bias: never observed", PURPLE, "dotted", 1.4, "odiamond", sample="· · · ·◇"
+    ),
     "not_needed": ValueStyle("needs no observer", "#8C8C8C", "solid", 1.0),
-    "not_visited": ValueStyle("never looked at by the pass (in a loop)", "#8C8C8C", "dotted",
-                              1.0, "empty", sample="· · · ·▷"),
+    "not_visited": ValueStyle(
+        "never looked at by the pass (in a loop)",
+        "#8C8C8C",
+        "dotted",
+        1.0,
+        "empty",
+        sample="· · · ·▷",
+    ),
 }
 PLAIN = ValueStyle("value", "#404040")
 
@@ -84,23 +109,43 @@ class OverlayLegend:
 
     title: str
     steps: tuple[tuple[str, str], ...]
-BOUNDARY = ValueStyle("boundary: caller value → callee input, callee return → caller", GREY,
-                      "solid", 1.0, "empty")
+
+
+BOUNDARY = ValueStyle(
+    "boundary: caller value → callee input, callee return → caller", GREY, "solid", 1.0, "empty"
+)
 
 GRAPH_ATTRS = {
-    "fontname": FONT, "fontsize": "11", "nodesep": "0.22", "ranksep": "0.32",
-    "outputorder": "edgesfirst", "bgcolor": "white",
+    "fontname": FONT,
+    "fontsize": "11",
+    "nodesep": "0.22",
+    "ranksep": "0.32",
+    "outputorder": "edgesfirst",
+    "bgcolor": "white",
 }
-NODE_ATTRS = {"fontname": FONT, "fontsize": "11", "shape": "box", "style": "rounded",
-              "margin": "0.10,0.04", "height": "0.3", "penwidth": "1.0"}
+NODE_ATTRS = {
+    "fontname": FONT,
+    "fontsize": "11",
+    "shape": "box",
+    "style": "rounded",
+    "margin": "0.10,0.04",
+    "height": "0.3",
+    "penwidth": "1.0",
+}
 EDGE_ATTRS = {"fontname": FONT, "fontsize": "9", "arrowsize": "0.7", "color": "#404040"}
 
 # Node roles. Each node of a figure carries class="<role>".
 NODES: dict[str, dict[str, str]] = {
     "op": {"shape": "box", "style": "rounded"},
     "call": {"shape": "component", "style": "filled", "fillcolor": "#F2F2F2"},
-    "observer": {"shape": "octagon", "style": "filled,bold", "fillcolor": LIGHT_BLUE,
-                 "color": BLUE, "penwidth": "2", "margin": "0,0"},
+    "observer": {
+        "shape": "octagon",
+        "style": "filled,bold",
+        "fillcolor": LIGHT_BLUE,
+        "color": BLUE,
+        "penwidth": "2",
+        "margin": "0,0",
+    },
     "param": {"shape": "cylinder", "style": "solid", "color": PURPLE, "height": "0.25"},
     "const": {"shape": "plain"},
     "input": {"shape": "invhouse", "style": "solid", "height": "0.25"},
@@ -119,10 +164,14 @@ NODE_LEGEND = {
 ROLE_SAMPLES = {"observer": "_observer_N", "call": "module", "param": "weight"}
 
 CLUSTERS: dict[str, dict[str, str]] = {
-    "module": {"style": "rounded,filled", "fillcolor": "#FAFAFA", "color": "#A6A6A6",
-               "fontcolor": GREY, "labeljust": "l"},
-    "block": {"style": "rounded,dashed", "color": "#A6A6A6", "fontcolor": GREY,
-              "labeljust": "l"},
+    "module": {
+        "style": "rounded,filled",
+        "fillcolor": "#FAFAFA",
+        "color": "#A6A6A6",
+        "fontcolor": GREY,
+        "labeljust": "l",
+    },
+    "block": {"style": "rounded,dashed", "color": "#A6A6A6", "fontcolor": GREY, "labeljust": "l"},
     "branch": {"style": "dotted", "color": "#A6A6A6", "fontcolor": GREY, "labeljust": "l"},
     "focus": {"style": "invis"},
 }
@@ -159,41 +208,52 @@ def node_label(title: str, *lines: str, bold: bool = True) -> str:
 def edge_label(*lines: str) -> str:
     # A borderless padded cell keeps the text off the edge it labels.
     body = "<BR/>".join(text(line) for line in lines if line)
-    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3">'
-            f'<TR><TD BALIGN="LEFT">{body}</TD></TR></TABLE>>')
+    return (
+        f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3">'
+        f'<TR><TD BALIGN="LEFT">{body}</TD></TR></TABLE>>'
+    )
 
 
-def graph_label(title: str, states: list[str], roles: list[str],
-                overlay: OverlayLegend | None = None) -> str:
+def graph_label(
+    title: str, states: list[str], roles: list[str], overlay: OverlayLegend | None = None
+) -> str:
     """The figure's title (its first line bold) and legend, drawn above the graph so they
     take no part in its layout: a row per value state (a line sample and a sentence), per
     node role, and per step of the overlay's colour scale."""
     rows = []
     head, *more = title.split("\n") if title else [""]
     if head:
-        rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="13"><B>{text(head)}'
-                    '</B></FONT></TD></TR>')
+        rows.append(
+            f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="13"><B>{text(head)}'
+            "</B></FONT></TD></TR>"
+        )
     rows += [f'<TR><TD COLSPAN="2" ALIGN="LEFT">{text(line)}</TD></TR>' for line in more]
     for state in states:
         value_style = STATES[state]
         rows.append(
             f'<TR><TD ALIGN="LEFT"><FONT COLOR="{value_style.color}">{value_style.sample}'
-            f'</FONT></TD><TD ALIGN="LEFT">{text(value_style.legend)}</TD></TR>')
+            f'</FONT></TD><TD ALIGN="LEFT">{text(value_style.legend)}</TD></TR>'
+        )
     for role in roles:
         attrs = NODES[role]
         fill = attrs.get("fillcolor", "white")
         border = attrs.get("color", "#404040")
         rows.append(
             f'<TR><TD BORDER="1" COLOR="{border}" BGCOLOR="{fill}">{text(ROLE_SAMPLES[role])}'
-            f'</TD><TD ALIGN="LEFT">{text(NODE_LEGEND[role])}</TD></TR>')
+            f'</TD><TD ALIGN="LEFT">{text(NODE_LEGEND[role])}</TD></TR>'
+        )
     if overlay is not None:
         rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><B>{text(overlay.title)}</B></TD></TR>')
-        rows += [f'<TR><TD BGCOLOR="{color}"> </TD><TD ALIGN="LEFT">{text(meaning)}</TD></TR>'
-                 for color, meaning in overlay.steps]
+        rows += [
+            f'<TR><TD BGCOLOR="{color}"> </TD><TD ALIGN="LEFT">{text(meaning)}</TD></TR>'
+            for color, meaning in overlay.steps
+        ]
     if not rows:
         return ""
-    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="2">'
-            f'{"".join(rows)}</TABLE>>')
+    return (
+        '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="2">'
+        f"{''.join(rows)}</TABLE>>"
+    )
 
 
 def cluster_label(title: str, subtitle: str = "") -> str:

@@ -134,7 +134,9 @@ CASES: tuple[Case, ...] = (
         _build(OffsetCreated),
         STATIC,
         IMG,
-        tags=_tags("torchscript_object",),
+        tags=_tags(
+            "torchscript_object",
+        ),
         real_raises=MODULE_ACCESS_MSG,
     ),
 )

@@ -53,8 +53,9 @@ class Attention(nn.Module):
         self.qk = nn.Linear(8, 8)
         self.proj = nn.Linear(8, 8)
 
-    def forward(self, x: torch.Tensor, need_weights: bool = True
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, x: torch.Tensor, need_weights: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         weights = torch.softmax(torch.matmul(self.qk(x), x.transpose(1, 2)), -1)
         out = self.proj(torch.matmul(weights, x))
         if need_weights:
@@ -242,8 +243,9 @@ class EitherNet(nn.Module):
 # ---------------------------------------------------------------------------
 
 
-def _folded(cls: Callable[..., nn.Module], attributes: tuple[str, ...] = ("training",)
-            ) -> Callable[[], nn.Module]:
+def _folded(
+    cls: Callable[..., nn.Module], attributes: tuple[str, ...] = ("training",)
+) -> Callable[[], nn.Module]:
     """The scripted model after ``obsviz.fold_constant_branches`` (the fold the diagnosis
     offers): the two passes are compared on what the fold gives."""
 
@@ -255,21 +257,39 @@ def _folded(cls: Callable[..., nn.Module], attributes: tuple[str, ...] = ("train
     return make
 
 
-def _fold_pair(name: str, cls: Callable[..., nn.Module],
-               inputs: Callable[[], tuple[Any, ...]], quant_type: str,
-               attributes: tuple[str, ...] = ("training",), folded_raises: bool = False
-               ) -> tuple[Case, Case]:
+def _fold_pair(
+    name: str,
+    cls: Callable[..., nn.Module],
+    inputs: Callable[[], tuple[Any, ...]],
+    quant_type: str,
+    attributes: tuple[str, ...] = ("training",),
+    folded_raises: bool = False,
+) -> tuple[Case, Case]:
     """A model the pass fails on an ``if`` of, and the same model after the fold its
     diagnosis offers (``attributes``): ``fold_<name>_<quant type>[_folded]``."""
     qconfig_dict = DYNAMIC if quant_type == "dynamic" else STATIC
-    tags = _tags("fold_constants", "if_inconsistent",
-                 *(("dynamic",) if quant_type == "dynamic" else ()))
+    tags = _tags(
+        "fold_constants", "if_inconsistent", *(("dynamic",) if quant_type == "dynamic" else ())
+    )
     return (
-        Case(f"fold_{name}_{quant_type}", _build(cls), qconfig_dict, inputs,
-             quant_type=quant_type, real_raises=IF_INCONSISTENT_MSG, tags=tags),
-        Case(f"fold_{name}_{quant_type}_folded", _folded(cls, attributes), qconfig_dict,
-             inputs, quant_type=quant_type,
-             real_raises=IF_INCONSISTENT_MSG if folded_raises else None, tags=tags),
+        Case(
+            f"fold_{name}_{quant_type}",
+            _build(cls),
+            qconfig_dict,
+            inputs,
+            quant_type=quant_type,
+            real_raises=IF_INCONSISTENT_MSG,
+            tags=tags,
+        ),
+        Case(
+            f"fold_{name}_{quant_type}_folded",
+            _folded(cls, attributes),
+            qconfig_dict,
+            inputs,
+            quant_type=quant_type,
+            real_raises=IF_INCONSISTENT_MSG if folded_raises else None,
+            tags=tags,
+        ),
     )
 
 

@@ -104,15 +104,19 @@ def script(c: Case) -> torch.jit.ScriptModule:
     return torch.jit.script(c.build())
 
 
-def real_pass(model: torch.jit.ScriptModule, qconfig_dict: dict[str, Any],
-              quant_type: str = "static", method_name: str = "forward") -> torch._C.ScriptModule:
+def real_pass(
+    model: torch.jit.ScriptModule,
+    qconfig_dict: dict[str, Any],
+    quant_type: str = "static",
+    method_name: str = "forward",
+) -> torch._C.ScriptModule:
     """The oracle: torch's InsertObservers (``_jit_pass_insert_observers``) on ``model`` as
     given, with no conv-bn folding. The result is left unwrapped, since wrapping the
     corrupt module the pass returns in some cases raises; ``wrap_cpp_module`` it to run it.
     """
     return torch._C._jit_pass_insert_observers(
-        model._c, method_name, script_qconfig_dict(qconfig_dict), False,
-        QUANT_TYPES[quant_type])
+        model._c, method_name, script_qconfig_dict(qconfig_dict), False, QUANT_TYPES[quant_type]
+    )
 
 
 def real_insert_observers(
@@ -120,8 +124,7 @@ def real_insert_observers(
 ) -> torch.jit.ScriptModule:
     """Run the real C++ InsertObservers pass (no conv-bn folding) and wrap the result."""
     scripted = module if module is not None else script(c)
-    return wrap_cpp_module(real_pass(scripted, c.qconfig_dict(), c.quant_type,
-                                     c.method_name))
+    return wrap_cpp_module(real_pass(scripted, c.qconfig_dict(), c.quant_type, c.method_name))
 
 
 def run_method(module: torch.jit.ScriptModule, c: Case) -> Any:
@@ -169,8 +172,9 @@ def _nodes_outside_loops(block: torch._C.Block) -> Iterator[torch._C.Node]:
                 yield from _nodes_outside_loops(sub)
 
 
-def paths_walked(module: torch.jit.ScriptModule | torch._C.ScriptModule,
-                 method_name: str = "forward") -> set[str]:
+def paths_walked(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule, method_name: str = "forward"
+) -> set[str]:
     """Paths of the module instances the pass walks: those called from ``method_name``
     outside ``prim::Loop`` bodies (which it never enters), in an observed module (where
     fork/wait is inlined).
@@ -197,7 +201,8 @@ def paths_walked(module: torch.jit.ScriptModule | torch._C.ScriptModule,
                 names.append(value.node().s("name"))
                 value = value.node().inputsAt(0)
             if value.unique() != self_value.unique() or (
-                    names and names[0].startswith("_observer_")):
+                names and names[0].startswith("_observer_")
+            ):
                 continue
             target: Any = m
             for name in reversed(names):
