@@ -37,6 +37,7 @@ notebooks: setup
 
 lint: setup
 	$(PY) -m ruff check obsviz tests benchmarks
+	$(PY) -m ruff format --check obsviz tests benchmarks
 
 test: lint
 	$(PY) -m pytest -q -p no:cacheprovider
