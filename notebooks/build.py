@@ -185,8 +185,9 @@ explorer"""),
     ("md", """\
 The widget is its state plus views of it, so code can drive it as clicks do. Give
 `layer1.0.conv2` no qconfig, as in the diff above, and read the configuration back as
-Python for `prepare_jit`. (The Explorer runs `insert_observers` on the model as given,
-without folding conv-bn: its batch norms are still there.)"""),
+Python for `prepare_jit`. (As `prepare_jit` does, the Explorer folds conv-bn pairs
+before the pass, so its counts are `prepare_jit`'s; the checkbox in its header, or
+`fold_conv_bn=False`, runs the bare pass on the model as given.)"""),
     ("code", """\
 explorer.set_qconfig("layer1.0.conv2", "None")
 print(explorer.code())

@@ -28,7 +28,7 @@ TOUR_FACTS = [
     r"added +<top>:forward:%x\.9",
     r"fill_boundary_value_map +\d+ +0 +0 +0 +0",
     r"step \d+: nn_conv2d_nn_relu delays layer1\.0:forward:%6",
-    r'"layer1\.0\.conv2": None,\n\}\nrun = obsviz\.insert_observers\(model, qconfig_dict\)',
+    r'"layer1\.0\.conv2": None,\n\}\nobserved = obsviz\.prepare_jit\(model, qconfig_dict\)',
 ]
 
 WHY_FACTS = [
