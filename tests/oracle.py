@@ -374,6 +374,40 @@ def walked_paths(module: torch.jit.ScriptModule | torch._C.ScriptModule,
     return {path for path, _ in _calls(root, method_name, as_the_pass=True)}
 
 
+def comparable_paths(ours: torch.jit.ScriptModule | torch._C.ScriptModule,
+                     real: torch.jit.ScriptModule | torch._C.ScriptModule,
+                     method_name: str = "forward") -> set[str]:
+    """The instances on which to compare ``ours`` with the real pass's module for the
+    model scripted without type sharing: those both walk. (Where obsviz keeps a type
+    shared, a twin called only in a loop is walked in neither.)"""
+    return walked_paths(ours, method_name) & walked_paths(real, method_name)
+
+
+def forked_twins(ours: torch.jit.ScriptModule | torch._C.ScriptModule,
+                 real: torch.jit.ScriptModule | torch._C.ScriptModule,
+                 method_name: str = "forward") -> set[str]:
+    """Instances the real pass did not prepare whose class type ``ours`` shares.
+
+    An instance called only through ``fork`` is not prepared (``preprocess`` lists the
+    calls before it inlines forks), so the real pass on the model scripted without type
+    sharing walks its graph with its own forks in place. Where obsviz keeps the type
+    shared with a twin, the instance gets the graph its twin got, prepared and observed,
+    as with the real pass on a model it does not split; the observers around its calls
+    then differ from the unshared model's, and the two cannot be compared."""
+    real_root = real._c if isinstance(real, torch.jit.ScriptModule) else real
+    our_root = ours._c if isinstance(ours, torch.jit.ScriptModule) else ours
+    our_types = _exact_types(our_root)
+    sharing = Counter(our_types.values())
+    return {path for (path, method), instance in
+            _calls(real_root, method_name, as_the_pass=True).items()
+            if path and instance._get_method(method).graph.findAllNodes("prim::fork", True)
+            and sharing[our_types.get(path)] > 1}
+
+
+def _exact_types(root: torch._C.ScriptModule) -> dict[str, str]:
+    return {path: module._type().qualified_name() for path, module in _instances(root)}
+
+
 def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
              method_name: str = "forward", paths: Iterable[str] | None = None) -> Observed:
     """The description of ``module`` observed for ``method_name``; with ``paths``, only

@@ -6,7 +6,8 @@ them (module interfaces, observer sites, settings and objects), or both must fai
 engine with ``obsviz.PassError``), with the documented deliberate differences of
 ``tests/test_differential.py``: where the real clone fails because instances of one
 type get different qconfigs below their own level, the engine must match the real pass
-on the model scripted without type sharing, on the instances the pass walks. Where a
+on the model scripted without type sharing, on the instances it can be compared on
+(``tests.oracle.comparable_paths``). Where a
 shared type's instance is only called in a loop, the real pass leaves its observer
 slots empty; the modules are compared on the real pass's module unwrapped, and the oracle
 reads no slot of such an instance. The engine's observed module must also run and
@@ -40,7 +41,7 @@ from obsviz import events as ev
 
 from .corpus import IF_INCONSISTENT_MSG, SPLIT_BELOW_MSG, real_pass
 from .fuzz_models import FOCUSES, FuzzCase, fuzz_cases
-from .oracle import assert_same_as_real, walked_paths
+from .oracle import Observed, assert_same_as_real, comparable_paths, forked_twins
 
 _COMMON = {
     "deadline": None,
@@ -177,8 +178,21 @@ def check_case(case: FuzzCase) -> None:
 
     run = _engine(case, model)
     assert real is not None
-    walked = walked_paths(run.module) if split else None
-    observed = assert_same_as_real(run.module, real, paths=walked, same_type_sharing=not split)
+    if split and forked_twins(run.module, real):
+        # obsviz observes such a twin as the real pass on a model it does not split;
+        # tests/test_split_types.py checks that case against that
+        _tally(case, "not compared: split, with a twin called only through fork")
+    else:
+        comparable = comparable_paths(run.module, real) if split else None
+        observed = assert_same_as_real(run.module, real, paths=comparable,
+                                       same_type_sharing=not split)
+        _tally_observers(case, run, observed)
+    with torch.no_grad():
+        output = run.module(*case.example_inputs())
+    assert _same(output, expected), "the observed module computes something else"
+
+
+def _tally_observers(case: FuzzCase, run: obsviz.Run, observed: Observed) -> None:
     sites = len(observed.sites)
     _tally(case, f"observers: {min(sites, 5)}{'+' if sites >= 5 else ''}")
     for rule in _rules_exercised(run):
@@ -188,9 +202,6 @@ def check_case(case: FuzzCase) -> None:
             _tally(case, f"observes: the output of {family}")
     if "" not in dict(case.qconfig_names) and any(not site.path for site in observed.sites):
         _tally(case, "observes: in the top module, which has no qconfig")
-    with torch.no_grad():
-        output = run.module(*case.example_inputs())
-    assert _same(output, expected), "the observed module computes something else"
 
 
 # producers (ops, functions, modules called) whose outputs get observers as quantizable
