@@ -383,29 +383,34 @@ def comparable_paths(ours: torch.jit.ScriptModule | torch._C.ScriptModule,
     return walked_paths(ours, method_name) & walked_paths(real, method_name)
 
 
-def forked_twins(ours: torch.jit.ScriptModule | torch._C.ScriptModule,
-                 real: torch.jit.ScriptModule | torch._C.ScriptModule,
-                 method_name: str = "forward") -> set[str]:
-    """Instances the real pass did not prepare whose class type ``ours`` shares.
+def prepared_paths(model: torch.jit.ScriptModule | torch._C.ScriptModule,
+                   method_name: str = "forward") -> set[str]:
+    """The instances whose graphs the pass prepares (``preprocess``: inlining forks,
+    fusing linear, ...) when run on ``model``: it follows the calls each graph shows
+    before it inlines that graph's forks, so an instance called only through ``fork``,
+    and what only it calls, keep their graphs as scripted."""
+    root = model._c if isinstance(model, torch.jit.ScriptModule) else model
+    return {path for path, _ in _calls(root, method_name, as_the_pass=False)}
 
-    An instance called only through ``fork`` is not prepared (``preprocess`` lists the
-    calls before it inlines forks), so the real pass on the model scripted without type
-    sharing walks its graph with its own forks in place. Where obsviz keeps the type
-    shared with a twin, the instance gets the graph its twin got, prepared and observed,
-    as with the real pass on a model it does not split; the observers around its calls
-    then differ from the unshared model's, and the two cannot be compared."""
-    real_root = real._c if isinstance(real, torch.jit.ScriptModule) else real
+
+def twins_left_unprepared(ours: torch.jit.ScriptModule | torch._C.ScriptModule,
+                          real: torch.jit.ScriptModule | torch._C.ScriptModule,
+                          model: torch.jit.ScriptModule | torch._C.ScriptModule,
+                          method_name: str = "forward") -> set[str]:
+    """Instances the real pass walks in ``real`` without having prepared them in
+    ``model`` (scripted without type sharing), whose class type ``ours`` shares with an
+    instance it prepared.
+
+    obsviz keeps such an instance's type shared with that twin, so it gets the graph the
+    twin got, prepared and observed, as with the real pass on a model it does not split;
+    the observers in and around it then differ from those of the unshared model, and
+    the two cannot be compared."""
     our_root = ours._c if isinstance(ours, torch.jit.ScriptModule) else ours
-    our_types = _exact_types(our_root)
-    sharing = Counter(our_types.values())
-    return {path for (path, method), instance in
-            _calls(real_root, method_name, as_the_pass=True).items()
-            if path and instance._get_method(method).graph.findAllNodes("prim::fork", True)
-            and sharing[our_types.get(path)] > 1}
-
-
-def _exact_types(root: torch._C.ScriptModule) -> dict[str, str]:
-    return {path: module._type().qualified_name() for path, module in _instances(root)}
+    our_types = {path: module._type().qualified_name() for path, module in _instances(our_root)}
+    prepared = prepared_paths(model, method_name)
+    prepared_types = {our_types.get(path) for path in prepared}
+    return {path for path in walked_paths(real, method_name) - prepared
+            if our_types.get(path) in prepared_types}
 
 
 def describe(module: torch.jit.ScriptModule | torch._C.ScriptModule,
