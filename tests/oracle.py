@@ -424,6 +424,53 @@ def walked_paths(
     return {path for path, _ in _calls(root, method_name, as_the_pass=True)}
 
 
+def comparable_paths(
+    ours: torch.jit.ScriptModule | torch._C.ScriptModule,
+    real: torch.jit.ScriptModule | torch._C.ScriptModule,
+    method_name: str = "forward",
+) -> set[str]:
+    """The instances on which to compare ``ours`` with the real pass's module for the
+    model scripted without type sharing: those both walk. (Where obsviz keeps a type
+    shared, a twin called only in a loop is walked in neither.)"""
+    return walked_paths(ours, method_name) & walked_paths(real, method_name)
+
+
+def prepared_paths(
+    model: torch.jit.ScriptModule | torch._C.ScriptModule, method_name: str = "forward"
+) -> set[str]:
+    """The instances whose graphs the pass prepares (``preprocess``: inlining forks,
+    fusing linear, ...) when run on ``model``: it follows the calls each graph shows
+    before it inlines that graph's forks, so an instance called only through ``fork``,
+    and what only it calls, keep their graphs as scripted."""
+    root = model._c if isinstance(model, torch.jit.ScriptModule) else model
+    return {path for path, _ in _calls(root, method_name, as_the_pass=False)}
+
+
+def twins_left_unprepared(
+    ours: torch.jit.ScriptModule | torch._C.ScriptModule,
+    real: torch.jit.ScriptModule | torch._C.ScriptModule,
+    model: torch.jit.ScriptModule | torch._C.ScriptModule,
+    method_name: str = "forward",
+) -> set[str]:
+    """Instances the real pass walks in ``real`` without having prepared them in
+    ``model`` (scripted without type sharing), whose class type ``ours`` shares with an
+    instance it prepared.
+
+    obsviz keeps such an instance's type shared with that twin, so it gets the graph the
+    twin got, prepared and observed, as with the real pass on a model it does not split;
+    the observers in and around it then differ from those of the unshared model, and
+    the two cannot be compared."""
+    our_root = ours._c if isinstance(ours, torch.jit.ScriptModule) else ours
+    our_types = {path: module._type().qualified_name() for path, module in _instances(our_root)}
+    prepared = prepared_paths(model, method_name)
+    prepared_types = {our_types.get(path) for path in prepared}
+    return {
+        path
+        for path in walked_paths(real, method_name) - prepared
+        if our_types.get(path) in prepared_types
+    }
+
+
 def describe(
     module: torch.jit.ScriptModule | torch._C.ScriptModule,
     method_name: str = "forward",

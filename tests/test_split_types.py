@@ -9,7 +9,7 @@ the oracle is the real pass on the same model scripted without type sharing, com
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ from torch.jit._recursive import create_script_module, infer_methods_to_compile,
 import obsviz
 
 from .corpus import real_pass
-from .oracle import assert_same_as_real, describe
+from .oracle import assert_same_as_real, describe, twins_left_unprepared
 
 
 class Block(nn.Module):
@@ -106,6 +106,29 @@ class Mlps(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.m2(self.m1(self.m0(x)))
+
+
+class Forker(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = Block()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.jit.wait(torch.jit.fork(self.block, x))
+
+
+class PairThenForkedTwins(nn.Module):
+    """A pair split below the instance, then twins whose type stays shared: the second
+    called only through fork."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pair = Pair()
+        self.f0 = Forker()
+        self.f1 = Forker()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.jit.wait(torch.jit.fork(self.f1, self.f0(self.pair(x))))
 
 
 FBGEMM = get_default_qconfig("fbgemm")
@@ -219,6 +242,38 @@ def test_prepare_jit_succeeds_on_a_resnet_stage_with_one_conv_excluded() -> None
     assert not any(site.path == "layer1.1.conv1" for site in sites)
     assert any(site.path == "layer1.2.conv1" for site in sites)
     observed(*obsviz.samples.SAMPLES["resnet50"].example_inputs())
+
+
+def test_a_twin_called_only_through_fork_is_observed_as_without_the_split() -> None:
+    # the real pass does not prepare an instance called only through fork; obsviz keeps
+    # f1's type shared with f0's, so f1 is observed as by the real pass on an unsplit model
+    case = SplitCase("forked_twin", PairThenForkedTwins, {"": FBGEMM, "pair.b0.conv": None}, IMAGE)
+    run = _ours(case)
+    unshared = _unshared(case)
+    # f0.block, called through fork too, shares pair.b1's type and graph in obsviz's
+    assert twins_left_unprepared(run.module, _real(case, unshared), unshared) == {
+        "f1",
+        "f0.block",
+        "f0.block.conv",
+        "f0.block.relu",
+    }
+    without_split = replace(case, qconfig_dict={"": FBGEMM})
+    unsplit = _real(without_split, _shared(without_split))
+    twins = {
+        "f0",
+        "f0.block",
+        "f0.block.conv",
+        "f0.block.relu",
+        "f1",
+        "f1.block",
+        "f1.block.conv",
+        "f1.block.relu",
+    }
+    assert_same_as_real(run.module, unsplit, paths=twins)
+    observers_of_f1_output = [
+        site for site in describe(run.module).sites if not site.path and "f1.forward" in site.reads
+    ]
+    assert len(observers_of_f1_output) == 1
 
 
 def test_a_saved_split_model_has_the_methods_of_the_model(tmp_path: Path) -> None:
