@@ -22,6 +22,7 @@ from . import torch_messages
 from .errors import PassError
 from .graphs import access_path, source_line
 from .qconfig import ModuleQConfig, named_children, named_modules
+from .refs import join_path
 from .torch_api import QConfig, internal_scripting
 
 _clone_with_class = torch._C._hack_do_not_use_clone_module_with_class
@@ -54,8 +55,7 @@ def subtree_keys(
 
     def visit(module: torch._C.ScriptModule, path: str) -> tuple:
         child_keys = tuple(
-            (name, visit(child, f"{path}.{name}" if path else name))
-            for name, child in named_children(module)
+            (name, visit(child, join_path(path, [name]))) for name, child in named_children(module)
         )
         key = (module._type().qualified_name(), qconfigs[path].key, child_keys)
         keys[path] = key
@@ -174,7 +174,7 @@ def check_remap_types(root: torch._C.ScriptModule) -> None:
 
     def visit(module: torch._C.ScriptModule, path: str) -> None:
         for name, child in named_children(module):
-            visit(child, f"{path}.{name}" if path else name)
+            visit(child, join_path(path, [name]))
         type_name = module._type().qualified_name()
         if type_name in seen:
             return

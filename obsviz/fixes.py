@@ -21,7 +21,7 @@ from .errors import ObsvizError
 from .functions import FunctionResolver
 from .graphs import access_path, argument_name, parameters_behind, source_line, walk_nodes
 from .qconfig import named_children, named_modules
-from .refs import display_path
+from .refs import display_path, join_path
 from .rules import user_defined_call_function
 
 FOLDABLE = (bool, int, float, str)  # values a graph can hold as a constant
@@ -169,7 +169,7 @@ class Folding:
         caller_graph = self.graph(caller)
         if root.unique() != next(caller_graph.inputs()).unique():
             return self.label(callee)
-        path = ".".join([p for p in (self.paths[caller[0]][0], *names) if p])
+        path = join_path(self.paths[caller[0]][0], names)
         return f"{path or '<top>'}.{callee[1]}"
 
     def graph(self, key: Key) -> torch._C.Graph:

@@ -3,6 +3,7 @@ and the keys views find values by."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -13,6 +14,11 @@ TOP = "<top>"
 def display_path(path: str) -> str:
     """An instance path as people read it: ``<top>`` for the top module."""
     return path or TOP
+
+
+def join_path(path: str, names: Sequence[str]) -> str:
+    """The instance path of ``self.a.b`` (``names``) of the instance at ``path``."""
+    return ".".join([path, *names] if path else names)
 
 
 class ValueKey(NamedTuple):

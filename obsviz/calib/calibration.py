@@ -13,6 +13,7 @@ import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from ..errors import ObsvizError
+from ..refs import join_path
 from .batches import BatchRunner, as_args, progress
 from .observers import ObserverState
 from .record import Recorders
@@ -240,7 +241,7 @@ def calibrate_module(
     def recorder(path: str, attribute: str, _: torch._C.ScriptModule) -> torch.jit.ScriptModule:
         observer = getattr(instance_at(module, path), attribute)
         made = make(observer, channels=roles.get((path, attribute)) == "activation")
-        recorders[f"{path}.{attribute}" if path else attribute] = made
+        recorders[join_path(path, [attribute])] = made
         return made
 
     replace_observer_calls(instrumented._c, method, RECORDER_PREFIX, recorder)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.jit._recursive import wrap_cpp_module
 
+from ..refs import join_path
 from .observers import ObserverState
 from .sites import quantize_linear_inputs, replace_observer_calls
 
@@ -250,7 +251,7 @@ class Simulation:
         def make(
             path: str, attribute: str, observer: torch._C.ScriptModule
         ) -> torch.jit.ScriptModule:
-            key = f"{path}.{attribute}" if path else attribute
+            key = join_path(path, [attribute])
             state = states.get(key) or ObserverState(wrap_cpp_module(observer))
             sim = quant_sim(state, roles.get(key, "activation"))
             if key in weights:
@@ -263,7 +264,7 @@ class Simulation:
         def linear_input(
             path: str, attribute: str, observer: torch._C.ScriptModule
         ) -> torch.jit.ScriptModule | None:
-            key = f"{path}.{attribute}" if path else attribute
+            key = join_path(path, [attribute])
             if roles.get(key) != "weight" or not dynamic_activations:
                 return None
             sim = dynamic_input_sim(dynamic_activations[0])
