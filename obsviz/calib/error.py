@@ -13,7 +13,7 @@ import torch
 
 from ..errors import ObsvizError
 from .batches import BatchRunner, as_args, clone_args, progress, tensors_of
-from .simulate import FLOAT, QUANTIZED, REFERENCE, SIMULATE
+from .simulate import FLOAT, QUANTIZED, REFERENCE, SIMULATE, Simulation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,6 +164,19 @@ class Comparison:
         )
 
 
+def _outputs(
+    simulation: Simulation, runner: BatchRunner, index: int, batch: object, modes: Iterable[int]
+) -> list[object]:
+    """The outputs of batch ``index`` with the simulation in each of ``modes``, each run
+    on its own copy of the batch."""
+    args = as_args(batch)
+    outputs = []
+    for mode in modes:
+        simulation.set_mode(mode)
+        outputs.append(runner(index, clone_args(args)))
+    return outputs
+
+
 def measure_error(cal: Calibration, batches: Iterable, *, show_progress: bool) -> ErrorReport:
     sim = cal.simulation
     sim.reset()
@@ -172,11 +185,7 @@ def measure_error(cal: Calibration, batches: Iterable, *, show_progress: bool) -
     count = 0
     try:
         for index, batch in enumerate(progress(batches, show_progress, "quantization error")):
-            args = as_args(batch)
-            sim.set_mode(REFERENCE)
-            reference = runner(index, clone_args(args))
-            sim.set_mode(QUANTIZED)
-            quantized = runner(index, clone_args(args))
+            reference, quantized = _outputs(sim, runner, index, batch, (REFERENCE, QUANTIZED))
             output.add(reference, quantized)
             count += 1
         stats = sim.stats()
@@ -213,12 +222,8 @@ def compare_with_converted(
     result = Comparison(Agreement(), Agreement(), Agreement(), 0)
     try:
         for index, batch in enumerate(progress(batches, show_progress, "against convert_jit")):
-            args = as_args(batch)
-            sim.set_mode(FLOAT)
-            reference = runner(index, clone_args(args))
-            sim.set_mode(SIMULATE)
-            simulated = runner(index, clone_args(args))
-            real = converted_runner(index, clone_args(args))
+            reference, simulated = _outputs(sim, runner, index, batch, (FLOAT, SIMULATE))
+            real = converted_runner(index, clone_args(as_args(batch)))
             result.converted_vs_float.add(reference, real)
             result.simulated_vs_float.add(reference, simulated)
             result.converted_vs_simulated.add(simulated, real)
