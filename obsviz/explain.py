@@ -22,7 +22,7 @@ from .fixes import fold_notes
 from .graphs import access_path, is_observer_call, join_path
 from .reasons import REASONS, SHOULD_OBSERVE_OUTCOMES, SKIP_OUTCOMES, Reason
 from .reasons import reasons_markdown as reasons_markdown  # its old home
-from .refs import Loc, ValueKey, ValueRef, display_path
+from .refs import Loc, ValueKey, ValueRef, display_path, method_label
 from .rules import get_func_name, is_half
 from .verdicts import Verdict
 
@@ -433,7 +433,7 @@ class _Explainer:
             steps.append(
                 TrailStep(
                     "insertObserversFor",
-                    (("graph", f"{display_path(first.module_path)}.{self.loc.method}"),),
+                    (("graph", method_label(first.module_path, self.loc.method)),),
                     "first walk of this graph: it decides the graph's observers",
                     first.step,
                 )

@@ -16,7 +16,7 @@ import torch
 from . import torch_messages
 from .errors import PassError
 from .graphs import is_method_graph, producer_summary, source_line, sources_behind
-from .refs import ValueRef, display_path
+from .refs import ValueRef, display_path, method_label
 
 if TYPE_CHECKING:
     from .engine import InstanceGraph, ObserverConfig
@@ -32,7 +32,7 @@ def module_access_path(
     of the instance at ``path``) calls or reads traces back to ``traced_to``, not self."""
     self_name = f" (%{self_value.debugName()})" if self_value is not None else ""
     return PassError(
-        f"{display_path(path)}.{method}: can't handle the access pattern of GetAttr in "
+        f"{method_label(path, method)}: can't handle the access pattern of GetAttr in "
         f"getModuleAccessPath: {n.kind()} on %{n.inputsAt(0).debugName()} traces back to "
         f"%{traced_to.debugName()} ({producer_summary(traced_to)}), which is not "
         f"self{self_name}. The pass follows only submodules reached as self.a.b...; call "
@@ -56,7 +56,7 @@ def module_access_path(
 def object_argument(path: str, method: str, argument: Value) -> PassError:
     """``ModuleCloneHelper::remapTypes``: a method takes an object as argument."""
     return PassError(
-        f"{display_path(path)}.{method}: argument %{argument.debugName()} is an object "
+        f"{method_label(path, method)}: argument %{argument.debugName()} is an object "
         f"({argument.type()}); the pass does not support quantizing methods that have Object "
         "arguments. Pass tensors, or reach the object through an attribute of self.",
         rule="remapTypes",
@@ -124,7 +124,7 @@ def inconsistent_if(
     """
     outputs = ", ".join(f"%{v.debugName()}" for v in n.outputs())
     lines = [
-        f"{display_path(g.path)}.{g.method}: branches for 'if' should return values that are "
+        f"{method_label(g.path, g.method)}: branches for 'if' should return values that are "
         f"observed consistently (If node with outputs {outputs}).",
     ]
     for index, state in states:

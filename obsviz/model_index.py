@@ -25,7 +25,7 @@ from .graphs import (
     is_observer_name,
     join_path,
 )
-from .refs import TOP, GraphRef, InstanceKey, Loc, ValueKey, ValueRef, display_path
+from .refs import TOP, GraphRef, InstanceKey, Loc, ValueKey, ValueRef, display_path, method_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,7 +422,7 @@ class ModelIndex:
         if not chosen:
             methods = ", ".join(repr(i.method) for i in mine)
             raise ObsvizError(
-                f"{display_path(module)}.{method}: this method is not reached from "
+                f"{method_label(module, method)}: this method is not reached from "
                 f"{self.entry.method!r} (reached methods of {display_path(module)}: "
                 f"{methods})"
             )
@@ -447,13 +447,13 @@ class ModelIndex:
             graph_index = self.graphs[inst.graph]
             names.extend(n for n in graph_index.names if n not in names)
         where = (
-            f"{display_path(module)}.{method}"
+            method_label(module, method)
             if method
             else f"{display_path(module)} ({', '.join(i.method for i in candidates)})"
         )
         elsewhere = self.instances_naming(name)
         if elsewhere:
-            listed = ", ".join(f"{display_path(i.path)}.{i.method}" for i in elsewhere[:8])
+            listed = ", ".join(method_label(i.path, i.method) for i in elsewhere[:8])
             more = f" and {len(elsewhere) - 8} more" if len(elsewhere) > 8 else ""
             return ObsvizError(
                 f"{where}: no value named %{name}; %{name} is a value of {listed}{more}: "

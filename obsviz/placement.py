@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .graphs import observer_calls, producer_positions
-from .refs import display_path
+from .refs import method_label
 
 
 @dataclass(frozen=True, order=True)
@@ -27,7 +27,7 @@ class ObserverSite:
 
     def __str__(self) -> str:
         return (
-            f"{display_path(self.module_path)}.{self.method} {self.producer}@{self.position} "
+            f"{method_label(self.module_path, self.method)} {self.producer}@{self.position} "
             f"-> {self.observer_class}"
         )
 

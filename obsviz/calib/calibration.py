@@ -13,7 +13,7 @@ import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from ..errors import ObsvizError
-from ..refs import join_path
+from ..refs import join_path, value_label
 from .batches import BatchRunner, as_args, progress
 from .observers import ObserverState
 from .record import Recorders
@@ -116,7 +116,7 @@ class Calibration:
     def label(self, site: Site) -> str:
         """``module:method:%value`` with the value named as in ``ranges``."""
         row = self.ranges.iloc[self.sites.index(site)]
-        return f"{site.module_path or '<top>'}:{site.method}:%{row['value']}"
+        return value_label(site.module_path, site.method, row["value"])
 
     def site(self, value: object, module: str = "", method: str | None = None) -> Site:
         """The observer site of a value, named as in ``ranges`` (the ``value`` column), as

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import ObsvizError
+from ..refs import method_label
 from .batches import BatchRunner, as_args, clone_args, progress, tensors_of
 from .simulate import FLOAT, QUANTIZED, REFERENCE, SIMULATE, Simulation
 
@@ -205,7 +206,7 @@ def converted_module(cal: Calibration) -> torch.jit.ScriptModule:
     except (RuntimeError, torch.jit.Error) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
         raise ObsvizError(
-            f"<top>.{cal.method}: torch's {convert.__name__} failed on the "
+            f"{method_label('', cal.method)}: torch's {convert.__name__} failed on the "
             f"calibrated module: {first}"
         ) from err
 

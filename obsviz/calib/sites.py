@@ -15,7 +15,7 @@ import torch
 
 from ..errors import ObsvizError
 from ..graphs import OBSERVER_PREFIX, method_calls, observer_calls, producer_positions
-from ..refs import join_path
+from ..refs import TOP, join_path, value_label
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Site:
 
     @property
     def label(self) -> str:
-        return f"{self.module_path or '<top>'}:{self.method}:%{self.value}"
+        return value_label(self.module_path, self.method, self.value)
 
     @property
     def placement_key(self) -> tuple[str, str, str]:
@@ -71,7 +71,7 @@ def find_sites(
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
     if not root._has_method(method):
         raise ObsvizError(
-            f"<top>: the module has no method {method!r} "
+            f"{TOP}: the module has no method {method!r} "
             f"(its methods: {', '.join(root._method_names()) or 'none'})"
         )
     sites: list[Site] = []
