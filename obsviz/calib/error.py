@@ -179,20 +179,22 @@ def _outputs(
 
 
 def measure_error(cal: Calibration, batches: Iterable, *, show_progress: bool) -> ErrorReport:
-    sim = cal.simulation
-    sim.reset()
+    simulation = cal.simulation
+    simulation.reset()
     runner = simulation_runner(cal, "error")
     output = Agreement()
     count = 0
     try:
         for index, batch in enumerate(progress(batches, show_progress, "quantization error")):
-            reference, quantized = _outputs(sim, runner, index, batch, (REFERENCE, QUANTIZED))
+            reference, quantized = _outputs(
+                simulation, runner, index, batch, (REFERENCE, QUANTIZED)
+            )
             output.add(reference, quantized)
             count += 1
-        stats = sim.stats()
+        stats = simulation.stats()
     finally:
-        sim.set_mode(FLOAT)
-        sim.reset()
+        simulation.set_mode(FLOAT)
+        simulation.reset()
     return ErrorReport(cal, stats, output, count)
 
 
@@ -215,7 +217,7 @@ def compare_with_converted(
     cal: Calibration, batches: Iterable, *, show_progress: bool
 ) -> Comparison:
     converted = converted_module(cal)
-    sim = cal.simulation
+    simulation = cal.simulation
     runner = simulation_runner(cal, "against_converted")
     converted_runner = BatchRunner(
         converted, cal.method, what="against_converted (converted)", describe_module=cal.module
@@ -223,12 +225,12 @@ def compare_with_converted(
     result = Comparison(Agreement(), Agreement(), Agreement(), 0)
     try:
         for index, batch in enumerate(progress(batches, show_progress, "against convert_jit")):
-            reference, simulated = _outputs(sim, runner, index, batch, (FLOAT, SIMULATE))
+            reference, simulated = _outputs(simulation, runner, index, batch, (FLOAT, SIMULATE))
             real = converted_runner(index, clone_args(as_args(batch)))
             result.converted_vs_float.add(reference, real)
             result.simulated_vs_float.add(reference, simulated)
             result.converted_vs_simulated.add(simulated, real)
             result.batches += 1
     finally:
-        sim.set_mode(FLOAT)
+        simulation.set_mode(FLOAT)
     return result
