@@ -19,7 +19,7 @@ import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from .errors import PassFailure
-from .graphs import access_path, walk_nodes
+from .graphs import access_path, is_observer_call, walk_nodes
 from .qconfig import named_modules
 from .refs import join_path
 
@@ -171,11 +171,9 @@ def _calls_through_observers(value: torch._C.Value) -> list[torch._C.Node]:
     calls = []
     for use in value.uses():
         node = use.user
-        if node.kind() != "prim::CallMethod":
-            continue
-        if "Observer" in _class_name(node.inputsAt(0)):
+        if is_observer_call(node):
             calls.extend(_calls_through_observers(node.output()))
-        else:
+        elif node.kind() == "prim::CallMethod":
             calls.append(node)
     return calls
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ObsvizError
-from ..graphs import OBSERVER_PREFIX, method_calls, observer_calls, producer_positions
+from ..graphs import is_observer_name, method_calls, observer_calls, producer_positions
 from ..refs import TOP, join_path, value_label
 
 
@@ -205,7 +205,7 @@ def _instances(
     def visit(module: torch._C.ScriptModule, path: str) -> Iterator:
         yield path, module
         for name, child in torch._C._jit_debug_module_iterators(module)["named_children"]:
-            if not name.startswith((OBSERVER_PREFIX, prefix)):
+            if not (is_observer_name(name) or name.startswith(prefix)):
                 yield from visit(child, join_path(path, [name]))
 
     yield from visit(root, "")
@@ -215,7 +215,7 @@ def _observer_attributes(module: torch._C.ScriptModule) -> list[str]:
     return [
         name
         for name, _ in torch._C._jit_debug_module_iterators(module)["named_children"]
-        if name.startswith(OBSERVER_PREFIX)
+        if is_observer_name(name)
     ]
 
 
