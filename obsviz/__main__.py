@@ -31,6 +31,7 @@ from .errors import ObsvizError, ObsvizWarning, PassFailure
 from .fixes import fold_constant_branches, self_attributes
 from .loading import load
 from .qconfig import named_modules
+from .refs import TOP, display_path
 from .rules import DYNAMIC, STATIC
 from .run import Run
 from .torch_api import QConfig, require_jit_quantization
@@ -369,7 +370,7 @@ def explain(args: argparse.Namespace) -> int:
     if run.failure is not None:
         print(f"the pass failed:\n{_failure_text(run, inputs)}\n\nthe value in the partial run:\n")
         status = EXIT_PASS_FAILED
-    module = "" if args.module in ("", "<top>") else args.module
+    module = "" if args.module in ("", TOP) else args.module
     explanation = run.explain(args.value, module=module, method=args.method)
     print(explanation)
     print(f"\n({'; '.join(_notes(inputs))})")
@@ -382,7 +383,7 @@ def summary(args: argparse.Namespace) -> int:
     if run.failure is not None:
         print(f"the pass failed:\n{_failure_text(run, inputs)}\n")
     print(run)
-    by_module = Counter(path or "<top>" for path, _, _ in run.inserted)
+    by_module = Counter(display_path(path) for path, _, _ in run.inserted)
     print(f"\nobservers by owning module ({len(by_module)} modules):")
     for path, count in sorted(by_module.items()):
         print(f"  {path:40s} {count}")

@@ -15,7 +15,7 @@ from .errors import FunctionWarning, LoopWarning, PassFailure, QConfigKeyWarning
 from .graphs import walk_nodes
 from .patterns import delay_pattern_candidate
 from .qconfig import named_modules
-from .refs import display_path
+from .refs import method_label
 from .run import Run
 
 _WARNING_KINDS = {
@@ -87,7 +87,7 @@ def blocked_fusions(model: torch.jit.ScriptModule) -> list[Finding]:
                     Finding(
                         "fusion_blocked",
                         "info",
-                        f"{display_path(path)}.{method}: {pattern.name} does not fuse: "
+                        f"{method_label(path, method)}: {pattern.name} does not fuse: "
                         f"%{value.debugName()} is also used by {', '.join(others)}, so it is "
                         "observed itself instead of after the relu.",
                     )

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import torch
 
-from . import torch_messages
-from .errors import PassError
-from .graphs import access_path, source_line
+from . import failures
+from .graphs import access_path
 from .qconfig import ModuleQConfig, named_children, named_modules
+from .refs import join_path
 from .torch_api import QConfig, internal_scripting
 
 _clone_with_class = torch._C._hack_do_not_use_clone_module_with_class
@@ -54,8 +54,7 @@ def subtree_keys(
 
     def visit(module: torch._C.ScriptModule, path: str) -> tuple:
         child_keys = tuple(
-            (name, visit(child, f"{path}.{name}" if path else name))
-            for name, child in named_children(module)
+            (name, visit(child, join_path(path, [name]))) for name, child in named_children(module)
         )
         key = (module._type().qualified_name(), qconfigs[path].key, child_keys)
         keys[path] = key
@@ -174,7 +173,7 @@ def check_remap_types(root: torch._C.ScriptModule) -> None:
 
     def visit(module: torch._C.ScriptModule, path: str) -> None:
         for name, child in named_children(module):
-            visit(child, f"{path}.{name}" if path else name)
+            visit(child, join_path(path, [name]))
         type_name = module._type().qualified_name()
         if type_name in seen:
             return
@@ -184,18 +183,7 @@ def check_remap_types(root: torch._C.ScriptModule) -> None:
             self_value, *arguments = graph.inputs()
             for value in arguments:
                 if value.type().kind() == "ClassType":
-                    raise PassError(
-                        f"{path or '<top>'}.{method_name}: argument %{value.debugName()} is "
-                        f"an object ({value.type()}); the pass does not support quantizing "
-                        "methods that have Object arguments. Pass tensors, or reach the "
-                        "object through an attribute of self.",
-                        rule="remapTypes",
-                        module_path=path,
-                        method=method_name,
-                        value=value.debugName(),
-                        details={"type": value.type().annotation_str.removeprefix("__torch__.")},
-                        cpp_message=torch_messages.OBJECT_ARGUMENTS,
-                    )
+                    raise failures.object_argument(path, method_name, value)
             _check_access_paths(graph.block(), self_value, path, method_name)
 
     visit(root, "")
@@ -208,25 +196,6 @@ def _check_access_paths(
         if node.kind() in ("prim::CallMethod", "prim::GetAttr"):
             _, value = access_path(node.inputsAt(0))
             if value.unique() != self_value.unique():
-                producer = value.node().kind()
-                raise PassError(
-                    f"{path or '<top>'}.{method_name}: can't handle the access pattern of "
-                    f"GetAttr in getModuleAccessPath: {node.kind()} on %"
-                    f"{node.inputsAt(0).debugName()} traces back to %{value.debugName()} "
-                    f"({producer}), which is not self. The pass follows only submodules "
-                    "reached as self.a.b...; it cannot clone methods that call methods or "
-                    "read attributes of other objects.",
-                    rule="getModuleAccessPath",
-                    module_path=path,
-                    method=method_name,
-                    value=value.debugName(),
-                    details={
-                        "node": node.kind(),
-                        "source": source_line(node),
-                        "call": node.outputsAt(0).debugName() if node.outputsSize() else None,
-                        "traced_to": producer,
-                    },
-                    cpp_message=torch_messages.module_access_path(value, self_value),
-                )
+                raise failures.module_access_path(path, method_name, node, value, self_value)
         for sub in node.blocks():
             _check_access_paths(sub, self_value, path, method_name)

@@ -19,8 +19,9 @@ import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from .errors import PassFailure
-from .graphs import access_path, walk_nodes
+from .graphs import access_path, is_observer_call, walk_nodes
 from .qconfig import named_modules
+from .refs import join_path
 
 if TYPE_CHECKING:
     from .run import Run
@@ -77,7 +78,7 @@ def _module_calls(model: torch.jit.ScriptModule) -> Counter[str]:
                     continue
                 names, root = access_path(node.inputsAt(0))
                 if names and root.unique() == self_value.unique():
-                    calls[".".join([path, *names] if path else names)] += 1
+                    calls[join_path(path, names)] += 1
     return calls
 
 
@@ -170,11 +171,9 @@ def _calls_through_observers(value: torch._C.Value) -> list[torch._C.Node]:
     calls = []
     for use in value.uses():
         node = use.user
-        if node.kind() != "prim::CallMethod":
-            continue
-        if "Observer" in _class_name(node.inputsAt(0)):
+        if is_observer_call(node):
             calls.extend(_calls_through_observers(node.output()))
-        else:
+        elif node.kind() == "prim::CallMethod":
             calls.append(node)
     return calls
 
@@ -203,7 +202,7 @@ def conv_bn_note(run: Run, path: str, value: torch._C.Value) -> str | None:
         return None
     for node in batchnorms:
         names, _ = access_path(node.inputsAt(0))
-        module = ".".join([path, *names] if path else names)
+        module = join_path(path, names)
         if module in found[1]:
             return (
                 f"prepare_jit folds {which} ({module}) before the pass, so its run "

@@ -23,7 +23,7 @@ from .fixes import (
     self_attributes,
 )
 from .graphs import Sources, source_line, walk_nodes
-from .refs import display_path
+from .refs import display_path, method_label
 from .rules import user_defined_call_function
 
 
@@ -272,7 +272,7 @@ def trace_if(
     if sources is None or not (sources.parameters or sources.constants):
         return trace
     method = sources.method or entry_method
-    label = f"{module_path or '<top>'}.{method}"
+    label = method_label(module_path, method)
     passed = tuple(
         ArgumentTrace(
             name, f"function {function}", fold=ArgumentFold(function, name, value), caller=label
@@ -313,7 +313,7 @@ def trace_if(
 def _argument_trace(
     folding: Folding, module_path: str, method: str, index: int, name: str
 ) -> ArgumentTrace:
-    label = f"{module_path or '<top>'}.{method}"
+    label = method_label(module_path, method)
     found = folding.argument(module_path, method, index)
     if isinstance(found, ArgumentFold):
         return ArgumentTrace(name, found.method, fold=found)
@@ -356,7 +356,7 @@ def _explain(
 ) -> Diagnosis:
     details = error.details
     path, method = error.module_path or "", error.method or "forward"
-    where = f"{path or '<top>'}.{method}"
+    where = method_label(path, method)
     if error.rule == "insertObserversFor" and "branches" in details:
         branches = tuple(
             BranchState(index, tuple(_ref_name(r) for r in refs), tuple(states))
@@ -432,10 +432,10 @@ def _explain(
             why="ModuleCloneHelper::remapTypes refuses methods with Object arguments",
         )
     if error.rule == "emptyObserverSlot":
-        slots = ", ".join(f"{p or '<top>'}.{a}" for p, a in details.get("empty_slots", ()))
+        slots = ", ".join(f"{display_path(p)}.{a}" for p, a in details.get("empty_slots", ()))
         return Diagnosis(
             kind="empty_observer_slot",
-            summary=f"{path or '<top>'}: the observed module's attribute {error.value} holds "
+            summary=f"{display_path(path)}: the observed module's attribute {error.value} holds "
             "no value, and torch crashes reading such a module, so obsviz stopped "
             "before handing it over.",
             fix="none on your side: this is a bug in obsviz, please report it with the model. "
@@ -492,7 +492,7 @@ def _observer_conflict(error: PassError, path: str, method: str, where: str) -> 
 
 
 def _graph_name(ref: object) -> str:
-    return f"{ref.module_path or '<top>'}.{ref.graph.method}"
+    return method_label(ref.module_path, ref.graph.method)
 
 
 def _one_key(first: str, second: str, keys: frozenset[str]) -> str:

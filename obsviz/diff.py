@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .errors import ObsvizError
-from .refs import display_path
+from .refs import value_label
 
 if TYPE_CHECKING:
     from .explain import Explanation
@@ -35,7 +35,7 @@ class DiffEntry:
     other: Explanation | None
 
     def __str__(self) -> str:
-        head = f"{self.change:8s} {display_path(self.module_path)}:{self.method}:%{self.value}"
+        head = f"{self.change:8s} {value_label(self.module_path, self.method, self.value)}"
         lines = [head]
         for label, e in (("this run", self.this), ("other run", self.other)):
             text = (
@@ -115,7 +115,7 @@ class RunDiff:
         for e in self.entries:
             cells = [
                 esc(e.change),
-                f"<code>{esc(display_path(e.module_path))}:{esc(e.method)}:%{esc(e.value)}</code>",
+                f"<code>{esc(value_label(e.module_path, e.method, e.value))}</code>",
             ]
             for x in (e.this, e.other):
                 cells.append(

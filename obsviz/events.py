@@ -6,7 +6,7 @@ and they can be replayed after the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -54,47 +54,34 @@ class MapsView:
     def _refs(self, name: str) -> dict:
         return self._raw.get(name, {})  # type: ignore[return-value]
 
+    def _by_ref(self, name: str, read: Callable[[object], object]) -> Mapping[ValueRef, object]:
+        """The map ``name`` keyed by references, each of its values as ``read`` reads it."""
+        return MappingProxyType(
+            {self._key_ref(key): read(value) for key, value in self._refs(name).items()}
+        )
+
+    def _refs_of(self, keys: Iterable[tuple[str, int]]) -> tuple[ValueRef, ...]:
+        return tuple(self._key_ref(key) for key in keys)
+
     @cached_property
     def delay(self) -> Mapping[ValueRef, ValueRef]:
-        as_ref = self._key_ref
-        return MappingProxyType(
-            {as_ref(first): as_ref(second) for first, second in self._refs("delay").items()}
-        )
+        return self._by_ref("delay", self._key_ref)
 
     @cached_property
     def boundary(self) -> Mapping[ValueRef, tuple[ValueRef, ...]]:
-        as_ref = self._key_ref
-        return MappingProxyType(
-            {
-                as_ref(caller): tuple(as_ref(callee) for callee in callees)
-                for caller, callees in self._refs("boundary").items()
-            }
-        )
+        return self._by_ref("boundary", self._refs_of)
 
     @cached_property
     def observer_for_value(self) -> Mapping[ValueRef, str]:
-        as_ref = self._key_ref
-        return MappingProxyType(
-            {
-                as_ref(value): f"{observer.role}:{observer.class_name}"
-                for value, observer in self._refs("observer").items()
-            }
-        )
+        return self._by_ref("observer", lambda observer: f"{observer.role}:{observer.class_name}")
 
     @cached_property
     def pass_through(self) -> Mapping[ValueRef, tuple[ValueRef, ...]]:
-        as_ref = self._key_ref
-        return MappingProxyType(
-            {
-                as_ref(output): tuple(as_ref(value) for value in inputs)
-                for output, inputs in self._refs("pass_through").items()
-            }
-        )
+        return self._by_ref("pass_through", self._refs_of)
 
     @cached_property
     def observed(self) -> frozenset[ValueRef]:
-        as_ref = self._key_ref
-        return frozenset(as_ref(value) for value in self._raw.get("observed", ()))
+        return frozenset(self._refs_of(self._raw.get("observed", ())))
 
     @property
     def inserted(self) -> tuple[tuple[str, str, ValueRef], ...]:

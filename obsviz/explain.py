@@ -22,7 +22,7 @@ from .fixes import fold_notes
 from .graphs import access_path, is_observer_call, join_path
 from .reasons import REASONS, SHOULD_OBSERVE_OUTCOMES, SKIP_OUTCOMES, Reason
 from .reasons import reasons_markdown as reasons_markdown  # its old home
-from .refs import Loc, ValueKey, ValueRef, display_path
+from .refs import Loc, ValueKey, ValueRef, display_path, method_label
 from .rules import get_func_name, is_half
 from .verdicts import Verdict
 
@@ -172,9 +172,9 @@ class _Explainer:
         self.facts = view.facts
         self.verdicts = view.verdicts
         self.loc = loc
-        self.inst = self.index.instance_of(loc)
-        self.graph_index = self.index.graphs[self.inst.graph]
-        self.key = ValueKey(self.inst.graph, loc.unique)
+        self.instance = self.index.instance_of(loc)
+        self.graph_index = self.index.graphs[self.instance.graph]
+        self.key = ValueKey(self.instance.graph, loc.unique)
         self.notes = list(notes)
 
     # ------------------------------------------------------------------ naming values
@@ -199,17 +199,17 @@ class _Explainer:
 
     def what(self, loc: Loc) -> str:
         """What produces a value, in words."""
-        inst = self.index.instance_of(loc)
-        slot = self.index.graphs[inst.graph].slots.get(loc.unique)
+        instance = self.index.instance_of(loc)
+        slot = self.index.graphs[instance.graph].slots.get(loc.unique)
         if slot is None:
             return "a value removed by preprocessing"
         node = slot.value.node()
         kind = node.kind()
         if kind == "prim::Param":
-            inputs = self.index.graphs[inst.graph].inputs
+            inputs = self.index.graphs[instance.graph].inputs
             if loc.unique in inputs:
                 position = inputs.index(loc.unique)
-                if inst.kind == "function":
+                if instance.kind == "function":
                     return f"argument {position} of function {loc.method}"
                 return f"input {position} of {loc.instance}"
             return "a loop-carried value"
@@ -255,10 +255,10 @@ class _Explainer:
         return found
 
     def observer(self, loc: Loc) -> str:
-        inst = self.index.instance_of(loc)
-        graph_index = self.index.graphs[inst.graph]
+        instance = self.index.instance_of(loc)
+        graph_index = self.index.graphs[instance.graph]
         attribute = graph_index.observer_of.get(loc.unique, "an observer")
-        event = self.facts.inserted.get(ValueKey(inst.graph, loc.unique))
+        event = self.facts.inserted.get(ValueKey(instance.graph, loc.unique))
         kind = f" ({event.observer_class})" if event else ""
         return f"{attribute}{kind} in {display_path(loc.path)}"
 
@@ -304,8 +304,8 @@ class _Explainer:
 
     def where_unwalked(self, loc: Loc, depth: int = 0) -> str:
         """The block, or the call chain, that keeps the pass away from a value."""
-        inst = self.index.instance_of(loc)
-        slot = self.index.graphs[inst.graph].slots[loc.unique]
+        instance = self.index.instance_of(loc)
+        slot = self.index.graphs[instance.graph].slots[loc.unique]
         where = str(loc.instance)
         if slot.place != "walked":
             owner = slot.value.node().owningBlock().owningNode()
@@ -321,7 +321,7 @@ class _Explainer:
                 + (f" producing {outputs}" if outputs else "")
                 + f" in {where}"
             )
-        edges = self.index.edges_into.get(inst.key, ())
+        edges = self.index.edges_into.get(instance.key, ())
         if self.view.failure is not None or not edges or depth > 20:
             return f"in {where}, which the pass did not reach"
         edge = edges[0]
@@ -333,9 +333,9 @@ class _Explainer:
     def need_of_callee(self, callee: Loc | None) -> str:
         if callee is None:
             return "it needs an observer"
-        inst = self.index.instance_of(callee)
+        instance = self.index.instance_of(callee)
         source = self.verdicts.observer_source(self.index.key_of(callee))
-        source_loc = self.verdicts.loc_of_key(inst, source) if source else None
+        source_loc = self.verdicts.loc_of_key(instance, source) if source else None
         return self.because(callee, source_loc)
 
     def producer_text(self) -> str:
@@ -428,12 +428,12 @@ class _Explainer:
                     dropped.step,
                 )
             )
-        first = facts.first_visit(self.inst.graph)
+        first = facts.first_visit(self.instance.graph)
         if first is not None:
             steps.append(
                 TrailStep(
                     "insertObserversFor",
-                    (("graph", f"{display_path(first.module_path)}.{self.loc.method}"),),
+                    (("graph", method_label(first.module_path, self.loc.method)),),
                     "first walk of this graph: it decides the graph's observers",
                     first.step,
                 )
@@ -469,9 +469,9 @@ class _Explainer:
 
     def same(self, ref: ValueRef) -> Loc:
         """A ref of the explained graph, at the explained instance."""
-        if ref.graph.qualname == self.inst.graph:
+        if ref.graph.qualname == self.instance.graph:
             return self.loc.instance.loc(ref.unique)
-        return self.verdicts.loc_of_key(self.inst, ref.key) or self.loc
+        return self.verdicts.loc_of_key(self.instance, ref.key) or self.loc
 
     def qconfig_step(self, event: ev.QConfigAssigned) -> TrailStep:
         if not event.has_qconfig:
@@ -495,7 +495,7 @@ class _Explainer:
                 callee_loc = self.callee_of(callee)
                 if callee_loc is not None:
                     pairs.append((self.loc, callee_loc, e))
-        for edge in self.index.edges_into.get(self.inst.key, ()):
+        for edge in self.index.edges_into.get(self.instance.key, ()):
             caller_graph = self.index.instances[edge.caller].graph
             for caller_unique, callee_unique in edge.args + edge.results:
                 e = entries.get(((caller_graph, caller_unique), self.key))
@@ -512,7 +512,7 @@ class _Explainer:
         ]
 
     def callee_of(self, key: ValueKey) -> Loc | None:
-        for edge in self.index.edges_from.get(self.inst.key, ()):
+        for edge in self.index.edges_from.get(self.instance.key, ()):
             callee = self.index.instances[edge.callee]
             if callee.graph != key.graph:
                 continue
@@ -697,15 +697,19 @@ class _Explainer:
             callee = self.returned_by_callee(self.loc)
             if callee is not None:
                 related["callee_return"] = self.ref(callee)
-        first = self.facts.first_visit(self.inst.graph)
-        if first is not None and first.module_path != self.loc.path and self.inst.kind == "method":
+        first = self.facts.first_visit(self.instance.graph)
+        if (
+            first is not None
+            and first.module_path != self.loc.path
+            and self.instance.kind == "method"
+        ):
             this, first_path = display_path(self.loc.path), display_path(first.module_path)
             self.notes.append(
                 f"{this} runs the same graph as {first_path} (one class type); the pass "
                 f"decided the graph's observers while walking {first_path} and gave {this} "
                 "copies."
             )
-        if self.inst.kind == "function":
+        if self.instance.kind == "function":
             self.notes.append(
                 f"{self.loc.method} is a user-defined function; its values are "
                 "listed under the module calling it "
@@ -1027,7 +1031,7 @@ def _not_walked(explainer: _Explainer, verdict: Verdict) -> str:
 
 def _not_reached(explainer: _Explainer, verdict: Verdict) -> str:
     """What is true of a value the pass has not decided yet, at the view's step."""
-    loc, here, graph = explainer.loc, explainer.here, explainer.inst.graph
+    loc, here, graph = explainer.loc, explainer.here, explainer.instance.graph
     verdicts = explainer.verdicts
     later = verdicts.reached_later(graph, explainer.key)
     at = f"not decided yet at step {explainer.view.step}"

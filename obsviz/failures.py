@@ -16,7 +16,7 @@ import torch
 from . import torch_messages
 from .errors import PassError
 from .graphs import is_method_graph, producer_summary, source_line, sources_behind
-from .refs import ValueRef, display_path
+from .refs import ValueRef, display_path, method_label
 
 if TYPE_CHECKING:
     from .engine import InstanceGraph, ObserverConfig
@@ -28,14 +28,15 @@ Node = torch._C.Node
 def module_access_path(
     path: str, method: str, n: Node, traced_to: Value, self_value: Value | None
 ) -> PassError:
-    """``getModuleAccessPath``: the module a ``CallMethod`` calls is not reached from self."""
+    """``getModuleAccessPath``: what ``n`` (a ``CallMethod`` or ``GetAttr`` of ``method``
+    of the instance at ``path``) calls or reads traces back to ``traced_to``, not self."""
     self_name = f" (%{self_value.debugName()})" if self_value is not None else ""
     return PassError(
-        f"{display_path(path)}: can't handle the access pattern of GetAttr in "
-        f"getModuleAccessPath: the module called by %{n.outputsAt(0).debugName()} "
-        f"traces back to %{traced_to.debugName()}, which is not self{self_name}. The pass "
-        "only follows submodules reached as self.a.b...; call submodules through attributes "
-        "of self.",
+        f"{method_label(path, method)}: can't handle the access pattern of GetAttr in "
+        f"getModuleAccessPath: {n.kind()} on %{n.inputsAt(0).debugName()} traces back to "
+        f"%{traced_to.debugName()} ({producer_summary(traced_to)}), which is not "
+        f"self{self_name}. The pass follows only submodules reached as self.a.b...; call "
+        "submodules and read attributes through attributes of self.",
         rule="getModuleAccessPath",
         module_path=path,
         method=method,
@@ -49,6 +50,21 @@ def module_access_path(
         cpp_message=torch_messages.module_access_path(traced_to, self_value)
         if self_value is not None
         else "",
+    )
+
+
+def object_argument(path: str, method: str, argument: Value) -> PassError:
+    """``ModuleCloneHelper::remapTypes``: a method takes an object as argument."""
+    return PassError(
+        f"{method_label(path, method)}: argument %{argument.debugName()} is an object "
+        f"({argument.type()}); the pass does not support quantizing methods that have Object "
+        "arguments. Pass tensors, or reach the object through an attribute of self.",
+        rule="remapTypes",
+        module_path=path,
+        method=method,
+        value=argument.debugName(),
+        details={"type": argument.type().annotation_str.removeprefix("__torch__.")},
+        cpp_message=torch_messages.OBJECT_ARGUMENTS,
     )
 
 
@@ -108,7 +124,7 @@ def inconsistent_if(
     """
     outputs = ", ".join(f"%{v.debugName()}" for v in n.outputs())
     lines = [
-        f"{display_path(g.path)}.{g.method}: branches for 'if' should return values that are "
+        f"{method_label(g.path, g.method)}: branches for 'if' should return values that are "
         f"observed consistently (If node with outputs {outputs}).",
     ]
     for index, state in states:

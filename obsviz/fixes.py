@@ -21,7 +21,7 @@ from .errors import ObsvizError
 from .functions import FunctionResolver
 from .graphs import access_path, argument_name, parameters_behind, source_line, walk_nodes
 from .qconfig import named_children, named_modules
-from .refs import display_path
+from .refs import TOP, display_path, join_path, method_label
 from .rules import user_defined_call_function
 
 FOLDABLE = (bool, int, float, str)  # values a graph can hold as a constant
@@ -128,7 +128,7 @@ def fold(
     if arguments and not model._c._has_method(method_name):
         methods = ", ".join(model._c._method_names()) or "none"
         raise ObsvizError(
-            f"<top>: the model has no method {method_name!r} to fold the calls "
+            f"{TOP}: the model has no method {method_name!r} to fold the calls "
             f"of (its methods: {methods})"
         )
     cloned = _clone_sharing_parameters(model._c)
@@ -161,7 +161,7 @@ class Folding:
             self.modules.setdefault(type_name, module)
 
     def label(self, key: Key) -> str:
-        return f"{self.paths[key[0]][0] or '<top>'}.{key[1]}"
+        return method_label(self.paths[key[0]][0], key[1])
 
     def _called(self, caller: Key, call: torch._C.Node, callee: Key) -> str:
         """The instance a call in ``caller``'s graph runs, and the method."""
@@ -169,8 +169,8 @@ class Folding:
         caller_graph = self.graph(caller)
         if root.unique() != next(caller_graph.inputs()).unique():
             return self.label(callee)
-        path = ".".join([p for p in (self.paths[caller[0]][0], *names) if p])
-        return f"{path or '<top>'}.{callee[1]}"
+        path = join_path(self.paths[caller[0]][0], names)
+        return method_label(path, callee[1])
 
     def graph(self, key: Key) -> torch._C.Graph:
         return self.modules[key[0]]._get_method(key[1]).graph

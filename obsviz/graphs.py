@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
+from .refs import InstanceKey, join_path
 from .rules import get_func_name
 
 Block = torch._C.Block
@@ -66,9 +68,10 @@ def submodule(module: torch._C.ScriptModule, names: Sequence[str]) -> torch._C.S
     return module
 
 
-def join_path(path: str, names: Sequence[str]) -> str:
-    """The instance path of ``self.a.b`` (``names``) of the instance at ``path``."""
-    return ".".join([path, *names] if path else names)
+def is_own_observer(names: Sequence[str]) -> bool:
+    """Whether the access path ``self.<names>`` of a call is an observer the pass inserted
+    on ``self`` (``self._observer_<n>``)."""
+    return len(names) == 1 and is_observer_name(names[0])
 
 
 def called_submodule(
@@ -78,10 +81,83 @@ def called_submodule(
     ``self_value``) calls as ``self.a.b``, and its attribute names; None when the call is
     on anything else (an inserted observer, an object not reached from self)."""
     names, root = access_path(call.inputsAt(0))
-    if root.unique() != self_value.unique() or len(names) == 1 and is_observer_name(names[0]):
+    if root.unique() != self_value.unique() or is_own_observer(names):
         return None
     target = submodule(module, names)
     return (target, names) if target is not None else None
+
+
+class MethodCall(NamedTuple):
+    """A ``prim::CallMethod`` on ``self`` or a submodule reached as ``self.a.b``."""
+
+    path: str  # the instance whose method's graph makes the call ("" = top)
+    method: str
+    module: torch._C.ScriptModule  # that instance
+    graph: Graph
+    node: Node
+    callee: InstanceKey | None  # the instance and method called; None for an observer
+
+
+def method_calls(root: torch._C.ScriptModule, method: str) -> Iterator[MethodCall]:
+    """Every call of an observer or a submodule's method reached from ``method`` of
+    ``root``, each (instance, method) walked once, callers before callees, every graph in
+    node order (nested blocks included)."""
+    seen: set[tuple[str, str]] = set()
+
+    def visit(module: torch._C.ScriptModule, path: str, name: str) -> Iterator[MethodCall]:
+        if (path, name) in seen:
+            return
+        seen.add((path, name))
+        graph = module._get_method(name).graph
+        self_unique = next(graph.inputs()).unique()
+        for node in walk_nodes(graph.block()):
+            if node.kind() != "prim::CallMethod":
+                continue
+            names, instance = access_path(node.inputsAt(0))
+            if instance.unique() != self_unique:
+                continue
+            if is_own_observer(names):
+                yield MethodCall(path, name, module, graph, node, None)
+                continue
+            target = submodule(module, names)
+            if target is not None:
+                callee = InstanceKey(join_path(path, names), node.s("name"))
+                yield MethodCall(path, name, module, graph, node, callee)
+                yield from visit(target, *callee)
+
+    yield from visit(root, "", method)
+
+
+def observer_calls(root: torch._C.ScriptModule, method: str) -> Iterator[MethodCall]:
+    """The calls of :func:`method_calls` that call an observer."""
+    return (call for call in method_calls(root, method) if call.callee is None)
+
+
+def producer_positions(block: Block) -> tuple[dict[int, str], dict[int, str]]:
+    """For each value of ``block`` (nested blocks included), by ``unique()``: its place
+    among the graph's own nodes, which observers do not shift (``"input<i>"``, or
+    ``"<node index>:<output offset>"`` with ``"<node index>.<block>."`` before it inside
+    a nested block), and the kind of the node producing it (``"input"`` for inputs)."""
+    positions: dict[int, str] = {}
+    kinds: dict[int, str] = {}
+
+    def visit(block: Block, prefix: str) -> None:
+        for i, v in enumerate(block.inputs()):
+            positions[v.unique()] = f"{prefix}input{i}"
+            kinds[v.unique()] = "input"
+        index = 0
+        for node in block.nodes():
+            if is_observer_getattr(node) or is_observer_call(node):
+                continue
+            for v in node.outputs():
+                positions[v.unique()] = f"{prefix}{index}:{v.offset()}"
+                kinds[v.unique()] = node.kind()
+            for b, sub in enumerate(node.blocks()):
+                visit(sub, f"{prefix}{index}.{b}.")
+            index += 1
+
+    visit(block, "")
+    return positions, kinds
 
 
 _SOURCE_RANGE = re.compile(r'File "([^"]+)", line (\d+)')

@@ -25,7 +25,7 @@ from .graphs import (
     is_observer_name,
     join_path,
 )
-from .refs import TOP, GraphRef, InstanceKey, Loc, ValueKey, ValueRef, display_path
+from .refs import TOP, GraphRef, InstanceKey, Loc, ValueKey, ValueRef, display_path, method_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +162,10 @@ class ModelIndex:
                     outside.add(key)
                     changed = True
         for key, (qualname, kind) in found.items():
-            inst = self.instances[key] = Instance(
+            instance = self.instances[key] = Instance(
                 *key, qualname, kind, key not in outside, key == self.entry
             )
-            self.by_graph.setdefault(qualname, []).append(inst)
+            self.by_graph.setdefault(qualname, []).append(instance)
 
     def _calls(
         self,
@@ -297,20 +297,20 @@ class ModelIndex:
 
     def ref(self, loc: Loc, observed_names: bool = False) -> ValueRef:
         """A ref to a value, named as in the model given to the pass or in run.module."""
-        inst = self.instance_of(loc)
-        graph_index = self.graphs[inst.graph]
+        instance = self.instance_of(loc)
+        graph_index = self.graphs[instance.graph]
         slot = graph_index.slots.get(loc.unique)
         if slot is None:
-            name = self.original_names.get((inst.graph, loc.unique), str(loc.unique))
+            name = self.original_names.get((instance.graph, loc.unique), str(loc.unique))
         else:
             name = slot.after if observed_names else slot.name
         return ValueRef(graph_index.ref, loc.unique, name, loc.path)
 
     def loc_of(self, ref: ValueRef) -> Loc:
         """The location of a ref, by its instance path and graph."""
-        for inst in self.instances_of_graph(ref.graph.qualname):
-            if inst.path == ref.module_path:
-                return inst.loc(ref.unique)
+        for instance in self.instances_of_graph(ref.graph.qualname):
+            if instance.path == ref.module_path:
+                return instance.loc(ref.unique)
         first = next(iter(self.instances_of_graph(ref.graph.qualname)), None)
         if first is None:
             raise ObsvizError(
@@ -322,12 +322,12 @@ class ModelIndex:
     def instances_of_graph(self, qualname: str) -> list[Instance]:
         return self.by_graph.get(qualname, [])
 
-    def sharing(self, inst: Instance) -> list[Instance]:
+    def sharing(self, instance: Instance) -> list[Instance]:
         """Other instances that run the same graph."""
-        return [i for i in self.instances_of_graph(inst.graph) if i.key != inst.key]
+        return [i for i in self.instances_of_graph(instance.graph) if i.key != instance.key]
 
     def module_paths(self) -> list[str]:
-        return list(dict.fromkeys(inst.path for inst in self.instances.values()))
+        return list(dict.fromkeys(instance.path for instance in self.instances.values()))
 
     # ------------------------------------------------------------------ name resolution
     def resolve(
@@ -363,8 +363,8 @@ class ModelIndex:
             module = ""
         candidates = self._methods_of(module, method)
         notes: list[str] = []
-        for inst in candidates:
-            graph_index = self.graphs[inst.graph]
+        for instance in candidates:
+            graph_index = self.graphs[instance.graph]
             before = graph_index.names.get(name) if names != "observed" else None
             after = graph_index.after_names.get(name) if names != "model" else None
             if before is not None:
@@ -374,7 +374,7 @@ class ModelIndex:
                         f"pass, and in run.module's graph the one the model calls "
                         f"%{graph_index.slots[after].name} (pass names='observed' for that one)."
                     )
-                return inst.loc(before), tuple(notes), False
+                return instance.loc(before), tuple(notes), False
             if after is not None:
                 slot = graph_index.slots[after]
                 if name != slot.after:
@@ -392,7 +392,7 @@ class ModelIndex:
                         f"values are named as in run.module's graph; the model "
                         f"given to the pass calls this one %{slot.name}"
                     )
-                return inst.loc(after), tuple(notes), True
+                return instance.loc(after), tuple(notes), True
         removed = self._removed_by_preprocessing(candidates, name) if names != "observed" else None
         if removed is not None:
             return removed, (), False
@@ -422,38 +422,38 @@ class ModelIndex:
         if not chosen:
             methods = ", ".join(repr(i.method) for i in mine)
             raise ObsvizError(
-                f"{display_path(module)}.{method}: this method is not reached from "
+                f"{method_label(module, method)}: this method is not reached from "
                 f"{self.entry.method!r} (reached methods of {display_path(module)}: "
                 f"{methods})"
             )
         return chosen
 
     def _removed_by_preprocessing(self, candidates: list[Instance], name: str) -> Loc | None:
-        for inst in candidates:
+        for instance in candidates:
             for (qualname, unique), original in self.original_names.items():
                 if (
-                    qualname == inst.graph
+                    qualname == instance.graph
                     and original == name
                     and unique not in self.graphs[qualname].slots
                 ):
-                    return inst.loc(unique)
+                    return instance.loc(unique)
         return None
 
     def _unknown_name(
         self, name: str, module: str, method: str | None, candidates: list[Instance]
     ) -> ObsvizError:
         names: list[str] = []
-        for inst in candidates:
-            graph_index = self.graphs[inst.graph]
+        for instance in candidates:
+            graph_index = self.graphs[instance.graph]
             names.extend(n for n in graph_index.names if n not in names)
         where = (
-            f"{display_path(module)}.{method}"
+            method_label(module, method)
             if method
             else f"{display_path(module)} ({', '.join(i.method for i in candidates)})"
         )
         elsewhere = self.instances_naming(name)
         if elsewhere:
-            listed = ", ".join(f"{display_path(i.path)}.{i.method}" for i in elsewhere[:8])
+            listed = ", ".join(method_label(i.path, i.method) for i in elsewhere[:8])
             more = f" and {len(elsewhere) - 8} more" if len(elsewhere) > 8 else ""
             return ObsvizError(
                 f"{where}: no value named %{name}; %{name} is a value of {listed}{more}: "
@@ -472,9 +472,10 @@ class ModelIndex:
         """The graph instances with a value of this debug name (the model's or run.module's),
         in path order."""
         found = [
-            inst
-            for inst in self.instances.values()
-            if name in self.graphs[inst.graph].names or name in self.graphs[inst.graph].after_names
+            instance
+            for instance in self.instances.values()
+            if name in self.graphs[instance.graph].names
+            or name in self.graphs[instance.graph].after_names
         ]
         return sorted(found, key=lambda i: (i.path, i.method))
 
@@ -482,13 +483,13 @@ class ModelIndex:
         self, value: torch._C.Value, module: str, method: str | None, names: str
     ) -> tuple[Loc, tuple[str, ...], bool]:
         unique = value.unique()
-        for inst in self._methods_of(module, method):
-            slot = self.graphs[inst.graph].slots.get(unique)
+        for instance in self._methods_of(module, method):
+            slot = self.graphs[instance.graph].slots.get(unique)
             if slot is not None and slot.value is value:
-                return inst.loc(unique), (), True
-        for inst in self.instances.values():
-            slot = self.graphs[inst.graph].slots.get(unique)
+                return instance.loc(unique), (), True
+        for instance in self.instances.values():
+            slot = self.graphs[instance.graph].slots.get(unique)
             if slot is not None and slot.value is value:
-                return inst.loc(unique), (), True
+                return instance.loc(unique), (), True
         # A value of the model before insertion: read it by its debug name.
         return self.resolve(value.debugName(), module, method, names)

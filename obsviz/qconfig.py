@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import ObsvizError, QConfigKeyWarning, warn
+from .refs import join_path
 from .torch_api import QConfig, internal_scripting
 
 
@@ -51,7 +52,7 @@ def named_modules(
     """Every module instance below and including ``module``, by dotted path, parents first."""
     yield prefix, module
     for name, child in named_children(module):
-        yield from named_modules(child, f"{prefix}.{name}" if prefix else name)
+        yield from named_modules(child, join_path(prefix, [name]))
 
 
 def named_children(module: torch._C.ScriptModule) -> list[tuple[str, torch._C.ScriptModule]]:

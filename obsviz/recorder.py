@@ -24,14 +24,13 @@ from . import rules
 from .clone import SplitGroup
 from .graphs import BLOCK_KINDS
 from .qconfig import ModuleQConfig, named_modules
-from .refs import GraphRef, ValueRef
+from .refs import GraphRef, ValueKey, ValueRef
 
 if TYPE_CHECKING:
     from .engine import InsertObserversHelper, InstanceGraph, ObserverConfig
 
 Value = torch._C.Value
 Node = torch._C.Node
-VKey = tuple[str, int]
 
 
 class Recorder:
@@ -42,9 +41,9 @@ class Recorder:
         self.events: list[ev.Event] = []
         self.hooks = tuple(hooks)
         # the debug name of each value when first referred to (the model's, where known)
-        self.names: dict[VKey, str] = {}
+        self.names: dict[ValueKey, str] = {}
         # the model's debug names for the cloned graphs' values (see values_named)
-        self.original_names: dict[VKey, str] = {}
+        self.original_names: dict[ValueKey, str] = {}
         # the instances (paths) that run each method graph, in the order the pass met them
         self.paths_of_graph: dict[str, list[str]] = {}
         # (module path, observer attribute, observed value) for each observer inserted
@@ -73,7 +72,7 @@ class Recorder:
             name = self.names[key] = v.debugName()
         return ValueRef(GraphRef(g.qualname, kind), key[1], name, g.path)
 
-    def key_ref(self, key: VKey, path: str | None = None) -> ValueRef:
+    def key_ref(self, key: ValueKey, path: str | None = None) -> ValueRef:
         """A reference to the value a map key names, in the first instance running its
         graph unless ``path`` says which."""
         qualname, unique = key
@@ -113,13 +112,13 @@ class Recorder:
         self.emit(ev.PhaseFinished(phase=phase, maps=self.maps_view()))
 
     def qconfigs_assigned(self, qconfigs: Mapping[str, ModuleQConfig]) -> None:
-        for mq in qconfigs.values():
+        for module_qconfig in qconfigs.values():
             self.emit(
                 ev.QConfigAssigned(
-                    module_path=mq.path,
-                    qconfig_key=mq.key,
-                    explicit=mq.explicit,
-                    has_qconfig=mq.qconfig is not None,
+                    module_path=module_qconfig.path,
+                    qconfig_key=module_qconfig.key,
+                    explicit=module_qconfig.explicit,
+                    has_qconfig=module_qconfig.qconfig is not None,
                 )
             )
 
@@ -192,7 +191,7 @@ class Recorder:
             )
         )
 
-    def activation_observer_removed(self, key: VKey) -> None:
+    def activation_observer_removed(self, key: ValueKey) -> None:
         self.emit(
             ev.RuleEvaluated(
                 rule="removeActivationObservers",
@@ -250,7 +249,7 @@ class Recorder:
             )
         )
 
-    def observed_from_inputs(self, output: Value, g: InstanceGraph, inputs: list[VKey]) -> None:
+    def observed_from_inputs(self, output: Value, g: InstanceGraph, inputs: list[ValueKey]) -> None:
         """``propagateObservedProperty``: the pass-through ``inputs`` are all observed."""
         self.emit(
             ev.ObservedPropagated(
@@ -282,7 +281,7 @@ class Recorder:
         g: InstanceGraph,
         should: bool,
         reason: str,
-        block_observed_values: set[VKey],
+        block_observed_values: set[ValueKey],
     ) -> None:
         self.emit(
             ev.RuleEvaluated(
@@ -295,7 +294,7 @@ class Recorder:
         )
 
     def should_observe_detail(
-        self, n: Node, g: InstanceGraph, reason: str, block_observed_values: set[VKey]
+        self, n: Node, g: InstanceGraph, reason: str, block_observed_values: set[ValueKey]
     ) -> tuple:
         """For explanations: the deciding use, or the propagate op's inputs and their state."""
         helper = self.helper
@@ -415,13 +414,13 @@ def _graph_values(graph: torch._C.Graph) -> list[Value]:
 
 def original_value_names(
     original: torch._C.ScriptModule, cloned: torch._C.ScriptModule
-) -> dict[VKey, str]:
+) -> dict[ValueKey, str]:
     """Debug names as the user sees them in ``model.graph``, for the cloned graphs' values.
 
     Cloning copies each graph node for node but renumbers unnamed values, so values are
     paired by position.
     """
-    names: dict[VKey, str] = {}
+    names: dict[ValueKey, str] = {}
     cloned_modules = dict(named_modules(cloned))
     seen: set[str] = set()
     for path, module in named_modules(original):

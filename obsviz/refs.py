@@ -3,6 +3,7 @@ and the keys views find values by."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -13,6 +14,21 @@ TOP = "<top>"
 def display_path(path: str) -> str:
     """An instance path as people read it: ``<top>`` for the top module."""
     return path or TOP
+
+
+def method_label(path: str, method: str) -> str:
+    """``layer1.0.forward``: a method of the instance at ``path``."""
+    return f"{display_path(path)}.{method}"
+
+
+def value_label(path: str, method: str, name: str) -> str:
+    """``layer1.0:forward:%x.1``: a value, by its debug name, of a method of an instance."""
+    return f"{display_path(path)}:{method}:%{name}"
+
+
+def join_path(path: str, names: Sequence[str]) -> str:
+    """The instance path of ``self.a.b`` (``names``) of the instance at ``path``."""
+    return ".".join([path, *names] if path else names)
 
 
 class ValueKey(NamedTuple):
@@ -34,7 +50,7 @@ class InstanceKey(NamedTuple):
         return Loc(self.path, self.method, unique)
 
     def __str__(self) -> str:
-        return f"{display_path(self.path)}.{self.method}"
+        return method_label(self.path, self.method)
 
 
 class Loc(NamedTuple):
@@ -93,4 +109,4 @@ class ValueRef:
         return ValueKey(self.graph.qualname, self.unique)
 
     def __str__(self) -> str:
-        return f"{display_path(self.module_path)}:{self.graph.method}:%{self.name}"
+        return value_label(self.module_path, self.graph.method, self.name)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from .refs import join_path
+
 
 def module_attribute_names(module: torch._C.ScriptModule) -> list[str]:
     """The attributes of module type its class type declares, read from the type alone."""
@@ -41,5 +43,5 @@ def empty_module_slots(root: torch._C.ScriptModule) -> list[tuple[str, str]]:
             if child is None:
                 empty.append((path, name))
             else:
-                stack.append((f"{path}.{name}" if path else name, child))
+                stack.append((join_path(path, [name]), child))
     return sorted(empty)

@@ -70,11 +70,11 @@ class Tables:
     # ------------------------------------------------------------------ helpers
     def columns(self, loc: Loc) -> list:
         """The value columns of one value."""
-        inst = self.index.instance_of(loc)
-        slot = self.index.graphs[inst.graph].slots.get(loc.unique)
+        instance = self.index.instance_of(loc)
+        slot = self.index.graphs[instance.graph].slots.get(loc.unique)
         name = slot.name if slot else str(loc.unique)
         producer = slot.producer if slot else ""
-        return [loc.path, loc.method, name, producer, inst.graph, loc.unique]
+        return [loc.path, loc.method, name, producer, instance.graph, loc.unique]
 
     def instances_of(self, graph: str) -> list[Instance]:
         return self.index.instances_of_graph(graph)
@@ -88,19 +88,19 @@ class Tables:
         verdicts = self.view.verdicts
         inserted = self.facts.inserted
         rows = []
-        for inst in self.index.instances.values():
-            graph_index = self.index.graphs[inst.graph]
+        for instance in self.index.instances.values():
+            graph_index = self.index.graphs[instance.graph]
             for unique, slot in graph_index.slots.items():
-                verdict = verdicts(inst.loc(unique))
+                verdict = verdicts(instance.loc(unique))
                 observer = graph_index.observer_of.get(unique, "") if verdict.observed else ""
-                event = inserted.get((inst.graph, unique))
+                event = inserted.get((instance.graph, unique))
                 rows.append(
                     [
-                        inst.path,
-                        inst.method,
+                        instance.path,
+                        instance.method,
                         slot.name,
                         slot.producer,
-                        inst.graph,
+                        instance.graph,
                         unique,
                         verdict.observed,
                         verdict.reason,
@@ -114,11 +114,11 @@ class Tables:
     def delay(self) -> pd.DataFrame:
         rows = []
         for key, event in self.facts.delayed.items():
-            for inst in self.instances_of(key.graph):
+            for instance in self.instances_of(key.graph):
                 rows.append(
-                    self.columns(inst.loc(key.unique))
+                    self.columns(instance.loc(key.unique))
                     + [event.pattern]
-                    + self.columns(inst.loc(event.second.unique))
+                    + self.columns(instance.loc(event.second.unique))
                     + [event.step]
                 )
         return self._frame(rows, ["pattern", *_prefixed("observed_instead"), "step"])
@@ -135,24 +135,24 @@ class Tables:
             if entry.kind == "if_output":
                 if_outputs.setdefault(entry.caller.graph.qualname, []).append(entry)
         rows = []
-        for inst in self.index.instances.values():
-            for edge in self.index.edges_from.get(inst.key, ()):
+        for instance in self.index.instances.values():
+            for edge in self.index.edges_from.get(instance.key, ()):
                 callee = self.index.instances[edge.callee]
                 for kind, pairs in (("input", edge.args), ("return", edge.results)):
                     for caller_unique, callee_unique in pairs:
                         entry = entries.get(
-                            ((inst.graph, caller_unique), (callee.graph, callee_unique))
+                            ((instance.graph, caller_unique), (callee.graph, callee_unique))
                         )
                         if entry is not None:
                             rows.append(
-                                self.columns(inst.loc(caller_unique))
+                                self.columns(instance.loc(caller_unique))
                                 + self.columns(callee.loc(callee_unique))
                                 + [kind, entry.step]
                             )
-            for entry in if_outputs.get(inst.graph, ()):
+            for entry in if_outputs.get(instance.graph, ()):
                 rows.append(
-                    self.columns(inst.loc(entry.caller.unique))
-                    + self.columns(inst.loc(entry.callee.unique))
+                    self.columns(instance.loc(entry.caller.unique))
+                    + self.columns(instance.loc(entry.callee.unique))
                     + [entry.kind, entry.step]
                 )
         return self._frame(rows, [*_prefixed("callee"), "kind", "step"])
@@ -164,10 +164,10 @@ class Tables:
             if not event.outcome or key in self.facts.dropped:
                 continue
             role = next((v for k, v in event.detail if k == "role"), "activation")
-            for inst in self.instances_of(key.graph):
+            for instance in self.instances_of(key.graph):
                 rows.append(
-                    self.columns(inst.loc(key.unique))
-                    + [role, *self.observer_info(inst.path, role), event.step]
+                    self.columns(instance.loc(key.unique))
+                    + [role, *self.observer_info(instance.path, role), event.step]
                 )
         frame = self._frame(
             rows, ["role", "observer_class", "dtype", "qscheme", "ch_axis", "qconfig_key", "step"]
@@ -206,11 +206,11 @@ class Tables:
         rows = []
         for key, entries in self.facts.pass_through.items():
             inputs = list(dict.fromkeys(i.unique for e in entries for i in e.inputs))
-            for inst in self.instances_of(key.graph):
+            for instance in self.instances_of(key.graph):
                 for input_unique in inputs:
                     rows.append(
-                        self.columns(inst.loc(key.unique))
-                        + self.columns(inst.loc(input_unique))
+                        self.columns(instance.loc(key.unique))
+                        + self.columns(instance.loc(input_unique))
                         + [entries[0].step]
                     )
         return self._frame(rows, [*_prefixed("input"), "step"])
@@ -219,10 +219,10 @@ class Tables:
     def observed(self) -> pd.DataFrame:
         verdicts = self.view.verdicts
         rows = []
-        for inst in self.index.instances.values():
-            graph_index = self.index.graphs[inst.graph]
+        for instance in self.index.instances.values():
+            graph_index = self.index.graphs[instance.graph]
             for unique in graph_index.slots:
-                loc = inst.loc(unique)
+                loc = instance.loc(unique)
                 verdict = verdicts(loc)
                 how = REASONS[verdict.reason].how_observed
                 if how is None:

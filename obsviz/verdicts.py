@@ -73,26 +73,26 @@ class Verdicts:
     # ------------------------------------------------------------------ the order of checks
     def _decide(self, loc: Loc) -> Verdict:
         unique = loc.unique
-        inst = self.index.instance_of(loc)
-        gi = self.index.graphs[inst.graph]
-        key = ValueKey(inst.graph, unique)
-        slot = gi.slots.get(unique)
+        instance = self.index.instance_of(loc)
+        graph_index = self.index.graphs[instance.graph]
+        key = ValueKey(instance.graph, unique)
+        slot = graph_index.slots.get(unique)
         facts = self.facts
         if slot is None:
             return Verdict(False, Reason.REMOVED_BY_PREPROCESSING)
         if key in facts.inserted:
-            return self._observer_here(inst, key)
+            return self._observer_here(instance, key)
         if key in facts.recorded_on:
             return Verdict(
                 False,
                 Reason.OBSERVER_RECORDED,
-                self._same(inst, (("recorded_for", facts.recorded_on[key].value.unique),)),
+                self._same(instance, (("recorded_for", facts.recorded_on[key].value.unique),)),
             )
-        if slot.place == "loop" or inst.in_loop:
+        if slot.place == "loop" or instance.in_loop:
             return self._skipped(loc, Reason.SKIPPED_IN_LOOP)
-        if self.final is not None and self.reached_later(inst.graph, key) is not None:
+        if self.final is not None and self.reached_later(instance.graph, key) is not None:
             return Verdict(False, Reason.NOT_REACHED)
-        if slot.place == "unwalked" or facts.first_visit(inst.graph) is None:
+        if slot.place == "unwalked" or facts.first_visit(instance.graph) is None:
             return self._skipped(loc, Reason.NOT_WALKED)
         record = facts.recorded_for.get(key)
         if record is not None and record.target.unique != unique:
@@ -100,15 +100,15 @@ class Verdicts:
             return Verdict(
                 False,
                 Reason.DELAYED,
-                self._same(inst, (("observed_instead", record.target.unique),)),
+                self._same(instance, (("observed_instead", record.target.unique),)),
                 delay.pattern if delay else "",
             )
         propagated = facts.propagated.get(key)
         if propagated is not None:
-            return self._propagated(inst, unique, propagated)
-        inputs = gi.inputs if inst.kind == "function" else gi.inputs[1:]
-        if not inst.entry and (unique in inputs or unique in gi.returns):
-            at_call = self._at_call_site(inst, unique)
+            return self._propagated(instance, unique, propagated)
+        inputs = graph_index.inputs if instance.kind == "function" else graph_index.inputs[1:]
+        if not instance.entry and (unique in inputs or unique in graph_index.returns):
+            at_call = self._at_call_site(instance, unique)
             if at_call is not None:
                 return at_call
         rule = next(
@@ -123,7 +123,7 @@ class Verdicts:
             inputs = detail(rule, "inputs") or ()
             related = _numbered("unobserved_input", [r.unique for r, seen in inputs if not seen])
             related += _numbered("observed_input", [r.unique for r, seen in inputs if seen])
-            return Verdict(False, Reason.PROPAGATE_INPUT_UNOBSERVED, self._same(inst, related))
+            return Verdict(False, Reason.PROPAGATE_INPUT_UNOBSERVED, self._same(instance, related))
         if rule is not None and rule.reason == "already_observed":
             return Verdict(False, Reason.OBSERVED_UPSTREAM)
         return self._own_reason(loc)
@@ -143,7 +143,7 @@ class Verdicts:
         return None
 
     # ------------------------------------------------------------------ the cases
-    def _observer_here(self, inst: Instance, key: ValueKey) -> Verdict:
+    def _observer_here(self, instance: Instance, key: ValueKey) -> Verdict:
         record = self.facts.recorded_on.get(key)
         if record is None:
             return Verdict(True, Reason.OBSERVED_HERE)
@@ -152,20 +152,20 @@ class Verdicts:
             return Verdict(
                 True,
                 Reason.OBSERVED_AFTER_FUSION,
-                self._same(inst, (("delayed_from", record.value.unique),)),
+                self._same(instance, (("delayed_from", record.value.unique),)),
                 delay.pattern if delay else "",
             )
         related: list[tuple[str, Loc]] = []
         if record.via == "callee_input":
-            related = self._callee_values(inst, key.unique, "callee_input", args=True)
+            related = self._callee_values(instance, key.unique, "callee_input", args=True)
         elif record.via == "callee_output":
-            related = self._callee_values(inst, key.unique, "callee_return", args=False)
+            related = self._callee_values(instance, key.unique, "callee_return", args=False)
         elif record.via == "if_output":
-            related = self._if_outputs(inst, key.unique)
+            related = self._if_outputs(instance, key.unique)
         else:
             source = self.observer_source(key)
             if source is not None and source != key:
-                loc = self.loc_of_key(inst, source)
+                loc = self.loc_of_key(instance, source)
                 if loc is not None:
                     related = [("needed_by", loc)]
         return Verdict(True, OBSERVED_VIA[record.via], tuple(related))
@@ -175,25 +175,27 @@ class Verdicts:
             return Verdict(False, reason)
         return self._needs_quantization_verdict(loc) or Verdict(False, reason)
 
-    def _propagated(self, inst: Instance, unique: int, event: object) -> Verdict:
+    def _propagated(self, instance: Instance, unique: int, event: object) -> Verdict:
         if event.via == "pass_through":
             sources = list(dict.fromkeys(s.unique for s in event.sources))
             return Verdict(
-                False, Reason.PASS_THROUGH, self._same(inst, _numbered("inherits_from", sources))
+                False,
+                Reason.PASS_THROUGH,
+                self._same(instance, _numbered("inherits_from", sources)),
             )
         if event.via == "if_output":
             roles = [(f"branch_{i}", s.unique) for i, s in enumerate(event.sources)]
-            return Verdict(False, Reason.OBSERVED_UPSTREAM, self._same(inst, roles))
+            return Verdict(False, Reason.OBSERVED_UPSTREAM, self._same(instance, roles))
         return Verdict(
             False,
             Reason.OBSERVED_UPSTREAM,
-            tuple(self._callee_values(inst, unique, "callee_return", args=False)),
+            tuple(self._callee_values(instance, unique, "callee_return", args=False)),
         )
 
-    def _at_call_site(self, inst: Instance, unique: int) -> Verdict | None:
+    def _at_call_site(self, instance: Instance, unique: int) -> Verdict | None:
         """A graph input or return: what the call sites did with the caller's value."""
         best: tuple[int, Verdict] | None = None
-        for edge in self.index.edges_into.get(inst.key, ()):
+        for edge in self.index.edges_into.get(instance.key, ()):
             for caller_unique, callee_unique in edge.args + edge.results:
                 if callee_unique != unique:
                     continue
@@ -228,15 +230,15 @@ class Verdicts:
         return None
 
     def _own_reason(self, loc: Loc) -> Verdict:
-        inst = self.index.instance_of(loc)
+        instance = self.index.instance_of(loc)
         if self.index.key_of(loc) in self.facts.dropped:
             return Verdict(False, Reason.ONDEVICE_DYNAMIC_ACTIVATION)
         own = self._needs_quantization_verdict(loc)
         if own is not None:
             return own
-        if inst.kind == "function":
+        if instance.kind == "function":
             return Verdict(False, Reason.IN_FUNCTION)
-        qconfig = self.qconfigs.get(inst.path)
+        qconfig = self.qconfigs.get(instance.path)
         if qconfig is not None and qconfig.qconfig is None:
             return Verdict(False, Reason.NO_QCONFIG)
         return Verdict(False, Reason.NOT_WALKED)
@@ -292,13 +294,13 @@ class Verdicts:
             following = []
             for state in frontier:
                 loc, entered = state
-                inst = self.index.instance_of(loc)
+                instance = self.index.instance_of(loc)
                 event = self.facts.needs_quantization.get(self.index.key_of(loc))
                 if event is None or event.outcome or event.reason != "no_quantizable_use":
                     continue
                 if detail(event, "static_would_observe"):
                     return paths[state]
-                for link, hop, hop_calls in self._chain_links(inst, loc, entered, visiting):
+                for link, hop, hop_calls in self._chain_links(instance, loc, entered, visiting):
                     if (hop, hop_calls) not in paths:
                         paths[(hop, hop_calls)] = (*paths[state], (link, hop))
                         following.append((hop, hop_calls))
@@ -306,29 +308,31 @@ class Verdicts:
         return None
 
     def _chain_links(
-        self, inst: Instance, loc: Loc, calls: tuple[CallEdge, ...], visiting: frozenset[Loc]
+        self, instance: Instance, loc: Loc, calls: tuple[CallEdge, ...], visiting: frozenset[Loc]
     ) -> list[tuple[str, Loc, tuple[CallEdge, ...]]]:
         unique = loc.unique
         links = []
-        for edge in self.index.edges_from.get(inst.key, ()):
+        for edge in self.index.edges_from.get(instance.key, ()):
             for link, pairs in (("passed_to", edge.args), ("returned_by", edge.results)):
                 links += [
                     (link, edge.callee.loc(callee), (*calls, edge))
                     for caller, callee in pairs
                     if caller == unique
                 ]
-        graph_index = self.index.graphs[inst.graph]
-        if not inst.entry and (unique in graph_index.inputs or unique in graph_index.returns):
-            edges = calls[-1:] or self.index.edges_into.get(inst.key, ())
+        graph_index = self.index.graphs[instance.graph]
+        if not instance.entry and (unique in graph_index.inputs or unique in graph_index.returns):
+            edges = calls[-1:] or self.index.edges_into.get(instance.key, ())
             for edge in edges:
                 links += [
                     ("from_caller", edge.caller.loc(caller), calls[:-1])
                     for caller, callee in edge.args + edge.results
                     if callee == unique
                 ]
-        for entry in self.facts.pass_through.get(ValueKey(inst.graph, unique), ())[:1]:
+        for entry in self.facts.pass_through.get(ValueKey(instance.graph, unique), ())[:1]:
             inputs = [
-                inst.loc(ref.unique) for ref in entry.inputs if ref.graph.qualname == inst.graph
+                instance.loc(ref.unique)
+                for ref in entry.inputs
+                if ref.graph.qualname == instance.graph
             ]
             if (
                 inputs
@@ -342,24 +346,24 @@ class Verdicts:
         return links
 
     # ------------------------------------------------------------------ related values
-    def _same(self, inst: Instance, roles) -> tuple[tuple[str, Loc], ...]:
-        return tuple((role, inst.loc(unique)) for role, unique in roles)
+    def _same(self, instance: Instance, roles) -> tuple[tuple[str, Loc], ...]:
+        return tuple((role, instance.loc(unique)) for role, unique in roles)
 
     def _callee_values(
-        self, inst: Instance, unique: int, role: str, args: bool
+        self, instance: Instance, unique: int, role: str, args: bool
     ) -> list[tuple[str, Loc]]:
         found: list[tuple[str, Loc]] = []
-        for edge in self.index.edges_from.get(inst.key, ()):
+        for edge in self.index.edges_from.get(instance.key, ()):
             for caller_unique, callee_unique in edge.args if args else edge.results:
                 if caller_unique == unique:
                     name = role if not found else f"{role}_{len(found) + 1}"
                     found.append((name, edge.callee.loc(callee_unique)))
         return found
 
-    def _if_outputs(self, inst: Instance, unique: int) -> list[tuple[str, Loc]]:
-        for entry in self.facts.boundary.get(ValueKey(inst.graph, unique), ()):
+    def _if_outputs(self, instance: Instance, unique: int) -> list[tuple[str, Loc]]:
+        for entry in self.facts.boundary.get(ValueKey(instance.graph, unique), ()):
             if entry.kind == "if_output" and entry.callee.unique == unique:
-                return [("if_output", inst.loc(entry.caller.unique))]
+                return [("if_output", instance.loc(entry.caller.unique))]
         return []
 
     def observer_source(self, key: ValueKey, seen: set[ValueKey] | None = None) -> ValueKey | None:
@@ -386,13 +390,13 @@ class Verdicts:
             callees = []
             for caller in frontier:
                 for edge in self.index.edges_from.get(caller, ()):
-                    inst = self.index.instances.get(edge.callee)
-                    if inst is None or inst.key in seen:
+                    instance = self.index.instances.get(edge.callee)
+                    if instance is None or instance.key in seen:
                         continue
-                    if inst.graph == key.graph:
-                        return inst.loc(key.unique)
-                    seen.add(inst.key)
-                    callees.append(inst.key)
+                    if instance.graph == key.graph:
+                        return instance.loc(key.unique)
+                    seen.add(instance.key)
+                    callees.append(instance.key)
             frontier = callees
         others = self.index.instances_of_graph(key.graph)
         return others[0].loc(key.unique) if others else None

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ..errors import ObsvizError
+from ..refs import method_label
 
 
 def as_args(batch: object) -> tuple:
@@ -70,7 +71,7 @@ class BatchRunner:
             reason = next((line for line in first if line.strip()), repr(err))
             seen = f"; earlier batches were {self.good}" if self.good else ""
             raise ObsvizError(
-                f"{self.what}, batch {index}: <top>.{self.method} failed on "
+                f"{self.what}, batch {index}: {method_label('', self.method)} failed on "
                 f"{describe(args)}: {reason.strip()}. The model expects {self.expected}"
                 f"{seen}."
             ) from err

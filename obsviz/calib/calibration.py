@@ -13,6 +13,7 @@ import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from ..errors import ObsvizError
+from ..refs import join_path, value_label
 from .batches import BatchRunner, as_args, progress
 from .observers import ObserverState
 from .record import Recorders
@@ -87,7 +88,9 @@ class Calibration:
             run.quant_type
             if run is not None
             else (
-                "dynamic" if any(st.config.is_dynamic for st in self.states.values()) else "static"
+                "dynamic"
+                if any(state.config.is_dynamic for state in self.states.values())
+                else "static"
             )
         )
 
@@ -115,7 +118,7 @@ class Calibration:
     def label(self, site: Site) -> str:
         """``module:method:%value`` with the value named as in ``ranges``."""
         row = self.ranges.iloc[self.sites.index(site)]
-        return f"{site.module_path or '<top>'}:{site.method}:%{row['value']}"
+        return value_label(site.module_path, site.method, row["value"])
 
     def site(self, value: object, module: str = "", method: str | None = None) -> Site:
         """The observer site of a value, named as in ``ranges`` (the ``value`` column), as
@@ -201,7 +204,7 @@ class _ObserverSnapshot:
     """The observers' state before a batch, to put back when the batch fails."""
 
     def __init__(self, observers: list[torch._C.ScriptModule]) -> None:
-        self.saved = [entry for obs in observers for entry in _state(obs)]
+        self.saved = [entry for observer in observers for entry in _state(observer)]
 
     def restore(self) -> None:
         for owner, name, value in self.saved:
@@ -237,13 +240,15 @@ def calibrate_module(
     recorders: dict[str, torch.jit.ScriptModule] = {}
     make = Recorders()
 
-    def recorder(path: str, attribute: str, _: torch._C.ScriptModule) -> torch.jit.ScriptModule:
+    def make_recorder(
+        path: str, attribute: str, _: torch._C.ScriptModule
+    ) -> torch.jit.ScriptModule:
         observer = getattr(instance_at(module, path), attribute)
         made = make(observer, channels=roles.get((path, attribute)) == "activation")
-        recorders[f"{path}.{attribute}" if path else attribute] = made
+        recorders[join_path(path, [attribute])] = made
         return made
 
-    replace_observer_calls(instrumented._c, method, RECORDER_PREFIX, recorder)
+    replace_observer_calls(instrumented._c, method, RECORDER_PREFIX, make_recorder)
     observers = [observer_of(module, s)._c for s in sites]
     records = {path: SiteRecord() for path in recorders}
     runner = BatchRunner(instrumented, method, what="calibration", describe_module=module)
@@ -251,28 +256,28 @@ def calibrate_module(
     for index, batch in enumerate(progress(batches, show_progress, "calibrating")):
         snapshot = _ObserverSnapshot(observers)
         channels = {
-            p: (r._c.getattr("channel_low"), r._c.getattr("channel_high"))
-            for p, r in recorders.items()
+            path: (recorder._c.getattr("channel_low"), recorder._c.getattr("channel_high"))
+            for path, recorder in recorders.items()
         }
         try:
             runner(index, as_args(batch))
         except ObsvizError:
             snapshot.restore()
-            for path, rec in recorders.items():
-                rec._c.setattr("channel_low", channels[path][0])
-                rec._c.setattr("channel_high", channels[path][1])
+            for path, recorder in recorders.items():
+                recorder._c.setattr("channel_low", channels[path][0])
+                recorder._c.setattr("channel_high", channels[path][1])
             raise
-        for path, rec in recorders.items():
-            _collect(rec._c, records[path])
+        for path, recorder in recorders.items():
+            _collect(recorder._c, records[path])
         count += 1
-    for path, rec in recorders.items():
+    for path, recorder in recorders.items():
         record = records[path]
-        dim = rec._c.getattr("channel_dim")
-        low = rec._c.getattr("channel_low")
+        dim = recorder._c.getattr("channel_dim")
+        low = recorder._c.getattr("channel_low")
         if dim >= 0 and low.numel():
             record.channel_dim = dim
             record.channel_low = low
-            record.channel_high = rec._c.getattr("channel_high")
+            record.channel_high = recorder._c.getattr("channel_high")
     return Calibration(module, method=method, run=run, records=records, batches=count)
 
 

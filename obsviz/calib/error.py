@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import ObsvizError
+from ..refs import method_label
 from .batches import BatchRunner, as_args, clone_args, progress, tensors_of
-from .simulate import FLOAT, QUANTIZED, REFERENCE, SIMULATE
+from .simulate import FLOAT, QUANTIZED, REFERENCE, SIMULATE, Simulation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,25 +165,36 @@ class Comparison:
         )
 
 
+def _outputs(
+    simulation: Simulation, runner: BatchRunner, index: int, batch: object, modes: Iterable[int]
+) -> list[object]:
+    """The outputs of batch ``index`` with the simulation in each of ``modes``, each run
+    on its own copy of the batch."""
+    args = as_args(batch)
+    outputs = []
+    for mode in modes:
+        simulation.set_mode(mode)
+        outputs.append(runner(index, clone_args(args)))
+    return outputs
+
+
 def measure_error(cal: Calibration, batches: Iterable, *, show_progress: bool) -> ErrorReport:
-    sim = cal.simulation
-    sim.reset()
+    simulation = cal.simulation
+    simulation.reset()
     runner = simulation_runner(cal, "error")
     output = Agreement()
     count = 0
     try:
         for index, batch in enumerate(progress(batches, show_progress, "quantization error")):
-            args = as_args(batch)
-            sim.set_mode(REFERENCE)
-            reference = runner(index, clone_args(args))
-            sim.set_mode(QUANTIZED)
-            quantized = runner(index, clone_args(args))
+            reference, quantized = _outputs(
+                simulation, runner, index, batch, (REFERENCE, QUANTIZED)
+            )
             output.add(reference, quantized)
             count += 1
-        stats = sim.stats()
+        stats = simulation.stats()
     finally:
-        sim.set_mode(FLOAT)
-        sim.reset()
+        simulation.set_mode(FLOAT)
+        simulation.reset()
     return ErrorReport(cal, stats, output, count)
 
 
@@ -196,7 +208,7 @@ def converted_module(cal: Calibration) -> torch.jit.ScriptModule:
     except (RuntimeError, torch.jit.Error) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
         raise ObsvizError(
-            f"<top>.{cal.method}: torch's {convert.__name__} failed on the "
+            f"{method_label('', cal.method)}: torch's {convert.__name__} failed on the "
             f"calibrated module: {first}"
         ) from err
 
@@ -205,7 +217,7 @@ def compare_with_converted(
     cal: Calibration, batches: Iterable, *, show_progress: bool
 ) -> Comparison:
     converted = converted_module(cal)
-    sim = cal.simulation
+    simulation = cal.simulation
     runner = simulation_runner(cal, "against_converted")
     converted_runner = BatchRunner(
         converted, cal.method, what="against_converted (converted)", describe_module=cal.module
@@ -213,16 +225,12 @@ def compare_with_converted(
     result = Comparison(Agreement(), Agreement(), Agreement(), 0)
     try:
         for index, batch in enumerate(progress(batches, show_progress, "against convert_jit")):
-            args = as_args(batch)
-            sim.set_mode(FLOAT)
-            reference = runner(index, clone_args(args))
-            sim.set_mode(SIMULATE)
-            simulated = runner(index, clone_args(args))
-            real = converted_runner(index, clone_args(args))
+            reference, simulated = _outputs(simulation, runner, index, batch, (FLOAT, SIMULATE))
+            real = converted_runner(index, clone_args(as_args(batch)))
             result.converted_vs_float.add(reference, real)
             result.simulated_vs_float.add(reference, simulated)
             result.converted_vs_simulated.add(simulated, real)
             result.batches += 1
     finally:
-        sim.set_mode(FLOAT)
+        simulation.set_mode(FLOAT)
     return result

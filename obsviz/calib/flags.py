@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..refs import display_path, value_label
 from .observers import DYNAMIC, FLOAT16, PER_CHANNEL, PER_TENSOR
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class Flag:
 
     @property
     def where(self) -> str:
-        return f"{self.module_path or '<top>'}:{self.method}:%{self.value} ({self.observer})"
+        return f"{value_label(self.module_path, self.method, self.value)} ({self.observer})"
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.kind} at {self.where}: {self.message}\n    fix: {self.fix}"
@@ -174,7 +175,7 @@ class _Checker:
                     "no_data",
                     "info",
                     f"this observer saw no data, and never will here: its value is computed "
-                    f"only when {self.site.branch[0] or '<top>'}.{branch[0]} is {branch[1]}, "
+                    f"only when {display_path(self.site.branch[0])}.{branch[0]} is {branch[1]}, "
                     f"and it is {branch[2]}; convert_jit's meaningless scale for it is "
                     "never used.",
                     "nothing to do; fold the branch with obsviz.fold_attribute_branches("

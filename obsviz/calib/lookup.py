@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ObsvizError
+from ..refs import display_path, method_label
 
 if TYPE_CHECKING:
     from .calibration import Calibration
@@ -34,7 +35,7 @@ def find_site(cal: Calibration, value: object, module: str = "", method: str | N
         if found:
             return found[0]
         known = ", ".join(f"%{s.value}" for s in candidates) or "none"
-        where = f"{module or '<top>'}.{method or cal.method}"
+        where = method_label(module, method or cal.method)
         raise ObsvizError(
             f"{where}: no observer watches a value named {value!r}; the "
             f"observed values there are: {known}"
@@ -45,7 +46,7 @@ def find_site(cal: Calibration, value: object, module: str = "", method: str | N
     found = [s for s in candidates if s.unique == unique]
     if found:
         return found[0]
-    raise ObsvizError(f"{module or '<top>'}: no observer watches {value!r}")
+    raise ObsvizError(f"{display_path(module)}: no observer watches {value!r}")
 
 
 def _through_run(

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..refs import value_label
+
 if TYPE_CHECKING:
     from ..explain import Explanation
     from ..refs import ValueRef
@@ -145,7 +147,7 @@ def observer_numbers(cal: Calibration, explanation: Explanation) -> ObserverNumb
     )
     batches = row["batches"]
     return ObserverNumbers(
-        label=f"{site.module_path or '<top>'}:{site.method}:%{row['value']}",
+        label=value_label(site.module_path, site.method, row["value"]),
         observer=site.observer_path,
         via=via,
         role=site.role,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..refs import display_path, value_label
 from .note import short_numbers
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def _overlay_figures(cal: Calibration) -> list[str]:
         parts.append(
             _collapsible(
                 f"calibration-figure-{len(parts)}",
-                f"<b>{esc(module or '<top>')}, coloured by "
+                f"<b>{esc(display_path(module))}, coloured by "
                 f"{'SQNR' if overlay == 'sqnr' else 'calibrated range'}</b> <code>{esc(call)}"
                 "</code>",
                 f"<div class='figure'>{figure.svg(scalable=True)}</div>",
@@ -119,7 +120,7 @@ def _plots(cal: Calibration) -> str:
     for row in rows.itertuples(index=False):
         path = f"{row.module_path}.{row.observer}" if row.module_path else row.observer
         plot = cal.plot(path)
-        where = f"{row.module_path or '<top>'}:{row.method}:%{row.value}"
+        where = value_label(row.module_path, row.method, row.value)
         parts.append(
             f"<p><code>{esc(where)}</code> <code>cal.plot({esc(repr(path))})"
             f"</code></p><div class='figure'>{_inline(plot.svg())}</div>"

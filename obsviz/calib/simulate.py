@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.jit._recursive import wrap_cpp_module
 
+from ..refs import join_path
 from .observers import ObserverState
 from .sites import quantize_linear_inputs, replace_observer_calls
 
@@ -183,10 +184,10 @@ _KINDS = {
 }
 
 
-def quant_sim(state: ObserverState, role: str) -> torch.jit.ScriptModule:
+def quant_simulator(state: ObserverState, role: str) -> torch.jit.ScriptModule:
     """A scripted QuantSim with the frozen qparams of one calibrated observer."""
-    sim = copy.deepcopy(scripted_template())
-    c = sim._c
+    simulator = copy.deepcopy(scripted_template())
+    c = simulator._c
     config = state.config
     kind = config.kind(role)
     qparams = state.qparams
@@ -209,25 +210,25 @@ def quant_sim(state: ObserverState, role: str) -> torch.jit.ScriptModule:
     if kind == "dynamic":  # measured here, quantized at each linear using it
         c.setattr("reduce_range", DYNAMIC_REDUCE_RANGE)
         c.setattr("transparent", True)
-    return sim
+    return simulator
 
 
-def freeze_weight(sim: torch.jit.ScriptModule, weight: torch.Tensor) -> None:
+def freeze_weight(simulator: torch.jit.ScriptModule, weight: torch.Tensor) -> None:
     """Quantize a weight once: it is the same at every call, and per-channel
     fake-quantization costs as much as the conv using it."""
     with torch.no_grad():
-        frozen = sim.quantized(weight.detach()).contiguous()
-        sim._c.setattr("frozen", frozen)
-        sim._c.setattr("frozen_signal", float(weight.double().square().sum()))
-        sim._c.setattr("frozen_error", float((frozen - weight).double().square().sum()))
+        frozen = simulator.quantized(weight.detach()).contiguous()
+        simulator._c.setattr("frozen", frozen)
+        simulator._c.setattr("frozen_signal", float(weight.double().square().sum()))
+        simulator._c.setattr("frozen_error", float((frozen - weight).double().square().sum()))
 
 
-def dynamic_input_sim(activation: ObserverState) -> torch.jit.ScriptModule:
+def dynamic_input_simulator(activation: ObserverState) -> torch.jit.ScriptModule:
     """Quantizes a dynamic linear's input, per batch, without statistics."""
-    sim = quant_sim(activation, "activation")
-    sim._c.setattr("transparent", False)
-    sim._c.setattr("measure", False)
-    return sim
+    simulator = quant_simulator(activation, "activation")
+    simulator._c.setattr("transparent", False)
+    simulator._c.setattr("measure", False)
+    return simulator
 
 
 class Simulation:
@@ -245,35 +246,35 @@ class Simulation:
         self.module = wrap_cpp_module(
             torch._C._hack_do_not_use_clone_module_with_class(module._c, [], [])
         )
-        self.sims: dict[str, torch._C.ScriptModule] = {}
+        self.simulators: dict[str, torch._C.ScriptModule] = {}
 
         def make(
             path: str, attribute: str, observer: torch._C.ScriptModule
         ) -> torch.jit.ScriptModule:
-            key = f"{path}.{attribute}" if path else attribute
+            key = join_path(path, [attribute])
             state = states.get(key) or ObserverState(wrap_cpp_module(observer))
-            sim = quant_sim(state, roles.get(key, "activation"))
+            simulator = quant_simulator(state, roles.get(key, "activation"))
             if key in weights:
-                freeze_weight(sim, weights[key])
-            self.sims[key] = sim._c
-            return sim
+                freeze_weight(simulator, weights[key])
+            self.simulators[key] = simulator._c
+            return simulator
 
         self.linear_inputs: dict[str, torch._C.ScriptModule] = {}
 
         def linear_input(
             path: str, attribute: str, observer: torch._C.ScriptModule
         ) -> torch.jit.ScriptModule | None:
-            key = f"{path}.{attribute}" if path else attribute
+            key = join_path(path, [attribute])
             if roles.get(key) != "weight" or not dynamic_activations:
                 return None
-            sim = dynamic_input_sim(dynamic_activations[0])
-            self.linear_inputs[key] = sim._c
-            return sim
+            simulator = dynamic_input_simulator(dynamic_activations[0])
+            self.linear_inputs[key] = simulator._c
+            return simulator
 
         dynamic_activations = [
-            st
-            for k, st in states.items()
-            if roles.get(k) == "activation" and st.config.kind("activation") == "dynamic"
+            state
+            for key, state in states.items()
+            if roles.get(key) == "activation" and state.config.kind("activation") == "dynamic"
         ]
         if dynamic_activations:
             quantize_linear_inputs(self.module._c, method, DYNAMIC_INPUT_PREFIX, linear_input)
@@ -281,25 +282,26 @@ class Simulation:
         self.forward = getattr(self.module, method)
 
     def set_mode(self, mode: int) -> None:
-        for sim in (*self.sims.values(), *self.linear_inputs.values()):
-            sim.setattr("mode", mode)
+        for simulator in (*self.simulators.values(), *self.linear_inputs.values()):
+            simulator.setattr("mode", mode)
 
     def quantize_only(self, paths: set[str] | None) -> None:
         """Quantize at these observers (every one when None); leave the others float.
         A dynamic linear's input is quantized when its weight is."""
-        for table in (self.sims, self.linear_inputs):
-            for key, sim in table.items():
-                sim.setattr("quantize", paths is None or key in paths)
+        for table in (self.simulators, self.linear_inputs):
+            for key, simulator in table.items():
+                simulator.setattr("quantize", paths is None or key in paths)
 
     def reset(self) -> None:
         """Zero the statistics and drop references left by a pass that failed."""
-        for sim in self.sims.values():
+        for simulator in self.simulators.values():
             for name in STATISTICS:
-                sim.setattr(name, type(sim.getattr(name))(0))
-            sim.setattr("references", [])
-            sim.setattr("cursor", 0)
+                simulator.setattr(name, type(simulator.getattr(name))(0))
+            simulator.setattr("references", [])
+            simulator.setattr("cursor", 0)
 
     def stats(self) -> dict[str, dict[str, float]]:
         return {
-            key: {name: sim.getattr(name) for name in STATISTICS} for key, sim in self.sims.items()
+            key: {name: simulator.getattr(name) for name in STATISTICS}
+            for key, simulator in self.simulators.items()
         }

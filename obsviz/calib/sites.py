@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ObsvizError
-from ..graphs import access_path, walk_nodes
-
-OBSERVER_PREFIX = "_observer_"
+from ..graphs import is_observer_name, method_calls, observer_calls, producer_positions
+from ..refs import TOP, join_path, value_label
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class Site:
     unique: int  # the observed value's id in that graph
     value: str  # the observed value's debug name in that graph
     producer: str  # the kind of the node producing the value
-    position: str  # the producer's place among the graph's own nodes (see observer_placement)
+    position: str  # its producer's place in the graph (graphs.producer_positions)
     role: str  # "weight" (a parameter read from the module) or "activation"
     parameter: str | None = None  # for a weight: the attribute it is read from
     # when the value is computed only inside an `if self.<attribute>:` branch, here or in
@@ -41,47 +40,16 @@ class Site:
     @property
     def observer_path(self) -> str:
         """The observer's path as ``named_modules`` gives it, e.g. ``layer1.0._observer_2``."""
-        return f"{self.module_path}.{self.attribute}" if self.module_path else self.attribute
+        return join_path(self.module_path, [self.attribute])
 
     @property
     def label(self) -> str:
-        return f"{self.module_path or '<top>'}:{self.method}:%{self.value}"
+        return value_label(self.module_path, self.method, self.value)
 
     @property
     def placement_key(self) -> tuple[str, str, str]:
         """What stays the same for this site in another observed copy of the same model."""
         return (self.module_path, self.method, self.position)
-
-
-def is_observer_call(node: torch._C.Node) -> bool:
-    if node.kind() != "prim::CallMethod" or node.s("name") != "forward":
-        return False
-    owner = node.inputsAt(0).node()
-    return (
-        owner.kind() == "prim::GetAttr"
-        and owner.s("name").startswith(OBSERVER_PREFIX)
-        and owner.inputsAt(0).node().kind() == "prim::Param"
-    )
-
-
-def _is_observer_node(node: torch._C.Node) -> bool:
-    if node.kind() == "prim::CallMethod":
-        node = node.inputsAt(0).node()
-    return node.kind() == "prim::GetAttr" and node.s("name").startswith(OBSERVER_PREFIX)
-
-
-def _positions(block: torch._C.Block, prefix: str, out: dict[int, str]) -> None:
-    for i, v in enumerate(block.inputs()):
-        out[v.unique()] = f"{prefix}input{i}"
-    index = 0
-    for node in block.nodes():
-        if _is_observer_node(node):
-            continue
-        for v in node.outputs():
-            out[v.unique()] = f"{prefix}{index}:{v.offset()}"
-        for b, sub in enumerate(node.blocks()):
-            _positions(sub, f"{prefix}{index}.{b}.", out)
-        index += 1
 
 
 def _parameter(value: torch._C.Value) -> str | None:
@@ -96,54 +64,6 @@ def _parameter(value: torch._C.Value) -> str | None:
     return None
 
 
-def _submodule(module: torch._C.ScriptModule, names: list[str]) -> object:
-    target: object = module
-    for name in names:
-        target = target.getattr(name)
-    return target
-
-
-def method_calls(root: torch._C.ScriptModule, method: str) -> Iterator[tuple]:
-    """Every ``self....forward()``-style call reached from ``method``, each (instance,
-    method) walked once, callers before callees: (instance path, method, instance, graph,
-    call node, callee) where callee is None for an observer call, else (path, method)."""
-    seen: set[tuple[str, str]] = set()
-
-    def visit(module: torch._C.ScriptModule, path: str, name: str) -> Iterator:
-        if (path, name) in seen:
-            return
-        seen.add((path, name))
-        graph = module._get_method(name).graph
-        self_unique = next(graph.inputs()).unique()
-        for node in walk_nodes(graph.block()):
-            if node.kind() != "prim::CallMethod":
-                continue
-            names, instance = access_path(node.inputsAt(0))
-            if instance.unique() != self_unique:
-                continue
-            if is_observer_call(node):
-                yield path, name, module, graph, node, None
-                continue
-            target = _submodule(module, names)
-            if isinstance(target, torch._C.ScriptModule):
-                sub = ".".join(names)
-                callee = (f"{path}.{sub}" if path and sub else path or sub, node.s("name"))
-                yield path, name, module, graph, node, callee
-                yield from visit(target, *callee)
-
-    yield from visit(root, "", method)
-
-
-def walk_calls(
-    root: torch._C.ScriptModule, method: str
-) -> Iterator[tuple[str, str, torch._C.ScriptModule, torch._C.Graph, torch._C.Node]]:
-    """(instance path, method, instance, graph, node) for every observer call reached
-    from ``method``."""
-    for path, name, module, graph, node, callee in method_calls(root, method):
-        if callee is None:
-            yield path, name, module, graph, node
-
-
 def find_sites(
     module: torch.jit.ScriptModule | torch._C.ScriptModule, method: str = "forward"
 ) -> list[Site]:
@@ -151,24 +71,23 @@ def find_sites(
     root = module._c if isinstance(module, torch.jit.ScriptModule) else module
     if not root._has_method(method):
         raise ObsvizError(
-            f"<top>: the module has no method {method!r} "
+            f"{TOP}: the module has no method {method!r} "
             f"(its methods: {', '.join(root._method_names()) or 'none'})"
         )
     sites: list[Site] = []
     positions: dict[str, dict[int, str]] = {}
     contexts = branch_contexts(root, method)
-    for path, name, _, graph, node in walk_calls(root, method):
-        key = graph_name(graph, name)
+    for call in observer_calls(root, method):
+        key = graph_name(call.graph, call.method)
         if key not in positions:
-            positions[key] = {}
-            _positions(graph.block(), "", positions[key])
-        observed = node.inputsAt(1)
+            positions[key] = producer_positions(call.graph.block())[0]
+        observed = call.node.inputsAt(1)
         parameter = _parameter(observed)
         sites.append(
             Site(
-                module_path=path,
-                method=name,
-                attribute=node.inputsAt(0).node().s("name"),
+                module_path=call.path,
+                method=call.method,
+                attribute=call.node.inputsAt(0).node().s("name"),
                 graph=key,
                 unique=observed.unique(),
                 value=observed.debugName(),
@@ -176,7 +95,8 @@ def find_sites(
                 position=positions[key].get(observed.unique(), "?"),
                 role="activation" if parameter is None else "weight",
                 parameter=parameter,
-                branch=_attribute_branch(node, path) or contexts.get((path, name)),
+                branch=_attribute_branch(call.node, call.path)
+                or contexts.get((call.path, call.method)),
             )
         )
     return sites
@@ -210,9 +130,9 @@ def branch_contexts(
     of one attribute: that branch. Instances called unconditionally, or under different
     branches, are left out."""
     edges = [
-        ((path, name), callee, _attribute_branch(node, path))
-        for path, name, _, _, node, callee in method_calls(root, method)
-        if callee is not None
+        ((call.path, call.method), call.callee, _attribute_branch(call.node, call.path))
+        for call in method_calls(root, method)
+        if call.callee is not None
     ]
     contexts: dict[tuple[str, str], tuple] = {("", method): _UNCONDITIONAL}
     for _ in range(len(edges) + 1):  # a DAG: settled after at most as many rounds
@@ -268,8 +188,9 @@ def replace_observer_calls(
     sharing a graph must get replacements of one type per attribute.
     """
     calls: dict[tuple[str, int], tuple[torch._C.Graph, torch._C.Node]] = {}
-    for _, name, _, graph, node in walk_calls(root, method):
-        calls.setdefault((graph_name(graph, name), node.output().unique()), (graph, node))
+    for call in observer_calls(root, method):
+        key = (graph_name(call.graph, call.method), call.node.output().unique())
+        calls.setdefault(key, (call.graph, call.node))
     types = _register(root, prefix, replacement)
     for graph, node in calls.values():
         _redirect(graph, node, prefix, types)
@@ -284,8 +205,8 @@ def _instances(
     def visit(module: torch._C.ScriptModule, path: str) -> Iterator:
         yield path, module
         for name, child in torch._C._jit_debug_module_iterators(module)["named_children"]:
-            if not name.startswith((OBSERVER_PREFIX, prefix)):
-                yield from visit(child, f"{path}.{name}" if path else name)
+            if not (is_observer_name(name) or name.startswith(prefix)):
+                yield from visit(child, join_path(path, [name]))
 
     yield from visit(root, "")
 
@@ -294,7 +215,7 @@ def _observer_attributes(module: torch._C.ScriptModule) -> list[str]:
     return [
         name
         for name, _ in torch._C._jit_debug_module_iterators(module)["named_children"]
-        if name.startswith(OBSERVER_PREFIX)
+        if is_observer_name(name)
     ]
 
 
@@ -372,11 +293,12 @@ def quantize_linear_inputs(
     ``replacement`` returns None for observers that are not such weights.
     """
     linears: dict[tuple[str, int], tuple[torch._C.Graph, torch._C.Node, str]] = {}
-    for _, name, _, graph, node in walk_calls(root, method):
-        for use in node.output().uses():
+    for call in observer_calls(root, method):
+        for use in call.node.output().uses():
             if use.user.kind() == "aten::linear" and use.offset == 1:
-                key = (graph_name(graph, name), use.user.output().unique())
-                linears.setdefault(key, (graph, use.user, node.inputsAt(0).node().s("name")))
+                key = (graph_name(call.graph, call.method), use.user.output().unique())
+                attribute = call.node.inputsAt(0).node().s("name")
+                linears.setdefault(key, (call.graph, use.user, attribute))
     types = _register(root, prefix, replacement)
     for graph, linear, attribute in linears.values():
         owner = next(graph.inputs())

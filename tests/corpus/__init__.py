@@ -9,9 +9,10 @@ behaviour (``real_raises``, ``convertible``) was verified against the real C++ p
 Models are module-level classes because TorchScript needs their source.  Each module of
 this package holds one rule family of the pass: its models, then its cases (``CASES``);
 :data:`CASES` joins them in a fixed order, which test ids follow.  Cases are tagged with
-rule families from :data:`TAGS`.  The oracle (the real pass, the messages it raises and
-what reads its result) is in :mod:`tests.corpus.oracle`; what the case tables are written
-in (inputs, qconfig dicts, builders) is in :mod:`tests.corpus.builders`.
+rule families from :data:`TAGS`.  The case record is in :mod:`tests.corpus.case_record`;
+torch's own pass (running it, the messages it raises, what reads its result) in
+:mod:`tests.corpus.torch_pass`; what the case tables are written in (inputs, qconfig
+dicts, builders) in :mod:`tests.corpus.builders`.
 """
 
 from __future__ import annotations
@@ -51,24 +52,20 @@ from .builders import (
     VEC,
     WEIGHT_ONLY,
 )
+from .case_record import QUANT_TYPES, TAGS, Case, run_method, script
 from .conv_linear import LinearOnly
 from .loops import FloatFunctionalAddAndMul
-from .oracle import (
+from .torch_pass import (
     IF_INCONSISTENT_MSG,
     LOOP_SHARED_TYPE_MSG,
     MODULE_ACCESS_MSG,
     OBJECT_ARGUMENT_MSG,
     ONE_OBSERVER_MSG,
-    QUANT_TYPES,
     SPLIT_BELOW_MSG,
-    TAGS,
-    Case,
     count_observer_calls,
     paths_walked,
     real_insert_observers,
     real_pass,
-    run_method,
-    script,
 )
 
 CASES: tuple[Case, ...] = (

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .builders import DYNAMIC, IMG, STATIC, VEC, _build, _tags
-from .oracle import Case
+from .case_record import Case
 
 # ---------------------------------------------------------------------------
 # Multiple outputs, graph input used twice, other exported methods

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .builders import DYNAMIC, IMG, IMG_PAIR, STATIC, VEC, _build, _tags
-from .oracle import IF_INCONSISTENT_MSG, Case
+from .case_record import Case
+from .torch_pass import IF_INCONSISTENT_MSG
 
 # ---------------------------------------------------------------------------
 # Control flow: if / nested if / raising branch / inconsistent branches / loops

@@ -19,7 +19,7 @@ from torch.ao.quantization import (
     per_channel_dynamic_qconfig,
 )
 
-from .oracle import TAGS
+from .case_record import TAGS
 
 
 def _randn(*shapes: tuple[int, ...]) -> Callable[[], tuple[torch.Tensor, ...]]:

@@ -24,7 +24,7 @@ from .builders import (
     _randn,
     _tags,
 )
-from .oracle import Case
+from .case_record import Case
 
 # ---------------------------------------------------------------------------
 # Basic conv / linear: weights observed, activations observed around the op

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .builders import DYNAMIC, IMG, STATIC, VEC, _build, _randn, _tags
-from .oracle import Case
+from .case_record import Case
 
 # ---------------------------------------------------------------------------
 # Delayed observation: conv/linear + relu fusion patterns

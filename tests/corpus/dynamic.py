@@ -20,10 +20,11 @@ from .builders import (
     _randn,
     _tags,
 )
+from .case_record import Case
 from .delay import ConvReluModule
 from .loops import SplitBelowChildInLoop
-from .oracle import SPLIT_BELOW_MSG, Case
 from .pass_through import ConvPoolFlattenLinear
+from .torch_pass import SPLIT_BELOW_MSG
 
 # ---------------------------------------------------------------------------
 # Dynamic-quantization-flavoured models

@@ -8,7 +8,7 @@ from torch import nn
 from torch.ao.quantization import default_qconfig, float_qparams_weight_only_qconfig
 
 from .builders import STATIC, WEIGHT_ONLY, _build, _qd, _tags
-from .oracle import Case
+from .case_record import Case
 
 # ---------------------------------------------------------------------------
 # EmbeddingBag (weight-only static quantization)

@@ -8,7 +8,8 @@ from torch import nn
 from torch.ao.quantization import default_qconfig, get_default_qconfig
 
 from .builders import IMG, STATIC, _build, _qd, _tags
-from .oracle import MODULE_ACCESS_MSG, OBJECT_ARGUMENT_MSG, ONE_OBSERVER_MSG, Case
+from .case_record import Case
+from .torch_pass import MODULE_ACCESS_MSG, OBJECT_ARGUMENT_MSG, ONE_OBSERVER_MSG
 
 # ---------------------------------------------------------------------------
 # Qconfig keys and TorchScript objects the pass refuses (quoted by the diagnosis)

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from .builders import DYNAMIC, IMG, SEQ, STATIC, VEC, _build, _tags
-from .oracle import IF_INCONSISTENT_MSG, Case
+from .case_record import Case
+from .torch_pass import IF_INCONSISTENT_MSG
 
 
 class ForwardHeadDefault(nn.Module):

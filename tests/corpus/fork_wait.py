@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from .builders import DYNAMIC, IMG, STATIC, VEC, _build, _randn, _tags
+from .case_record import Case
 from .delay import ConvBlock
 from .dynamic import MlpBlock
-from .oracle import Case
 
 # ---------------------------------------------------------------------------
 # fork / wait

@@ -9,7 +9,8 @@ from torch import nn
 
 from . import twins
 from .builders import DYNAMIC, IMG, STATIC, VEC, _build, _tags
-from .oracle import IF_INCONSISTENT_MSG, Case
+from .case_record import Case
+from .torch_pass import IF_INCONSISTENT_MSG
 
 # ---------------------------------------------------------------------------
 # User-defined free functions (prim::CallFunction)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .builders import DYNAMIC, IMG, SEQ, STATIC, VEC, _build, _tags
-from .oracle import Case
+from .case_record import Case
 
 # ---------------------------------------------------------------------------
 # hardswish

@@ -8,7 +8,8 @@ from torch import nn
 from torch.ao.nn.quantized import FloatFunctional
 
 from .builders import DYNAMIC, IMG, SEQ, STATIC, VEC, _build, _tags
-from .oracle import LOOP_SHARED_TYPE_MSG, Case
+from .case_record import Case
+from .torch_pass import LOOP_SHARED_TYPE_MSG
 
 # ---------------------------------------------------------------------------
 # Loops and the shared types walked through them

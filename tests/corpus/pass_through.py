@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .builders import IMG, STATIC, VEC, _build, _randn, _tags
-from .oracle import Case
+from .case_record import Case
 
 # ---------------------------------------------------------------------------
 # Pass-through ops (shape only): observed property flows through, no new observer

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .builders import IMG, IMG2, IMG_PAIR, STATIC, VEC, _build, _randn, _tags
-from .oracle import Case
+from .case_record import Case
 
 # ---------------------------------------------------------------------------
 # cat propagation

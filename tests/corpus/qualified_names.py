@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .builders import IMG, STATIC, VEC, _build, _randn, _tags
-from .oracle import Case
+from .case_record import Case
 
 
 def qualified_as(qualified_name: str) -> Callable[[type], type]:

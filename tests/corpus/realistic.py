@@ -10,7 +10,7 @@ from torch import nn
 from torch.ao.quantization import default_qconfig
 
 from .builders import DYNAMIC, FBGEMM, STATIC, _qd, _tags
-from .oracle import Case
+from .case_record import Case
 
 # ---------------------------------------------------------------------------
 # Cases

@@ -8,10 +8,11 @@ from torch import nn
 from torch.ao.quantization import default_dynamic_qconfig, default_qconfig, get_default_qconfig
 
 from .builders import DYNAMIC, IMG, STATIC, VEC, _build, _qd, _tags
+from .case_record import Case
 from .conv_linear import ConvThenLinear, TwoLinears
 from .delay import ConvBlock, ConvReluModule
-from .oracle import SPLIT_BELOW_MSG, Case
 from .pass_through import ConvPoolFlattenLinear
+from .torch_pass import SPLIT_BELOW_MSG
 
 # ---------------------------------------------------------------------------
 # Submodule calls, nesting, shared ClassTypes

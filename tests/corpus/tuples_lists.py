@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .builders import IMG, STATIC, _build, _tags
-from .oracle import Case
+from .case_record import Case
 
 # ---------------------------------------------------------------------------
 # Tuples / lists (TupleConstruct, ListConstruct, ListUnpack, append + cat)

@@ -1,94 +1,19 @@
-"""The oracle and the case record of the corpus.
+"""Torch's own pass, which the corpus is checked against.
 
-A :class:`Case` is a small eager model plus the qconfig dict, inputs and quantization type a
-user would hand to ``prepare_jit`` / ``prepare_dynamic_jit``, tagged with rule families from
-:data:`TAGS`. :func:`real_pass` runs torch's own ``InsertObservers``; the ``*_MSG`` strings are
-what it raises; :func:`paths_walked` and :func:`count_observer_calls` read its result.
+:func:`real_pass` runs torch's ``InsertObservers``; the ``*_MSG`` strings are what it
+raises; :func:`paths_walked` and :func:`count_observer_calls` read its result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import nn
-from torch.ao.quantization import QConfig
 from torch.ao.quantization.quantize_jit import script_qconfig_dict
 from torch.jit._recursive import wrap_cpp_module
 
-QUANT_TYPES: dict[str, int] = {"dynamic": 0, "static": 1}
-
-TAGS: frozenset[str] = frozenset(
-    {
-        "conv",
-        "linear",
-        "functional_linear",
-        "matmul_linear",
-        "bn",
-        "delay_conv_relu",
-        "delay_linear_relu",
-        "delay_add_relu",
-        "delay_mul_relu",
-        "delay_bn_relu",
-        "delay_blocked_by_other_use",
-        "pass_through",
-        "general_value",
-        "fixed_qparams",
-        "propagate_cat",
-        "propagate_add_mul",
-        "hardswish",
-        "norms",
-        "embedding_bag",
-        "bias",
-        "weights_reused",
-        "submodule_calls",
-        "nested_submodules",
-        "shared_type_same_qconfig",
-        "shared_type_diff_qconfig",
-        "shared_type_split_below",
-        "nested_qconfig_keys",
-        "qconfig_none",
-        "if",
-        "nested_if",
-        "if_raises",
-        "if_inconsistent",
-        "function_call",
-        "function_needs_observer",
-        "tuple_list",
-        "fork_wait",
-        "loop",
-        "dynamic",
-        "dynamic_fp16",
-        "per_channel",
-        "multiple_outputs",
-        "graph_input_used_twice",
-        "method_other_than_forward",
-        "conv1d_conv3d",
-        "conv_transpose",
-        "realistic",
-        "qconfig_keys_conflict",
-        "torchscript_object",
-        "type_names",
-        "function_names",
-        "fold_constants",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    build: Callable[[], nn.Module]
-    qconfig_dict: Callable[[], dict[str, QConfig | None]]
-    example_inputs: Callable[[], tuple[Any, ...]]
-    quant_type: str = "static"
-    method_name: str = "forward"
-    real_raises: str | None = None
-    tags: frozenset[str] = frozenset()
-    convertible: bool = False
-
+from .case_record import QUANT_TYPES, Case, script
 
 IF_INCONSISTENT_MSG = "branches for `if` should return values that are observed consistently"
 LOOP_SHARED_TYPE_MSG = "Missing cases in 'toPyObject'"
@@ -98,19 +23,13 @@ OBJECT_ARGUMENT_MSG = "We don't support quantizing methods that has Object as ar
 MODULE_ACCESS_MSG = "Can't handle the access pattern of GetAttr"
 
 
-def script(c: Case) -> torch.jit.ScriptModule:
-    """Build the eager model deterministically and script it."""
-    torch.manual_seed(0)
-    return torch.jit.script(c.build())
-
-
 def real_pass(
     model: torch.jit.ScriptModule,
     qconfig_dict: dict[str, Any],
     quant_type: str = "static",
     method_name: str = "forward",
 ) -> torch._C.ScriptModule:
-    """The oracle: torch's InsertObservers (``_jit_pass_insert_observers``) on ``model`` as
+    """Torch's InsertObservers (``_jit_pass_insert_observers``) on ``model`` as
     given, with no conv-bn folding. The result is left unwrapped, since wrapping the
     corrupt module the pass returns in some cases raises; ``wrap_cpp_module`` it to run it.
     """
@@ -125,12 +44,6 @@ def real_insert_observers(
     """Run the real C++ InsertObservers pass (no conv-bn folding) and wrap the result."""
     scripted = module if module is not None else script(c)
     return wrap_cpp_module(real_pass(scripted, c.qconfig_dict(), c.quant_type, c.method_name))
-
-
-def run_method(module: torch.jit.ScriptModule, c: Case) -> Any:
-    """Call ``c.method_name`` on ``module`` with the case's example inputs."""
-    with torch.no_grad():
-        return getattr(module, c.method_name)(*c.example_inputs())
 
 
 def _iter_blocks(block: torch._C.Block) -> Iterator[torch._C.Node]:
