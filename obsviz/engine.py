@@ -14,13 +14,16 @@ told to the recorder (:mod:`obsviz.recorder`), which makes it an event.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 from . import failures, rules
+from .clone import SplitGroup, check_remap_types, clone_module
 from .errors import FunctionWarning, LoopWarning, ObsvizError, warn
+from .functions import FunctionResolver
 from .graphs import (
     BLOCK_KINDS,
     access_path,
@@ -30,9 +33,10 @@ from .graphs import (
 )
 from .patterns import match_delay_pattern
 from .preprocess import preprocess_graph
-from .qconfig import ModuleQConfig, ScriptedQConfig
+from .qconfig import ModuleQConfig, ScriptedQConfig, fill_qconfig_map, named_modules
 from .recorder import Recorder
 from .refs import display_path as _display
+from .slots import empty_module_slots
 
 Value = torch._C.Value
 Node = torch._C.Node
@@ -479,6 +483,13 @@ class InsertObserversHelper:
             is_entry_point,
         )
 
+    def set_insert_reset_observer_method(
+        self, insert_reset_observer_method: bool, method_name: str
+    ) -> None:
+        """``setInsertResetObserverMethod``."""
+        self.insert_reset_observer_method = insert_reset_observer_method
+        self.reset_observer_method_name = f"reset_observers_{method_name}"
+
     def insert_observers_for(
         self,
         block: Block,
@@ -843,3 +854,173 @@ class InsertObserversHelper:
             self.recorder.reset_method_added(
                 ctx.path, self.reset_observer_method_name, tuple(names)
             )
+
+
+class InsertObserversPass:
+    """One run of ``InsertObservers`` or ``InsertObserversForOnDevicePTQ`` (the methods
+    named for them), phase by phase.
+
+    What the phases built stays readable when a later one fails: ``module`` (the clone,
+    observed as far as the pass got), ``module_qconfig_map``, ``splits`` and ``helper``.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.method_name = ""
+        self.module: torch._C.ScriptModule | None = None
+        self.module_qconfig_map: dict[str, ModuleQConfig] = {}
+        self.splits: tuple[SplitGroup, ...] = ()
+        self.instances: list[tuple[str, torch._C.ScriptModule]] = []
+        self.helper: InsertObserversHelper | None = None
+
+    def insert_observers(
+        self,
+        input_module: torch._C.ScriptModule,
+        method_name: str,
+        qconfig_dict: dict[str, ScriptedQConfig | None],
+        inplace: bool,
+        quant_type: str,
+    ) -> torch._C.ScriptModule:
+        """``InsertObservers``: a clone of ``input_module`` (sharing its tensors when
+        ``inplace``) whose ``method_name`` calls an observer on each value to observe."""
+        self.method_name = method_name
+        map_before_clone = self.fill_qconfig_map(input_module, qconfig_dict)
+        module = self.clone(input_module, map_before_clone, inplace)
+        with self.phase("swap_functional_linear"):
+            torch._C._jit_pass_swap_functional_linear(module)
+        return self.observe(input_module, module, method_name, qconfig_dict, quant_type)
+
+    def insert_observers_for_on_device_ptq(
+        self,
+        input_module: torch._C.ScriptModule,
+        method_name: str,
+        qconfig_dict: dict[str, ScriptedQConfig | None],
+        inplace: bool,
+        quant_type: str,
+    ) -> torch._C.ScriptModule:
+        """``InsertObserversForOnDevicePTQ``: the observers go into ``observe_<method>``,
+        a copy of the method, and ``reset_observers_<method>`` resets them."""
+        self.method_name = method_name
+        map_before_clone = self.fill_qconfig_map(input_module, qconfig_dict)
+        cloned_module = self.clone(input_module, map_before_clone, inplace)
+        observer_method_name = f"observe_{method_name}"
+        with self.phase("swap_functional_linear"):
+            torch._C._jit_pass_swap_functional_linear(cloned_module._get_method(method_name).graph)
+            cloned_module = self.module = clone_method(cloned_module, method_name)
+        return self.observe(
+            input_module,
+            cloned_module,
+            observer_method_name,
+            qconfig_dict,
+            quant_type,
+            reset_observers_of=method_name,
+        )
+
+    def fill_qconfig_map(
+        self, input_module: torch._C.ScriptModule, qconfig_dict: dict[str, ScriptedQConfig | None]
+    ) -> dict[str, ModuleQConfig]:
+        with self.phase("fill_qconfig_map"):
+            map_before_clone = self.module_qconfig_map = fill_qconfig_map(
+                input_module, qconfig_dict
+            )
+            self.recorder.qconfigs_assigned(map_before_clone)
+        return map_before_clone
+
+    def clone(
+        self,
+        input_module: torch._C.ScriptModule,
+        map_before_clone: dict[str, ModuleQConfig],
+        inplace: bool,
+    ) -> torch._C.ScriptModule:
+        """``ModuleCloneHelper::clone``: instances of one type with different qconfigs
+        get types of their own."""
+        with self.phase("clone"):
+            check_remap_types(input_module)
+            module, splits = clone_module(input_module, map_before_clone, inplace=inplace)
+            self.module, self.splits = module, tuple(splits)
+            self.recorder.types_split(splits)
+            self.recorder.values_named(input_module, module)
+        return module
+
+    def observe(
+        self,
+        input_module: torch._C.ScriptModule,
+        module: torch._C.ScriptModule,
+        method_name: str,
+        qconfig_dict: dict[str, ScriptedQConfig | None],
+        quant_type: str,
+        reset_observers_of: str | None = None,
+    ) -> torch._C.ScriptModule:
+        """What both entry points do after cloning: fill the qconfig map again (the clone
+        has types of its own), then the helper's phases on ``method_name``. On device
+        (``reset_observers_of`` names the method copied) dynamic quantization keeps only
+        weight observers, and a method resetting the observers is added."""
+        on_device = reset_observers_of is not None
+        module_qconfig_map = self.module_qconfig_map = fill_qconfig_map(module, qconfig_dict)
+        self.instances = list(named_modules(module))
+        helper = self.helper = InsertObserversHelper(
+            module_qconfig_map, quant_type, self.recorder, FunctionResolver(input_module)
+        )
+        top = ModuleCtx(module, "")
+        with self.phase("preprocess"):
+            helper.preprocess(top, method_name)
+        with self.phase("fill_boundary_value_map"):
+            helper.fill_boundary_value_map(top, method_name)
+        with self.phase("analyze"):
+            helper.analyze(top, method_name)
+            if on_device and quant_type == rules.DYNAMIC:
+                helper.remove_activation_observers()
+        if on_device:
+            helper.set_insert_reset_observer_method(True, reset_observers_of)
+        with self.phase("insert_observers"):
+            helper.insert_observers(top, method_name, is_entry_point=True)
+            helper.fill_empty_observer_slots(self.instances)
+        if on_device:
+            with self.phase("insert_reset_observer_method"):
+                helper.add_reset_observer_methods()
+        check_every_slot_holds_a_value(module)
+        return module
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Report the phase, and turn torch's internal errors into ones users can act on."""
+        self.recorder.phase_started(name)
+        try:
+            yield
+        except ObsvizError:
+            raise
+        except (RuntimeError, torch.jit.Error) as err:
+            where = self.helper.where if self.helper else "<top>"
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+            raise ObsvizError(
+                f"{where}: torch failed during the {name} phase of the pass on "
+                f"{self.method_name!r}: {first_line}"
+            ) from err
+        self.recorder.phase_finished(name)
+
+    def partial_module(self) -> torch._C.ScriptModule | None:
+        """After a phase failed: the module as the pass left it, with the empty observer
+        slots filled; None when there is none yet, or it still has an empty slot."""
+        helper, module = self.helper, self.module
+        if helper is not None and module is not None:
+            helper.fill_empty_observer_slots(self.instances)
+        return module if module is not None and not empty_module_slots(module) else None
+
+
+def clone_method(module: torch._C.ScriptModule, method_name: str) -> torch._C.ScriptModule:
+    """``cloneMethod``: a module whose type also has ``observe_<method>``, a graph copy.
+
+    Torch has no binding that adds a graph to a class type, so this runs torch's on-device
+    pass with every qconfig None: it copies the method and, with no qconfig, observes
+    nothing. The engine then makes every decision on the copy.
+    """
+    return torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
+        module, method_name, {"": None}, True, 1
+    )
+
+
+def check_every_slot_holds_a_value(module: torch._C.ScriptModule) -> None:
+    """Refuse to wrap a module with an empty submodule slot: reading it crashes torch."""
+    empty = empty_module_slots(module)
+    if empty:
+        raise failures.empty_observer_slots(empty)
