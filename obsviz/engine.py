@@ -1,14 +1,17 @@
-"""A Python ``InsertObserversHelper``: the analysis and insertion phases of the pass.
+"""``insert_observers.cpp`` in Python: ``InsertObserversHelper`` and the two entry points,
+``InsertObservers`` and ``InsertObserversForOnDevicePTQ`` (:class:`InsertObserversPass`).
 
-Method names and parameters mirror ``insert_observers.cpp``, with one systematic
-difference: a C++ ``Value*``, ``Node*`` or ``Block*`` knows the graph it belongs to
-(``v->owningGraph()``), which torch's Python bindings do not expose, so the port passes
-that graph along as ``g``, an :class:`InstanceGraph` (the module instance and one graph
-it runs); ``g`` stands where the C++ passes the module, or next to the value it
-qualifies. Maps are keyed by ``g.key(v)``, ``(graph qualname, value unique)``, the
-port's ``Value*``: torch's Value wrappers are transient and one graph serves every
-instance of its class type. Each decision that moves an observer is made here and
-told to the recorder (:mod:`obsviz.recorder`), which makes it an event.
+Names, parameters and the order of the functions follow the C++ file (the helper's
+inline functions first, as its class body has them); the port's own helpers sit after
+the function that uses them. One systematic difference: a C++ ``Value*``, ``Node*`` or
+``Block*`` knows the graph it belongs to (``v->owningGraph()``), which torch's Python
+bindings do not expose, so the port passes that graph along as ``g``, an
+:class:`InstanceGraph` (the module instance and one graph it runs); ``g`` stands where
+the C++ passes the module, or next to the value it qualifies. Maps are keyed by
+``g.key(v)``, ``(graph qualname, value unique)``, the port's ``Value*``: torch's Value
+wrappers are transient and one graph serves every instance of its class type. Where the
+C++ would print a ``GRAPH_DEBUG`` line, the port tells its recorder
+(:mod:`obsviz.recorder`) what it decided.
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ def get_observer_module_for(v: Value, qconfig: ScriptedQConfig) -> ObserverConfi
 
 
 class InsertObserversHelper:
-    """The state and phases of the C++ ``InsertObserversHelper``."""
+    """The state and phases of the C++ ``InsertObserversHelper``, function by function."""
 
     def __init__(
         self,
@@ -147,17 +150,33 @@ class InsertObserversHelper:
         # the observer attributes each instance (by path) was given a value for
         self.filled_slots: dict[str, set[str]] = {}
 
-    # ------------------------------------------------------------------ module helpers
-    def get_invoked_module_opt(
-        self, g: InstanceGraph, n: Node, self_value: Value | None
-    ) -> ModuleCtx | None:
-        """``getInvokedModuleOpt`` with ``getModuleAccessPath``: the instance ``n`` (a
-        ``CallMethod`` in ``g``) calls, None when the access path ends at no module."""
-        path, it = access_path(n.inputsAt(0))
-        if self_value is None or it.unique() != self_value.unique():
-            raise failures.module_access_path(g.path, g.method, n, it, self_value)
-        module = submodule(g.module, path)
-        return ModuleCtx(module, join_path(g.path, path)) if module is not None else None
+    def set_insert_reset_observer_method(
+        self, insert_reset_observer_method: bool, method_name: str
+    ) -> None:
+        """``setInsertResetObserverMethod``."""
+        self.insert_reset_observer_method = insert_reset_observer_method
+        self.reset_observer_method_name = f"reset_observers_{method_name}"
+
+    def is_observed(self, key: VKey, block_observed_values: set[VKey]) -> bool:
+        return key in block_observed_values or key in self.observed_values
+
+    def should_observe(
+        self, n: Node, g: InstanceGraph, block_observed_values: set[VKey], quant_type: str
+    ) -> tuple[bool, str]:
+        """``shouldObserve``: cat/add/mul outputs only when their inputs are observed."""
+        for v in n.outputs():
+            for use in v.uses():
+                if rules.use_quantizable(use.user, use.offset, quant_type):
+                    return True, "quantizable_use"
+        if rules.is_propagate_quant_single_input_op(n):
+            ok = self.is_observed(g.key(n.inputsAt(0)), block_observed_values)
+            return ok, "propagate_input_observed" if ok else "propagate_input_unobserved"
+        if rules.is_propagate_quant_binary_op(n):
+            ok = self.is_observed(g.key(n.inputsAt(0)), block_observed_values) and self.is_observed(
+                g.key(n.inputsAt(1)), block_observed_values
+            )
+            return ok, "propagate_inputs_observed" if ok else "propagate_input_unobserved"
+        return True, "not_propagate_op"
 
     def method_graph(self, module: ModuleCtx, method_name: str) -> InstanceGraph:
         """``module.get_method(method_name).graph()``, which the recorder learns
@@ -181,6 +200,17 @@ class InsertObserversHelper:
             if child is not None:
                 invoked.append((child, n.s("name")))
         return invoked
+
+    def get_invoked_module_opt(
+        self, g: InstanceGraph, n: Node, self_value: Value | None
+    ) -> ModuleCtx | None:
+        """``getInvokedModuleOpt`` with ``getModuleAccessPath``: the instance ``n`` (a
+        ``CallMethod`` in ``g``) calls, None when the access path ends at no module."""
+        path, it = access_path(n.inputsAt(0))
+        if self_value is None or it.unique() != self_value.unique():
+            raise failures.module_access_path(g.path, g.method, n, it, self_value)
+        module = submodule(g.module, path)
+        return ModuleCtx(module, join_path(g.path, path)) if module is not None else None
 
     def get_call_function_graph(self, n: Node, g: InstanceGraph) -> InstanceGraph:
         """``getCallFunctionGraph``: the graph of the function a ``CallFunction`` in ``g``
@@ -209,29 +239,108 @@ class InsertObserversHelper:
             invoked = self.invoked_cache[key] = self.get_invoked_methods(module, method_name)
         return invoked
 
-    # ------------------------------------------------------------------ preprocess
-    def preprocess(self, module: ModuleCtx, method_name: str) -> None:
-        """``preprocess``: children first, then this method's graph."""
-        self.where = f"{_display(module.path)}.{method_name}"
-        qualname = f"{module.type_name}.{method_name}"
-        invoked = (
-            self.invoked_methods(module, method_name)
-            if qualname in self.preprocessed
-            else self.get_invoked_methods(module, method_name)
-        )
-        for child, child_method in invoked:
-            self.preprocess(child, child_method)
-        g = self.method_graph(module, method_name)
-        if g.qualname not in self.preprocessed:
-            self.preprocessed.add(g.qualname)
-            preprocess_graph(g.graph)
-
-    # ------------------------------------------------------------------ boundary map
-    def add_boundary(
-        self, caller: Value, g: InstanceGraph, callee: Value, callee_g: InstanceGraph, kind: str
+    def insert_observer_for(
+        self,
+        v: Value,
+        g: InstanceGraph,
+        observer: ObserverConfig,
+        observer_name_and_modules: list[tuple[str, torch._C.ScriptModule]],
     ) -> None:
-        self.boundary_value_map.setdefault(g.key(caller), {})[callee_g.key(callee)] = None
-        self.recorder.boundary_mapped(caller, g, callee, callee_g, kind)
+        """``insertObserverFor``: add an observer submodule and call it on ``v``."""
+        key = g.key(v)
+        if key in self.observed_values:
+            return
+        instance = copy.deepcopy(observer.module)
+        name = f"_observer_{self.uid}"
+        self.uid += 1
+        while g.module.hasattr(name):
+            name = f"_observer_{self.uid}"
+            self.uid += 1
+        g.module._register_attribute(name, instance._type(), instance)
+        observer_name_and_modules.append((name, instance))
+        self.observers_by_type.setdefault(g.type_name, []).append((name, instance))
+        self.filled_slots.setdefault(g.path, set()).add(name)
+
+        name_before = v.debugName()  # the observer's call takes it over (copyMetadata)
+        graph = g.graph
+        get_attr = graph.create("prim::GetAttr", [next(graph.inputs())], 1)
+        get_attr.s_("name", name)
+        get_attr.output().setType(instance._type())
+        get_attr.insertAfter(v.node())
+        get_attr.output().setDebugName(name)
+        call = graph.create("prim::CallMethod", [get_attr.output(), v], 1)
+        call.s_("name", "forward")
+        call.insertAfter(get_attr)
+        call.output().copyMetadata(v)
+        v.replaceAllUsesWith(call.output())
+        call.replaceInput(1, v)
+        self.observer_nodes.add(g.key(call.output()))
+        self.observer_nodes.add(g.key(get_attr.output()))
+        self.observed_values.add(g.key(call.output()))
+        self.recorder.observer_inserted(v, name_before, g, name, observer, call.output())
+
+    def add_reset_observer_methods(self) -> None:
+        """``insertObserverResetMinMax``: a method resetting every observer of a module."""
+        for ctx, names in self.reset_observers.values():
+            body = "\n".join(f"    self.{name}.reset_min_max_vals()" for name in names)
+            source = (
+                f"def {self.reset_observer_method_name}(self) -> None:\n{body}\n    return None\n"
+            )
+            try:
+                ctx.module._define(
+                    torch._C.ConcreteModuleType.from_jit_type(ctx.module._type()),
+                    source,
+                    lambda name: None,
+                )
+            except RuntimeError as err:
+                raise ObsvizError(
+                    f"{_display(ctx.path)}: could not add {self.reset_observer_method_name}: {err}"
+                ) from err
+            self.recorder.reset_method_added(
+                ctx.path, self.reset_observer_method_name, tuple(names)
+            )
+
+    def add_values_to_delay_observation(self, module: ModuleCtx, method_name: str) -> None:
+        """``addValuesToDelayObservation`` with ``delayObservingValuesInPattern``: every
+        node of every block is matched against the delay patterns."""
+        g = self.method_graph(module, method_name)
+        stack = [g.graph.block()]
+        while stack:
+            block = stack.pop()
+            for n in block.nodes():
+                match = match_delay_pattern(n)
+                if match is not None:
+                    pattern, first = match
+                    second = n.outputsAt(0)
+                    self.delay_observation_map[g.key(first)] = (second, g.key(second))
+                    self.recorder.delay_matched(pattern.name, first, second, g)
+                for sub in n.blocks():
+                    stack.append(sub)
+
+    def fill_pass_through_value_map(self, g: InstanceGraph) -> None:
+        """``fillPassThroughValueMap``, descending into user-defined function graphs."""
+        stack: list[tuple[Block, InstanceGraph]] = [(g.graph.block(), g)]
+        while stack:
+            block, owner = stack.pop()
+            for n in block.nodes():
+                kind = n.kind()
+                if kind == "prim::CallFunction" and rules.user_defined_call_function(n):
+                    function = self.get_call_function_graph(n, owner)
+                    stack.append((function.graph.block(), function))
+                if kind not in rules.PASS_THROUGH_KINDS:
+                    if kind in BLOCK_KINDS:
+                        stack.extend((sub, owner) for sub in n.blocks())
+                    continue
+                for out in n.outputs():
+                    inputs = rules.get_pass_through_inputs(out, kind)
+                    if not inputs:
+                        continue
+                    self.pass_through_value_map.setdefault(owner.key(out), []).extend(
+                        owner.key(i) for i in inputs
+                    )
+                    self.recorder.pass_through_mapped(out, inputs, owner)
+                for sub in n.blocks():
+                    stack.append((sub, owner))
 
     def fill_boundary_value_map(self, module: ModuleCtx, method_name: str) -> None:
         """``fillBoundaryValueMap``: caller values <-> callee inputs/returns, If outputs.
@@ -273,7 +382,49 @@ class InsertObserversHelper:
                     for sub in n.blocks():
                         stack.append(sub)
 
-    # ------------------------------------------------------------------ analysis
+    def add_boundary(
+        self, caller: Value, g: InstanceGraph, callee: Value, callee_g: InstanceGraph, kind: str
+    ) -> None:
+        self.boundary_value_map.setdefault(g.key(caller), {})[callee_g.key(callee)] = None
+        self.recorder.boundary_mapped(caller, g, callee, callee_g, kind)
+
+    def warn_quantizable_function(self, function: InstanceGraph, g: InstanceGraph) -> None:
+        """User-defined functions are walked but never observed inside: say so."""
+        if function.qualname in self.functions_warned:
+            return
+        self.functions_warned.add(function.qualname)
+        ops = [
+            x
+            for x in walk_nodes(function.graph.block())
+            if rules.node_quantizable(x, self.quant_type)
+        ]
+        if not ops:
+            return
+        names = ", ".join(f"%{x.outputsAt(0).debugName()} ({x.kind()})" for x in ops[:5])
+        warn(
+            f"{_display(g.path)}.{g.method} calls function {function.qualname}, whose "
+            f"quantizable ops {names} get no observers: the pass does not insert observers "
+            "inside user-defined functions. Make the function a submodule's method to "
+            "quantize it.",
+            FunctionWarning,
+        )
+
+    def preprocess(self, module: ModuleCtx, method_name: str) -> None:
+        """``preprocess``: children first, then this method's graph."""
+        self.where = f"{_display(module.path)}.{method_name}"
+        qualname = f"{module.type_name}.{method_name}"
+        invoked = (
+            self.invoked_methods(module, method_name)
+            if qualname in self.preprocessed
+            else self.get_invoked_methods(module, method_name)
+        )
+        for child, child_method in invoked:
+            self.preprocess(child, child_method)
+        g = self.method_graph(module, method_name)
+        if g.qualname not in self.preprocessed:
+            self.preprocessed.add(g.qualname)
+            preprocess_graph(g.graph)
+
     def analyze(self, module: ModuleCtx, method_name: str) -> None:
         """``analyze``: delay patterns, value -> observer map and pass-through map.
 
@@ -290,23 +441,6 @@ class InsertObserversHelper:
         self.add_values_to_delay_observation(module, method_name)
         self.fill_value_observer_map(module, method_name)
         self.fill_pass_through_value_map(g)
-
-    def add_values_to_delay_observation(self, module: ModuleCtx, method_name: str) -> None:
-        """``addValuesToDelayObservation`` with ``delayObservingValuesInPattern``: every
-        node of every block is matched against the delay patterns."""
-        g = self.method_graph(module, method_name)
-        stack = [g.graph.block()]
-        while stack:
-            block = stack.pop()
-            for n in block.nodes():
-                match = match_delay_pattern(n)
-                if match is not None:
-                    pattern, first = match
-                    second = n.outputsAt(0)
-                    self.delay_observation_map[g.key(first)] = (second, g.key(second))
-                    self.recorder.delay_matched(pattern.name, first, second, g)
-                for sub in n.blocks():
-                    stack.append(sub)
 
     def value_needs_to_be_quantized(self, v: Value, qconfig: ScriptedQConfig) -> tuple[bool, str]:
         """``valueNeedsToBeQuantized``, with the code of the clause that decided.
@@ -337,6 +471,12 @@ class InsertObserversHelper:
                 return True, "quantizable_use"
         return False, "no_quantizable_use"
 
+    def remove_activation_observers(self) -> None:
+        """``removeActivationObservers`` (on-device dynamic PTQ): keep weight observers."""
+        for key in [k for k, o in self.observer_for_value.items() if o.role != "weight"]:
+            del self.observer_for_value[key]
+            self.recorder.activation_observer_removed(key)
+
     def fill_value_observer_map(self, module: ModuleCtx, method_name: str) -> None:
         """``fillValueObserverMap``: once per graph, with the first instance's qconfig."""
         g = self.method_graph(module, method_name)
@@ -365,38 +505,6 @@ class InsertObserversHelper:
             observer = self.observer_for_value[g.key(v)] = get_observer_module_for(v, qconfig)
         self.recorder.value_needs_to_be_quantized(v, g, needed, reason, observer)
 
-    def fill_pass_through_value_map(self, g: InstanceGraph) -> None:
-        """``fillPassThroughValueMap``, descending into user-defined function graphs."""
-        stack: list[tuple[Block, InstanceGraph]] = [(g.graph.block(), g)]
-        while stack:
-            block, owner = stack.pop()
-            for n in block.nodes():
-                kind = n.kind()
-                if kind == "prim::CallFunction" and rules.user_defined_call_function(n):
-                    function = self.get_call_function_graph(n, owner)
-                    stack.append((function.graph.block(), function))
-                if kind not in rules.PASS_THROUGH_KINDS:
-                    if kind in BLOCK_KINDS:
-                        stack.extend((sub, owner) for sub in n.blocks())
-                    continue
-                for out in n.outputs():
-                    inputs = rules.get_pass_through_inputs(out, kind)
-                    if not inputs:
-                        continue
-                    self.pass_through_value_map.setdefault(owner.key(out), []).extend(
-                        owner.key(i) for i in inputs
-                    )
-                    self.recorder.pass_through_mapped(out, inputs, owner)
-                for sub in n.blocks():
-                    stack.append((sub, owner))
-
-    def remove_activation_observers(self) -> None:
-        """``removeActivationObservers`` (on-device dynamic PTQ): keep weight observers."""
-        for key in [k for k, o in self.observer_for_value.items() if o.role != "weight"]:
-            del self.observer_for_value[key]
-            self.recorder.activation_observer_removed(key)
-
-    # ------------------------------------------------------------------ insertion
     def get_observer_for(self, key: VKey) -> ObserverConfig | None:
         """``getObserverFor``: the value's own observer, else one found across boundaries."""
         observer = self.observer_for_value.get(key)
@@ -417,8 +525,21 @@ class InsertObserversHelper:
             result, result_from = found, nxt
         return result
 
-    def is_observed(self, key: VKey, block_observed_values: set[VKey]) -> bool:
-        return key in block_observed_values or key in self.observed_values
+    def insert_observers(
+        self,
+        module: ModuleCtx,
+        method_name: str,
+        is_entry_point: bool = False,
+        graph_observed_values: set[VKey] | None = None,
+    ) -> CallSite:
+        """``insertObservers``: run ``insertObserversFor`` on the method's graph."""
+        g = self.method_graph(module, method_name)
+        return self.insert_observers_for(
+            g.graph.block(),
+            g,
+            graph_observed_values if graph_observed_values is not None else set(),
+            is_entry_point,
+        )
 
     def record_observed(
         self,
@@ -438,57 +559,6 @@ class InsertObserversHelper:
         values_to_observe[to_observe_key] = (to_observe, observer)
         block_observed_values.add(to_observe_key)
         self.recorder.observer_recorded(v, to_observe, g, observer, via)
-
-    def should_observe(
-        self, n: Node, g: InstanceGraph, block_observed_values: set[VKey], quant_type: str
-    ) -> tuple[bool, str]:
-        """``shouldObserve``: cat/add/mul outputs only when their inputs are observed."""
-        for v in n.outputs():
-            for use in v.uses():
-                if rules.use_quantizable(use.user, use.offset, quant_type):
-                    return True, "quantizable_use"
-        if rules.is_propagate_quant_single_input_op(n):
-            ok = self.is_observed(g.key(n.inputsAt(0)), block_observed_values)
-            return ok, "propagate_input_observed" if ok else "propagate_input_unobserved"
-        if rules.is_propagate_quant_binary_op(n):
-            ok = self.is_observed(g.key(n.inputsAt(0)), block_observed_values) and self.is_observed(
-                g.key(n.inputsAt(1)), block_observed_values
-            )
-            return ok, "propagate_inputs_observed" if ok else "propagate_input_unobserved"
-        return True, "not_propagate_op"
-
-    def propagate_observed_property(
-        self, output: Value, g: InstanceGraph, block_observed_values: set[VKey]
-    ) -> None:
-        """``propagateObservedProperty``: pass-through outputs of observed inputs."""
-        key = g.key(output)
-        inputs = self.pass_through_value_map.get(key)
-        if inputs and all(i in self.observed_values or i in block_observed_values for i in inputs):
-            block_observed_values.add(key)
-            self.recorder.observed_from_inputs(output, g, inputs)
-
-    def insert_observers(
-        self,
-        module: ModuleCtx,
-        method_name: str,
-        is_entry_point: bool = False,
-        graph_observed_values: set[VKey] | None = None,
-    ) -> CallSite:
-        """``insertObservers``: run ``insertObserversFor`` on the method's graph."""
-        g = self.method_graph(module, method_name)
-        return self.insert_observers_for(
-            g.graph.block(),
-            g,
-            graph_observed_values if graph_observed_values is not None else set(),
-            is_entry_point,
-        )
-
-    def set_insert_reset_observer_method(
-        self, insert_reset_observer_method: bool, method_name: str
-    ) -> None:
-        """``setInsertResetObserverMethod``."""
-        self.insert_reset_observer_method = insert_reset_observer_method
-        self.reset_observer_method_name = f"reset_observers_{method_name}"
 
     def insert_observers_for(
         self,
@@ -750,66 +820,15 @@ class InsertObserversHelper:
             )
         self.recorder.loop_skipped(n, g, values)
 
-    def warn_quantizable_function(self, function: InstanceGraph, g: InstanceGraph) -> None:
-        """User-defined functions are walked but never observed inside: say so."""
-        if function.qualname in self.functions_warned:
-            return
-        self.functions_warned.add(function.qualname)
-        ops = [
-            x
-            for x in walk_nodes(function.graph.block())
-            if rules.node_quantizable(x, self.quant_type)
-        ]
-        if not ops:
-            return
-        names = ", ".join(f"%{x.outputsAt(0).debugName()} ({x.kind()})" for x in ops[:5])
-        warn(
-            f"{_display(g.path)}.{g.method} calls function {function.qualname}, whose "
-            f"quantizable ops {names} get no observers: the pass does not insert observers "
-            "inside user-defined functions. Make the function a submodule's method to "
-            "quantize it.",
-            FunctionWarning,
-        )
-
-    def insert_observer_for(
-        self,
-        v: Value,
-        g: InstanceGraph,
-        observer: ObserverConfig,
-        observer_name_and_modules: list[tuple[str, torch._C.ScriptModule]],
+    def propagate_observed_property(
+        self, output: Value, g: InstanceGraph, block_observed_values: set[VKey]
     ) -> None:
-        """``insertObserverFor``: add an observer submodule and call it on ``v``."""
-        key = g.key(v)
-        if key in self.observed_values:
-            return
-        instance = copy.deepcopy(observer.module)
-        name = f"_observer_{self.uid}"
-        self.uid += 1
-        while g.module.hasattr(name):
-            name = f"_observer_{self.uid}"
-            self.uid += 1
-        g.module._register_attribute(name, instance._type(), instance)
-        observer_name_and_modules.append((name, instance))
-        self.observers_by_type.setdefault(g.type_name, []).append((name, instance))
-        self.filled_slots.setdefault(g.path, set()).add(name)
-
-        name_before = v.debugName()  # the observer's call takes it over (copyMetadata)
-        graph = g.graph
-        get_attr = graph.create("prim::GetAttr", [next(graph.inputs())], 1)
-        get_attr.s_("name", name)
-        get_attr.output().setType(instance._type())
-        get_attr.insertAfter(v.node())
-        get_attr.output().setDebugName(name)
-        call = graph.create("prim::CallMethod", [get_attr.output(), v], 1)
-        call.s_("name", "forward")
-        call.insertAfter(get_attr)
-        call.output().copyMetadata(v)
-        v.replaceAllUsesWith(call.output())
-        call.replaceInput(1, v)
-        self.observer_nodes.add(g.key(call.output()))
-        self.observer_nodes.add(g.key(get_attr.output()))
-        self.observed_values.add(g.key(call.output()))
-        self.recorder.observer_inserted(v, name_before, g, name, observer, call.output())
+        """``propagateObservedProperty``: pass-through outputs of observed inputs."""
+        key = g.key(output)
+        inputs = self.pass_through_value_map.get(key)
+        if inputs and all(i in self.observed_values or i in block_observed_values for i in inputs):
+            block_observed_values.add(key)
+            self.recorder.observed_from_inputs(output, g, inputs)
 
     def fill_empty_observer_slots(self, instances: list[tuple[str, torch._C.ScriptModule]]) -> None:
         """Give every instance a value for each observer attribute its class type declares.
@@ -833,27 +852,6 @@ class InsertObserversHelper:
                 module.setattr(name, copy.deepcopy(observer))
                 filled.add(name)
                 self.recorder.observer_attached(path, name)
-
-    def add_reset_observer_methods(self) -> None:
-        """``insertObserverResetMinMax``: a method resetting every observer of a module."""
-        for ctx, names in self.reset_observers.values():
-            body = "\n".join(f"    self.{name}.reset_min_max_vals()" for name in names)
-            source = (
-                f"def {self.reset_observer_method_name}(self) -> None:\n{body}\n    return None\n"
-            )
-            try:
-                ctx.module._define(
-                    torch._C.ConcreteModuleType.from_jit_type(ctx.module._type()),
-                    source,
-                    lambda name: None,
-                )
-            except RuntimeError as err:
-                raise ObsvizError(
-                    f"{_display(ctx.path)}: could not add {self.reset_observer_method_name}: {err}"
-                ) from err
-            self.recorder.reset_method_added(
-                ctx.path, self.reset_observer_method_name, tuple(names)
-            )
 
 
 class InsertObserversPass:
