@@ -18,6 +18,7 @@ from .engine import InsertObserversPass
 from .errors import ObsvizError, PassError, PassFailure
 from .qconfig import check_qconfig_dict, script_qconfig_dict
 from .recorder import NullRecorder, Recorder
+from .refs import display_path
 from .rules import DYNAMIC, STATIC
 from .run import Run
 from .torch_api import require_jit_quantization
@@ -37,7 +38,7 @@ def _check_inputs(model: object, method_name: str, quant_type: str) -> torch.jit
     if not model._c._has_method(method_name):
         methods = ", ".join(model._c._method_names()) or "none"
         raise ObsvizError(
-            f"<top>: the model has no method {method_name!r} (its methods: {methods})"
+            f"{display_path('')}: the model has no method {method_name!r} (its methods: {methods})"
         )
     if quant_type not in QUANT_TYPES:
         raise ObsvizError(f"quant_type must be 'static' or 'dynamic', got {quant_type!r}")

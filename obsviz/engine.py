@@ -139,7 +139,7 @@ class InsertObserversHelper:
         self.reset_observers: dict[str, tuple[ModuleInstance, list[str]]] = {}
         self.preprocessed: set[str] = set()
         self.loop_warned = False
-        self.where = "<top>"  # the module path and method being worked on, for errors
+        self.where = display_path("")  # the module path and method being worked on, for errors
         # (call node, caller graph, index of the callee's first input among the node's
         # inputs) for each call insertObserversFor is inside, outermost first
         self.call_stack: list[tuple[Node, Graph, int]] = []
@@ -1050,7 +1050,7 @@ class InsertObserversPass:
         except ObsvizError:
             raise
         except (RuntimeError, torch.jit.Error) as err:
-            where = self.helper.where if self.helper else "<top>"
+            where = self.helper.where if self.helper else display_path("")
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
             raise ObsvizError(
                 f"{where}: torch failed during the {name} phase of the pass on "
