@@ -7,24 +7,20 @@ import dataclasses
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 
 import torch
 from torch.jit._recursive import wrap_cpp_module
 
 from . import events as ev
-from . import failures
-from .clone import check_remap_types, clone_module
 from .convbn import fold_conv_bn
 from .diagnosis import diagnose
-from .engine import InsertObserversHelper, ModuleCtx
+from .engine import InsertObserversPass
 from .errors import ObsvizError, PassError, PassFailure
-from .functions import FunctionResolver
-from .qconfig import check_qconfig_dict, fill_qconfig_map, named_modules, script_qconfig_dict
+from .qconfig import check_qconfig_dict, script_qconfig_dict
 from .recorder import NullRecorder, Recorder
+from .refs import display_path
 from .rules import DYNAMIC, STATIC
 from .run import Run
-from .slots import empty_module_slots
 from .torch_api import require_jit_quantization
 
 QUANT_TYPES = (STATIC, DYNAMIC)
@@ -42,7 +38,7 @@ def _check_inputs(model: object, method_name: str, quant_type: str) -> torch.jit
     if not model._c._has_method(method_name):
         methods = ", ".join(model._c._method_names()) or "none"
         raise ObsvizError(
-            f"<top>: the model has no method {method_name!r} (its methods: {methods})"
+            f"{display_path('')}: the model has no method {method_name!r} (its methods: {methods})"
         )
     if quant_type not in QUANT_TYPES:
         raise ObsvizError(f"quant_type must be 'static' or 'dynamic', got {quant_type!r}")
@@ -72,161 +68,54 @@ def insert_observers(
     model = _check_inputs(model, method_name, quant_type)
     check_qconfig_dict(qconfig_dict, model._c)
     recorder = Recorder(hooks) if (record or hooks) else NullRecorder()
-    return _Pass(model, qconfig_dict, method_name, quant_type, recorder).run(inplace, on_device)
-
-
-def _failure(error: PassError, partial: Run) -> PassFailure:
-    diagnosis = diagnose(error, partial.original, partial.method_name)
-    return PassFailure(error, diagnosis, dataclasses.replace(partial, failure=diagnosis))
-
-
-class _Pass:
-    """``InsertObservers`` / ``InsertObserversForOnDevicePTQ``, one phase per method."""
-
-    def __init__(
-        self,
-        model: torch.jit.ScriptModule,
-        qconfig_dict: Mapping[str, object],
-        method_name: str,
-        quant_type: str,
-        recorder: Recorder,
-    ) -> None:
-        self.model = model
-        self.qconfig_dict = qconfig_dict
-        self.method_name = method_name
-        self.quant_type = quant_type
-        self.recorder = recorder
-        self.helper: InsertObserversHelper | None = None
-        self.cloned: torch._C.ScriptModule | None = None
-        self.instances: list[tuple[str, torch._C.ScriptModule]] = []
-        self.qconfigs: dict = {}
-        self.splits: tuple = ()
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Report the phase, and turn torch's internal errors into ones users can act on."""
-        self.recorder.phase_started(name)
-        try:
-            yield
-        except ObsvizError:
-            raise
-        except (RuntimeError, torch.jit.Error) as err:
-            where = self.helper.where if self.helper else "<top>"
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-            raise ObsvizError(
-                f"{where}: torch failed during the {name} phase of the pass on "
-                f"{self.method_name!r}: {first_line}"
-            ) from err
-        self.recorder.phase_finished(name)
-
-    def run(self, inplace: bool, on_device: bool) -> Run:
-        try:
-            return self._run(inplace, on_device)
-        except PassError as err:
-            raise _failure(err, self.partial_run()) from err
-
-    def partial_run(self) -> Run:
-        """The run as it stood when the pass failed, with a module that can be read: the
-        partly observed one, or the input model when that one has an empty slot."""
-        helper, module = self.helper, self.cloned
-        if helper is not None and module is not None:
-            helper.fill_empty_observer_slots(self.instances)
-        readable = module is not None and not empty_module_slots(module)
-        return Run(
-            module=wrap_cpp_module(module) if readable else self.model,
-            events=tuple(self.recorder.events),
-            qconfigs=self.qconfigs,
-            splits=self.splits,
-            maps=self.recorder.maps_view(),
-            method_name=self.method_name,
-            quant_type=self.quant_type,
-            qconfig_dict=dict(self.qconfig_dict),
-            original_names=self.recorder.original_names,
-            original=self.model,
+    observers = InsertObserversPass(recorder)
+    insert = (
+        observers.insert_observers_for_on_device_ptq if on_device else observers.insert_observers
+    )
+    try:
+        module = insert(
+            model._c, method_name, script_qconfig_dict(qconfig_dict), inplace, quant_type
         )
-
-    def _run(self, inplace: bool, on_device: bool) -> Run:
-        recorder, method_name = self.recorder, self.method_name
-        scripted = script_qconfig_dict(self.qconfig_dict)
-        with self.phase("fill_qconfig_map"):
-            qconfigs = self.qconfigs = fill_qconfig_map(self.model._c, scripted)
-            recorder.qconfigs_assigned(qconfigs)
-        with self.phase("clone"):
-            check_remap_types(self.model._c)
-            cloned, splits = clone_module(self.model._c, qconfigs, inplace=inplace)
-            self.cloned, self.splits = cloned, tuple(splits)
-            recorder.types_split(splits)
-            recorder.values_named(self.model._c, cloned)
-
-        entry_method = method_name
-        with self.phase("swap_functional_linear"):
-            if on_device:
-                torch._C._jit_pass_swap_functional_linear(cloned._get_method(method_name).graph)
-                entry_method = f"observe_{method_name}"
-                cloned = self.cloned = _clone_method(cloned, method_name)
-            else:
-                torch._C._jit_pass_swap_functional_linear(cloned)
-
-        qconfigs = self.qconfigs = fill_qconfig_map(cloned, scripted)
-        self.instances = list(named_modules(cloned))
-        helper = self.helper = InsertObserversHelper(
-            qconfigs, self.quant_type, recorder, FunctionResolver(self.model._c)
+    except PassError as err:
+        partial = observers.partial_module()
+        run = _run(
+            observers,
+            wrap_cpp_module(partial) if partial is not None else model,
+            model,
+            qconfig_dict,
+            method_name,
+            quant_type,
         )
-        top = ModuleCtx(cloned, "")
-        with self.phase("preprocess"):
-            helper.preprocess(top, entry_method)
-        with self.phase("fill_boundary_value_map"):
-            helper.fill_boundary_value_map(top, entry_method)
-        with self.phase("analyze"):
-            helper.analyze(top, entry_method)
-            if on_device and self.quant_type == DYNAMIC:
-                helper.remove_activation_observers()
-        if on_device:
-            helper.insert_reset_observer_method = True
-            helper.reset_observer_method_name = f"reset_observers_{method_name}"
-        with self.phase("insert_observers"):
-            helper.insert_observers(top, entry_method, is_entry_point=True)
-            helper.fill_empty_observer_slots(self.instances)
-        if on_device:
-            with self.phase("insert_reset_observer_method"):
-                helper.add_reset_observer_methods()
-
-        check_every_slot_holds_a_value(cloned)
-        observed, original = wrap_cpp_module(cloned), self.model
-        if inplace:
-            original = wrap_cpp_module(self.model._c)  # its graphs stay as they were
-            self.model._reconstruct(cloned)
-            observed = self.model
-        return Run(
-            module=observed,
-            events=tuple(recorder.events),
-            qconfigs=qconfigs,
-            splits=tuple(splits),
-            maps=recorder.maps_view(),
-            method_name=method_name,
-            quant_type=self.quant_type,
-            qconfig_dict=dict(self.qconfig_dict),
-            original_names=recorder.original_names,
-            original=original,
-        )
+        diagnosis = diagnose(err, model, method_name)
+        raise PassFailure(err, diagnosis, dataclasses.replace(run, failure=diagnosis)) from err
+    observed, original = wrap_cpp_module(module), model
+    if inplace:
+        original = wrap_cpp_module(model._c)  # its graphs stay as they were
+        model._reconstruct(module)
+        observed = model
+    return _run(observers, observed, original, qconfig_dict, method_name, quant_type)
 
 
-def check_every_slot_holds_a_value(module: torch._C.ScriptModule) -> None:
-    """Refuse to wrap a module with an empty submodule slot: reading it crashes torch."""
-    empty = empty_module_slots(module)
-    if empty:
-        raise failures.empty_observer_slots(empty)
-
-
-def _clone_method(module: torch._C.ScriptModule, method_name: str) -> torch._C.ScriptModule:
-    """``cloneMethod``: a module whose type also has ``observe_<method>``, a graph copy.
-
-    Torch has no binding that adds a graph to a class type, so this runs torch's on-device
-    pass with every qconfig None: it copies the method and, with no qconfig, observes
-    nothing. The engine then makes every decision on the copy.
-    """
-    return torch._C._jit_pass_insert_observer_method_for_ondevice_ptq(
-        module, method_name, {"": None}, True, 1
+def _run(
+    observers: InsertObserversPass,
+    module: torch.jit.ScriptModule,
+    original: torch.jit.ScriptModule,
+    qconfig_dict: Mapping[str, object],
+    method_name: str,
+    quant_type: str,
+) -> Run:
+    recorder = observers.recorder
+    return Run(
+        module=module,
+        events=tuple(recorder.events),
+        qconfigs=observers.module_qconfig_map,
+        splits=observers.splits,
+        maps=recorder.maps_view(),
+        method_name=method_name,
+        quant_type=quant_type,
+        qconfig_dict=dict(qconfig_dict),
+        original_names=recorder.original_names,
+        original=original,
     )
 
 

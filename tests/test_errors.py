@@ -93,6 +93,31 @@ def test_a_missing_method_names_the_methods_there_are() -> None:
         obsviz.insert_observers(_scripted(ConvNet), QCONFIG, method_name="encode")
 
 
+def _torch_fails(*args: object) -> None:
+    raise RuntimeError("boom\nthe rest of torch's message")
+
+
+# (what fails, where obsviz says the pass was): before the helper runs the top module;
+# in preprocess, which works on callees first, Conv2d.forward's callee _conv_forward
+TORCH_FAILURES = {
+    "swap_functional_linear": (torch._C, "_jit_pass_swap_functional_linear", "<top>"),
+    "preprocess": (obsviz.engine, "preprocess_graph", r"conv\._conv_forward"),
+}
+
+
+@pytest.mark.parametrize("phase", TORCH_FAILURES)
+def test_torch_failing_in_a_phase_names_the_instance_the_phase_and_torchs_first_line(
+    phase: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner, name, where = TORCH_FAILURES[phase]
+    monkeypatch.setattr(owner, name, _torch_fails)
+    with pytest.raises(
+        obsviz.ObsvizError,
+        match=rf"^{where}: torch failed during the {phase} phase of the pass on 'forward': boom$",
+    ):
+        obsviz.insert_observers(_scripted(ConvNet), QCONFIG)
+
+
 def test_non_string_keys_are_refused() -> None:
     with pytest.raises(obsviz.ObsvizError, match=r"names \(str\) as keys; got 0"):
         obsviz.insert_observers(_scripted(ConvNet), {0: get_default_qconfig("fbgemm")})
