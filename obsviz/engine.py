@@ -33,6 +33,7 @@ from .graphs import (
     BLOCK_KINDS,
     access_path,
     join_path,
+    observed_by,
     submodule,
     walk_nodes,
 )
@@ -138,6 +139,9 @@ class InsertObserversHelper:
         self.reset_observer_method_name = ""
         self.reset_observers: dict[str, tuple[ModuleInstance, list[str]]] = {}
         self.preprocessed: set[str] = set()
+        # graph qualname -> the calls preprocess follows from it, where they were read
+        # before the graph was changed (InsertObserversForOnDevicePTQ's copied method)
+        self.calls_before_preprocess: dict[str, list[tuple[ModuleInstance, str]]] = {}
         self.loop_warned = False
         self.where = display_path("")  # the module path and method being worked on, for errors
         # (call node, caller graph, index of the callee's first input among the node's
@@ -296,6 +300,23 @@ class InsertObserversHelper:
         self.observed_values.add(instance.key(call.output()))
         self.recorder.observer_inserted(v, name_before, instance, name, observer, call.output())
 
+    def check_resettable(
+        self,
+        instance: InstanceGraph,
+        observer_name_and_modules: list[tuple[str, torch._C.ScriptModule]],
+    ) -> None:
+        """The part of ``insertObserverResetMinMax`` that can fail: it looks up each
+        observer's ``reset_min_max_vals`` (a ``PlaceholderObserver`` has none)."""
+        for name, observer in observer_name_and_modules:
+            if not observer._has_method("reset_min_max_vals"):
+                raise failures.observer_without_reset(
+                    instance.path,
+                    instance.method,
+                    observed_by(instance.graph, name),
+                    name,
+                    observer,
+                )
+
     def add_reset_observer_methods(self) -> None:
         """``insertObserverResetMinMax``: a method resetting every observer of a module."""
         for module, names in self.reset_observers.values():
@@ -442,11 +463,12 @@ class InsertObserversHelper:
         """``preprocess``: children first, then this method's graph."""
         self.where = f"{display_path(module.path)}.{method_name}"
         qualname = f"{module.type_name}.{method_name}"
-        invoked = (
-            self.invoked_methods(module, method_name)
-            if qualname in self.preprocessed
-            else self.get_invoked_methods(module, method_name)
-        )
+        if qualname in self.calls_before_preprocess:
+            invoked = self.calls_before_preprocess[qualname]
+        elif qualname in self.preprocessed:
+            invoked = self.invoked_methods(module, method_name)
+        else:
+            invoked = self.get_invoked_methods(module, method_name)
         for child, child_method in invoked:
             self.preprocess(child, child_method)
         instance = self.method_graph(module, method_name)
@@ -735,6 +757,7 @@ class InsertObserversHelper:
                     )
                 self.insert_observer_for(v, instance, observer, observer_name_and_modules)
             if self.insert_reset_observer_method and observer_name_and_modules:
+                self.check_resettable(instance, observer_name_and_modules)
                 entry = self.reset_observers.setdefault(instance.type_name, (instance, []))
                 entry[1].extend(name for name, _ in observer_name_and_modules)
             self.block_observer_map[block_key] = observer_name_and_modules
@@ -1022,6 +1045,12 @@ class InsertObserversPass:
             module_qconfig_map, quant_type, self.recorder, FunctionResolver(input_module)
         )
         top = ModuleInstance(module, "")
+        if on_device:
+            # clone_method's stand-in already preprocessed the copy, inlining its forks;
+            # the real pass collects the calls to preprocess before it inlines them
+            helper.calls_before_preprocess[f"{top.type_name}.{method_name}"] = (
+                helper.get_invoked_methods(top, reset_observers_of)
+            )
         with self.phase("preprocess"):
             helper.preprocess(top, method_name)
         with self.phase("fill_boundary_value_map"):
