@@ -431,6 +431,25 @@ def _explain(
             values=(f"%{error.value}",) if error.value else (),
             why="ModuleCloneHelper::remapTypes refuses methods with Object arguments",
         )
+    if error.rule == "insertObserverResetMinMax":
+        return Diagnosis(
+            kind="observer_without_reset",
+            summary=f"{where}: on-device PTQ cannot reset the observer "
+            f"{details.get('attribute')} ({details.get('observer')}) on %{error.value}: it "
+            "has no reset_min_max_vals.",
+            fix="on-device PTQ resets every observer between calibrations, so each must be a "
+            "min/max kind (MinMaxObserver, PerChannelMinMaxObserver, ...). A "
+            "PlaceholderObserver (both observers of float16_dynamic_qconfig, the activation "
+            "observer of the weight-only embedding qconfigs) has no reset: give this module such a qconfig "
+            "(default_dynamic_qconfig, per_channel_dynamic_qconfig), or prepare it with "
+            "prepare_dynamic_jit instead.",
+            rule=error.rule,
+            module_path=path,
+            method=method,
+            values=(f"%{error.value}",),
+            why="insertObserverResetMinMax calls reset_min_max_vals on every observer it "
+            "inserts, and looks the method up on the observer's class",
+        )
     if error.rule == "emptyObserverSlot":
         slots = ", ".join(f"{display_path(p)}.{a}" for p, a in details.get("empty_slots", ()))
         return Diagnosis(

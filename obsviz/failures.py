@@ -109,6 +109,25 @@ def user_defined_function(
     )
 
 
+def observer_without_reset(
+    path: str, method: str, v: Value, attribute: str, observer: torch._C.ScriptModule
+) -> PassError:
+    """``insertObserverResetMinMax``: on-device PTQ's reset method calls
+    ``reset_min_max_vals`` on every observer it inserted, and this one has none."""
+    class_name = observer._type().name()
+    return PassError(
+        f"{method_label(path, method)}: the observer {attribute} ({class_name}) on "
+        f"%{v.debugName()} has no reset_min_max_vals, which on-device PTQ's reset method "
+        "calls on every observer it inserts.",
+        rule="insertObserverResetMinMax",
+        module_path=path,
+        method=method,
+        value=v.debugName(),
+        details={"attribute": attribute, "observer": class_name},
+        cpp_message=torch_messages.OBSERVER_WITHOUT_RESET,
+    )
+
+
 def inconsistent_if(
     n: Node,
     g: InstanceGraph,

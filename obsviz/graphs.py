@@ -47,6 +47,16 @@ def is_observer_call(node: Node) -> bool:
     return node.kind() == "prim::CallMethod" and is_observer_getattr(node.inputsAt(0).node())
 
 
+def observed_by(graph: torch._C.Graph, attribute: str) -> Value:
+    """The value the observer ``self.<attribute>`` is called on in ``graph``."""
+    for node in graph.findAllNodes("prim::GetAttr"):
+        if node.s("name") == attribute:
+            for use in node.output().uses():
+                if use.user.kind() == "prim::CallMethod":
+                    return use.user.inputsAt(1)
+    raise ValueError(f"no call of self.{attribute} in the graph")
+
+
 def access_path(value: Value) -> tuple[list[str], Value]:
     """``getModuleAccessPath``'s walk: the attribute names from the root of a chain of
     ``prim::GetAttr`` to ``value`` (outermost first), and that root value."""

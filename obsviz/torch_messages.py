@@ -16,6 +16,8 @@ ONE_OBSERVER = "Expecting all values in the graph only configured with one obser
 # InsertObserversHelper::insertObserversFor (insert_observers.cpp)
 USER_DEFINED_FUNCTIONS = "Inserting observers for user defined functions is not supported right now"
 IF_BRANCHES = "branches for `if` should return values that are observed consistently, if node:"
+# InsertObserversHelper::insertObserverResetMinMax (insert_observers.cpp): Module::get_method
+OBSERVER_WITHOUT_RESET = "Method 'reset_min_max_vals' is not defined."
 
 
 def module_access_path(traced_to: torch._C.Value, self_value: torch._C.Value) -> str:
