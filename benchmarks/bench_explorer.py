@@ -1,4 +1,5 @@
-"""The Explorer on ResNet-50: how long a qconfig toggle takes to show its updated diff.
+"""The Explorer on ResNet-50: how long a qconfig toggle takes to show its updated diff,
+and how long every other interaction takes to redraw.
 
 A toggle is what picking a qconfig in a module's menu does: the pass runs again with
 events recorded, the diff against the previous run is built with an explanation per
@@ -80,6 +81,12 @@ def rerun_parts(
     return {k: statistics.median(v) for k, v in found.items()}
 
 
+def related_label(explorer: obsviz.Explorer) -> str:
+    """A value the picked value's explanation links to (itself if it links to none)."""
+    related = explorer.run.explain(explorer.state.value).related.values()
+    return str(next(iter(related), explorer.state.value))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="resnet50")
@@ -122,6 +129,37 @@ def main() -> None:
         f"step change: {step:.2f} s, view change: {view:.2f} s; passes run: "
         f"{explorer.session.runs_made - made} (never for these)"
     )
+
+    # every other interaction, each timed from the control's change to the end of redraw
+    interactions = {
+        "end of the pass": lambda: explorer.end_button.click(),
+        "changes view": lambda: setattr(explorer.when, "value", "changes"),
+        "diff view, layer1": lambda: (
+            setattr(explorer.when, "value", "diff"),
+            setattr(explorer.module, "value", "layer1"),
+        ),
+        "search an ambiguous name": lambda: setattr(explorer.search, "value", "%out.1"),
+        "pick one": lambda: setattr(explorer.picks, "value", explorer.picks.options[1][1]),
+        "follow a related value": lambda: setattr(
+            explorer.follow, "value", related_label(explorer)
+        ),
+        "filter a table": lambda: setattr(explorer.query, "value", "delayed"),
+        "another table": lambda: setattr(explorer.table_picker, "value", "boundary"),
+        "bare pass (a new run)": lambda: setattr(explorer.fold_conv_bn, "value", False),
+        "prepare_jit's again (kept)": lambda: setattr(explorer.fold_conv_bn, "value", True),
+    }
+    seconds = {}
+    for name, action in interactions.items():
+        seconds[name] = timed(action)
+        assert explorer.errors == [], explorer.errors
+        slowest = sorted(explorer.timings.items(), key=lambda kv: -kv[1])[1:3]  # after total
+        print(
+            f"  {name:28s} {seconds[name]:.2f} s  ("
+            + ", ".join(f"{k}={v:.2f}" for k, v in slowest)
+            + ")"
+        )
+    everything = [*totals, back, step, view, *seconds.values()]
+    print(f"every interaction: max {max(everything):.2f} s over {len(everything)} (target: 2 s)")
 
     parts = rerun_parts(model, {"": get_default_qconfig("fbgemm"), "layer4": None})
     total = parts["run"]

@@ -14,8 +14,7 @@ from torch.ao.quantization.quantize_jit import prepare_jit
 from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
-from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices
-from obsviz.explorer import panels as views
+from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices, panels
 from obsviz.explorer.panels import change_text, table_rows
 from obsviz.explorer.state import RunKey, parse_value
 
@@ -110,7 +109,10 @@ def test_the_bare_pass_is_one_click_away(
         f"prepare_jit would fold {pairs} conv-bn pairs first and "
         f"insert {prepared} observers instead"
     ) in text(explorer.prepare.value)
-    assert "conv-bn folding: on (prepare_jit) → off (the bare pass)" in text(explorer.diff.value)
+    diff = re.sub(r" ([:.])", r"\1", text(explorer.diff.value))
+    assert (
+        f"conv-bn folding: on (prepare_jit) → off (the bare pass): {prepared} → {bare} observers"
+    ) in diff
     scope: dict = {"model": model}
     exec(explorer.code(), scope)
     assert "obsviz.insert_observers(model, qconfig_dict)" in explorer.code()
@@ -162,6 +164,33 @@ def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
     assert explorer.errors == []
 
 
+def test_the_graph_draws_what_a_change_did(
+    explorer: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
+    explorer.when.value = "changes"
+    assert "No change to draw yet" in text(explorer.graph.value)
+    before = prepared_sites(model, STATIC)
+    explorer.set_qconfig("layer1", "None")
+    after = prepared_sites(model, {**STATIC, "layer1": None})
+    for module in ("", "layer1.0"):
+        explorer.module.value = module
+        drawn = svg(explorer.graph.value)
+        added = {k for k in set(after) - set(before) if k[0] == module}
+        removed = {k for k in set(before) - set(after) if k[0] == module}
+        assert drawn.count('class="node observer_added"') == len(added)
+        assert drawn.count('class="node observer_removed"') == len(removed)
+        assert "layer1: inherit → None" in text(explorer.graph.value)
+    explorer.module.value = ""
+    layer1 = re.search(
+        r'<g id="node\d+" class="node call qconfig&#45;none">.*?'
+        r'(?=<g id="(node|edge))',
+        svg(explorer.graph.value),
+        re.S,
+    )
+    assert layer1 and ">layer1<" in layer1.group(0) and "set to None" in layer1.group(0)
+    assert explorer.errors == []
+
+
 def test_children_inherit_and_show_from_where(explorer: obsviz.Explorer) -> None:
     explorer.set_qconfig("layer2", "static per-tensor")
     conv = explorer.tree.expand_to("layer2.0.conv1")
@@ -184,7 +213,7 @@ def test_quant_type_and_inherit_back(explorer: obsviz.Explorer) -> None:
 def test_the_tree_says_when_a_qconfig_runs_in_the_other_pass(explorer: obsviz.Explorer) -> None:
     explorer.quant_type.value = "dynamic"
     top, fc = explorer.tree.rows[""], explorer.tree.rows["fc"]
-    observers = views.observers_by_module(explorer.run)
+    observers = panels.observers_by_module(explorer.run)
     assert text(fc.hint.value).strip() == f"static · dynamic pass · {observers.get('fc', 0)} obs."
     assert text(top.hint.value).strip() == f"dynamic pass · {explorer.run.observer_count} obs."
     explorer.set_qconfig("", "dynamic")

@@ -303,6 +303,13 @@ def _ask_why(page, label: str) -> str:
     query = page.get_by_placeholder("filter rows: a name, op or reason")
     query.fill(label)
     query.press("Enter")
+    page.wait_for_function(  # the rows are the filtered ones, not those shown before
+        """label => { const rows = [...document.querySelectorAll('.obsviz-rows option')];
+                      return rows.length > 0
+                             && rows.every(o => o.textContent.includes(label)); }""",
+        arg=label,
+        timeout=30_000,
+    )
     row = page.locator(".obsviz-rows select").first.locator(
         "option", has_text=re.compile(re.escape(label) + r"(\s|$)")
     )
@@ -349,6 +356,21 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(
         )
         assert _observers_inside(page, TOGGLED) == _inside(after, TOGGLED) == 0
         explorer.screenshot(path=str(ARTIFACTS / "explorer-toggled.png"))
+
+        # the change itself on the graph: observers added at the top, the module set to None
+        svg = _graph_svg(page)
+        page.get_by_role("button", name="changes", exact=True).click()
+        page.wait_for_function(
+            "before => document.querySelector('.obsviz-graph svg').innerHTML !== before",
+            arg=svg,
+            timeout=30_000,
+        )
+        assert page.locator(".obsviz-graph svg g.node.observer_added").count() == sum(
+            1 for path, _, _ in added if path == ""
+        )
+        assert page.locator(".obsviz-graph svg g.node.qconfig-none", has_text=TOGGLED).count() == 1
+        explorer.screenshot(path=str(ARTIFACTS / "explorer-changes.png"))
+        page.get_by_role("button", name="diff", exact=True).click()
 
         # the model's own input, which the top module still observes
         model_input = list(obsviz.samples.load("resnet_small").graph.inputs())[1].debugName()

@@ -21,9 +21,10 @@ from ..api import _check_inputs
 from ..errors import ObsvizError
 from ..figures import DEFAULT_MAX_NODES
 from ..fixes import ArgumentFold, self_attributes
+from ..refs import display_path
 from ..rules import DYNAMIC, STATIC
 from ..torch_api import QConfig
-from . import panels as views
+from . import panels
 from .choices import INHERIT, QConfigChoices
 from .session import Outcome, Session
 from .state import WHEN, ExplorerState
@@ -92,6 +93,7 @@ CSS = """
 .obsviz-table-picker .widget-toggle-button { width: auto; flex: 0 0 auto; margin: 0 2px 2px 0;
   padding: 0 8px; }
 .obsviz-explorer .widget-checkbox label { white-space: nowrap; }
+.obsviz-when .widget-toggle-button { padding: 0 12px; }
 .obsviz-link { color: #0072B2; cursor: pointer; text-decoration: underline dotted; }
 .obsviz-link:hover { text-decoration: underline; }
 .obsviz-svg[data-obsviz-graph] g.edge, .obsviz-svg[data-obsviz-graph] g.node.op,
@@ -237,7 +239,7 @@ class Explorer(widgets.VBox):
     def _build(self) -> None:
         title = widgets.HTML(
             f"<div style='font-size:16px'><b>obsviz Explorer</b> · "
-            f"{views.esc(self.model_name)}</div>"
+            f"{panels.esc(self.model_name)}</div>"
             "<div class='obsviz-help'><b>Start here:</b> ① pick a qconfig for a module in "
             "the tree on the left → ② read which observers that adds or removes, and why → "
             "③ see them in the graph (blue octagons are observers) → ④ step through the "
@@ -253,7 +255,10 @@ class Explorer(widgets.VBox):
             layout=widgets.Layout(width="auto", flex="0 0 auto"),
         )
         self.fold_conv_bn.add_class("obsviz-fold-conv-bn")
-        self.fold_conv_bn.observe(lambda c: self._run_change(fold_conv_bn=c["new"]), names="value")
+        # the folded and the scripted graphs name values differently: forget the value
+        self.fold_conv_bn.observe(
+            lambda c: self._run_change(fold_conv_bn=c["new"], value="", search=""), names="value"
+        )
         self.header = widgets.VBox(
             [
                 title,
@@ -352,7 +357,7 @@ class Explorer(widgets.VBox):
     def _build_right(self) -> widgets.VBox:
         self.diff = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.diff.add_class("obsviz-diff")
-        modules = [(f"{p or '<top>'} · {i.type_name}", p) for p, i in self._infos.items()]
+        modules = [(f"{display_path(p)} · {i.type_name}", p) for p, i in self._infos.items()]
         self.module = widgets.Dropdown(
             options=modules,
             value="",
@@ -368,9 +373,11 @@ class Explorer(widgets.VBox):
                 "your model with the observers the pass added (octagons)",
                 "your model, each value coloured by what the pass decided",
                 "the observed module run.module",
+                "what your last change did: observers added and removed, modules set to None",
             ],
-            style={"button_width": "64px"},
+            style={"button_width": "auto"},
         )
+        self.when.add_class("obsviz-when")
         self.when.observe(lambda c: self._change(when=c["new"]), names="value")
         self.depth = widgets.Dropdown(
             options=[0, 1, 2, 3],
@@ -387,7 +394,7 @@ class Explorer(widgets.VBox):
         )
         self.graph.add_class("obsviz-graph")
         legend = self.legend = widgets.HTML(
-            views.legend_html(), layout=widgets.Layout(flex="1 1 240px")
+            panels.legend_html(), layout=widgets.Layout(flex="1 1 240px")
         )
         legend.add_class("obsviz-legend-box")
         self.step_controls = self._build_step()
@@ -478,9 +485,9 @@ class Explorer(widgets.VBox):
         self.query.observe(lambda c: self._change(query=c["new"]), names="value")
         # one button per table, wrapping onto more lines rather than cutting names
         self.table_picker = widgets.ToggleButtons(
-            options=list(views.TABLE_NAMES),
+            options=list(panels.TABLE_NAMES),
             value=self.state.table,
-            tooltips=[views.DESCRIPTIONS[name] for name in views.TABLE_NAMES],
+            tooltips=[panels.DESCRIPTIONS[name] for name in panels.TABLE_NAMES],
             style={"button_width": "auto"},
         )
         self.table_picker.add_class("obsviz-table-picker")
@@ -594,10 +601,14 @@ class Explorer(widgets.VBox):
         if not self._syncing and change["new"]:
             self._change(value=change["new"])
 
-    def _matches(self, query: str) -> views.Matches:
+    def _matches(self, query: str) -> panels.Matches:
+        if not query.strip():
+            return panels.Matches((), 0, "")
         key = self.state.run_key
-        index = self.session.view(("values", key), lambda: views.ValueIndex.of(self.run))
-        return self.session.view(("matches", key, query), lambda: views.value_matches(index, query))
+        index = self.session.view(("values", key), lambda: panels.ValueIndex.of(self.run))
+        return self.session.view(
+            ("matches", key, query), lambda: panels.value_matches(index, query)
+        )
 
     def _last_step(self) -> int:
         run = self.run
@@ -618,7 +629,7 @@ class Explorer(widgets.VBox):
         """To the start of the next phase, or of this (or the previous) one."""
         if self.run is None:
             return
-        starts = views.phase_starts(self.run)
+        starts = panels.phase_starts(self.run)
         current = self._last_step() if self.state.step is None else self.state.step
         if direction > 0:
             later = [s for s in starts if s > current]
@@ -658,22 +669,23 @@ class Explorer(widgets.VBox):
         self._draw(
             "code",
             (key, state.step),
-            lambda: setattr(self.code_view, "value", f"<pre>{views.esc(self.code())}</pre>"),
+            lambda: setattr(self.code_view, "value", f"<pre>{panels.esc(self.code())}</pre>"),
         )
         if run is None:
             for widget in (self.graph, self.step_view, self.why):
-                widget.value = views.box("No run to show: the pass could not start.")
+                widget.value = panels.box("No run to show: the pass could not start.")
             return
         self._draw("search", (key, state.search), self._draw_search)
+        changes = base_key if state.when == "changes" else None
         self._draw(
             "graph",
-            (key, state.module, state.method, state.when, state.depth, state.step),
+            (key, state.module, state.method, state.when, state.depth, state.step, changes),
             self._draw_graph,
         )
         self._draw(
             "step",
             (key, state.step),
-            lambda: setattr(self.step_view, "value", views.step_html(run, state.step)),
+            lambda: setattr(self.step_view, "value", panels.step_html(run, state.step)),
         )
         self._draw("table", (key, state.step, state.table, state.query), self._draw_table)
         self._draw(
@@ -684,7 +696,7 @@ class Explorer(widgets.VBox):
                 "value",
                 self.session.view(
                     ("why", key, state.step, state.value),
-                    lambda: views.explanation_html(run, state, self.max_nodes),
+                    lambda: panels.explanation_html(run, state, self.max_nodes),
                 ),
             ),
         )
@@ -699,7 +711,7 @@ class Explorer(widgets.VBox):
             draw()
         except Exception as err:  # a bug in one view must not blank the whole app
             self.errors.append(f"{name}: {traceback.format_exc()}")
-            message = views.box(f"This view failed: {views.esc(repr(err))}", "error")
+            message = panels.box(f"This view failed: {panels.esc(repr(err))}", "error")
             target = {
                 "graph": self.graph,
                 "step": self.step_view,
@@ -715,9 +727,9 @@ class Explorer(widgets.VBox):
         self.shown_after[name] = now - self._started  # the browser has it from here on
 
     def _draw_status(self, outcome: Outcome) -> None:
-        self.status.value = views.status_html(outcome, self.model_name)
+        self.status.value = panels.status_html(outcome, self.model_name)
         self.prepare.value = self._prepare_html(outcome)
-        self.problems.value = views.problems_html(outcome)
+        self.problems.value = panels.problems_html(outcome)
         attributes, arguments = self._fold_offered()
         offered = [self_attributes(attributes)] if attributes else []
         offered += [f"{fold.argument}={fold.value!r}" for fold in arguments]
@@ -741,30 +753,27 @@ class Explorer(widgets.VBox):
             if other is not None and other.run is not None and other.failure is None
             else None
         )
-        return views.prepare_html(key.fold_conv_bn, batchnorms, observers)
+        return panels.prepare_html(key.fold_conv_bn, batchnorms, observers)
 
     def _draw_diff(self) -> None:
         baseline, outcome = self.baseline, self.outcome
         assert outcome is not None
         if baseline is None:
-            self.diff.value = views.diff_html(None, "")
+            self.diff.value = panels.diff_html(None, "")
+            return
+        change = panels.change_text(baseline.key, outcome.key)
+        if baseline.key.fold_conv_bn != outcome.key.fold_conv_bn:
+            self.diff.value = panels.refold_html(baseline, outcome, change)
             return
         diff = self.session.diff(baseline, outcome)
         note = ""
         if baseline.failure is not None or outcome.failure is not None:
-            note = views.box(
+            note = panels.box(
                 "One of the two runs stopped part-way, so values it never "
                 "reached count as unobserved there.",
                 "warn",
             )
-        if baseline.key.fold_conv_bn != outcome.key.fold_conv_bn:
-            note += views.box(
-                "Folding conv-bn changes the graphs themselves (the BatchNorm "
-                "calls go and values are renumbered), so observers are matched "
-                "by value name, and many show as removed and added.",
-                "warn",
-            )
-        self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key, outcome.key))
+        self.diff.value = note + panels.diff_html(diff, change)
 
     def _draw_search(self) -> None:
         found = self._matches(self.state.search)
@@ -779,15 +788,18 @@ class Explorer(widgets.VBox):
             self._syncing = False
         self.picks.layout.display = "" if found.total > 1 else "none"
         self.search_info.value = (
-            views.box(found.message, "warn" if not found.total else "note") if found.message else ""
+            panels.box(found.message, "warn" if not found.total else "note")
+            if found.message
+            else ""
         )
 
     def _draw_tree(self) -> None:
-        counts = views.observers_by_module(self.run) if self.run is not None else None
+        counts = panels.observers_by_module(self.run) if self.run is not None else None
         self.tree.sync(self.state, counts)
 
     def _draw_graph(self) -> None:
         state, run = self.state, self.run
+        change = self._change_drawn() if state.when == "changes" else None
         key = (
             "graph",
             state.run_key,
@@ -797,18 +809,41 @@ class Explorer(widgets.VBox):
             state.depth,
             state.step,
             self.max_nodes,
+            self.baseline.key if change else None,
         )
         self.graph.value = self.session.view(
-            key, lambda: views.graph_html(run, state, self.max_nodes)
+            key, lambda: panels.graph_html(run, state, self.max_nodes, change)
+        )
+
+    def _change_drawn(self) -> panels.Change | None:
+        """What the last change did, for the "changes" view (None: no change yet)."""
+        baseline, outcome = self.baseline, self.outcome
+        if baseline is None or outcome is None or baseline.run is None or outcome.run is None:
+            return None
+        before, after = baseline.key, outcome.key
+        if (before.fold_conv_bn, before.folded, before.fold_arguments) != (
+            after.fold_conv_bn,
+            after.folded,
+            after.fold_arguments,
+        ):
+            return panels.Change.refolding()  # the graphs differ: nothing to draw on one
+        diff = self.session.diff(baseline, outcome)
+        if diff is None:
+            return None
+        return self.session.view(
+            ("change", before, after),
+            lambda: panels.Change(
+                diff, baseline.run, outcome.run, panels.change_text(before, after)
+            ),
         )
 
     def _draw_table(self) -> None:
         state, run = self.state, self.run
-        frame = views.table_frame(run, state)
-        header, rows, matched = views.table_rows(frame, state.query)
+        frame = panels.table_frame(run, state)
+        header, rows, matched = panels.table_rows(frame, state.query)
         self._syncing = True
         try:
-            self.table_header.value = views.esc(header)
+            self.table_header.value = panels.esc(header)
             self.table_rows.options = rows
             self.table_rows.value = None
         finally:
@@ -819,7 +854,7 @@ class Explorer(widgets.VBox):
             f"<span class='obsviz-muted'><code>run.tables."
             f"{state.table}</code> at {at}: {shown}{matched} rows"
             f"{' matching the filter' if state.query else ''} · "
-            f"{views.esc(views.DESCRIPTIONS[state.table])}</span>"
+            f"{panels.esc(panels.DESCRIPTIONS[state.table])}</span>"
         )
 
     # ------------------------------------------------------------------ notebook display

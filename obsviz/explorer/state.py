@@ -16,7 +16,7 @@ from ..errors import ObsvizError
 from ..refs import TOP, display_path
 from .choices import INHERIT, QConfigChoices
 
-WHEN = ("diff", "before", "after")
+WHEN = ("diff", "before", "after", "changes")
 
 
 class RunKey(NamedTuple):
@@ -48,7 +48,7 @@ class ExplorerState:
     step: int | None = None
     # what the views look at
     module: str = ""  # the graph view's module path
-    when: str = "diff"  # "diff", "before" or "after"
+    when: str = "diff"  # "diff", "before", "after" or "changes" (what the last change did)
     depth: int = 0
     table: str = "values"
     query: str = ""  # the tables' filter
