@@ -20,7 +20,12 @@ from obsviz.explorer.state import RunKey, parse_value
 
 from . import failure_models as fm
 from .corpus import count_observer_calls, real_pass
-from .observed_graphs import conv_bn_pairs_folded, modules_naming, observer_sites
+from .observed_graphs import (
+    conv_bn_pairs_folded,
+    modules_naming,
+    observer_paths,
+    observer_sites,
+)
 
 STATIC = {"": get_default_qconfig("fbgemm")}
 
@@ -531,6 +536,157 @@ def test_named_and_unknown_qconfigs_become_choices(model: torch.jit.ScriptModule
 def test_an_eager_model_is_refused() -> None:
     with pytest.raises(obsviz.ObsvizError, match="torch.jit.script"):
         obsviz.Explorer(torch.nn.Linear(2, 2))
+
+
+# ---------------------------------------------------------------------- step 6: calibrate
+OUTLIER = 1000.0  # one pixel of the first batch: the model input's range is set by it
+
+
+def planted_inputs() -> list[tuple[torch.Tensor, ...]]:
+    batches = obsviz.samples.inputs("resnet_small", 4, seed=3)
+    batches[0][0][0, 0, 0, 0] = OUTLIER
+    return batches
+
+
+@pytest.fixture(scope="module")
+def calibrating(model: torch.jit.ScriptModule) -> obsviz.Explorer:
+    """An Explorer given inputs, its Calibrate step open."""
+    explorer = obsviz.Explorer(model, STATIC, inputs=planted_inputs())
+    assert explorer.session.calibrations_made == 0  # nothing until the step is shown
+    explorer.calibrate_button.value = True  # a click on the step's button
+    assert explorer.errors == [] and explorer.session.calibrations_made == 1
+    return explorer
+
+
+def shown_rows(html_text: str, table: str) -> dict[str, list[str]]:
+    """The cells of a step 6 table (``obsviz-ranges`` or ``obsviz-worst``) by the observer
+    path each row names."""
+    body = re.search(rf"<div class='obsviz-scroll {table}'>(.*?)</table>", html_text, re.S)
+    assert body, text(html_text)[:300]
+    return {
+        html.unescape(path): [text(cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row)]
+        for path, row in re.findall(r"<tr data-obsviz-observer='([^']+)'>(.*?)</tr>", body.group(1))
+    }
+
+
+def torch_calibrated(explorer: obsviz.Explorer, qconfig_dict: dict) -> dict:
+    """Torch's own prepare_jit model, run on the same inputs: its observers by the path of
+    the Explorer's observer on the same value (each names its observers in its own order)."""
+    observed = prepare_jit(explorer.session.model, qconfig_dict)
+    with torch.no_grad():
+        for batch in planted_inputs():
+            observed(*batch)
+    ours, theirs = observer_paths(explorer.run.module), observer_paths(observed)
+    assert set(ours) == set(theirs)  # the same values observed
+    modules = dict(observed.named_modules())
+    return {ours[site]: modules[theirs[site]] for site in ours}
+
+
+def numbers(cell: str) -> list[float]:
+    """``0.0651312`` -> [0.0651312]; ``[0.1, 0.2, ... (8 channels)]`` -> its first ones."""
+    return [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", cell.split("...")[0])]
+
+
+def test_the_calibrate_step_shows_the_qparams_torchs_own_observers_compute(
+    calibrating: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
+    rows = shown_rows(calibrating.calibration_view.value, "obsviz-ranges")
+    theirs = torch_calibrated(calibrating, STATIC)
+    assert set(rows) == set(theirs)  # one row per observer prepare_jit inserts
+    for path, cells in rows.items():
+        low, high, scale, zero_point = cells[5:9]
+        observer = theirs[path]
+        expected_scale, expected_zero_point = observer.calculate_qparams()
+        shown = numbers(scale)
+        assert shown == pytest.approx(expected_scale.flatten()[: len(shown)].tolist(), rel=1e-5)
+        shown = numbers(zero_point)
+        assert shown == expected_zero_point.flatten()[: len(shown)].tolist(), path
+        assert numbers(low)[0] == pytest.approx(float(observer.min_val.min()), rel=1e-5, abs=1e-6)
+        assert numbers(high)[0] == pytest.approx(float(observer.max_val.max()), rel=1e-5)
+    model_input = f"<top>:forward:%{list(model.graph.inputs())[1].debugName()}"
+    (input_row,) = [cells for cells in rows.values() if cells[0] == model_input]
+    assert numbers(input_row[6]) == [OUTLIER]
+
+
+def test_the_calibrate_step_flags_the_planted_outlier_with_its_fix(
+    calibrating: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
+    flags = re.findall(
+        r"<div class='obsviz-flag .*?</div></div>", calibrating.calibration_view.value
+    )
+    model_input = f"<top>:forward:%{list(model.graph.inputs())[1].debugName()}"
+    planted = [text(flag) for flag in flags if model_input in text(flag)]
+    assert len(planted) == 1 and "outliers" in planted[0] and "Fix:" in planted[0], flags
+    assert "the median channel gets" in planted[0]
+
+
+def test_the_worst_values_come_worst_first_and_open_their_explanation(
+    calibrating: obsviz.Explorer,
+) -> None:
+    worst = shown_rows(calibrating.calibration_view.value, "obsviz-worst")
+    assert len(worst) == 12
+    accumulated = [float(cells[2]) for cells in worst.values()]
+    assert accumulated == sorted(accumulated)
+    every = shown_rows(calibrating.calibration_view.value, "obsviz-ranges")
+    assert set(worst) <= set(every)
+    first = next(iter(worst.values()))[0]
+    calibrating.follow.value = first  # a click on its link
+    assert text(calibrating.why.value).startswith(f" {first}")
+
+
+def test_the_calibrate_graph_is_coloured_with_its_legend(calibrating: obsviz.Explorer) -> None:
+    from obsviz.figures.style import RAMP
+
+    legend = calibrating.calibrate_legend.value
+    assert "SQNR with every observer quantizing" in text(legend)
+    assert [c.upper() for c in re.findall(r"background:(#\w+)", legend)] == list(RAMP)
+    drawn = svg(calibrating.calibrate_graph.value)
+    assert "after InsertObservers" in drawn and 'class="edge' in drawn
+    assert re.search(r'class="[^"]*\boverlay\b', drawn)
+    calibrating.overlay.value = "range"
+    assert "calibrated range width" in text(calibrating.calibrate_legend.value)
+    calibrating.module.value = "layer1.0"  # step 3's module is the one coloured
+    assert "layer1.0 · BasicBlock" in text(calibrating.calibrate_graph.value)
+    calibrating.overlay.value, calibrating.module.value = "sqnr", ""
+    assert calibrating.session.calibrations_made == 1 and calibrating.errors == []
+
+
+def test_a_qconfig_change_recalibrates_only_while_the_step_is_shown(
+    model: torch.jit.ScriptModule,
+) -> None:
+    explorer = obsviz.Explorer(model, STATIC, inputs=planted_inputs())
+    explorer.calibrate_button.value = True
+    explorer.set_qconfig("layer1", "None")
+    assert explorer.session.calibrations_made == 2
+    rows = shown_rows(explorer.calibration_view.value, "obsviz-ranges")
+    assert set(rows) == set(torch_calibrated(explorer, {**STATIC, "layer1": None}))
+    assert "cal = run.calibrate(inputs)" in explorer.code()
+    explorer.calibrate_button.value = False
+    explorer.set_qconfig("layer2", "None")
+    assert explorer.session.calibrations_made == 2  # hidden: nothing calibrated
+    explorer.set_qconfig("layer2", INHERIT)  # back to a run calibrated before: kept
+    explorer.calibrate_button.value = True
+    assert explorer.session.calibrations_made == 2
+    assert explorer.errors == []
+
+
+def test_without_inputs_the_step_says_how_to_pass_them(explorer: obsviz.Explorer) -> None:
+    explorer.calibrate_button.value = True
+    shown = text(explorer.calibration_view.value)
+    assert "inputs=[(x,), ...]" in shown and "obsviz.samples.inputs(name, 8)" in shown
+    assert explorer.session.calibrations_made == 0 and explorer.errors == []
+
+
+def test_bad_inputs_are_refused_or_said_why(model: torch.jit.ScriptModule) -> None:
+    with pytest.raises(obsviz.ObsvizError, match="list of input tuples"):
+        obsviz.Explorer(model, STATIC, inputs=torch.randn(1, 3, 32, 32))
+    with pytest.raises(obsviz.ObsvizError, match="inputs is empty"):
+        obsviz.Explorer(model, STATIC, inputs=[])
+    explorer = obsviz.Explorer(model, STATIC, inputs=[(torch.randn(1, 5, 32, 32),)])
+    explorer.calibrate_button.value = True
+    shown = text(explorer.calibration_view.value)
+    assert "Not calibrated" in shown and "batch 0" in shown and "forward" in shown
+    assert explorer.calibrate_graph.value == "" and explorer.errors == []
 
 
 # ---------------------------------------------------------------------- the pieces

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import time
 import traceback
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 
 import ipywidgets as widgets
 import torch
@@ -24,10 +24,10 @@ from ..fixes import ArgumentFold, self_attributes
 from ..refs import display_path
 from ..rules import DYNAMIC, STATIC
 from ..torch_api import QConfig
-from . import panels
+from . import calibrate, panels
 from .choices import INHERIT, QConfigChoices
 from .session import Outcome, Session
-from .state import WHEN, ExplorerState
+from .state import OVERLAYS, WHEN, ExplorerState
 from .tree import ModuleTree, module_infos
 
 CSS = """
@@ -98,6 +98,19 @@ CSS = """
 .obsviz-link:hover { text-decoration: underline; }
 .obsviz-svg[data-obsviz-graph] g.edge, .obsviz-svg[data-obsviz-graph] g.node.op,
 .obsviz-svg[data-obsviz-graph] g.node.call { cursor: pointer; }
+.obsviz-scroll { overflow: auto; max-width: 100%; border: 1px solid #d0d7de; }
+.obsviz-ranges { max-height: 320px; }
+.obsviz-calib-table { border-collapse: collapse; font-size: 12px; }
+.obsviz-calib-table th, .obsviz-calib-table td { padding: 1px 8px; text-align: left;
+  white-space: nowrap; border-bottom: 1px solid #eaeef2; }
+.obsviz-calib-table th { position: sticky; top: 0; background: #f6f8fa; }
+.obsviz-flag { border-left: 4px solid #E69F00; padding: 2px 8px; margin: 4px 0;
+  background: #fff8e5; }
+.obsviz-flag-error { border-left-color: #cf222e; background: #ffebe9; }
+.obsviz-flag-info { border-left-color: #8c959f; background: #f6f8fa; }
+.obsviz-swatch { display: inline-block; width: 28px; height: 12px; margin-top: 3px; }
+.obsviz-calibrate-graph .obsviz-svg { max-height: 680px; }
+.obsviz-calibrate-graph .widget-html-content { width: 100%; }
 .obsviz-code pre { background: #f6f8fa; padding: 6px; font-size: 12px; margin: 0;
                    white-space: pre; word-break: normal; overflow-x: auto; }
 </style>
@@ -116,7 +129,9 @@ class Explorer(widgets.VBox):
     ``qconfig_dict`` is the starting configuration (``{"": get_default_qconfig("fbgemm")}``
     when None); ``qconfigs`` names more QConfigs to offer in every module's menu. As
     ``prepare_jit`` does, conv-bn pairs are folded before the pass; ``fold_conv_bn=False``
-    (or the header's checkbox) runs the bare pass on the model as scripted.
+    (or the header's checkbox) runs the bare pass on the model as scripted. ``inputs``
+    (a list of input tuples, as ``forward`` takes them) are what step 6 calibrates the
+    run on, while that step is shown.
     ``explorer.state`` is the whole UI state; ``explorer.qconfig_dict`` and
     ``explorer.code()`` read it back for code; ``explorer.run`` is the run shown.
     """
@@ -132,6 +147,7 @@ class Explorer(widgets.VBox):
         max_nodes: int | None = DEFAULT_MAX_NODES,
         name: str | None = None,
         fold_conv_bn: bool = True,
+        inputs: Iterable | None = None,
     ) -> None:
         model = _check_inputs(model, method, quant_type)
         self.choices = QConfigChoices(qconfigs)
@@ -141,7 +157,7 @@ class Explorer(widgets.VBox):
             entries = tuple(
                 sorted((key, self.choices.name_of(q, key)) for key, q in qconfig_dict.items())
             )
-        self.session = Session(model, self.choices)
+        self.session = Session(model, self.choices, inputs=_batches(inputs))
         self.model_name = name or _type_name(model)
         self.max_nodes = max_nodes
         self.initial = ExplorerState(
@@ -283,7 +299,9 @@ class Explorer(widgets.VBox):
         # Panels side by side while they fit, stacked when they do not: each row wraps.
         top = _row([self._build_left(), self._build_right()])
         bottom = _row([self._build_tables(), self._build_why()])
-        self.body = widgets.VBox([top, bottom], layout=widgets.Layout(width="100%"))
+        self.body = widgets.VBox(
+            [top, bottom, self._build_calibrate()], layout=widgets.Layout(width="100%")
+        )
 
     def _build_left(self) -> widgets.VBox:
         self.quant_type = widgets.ToggleButtons(
@@ -554,6 +572,67 @@ class Explorer(widgets.VBox):
             min_width="0",
         )
 
+    def _build_calibrate(self) -> widgets.VBox:
+        inputs = self.session.inputs
+        self.calibrate_button = widgets.ToggleButton(
+            value=self.state.calibrate,
+            description=f"calibrate on the {len(inputs)} inputs" if inputs else "calibrate",
+            icon="play",
+            tooltip="run the inputs through the observers of the run shown (again after "
+            "each qconfig change, while this step is shown)",
+            layout=widgets.Layout(width="auto", flex="0 0 auto"),
+        )
+        self.calibrate_button.add_class("obsviz-calibrate-button")
+        self.calibrate_button.observe(lambda c: self._change(calibrate=c["new"]), names="value")
+        self.overlay = widgets.ToggleButtons(
+            options=list(OVERLAYS),
+            value=self.state.overlay,
+            description="colour by",
+            tooltips=[
+                "each observed value's SQNR with every observer quantizing",
+                "the width of each observed value's calibrated range",
+            ],
+            style={"button_width": "auto", "description_width": "70px"},
+        )
+        self.overlay.add_class("obsviz-overlay")
+        self.overlay.observe(lambda c: self._change(overlay=c["new"]), names="value")
+        self.calibration_view = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.calibration_view.add_class("obsviz-calibration")
+        self.calibrate_graph = widgets.HTML(
+            layout=widgets.Layout(flex="4 1 360px", min_width="0", margin="0 10px 6px 0")
+        )
+        self.calibrate_graph.add_class("obsviz-calibrate-graph")
+        self.calibrate_legend = widgets.HTML(layout=widgets.Layout(flex="1 1 240px"))
+        self.calibrate_legend.add_class("obsviz-calibrate-legend")
+        self.calibrate_body = widgets.VBox(
+            [
+                self.calibration_view,
+                heading(
+                    "",
+                    "The graph, coloured by what the observers saw",
+                    "The module picked in ③, as run.module runs it; hover an edge for its numbers.",
+                ),
+                self.overlay,
+                _row([self.calibrate_graph, self.calibrate_legend]),
+            ],
+            layout=widgets.Layout(width="100%", display="none"),
+        )
+        return _panel(
+            "calibrate",
+            [
+                heading(
+                    "6",
+                    "Calibrate",
+                    "What the observers see on your inputs: each one's range and qparams, "
+                    "what looks wrong, and what quantizing each value costs.",
+                ),
+                self.calibrate_button,
+                self.calibrate_body,
+            ],
+            width="100%",
+            min_width="0",
+        )
+
     # ------------------------------------------------------------------ control callbacks
     def _choose(self, path: str, choice: str) -> None:
         if not self._syncing:
@@ -655,6 +734,8 @@ class Explorer(widgets.VBox):
             self.slider.max = last
             self.slider.value = last if state.step is None else state.step
             self.search.value = state.search
+            self.calibrate_button.value = state.calibrate
+            self.overlay.value = state.overlay
         finally:
             self._syncing = False
 
@@ -670,6 +751,12 @@ class Explorer(widgets.VBox):
             "code",
             (key, state.step),
             lambda: setattr(self.code_view, "value", f"<pre>{panels.esc(self.code())}</pre>"),
+        )
+        self._draw("calibrate", (key, state.calibrate), self._draw_calibrate)
+        self._draw(
+            "calibrate-graph",
+            (key, state.calibrate, state.module, state.method, state.depth, state.overlay),
+            self._draw_calibrate_graph,
         )
         if run is None:
             for widget in (self.graph, self.step_view, self.why):
@@ -718,6 +805,8 @@ class Explorer(widgets.VBox):
                 "why": self.why,
                 "diff": self.diff,
                 "status": self.problems,
+                "calibrate": self.calibration_view,
+                "calibrate-graph": self.calibrate_graph,
             }.get(name)
             if target is not None:
                 target.value = message
@@ -837,6 +926,47 @@ class Explorer(widgets.VBox):
             ),
         )
 
+    def _calibrated(self):
+        """The run shown, calibrated on the inputs (None: step 6 hidden, no inputs, or no
+        run)."""
+        if not self.state.calibrate or self.session.inputs is None or self.run is None:
+            return None
+        return self.session.calibrated(self.outcome)
+
+    def _draw_calibrate(self) -> None:
+        shown = self.state.calibrate
+        self.calibrate_body.layout.display = "" if shown else "none"
+        if not shown:
+            return
+        if self.session.inputs is None:
+            self.calibration_view.value = panels.box(calibrate.NO_INPUTS, "warn")
+        elif self.run is None:
+            self.calibration_view.value = panels.box(
+                "No run to calibrate: the pass could not start."
+            )
+        else:
+            self.calibration_view.value = self.session.view(
+                ("calibration", self.state.run_key),
+                lambda: calibrate.tables_html(self._calibrated(), len(self.session.inputs)),
+            )
+
+    def _draw_calibrate_graph(self) -> None:
+        calibrated = self._calibrated()
+        if calibrated is None or calibrated.calibration is None:
+            self.calibrate_graph.value = self.calibrate_legend.value = ""
+            self.overlay.layout.display = "none"
+            return
+        state = self.state
+        key = ("calibrated graph", state.run_key, state.module, state.method, state.depth)
+        figure, legend = self.session.view(
+            (*key, state.overlay, self.max_nodes),
+            lambda: calibrate.figure_and_legend(
+                self.run, calibrated.calibration, state, self.max_nodes
+            ),
+        )
+        self.overlay.layout.display = ""
+        self.calibrate_graph.value, self.calibrate_legend.value = figure, legend
+
     def _draw_table(self) -> None:
         state, run = self.state, self.run
         frame = panels.table_frame(run, state)
@@ -876,6 +1006,21 @@ def _panel(name: str, children: list[widgets.Widget], **layout: str) -> widgets.
     panel.add_class("obsviz-panel")
     panel.add_class(f"obsviz-panel-{name}")
     return panel
+
+
+def _batches(inputs: Iterable | None) -> list | None:
+    """The inputs as a list of batches (each a tensor or a tuple of arguments)."""
+    if inputs is None:
+        return None
+    if isinstance(inputs, torch.Tensor) or not isinstance(inputs, Iterable):
+        raise ObsvizError(
+            f"inputs must be a list of input tuples, as forward takes them (e.g. "
+            f"obsviz.samples.inputs(name, 8)), got {type(inputs).__name__}"
+        )
+    batches = list(inputs)
+    if not batches:
+        raise ObsvizError("inputs is empty: give at least one input tuple to calibrate on")
+    return batches
 
 
 def _type_name(model: torch.jit.ScriptModule) -> str:
