@@ -580,7 +580,7 @@ class Explorer(widgets.VBox):
             icon="play",
             tooltip="run the inputs through the observers of the run shown (again after "
             "each qconfig change, while this step is shown)",
-            layout=widgets.Layout(width="auto", flex="0 0 auto"),
+            layout=widgets.Layout(width="auto", align_self="flex-start", margin="0 0 6px 0"),
         )
         self.calibrate_button.add_class("obsviz-calibrate-button")
         self.calibrate_button.observe(lambda c: self._change(calibrate=c["new"]), names="value")
