@@ -629,9 +629,13 @@ def test_the_worst_values_come_worst_first_and_open_their_explanation(
     assert accumulated == sorted(accumulated)
     every = shown_rows(calibrating.calibration_view.value, "obsviz-ranges")
     assert set(worst) <= set(every)
-    first = next(iter(worst.values()))[0]
-    calibrating.follow.value = first  # a click on its link
-    assert text(calibrating.why.value).startswith(f" {first}")
+    observer, cells = next(iter(worst.items()))
+    calibrating.follow.value = cells[0]  # a click on its link
+    why = text(calibrating.why.value)
+    assert why.startswith(f" {cells[0]}")
+    scale, zero_point = every[observer][7:9]  # checked against torch above
+    assert f"Calibrated observer {observer}" in why
+    assert f"scale {scale} zero_point {zero_point}" in why, why
 
 
 def test_the_calibrate_graph_is_coloured_with_its_legend(calibrating: obsviz.Explorer) -> None:

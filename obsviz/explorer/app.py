@@ -775,15 +775,18 @@ class Explorer(widgets.VBox):
             lambda: setattr(self.step_view, "value", panels.step_html(run, state.step)),
         )
         self._draw("table", (key, state.step, state.table, state.query), self._draw_table)
+        calibrated = self._calibrated()  # step 6 shown: explanations give its numbers
+        calibration = calibrated.calibration if calibrated is not None else None
+        why = (key, state.step, state.value, calibration is not None)
         self._draw(
             "why",
-            (key, state.step, state.value),
+            why,
             lambda: setattr(
                 self.why,
                 "value",
                 self.session.view(
-                    ("why", key, state.step, state.value),
-                    lambda: panels.explanation_html(run, state, self.max_nodes),
+                    ("why", *why),
+                    lambda: panels.explanation_html(run, state, self.max_nodes, calibration),
                 ),
             ),
         )

@@ -28,6 +28,7 @@ from .choices import INHERIT
 from .state import ExplorerState, RunKey, parse_value, value_label
 
 if TYPE_CHECKING:
+    from ..calib import Calibration
     from ..diff import RunDiff
     from ..figures.graph import Mark, Scope
     from ..run import Run
@@ -526,12 +527,16 @@ def table_rows(
 
 
 # ---------------------------------------------------------------------- one value
-def explanation_of(run: Run, state: ExplorerState):
-    """The explanation of the picked value at the state's step (None: nothing picked)."""
+def explanation_of(run: Run, state: ExplorerState, calibration: Calibration | None = None):
+    """The explanation of the picked value at the state's step (None: nothing picked);
+    at the end of the pass, with what ``calibration`` says of its observer."""
     if not state.value:
         return None
     path, method, name = parse_value(state.value)
-    return run.at(state.step).explain(name, module=path, method=method)
+    explanation = run.at(state.step).explain(name, module=path, method=method)
+    if calibration is not None and state.step is None:
+        explanation = explanation.with_calibration(calibration)
+    return explanation
 
 
 # A click on a link (data-obsviz-value) or on a value or op of a figure (data-obsviz-graph,
@@ -586,16 +591,19 @@ def figure_html(svg: str, graph: str | None = None) -> str:
     return f"<div class='obsviz-svg'{where}>{svg}</div>"
 
 
-def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
+def explanation_html(
+    run: Run, state: ExplorerState, max_nodes: int | None, calibration: Calibration | None = None
+) -> str:
     """Why the picked value was (or wasn't) observed, and its neighbourhood as SVG; the
-    related values and the neighbourhood's values and ops are links to their own."""
+    related values and the neighbourhood's values and ops are links to their own. With a
+    ``calibration``, the observer's range, qparams and error too."""
     if not state.value:
         return box(
             "<b>Ask why:</b> type a value's name in the search box above and press "
             "Enter (e.g. <code>%out.1</code>), or click a row of a table."
         )
     try:
-        explanation = explanation_of(run, state)
+        explanation = explanation_of(run, state, calibration)
     except ObsvizError as err:
         return box(esc(str(err)), "warn")
     path, method, _ = parse_value(state.value)
