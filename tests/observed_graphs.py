@@ -379,6 +379,25 @@ def observer_sites(
     """The class of each observer, by (instance path, method, position of the value it
     reads): positions leave observers out, so two runs on one model compare."""
     observed = read_observed(module, entry)
+    return {
+        site: observer_class(observed.submodule(site[0]).getattr(attribute))
+        for site, attribute in _observer_attributes(observed).items()
+    }
+
+
+def observer_paths(
+    module: torch.jit.ScriptModule | torch._C.ScriptModule, entry: str = "forward"
+) -> dict[tuple[str, str, Position], str]:
+    """The path of each observer (``layer1.0._observer_3``), by the site of the value it
+    reads, as ``observer_sites`` keys them: two observed modules whose observers are named
+    differently compare by site."""
+    return {
+        site: f"{site[0]}.{attribute}" if site[0] else attribute
+        for site, attribute in _observer_attributes(read_observed(module, entry)).items()
+    }
+
+
+def _observer_attributes(observed: ObservedModule) -> dict[tuple[str, str, Position], str]:
     sites = {}
     for (path, method), instance in observed.instances.items():
         graph = instance.graph
@@ -387,10 +406,7 @@ def observer_sites(
         for node in _nodes(graph.block()):
             if _is_observer_call(node):
                 attribute = node.inputsAt(0).node().s("name")
-                position = positions[node.inputsAt(1).unique()]
-                sites[(path, method, position)] = observer_class(
-                    observed.submodule(path).getattr(attribute)
-                )
+                sites[(path, method, positions[node.inputsAt(1).unique()])] = attribute
             elif not _is_observer_node(node):
                 for out in node.outputs():
                     positions[out.unique()] = ("node", own_nodes, out.offset())

@@ -14,14 +14,18 @@ from torch.ao.quantization.quantize_jit import prepare_jit
 from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
-from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices
-from obsviz.explorer import panels as views
+from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices, panels
 from obsviz.explorer.panels import change_text, table_rows
 from obsviz.explorer.state import RunKey, parse_value
 
 from . import failure_models as fm
 from .corpus import count_observer_calls, real_pass
-from .observed_graphs import conv_bn_pairs_folded, modules_naming, observer_sites
+from .observed_graphs import (
+    conv_bn_pairs_folded,
+    modules_naming,
+    observer_paths,
+    observer_sites,
+)
 
 STATIC = {"": get_default_qconfig("fbgemm")}
 
@@ -110,7 +114,10 @@ def test_the_bare_pass_is_one_click_away(
         f"prepare_jit would fold {pairs} conv-bn pairs first and "
         f"insert {prepared} observers instead"
     ) in text(explorer.prepare.value)
-    assert "conv-bn folding: on (prepare_jit) → off (the bare pass)" in text(explorer.diff.value)
+    diff = re.sub(r" ([:.])", r"\1", text(explorer.diff.value))
+    assert (
+        f"conv-bn folding: on (prepare_jit) → off (the bare pass): {prepared} → {bare} observers"
+    ) in diff
     scope: dict = {"model": model}
     exec(explorer.code(), scope)
     assert "obsviz.insert_observers(model, qconfig_dict)" in explorer.code()
@@ -162,6 +169,33 @@ def test_a_toggle_shows_the_observers_it_removes_each_with_its_reason(
     assert explorer.errors == []
 
 
+def test_the_graph_draws_what_a_change_did(
+    explorer: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
+    explorer.when.value = "changes"
+    assert "No change to draw yet" in text(explorer.graph.value)
+    before = prepared_sites(model, STATIC)
+    explorer.set_qconfig("layer1", "None")
+    after = prepared_sites(model, {**STATIC, "layer1": None})
+    for module in ("", "layer1.0"):
+        explorer.module.value = module
+        drawn = svg(explorer.graph.value)
+        added = {k for k in set(after) - set(before) if k[0] == module}
+        removed = {k for k in set(before) - set(after) if k[0] == module}
+        assert drawn.count('class="node observer_added"') == len(added)
+        assert drawn.count('class="node observer_removed"') == len(removed)
+        assert "layer1: inherit → None" in text(explorer.graph.value)
+    explorer.module.value = ""
+    layer1 = re.search(
+        r'<g id="node\d+" class="node call qconfig&#45;none">.*?'
+        r'(?=<g id="(node|edge))',
+        svg(explorer.graph.value),
+        re.S,
+    )
+    assert layer1 and ">layer1<" in layer1.group(0) and "set to None" in layer1.group(0)
+    assert explorer.errors == []
+
+
 def test_children_inherit_and_show_from_where(explorer: obsviz.Explorer) -> None:
     explorer.set_qconfig("layer2", "static per-tensor")
     conv = explorer.tree.expand_to("layer2.0.conv1")
@@ -184,7 +218,7 @@ def test_quant_type_and_inherit_back(explorer: obsviz.Explorer) -> None:
 def test_the_tree_says_when_a_qconfig_runs_in_the_other_pass(explorer: obsviz.Explorer) -> None:
     explorer.quant_type.value = "dynamic"
     top, fc = explorer.tree.rows[""], explorer.tree.rows["fc"]
-    observers = views.observers_by_module(explorer.run)
+    observers = panels.observers_by_module(explorer.run)
     assert text(fc.hint.value).strip() == f"static · dynamic pass · {observers.get('fc', 0)} obs."
     assert text(top.hint.value).strip() == f"dynamic pass · {explorer.run.observer_count} obs."
     explorer.set_qconfig("", "dynamic")
@@ -502,6 +536,161 @@ def test_named_and_unknown_qconfigs_become_choices(model: torch.jit.ScriptModule
 def test_an_eager_model_is_refused() -> None:
     with pytest.raises(obsviz.ObsvizError, match="torch.jit.script"):
         obsviz.Explorer(torch.nn.Linear(2, 2))
+
+
+# ---------------------------------------------------------------------- step 6: calibrate
+OUTLIER = 1000.0  # one pixel of the first batch: the model input's range is set by it
+
+
+def planted_inputs() -> list[tuple[torch.Tensor, ...]]:
+    batches = obsviz.samples.inputs("resnet_small", 4, seed=3)
+    batches[0][0][0, 0, 0, 0] = OUTLIER
+    return batches
+
+
+@pytest.fixture(scope="module")
+def calibrating(model: torch.jit.ScriptModule) -> obsviz.Explorer:
+    """An Explorer given inputs, its Calibrate step open."""
+    explorer = obsviz.Explorer(model, STATIC, inputs=planted_inputs())
+    assert explorer.session.calibrations_made == 0  # nothing until the step is shown
+    explorer.calibrate_button.value = True  # a click on the step's button
+    assert explorer.errors == [] and explorer.session.calibrations_made == 1
+    return explorer
+
+
+def shown_rows(html_text: str, table: str) -> dict[str, list[str]]:
+    """The cells of a step 6 table (``obsviz-ranges`` or ``obsviz-worst``) by the observer
+    path each row names."""
+    body = re.search(rf"<div class='obsviz-scroll {table}'>(.*?)</table>", html_text, re.S)
+    assert body, text(html_text)[:300]
+    return {
+        html.unescape(path): [text(cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row)]
+        for path, row in re.findall(r"<tr data-obsviz-observer='([^']+)'>(.*?)</tr>", body.group(1))
+    }
+
+
+def torch_calibrated(explorer: obsviz.Explorer, qconfig_dict: dict) -> dict:
+    """Torch's own prepare_jit model, run on the same inputs: its observers by the path of
+    the Explorer's observer on the same value (each names its observers in its own order)."""
+    observed = prepare_jit(explorer.session.model, qconfig_dict)
+    with torch.no_grad():
+        for batch in planted_inputs():
+            observed(*batch)
+    ours, theirs = observer_paths(explorer.run.module), observer_paths(observed)
+    assert set(ours) == set(theirs)  # the same values observed
+    modules = dict(observed.named_modules())
+    return {ours[site]: modules[theirs[site]] for site in ours}
+
+
+def numbers(cell: str) -> list[float]:
+    """``0.0651312`` -> [0.0651312]; ``[0.1, 0.2, ... (8 channels)]`` -> its first ones."""
+    return [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", cell.split("...")[0])]
+
+
+def test_the_calibrate_step_shows_the_qparams_torchs_own_observers_compute(
+    calibrating: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
+    rows = shown_rows(calibrating.calibration_view.value, "obsviz-ranges")
+    theirs = torch_calibrated(calibrating, STATIC)
+    assert set(rows) == set(theirs)  # one row per observer prepare_jit inserts
+    for path, cells in rows.items():
+        low, high, scale, zero_point = cells[5:9]
+        observer = theirs[path]
+        expected_scale, expected_zero_point = observer.calculate_qparams()
+        shown = numbers(scale)
+        assert shown == pytest.approx(expected_scale.flatten()[: len(shown)].tolist(), rel=1e-5)
+        shown = numbers(zero_point)
+        assert shown == expected_zero_point.flatten()[: len(shown)].tolist(), path
+        assert numbers(low)[0] == pytest.approx(float(observer.min_val.min()), rel=1e-5, abs=1e-6)
+        assert numbers(high)[0] == pytest.approx(float(observer.max_val.max()), rel=1e-5)
+    model_input = f"<top>:forward:%{list(model.graph.inputs())[1].debugName()}"
+    (input_row,) = [cells for cells in rows.values() if cells[0] == model_input]
+    assert numbers(input_row[6]) == [OUTLIER]
+
+
+def test_the_calibrate_step_flags_the_planted_outlier_with_its_fix(
+    calibrating: obsviz.Explorer, model: torch.jit.ScriptModule
+) -> None:
+    flags = re.findall(
+        r"<div class='obsviz-flag .*?</div></div>", calibrating.calibration_view.value
+    )
+    model_input = f"<top>:forward:%{list(model.graph.inputs())[1].debugName()}"
+    planted = [text(flag) for flag in flags if model_input in text(flag)]
+    assert len(planted) == 1 and "outliers" in planted[0] and "Fix:" in planted[0], flags
+    assert "the median channel gets" in planted[0]
+
+
+def test_the_worst_values_come_worst_first_and_open_their_explanation(
+    calibrating: obsviz.Explorer,
+) -> None:
+    worst = shown_rows(calibrating.calibration_view.value, "obsviz-worst")
+    assert len(worst) == 12
+    accumulated = [float(cells[2]) for cells in worst.values()]
+    assert accumulated == sorted(accumulated)
+    every = shown_rows(calibrating.calibration_view.value, "obsviz-ranges")
+    assert set(worst) <= set(every)
+    observer, cells = next(iter(worst.items()))
+    calibrating.follow.value = cells[0]  # a click on its link
+    why = text(calibrating.why.value)
+    assert why.startswith(f" {cells[0]}")
+    scale, zero_point = every[observer][7:9]  # checked against torch above
+    assert f"Calibrated observer {observer}" in why
+    assert f"scale {scale} zero_point {zero_point}" in why, why
+
+
+def test_the_calibrate_graph_is_coloured_with_its_legend(calibrating: obsviz.Explorer) -> None:
+    from obsviz.figures.style import RAMP
+
+    legend = calibrating.calibrate_legend.value
+    assert "SQNR with every observer quantizing" in text(legend)
+    assert [c.upper() for c in re.findall(r"background:(#\w+)", legend)] == list(RAMP)
+    drawn = svg(calibrating.calibrate_graph.value)
+    assert "after InsertObservers" in drawn and 'class="edge' in drawn
+    assert re.search(r'class="[^"]*\boverlay\b', drawn)
+    calibrating.overlay.value = "range"
+    assert "calibrated range width" in text(calibrating.calibrate_legend.value)
+    calibrating.module.value = "layer1.0"  # step 3's module is the one coloured
+    assert "layer1.0 · BasicBlock" in text(calibrating.calibrate_graph.value)
+    calibrating.overlay.value, calibrating.module.value = "sqnr", ""
+    assert calibrating.session.calibrations_made == 1 and calibrating.errors == []
+
+
+def test_a_qconfig_change_recalibrates_only_while_the_step_is_shown(
+    model: torch.jit.ScriptModule,
+) -> None:
+    explorer = obsviz.Explorer(model, STATIC, inputs=planted_inputs())
+    explorer.calibrate_button.value = True
+    explorer.set_qconfig("layer1", "None")
+    assert explorer.session.calibrations_made == 2
+    rows = shown_rows(explorer.calibration_view.value, "obsviz-ranges")
+    assert set(rows) == set(torch_calibrated(explorer, {**STATIC, "layer1": None}))
+    assert "cal = run.calibrate(inputs)" in explorer.code()
+    explorer.calibrate_button.value = False
+    explorer.set_qconfig("layer2", "None")
+    assert explorer.session.calibrations_made == 2  # hidden: nothing calibrated
+    explorer.set_qconfig("layer2", INHERIT)  # back to a run calibrated before: kept
+    explorer.calibrate_button.value = True
+    assert explorer.session.calibrations_made == 2
+    assert explorer.errors == []
+
+
+def test_without_inputs_the_step_says_how_to_pass_them(explorer: obsviz.Explorer) -> None:
+    explorer.calibrate_button.value = True
+    shown = text(explorer.calibration_view.value)
+    assert "inputs=[(x,), ...]" in shown and "obsviz.samples.inputs(name, 8)" in shown
+    assert explorer.session.calibrations_made == 0 and explorer.errors == []
+
+
+def test_bad_inputs_are_refused_or_said_why(model: torch.jit.ScriptModule) -> None:
+    with pytest.raises(obsviz.ObsvizError, match="list of input tuples"):
+        obsviz.Explorer(model, STATIC, inputs=torch.randn(1, 3, 32, 32))
+    with pytest.raises(obsviz.ObsvizError, match="inputs is empty"):
+        obsviz.Explorer(model, STATIC, inputs=[])
+    explorer = obsviz.Explorer(model, STATIC, inputs=[(torch.randn(1, 5, 32, 32),)])
+    explorer.calibrate_button.value = True
+    shown = text(explorer.calibration_view.value)
+    assert "Not calibrated" in shown and "batch 0" in shown and "forward" in shown
+    assert explorer.calibrate_graph.value == "" and explorer.errors == []
 
 
 # ---------------------------------------------------------------------- the pieces

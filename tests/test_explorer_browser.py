@@ -43,6 +43,16 @@ from torch.ao.quantization.quantize_jit import prepare_jit
 
 model = obsviz.samples.load("resnet_small")
 obsviz.Explorer(model, qconfig_dict={"": get_default_qconfig("fbgemm")})"""
+# the same, given inputs for step 6, one pixel of them planted to set the input's range
+OUTLIER_AT = "<top>:forward:%x.1"
+LAYOUT_SOURCE = """\
+import obsviz
+from torch.ao.quantization import get_default_qconfig
+
+model = obsviz.samples.load("resnet_small")
+inputs = obsviz.samples.inputs("resnet_small", 4)
+inputs[0][0][0, 0, 0, 0] = 1000.0
+obsviz.Explorer(model, qconfig_dict={"": get_default_qconfig("fbgemm")}, inputs=inputs)"""
 FAILING_SOURCE = """\
 import torch, obsviz
 from torch.ao.quantization import default_qconfig
@@ -118,7 +128,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     gives the URL of explorer.ipynb (failing.ipynb is beside it)."""
     root = tmp_path_factory.mktemp("lab")
     _notebook(root / "explorer.ipynb", NOTEBOOK_SOURCE)
-    _notebook(root / "layout.ipynb", NOTEBOOK_SOURCE)
+    _notebook(root / "layout.ipynb", LAYOUT_SOURCE)
     _notebook(root / "failing.ipynb", FAILING_SOURCE)
     _lab_config(root / ".config")
     port, token = _free_port(), secrets.token_hex(16)
@@ -303,6 +313,13 @@ def _ask_why(page, label: str) -> str:
     query = page.get_by_placeholder("filter rows: a name, op or reason")
     query.fill(label)
     query.press("Enter")
+    page.wait_for_function(  # the rows are the filtered ones, not those shown before
+        """label => { const rows = [...document.querySelectorAll('.obsviz-rows option')];
+                      return rows.length > 0
+                             && rows.every(o => o.textContent.includes(label)); }""",
+        arg=label,
+        timeout=30_000,
+    )
     row = page.locator(".obsviz-rows select").first.locator(
         "option", has_text=re.compile(re.escape(label) + r"(\s|$)")
     )
@@ -350,6 +367,21 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(
         assert _observers_inside(page, TOGGLED) == _inside(after, TOGGLED) == 0
         explorer.screenshot(path=str(ARTIFACTS / "explorer-toggled.png"))
 
+        # the change itself on the graph: observers added at the top, the module set to None
+        svg = _graph_svg(page)
+        page.get_by_role("button", name="changes", exact=True).click()
+        page.wait_for_function(
+            "before => document.querySelector('.obsviz-graph svg').innerHTML !== before",
+            arg=svg,
+            timeout=30_000,
+        )
+        assert page.locator(".obsviz-graph svg g.node.observer_added").count() == sum(
+            1 for path, _, _ in added if path == ""
+        )
+        assert page.locator(".obsviz-graph svg g.node.qconfig-none", has_text=TOGGLED).count() == 1
+        explorer.screenshot(path=str(ARTIFACTS / "explorer-changes.png"))
+        page.get_by_role("button", name="diff", exact=True).click()
+
         # the model's own input, which the top module still observes
         model_input = list(obsviz.samples.load("resnet_small").graph.inputs())[1].debugName()
         observer_class = after[("", "forward", ("input", 1))]
@@ -391,7 +423,8 @@ root => {
   const tolerance = 3;  // borders and rounding
   const box = el => el.getBoundingClientRect();
   // where content may be wider than the panel: it scrolls there, on purpose
-  const SCROLLERS = '.obsviz-svg, .obsviz-table, .obsviz-tree, pre, select, table';
+  const SCROLLERS = '.obsviz-svg, .obsviz-table, .obsviz-tree, .obsviz-scroll, pre, select, '
+                    + 'table';
   const problems = {overflowing: [], cut: [], untitled: [], legendOverFigure: false,
                     outsideOutput: false};
   const output = root.closest('.jp-OutputArea-output');
@@ -420,11 +453,14 @@ root => {
     problems.cut.push(`${el.tagName} "${el.textContent.trim()}" ${el.scrollWidth} > `
                       + `${el.clientWidth}`);
   }
-  const legend = root.querySelector('.obsviz-legend-box');
-  const graph = root.querySelector('.obsviz-graph');
-  const a = box(legend), b = box(graph);
-  problems.legendOverFigure = !(a.right <= b.left || b.right <= a.left || a.bottom <= b.top
-                                || b.bottom <= a.top);
+  // step 3's legend and graph, and step 6's
+  for (const [legend, graph] of [['.obsviz-legend-box', '.obsviz-graph'],
+                                 ['.obsviz-calibrate-legend', '.obsviz-calibrate-graph']]) {
+    const a = box(root.querySelector(legend)), b = box(root.querySelector(graph));
+    if (a.width === 0 || b.width === 0) continue;
+    problems.legendOverFigure ||= !(a.right <= b.left || b.right <= a.left
+                                    || a.bottom <= b.top || b.bottom <= a.top);
+  }
   return problems;
 }"""
 
@@ -454,7 +490,9 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
     its panel, the legend is never over the figure, no button or label is cut; an
     ambiguous name offers a pick list, a pick explains it, and mid-pass the figure is
     titled with the step and shows values not reached yet in their own style; related
-    values and the neighbourhood's values open their own explanation."""
+    values and the neighbourhood's values open their own explanation; step 6 calibrates
+    on the notebook's inputs and shows a row per observer, the planted outlier's flag,
+    and the graph coloured by SQNR with its legend."""
     url, root = lab
     with _explorer_page(
         url.replace("/explorer.ipynb", "/layout.ipynb"), root, width=WIDTHS[0], height=1100
@@ -505,6 +543,23 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
         assert page.locator(".obsviz-graph svg g.edge.state-not_reached").count() > 0
         assert page.locator(".obsviz-graph svg g.edge.state-not_visited").count() == 0
 
+        # step 6: calibrate on the notebook's inputs
+        page.get_by_role("button", name="calibrate on the 4 inputs").click()
+        rows = page.locator(".obsviz-calibration .obsviz-ranges tbody tr")
+        rows.first.wait_for(timeout=120_000)
+        folded = obsviz.fold_conv_bn(obsviz.samples.load("resnet_small"))
+        assert rows.count() == len(observer_sites(prepare_jit(folded, {"": QCONFIG})))
+        flags = page.locator(".obsviz-calibration .obsviz-flag")
+        assert flags.count() == 1
+        flag = flags.first.inner_text()
+        assert flag.startswith(f"outliers (warning) at {OUTLIER_AT}") and "Fix:" in flag, flag
+        worst = page.locator(".obsviz-calibration .obsviz-worst tbody tr")
+        assert worst.count() == 12
+        legend = page.locator(".obsviz-calibrate-legend .obsviz-overlay-legend")
+        assert legend.inner_text().startswith("SQNR with every observer quantizing")
+        assert legend.locator(".obsviz-swatch").count() == 5
+        assert page.locator(".obsviz-calibrate-graph svg g.edge.overlay").count() > 0
+
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 1100})
             _settle(page)
@@ -521,4 +576,7 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
             page.set_viewport_size({"width": width, "height": int(height) + 400})
             _settle(page)
             explorer.screenshot(path=str(ARTIFACTS / f"explorer-{width}.png"))
+            page.locator(".obsviz-panel-calibrate").screenshot(
+                path=str(ARTIFACTS / f"explorer-calibrate-{width}.png")
+            )
     assert problems.all() == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import time
 import traceback
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 
 import ipywidgets as widgets
 import torch
@@ -21,12 +21,13 @@ from ..api import _check_inputs
 from ..errors import ObsvizError
 from ..figures import DEFAULT_MAX_NODES
 from ..fixes import ArgumentFold, self_attributes
+from ..refs import display_path
 from ..rules import DYNAMIC, STATIC
 from ..torch_api import QConfig
-from . import panels as views
+from . import calibrate, panels
 from .choices import INHERIT, QConfigChoices
 from .session import Outcome, Session
-from .state import WHEN, ExplorerState
+from .state import OVERLAYS, WHEN, ExplorerState
 from .tree import ModuleTree, module_infos
 
 CSS = """
@@ -92,10 +93,24 @@ CSS = """
 .obsviz-table-picker .widget-toggle-button { width: auto; flex: 0 0 auto; margin: 0 2px 2px 0;
   padding: 0 8px; }
 .obsviz-explorer .widget-checkbox label { white-space: nowrap; }
+.obsviz-when .widget-toggle-button { padding: 0 12px; }
 .obsviz-link { color: #0072B2; cursor: pointer; text-decoration: underline dotted; }
 .obsviz-link:hover { text-decoration: underline; }
 .obsviz-svg[data-obsviz-graph] g.edge, .obsviz-svg[data-obsviz-graph] g.node.op,
 .obsviz-svg[data-obsviz-graph] g.node.call { cursor: pointer; }
+.obsviz-scroll { overflow: auto; max-width: 100%; border: 1px solid #d0d7de; }
+.obsviz-ranges { max-height: 320px; }
+.obsviz-calib-table { border-collapse: collapse; font-size: 12px; }
+.obsviz-calib-table th, .obsviz-calib-table td { padding: 1px 8px; text-align: left;
+  white-space: nowrap; border-bottom: 1px solid #eaeef2; }
+.obsviz-calib-table th { position: sticky; top: 0; background: #f6f8fa; }
+.obsviz-flag { border-left: 4px solid #E69F00; padding: 2px 8px; margin: 4px 0;
+  background: #fff8e5; }
+.obsviz-flag-error { border-left-color: #cf222e; background: #ffebe9; }
+.obsviz-flag-info { border-left-color: #8c959f; background: #f6f8fa; }
+.obsviz-swatch { display: inline-block; width: 28px; height: 12px; margin-top: 3px; }
+.obsviz-calibrate-graph .obsviz-svg { max-height: 680px; }
+.obsviz-calibrate-graph .widget-html-content { width: 100%; }
 .obsviz-code pre { background: #f6f8fa; padding: 6px; font-size: 12px; margin: 0;
                    white-space: pre; word-break: normal; overflow-x: auto; }
 </style>
@@ -114,7 +129,9 @@ class Explorer(widgets.VBox):
     ``qconfig_dict`` is the starting configuration (``{"": get_default_qconfig("fbgemm")}``
     when None); ``qconfigs`` names more QConfigs to offer in every module's menu. As
     ``prepare_jit`` does, conv-bn pairs are folded before the pass; ``fold_conv_bn=False``
-    (or the header's checkbox) runs the bare pass on the model as scripted.
+    (or the header's checkbox) runs the bare pass on the model as scripted. ``inputs``
+    (a list of input tuples, as ``forward`` takes them) are what step 6 calibrates the
+    run on, while that step is shown.
     ``explorer.state`` is the whole UI state; ``explorer.qconfig_dict`` and
     ``explorer.code()`` read it back for code; ``explorer.run`` is the run shown.
     """
@@ -130,6 +147,7 @@ class Explorer(widgets.VBox):
         max_nodes: int | None = DEFAULT_MAX_NODES,
         name: str | None = None,
         fold_conv_bn: bool = True,
+        inputs: Iterable | None = None,
     ) -> None:
         model = _check_inputs(model, method, quant_type)
         self.choices = QConfigChoices(qconfigs)
@@ -139,7 +157,7 @@ class Explorer(widgets.VBox):
             entries = tuple(
                 sorted((key, self.choices.name_of(q, key)) for key, q in qconfig_dict.items())
             )
-        self.session = Session(model, self.choices)
+        self.session = Session(model, self.choices, inputs=_batches(inputs))
         self.model_name = name or _type_name(model)
         self.max_nodes = max_nodes
         self.initial = ExplorerState(
@@ -237,7 +255,7 @@ class Explorer(widgets.VBox):
     def _build(self) -> None:
         title = widgets.HTML(
             f"<div style='font-size:16px'><b>obsviz Explorer</b> · "
-            f"{views.esc(self.model_name)}</div>"
+            f"{panels.esc(self.model_name)}</div>"
             "<div class='obsviz-help'><b>Start here:</b> ① pick a qconfig for a module in "
             "the tree on the left → ② read which observers that adds or removes, and why → "
             "③ see them in the graph (blue octagons are observers) → ④ step through the "
@@ -253,7 +271,10 @@ class Explorer(widgets.VBox):
             layout=widgets.Layout(width="auto", flex="0 0 auto"),
         )
         self.fold_conv_bn.add_class("obsviz-fold-conv-bn")
-        self.fold_conv_bn.observe(lambda c: self._run_change(fold_conv_bn=c["new"]), names="value")
+        # the folded and the scripted graphs name values differently: forget the value
+        self.fold_conv_bn.observe(
+            lambda c: self._run_change(fold_conv_bn=c["new"], value="", search=""), names="value"
+        )
         self.header = widgets.VBox(
             [
                 title,
@@ -278,7 +299,9 @@ class Explorer(widgets.VBox):
         # Panels side by side while they fit, stacked when they do not: each row wraps.
         top = _row([self._build_left(), self._build_right()])
         bottom = _row([self._build_tables(), self._build_why()])
-        self.body = widgets.VBox([top, bottom], layout=widgets.Layout(width="100%"))
+        self.body = widgets.VBox(
+            [top, bottom, self._build_calibrate()], layout=widgets.Layout(width="100%")
+        )
 
     def _build_left(self) -> widgets.VBox:
         self.quant_type = widgets.ToggleButtons(
@@ -352,7 +375,7 @@ class Explorer(widgets.VBox):
     def _build_right(self) -> widgets.VBox:
         self.diff = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.diff.add_class("obsviz-diff")
-        modules = [(f"{p or '<top>'} · {i.type_name}", p) for p, i in self._infos.items()]
+        modules = [(f"{display_path(p)} · {i.type_name}", p) for p, i in self._infos.items()]
         self.module = widgets.Dropdown(
             options=modules,
             value="",
@@ -368,9 +391,11 @@ class Explorer(widgets.VBox):
                 "your model with the observers the pass added (octagons)",
                 "your model, each value coloured by what the pass decided",
                 "the observed module run.module",
+                "what your last change did: observers added and removed, modules set to None",
             ],
-            style={"button_width": "64px"},
+            style={"button_width": "auto"},
         )
+        self.when.add_class("obsviz-when")
         self.when.observe(lambda c: self._change(when=c["new"]), names="value")
         self.depth = widgets.Dropdown(
             options=[0, 1, 2, 3],
@@ -387,7 +412,7 @@ class Explorer(widgets.VBox):
         )
         self.graph.add_class("obsviz-graph")
         legend = self.legend = widgets.HTML(
-            views.legend_html(), layout=widgets.Layout(flex="1 1 240px")
+            panels.legend_html(), layout=widgets.Layout(flex="1 1 240px")
         )
         legend.add_class("obsviz-legend-box")
         self.step_controls = self._build_step()
@@ -478,9 +503,9 @@ class Explorer(widgets.VBox):
         self.query.observe(lambda c: self._change(query=c["new"]), names="value")
         # one button per table, wrapping onto more lines rather than cutting names
         self.table_picker = widgets.ToggleButtons(
-            options=list(views.TABLE_NAMES),
+            options=list(panels.TABLE_NAMES),
             value=self.state.table,
-            tooltips=[views.DESCRIPTIONS[name] for name in views.TABLE_NAMES],
+            tooltips=[panels.DESCRIPTIONS[name] for name in panels.TABLE_NAMES],
             style={"button_width": "auto"},
         )
         self.table_picker.add_class("obsviz-table-picker")
@@ -547,6 +572,67 @@ class Explorer(widgets.VBox):
             min_width="0",
         )
 
+    def _build_calibrate(self) -> widgets.VBox:
+        inputs = self.session.inputs
+        self.calibrate_button = widgets.ToggleButton(
+            value=self.state.calibrate,
+            description=f"calibrate on the {len(inputs)} inputs" if inputs else "calibrate",
+            icon="play",
+            tooltip="run the inputs through the observers of the run shown (again after "
+            "each qconfig change, while this step is shown)",
+            layout=widgets.Layout(width="auto", align_self="flex-start", margin="0 0 6px 0"),
+        )
+        self.calibrate_button.add_class("obsviz-calibrate-button")
+        self.calibrate_button.observe(lambda c: self._change(calibrate=c["new"]), names="value")
+        self.overlay = widgets.ToggleButtons(
+            options=list(OVERLAYS),
+            value=self.state.overlay,
+            description="colour by",
+            tooltips=[
+                "each observed value's SQNR with every observer quantizing",
+                "the width of each observed value's calibrated range",
+            ],
+            style={"button_width": "auto", "description_width": "70px"},
+        )
+        self.overlay.add_class("obsviz-overlay")
+        self.overlay.observe(lambda c: self._change(overlay=c["new"]), names="value")
+        self.calibration_view = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.calibration_view.add_class("obsviz-calibration")
+        self.calibrate_graph = widgets.HTML(
+            layout=widgets.Layout(flex="4 1 360px", min_width="0", margin="0 10px 6px 0")
+        )
+        self.calibrate_graph.add_class("obsviz-calibrate-graph")
+        self.calibrate_legend = widgets.HTML(layout=widgets.Layout(flex="1 1 240px"))
+        self.calibrate_legend.add_class("obsviz-calibrate-legend")
+        self.calibrate_body = widgets.VBox(
+            [
+                self.calibration_view,
+                heading(
+                    "",
+                    "The graph, coloured by what the observers saw",
+                    "The module picked in ③, as run.module runs it; hover an edge for its numbers.",
+                ),
+                self.overlay,
+                _row([self.calibrate_graph, self.calibrate_legend]),
+            ],
+            layout=widgets.Layout(width="100%", display="none"),
+        )
+        return _panel(
+            "calibrate",
+            [
+                heading(
+                    "6",
+                    "Calibrate",
+                    "What the observers see on your inputs: each one's range and qparams, "
+                    "what looks wrong, and what quantizing each value costs.",
+                ),
+                self.calibrate_button,
+                self.calibrate_body,
+            ],
+            width="100%",
+            min_width="0",
+        )
+
     # ------------------------------------------------------------------ control callbacks
     def _choose(self, path: str, choice: str) -> None:
         if not self._syncing:
@@ -594,10 +680,14 @@ class Explorer(widgets.VBox):
         if not self._syncing and change["new"]:
             self._change(value=change["new"])
 
-    def _matches(self, query: str) -> views.Matches:
+    def _matches(self, query: str) -> panels.Matches:
+        if not query.strip():
+            return panels.Matches((), 0, "")
         key = self.state.run_key
-        index = self.session.view(("values", key), lambda: views.ValueIndex.of(self.run))
-        return self.session.view(("matches", key, query), lambda: views.value_matches(index, query))
+        index = self.session.view(("values", key), lambda: panels.ValueIndex.of(self.run))
+        return self.session.view(
+            ("matches", key, query), lambda: panels.value_matches(index, query)
+        )
 
     def _last_step(self) -> int:
         run = self.run
@@ -618,7 +708,7 @@ class Explorer(widgets.VBox):
         """To the start of the next phase, or of this (or the previous) one."""
         if self.run is None:
             return
-        starts = views.phase_starts(self.run)
+        starts = panels.phase_starts(self.run)
         current = self._last_step() if self.state.step is None else self.state.step
         if direction > 0:
             later = [s for s in starts if s > current]
@@ -644,6 +734,8 @@ class Explorer(widgets.VBox):
             self.slider.max = last
             self.slider.value = last if state.step is None else state.step
             self.search.value = state.search
+            self.calibrate_button.value = state.calibrate
+            self.overlay.value = state.overlay
         finally:
             self._syncing = False
 
@@ -658,33 +750,43 @@ class Explorer(widgets.VBox):
         self._draw(
             "code",
             (key, state.step),
-            lambda: setattr(self.code_view, "value", f"<pre>{views.esc(self.code())}</pre>"),
+            lambda: setattr(self.code_view, "value", f"<pre>{panels.esc(self.code())}</pre>"),
+        )
+        self._draw("calibrate", (key, state.calibrate), self._draw_calibrate)
+        self._draw(
+            "calibrate-graph",
+            (key, state.calibrate, state.module, state.method, state.depth, state.overlay),
+            self._draw_calibrate_graph,
         )
         if run is None:
             for widget in (self.graph, self.step_view, self.why):
-                widget.value = views.box("No run to show: the pass could not start.")
+                widget.value = panels.box("No run to show: the pass could not start.")
             return
         self._draw("search", (key, state.search), self._draw_search)
+        changes = base_key if state.when == "changes" else None
         self._draw(
             "graph",
-            (key, state.module, state.method, state.when, state.depth, state.step),
+            (key, state.module, state.method, state.when, state.depth, state.step, changes),
             self._draw_graph,
         )
         self._draw(
             "step",
             (key, state.step),
-            lambda: setattr(self.step_view, "value", views.step_html(run, state.step)),
+            lambda: setattr(self.step_view, "value", panels.step_html(run, state.step)),
         )
         self._draw("table", (key, state.step, state.table, state.query), self._draw_table)
+        calibrated = self._calibrated()  # step 6 shown: explanations give its numbers
+        calibration = calibrated.calibration if calibrated is not None else None
+        why = (key, state.step, state.value, calibration is not None)
         self._draw(
             "why",
-            (key, state.step, state.value),
+            why,
             lambda: setattr(
                 self.why,
                 "value",
                 self.session.view(
-                    ("why", key, state.step, state.value),
-                    lambda: views.explanation_html(run, state, self.max_nodes),
+                    ("why", *why),
+                    lambda: panels.explanation_html(run, state, self.max_nodes, calibration),
                 ),
             ),
         )
@@ -699,13 +801,15 @@ class Explorer(widgets.VBox):
             draw()
         except Exception as err:  # a bug in one view must not blank the whole app
             self.errors.append(f"{name}: {traceback.format_exc()}")
-            message = views.box(f"This view failed: {views.esc(repr(err))}", "error")
+            message = panels.box(f"This view failed: {panels.esc(repr(err))}", "error")
             target = {
                 "graph": self.graph,
                 "step": self.step_view,
                 "why": self.why,
                 "diff": self.diff,
                 "status": self.problems,
+                "calibrate": self.calibration_view,
+                "calibrate-graph": self.calibrate_graph,
             }.get(name)
             if target is not None:
                 target.value = message
@@ -715,9 +819,9 @@ class Explorer(widgets.VBox):
         self.shown_after[name] = now - self._started  # the browser has it from here on
 
     def _draw_status(self, outcome: Outcome) -> None:
-        self.status.value = views.status_html(outcome, self.model_name)
+        self.status.value = panels.status_html(outcome, self.model_name)
         self.prepare.value = self._prepare_html(outcome)
-        self.problems.value = views.problems_html(outcome)
+        self.problems.value = panels.problems_html(outcome)
         attributes, arguments = self._fold_offered()
         offered = [self_attributes(attributes)] if attributes else []
         offered += [f"{fold.argument}={fold.value!r}" for fold in arguments]
@@ -741,30 +845,27 @@ class Explorer(widgets.VBox):
             if other is not None and other.run is not None and other.failure is None
             else None
         )
-        return views.prepare_html(key.fold_conv_bn, batchnorms, observers)
+        return panels.prepare_html(key.fold_conv_bn, batchnorms, observers)
 
     def _draw_diff(self) -> None:
         baseline, outcome = self.baseline, self.outcome
         assert outcome is not None
         if baseline is None:
-            self.diff.value = views.diff_html(None, "")
+            self.diff.value = panels.diff_html(None, "")
+            return
+        change = panels.change_text(baseline.key, outcome.key)
+        if baseline.key.fold_conv_bn != outcome.key.fold_conv_bn:
+            self.diff.value = panels.refold_html(baseline, outcome, change)
             return
         diff = self.session.diff(baseline, outcome)
         note = ""
         if baseline.failure is not None or outcome.failure is not None:
-            note = views.box(
+            note = panels.box(
                 "One of the two runs stopped part-way, so values it never "
                 "reached count as unobserved there.",
                 "warn",
             )
-        if baseline.key.fold_conv_bn != outcome.key.fold_conv_bn:
-            note += views.box(
-                "Folding conv-bn changes the graphs themselves (the BatchNorm "
-                "calls go and values are renumbered), so observers are matched "
-                "by value name, and many show as removed and added.",
-                "warn",
-            )
-        self.diff.value = note + views.diff_html(diff, views.change_text(baseline.key, outcome.key))
+        self.diff.value = note + panels.diff_html(diff, change)
 
     def _draw_search(self) -> None:
         found = self._matches(self.state.search)
@@ -779,15 +880,18 @@ class Explorer(widgets.VBox):
             self._syncing = False
         self.picks.layout.display = "" if found.total > 1 else "none"
         self.search_info.value = (
-            views.box(found.message, "warn" if not found.total else "note") if found.message else ""
+            panels.box(found.message, "warn" if not found.total else "note")
+            if found.message
+            else ""
         )
 
     def _draw_tree(self) -> None:
-        counts = views.observers_by_module(self.run) if self.run is not None else None
+        counts = panels.observers_by_module(self.run) if self.run is not None else None
         self.tree.sync(self.state, counts)
 
     def _draw_graph(self) -> None:
         state, run = self.state, self.run
+        change = self._change_drawn() if state.when == "changes" else None
         key = (
             "graph",
             state.run_key,
@@ -797,18 +901,82 @@ class Explorer(widgets.VBox):
             state.depth,
             state.step,
             self.max_nodes,
+            self.baseline.key if change else None,
         )
         self.graph.value = self.session.view(
-            key, lambda: views.graph_html(run, state, self.max_nodes)
+            key, lambda: panels.graph_html(run, state, self.max_nodes, change)
         )
+
+    def _change_drawn(self) -> panels.Change | None:
+        """What the last change did, for the "changes" view (None: no change yet)."""
+        baseline, outcome = self.baseline, self.outcome
+        if baseline is None or outcome is None or baseline.run is None or outcome.run is None:
+            return None
+        before, after = baseline.key, outcome.key
+        if (before.fold_conv_bn, before.folded, before.fold_arguments) != (
+            after.fold_conv_bn,
+            after.folded,
+            after.fold_arguments,
+        ):
+            return panels.Change.refolding()  # the graphs differ: nothing to draw on one
+        diff = self.session.diff(baseline, outcome)
+        if diff is None:
+            return None
+        return self.session.view(
+            ("change", before, after),
+            lambda: panels.Change(
+                diff, baseline.run, outcome.run, panels.change_text(before, after)
+            ),
+        )
+
+    def _calibrated(self):
+        """The run shown, calibrated on the inputs (None: step 6 hidden, no inputs, or no
+        run)."""
+        if not self.state.calibrate or self.session.inputs is None or self.run is None:
+            return None
+        return self.session.calibrated(self.outcome)
+
+    def _draw_calibrate(self) -> None:
+        shown = self.state.calibrate
+        self.calibrate_body.layout.display = "" if shown else "none"
+        if not shown:
+            return
+        if self.session.inputs is None:
+            self.calibration_view.value = panels.box(calibrate.NO_INPUTS, "warn")
+        elif self.run is None:
+            self.calibration_view.value = panels.box(
+                "No run to calibrate: the pass could not start."
+            )
+        else:
+            self.calibration_view.value = self.session.view(
+                ("calibration", self.state.run_key),
+                lambda: calibrate.tables_html(self._calibrated(), len(self.session.inputs)),
+            )
+
+    def _draw_calibrate_graph(self) -> None:
+        calibrated = self._calibrated()
+        if calibrated is None or calibrated.calibration is None:
+            self.calibrate_graph.value = self.calibrate_legend.value = ""
+            self.overlay.layout.display = "none"
+            return
+        state = self.state
+        key = ("calibrated graph", state.run_key, state.module, state.method, state.depth)
+        figure, legend = self.session.view(
+            (*key, state.overlay, self.max_nodes),
+            lambda: calibrate.figure_and_legend(
+                self.run, calibrated.calibration, state, self.max_nodes
+            ),
+        )
+        self.overlay.layout.display = ""
+        self.calibrate_graph.value, self.calibrate_legend.value = figure, legend
 
     def _draw_table(self) -> None:
         state, run = self.state, self.run
-        frame = views.table_frame(run, state)
-        header, rows, matched = views.table_rows(frame, state.query)
+        frame = panels.table_frame(run, state)
+        header, rows, matched = panels.table_rows(frame, state.query)
         self._syncing = True
         try:
-            self.table_header.value = views.esc(header)
+            self.table_header.value = panels.esc(header)
             self.table_rows.options = rows
             self.table_rows.value = None
         finally:
@@ -819,7 +987,7 @@ class Explorer(widgets.VBox):
             f"<span class='obsviz-muted'><code>run.tables."
             f"{state.table}</code> at {at}: {shown}{matched} rows"
             f"{' matching the filter' if state.query else ''} · "
-            f"{views.esc(views.DESCRIPTIONS[state.table])}</span>"
+            f"{panels.esc(panels.DESCRIPTIONS[state.table])}</span>"
         )
 
     # ------------------------------------------------------------------ notebook display
@@ -841,6 +1009,21 @@ def _panel(name: str, children: list[widgets.Widget], **layout: str) -> widgets.
     panel.add_class("obsviz-panel")
     panel.add_class(f"obsviz-panel-{name}")
     return panel
+
+
+def _batches(inputs: Iterable | None) -> list | None:
+    """The inputs as a list of batches (each a tensor or a tuple of arguments)."""
+    if inputs is None:
+        return None
+    if isinstance(inputs, torch.Tensor) or not isinstance(inputs, Iterable):
+        raise ObsvizError(
+            f"inputs must be a list of input tuples, as forward takes them (e.g. "
+            f"obsviz.samples.inputs(name, 8)), got {type(inputs).__name__}"
+        )
+    batches = list(inputs)
+    if not batches:
+        raise ObsvizError("inputs is empty: give at least one input tuple to calibrate on")
+    return batches
 
 
 def _type_name(model: torch.jit.ScriptModule) -> str:

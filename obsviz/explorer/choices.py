@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..errors import ObsvizError
+from ..refs import display_path
 from ..rules import DYNAMIC, STATIC
 from ..torch_api import QConfig
 from ..torch_api import quantization as tq
@@ -128,7 +129,7 @@ class QConfigChoices:
         for choice in self._choices.values():
             if qconfig is not None and repr(choice.qconfig) == repr(qconfig):
                 return choice.name
-        name = f"yours ({key or '<top>'})"
+        name = f"yours ({display_path(key)})"
         self.add(
             name, qconfig, f"qconfigs[{json.dumps(name)}]", f"the QConfig qconfig_dict[{key!r}]"
         )

@@ -28,7 +28,9 @@ from .choices import INHERIT
 from .state import ExplorerState, RunKey, parse_value, value_label
 
 if TYPE_CHECKING:
+    from ..calib import Calibration
     from ..diff import RunDiff
+    from ..figures.graph import Mark, Scope
     from ..run import Run
     from .session import Outcome
 
@@ -209,6 +211,20 @@ def without_observer_names(text: str) -> str:
     )
 
 
+def refold_html(before: Outcome, after: Outcome, change: str) -> str:
+    """A change of conv-bn folding: the counts, and why observers are not matched."""
+    counts = " → ".join(
+        str(o.run.observer_count) if o.run is not None else "no run" for o in (before, after)
+    )
+    head = f"You changed <b>{esc(change)}</b>: <b>{counts} observers</b>."
+    return f"<div class='obsviz-diff-head'>{head}</div>" + box(
+        "Folding conv-bn changes the graphs themselves (the BatchNorm calls go and values "
+        "are renumbered), so the two runs' observers are not matched value by value. "
+        "Compare qconfig changes within one of the two.",
+        "warn",
+    )
+
+
 def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str:
     """Observers the change added and removed, each with why, now and before."""
     if diff is None:
@@ -253,18 +269,25 @@ def diff_html(diff: RunDiff | None, change: str, limit: int = DIFF_LIMIT) -> str
 
 
 # ---------------------------------------------------------------------- the graph
-def graph_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
-    """The graph of ``state.module`` as SVG, coloured by the decisions made by the step."""
+def graph_html(
+    run: Run, state: ExplorerState, max_nodes: int | None, change: Change | None = None
+) -> str:
+    """The graph of ``state.module`` as SVG, coloured by the decisions made by the step;
+    the "changes" view draws ``change`` (what the last qconfig change did) on it."""
     method = state.method if not state.module else "forward"
+    note, looks = "", {}
+    if state.when == "changes":
+        note, looks = _change_note(change)
     try:
         figure = run.render(
             module=state.module,
             method=method,
-            when=state.when,
+            when="diff" if state.when == "changes" else state.when,
             depth=state.depth,
             max_nodes=max_nodes,
             legend=False,
             states=run_states(run, state.step),
+            **looks,
         )
         svg = figure.svg()
     except TooManyNodesError as err:
@@ -282,7 +305,89 @@ def graph_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
         if state.depth == 0 and state.when != "after"
         else None
     )
-    return followable(figure_html(svg, graph))
+    return note + followable(figure_html(svg, graph))
+
+
+def _change_note(change: Change | None) -> tuple[str, dict[str, object]]:
+    """The "changes" view's sentence above the graph, and the figure's hooks that draw
+    the change (none when there is nothing to draw on one graph)."""
+    if change is None:
+        return box(
+            "No change to draw yet: change a module's qconfig on the left, and this view "
+            "marks the observers it added and removed, and the modules it set to None. "
+            "Until then it is the <i>diff</i> view."
+        ), {}
+    if change.refolded:
+        return box(
+            "This change folds or unfolds conv-bn, so the two runs' graphs differ and their "
+            "observers cannot be drawn on one; this is the <i>diff</i> view of the run now.",
+            "warn",
+        ), {}
+    note = (
+        f"<div class='obsviz-change-note'>What your last change (<b>{esc(change.text)}</b>) "
+        f"did: <span style='color:{style.GREEN}'><b>+ new</b></span> observers it added, "
+        f"<span style='color:{style.VERMILION}'><b>− removed</b></span> ones it removed; "
+        "modules it set to None are shaded red.</div>"
+    )
+    return note, {"restyle": change.restyle, "call_attrs": change.call_attrs}
+
+
+class Change:
+    """What a qconfig change did, to draw on the graph: the observers it added and
+    removed (matched by value, as ``run.diff`` matches them) and the modules it left with
+    no qconfig."""
+
+    refolded = False  # True: a change of folding, whose two runs' graphs differ
+
+    def __init__(self, diff: RunDiff, before: Run, after: Run, text: str = "") -> None:
+        self.text = text  # what changed, in words
+        self.entries = {(e.module_path, e.method, e.value): e for e in diff}
+        values = before.values()
+        observed = values[values["observed"]]
+        keys = zip(observed["module_path"], observed["method"], observed["value"], strict=True)
+        self.classes_before = dict(zip(keys, observed["observer_class"], strict=True))
+        self.none_now = {path for path, mq in after.qconfigs.items() if mq.qconfig is None}
+        self.none_before = {path for path, mq in before.qconfigs.items() if mq.qconfig is None}
+
+    @classmethod
+    def refolding(cls) -> Change:
+        change = cls.__new__(cls)
+        change.refolded = True
+        return change
+
+    def restyle(self, scope: Scope, value: object, mark: Mark | None) -> Mark | None:
+        """An added observer drawn green ("+ new"), a removed one red and dashed."""
+        key = (scope.path, scope.method, value.debugName())
+        entry = self.entries.get(key)
+        if entry is None or mark is None:
+            return mark
+        if entry.change == "removed":  # observed before the change only
+            return dataclasses.replace(
+                mark,
+                observer=f"− removed\n{self.classes_before.get(key, 'observer')}",
+                observer_role="observer_removed",
+                detail=f"your last change removed its observer; {mark.detail}",
+            )
+        attribute, _, class_name = (mark.observer or "").removeprefix("+ ").partition("\n")
+        was = f" (was {self.classes_before.get(key)})" if entry.change == "changed" else ""
+        return dataclasses.replace(
+            mark,
+            observer=f"+ new {attribute}\n{class_name}{was}",
+            observer_role="observer_added",
+            detail=f"your last change added its observer; {mark.detail}",
+        )
+
+    def call_attrs(self, path: str) -> dict[str, str]:
+        """A collapsed call of a module with no qconfig: shaded, and said so."""
+        if path not in self.none_now:
+            return {}
+        newly = path not in self.none_before
+        return {
+            "class": "call qconfig-none",
+            "style": "filled,dashed",
+            "fillcolor": "#FADBD8" if newly else "#EDEDED",
+            "xlabel": "set to None" if newly else "qconfig None",
+        }
 
 
 # ---------------------------------------------------------------------- stepping
@@ -422,12 +527,16 @@ def table_rows(
 
 
 # ---------------------------------------------------------------------- one value
-def explanation_of(run: Run, state: ExplorerState):
-    """The explanation of the picked value at the state's step (None: nothing picked)."""
+def explanation_of(run: Run, state: ExplorerState, calibration: Calibration | None = None):
+    """The explanation of the picked value at the state's step (None: nothing picked);
+    at the end of the pass, with what ``calibration`` says of its observer."""
     if not state.value:
         return None
     path, method, name = parse_value(state.value)
-    return run.at(state.step).explain(name, module=path, method=method)
+    explanation = run.at(state.step).explain(name, module=path, method=method)
+    if calibration is not None and state.step is None:
+        explanation = explanation.with_calibration(calibration)
+    return explanation
 
 
 # A click on a link (data-obsviz-value) or on a value or op of a figure (data-obsviz-graph,
@@ -482,16 +591,19 @@ def figure_html(svg: str, graph: str | None = None) -> str:
     return f"<div class='obsviz-svg'{where}>{svg}</div>"
 
 
-def explanation_html(run: Run, state: ExplorerState, max_nodes: int | None) -> str:
+def explanation_html(
+    run: Run, state: ExplorerState, max_nodes: int | None, calibration: Calibration | None = None
+) -> str:
     """Why the picked value was (or wasn't) observed, and its neighbourhood as SVG; the
-    related values and the neighbourhood's values and ops are links to their own."""
+    related values and the neighbourhood's values and ops are links to their own. With a
+    ``calibration``, the observer's range, qparams and error too."""
     if not state.value:
         return box(
             "<b>Ask why:</b> type a value's name in the search box above and press "
             "Enter (e.g. <code>%out.1</code>), or click a row of a table."
         )
     try:
-        explanation = explanation_of(run, state)
+        explanation = explanation_of(run, state, calibration)
     except ObsvizError as err:
         return box(esc(str(err)), "warn")
     path, method, _ = parse_value(state.value)

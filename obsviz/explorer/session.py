@@ -20,6 +20,8 @@ from .choices import QConfigChoices
 from .state import ExplorerState, RunKey
 
 if TYPE_CHECKING:
+    from ..calib import Calibration
+    from ..calib.error import ErrorReport
     from ..diff import RunDiff
     from ..run import Run
 
@@ -38,6 +40,17 @@ class Outcome:
     warnings: tuple[str, ...] = field(default=())
     # the BatchNorms folded into their convs before the pass, as prepare_jit does
     conv_bn: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Calibrated:
+    """One run calibrated on the Explorer's inputs, and its quantization error measured on
+    them; ``problem`` says why either is missing."""
+
+    calibration: Calibration | None
+    error: ErrorReport | None
+    problem: str = ""
+    seconds: float = 0.0
 
 
 class _Lru(OrderedDict):
@@ -67,13 +80,17 @@ class Session:
         model: torch.jit.ScriptModule,
         choices: QConfigChoices,
         *,
+        inputs: list | None = None,
         keep_runs: int = 6,
         keep_views: int = 64,
     ) -> None:
         self.model = model
         self.choices = choices
+        self.inputs = inputs  # the batches step 6 calibrates on (None: none given)
         self.runs_made = 0
+        self.calibrations_made = 0
         self._runs: _Lru = _Lru(keep_runs)
+        self._calibrations: _Lru = _Lru(keep_runs)  # each holds a calibrated module copy
         self._views: _Lru = _Lru(keep_views)
         self._folded_models: dict[tuple[tuple[str, ...], str], torch.jit.ScriptModule] = {
             ((), ""): model
@@ -142,6 +159,28 @@ class Session:
         return Outcome(
             state.run_key, run, failure, error, time.perf_counter() - start, messages, conv_bn
         )
+
+    def calibrated(self, outcome: Outcome) -> Calibrated:
+        """The run of ``outcome`` calibrated on the inputs, calibrated now only if it is
+        not kept; the inputs must be given and the run whole."""
+        return self._calibrations.get_or_build(outcome.key, lambda: self._calibrate(outcome))
+
+    def _calibrate(self, outcome: Outcome) -> Calibrated:
+        assert self.inputs is not None and outcome.run is not None
+        if outcome.failure is not None:
+            return Calibrated(None, None, "the pass failed, so there is no observed module to run")
+        self.calibrations_made += 1
+        start = time.perf_counter()
+        calibration = error = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's chatter; problems are ObsvizErrors
+            try:
+                calibration = outcome.run.calibrate(self.inputs, progress=False)
+                error = calibration.error(self.inputs, progress=False)
+                problem = ""
+            except ObsvizError as err:
+                problem = str(err)
+        return Calibrated(calibration, error, problem, time.perf_counter() - start)
 
     def diff(self, before: Outcome, after: Outcome) -> RunDiff | None:
         """Observers ``after`` has that ``before`` lacks and the reverse (None: no runs)."""

@@ -16,7 +16,8 @@ from ..errors import ObsvizError
 from ..refs import TOP, display_path
 from .choices import INHERIT, QConfigChoices
 
-WHEN = ("diff", "before", "after")
+WHEN = ("diff", "before", "after", "changes")
+OVERLAYS = ("sqnr", "range")  # what colours the Calibrate step's graph
 
 
 class RunKey(NamedTuple):
@@ -48,12 +49,16 @@ class ExplorerState:
     step: int | None = None
     # what the views look at
     module: str = ""  # the graph view's module path
-    when: str = "diff"  # "diff", "before" or "after"
+    when: str = "diff"  # "diff", "before", "after" or "changes" (what the last change did)
     depth: int = 0
     table: str = "values"
     query: str = ""  # the tables' filter
     search: str = ""  # the value search box's text
     value: str = ""  # the picked value, "path:method:%name" ("<top>" for the top module)
+    # step 6: calibrate the run on the Explorer's inputs (only while shown), and what
+    # colours its graph
+    calibrate: bool = False
+    overlay: str = "sqnr"
 
     @property
     def run_key(self) -> RunKey:
@@ -96,6 +101,10 @@ class ExplorerState:
     def replace(self, **changes: object) -> ExplorerState:
         if "when" in changes and changes["when"] not in WHEN:
             raise ObsvizError(f"when must be one of {', '.join(WHEN)}, got {changes['when']!r}")
+        if "overlay" in changes and changes["overlay"] not in OVERLAYS:
+            raise ObsvizError(
+                f"overlay must be one of {', '.join(OVERLAYS)}, got {changes['overlay']!r}"
+            )
         return replace(self, **changes)
 
     def qconfig_dict(self, choices: QConfigChoices) -> dict[str, object]:
@@ -127,6 +136,11 @@ class ExplorerState:
                 f"{model} = obsviz.fold_constant_branches(" + ", ".join([model, *options]) + ")"
             )
         lines += self._run_code(model)
+        if self.calibrate:
+            lines += [
+                "cal = run.calibrate(inputs)  # inputs: the batches given to Explorer(inputs=...)",
+                "err = cal.error(inputs)",
+            ]
         if self.step is not None:
             lines.append(
                 f"view = run.at({self.step})  # the pass as it stood after step {self.step}"

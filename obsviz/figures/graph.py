@@ -44,6 +44,7 @@ class Mark:
     observer: str | None = None
     related: tuple[str, ...] = ()  # debug names of values this decision depends on
     shade: style.Shade | None = None  # the calibration overlay: recolours the state's line
+    observer_role: str = "observer"  # its node's role: a change's added or removed observer
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Options:
     include: Callable[[Node], bool] | None = None  # a node filter, for neighbourhoods
     muted: bool = False  # draw the graph's own nodes in grey (the diff view)
     call_note: Callable[[str], str] | None = None  # a line for a collapsed call, by its path
+    call_attrs: Callable[[str], dict[str, str]] | None = None  # its node's look, by its path
     narrow_hint: str = ""
     # the graph and qualified name of a prim::CallFunction's function; with it, depth=
     # expands function calls as well as submodule calls
@@ -196,7 +198,7 @@ class GraphDrawer:
             )
         node_id = f"n{next(self.ids)}"
         node_attrs = {"label": label, "class": role, **style.NODES[role], **attrs}
-        if self.options.muted and role != "observer":
+        if self.options.muted and not role.startswith("observer"):
             node_attrs.update(style.MUTED)
         if tooltip:
             node_attrs["tooltip"] = graphviz.escape(tooltip)
@@ -298,7 +300,7 @@ class GraphDrawer:
         mark = lookup(value)
         if mark is not None and mark.observer and isinstance(source, _Drawn):
             observer = self.add_node(
-                "observer",
+                mark.observer_role,
                 style.node_label(*mark.observer.split("\n")),
                 cluster,
                 f"added by the pass on %{value.debugName()}",
@@ -529,8 +531,17 @@ class GraphDrawer:
         if depth > 0 and target.module is not None and target.module._has_method(method):
             self.expand_method(node, target, method, lookup, sources, cluster, depth)
             return True
+        looks = (
+            self.options.call_attrs(target.path)
+            if self.options.call_attrs and target.name != "self"
+            else {}
+        )
         node_id = self.add_node(
-            "call", "", cluster, f"{display_path(target.path)}: {target.type_name}.{method}"
+            "call",
+            "",
+            cluster,
+            f"{display_path(target.path)}: {target.type_name}.{method}",
+            **looks,
         )
         folded = self.inputs_into(node, node_id, sources, lookup, 1, top)
         inside = (

@@ -20,7 +20,7 @@ from ..graphs import is_observer_call, is_observer_name
 from ..qconfig import named_children, named_modules
 from ..refs import InstanceKey, Loc, ValueRef, display_path
 from .figure import Figure, RenderError
-from .graph import DEFAULT_MAX_NODES, Lookup, Mark, Options, Scope, draw
+from .graph import DEFAULT_MAX_NODES, Lookup, Mark, Marker, Options, Scope, draw
 from .states import Decision, ValueStates, run_states
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..run import Run
 
 WHEN = ("after", "before", "diff")
+Restyle = Callable[[Scope, torch._C.Value, Mark | None], Mark | None]
 _UNDECIDED = Mark("not_needed", detail="the pass made no decision about it")
 
 
@@ -231,11 +232,17 @@ def render_run(
     states: ValueStates | None = None,
     overlay: str | None = None,
     calibration: Calibration | None = None,
+    restyle: Restyle | None = None,
+    call_attrs: Callable[[str], dict[str, str]] | None = None,
 ) -> Figure:
     """Draw one graph of a run: ``when`` is "after" (``run.module``), "before" (the model
     the run was given) or "diff" (that model with the observers the pass added).
     ``overlay`` ("sqnr" or "range", on "after") colours observed values by what
-    ``calibration`` (by default the run's latest) saw; see :mod:`obsviz.figures.overlay`."""
+    ``calibration`` (by default the run's latest) saw; see :mod:`obsviz.figures.overlay`.
+
+    ``restyle`` redraws values (given the scope, the value and its mark), ``call_attrs``
+    collapsed calls (given the callee's path): how the Explorer shows what a qconfig
+    change did."""
     if when not in WHEN:
         raise RenderError(f"when must be one of {', '.join(map(repr, WHEN))}, got {when!r}")
     method = method or run.method_name
@@ -267,16 +274,27 @@ def render_run(
         rankdir=rankdir,
         muted=when == "diff",
         call_note=_ObserverCounts(run, when, None if when == "after" else step),
+        call_attrs=call_attrs,
         functions=FunctionResolver((run.original or run.module)._c),
         title=f"{display_path(module)} · {type_name}.{method_name} — {title}",
         narrow_hint=_narrow_hint(run, module, depth),
     )
-    marks = _RunMarks(run, states, when)
+    marks: Marker = _RunMarks(run, states, when)
     if overlay is not None:
         from .overlay import overlaid
 
         marks, options.overlay = overlaid(run, marks, overlay, calibration, when)
+    if restyle is not None:
+        marks = _restyled(marks, restyle)
     return draw(scope, marks, options, name=f"obsviz_{when}")
+
+
+def _restyled(marker: Marker, restyle: Restyle) -> Marker:
+    def for_scope(scope: Scope) -> Lookup:
+        lookup = marker(scope)
+        return lambda value: restyle(scope, value, lookup(value))
+
+    return for_scope
 
 
 def _title_at(run: Run, when: str, step: int) -> str:

@@ -154,6 +154,23 @@ NODES: dict[str, dict[str, str]] = {
         "penwidth": "2",
         "margin": "0,0",
     },
+    # what a qconfig change did (the Explorer's "changes" view)
+    "observer_added": {
+        "shape": "octagon",
+        "style": "filled,bold",
+        "fillcolor": "#D4EFDF",
+        "color": GREEN,
+        "penwidth": "2.5",
+        "margin": "0,0",
+    },
+    "observer_removed": {
+        "shape": "octagon",
+        "style": "dashed,bold",
+        "color": VERMILION,
+        "fontcolor": VERMILION,
+        "penwidth": "2",
+        "margin": "0,0",
+    },
     "param": {"shape": "cylinder", "style": "solid", "color": PURPLE, "height": "0.25"},
     "const": {"shape": "plain"},
     "input": {"shape": "invhouse", "style": "solid", "height": "0.25"},
@@ -166,10 +183,18 @@ MUTED = {"color": "#9E9E9E", "fontcolor": "#4D4D4D"}
 
 NODE_LEGEND = {
     "observer": "observer inserted by the pass",
+    "observer_added": "observer your last change added",
+    "observer_removed": "observer your last change removed",
     "call": "submodule call, collapsed (depth= expands it)",
     "param": "parameter or attribute",
 }
-ROLE_SAMPLES = {"observer": "_observer_N", "call": "module", "param": "weight"}
+ROLE_SAMPLES = {
+    "observer": "_observer_N",
+    "observer_added": "+ new",
+    "observer_removed": "− removed",
+    "call": "module",
+    "param": "weight",
+}
 
 CLUSTERS: dict[str, dict[str, str]] = {
     "module": {
