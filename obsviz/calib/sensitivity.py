@@ -21,13 +21,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import torch
+from torch.jit._recursive import wrap_cpp_module
 
 from ..errors import ObsvizError
 from .batches import BatchRunner, as_args, clone_args, progress
 from .error import Agreement, simulation_runner
 from .observers import ObserverState
 from .simulate import FLOAT, SIMULATE, Simulation
-from .sites import Site, find_sites, observer_of, parameter_of
+from .sites import Site, find_sites, observer_of, parameter_of, remove_observer_calls
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -200,6 +201,25 @@ def simulate(
     return result
 
 
+def calibrate_added(
+    cal: Calibration, changed: Variant, calibration_batches: list[tuple]
+) -> dict[tuple[str, str, str], ObserverState]:
+    """The observers ``changed`` adds, calibrated on ``calibration_batches``, by
+    placement: run on a class clone of its module in which no other observer is called
+    (the histograms of the others would cost more than the model)."""
+    clone = wrap_cpp_module(
+        torch._C._hack_do_not_use_clone_module_with_class(changed.module._c, [], [])
+    )
+    added_places = {s.placement_key for s in changed.added}
+    added = [s for s in find_sites(clone, cal.method) if s.placement_key in added_places]
+    remove_observer_calls(clone._c, cal.method, {(s.graph, s.unique) for s in added})
+    what = f"sensitivity, calibrating the observers {', '.join(changed.float_modules)} adds"
+    calibrate = BatchRunner(clone, cal.method, what=what, describe_module=cal.module)
+    for index, args in enumerate(calibration_batches):
+        calibrate(index, clone_args(args))
+    return {s.placement_key: ObserverState(observer_of(clone, s)) for s in added}
+
+
 def variant_simulation(
     cal: Calibration, changed: Variant, calibration_batches: list[tuple]
 ) -> Simulation:
@@ -207,25 +227,27 @@ def variant_simulation(
     added observers calibrated on ``calibration_batches``, the others quantizing with the
     calibrated qparams, as ``convert_jit`` of ``prepare_jit`` with those keys None would."""
     module = changed.module
-    what = f"sensitivity, calibrating the observers {', '.join(changed.float_modules)} adds"
-    calibrate = BatchRunner(module, cal.method, what=what, describe_module=cal.module)
-    for index, args in enumerate(calibration_batches):
-        calibrate(index, clone_args(args))
+    added = calibrate_added(cal, changed, calibration_batches)
     calibrated = {s.placement_key: s for s in cal.sites}
-    added = {s.observer_path for s in changed.added}
-    states = {
-        s.observer_path: ObserverState(observer_of(module, s))
-        if s.observer_path in added
-        else cal.state(calibrated[s.placement_key])
-        for s in changed.sites
-    }
-    weights = {s.observer_path: parameter_of(module, s) for s in changed.sites}
+    states, frozen, weights = {}, {}, {}
+    for site in changed.sites:
+        key = site.observer_path
+        if site.placement_key in added:
+            states[key] = added[site.placement_key]
+            if site.role == "weight":
+                weights[key] = parameter_of(module, site)
+        else:
+            match = calibrated[site.placement_key]
+            states[key] = cal.state(match)
+            if site.role == "weight":
+                frozen[key] = cal.simulation.sims[match.observer_path]
     return Simulation(
         module,
         cal.method,
         states,
         {s.observer_path: s.role for s in changed.sites},
         {k: w for k, w in weights.items() if w is not None},
+        frozen,
     )
 
 
