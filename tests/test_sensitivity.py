@@ -91,3 +91,20 @@ def test_blocks_and_the_stem_left_float_on_resnet_small_are_what_convert_jit_giv
     for path in modules:
         expected = torch_output_sqnr(model, {**qconfig_dict, path: None}, batches, batches)
         assert table.sqnr_db[path] == pytest.approx(expected, abs=TOLERANCE_DB), path
+
+
+def test_a_bad_calibration_batch_names_itself_and_the_module_left_float() -> None:
+    model = scripted(FloatBoundary())
+    calibration = data(2, seed=1)
+    cal = obsviz.insert_observers(model, {"": default_qconfig}).calibrate(
+        calibration, progress=False
+    )
+    bad = [*calibration, (torch.randn(4, 5, 8, 8),)]
+    with pytest.raises(obsviz.ObsvizError) as caught:
+        cal.sensitivity(calibration, calibration_batches=bad, progress=False)
+    message = str(caught.value)
+    assert "calibrating the observers sub.conv adds, batch 2" in message
+    assert "forward(x: Tensor) -> Tensor" in message
+    assert "earlier batches were (Tensor 4x3x8x8 float32)" in message
+    with pytest.raises(obsviz.ObsvizError, match="calibration_batches is empty"):
+        cal.sensitivity(calibration, calibration_batches=[], progress=False)

@@ -291,6 +291,11 @@ def measure_sensitivity(
     calibration_batches = (
         batches if calibration_batches is None else [as_args(b) for b in calibration_batches]
     )
+    if not calibration_batches:
+        raise ObsvizError(
+            "sensitivity: calibration_batches is empty; the observers leaving a module "
+            "float adds need at least one batch to record a range"
+        )
     sim = cal.simulation
     runner = simulation_runner(cal, "sensitivity")
     sim.set_mode(FLOAT)
