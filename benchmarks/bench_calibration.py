@@ -142,7 +142,8 @@ def main() -> None:
         print(
             f"sensitivity: {len(sens.table)} modules x {len(sens_batches)} batches in "
             f"{spent:.1f} s CPU, {wall:.1f} s wall ({spent / len(sens.table):.2f} s CPU per "
-            "module); all quantized "
+            f"module; {int((sens.table.observers_added > 0).sum())} add an observer, each "
+            "calibrated and simulated on its own); all quantized "
             f"{sens.baseline_db:.2f} dB, best {top.module_path} +{top.gain_db:.2f} dB"
         )
 

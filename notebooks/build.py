@@ -644,10 +644,13 @@ print(cal.last_error.against_converted(held_out, progress=False))"""),
 ## 8. Which modules to leave float
 
 `cal.sensitivity(batches)` leaves one module float at a time (obsviz's own pass with that
-key set to None, no new calibration) and ranks modules by the output SQNR gained;
-`suggest(budget_db=...)` turns the best into a `qconfig_dict` to paste."""),
+key set to None) and ranks modules by the output SQNR gained; the observers leaving a
+module float adds (for `conv1`: the top then observes the max-pool's output itself) are
+calibrated on `calibration_batches`, the batches `cal` saw. `suggest(budget_db=...)` turns
+the best into a `qconfig_dict` to paste."""),
     ("code", """\
-sens = cal.sensitivity(held_out, progress=False)
+sens = cal.sensitivity(held_out, calibration_batches=obsviz.samples.inputs("resnet_small", 8),
+                       progress=False)
 print(sens)
 print(sens.suggest(budget_db=1.0))"""),
     ("md", """\

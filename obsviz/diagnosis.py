@@ -439,8 +439,9 @@ def _explain(
             "has no reset_min_max_vals.",
             fix="on-device PTQ resets every observer between calibrations, so each must be a "
             "min/max kind (MinMaxObserver, PerChannelMinMaxObserver, ...). A "
-            "PlaceholderObserver (both observers of float16_dynamic_qconfig, the activation "
-            "observer of the weight-only embedding qconfigs) has no reset: give this module such a qconfig "
+            "PlaceholderObserver (both observers of float16_dynamic_qconfig, the "
+            "activation observer of the weight-only embedding qconfigs) has no reset: "
+            "give this module such a qconfig "
             "(default_dynamic_qconfig, per_channel_dynamic_qconfig), or prepare it with "
             "prepare_dynamic_jit instead.",
             rule=error.rule,

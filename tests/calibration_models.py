@@ -96,3 +96,45 @@ class Gated(nn.Module):
         if self.use_extra:
             y = y + self.extra(y)
         return y
+
+
+class FloatBoundary(nn.Module):
+    """Leaving ``sub.conv`` float makes the caller observe a value it did not before.
+
+    Quantized, the conv's output is observed inside ``sub`` and flatten passes that on:
+    ``sub`` returns an observed value, so the caller's reshape of it counts as observed.
+    With the conv float nothing in ``sub`` is observed, and the caller observes ``z``
+    itself for ``fc``. The model's input has channel 0 in units 1,000x the others
+    (``scaled_input``) and the conv scales it back, so quantizing the input per tensor
+    costs the most: leaving the conv float, which stops observing the input, pays."""
+
+    input_scale = 1000.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.sub = _ConvFlatten()
+        self.fc = nn.Linear(4 * 6 * 6, 5)
+        for layer in (self.sub.conv, self.fc):
+            layer.weight.data = torch.randn(layer.weight.shape, generator=g) * 0.2
+            layer.bias.data = torch.rand(layer.bias.shape, generator=g) * 0.1
+        with torch.no_grad():
+            self.sub.conv.weight[:, 0] /= self.input_scale
+
+    @classmethod
+    def scaled_input(cls, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x[:, :1] * cls.input_scale, x[:, 1:]], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.sub(x)
+        z = y.reshape(y.shape[0], -1)
+        return self.fc(z)
+
+
+class _ConvFlatten(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.conv(x), 1)

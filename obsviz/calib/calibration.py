@@ -177,12 +177,26 @@ class Calibration:
         return self.last_error
 
     def sensitivity(
-        self, batches: Iterable, *, modules: Iterable[str] | None = None, progress: bool = True
+        self,
+        batches: Iterable,
+        *,
+        modules: Iterable[str] | None = None,
+        calibration_batches: Iterable | None = None,
+        progress: bool = True,
     ) -> Sensitivity:
-        """Output SQNR with one module left float at a time, ranked by the SQNR gained."""
+        """Output SQNR with one module left float at a time, ranked by the SQNR gained.
+        An observer that leaving a module float adds is calibrated on
+        ``calibration_batches`` (``batches`` when None): pass the batches this
+        calibration saw for the numbers ``prepare_jit`` with that key None would give."""
         from .sensitivity import measure_sensitivity
 
-        return measure_sensitivity(self, batches, modules=modules, show_progress=progress)
+        return measure_sensitivity(
+            self,
+            batches,
+            modules=modules,
+            calibration_batches=calibration_batches,
+            show_progress=progress,
+        )
 
     def plot(self, value: object, module: str = "", method: str | None = None) -> Plot:
         """The observer's histogram or min/max (per channel for weights) with its

@@ -3,24 +3,32 @@ time, and ``suggest(budget_db=...)``: the qconfig_dict that buys the SQNR wanted
 
 Leaving a module float is obsviz's own pass with that module's key set to None; the
 observers that pass keeps are matched to the calibrated ones by where they sit (module,
-method, position in the graph), so nothing is calibrated again: the simulation keeps
-quantizing at the kept observers and leaves the others float. An observer the changed
-configuration adds (a value no calibrated observer watched) cannot be simulated without
-calibrating it; it stays float and the table counts it.
+method, position in the graph) and how they are configured. When it only keeps and drops
+observers, nothing is calibrated again: the calibrated simulation quantizes at the kept
+observers and leaves the others float. When it adds observers (a value no calibrated
+observer watched, e.g. one the caller of the module left float must now observe), its
+own observed module is calibrated on the calibration batches and simulated, the kept
+observers quantizing with their calibrated qparams and the added ones with theirs: what
+``convert_jit`` of ``prepare_jit`` with that key None computes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import torch
+from torch.jit._recursive import wrap_cpp_module
+
 from ..errors import ObsvizError
-from .batches import as_args, clone_args, progress
+from .batches import BatchRunner, as_args, clone_args, progress
 from .error import Agreement, simulation_runner
-from .simulate import FLOAT, SIMULATE
-from .sites import find_sites
+from .observers import ObserverState
+from .simulate import FLOAT, SIMULATE, Simulation
+from .sites import Site, find_sites, observer_of, parameter_of, remove_observer_calls
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,12 +43,14 @@ class Sensitivity:
         self,
         cal: Calibration,
         batches: list[tuple],
+        calibration_batches: list[tuple],
         float_outputs: list,
         baseline: Agreement,
         rows: list[list],
     ) -> None:
         self.calibration = cal
         self.batches = batches
+        self.calibration_batches = calibration_batches  # where added observers get ranges
         self.float_outputs = float_outputs
         self.baseline = baseline
         self.rows = rows
@@ -61,7 +71,7 @@ class Sensitivity:
                 "sqnr_db",
                 "gain_db",
                 "observers_dropped",
-                "observers_not_simulated",
+                "observers_added",
             ],
         )
         return frame.sort_values("gain_db", ascending=False, kind="stable").reset_index(drop=True)
@@ -77,8 +87,10 @@ class Sensitivity:
         for path in ranked:
             if best.sqnr_db - self.baseline_db >= budget_db or len(chosen) >= max_modules:
                 break
-            kept, _ = kept_observers(cal, [*chosen, path])
-            measured = simulate(cal, self.batches, self.float_outputs, kept)
+            changed = variant(cal, [*chosen, path])
+            measured = measure(
+                cal, changed, self.batches, self.float_outputs, self.calibration_batches
+            )
             if measured.sqnr_db > best.sqnr_db:
                 chosen.append(path)
                 best = measured
@@ -115,10 +127,21 @@ class SuggestedQConfig(dict):
         return self.code()
 
 
-def kept_observers(cal: Calibration, float_modules: Iterable[str]) -> tuple[set[str], int]:
-    """The calibrated observers the pass keeps with these modules' qconfig set to None,
-    and how many observers it adds that no calibrated one matches."""
-    float_modules = list(float_modules)
+@dataclass
+class Variant:
+    """What obsviz's pass makes of the model with some modules left float."""
+
+    float_modules: tuple[str, ...]
+    kept: set[str]  # the calibrated observers (paths in cal.module) it keeps as they are
+    added: list[Site] = field(default_factory=list)  # its sites no calibrated observer matches
+    module: torch.jit.ScriptModule | None = None  # its observed module, never run
+    sites: list[Site] = field(default_factory=list)  # every site of that module
+
+
+def variant(cal: Calibration, float_modules: Iterable[str]) -> Variant:
+    """Run the pass with these modules' qconfig set to None and match its observers to
+    the calibrated ones by where they sit and how they are configured."""
+    float_modules = tuple(float_modules)
     run = cal.run
     if run is None or run.original is None:  # no pass to run: drop the modules' own
         kept = {
@@ -128,7 +151,7 @@ def kept_observers(cal: Calibration, float_modules: Iterable[str]) -> tuple[set[
                 s.module_path == m or s.module_path.startswith(f"{m}.") for m in float_modules
             )
         }
-        return kept, 0
+        return Variant(float_modules, kept)
     from ..api import insert_observers
 
     qconfig_dict = {**run.qconfig_dict, **dict.fromkeys(float_modules)}
@@ -144,27 +167,107 @@ def kept_observers(cal: Calibration, float_modules: Iterable[str]) -> tuple[set[
         raise ObsvizError(
             f"{', '.join(float_modules)}: the pass fails with these modules left float: {err}"
         ) from err
-    places = {s.placement_key for s in find_sites(changed.module, cal.method)}
-    kept = {s.observer_path for s in cal.sites if s.placement_key in places}
-    known = {s.placement_key for s in cal.sites}
-    return kept, len(places - known)
+    calibrated = {s.placement_key: s for s in cal.sites}
+    sites = find_sites(changed.module, cal.method)
+    kept, added = set(), []
+    for site in sites:
+        match = calibrated.get(site.placement_key)
+        config = ObserverState(observer_of(changed.module, site)).config
+        if match is not None and cal.state(match).config == config:
+            kept.add(match.observer_path)
+        else:
+            added.append(site)
+    return Variant(float_modules, kept, added, changed.module, sites)
 
 
 def simulate(
-    cal: Calibration, batches: list[tuple], float_outputs: list, kept: set[str] | None
+    simulation: Simulation,
+    runner: BatchRunner,
+    batches: list[tuple],
+    float_outputs: list,
+    kept: set[str] | None,
 ) -> Agreement:
-    sim = cal.simulation
-    runner = simulation_runner(cal, "sensitivity")
+    """The simulated output against the float one, quantizing at ``kept`` only (every
+    observer when None)."""
     result = Agreement()
-    sim.quantize_only(kept)
-    sim.set_mode(SIMULATE)
+    simulation.quantize_only(kept)
+    simulation.set_mode(SIMULATE)
     try:
         for index, args in enumerate(batches):
             result.add(float_outputs[index], runner(index, clone_args(args)))
     finally:
-        sim.quantize_only(None)
-        sim.set_mode(FLOAT)
+        simulation.quantize_only(None)
+        simulation.set_mode(FLOAT)
     return result
+
+
+def calibrate_added(
+    cal: Calibration, changed: Variant, calibration_batches: list[tuple]
+) -> dict[tuple[str, str, str], ObserverState]:
+    """The observers ``changed`` adds, calibrated on ``calibration_batches``, by
+    placement: run on a class clone of its module in which no other observer is called
+    (the histograms of the others would cost more than the model)."""
+    clone = wrap_cpp_module(
+        torch._C._hack_do_not_use_clone_module_with_class(changed.module._c, [], [])
+    )
+    added_places = {s.placement_key for s in changed.added}
+    added = [s for s in find_sites(clone, cal.method) if s.placement_key in added_places]
+    remove_observer_calls(clone._c, cal.method, {(s.graph, s.unique) for s in added})
+    what = f"sensitivity, calibrating the observers {', '.join(changed.float_modules)} adds"
+    calibrate = BatchRunner(clone, cal.method, what=what, describe_module=cal.module)
+    for index, args in enumerate(calibration_batches):
+        calibrate(index, clone_args(args))
+    return {s.placement_key: ObserverState(observer_of(clone, s)) for s in added}
+
+
+def variant_simulation(
+    cal: Calibration, changed: Variant, calibration_batches: list[tuple]
+) -> Simulation:
+    """The simulation of a variant that adds observers: its own observed module, the
+    added observers calibrated on ``calibration_batches``, the others quantizing with the
+    calibrated qparams, as ``convert_jit`` of ``prepare_jit`` with those keys None would."""
+    module = changed.module
+    added = calibrate_added(cal, changed, calibration_batches)
+    calibrated = {s.placement_key: s for s in cal.sites}
+    states, frozen, weights = {}, {}, {}
+    for site in changed.sites:
+        key = site.observer_path
+        if site.placement_key in added:
+            states[key] = added[site.placement_key]
+            if site.role == "weight":
+                weights[key] = parameter_of(module, site)
+        else:
+            match = calibrated[site.placement_key]
+            states[key] = cal.state(match)
+            if site.role == "weight":
+                frozen[key] = cal.simulation.simulators[match.observer_path]
+    return Simulation(
+        module,
+        cal.method,
+        states,
+        {s.observer_path: s.role for s in changed.sites},
+        {k: w for k, w in weights.items() if w is not None},
+        frozen,
+    )
+
+
+def measure(
+    cal: Calibration,
+    changed: Variant,
+    batches: list[tuple],
+    float_outputs: list,
+    calibration_batches: list[tuple],
+) -> Agreement:
+    """The output SQNR of ``changed``: on the calibrated simulation quantizing at the kept
+    observers only, or on its own simulation when it adds observers."""
+    if not changed.added:
+        runner = simulation_runner(cal, "sensitivity")
+        return simulate(cal.simulation, runner, batches, float_outputs, changed.kept)
+    simulation = variant_simulation(cal, changed, calibration_batches)
+    runner = BatchRunner(
+        simulation.module, cal.method, what="sensitivity", describe_module=cal.module
+    )
+    return simulate(simulation, runner, batches, float_outputs, None)
 
 
 def candidates(cal: Calibration) -> list[str]:
@@ -175,31 +278,44 @@ def candidates(cal: Calibration) -> list[str]:
 
 
 def measure_sensitivity(
-    cal: Calibration, batches: Iterable, *, modules: Iterable[str] | None, show_progress: bool
+    cal: Calibration,
+    batches: Iterable,
+    *,
+    modules: Iterable[str] | None,
+    calibration_batches: Iterable | None,
+    show_progress: bool,
 ) -> Sensitivity:
     batches = [as_args(b) for b in batches]
     if not batches:
         raise ObsvizError("sensitivity needs at least one batch")
+    calibration_batches = (
+        batches if calibration_batches is None else [as_args(b) for b in calibration_batches]
+    )
+    if not calibration_batches:
+        raise ObsvizError(
+            "sensitivity: calibration_batches is empty; the observers leaving a module "
+            "float adds need at least one batch to record a range"
+        )
     sim = cal.simulation
     runner = simulation_runner(cal, "sensitivity")
     sim.set_mode(FLOAT)
     float_outputs = [runner(i, clone_args(args)) for i, args in enumerate(batches)]
-    baseline = simulate(cal, batches, float_outputs, None)
+    baseline = simulate(sim, runner, batches, float_outputs, None)
     paths = list(modules) if modules is not None else candidates(cal)
     rows = []
     for path in progress(paths, show_progress, "sensitivity", unit="module"):
-        kept, added = kept_observers(cal, [path])
-        measured = simulate(cal, batches, float_outputs, kept)
+        changed = variant(cal, [path])
+        measured = measure(cal, changed, batches, float_outputs, calibration_batches)
         rows.append(
             [
                 path,
                 measured.sqnr_db,
                 measured.sqnr_db - baseline.sqnr_db,
-                len(cal.sites) - len(kept),
-                added,
+                len(cal.sites) - len(changed.kept),
+                len(changed.added),
             ]
         )
-    return Sensitivity(cal, batches, float_outputs, baseline, rows)
+    return Sensitivity(cal, batches, calibration_batches, float_outputs, baseline, rows)
 
 
 __all__ = ["Sensitivity", "SuggestedQConfig", "measure_sensitivity"]

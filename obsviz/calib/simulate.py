@@ -223,6 +223,12 @@ def freeze_weight(simulator: torch.jit.ScriptModule, weight: torch.Tensor) -> No
         simulator._c.setattr("frozen_error", float((frozen - weight).double().square().sum()))
 
 
+def share_frozen_weight(simulator: torch.jit.ScriptModule, source: torch._C.ScriptModule) -> None:
+    """Take the weight another simulation quantized with the same qparams."""
+    for name in ("frozen", "frozen_signal", "frozen_error"):
+        simulator._c.setattr(name, source.getattr(name))
+
+
 def dynamic_input_simulator(activation: ObserverState) -> torch.jit.ScriptModule:
     """Quantizes a dynamic linear's input, per batch, without statistics."""
     simulator = quant_simulator(activation, "activation")
@@ -241,7 +247,11 @@ class Simulation:
         states: dict[str, ObserverState],
         roles: dict[str, str],
         weights: dict[str, torch.Tensor],
+        frozen_weights: dict[str, torch._C.ScriptModule] | None = None,
     ) -> None:
+        """``frozen_weights``: QuantSims of another simulation, by observer path here,
+        whose quantized weights are the ones these observers would compute."""
+        frozen_weights = frozen_weights or {}
         self.method = method
         self.module = wrap_cpp_module(
             torch._C._hack_do_not_use_clone_module_with_class(module._c, [], [])
@@ -254,7 +264,9 @@ class Simulation:
             key = join_path(path, [attribute])
             state = states.get(key) or ObserverState(wrap_cpp_module(observer))
             simulator = quant_simulator(state, roles.get(key, "activation"))
-            if key in weights:
+            if key in frozen_weights:
+                share_frozen_weight(simulator, frozen_weights[key])
+            elif key in weights:
                 freeze_weight(simulator, weights[key])
             self.simulators[key] = simulator._c
             return simulator

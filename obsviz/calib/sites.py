@@ -196,6 +196,26 @@ def replace_observer_calls(
         _redirect(graph, node, prefix, types)
 
 
+def remove_observer_calls(
+    root: torch._C.ScriptModule, method: str, keep: set[tuple[str, int]]
+) -> None:
+    """Pass each observed value on unobserved, except where ``(Site.graph, Site.unique)``
+    is in ``keep``: those observers alone see what runs. ``root`` must be a fresh class
+    clone that has never run (see :func:`replace_observer_calls`)."""
+    calls: dict[tuple[str, int], torch._C.Node] = {}
+    for call in observer_calls(root, method):
+        key = (graph_name(call.graph, call.method), call.node.output().unique())
+        calls.setdefault(key, call.node)
+    for (graph, _), call in calls.items():
+        if (graph, call.inputsAt(1).unique()) in keep:
+            continue
+        get_attr = call.inputsAt(0).node()
+        call.output().replaceAllUsesWith(call.inputsAt(1))
+        call.destroy()
+        if not get_attr.output().uses():
+            get_attr.destroy()
+
+
 def _instances(
     root: torch._C.ScriptModule, prefix: str
 ) -> Iterator[tuple[str, torch._C.ScriptModule]]:
