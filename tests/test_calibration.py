@@ -263,6 +263,21 @@ def test_a_module_from_torchs_own_prepare_jit_without_running_the_pass() -> None
     assert cal.ranges["batches"].isna().all()  # nothing recorded: no batches were seen
 
 
+def test_sensitivity_of_a_module_torch_prepared_says_it_is_approximate() -> None:
+    model = torch.jit.script(TwoLinear().eval())
+    observed = prepare_jit(model, {"": get_default_qconfig("fbgemm")})
+    data = batches()
+    for x in data:
+        observed(x)
+    sens = obsviz.calibration(observed).sensitivity(data, progress=False)
+    assert not sens.exact and "approximate" in repr(sens)
+    assert sens.table.observers_added.isna().all()  # unknown without a pass to re-run
+    ours = obsviz.insert_observers(model, {"": get_default_qconfig("fbgemm")})
+    exact = ours.calibrate(data, progress=False).sensitivity(data, progress=False)
+    assert exact.exact and "approximate" not in repr(exact)
+    assert exact.table.observers_added.notna().all()
+
+
 def test_calibrating_leaves_the_model_and_run_module_alone_unless_inplace() -> None:
     model = torch.jit.script(TwoLinear().eval())
     graph_before = str(model.graph)

@@ -56,6 +56,15 @@ class Sensitivity:
         self.rows = rows
 
     @property
+    def exact(self) -> bool:
+        """Whether each row is obsviz's pass re-run with that module's key None. Not on a
+        module obsviz did not prepare (``obsviz.calibration`` of torch's ``prepare_jit``
+        output): there each row only drops the module's own observers, and observers the
+        pass would add at its boundary are unknown (``observers_added`` is None)."""
+        run = self.calibration.run
+        return run is not None and run.original is not None
+
+    @property
     def baseline_db(self) -> float:
         """The output SQNR with every observer quantizing."""
         return self.baseline.sqnr_db
@@ -102,9 +111,15 @@ class Sensitivity:
         return suggestion
 
     def __repr__(self) -> str:
+        approximate = (
+            ""
+            if self.exact
+            else "; approximate: no pass to re-run on this module, so each row only drops "
+            "the module's own observers (prepare it with obsviz for exact rows)"
+        )
         return (
             f"<obsviz Sensitivity: {len(self.rows)} modules over {len(self.batches)} "
-            f"batches; all quantized: output SQNR {self.baseline_db:.2f} dB>"
+            f"batches; all quantized: output SQNR {self.baseline_db:.2f} dB{approximate}>"
         )
 
 
@@ -136,6 +151,7 @@ class Variant:
     added: list[Site] = field(default_factory=list)  # its sites no calibrated observer matches
     module: torch.jit.ScriptModule | None = None  # its observed module, never run
     sites: list[Site] = field(default_factory=list)  # every site of that module
+    rerun: bool = True  # False: no pass to re-run, the modules' own observers dropped
 
 
 def variant(cal: Calibration, float_modules: Iterable[str]) -> Variant:
@@ -151,7 +167,7 @@ def variant(cal: Calibration, float_modules: Iterable[str]) -> Variant:
                 s.module_path == m or s.module_path.startswith(f"{m}.") for m in float_modules
             )
         }
-        return Variant(float_modules, kept)
+        return Variant(float_modules, kept, rerun=False)
     from ..api import insert_observers
 
     qconfig_dict = {**run.qconfig_dict, **dict.fromkeys(float_modules)}
@@ -312,7 +328,7 @@ def measure_sensitivity(
                 measured.sqnr_db,
                 measured.sqnr_db - baseline.sqnr_db,
                 len(cal.sites) - len(changed.kept),
-                len(changed.added),
+                len(changed.added) if changed.rerun else None,
             ]
         )
     return Sensitivity(cal, batches, calibration_batches, float_outputs, baseline, rows)
