@@ -53,7 +53,7 @@ fuzz: setup
 # the chosen torch when it installs the project.
 TORCH_VENV  := .venv-torch-$(VERSION)
 TORCH_TESTS := tests/test_differential.py tests/test_split_types.py tests/test_api.py \
-               tests/test_torch_api.py
+               tests/test_torch_api.py tests/test_on_device.py
 
 test-torch:
 	$(if $(VERSION),,$(error usage: make test-torch VERSION=2.2.2))
