@@ -130,12 +130,12 @@ def observer_without_reset(
 
 def inconsistent_if(
     n: Node,
-    g: InstanceGraph,
+    instance: InstanceGraph,
     states: list[tuple[int, list[bool]]],
     call_stack: list,
     ref: Callable[[Value], ValueRef],
 ) -> PassError:
-    """``insertObserversFor``: the branches of an ``If`` in ``g`` return values observed
+    """``insertObserversFor``: the branches of an ``If`` in ``instance`` return values observed
     differently.
 
     ``states`` holds, per branch walked, whether each output is observed; ``call_stack``
@@ -143,8 +143,8 @@ def inconsistent_if(
     """
     outputs = ", ".join(f"%{v.debugName()}" for v in n.outputs())
     lines = [
-        f"{method_label(g.path, g.method)}: branches for 'if' should return values that are "
-        f"observed consistently (If node with outputs {outputs}).",
+        f"{method_label(instance.path, instance.method)}: branches for 'if' should return "
+        f"values that are observed consistently (If node with outputs {outputs}).",
     ]
     for index, state in states:
         marks = ", ".join("observed" if s else "not observed" for s in state)
@@ -160,8 +160,8 @@ def inconsistent_if(
         "source": source_line(n),
         "condition": condition.debugName(),
         "condition_producer": producer_summary(condition),
-        "condition_sources": sources_behind(condition, g.graph, call_stack),
-        "function": None if is_method_graph(g.graph) else g.qualname,
+        "condition_sources": sources_behind(condition, instance.graph, call_stack),
+        "function": None if is_method_graph(instance.graph) else instance.qualname,
         "outputs": [ref(v) for v in n.outputs()],
         "branches": [
             (index, [ref(v) for v in blocks[index].outputs()], state) for index, state in states
@@ -170,8 +170,8 @@ def inconsistent_if(
     return PassError(
         "\n".join(lines),
         rule="insertObserversFor",
-        module_path=g.path,
-        method=g.method,
+        module_path=instance.path,
+        method=instance.method,
         value=outputs,
         details=details,
         cpp_message=torch_messages.if_branches(n),

@@ -58,19 +58,19 @@ class Recorder:
             hook(event)
 
     # ------------------------------------------------------------------ names and refs
-    def note_graph(self, g: InstanceGraph) -> None:
-        """``g``'s instance runs its method graph."""
-        paths = self.paths_of_graph.setdefault(g.qualname, [])
-        if g.path not in paths:
-            paths.append(g.path)
+    def note_graph(self, instance: InstanceGraph) -> None:
+        """``instance``'s instance runs its method graph."""
+        paths = self.paths_of_graph.setdefault(instance.qualname, [])
+        if instance.path not in paths:
+            paths.append(instance.path)
 
-    def ref(self, v: Value, g: InstanceGraph, kind: str = "method") -> ValueRef:
-        """A reference to ``v`` of ``g``; ``kind`` is the kind its ``GraphRef`` says."""
-        key = g.key(v)
+    def ref(self, v: Value, instance: InstanceGraph, kind: str = "method") -> ValueRef:
+        """A reference to ``v`` of ``instance``; ``kind`` is the kind its ``GraphRef`` says."""
+        key = instance.key(v)
         name = self.names.get(key)
         if name is None:
             name = self.names[key] = v.debugName()
-        return ValueRef(GraphRef(g.qualname, kind), key[1], name, g.path)
+        return ValueRef(GraphRef(instance.qualname, kind), key[1], name, instance.path)
 
     def key_ref(self, key: ValueKey, path: str | None = None) -> ValueRef:
         """A reference to the value a map key names, in the first instance running its
@@ -136,23 +136,37 @@ class Recorder:
 
     # ------------------------------------------------------------------ analysis
     def boundary_mapped(
-        self, caller: Value, g: InstanceGraph, callee: Value, callee_g: InstanceGraph, kind: str
+        self,
+        caller: Value,
+        instance: InstanceGraph,
+        callee: Value,
+        callee_instance: InstanceGraph,
+        kind: str,
     ) -> None:
         self.emit(
             ev.BoundaryEntry(
-                caller=self.ref(caller, g),
-                callee=self.ref(callee, callee_g, callee_g.kind),
+                caller=self.ref(caller, instance),
+                callee=self.ref(callee, callee_instance, callee_instance.kind),
                 kind=kind,
             )
         )
 
-    def delay_matched(self, pattern: str, first: Value, second: Value, g: InstanceGraph) -> None:
+    def delay_matched(
+        self, pattern: str, first: Value, second: Value, instance: InstanceGraph
+    ) -> None:
         self.emit(
-            ev.DelayMatched(pattern=pattern, first=self.ref(first, g), second=self.ref(second, g))
+            ev.DelayMatched(
+                pattern=pattern, first=self.ref(first, instance), second=self.ref(second, instance)
+            )
         )
 
     def value_needs_to_be_quantized(
-        self, v: Value, g: InstanceGraph, needed: bool, reason: str, observer: ObserverConfig | None
+        self,
+        v: Value,
+        instance: InstanceGraph,
+        needed: bool,
+        reason: str,
+        observer: ObserverConfig | None,
     ) -> None:
         # The port checks the cheap tensor clause first; C++ checks the bias clause
         # first, and names it for a bias that is not a tensor (None).
@@ -161,7 +175,7 @@ class Recorder:
         self.emit(
             ev.RuleEvaluated(
                 rule="valueNeedsToBeQuantized",
-                value=self.ref(v, g),
+                value=self.ref(v, instance),
                 outcome=needed,
                 reason=reason,
                 detail=self.vnq_detail(v, reason, observer),
@@ -183,11 +197,13 @@ class Recorder:
                 detail.append(("static_would_observe", would))
         return tuple(detail)
 
-    def pass_through_mapped(self, output: Value, inputs: list[Value], g: InstanceGraph) -> None:
+    def pass_through_mapped(
+        self, output: Value, inputs: list[Value], instance: InstanceGraph
+    ) -> None:
         self.emit(
             ev.PassThroughEntry(
-                output=self.ref(output, g, g.kind),
-                inputs=tuple(self.ref(i, g, g.kind) for i in inputs),
+                output=self.ref(output, instance, instance.kind),
+                inputs=tuple(self.ref(i, instance, instance.kind) for i in inputs),
             )
         )
 
@@ -202,11 +218,13 @@ class Recorder:
         )
 
     # ------------------------------------------------------------------ insertion
-    def graph_entered(self, g: InstanceGraph, first_visit: bool) -> None:
-        kind = "method" if g.qualname in self.paths_of_graph else "function"
+    def graph_entered(self, instance: InstanceGraph, first_visit: bool) -> None:
+        kind = "method" if instance.qualname in self.paths_of_graph else "function"
         self.emit(
             ev.GraphEntered(
-                graph=GraphRef(g.qualname, kind), module_path=g.path, first_visit=first_visit
+                graph=GraphRef(instance.qualname, kind),
+                module_path=instance.path,
+                first_visit=first_visit,
             )
         )
 
@@ -214,63 +232,73 @@ class Recorder:
         self.emit(ev.ObserverAttached(module_path=module_path, attribute=attribute))
 
     def observer_recorded(
-        self, v: Value, to_observe: Value, g: InstanceGraph, observer: ObserverConfig, via: str
+        self,
+        v: Value,
+        to_observe: Value,
+        instance: InstanceGraph,
+        observer: ObserverConfig,
+        via: str,
     ) -> None:
         self.emit(
             ev.ObserverRecorded(
-                value=self.ref(v, g),
-                target=self.ref(to_observe, g),
+                value=self.ref(v, instance),
+                target=self.ref(to_observe, instance),
                 role=observer.role,
                 via=via,
-                site=g.path,
+                site=instance.path,
             )
         )
 
     def observed_from_callee(
-        self, output: Value, g: InstanceGraph, returned: Value, callee: InstanceGraph
+        self, output: Value, instance: InstanceGraph, returned: Value, callee: InstanceGraph
     ) -> None:
         """The call's ``output`` is observed because the callee observed what it returns."""
         self.emit(
             ev.ObservedPropagated(
-                value=self.ref(output, g),
+                value=self.ref(output, instance),
                 sources=(self.ref(returned, callee, callee.kind),),
                 via="callee_output",
             )
         )
 
-    def observed_from_branches(self, output: Value, g: InstanceGraph, n: Node) -> None:
+    def observed_from_branches(self, output: Value, instance: InstanceGraph, n: Node) -> None:
         """The ``If`` ``n``'s ``output`` is observed because every branch observed it."""
         index = output.offset()
         self.emit(
             ev.ObservedPropagated(
-                value=self.ref(output, g),
-                sources=tuple(self.ref(list(sub.outputs())[index], g) for sub in n.blocks()),
+                value=self.ref(output, instance),
+                sources=tuple(self.ref(list(sub.outputs())[index], instance) for sub in n.blocks()),
                 via="if_output",
             )
         )
 
-    def observed_from_inputs(self, output: Value, g: InstanceGraph, inputs: list[ValueKey]) -> None:
+    def observed_from_inputs(
+        self, output: Value, instance: InstanceGraph, inputs: list[ValueKey]
+    ) -> None:
         """``propagateObservedProperty``: the pass-through ``inputs`` are all observed."""
         self.emit(
             ev.ObservedPropagated(
-                value=self.ref(output, g),
-                sources=tuple(self.key_ref(i, g.path) for i in dict.fromkeys(inputs)),
+                value=self.ref(output, instance),
+                sources=tuple(self.key_ref(i, instance.path) for i in dict.fromkeys(inputs)),
                 via="pass_through",
             )
         )
 
-    def passed_over(self, v: Value, g: InstanceGraph, reason: str) -> None:
+    def passed_over(self, v: Value, instance: InstanceGraph, reason: str) -> None:
         """``insertObserversFor`` does not consider ``v`` (a graph boundary, or observed)."""
         self.emit(
             ev.RuleEvaluated(
-                rule="insertObserversFor", value=self.ref(v, g), outcome=False, reason=reason
+                rule="insertObserversFor", value=self.ref(v, instance), outcome=False, reason=reason
             )
         )
 
-    def no_observer(self, v: Value, g: InstanceGraph) -> None:
+    def no_observer(self, v: Value, instance: InstanceGraph) -> None:
         self.emit(
             ev.RuleEvaluated(
-                rule="getObserverFor", value=self.ref(v, g), outcome=False, reason="no_observer"
+                rule="getObserverFor",
+                value=self.ref(v, instance),
+                outcome=False,
+                reason="no_observer",
             )
         )
 
@@ -278,7 +306,7 @@ class Recorder:
         self,
         v: Value,
         n: Node,
-        g: InstanceGraph,
+        instance: InstanceGraph,
         should: bool,
         reason: str,
         block_observed_values: set[ValueKey],
@@ -286,15 +314,15 @@ class Recorder:
         self.emit(
             ev.RuleEvaluated(
                 rule="shouldObserve",
-                value=self.ref(v, g),
+                value=self.ref(v, instance),
                 outcome=should,
                 reason=reason,
-                detail=self.should_observe_detail(n, g, reason, block_observed_values),
+                detail=self.should_observe_detail(n, instance, reason, block_observed_values),
             )
         )
 
     def should_observe_detail(
-        self, n: Node, g: InstanceGraph, reason: str, block_observed_values: set[ValueKey]
+        self, n: Node, instance: InstanceGraph, reason: str, block_observed_values: set[ValueKey]
     ) -> tuple:
         """For explanations: the deciding use, or the propagate op's inputs and their state."""
         helper = self.helper
@@ -309,21 +337,24 @@ class Recorder:
                 (
                     "inputs",
                     tuple(
-                        (self.ref(i, g), helper.is_observed(g.key(i), block_observed_values))
+                        (
+                            self.ref(i, instance),
+                            helper.is_observed(instance.key(i), block_observed_values),
+                        )
                         for i in list(n.inputs())[:count]
                     ),
                 ),
             )
         return ()
 
-    def loop_skipped(self, n: Node, g: InstanceGraph, values: list[Value]) -> None:
+    def loop_skipped(self, n: Node, instance: InstanceGraph, values: list[Value]) -> None:
         out = n.outputsAt(0) if n.outputsSize() else None
         self.emit(
             ev.LoopSkipped(
-                loop_output=self.ref(out, g) if out else None,
-                module_path=g.path,
-                method=g.method,
-                values=tuple(self.ref(v, g) for v in values),
+                loop_output=self.ref(out, instance) if out else None,
+                module_path=instance.path,
+                method=instance.method,
+                values=tuple(self.ref(v, instance) for v in values),
             )
         )
 
@@ -331,20 +362,22 @@ class Recorder:
         self,
         v: Value,
         name_before: str,
-        g: InstanceGraph,
+        instance: InstanceGraph,
         attribute: str,
         observer: ObserverConfig,
         observer_output: Value,
     ) -> None:
         """``attribute`` observes ``v``, which the observer's call renamed: the call's
         output took over ``name_before``. Kept for the run's maps even with no events."""
-        key = g.key(v)
-        ref = ValueRef(GraphRef(g.qualname), key[1], self.names.get(key, name_before), g.path)
-        self.inserted.append((g.path, attribute, ref))
+        key = instance.key(v)
+        ref = ValueRef(
+            GraphRef(instance.qualname), key[1], self.names.get(key, name_before), instance.path
+        )
+        self.inserted.append((instance.path, attribute, ref))
         self.emit(
             ev.ObserverInserted(
                 value=ref,
-                module_path=g.path,
+                module_path=instance.path,
                 attribute=attribute,
                 observer_class=observer.class_name,
                 output_name=observer_output.debugName(),
