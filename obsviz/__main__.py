@@ -16,7 +16,6 @@ import argparse
 import difflib
 import sys
 import warnings
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -383,7 +382,7 @@ def summary(args: argparse.Namespace) -> int:
     if run.failure is not None:
         print(f"the pass failed:\n{_failure_text(run, inputs)}\n")
     print(run)
-    by_module = Counter(display_path(path) for path, _, _ in run.inserted)
+    by_module = {display_path(path): n for path, n in run.observers_by_module().items()}
     print(f"\nobservers by owning module ({len(by_module)} modules):")
     for path, count in sorted(by_module.items()):
         print(f"  {path:40s} {count}")

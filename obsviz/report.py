@@ -409,7 +409,7 @@ def _summary(report: Report) -> str:
     explained = Counter(e.reason for e in report.explanations)
     no_qconfig = sum(1 for assigned in run.qconfigs.values() if assigned.qconfig is None)
     cards = [
-        (len(run.inserted), "observers inserted"),
+        (run.observer_count, "observers inserted"),
         (len(report.explanations), "values with a quantizable use and no observer (listed below)"),
         (explained["delayed"], "of them delayed: a fusion pattern observes a later value"),
         (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -65,7 +66,14 @@ class Run:
         observed module has it twice)."""
         if not self.events:
             return len(self.placement())
-        return len(self.inserted) + sum(isinstance(e, ev.ObserverAttached) for e in self.events)
+        return sum(self.observers_by_module().values())
+
+    def observers_by_module(self) -> dict[str, int]:
+        """How many observers each module holds, by path: those the walk inserted, and the
+        copies of a shared type's observers given to instances it did not walk."""
+        counts = Counter(path for path, _, _ in self.inserted)
+        counts.update(e.module_path for e in self.events if isinstance(e, ev.ObserverAttached))
+        return dict(counts)
 
     def placement(self) -> list[ObserverSite]:
         """Where the observers sit; see :func:`obsviz.observer_placement`."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 from torch.ao.quantization import get_default_qconfig
+from torch.ao.quantization.quantize_jit import prepare_jit
 
+import obsviz
 from obsviz import fold_constant_branches
 from obsviz.__main__ import main
 
@@ -175,6 +178,16 @@ def test_summary_still_works(capsys):
     status, out, _ = run_cli(capsys, "summary")
     assert status == 0
     assert "resnet_small (built-in sample)" in out and "observers by owning module" in out
+    # the count per module is what torch's prepare_jit puts in each module of the sample
+    observed = prepare_jit(obsviz.samples.load("resnet_small"), {"": get_default_qconfig("fbgemm")})
+    held = Counter(
+        name.rsplit(".", 1)[0] if "." in name else "<top>"
+        for name, _ in observed.named_modules()
+        if name.rsplit(".", 1)[-1].startswith("_observer_")
+    )
+    listed = out.split("observers by owning module", 1)[1].split("first observed values")[0]
+    rows = dict(line.split() for line in listed.strip().splitlines()[1:] if line.strip())
+    assert {path: int(n) for path, n in rows.items()} == dict(held)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from torch.ao.quantization.quantize_jit import prepare_jit
 from torch.jit._recursive import wrap_cpp_module
 
 import obsviz
-from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices, panels
+from obsviz.explorer import INHERIT, ExplorerState, QConfigChoices
 from obsviz.explorer.panels import change_text, table_rows
 from obsviz.explorer.state import RunKey, parse_value
 
@@ -218,7 +218,7 @@ def test_quant_type_and_inherit_back(explorer: obsviz.Explorer) -> None:
 def test_the_tree_says_when_a_qconfig_runs_in_the_other_pass(explorer: obsviz.Explorer) -> None:
     explorer.quant_type.value = "dynamic"
     top, fc = explorer.tree.rows[""], explorer.tree.rows["fc"]
-    observers = panels.observers_by_module(explorer.run)
+    observers = explorer.run.observers_by_module()
     assert text(fc.hint.value).strip() == f"static · dynamic pass · {observers.get('fc', 0)} obs."
     assert text(top.hint.value).strip() == f"dynamic pass · {explorer.run.observer_count} obs."
     explorer.set_qconfig("", "dynamic")

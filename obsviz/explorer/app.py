@@ -886,7 +886,7 @@ class Explorer(widgets.VBox):
         )
 
     def _draw_tree(self) -> None:
-        counts = panels.observers_by_module(self.run) if self.run is not None else None
+        counts = self.run.observers_by_module() if self.run is not None else None
         self.tree.sync(self.state, counts)
 
     def _draw_graph(self) -> None:

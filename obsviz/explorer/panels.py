@@ -10,7 +10,6 @@ import dataclasses
 import difflib
 import html
 import re
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -91,14 +90,6 @@ def status_html(outcome: Outcome, model_name: str) -> str:
         f"on <code>{esc(run.method_name)}</code>{folded} · {len(run.events)} events "
         f"recorded · the pass took {outcome.seconds:.2f} s{warned}"
     )
-
-
-def observers_by_module(run: Run) -> dict[str, int]:
-    """How many observers each module holds (by path): those the walk inserted, and the
-    copies of a shared type's observers given to instances it did not walk."""
-    counts = Counter(path for path, _, _ in run.inserted)
-    counts.update(e.module_path for e in run.events if isinstance(e, ev.ObserverAttached))
-    return dict(counts)
 
 
 def _pairs(count: int) -> str:
