@@ -95,8 +95,30 @@ def test_the_legend_is_the_figures_style_table(explorer: obsviz.Explorer) -> Non
     for state in style.STATES.values():
         assert state.legend in text(legend)
         assert state.color in legend
-    for meaning in style.NODE_LEGEND.values():
-        assert meaning in text(legend)
+    for role, meaning in style.NODE_LEGEND.items():
+        assert (meaning in text(legend)) == (role not in ("observer_added", "observer_removed"))
+
+
+def test_the_legend_names_a_changes_marks_only_where_one_is_drawn(
+    explorer: obsviz.Explorer,
+) -> None:
+    """ "+ new" and "− removed" are drawn only by the "changes" view after a change: the
+    legend lists them there and nowhere else."""
+    drawn_by_a_change = ("your last change added", "your last change removed")
+
+    def listed() -> list[bool]:
+        return [words in text(explorer.legend.value) for words in drawn_by_a_change]
+
+    for when in ("diff", "before", "after", "changes"):
+        explorer.when.value = when
+        assert listed() == [False, False], when  # no change yet
+    explorer.set_qconfig("layer1", "None")
+    assert 'class="node observer_added"' in svg(explorer.graph.value)
+    assert listed() == [True, True]
+    for when in ("diff", "before", "after"):
+        explorer.when.value = when
+        assert listed() == [False, False], when
+    assert explorer.errors == []
 
 
 def test_the_bare_pass_is_one_click_away(

@@ -308,6 +308,12 @@ def _diff_count(page, what: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def _change_marks_in_legend(page) -> list[bool]:
+    """Whether step 3's legend lists the "+ new" and the "− removed" observer marks."""
+    legend = page.locator(".obsviz-legend-box").inner_text()
+    return [f"your last change {what}" in legend for what in ("added", "removed")]
+
+
 def _ask_why(page, label: str) -> str:
     """Filter the values table to ``label``, click its row, and read the explanation."""
     query = page.get_by_placeholder("filter rows: a name, op or reason")
@@ -342,6 +348,7 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(
     assert removed  # the toggle must matter for this test to mean anything
     with _explorer_page(url, root) as (page, explorer, problems):
         explorer.screenshot(path=str(ARTIFACTS / "explorer-start.png"))
+        assert _change_marks_in_legend(page) == [False, False]  # nothing changed yet
         assert _observers_inside(page, TOGGLED) == _inside(before, TOGGLED) > 0
 
         svg = _graph_svg(page)
@@ -379,8 +386,16 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(
             1 for path, _, _ in added if path == ""
         )
         assert page.locator(".obsviz-graph svg g.node.qconfig-none", has_text=TOGGLED).count() == 1
+        assert _change_marks_in_legend(page) == [True, True]
         explorer.screenshot(path=str(ARTIFACTS / "explorer-changes.png"))
+        svg = _graph_svg(page)
         page.get_by_role("button", name="diff", exact=True).click()
+        page.wait_for_function(
+            "before => document.querySelector('.obsviz-graph svg').innerHTML !== before",
+            arg=svg,
+            timeout=30_000,
+        )
+        assert _change_marks_in_legend(page) == [False, False]  # the diff view draws none
 
         # the model's own input, which the top module still observes
         model_input = list(obsviz.samples.load("resnet_small").graph.inputs())[1].debugName()

@@ -906,6 +906,9 @@ class Explorer(widgets.VBox):
         self.graph.value = self.session.view(
             key, lambda: panels.graph_html(run, state, self.max_nodes, change)
         )
+        self.legend.value = panels.legend_html(
+            change_drawn=change is not None and not change.refolded
+        )
 
     def _change_drawn(self) -> panels.Change | None:
         """What the last change did, for the "changes" view (None: no change yet)."""

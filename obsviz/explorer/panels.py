@@ -53,14 +53,20 @@ def box(text: str, kind: str = "note") -> str:
     return f"<div class='obsviz-box obsviz-{kind}'>{text}</div>"
 
 
-def legend_html() -> str:
-    """What the colours, line styles and node shapes mean: the figures' own style table."""
+CHANGE_ROLES = ("observer_added", "observer_removed")  # drawn only by the "changes" view
+
+
+def legend_html(change_drawn: bool = False) -> str:
+    """What the colours, line styles and node shapes mean: the figures' own style table;
+    the marks of what a change did only when the graph draws one (``change_drawn``)."""
     rows = [
         f"<div class='obsviz-legend-entry'><span class='obsviz-sample' "
         f"style='color:{s.color}'>{esc(s.sample)}</span><span>{esc(s.legend)}</span></div>"
         for s in style.STATES.values()
     ]
     for role, meaning in style.NODE_LEGEND.items():
+        if role in CHANGE_ROLES and not change_drawn:
+            continue
         attrs = style.NODES[role]
         rows.append(
             f"<div class='obsviz-legend-entry'><span><span class='obsviz-node' style='"
