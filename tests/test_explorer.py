@@ -58,6 +58,16 @@ def svg(html: str) -> str:
     return found.group(0)
 
 
+def figure_title(html: str) -> str:
+    """The title a view shows above its figure (the SVG draws none: it would be cut where
+    the SVG is wider than the panel)."""
+    titles = re.findall(r"<div class='obsviz-figure-title'>(.*?)</div>", html)
+    assert len(titles) == 1, text(html)[:300]
+    above_the_graph = re.search(r'class="graph".*?<g id=', svg(html), re.S)
+    assert above_the_graph and "<text" not in above_the_graph.group(0)
+    return text(titles[0])
+
+
 # ---------------------------------------------------------------------- opening it
 def prepared_sites(model: torch.jit.ScriptModule, qconfig_dict: dict) -> dict:
     """Torch's prepare_jit (conv-bn folded, then the pass): its observers by site."""
@@ -81,7 +91,9 @@ def test_opens_on_what_prepare_jit_does(
     )
     assert explorer.fold_conv_bn.value
     assert "Change a module's qconfig" in text(explorer.diff.value)
-    assert "what InsertObservers added" in svg(explorer.graph.value)
+    assert (
+        figure_title(explorer.graph.value) == "<top> · ResNet.forward — what InsertObservers added"
+    )
     assert explorer.tree.rows[""].dropdown.value == "static"
     assert f"{observers} obs." in explorer.tree.rows[""].hint.value
     assert "the end of the pass" in text(explorer.step_view.value)
@@ -349,7 +361,9 @@ def test_mid_pass_a_value_not_reached_yet_says_so(model: torch.jit.ScriptModule)
     ) in why
     assert "never walks" not in why and "would need an observer" not in why
     graph = svg(explorer.graph.value)
-    assert f"what InsertObservers had added by step {step} of {run.events[-1].step}" in graph
+    assert figure_title(explorer.graph.value).endswith(
+        f"what InsertObservers had added by step {step} of {run.events[-1].step}"
+    )
     assert "state&#45;not_reached" in graph and "state&#45;not_visited" not in graph
     assert "not reached yet at this step" in text(explorer.legend.value)
     explorer.end_button.click()
@@ -475,7 +489,7 @@ def test_a_qconfig_table_row_shows_the_module(explorer: obsviz.Explorer) -> None
     pick = next(p for label, p in rows.options if p == "module:layer2.0")
     rows.value = pick
     assert explorer.state.module == "layer2.0"
-    assert "layer2.0 · BasicBlock.forward" in svg(explorer.graph.value)
+    assert figure_title(explorer.graph.value).startswith("layer2.0 · BasicBlock.forward")
 
 
 def test_module_names_in_the_tree_show_the_module(explorer: obsviz.Explorer) -> None:
@@ -667,7 +681,8 @@ def test_the_calibrate_graph_is_coloured_with_its_legend(calibrating: obsviz.Exp
     assert "SQNR with every observer quantizing" in text(legend)
     assert [c.upper() for c in re.findall(r"background:(#\w+)", legend)] == list(RAMP)
     drawn = svg(calibrating.calibrate_graph.value)
-    assert "after InsertObservers" in drawn and 'class="edge' in drawn
+    assert figure_title(calibrating.calibrate_graph.value).endswith("after InsertObservers")
+    assert 'class="edge' in drawn
     assert re.search(r'class="[^"]*\boverlay\b', drawn)
     calibrating.overlay.value = "range"
     assert "calibrated range width" in text(calibrating.calibrate_legend.value)

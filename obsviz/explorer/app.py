@@ -55,6 +55,8 @@ CSS = """
   font-size: 11px; }
 .obsviz-explorer .widget-html-content { line-height: 1.45; }
 .obsviz-svg { overflow: auto; border: 1px solid #d0d7de; background: white; }
+.obsviz-figure-title { font-weight: bold; font-size: 14px; margin: 2px 0 4px 0;
+  overflow-wrap: anywhere; }
 .obsviz-svg svg { max-width: none; }
 .obsviz-graph .obsviz-svg { max-height: 680px; }
 .obsviz-why .obsviz-svg { max-height: 520px; }

@@ -292,6 +292,7 @@ def graph_html(
             depth=state.depth,
             max_nodes=max_nodes,
             legend=False,
+            title=False,
             states=run_states(run, state.step),
             **looks,
         )
@@ -311,7 +312,7 @@ def graph_html(
         if state.depth == 0 and state.when != "after"
         else None
     )
-    return note + followable(figure_html(svg, graph))
+    return note + followable(figure_html(svg, graph, figure.title))
 
 
 def _change_note(change: Change | None) -> tuple[str, dict[str, object]]:
@@ -590,11 +591,14 @@ def link(label: str, text: str | None = None) -> str:
     )
 
 
-def figure_html(svg: str, graph: str | None = None) -> str:
-    """A figure's SVG; with ``graph`` (``path:method``, the graph it draws, by the names
-    of the model given to the pass) its values and ops open their explanation."""
+def figure_html(svg: str, graph: str | None = None, title: str = "") -> str:
+    """A figure's SVG under its ``title`` (drawn here, where it wraps to the panel's width,
+    rather than in the SVG, which is often wider than the panel); with ``graph``
+    (``path:method``, the graph it draws, by the names of the model given to the pass)
+    its values and ops open their explanation."""
     where = f" data-obsviz-graph='{esc(graph, quote=True)}'" if graph else ""
-    return f"<div class='obsviz-svg'{where}>{svg}</div>"
+    head = f"<div class='obsviz-figure-title'>{esc(title)}</div>" if title else ""
+    return f"{head}<div class='obsviz-svg'{where}>{svg}</div>"
 
 
 def explanation_html(
@@ -614,8 +618,13 @@ def explanation_html(
         return box(esc(str(err)), "warn")
     path, method, _ = parse_value(state.value)
     try:
-        svg = explanation.render(legend=False, states=run_states(run, state.step)).svg()
-        figure = figure_html(svg, f"{display_path(path)}:{explanation.value.graph.method}")
+        drawn = explanation.render(legend=False, title=False, states=run_states(run, state.step))
+        # its caption, the verdict, is the explanation's own first line: the value alone
+        figure = figure_html(
+            drawn.svg(),
+            f"{display_path(path)}:{explanation.value.graph.method}",
+            drawn.title.split("\n")[0],
+        )
     except RenderError as err:
         figure = box(f"No neighbourhood figure: {esc(str(err))}", "warn")
     text = explanation._repr_html_()
