@@ -584,6 +584,15 @@ def planted_inputs() -> list[tuple[torch.Tensor, ...]]:
     return batches
 
 
+def shown_while(explorer: obsviz.Explorer, act) -> list[str]:
+    """What step 6's tables said, in order, while ``act()`` ran: each value sent to the
+    browser."""
+    said: list[str] = []
+    explorer.calibration_view.observe(lambda c: said.append(text(c["new"])), names="value")
+    act()
+    return said
+
+
 @pytest.fixture(scope="module")
 def calibrating(model: torch.jit.ScriptModule) -> obsviz.Explorer:
     """An Explorer given inputs, its Calibrate step open."""
@@ -690,6 +699,36 @@ def test_the_calibrate_graph_is_coloured_with_its_legend(calibrating: obsviz.Exp
     assert "layer1.0 · BasicBlock" in text(calibrating.calibrate_graph.value)
     calibrating.overlay.value, calibrating.module.value = "sqnr", ""
     assert calibrating.session.calibrations_made == 1 and calibrating.errors == []
+
+
+def test_the_step_says_it_is_calibrating_before_it_does(model: torch.jit.ScriptModule) -> None:
+    """Calibrating takes seconds on a large model: the step says so first, and once done
+    shows the result in its place; the same after a qconfig change while it is shown,
+    whose coloured graph is not the previous run's meanwhile."""
+    explorer = obsviz.Explorer(model, STATIC, inputs=planted_inputs())
+
+    def click() -> None:
+        explorer.calibrate_button.value = True
+
+    made = []
+    explorer.calibration_view.observe(
+        lambda _: made.append(explorer.session.calibrations_made), names="value"
+    )
+    said = shown_while(explorer, click)
+    assert said[0].startswith(" Calibrating on 4 inputs…") and made[0] == 0, said
+    observers = len(prepared_sites(model, STATIC))
+    assert f"{observers} observers calibrated" not in said[0]
+    assert said[-1].startswith(f" {observers} observers calibrated on 4 batches"), said
+    assert made[-1] == 1
+    graphs = []
+    explorer.calibrate_graph.observe(lambda c: graphs.append(c["new"]), names="value")
+    said = shown_while(explorer, lambda: explorer.set_qconfig("layer1", "None"))
+    observers = explorer.run.observer_count
+    assert said[0].startswith(" Calibrating on 4 inputs…"), said
+    assert f"through the {observers} observers" in said[0]
+    assert said[-1].startswith(f" {observers} observers calibrated"), said
+    assert graphs[0] == "" and "<svg" in graphs[-1]
+    assert explorer.session.calibrations_made == 2 and explorer.errors == []
 
 
 def test_a_qconfig_change_recalibrates_only_while_the_step_is_shown(

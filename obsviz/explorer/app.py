@@ -754,15 +754,10 @@ class Explorer(widgets.VBox):
             (key, state.step),
             lambda: setattr(self.code_view, "value", f"<pre>{panels.esc(self.code())}</pre>"),
         )
-        self._draw("calibrate", (key, state.calibrate), self._draw_calibrate)
-        self._draw(
-            "calibrate-graph",
-            (key, state.calibrate, state.module, state.method, state.depth, state.overlay),
-            self._draw_calibrate_graph,
-        )
         if run is None:
             for widget in (self.graph, self.step_view, self.why):
                 widget.value = panels.box("No run to show: the pass could not start.")
+            self._draw_calibration_views()
             return
         self._draw("search", (key, state.search), self._draw_search)
         changes = base_key if state.when == "changes" else None
@@ -777,9 +772,18 @@ class Explorer(widgets.VBox):
             lambda: setattr(self.step_view, "value", panels.step_html(run, state.step)),
         )
         self._draw("table", (key, state.step, state.table, state.query), self._draw_table)
-        calibrated = self._calibrated()  # step 6 shown: explanations give its numbers
+        self._draw_why()
+        # last, as it takes seconds on a large model: every other view is drawn meanwhile
+        self._draw_calibration_views()
+        self._draw_why()  # with what the observers saw, once they are calibrated
+
+    def _draw_why(self) -> None:
+        """The explanation of the picked value; with step 6 shown and its calibration
+        made, with the numbers of the value's observer."""
+        state, run = self.state, self.run
+        calibrated = self._calibrated(calibrate=False)
         calibration = calibrated.calibration if calibrated is not None else None
-        why = (key, state.step, state.value, calibration is not None)
+        why = (state.run_key, state.step, state.value, calibration is not None)
         self._draw(
             "why",
             why,
@@ -791,6 +795,26 @@ class Explorer(widgets.VBox):
                     lambda: panels.explanation_html(run, state, self.max_nodes, calibration),
                 ),
             ),
+        )
+
+    def _draw_calibration_views(self) -> None:
+        """Step 6: its tables and its coloured graph, saying so first when the run is still
+        to be calibrated (seconds, on a large model)."""
+        state, key = self.state, self.state.run_key
+        if self._calibrated(calibrate=False) is None and self._calibrated_when_shown():
+            self.calibrate_body.layout.display = ""
+            self.calibration_view.value = panels.box(
+                f"<b>Calibrating on {len(self.session.inputs)} inputs…</b> running them "
+                f"through the {self.run.observer_count} observers of the run shown, then "
+                "measuring what quantizing each value costs."
+            )
+            self.calibrate_graph.value = self.calibrate_legend.value = ""
+            self.overlay.layout.display = "none"
+        self._draw("calibrate", (key, state.calibrate), self._draw_calibrate)
+        self._draw(
+            "calibrate-graph",
+            (key, state.calibrate, state.module, state.method, state.depth, state.overlay),
+            self._draw_calibrate_graph,
         )
 
     def _draw(self, name: str, key: Hashable, draw: Callable[[], None]) -> None:
@@ -934,11 +958,17 @@ class Explorer(widgets.VBox):
             ),
         )
 
-    def _calibrated(self):
+    def _calibrated_when_shown(self) -> bool:
+        """Whether step 6 calibrates the run shown: it is shown, and has inputs and a run."""
+        return self.state.calibrate and self.session.inputs is not None and self.run is not None
+
+    def _calibrated(self, calibrate: bool = True):
         """The run shown, calibrated on the inputs (None: step 6 hidden, no inputs, or no
-        run)."""
-        if not self.state.calibrate or self.session.inputs is None or self.run is None:
+        run; or, with ``calibrate=False``, not calibrated yet)."""
+        if not self._calibrated_when_shown():
             return None
+        if not calibrate:
+            return self.session.kept_calibration(self.outcome.key)
         return self.session.calibrated(self.outcome)
 
     def _draw_calibrate(self) -> None:
