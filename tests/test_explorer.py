@@ -58,6 +58,16 @@ def svg(html: str) -> str:
     return found.group(0)
 
 
+def observer_labels(html: str, role: str) -> list[str]:
+    """The first line of each observer node of ``role`` in the figure."""
+    return [
+        text(first).strip()
+        for first in re.findall(
+            rf'<g id="node\d+" class="node {role}">.*?<text[^>]*>(.*?)</text>', svg(html), re.S
+        )
+    ]
+
+
 def figure_title(html: str) -> str:
     """The title a view shows above its figure (the SVG draws none: it would be cut where
     the SVG is wider than the panel)."""
@@ -220,6 +230,19 @@ def test_the_graph_draws_what_a_change_did(
         assert drawn.count('class="node observer_removed"') == len(removed)
         assert "layer1: inherit → None" in text(explorer.graph.value)
     explorer.module.value = ""
+    # only what the change added reads "+ new": the others lose the diff view's "+"
+    kept = observer_labels(explorer.graph.value, "observer")
+    assert kept and not any(label.startswith("+") for label in kept), kept
+    assert all(
+        label.startswith("+ new")
+        for label in observer_labels(explorer.graph.value, "observer_added")
+    )
+    explorer.when.value = "diff"
+    assert all(
+        label.startswith("+ _observer_")
+        for label in observer_labels(explorer.graph.value, "observer")
+    )
+    explorer.when.value = "changes"
     layer1 = re.search(
         r'<g id="node\d+" class="node call qconfig&#45;none">.*?'
         r'(?=<g id="(node|edge))',

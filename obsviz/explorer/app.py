@@ -81,6 +81,11 @@ CSS = """
 .obsviz-hint { color: #57606a; font-size: 12px; line-height: 1.2; white-space: nowrap; }
 /* Every panel keeps its content inside: long lines and figures scroll there. */
 .obsviz-panel, .obsviz-panel > * { min-width: 0; max-width: 100%; }
+/* ...inside the scrollers below (and the tree and tables, scrolling by their layout): no
+   other box scrolls, or a margin sticking out by a pixel or two would give it a
+   scrollbar that moves nothing. */
+.obsviz-explorer, .obsviz-explorer .widget-box,
+.obsviz-explorer .widget-html:not(.obsviz-diff) > .widget-html-content { overflow: visible; }
 .obsviz-explorer .widget-html, .obsviz-explorer .widget-html-content { min-width: 0;
   max-width: 100%; }
 .obsviz-graph .widget-html-content, .obsviz-why .widget-html-content,
@@ -612,7 +617,9 @@ class Explorer(widgets.VBox):
                 heading(
                     "",
                     "The graph, coloured by what the observers saw",
-                    "The module picked in ③, as run.module runs it; hover an edge for its numbers.",
+                    "The module picked in ③, as run.module runs it: its values carry "
+                    "run.module's names, which can differ from those in the tables above "
+                    "(the graph in ③'s); hover an edge for its numbers.",
                 ),
                 self.overlay,
                 _row([self.calibrate_graph, self.calibrate_legend]),
@@ -929,12 +936,14 @@ class Explorer(widgets.VBox):
             self.max_nodes,
             self.baseline.key if change else None,
         )
-        self.graph.value = self.session.view(
+        figure = self.session.view(
             key, lambda: panels.graph_html(run, state, self.max_nodes, change)
         )
+        # the legend first: the browser shows it no later than the figure it explains
         self.legend.value = panels.legend_html(
             change_drawn=change is not None and not change.refolded
         )
+        self.graph.value = figure
 
     def _change_drawn(self) -> panels.Change | None:
         """What the last change did, for the "changes" view (None: no change yet)."""

@@ -363,11 +363,16 @@ class Change:
         return change
 
     def restyle(self, scope: Scope, value: object, mark: Mark | None) -> Mark | None:
-        """An added observer drawn green ("+ new"), a removed one red and dashed."""
+        """An added observer drawn green ("+ new"), a removed one red and dashed; the
+        others without the diff view's "+", which here would read as new."""
         key = (scope.path, scope.method, value.debugName())
         entry = self.entries.get(key)
-        if entry is None or mark is None:
+        if mark is None:
             return mark
+        if entry is None:
+            if mark.observer is None:
+                return mark
+            return dataclasses.replace(mark, observer=mark.observer.removeprefix("+ "))
         if entry.change == "removed":  # observed before the change only
             return dataclasses.replace(
                 mark,
@@ -438,9 +443,9 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
     lines = []
     for event in run.events[max(0, at - context) : at + context + 1]:
         current = event.step == at
-        text = esc(event_text(event))
-        lines.append(
-            f"<div class='obsviz-event{' obsviz-current' if current else ''}'>"
+        text = esc(event_text(event), quote=True)
+        lines.append(  # one line each, cut with "…": the whole line is its tooltip
+            f"<div class='obsviz-event{' obsviz-current' if current else ''}' title=\"{text}\">"
             f"<span class='obsviz-step'>{event.step}</span> {text}</div>"
         )
     maps = " · ".join(f"{n} {label}" for label, n in sizes.items())
