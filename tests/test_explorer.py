@@ -237,11 +237,15 @@ def test_the_graph_draws_what_a_change_did(
         label.startswith("+ new")
         for label in observer_labels(explorer.graph.value, "observer_added")
     )
+    # nor do the collapsed calls' counts of the observers inside them
+    inside = re.compile(r">(\+?)\d+ observers? inside<")
+    assert set(inside.findall(svg(explorer.graph.value))) == {""}
     explorer.when.value = "diff"
     assert all(
         label.startswith("+ _observer_")
         for label in observer_labels(explorer.graph.value, "observer")
     )
+    assert set(inside.findall(svg(explorer.graph.value))) == {"+"}
     explorer.when.value = "changes"
     layer1 = re.search(
         r'<g id="node\d+" class="node call qconfig&#45;none">.*?'

@@ -169,12 +169,13 @@ class _RunMarks:
 
 
 class _ObserverCounts:
-    """ "3 observers inside" for a collapsed call, counted on run.module when first asked
-    (or, at a ``step`` before the end, the observers inserted by then)."""
+    """ "3 observers inside" for a collapsed call (``added``: "+3", as added by the pass),
+    counted on run.module when first asked (or, at a ``step`` before the end, the observers
+    inserted by then)."""
 
-    def __init__(self, run: Run, when: str, step: int | None = None) -> None:
+    def __init__(self, run: Run, added: bool, step: int | None = None) -> None:
         self.run = run
-        self.prefix = "+" if when == "diff" else ""
+        self.prefix = "+" if added else ""
         self.step = step
         self.by_path: dict[str, int] | None = None
 
@@ -276,7 +277,11 @@ def render_run(
         draw_title=title,
         rankdir=rankdir,
         muted=when == "diff",
-        call_note=_ObserverCounts(run, when, None if when == "after" else step),
+        # "+" marks what the pass added on the diff view; a restyled view (what a qconfig
+        # change did, in the Explorer) keeps "+" for its own marks
+        call_note=_ObserverCounts(
+            run, when == "diff" and restyle is None, None if when == "after" else step
+        ),
         call_attrs=call_attrs,
         functions=FunctionResolver((run.original or run.module)._c),
         title=f"{display_path(module)} · {type_name}.{method_name} — {shows}",
