@@ -438,7 +438,7 @@ def test_a_failed_pass_offers_its_fold_and_the_click_runs_it(lab: tuple[str, Pat
 WIDTHS = (1280, 1600, 1920)
 LAYOUT_PROBLEMS = """
 root => {
-  const tolerance = 3;  // borders and rounding
+  const tolerance = 1;  // rounding
   const box = el => el.getBoundingClientRect();
   // where content may be wider than the panel: it scrolls there, on purpose
   const SCROLLERS = '.obsviz-svg, .obsviz-table, .obsviz-tree, .obsviz-scroll, pre, select, '

@@ -380,7 +380,9 @@ class Explorer(widgets.VBox):
         )
 
     def _build_right(self) -> widgets.VBox:
-        self.diff = widgets.HTML(layout=widgets.Layout(width="100%"))
+        # width "auto" fills the panel (a column stretches it); "100%" plus the widget's
+        # margin would stick out of it, as the search boxes and step 6's view would too
+        self.diff = widgets.HTML(layout=widgets.Layout(width="auto"))
         self.diff.add_class("obsviz-diff")
         modules = [(f"{display_path(p)} · {i.type_name}", p) for p, i in self._infos.items()]
         self.module = widgets.Dropdown(
@@ -505,7 +507,7 @@ class Explorer(widgets.VBox):
         self.query = widgets.Text(
             placeholder="filter rows: a name, op or reason",
             continuous_update=False,
-            layout=widgets.Layout(width="100%"),
+            layout=widgets.Layout(width="auto"),
         )
         self.query.observe(lambda c: self._change(query=c["new"]), names="value")
         # one button per table, wrapping onto more lines rather than cutting names
@@ -548,14 +550,14 @@ class Explorer(widgets.VBox):
         self.search = widgets.Text(
             placeholder="search a value, then Enter: %out.1 or layer1.0:forward:%out.1",
             continuous_update=False,
-            layout=widgets.Layout(width="100%"),
+            layout=widgets.Layout(width="auto"),
         )
         self.search.add_class("obsviz-search")
         self.search.observe(self._searched, names="value")
         self.search_info = widgets.HTML()
         self.search_info.add_class("obsviz-search-info")
         self.picks = widgets.Select(
-            options=[], rows=8, layout=widgets.Layout(width="100%", display="none")
+            options=[], rows=8, layout=widgets.Layout(width="auto", display="none")
         )
         self.picks.add_class("obsviz-picks")
         self.picks.observe(self._picked, names="value")
@@ -603,7 +605,7 @@ class Explorer(widgets.VBox):
         )
         self.overlay.add_class("obsviz-overlay")
         self.overlay.observe(lambda c: self._change(overlay=c["new"]), names="value")
-        self.calibration_view = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.calibration_view = widgets.HTML(layout=widgets.Layout(width="auto"))
         self.calibration_view.add_class("obsviz-calibration")
         self.calibrate_graph = widgets.HTML(
             layout=widgets.Layout(flex="4 1 360px", min_width="0", margin="0 10px 6px 0")
@@ -1029,7 +1031,7 @@ class Explorer(widgets.VBox):
         shown = f"showing the first {len(rows)} of " if len(rows) < matched else ""
         self.table_info.value = (
             f"<span class='obsviz-muted'><code>run.tables."
-            f"{state.table}</code> at {at}: {shown}{matched} rows"
+            f"{state.table}</code> at {at}: {shown}{matched} row{'s' if matched != 1 else ''}"
             f"{' matching the filter' if state.query else ''} · "
             f"{panels.esc(panels.DESCRIPTIONS[state.table])}</span>"
         )
