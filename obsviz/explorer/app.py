@@ -819,6 +819,7 @@ class Explorer(widgets.VBox):
             )
             self.calibrate_graph.value = self.calibrate_legend.value = ""
             self.overlay.layout.display = "none"
+            self.shown_after["calibrating…"] = time.perf_counter() - self._started
         self._draw("calibrate", (key, state.calibrate), self._draw_calibrate)
         self._draw(
             "calibrate-graph",
