@@ -193,7 +193,14 @@ def main() -> None:
         parts = ", ".join(
             f"{k}={explorer.timings[k]:.2f}" for k in ("run", "calibrate") if k in explorer.timings
         )
+        shown = ", ".join(  # when the browser had each: the notice first, the result last
+            f"{k} {explorer.shown_after[k]:.2f}"
+            for k in ("diff", "graph", "calibrating…", "calibrate")
+            if k in explorer.shown_after
+        )
         print(f"  {name:28s} {spent:.2f} s  ({parts or 'no pass, no calibration'})")
+        if "calibrating…" in explorer.shown_after:
+            print(f"  {'':28s} shown after: {shown} s")
     print(f"step 6 calibrated {explorer.session.calibrations_made - made} runs")
 
     parts = rerun_parts(model, {"": get_default_qconfig("fbgemm"), "layer4": None})

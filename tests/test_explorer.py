@@ -58,6 +58,26 @@ def svg(html: str) -> str:
     return found.group(0)
 
 
+def observer_labels(html: str, role: str) -> list[str]:
+    """The first line of each observer node of ``role`` in the figure."""
+    return [
+        text(first).strip()
+        for first in re.findall(
+            rf'<g id="node\d+" class="node {role}">.*?<text[^>]*>(.*?)</text>', svg(html), re.S
+        )
+    ]
+
+
+def figure_title(html: str) -> str:
+    """The title a view shows above its figure (the SVG draws none: it would be cut where
+    the SVG is wider than the panel)."""
+    titles = re.findall(r"<div class='obsviz-figure-title'>(.*?)</div>", html)
+    assert len(titles) == 1, text(html)[:300]
+    above_the_graph = re.search(r'class="graph".*?<g id=', svg(html), re.S)
+    assert above_the_graph and "<text" not in above_the_graph.group(0)
+    return text(titles[0])
+
+
 # ---------------------------------------------------------------------- opening it
 def prepared_sites(model: torch.jit.ScriptModule, qconfig_dict: dict) -> dict:
     """Torch's prepare_jit (conv-bn folded, then the pass): its observers by site."""
@@ -81,7 +101,9 @@ def test_opens_on_what_prepare_jit_does(
     )
     assert explorer.fold_conv_bn.value
     assert "Change a module's qconfig" in text(explorer.diff.value)
-    assert "what InsertObservers added" in svg(explorer.graph.value)
+    assert (
+        figure_title(explorer.graph.value) == "<top> · ResNet.forward — what InsertObservers added"
+    )
     assert explorer.tree.rows[""].dropdown.value == "static"
     assert f"{observers} obs." in explorer.tree.rows[""].hint.value
     assert "the end of the pass" in text(explorer.step_view.value)
@@ -95,8 +117,30 @@ def test_the_legend_is_the_figures_style_table(explorer: obsviz.Explorer) -> Non
     for state in style.STATES.values():
         assert state.legend in text(legend)
         assert state.color in legend
-    for meaning in style.NODE_LEGEND.values():
-        assert meaning in text(legend)
+    for role, meaning in style.NODE_LEGEND.items():
+        assert (meaning in text(legend)) == (role not in ("observer_added", "observer_removed"))
+
+
+def test_the_legend_names_a_changes_marks_only_where_one_is_drawn(
+    explorer: obsviz.Explorer,
+) -> None:
+    """ "+ new" and "− removed" are drawn only by the "changes" view after a change: the
+    legend lists them there and nowhere else."""
+    drawn_by_a_change = ("your last change added", "your last change removed")
+
+    def listed() -> list[bool]:
+        return [words in text(explorer.legend.value) for words in drawn_by_a_change]
+
+    for when in ("diff", "before", "after", "changes"):
+        explorer.when.value = when
+        assert listed() == [False, False], when  # no change yet
+    explorer.set_qconfig("layer1", "None")
+    assert 'class="node observer_added"' in svg(explorer.graph.value)
+    assert listed() == [True, True]
+    for when in ("diff", "before", "after"):
+        explorer.when.value = when
+        assert listed() == [False, False], when
+    assert explorer.errors == []
 
 
 def test_the_bare_pass_is_one_click_away(
@@ -186,6 +230,23 @@ def test_the_graph_draws_what_a_change_did(
         assert drawn.count('class="node observer_removed"') == len(removed)
         assert "layer1: inherit → None" in text(explorer.graph.value)
     explorer.module.value = ""
+    # only what the change added reads "+ new": the others lose the diff view's "+"
+    kept = observer_labels(explorer.graph.value, "observer")
+    assert kept and not any(label.startswith("+") for label in kept), kept
+    assert all(
+        label.startswith("+ new")
+        for label in observer_labels(explorer.graph.value, "observer_added")
+    )
+    # nor do the collapsed calls' counts of the observers inside them
+    inside = re.compile(r">(\+?)\d+ observers? inside<")
+    assert set(inside.findall(svg(explorer.graph.value))) == {""}
+    explorer.when.value = "diff"
+    assert all(
+        label.startswith("+ _observer_")
+        for label in observer_labels(explorer.graph.value, "observer")
+    )
+    assert set(inside.findall(svg(explorer.graph.value))) == {"+"}
+    explorer.when.value = "changes"
     layer1 = re.search(
         r'<g id="node\d+" class="node call qconfig&#45;none">.*?'
         r'(?=<g id="(node|edge))',
@@ -327,7 +388,9 @@ def test_mid_pass_a_value_not_reached_yet_says_so(model: torch.jit.ScriptModule)
     ) in why
     assert "never walks" not in why and "would need an observer" not in why
     graph = svg(explorer.graph.value)
-    assert f"what InsertObservers had added by step {step} of {run.events[-1].step}" in graph
+    assert figure_title(explorer.graph.value).endswith(
+        f"what InsertObservers had added by step {step} of {run.events[-1].step}"
+    )
     assert "state&#45;not_reached" in graph and "state&#45;not_visited" not in graph
     assert "not reached yet at this step" in text(explorer.legend.value)
     explorer.end_button.click()
@@ -453,7 +516,7 @@ def test_a_qconfig_table_row_shows_the_module(explorer: obsviz.Explorer) -> None
     pick = next(p for label, p in rows.options if p == "module:layer2.0")
     rows.value = pick
     assert explorer.state.module == "layer2.0"
-    assert "layer2.0 · BasicBlock.forward" in svg(explorer.graph.value)
+    assert figure_title(explorer.graph.value).startswith("layer2.0 · BasicBlock.forward")
 
 
 def test_module_names_in_the_tree_show_the_module(explorer: obsviz.Explorer) -> None:
@@ -546,6 +609,15 @@ def planted_inputs() -> list[tuple[torch.Tensor, ...]]:
     batches = obsviz.samples.inputs("resnet_small", 4, seed=3)
     batches[0][0][0, 0, 0, 0] = OUTLIER
     return batches
+
+
+def shown_while(explorer: obsviz.Explorer, act) -> list[str]:
+    """What step 6's tables said, in order, while ``act()`` ran: each value sent to the
+    browser."""
+    said: list[str] = []
+    explorer.calibration_view.observe(lambda c: said.append(text(c["new"])), names="value")
+    act()
+    return said
 
 
 @pytest.fixture(scope="module")
@@ -645,7 +717,8 @@ def test_the_calibrate_graph_is_coloured_with_its_legend(calibrating: obsviz.Exp
     assert "SQNR with every observer quantizing" in text(legend)
     assert [c.upper() for c in re.findall(r"background:(#\w+)", legend)] == list(RAMP)
     drawn = svg(calibrating.calibrate_graph.value)
-    assert "after InsertObservers" in drawn and 'class="edge' in drawn
+    assert figure_title(calibrating.calibrate_graph.value).endswith("after InsertObservers")
+    assert 'class="edge' in drawn
     assert re.search(r'class="[^"]*\boverlay\b', drawn)
     calibrating.overlay.value = "range"
     assert "calibrated range width" in text(calibrating.calibrate_legend.value)
@@ -653,6 +726,36 @@ def test_the_calibrate_graph_is_coloured_with_its_legend(calibrating: obsviz.Exp
     assert "layer1.0 · BasicBlock" in text(calibrating.calibrate_graph.value)
     calibrating.overlay.value, calibrating.module.value = "sqnr", ""
     assert calibrating.session.calibrations_made == 1 and calibrating.errors == []
+
+
+def test_the_step_says_it_is_calibrating_before_it_does(model: torch.jit.ScriptModule) -> None:
+    """Calibrating takes seconds on a large model: the step says so first, and once done
+    shows the result in its place; the same after a qconfig change while it is shown,
+    whose coloured graph is not the previous run's meanwhile."""
+    explorer = obsviz.Explorer(model, STATIC, inputs=planted_inputs())
+
+    def click() -> None:
+        explorer.calibrate_button.value = True
+
+    made = []
+    explorer.calibration_view.observe(
+        lambda _: made.append(explorer.session.calibrations_made), names="value"
+    )
+    said = shown_while(explorer, click)
+    assert said[0].startswith(" Calibrating on 4 inputs…") and made[0] == 0, said
+    observers = len(prepared_sites(model, STATIC))
+    assert f"{observers} observers calibrated" not in said[0]
+    assert said[-1].startswith(f" {observers} observers calibrated on 4 batches"), said
+    assert made[-1] == 1
+    graphs = []
+    explorer.calibrate_graph.observe(lambda c: graphs.append(c["new"]), names="value")
+    said = shown_while(explorer, lambda: explorer.set_qconfig("layer1", "None"))
+    observers = explorer.run.observer_count
+    assert said[0].startswith(" Calibrating on 4 inputs…"), said
+    assert f"through the {observers} observers" in said[0]
+    assert said[-1].startswith(f" {observers} observers calibrated"), said
+    assert graphs[0] == "" and "<svg" in graphs[-1]
+    assert explorer.session.calibrations_made == 2 and explorer.errors == []
 
 
 def test_a_qconfig_change_recalibrates_only_while_the_step_is_shown(

@@ -228,6 +228,9 @@ def _explorer_page(
             executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_ARGS,
+            # scrollbars as a user sees them (Playwright hides them by default), so the
+            # screenshots show which panels scroll, and the layout check can tell
+            ignore_default_args=["--hide-scrollbars"],
             viewport={"width": width, "height": height},
         )
         try:
@@ -308,6 +311,12 @@ def _diff_count(page, what: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def _change_marks_in_legend(page) -> list[bool]:
+    """Whether step 3's legend lists the "+ new" and the "− removed" observer marks."""
+    legend = page.locator(".obsviz-legend-box").inner_text()
+    return [f"your last change {what}" in legend for what in ("added", "removed")]
+
+
 def _ask_why(page, label: str) -> str:
     """Filter the values table to ``label``, click its row, and read the explanation."""
     query = page.get_by_placeholder("filter rows: a name, op or reason")
@@ -342,6 +351,7 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(
     assert removed  # the toggle must matter for this test to mean anything
     with _explorer_page(url, root) as (page, explorer, problems):
         explorer.screenshot(path=str(ARTIFACTS / "explorer-start.png"))
+        assert _change_marks_in_legend(page) == [False, False]  # nothing changed yet
         assert _observers_inside(page, TOGGLED) == _inside(before, TOGGLED) > 0
 
         svg = _graph_svg(page)
@@ -379,8 +389,16 @@ def test_explorer_renders_and_a_toggle_changes_the_graph(
             1 for path, _, _ in added if path == ""
         )
         assert page.locator(".obsviz-graph svg g.node.qconfig-none", has_text=TOGGLED).count() == 1
+        assert _change_marks_in_legend(page) == [True, True]
         explorer.screenshot(path=str(ARTIFACTS / "explorer-changes.png"))
+        svg = _graph_svg(page)
         page.get_by_role("button", name="diff", exact=True).click()
+        page.wait_for_function(
+            "before => document.querySelector('.obsviz-graph svg').innerHTML !== before",
+            arg=svg,
+            timeout=30_000,
+        )
+        assert _change_marks_in_legend(page) == [False, False]  # the diff view draws none
 
         # the model's own input, which the top module still observes
         model_input = list(obsviz.samples.load("resnet_small").graph.inputs())[1].debugName()
@@ -420,13 +438,13 @@ def test_a_failed_pass_offers_its_fold_and_the_click_runs_it(lab: tuple[str, Pat
 WIDTHS = (1280, 1600, 1920)
 LAYOUT_PROBLEMS = """
 root => {
-  const tolerance = 3;  // borders and rounding
+  const tolerance = 1;  // rounding
   const box = el => el.getBoundingClientRect();
   // where content may be wider than the panel: it scrolls there, on purpose
   const SCROLLERS = '.obsviz-svg, .obsviz-table, .obsviz-tree, .obsviz-scroll, pre, select, '
                     + 'table';
   const problems = {overflowing: [], cut: [], untitled: [], legendOverFigure: false,
-                    outsideOutput: false};
+                    outsideOutput: false, titlesCut: [], clipped: [], strayScrollbars: []};
   const output = root.closest('.jp-OutputArea-output');
   if (output && box(root).right > box(output).right + tolerance) problems.outsideOutput = true;
   for (const el of root.querySelectorAll('*')) {
@@ -441,6 +459,24 @@ root => {
         + ` ${Math.round(r.left)}..${Math.round(r.right)} outside ${Math.round(p.left)}..`
         + `${Math.round(p.right)}`);
     }
+  }
+  // what is wider than its box shows a scrollbar there, or ends in "…" with the whole
+  // in a tooltip: never cut without a sign
+  for (const el of root.querySelectorAll('*')) {
+    if (el.closest('svg') || el.offsetParent === null) continue;
+    if (el.scrollWidth <= el.clientWidth + 1) continue;
+    const style = getComputedStyle(el);
+    if (style.overflowX === 'visible') continue;
+    const scrollbar = el.offsetHeight - el.clientHeight - parseFloat(style.borderTopWidth)
+                      - parseFloat(style.borderBottomWidth);
+    const scrolls = ['auto', 'scroll'].includes(style.overflowX) && scrollbar > 0;
+    const ellipsis = style.textOverflow === 'ellipsis' && el.title !== '';
+    const what = `${el.tagName}.${String(el.className).split(' ')
+      .filter(c => c.startsWith('obsviz')).join('.')} "${el.textContent.trim().slice(0, 60)}" `
+      + `${el.scrollWidth} > ${el.clientWidth}`;
+    if (!scrolls && !ellipsis) problems.clipped.push(what);
+    // a scrollbar that moves a few pixels (a margin sticking out) only says "more here"
+    if (scrolls && el.scrollWidth - el.clientWidth < 10) problems.strayScrollbars.push(what);
   }
   for (const el of root.querySelectorAll('button, label, .widget-label')) {
     if (el.offsetParent === null || el.scrollWidth <= el.clientWidth + 1) continue;
@@ -461,7 +497,38 @@ root => {
     problems.legendOverFigure ||= !(a.right <= b.left || b.right <= a.left
                                     || a.bottom <= b.top || b.bottom <= a.top);
   }
+  // each figure's title (above it, or drawn in its SVG) readable whole: inside every box
+  // of the app that clips it, so never under a scroller's edge
+  for (const figure of ['.obsviz-graph', '.obsviz-why', '.obsviz-calibrate-graph']) {
+    const titles = root.querySelectorAll(`${figure} .obsviz-figure-title, `
+                                         + `${figure} svg g.graph > text`);
+    if (!titles.length) problems.titlesCut.push(`${figure}: no title`);
+    for (const title of titles) {
+      const r = box(title);
+      for (let clip = title.parentElement; clip && clip !== root; clip = clip.parentElement) {
+        const style = getComputedStyle(clip);
+        if (style.overflowX === 'visible' && style.overflowY === 'visible') continue;
+        const c = box(clip), left = c.left + clip.clientLeft, top = c.top + clip.clientTop;
+        if (r.left < left - tolerance || r.right > left + clip.clientWidth + tolerance
+            || r.top < top - tolerance || r.bottom > top + clip.clientHeight + tolerance) {
+          problems.titlesCut.push(`${figure} "${title.textContent.trim()}" `
+            + `${Math.round(r.left)}..${Math.round(r.right)} shown in ${Math.round(left)}..`
+            + `${Math.round(left + clip.clientWidth)}`);
+          break;
+        }
+      }
+    }
+  }
   return problems;
+}"""
+
+
+# every text step 6's tables show from now on, in order
+RECORD_CALIBRATION_VIEW = """() => {
+  window.obsvizCalibrationSaid = [];
+  const view = document.querySelector('.obsviz-calibration');
+  new MutationObserver(() => window.obsvizCalibrationSaid.push(view.textContent.trim()))
+    .observe(view, {childList: true, subtree: true, characterData: true});
 }"""
 
 
@@ -487,9 +554,9 @@ def _explained(page, label: str) -> None:
 
 def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path]) -> None:
     """With JupyterLab's file browser open, at 1,280, 1,600 and 1,920 px: nothing overflows
-    its panel, the legend is never over the figure, no button or label is cut; an
-    ambiguous name offers a pick list, a pick explains it, and mid-pass the figure is
-    titled with the step and shows values not reached yet in their own style; related
+    its panel, the legend is never over the figure, no button, label or figure title is
+    cut; an ambiguous name offers a pick list, a pick explains it, and mid-pass the figure
+    is titled with the step and shows values not reached yet in their own style; related
     values and the neighbourhood's values open their own explanation; step 6 calibrates
     on the notebook's inputs and shows a row per observer, the planted outlier's flag,
     and the graph coloured by SQNR with its legend."""
@@ -538,15 +605,21 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
             arg=svg,
             timeout=30_000,
         )
-        title = page.locator(".obsviz-graph svg .graph > text").first.text_content()
+        title = page.locator(".obsviz-graph .obsviz-figure-title").inner_text()
         assert re.search(r"what InsertObservers had added by step \d+ of \d+", title), title
         assert page.locator(".obsviz-graph svg g.edge.state-not_reached").count() > 0
         assert page.locator(".obsviz-graph svg g.edge.state-not_visited").count() == 0
 
-        # step 6: calibrate on the notebook's inputs
+        # step 6: calibrate on the notebook's inputs, saying so while it does
+        page.evaluate(RECORD_CALIBRATION_VIEW)
         page.get_by_role("button", name="calibrate on the 4 inputs").click()
         rows = page.locator(".obsviz-calibration .obsviz-ranges tbody tr")
         rows.first.wait_for(timeout=120_000)
+        said = page.evaluate("() => window.obsvizCalibrationSaid")
+        first_result = next(i for i, text in enumerate(said) if "observers calibrated" in text)
+        assert any(text.startswith("Calibrating on 4 inputs…") for text in said[:first_result]), (
+            said
+        )
         folded = obsviz.fold_conv_bn(obsviz.samples.load("resnet_small"))
         assert rows.count() == len(observer_sites(prepare_jit(folded, {"": QCONFIG})))
         flags = page.locator(".obsviz-calibration .obsviz-flag")
@@ -570,6 +643,9 @@ def test_the_layout_fits_and_the_paths_work_at_three_widths(lab: tuple[str, Path
                 "untitled": [],
                 "legendOverFigure": False,
                 "outsideOutput": False,
+                "titlesCut": [],
+                "clipped": [],
+                "strayScrollbars": [],
             }, (width, found)
             page.screenshot(path=str(ARTIFACTS / f"explorer-{width}-window.png"))
             height = explorer.bounding_box()["height"]

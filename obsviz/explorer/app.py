@@ -55,6 +55,8 @@ CSS = """
   font-size: 11px; }
 .obsviz-explorer .widget-html-content { line-height: 1.45; }
 .obsviz-svg { overflow: auto; border: 1px solid #d0d7de; background: white; }
+.obsviz-figure-title { font-weight: bold; font-size: 14px; margin: 2px 0 4px 0;
+  overflow-wrap: anywhere; }
 .obsviz-svg svg { max-width: none; }
 .obsviz-graph .obsviz-svg { max-height: 680px; }
 .obsviz-why .obsviz-svg { max-height: 520px; }
@@ -79,6 +81,11 @@ CSS = """
 .obsviz-hint { color: #57606a; font-size: 12px; line-height: 1.2; white-space: nowrap; }
 /* Every panel keeps its content inside: long lines and figures scroll there. */
 .obsviz-panel, .obsviz-panel > * { min-width: 0; max-width: 100%; }
+/* ...inside the scrollers below (and the tree and tables, scrolling by their layout): no
+   other box scrolls, or a margin sticking out by a pixel or two would give it a
+   scrollbar that moves nothing. */
+.obsviz-explorer, .obsviz-explorer .widget-box,
+.obsviz-explorer .widget-html:not(.obsviz-diff) > .widget-html-content { overflow: visible; }
 .obsviz-explorer .widget-html, .obsviz-explorer .widget-html-content { min-width: 0;
   max-width: 100%; }
 .obsviz-graph .widget-html-content, .obsviz-why .widget-html-content,
@@ -373,7 +380,9 @@ class Explorer(widgets.VBox):
         )
 
     def _build_right(self) -> widgets.VBox:
-        self.diff = widgets.HTML(layout=widgets.Layout(width="100%"))
+        # width "auto" fills the panel (a column stretches it); "100%" plus the widget's
+        # margin would stick out of it, as the search boxes and step 6's view would too
+        self.diff = widgets.HTML(layout=widgets.Layout(width="auto"))
         self.diff.add_class("obsviz-diff")
         modules = [(f"{display_path(p)} · {i.type_name}", p) for p, i in self._infos.items()]
         self.module = widgets.Dropdown(
@@ -498,7 +507,7 @@ class Explorer(widgets.VBox):
         self.query = widgets.Text(
             placeholder="filter rows: a name, op or reason",
             continuous_update=False,
-            layout=widgets.Layout(width="100%"),
+            layout=widgets.Layout(width="auto"),
         )
         self.query.observe(lambda c: self._change(query=c["new"]), names="value")
         # one button per table, wrapping onto more lines rather than cutting names
@@ -541,14 +550,14 @@ class Explorer(widgets.VBox):
         self.search = widgets.Text(
             placeholder="search a value, then Enter: %out.1 or layer1.0:forward:%out.1",
             continuous_update=False,
-            layout=widgets.Layout(width="100%"),
+            layout=widgets.Layout(width="auto"),
         )
         self.search.add_class("obsviz-search")
         self.search.observe(self._searched, names="value")
         self.search_info = widgets.HTML()
         self.search_info.add_class("obsviz-search-info")
         self.picks = widgets.Select(
-            options=[], rows=8, layout=widgets.Layout(width="100%", display="none")
+            options=[], rows=8, layout=widgets.Layout(width="auto", display="none")
         )
         self.picks.add_class("obsviz-picks")
         self.picks.observe(self._picked, names="value")
@@ -596,7 +605,7 @@ class Explorer(widgets.VBox):
         )
         self.overlay.add_class("obsviz-overlay")
         self.overlay.observe(lambda c: self._change(overlay=c["new"]), names="value")
-        self.calibration_view = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.calibration_view = widgets.HTML(layout=widgets.Layout(width="auto"))
         self.calibration_view.add_class("obsviz-calibration")
         self.calibrate_graph = widgets.HTML(
             layout=widgets.Layout(flex="4 1 360px", min_width="0", margin="0 10px 6px 0")
@@ -610,7 +619,9 @@ class Explorer(widgets.VBox):
                 heading(
                     "",
                     "The graph, coloured by what the observers saw",
-                    "The module picked in ③, as run.module runs it; hover an edge for its numbers.",
+                    "The module picked in ③, as run.module runs it: its values carry "
+                    "run.module's names, which can differ from those in the tables above "
+                    "(the graph in ③'s); hover an edge for its numbers.",
                 ),
                 self.overlay,
                 _row([self.calibrate_graph, self.calibrate_legend]),
@@ -752,15 +763,10 @@ class Explorer(widgets.VBox):
             (key, state.step),
             lambda: setattr(self.code_view, "value", f"<pre>{panels.esc(self.code())}</pre>"),
         )
-        self._draw("calibrate", (key, state.calibrate), self._draw_calibrate)
-        self._draw(
-            "calibrate-graph",
-            (key, state.calibrate, state.module, state.method, state.depth, state.overlay),
-            self._draw_calibrate_graph,
-        )
         if run is None:
             for widget in (self.graph, self.step_view, self.why):
                 widget.value = panels.box("No run to show: the pass could not start.")
+            self._draw_calibration_views()
             return
         self._draw("search", (key, state.search), self._draw_search)
         changes = base_key if state.when == "changes" else None
@@ -775,9 +781,18 @@ class Explorer(widgets.VBox):
             lambda: setattr(self.step_view, "value", panels.step_html(run, state.step)),
         )
         self._draw("table", (key, state.step, state.table, state.query), self._draw_table)
-        calibrated = self._calibrated()  # step 6 shown: explanations give its numbers
+        self._draw_why()
+        # last, as it takes seconds on a large model: every other view is drawn meanwhile
+        self._draw_calibration_views()
+        self._draw_why()  # with what the observers saw, once they are calibrated
+
+    def _draw_why(self) -> None:
+        """The explanation of the picked value; with step 6 shown and its calibration
+        made, with the numbers of the value's observer."""
+        state, run = self.state, self.run
+        calibrated = self._calibrated(calibrate=False)
         calibration = calibrated.calibration if calibrated is not None else None
-        why = (key, state.step, state.value, calibration is not None)
+        why = (state.run_key, state.step, state.value, calibration is not None)
         self._draw(
             "why",
             why,
@@ -789,6 +804,27 @@ class Explorer(widgets.VBox):
                     lambda: panels.explanation_html(run, state, self.max_nodes, calibration),
                 ),
             ),
+        )
+
+    def _draw_calibration_views(self) -> None:
+        """Step 6: its tables and its coloured graph, saying so first when the run is still
+        to be calibrated (seconds, on a large model)."""
+        state, key = self.state, self.state.run_key
+        if self._calibrated(calibrate=False) is None and self._calibrated_when_shown():
+            self.calibrate_body.layout.display = ""
+            self.calibration_view.value = panels.box(
+                f"<b>Calibrating on {len(self.session.inputs)} inputs…</b> running them "
+                f"through the {self.run.observer_count} observers of the run shown, then "
+                "measuring what quantizing each value costs."
+            )
+            self.calibrate_graph.value = self.calibrate_legend.value = ""
+            self.overlay.layout.display = "none"
+            self.shown_after["calibrating…"] = time.perf_counter() - self._started
+        self._draw("calibrate", (key, state.calibrate), self._draw_calibrate)
+        self._draw(
+            "calibrate-graph",
+            (key, state.calibrate, state.module, state.method, state.depth, state.overlay),
+            self._draw_calibrate_graph,
         )
 
     def _draw(self, name: str, key: Hashable, draw: Callable[[], None]) -> None:
@@ -903,9 +939,14 @@ class Explorer(widgets.VBox):
             self.max_nodes,
             self.baseline.key if change else None,
         )
-        self.graph.value = self.session.view(
+        figure = self.session.view(
             key, lambda: panels.graph_html(run, state, self.max_nodes, change)
         )
+        # the legend first: the browser shows it no later than the figure it explains
+        self.legend.value = panels.legend_html(
+            change_drawn=change is not None and not change.refolded
+        )
+        self.graph.value = figure
 
     def _change_drawn(self) -> panels.Change | None:
         """What the last change did, for the "changes" view (None: no change yet)."""
@@ -929,11 +970,17 @@ class Explorer(widgets.VBox):
             ),
         )
 
-    def _calibrated(self):
+    def _calibrated_when_shown(self) -> bool:
+        """Whether step 6 calibrates the run shown: it is shown, and has inputs and a run."""
+        return self.state.calibrate and self.session.inputs is not None and self.run is not None
+
+    def _calibrated(self, calibrate: bool = True):
         """The run shown, calibrated on the inputs (None: step 6 hidden, no inputs, or no
-        run)."""
-        if not self.state.calibrate or self.session.inputs is None or self.run is None:
+        run; or, with ``calibrate=False``, not calibrated yet)."""
+        if not self._calibrated_when_shown():
             return None
+        if not calibrate:
+            return self.session.kept_calibration(self.outcome.key)
         return self.session.calibrated(self.outcome)
 
     def _draw_calibrate(self) -> None:
@@ -985,7 +1032,7 @@ class Explorer(widgets.VBox):
         shown = f"showing the first {len(rows)} of " if len(rows) < matched else ""
         self.table_info.value = (
             f"<span class='obsviz-muted'><code>run.tables."
-            f"{state.table}</code> at {at}: {shown}{matched} rows"
+            f"{state.table}</code> at {at}: {shown}{matched} row{'s' if matched != 1 else ''}"
             f"{' matching the filter' if state.query else ''} · "
             f"{panels.esc(panels.DESCRIPTIONS[state.table])}</span>"
         )

@@ -182,6 +182,7 @@ def figure_and_legend(
             depth=state.depth,
             max_nodes=max_nodes,
             legend=False,
+            title=False,
             overlay=state.overlay,
             calibration=cal,
         )
@@ -205,4 +206,4 @@ def figure_and_legend(
         f"<br>Observed values' edges take the colour; hover one for its numbers."
         f"<div class='obsviz-legend-grid'>{steps}</div></div>"
     )
-    return figure_html(svg), legend_html
+    return figure_html(svg, title=figure.title), legend_html

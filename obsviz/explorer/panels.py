@@ -52,14 +52,20 @@ def box(text: str, kind: str = "note") -> str:
     return f"<div class='obsviz-box obsviz-{kind}'>{text}</div>"
 
 
-def legend_html() -> str:
-    """What the colours, line styles and node shapes mean: the figures' own style table."""
+CHANGE_ROLES = ("observer_added", "observer_removed")  # drawn only by the "changes" view
+
+
+def legend_html(change_drawn: bool = False) -> str:
+    """What the colours, line styles and node shapes mean: the figures' own style table;
+    the marks of what a change did only when the graph draws one (``change_drawn``)."""
     rows = [
         f"<div class='obsviz-legend-entry'><span class='obsviz-sample' "
         f"style='color:{s.color}'>{esc(s.sample)}</span><span>{esc(s.legend)}</span></div>"
         for s in style.STATES.values()
     ]
     for role, meaning in style.NODE_LEGEND.items():
+        if role in CHANGE_ROLES and not change_drawn:
+            continue
         attrs = style.NODES[role]
         rows.append(
             f"<div class='obsviz-legend-entry'><span><span class='obsviz-node' style='"
@@ -277,6 +283,7 @@ def graph_html(
             depth=state.depth,
             max_nodes=max_nodes,
             legend=False,
+            title=False,
             states=run_states(run, state.step),
             **looks,
         )
@@ -296,7 +303,7 @@ def graph_html(
         if state.depth == 0 and state.when != "after"
         else None
     )
-    return note + followable(figure_html(svg, graph))
+    return note + followable(figure_html(svg, graph, figure.title))
 
 
 def _change_note(change: Change | None) -> tuple[str, dict[str, object]]:
@@ -347,11 +354,16 @@ class Change:
         return change
 
     def restyle(self, scope: Scope, value: object, mark: Mark | None) -> Mark | None:
-        """An added observer drawn green ("+ new"), a removed one red and dashed."""
+        """An added observer drawn green ("+ new"), a removed one red and dashed; the
+        others without the diff view's "+", which here would read as new."""
         key = (scope.path, scope.method, value.debugName())
         entry = self.entries.get(key)
-        if entry is None or mark is None:
+        if mark is None:
             return mark
+        if entry is None:
+            if mark.observer is None:
+                return mark
+            return dataclasses.replace(mark, observer=mark.observer.removeprefix("+ "))
         if entry.change == "removed":  # observed before the change only
             return dataclasses.replace(
                 mark,
@@ -422,9 +434,9 @@ def step_html(run: Run, step: int | None, context: int = 3) -> str:
     lines = []
     for event in run.events[max(0, at - context) : at + context + 1]:
         current = event.step == at
-        text = esc(event_text(event))
-        lines.append(
-            f"<div class='obsviz-event{' obsviz-current' if current else ''}'>"
+        text = esc(event_text(event), quote=True)
+        lines.append(  # one line each, cut with "…": the whole line is its tooltip
+            f"<div class='obsviz-event{' obsviz-current' if current else ''}' title=\"{text}\">"
             f"<span class='obsviz-step'>{event.step}</span> {text}</div>"
         )
     maps = " · ".join(f"{n} {label}" for label, n in sizes.items())
@@ -575,11 +587,14 @@ def link(label: str, text: str | None = None) -> str:
     )
 
 
-def figure_html(svg: str, graph: str | None = None) -> str:
-    """A figure's SVG; with ``graph`` (``path:method``, the graph it draws, by the names
-    of the model given to the pass) its values and ops open their explanation."""
+def figure_html(svg: str, graph: str | None = None, title: str = "") -> str:
+    """A figure's SVG under its ``title`` (drawn here, where it wraps to the panel's width,
+    rather than in the SVG, which is often wider than the panel); with ``graph``
+    (``path:method``, the graph it draws, by the names of the model given to the pass)
+    its values and ops open their explanation."""
     where = f" data-obsviz-graph='{esc(graph, quote=True)}'" if graph else ""
-    return f"<div class='obsviz-svg'{where}>{svg}</div>"
+    head = f"<div class='obsviz-figure-title'>{esc(title)}</div>" if title else ""
+    return f"{head}<div class='obsviz-svg'{where}>{svg}</div>"
 
 
 def explanation_html(
@@ -599,8 +614,13 @@ def explanation_html(
         return box(esc(str(err)), "warn")
     path, method, _ = parse_value(state.value)
     try:
-        svg = explanation.render(legend=False, states=run_states(run, state.step)).svg()
-        figure = figure_html(svg, f"{display_path(path)}:{explanation.value.graph.method}")
+        drawn = explanation.render(legend=False, title=False, states=run_states(run, state.step))
+        # its caption, the verdict, is the explanation's own first line: the value alone
+        figure = figure_html(
+            drawn.svg(),
+            f"{display_path(path)}:{explanation.value.graph.method}",
+            drawn.title.split("\n")[0],
+        )
     except RenderError as err:
         figure = box(f"No neighbourhood figure: {esc(str(err))}", "warn")
     text = explanation._repr_html_()

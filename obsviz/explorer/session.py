@@ -165,6 +165,10 @@ class Session:
         not kept; the inputs must be given and the run whole."""
         return self._calibrations.get_or_build(outcome.key, lambda: self._calibrate(outcome))
 
+    def kept_calibration(self, key: RunKey) -> Calibrated | None:
+        """The calibration of the run of ``key`` if it is kept (never calibrates)."""
+        return self._calibrations.get(key)
+
     def _calibrate(self, outcome: Outcome) -> Calibrated:
         assert self.inputs is not None and outcome.run is not None
         if outcome.failure is not None:

@@ -47,7 +47,11 @@ def _needs_dot(source: str) -> Iterator[None]:
 
 class Figure(graphviz.Digraph):
     """An obsviz view. It shows inline in Jupyter; ``.source`` is its DOT text, and
-    ``.render("name", format="svg")`` (or ``"png"``, ``"pdf"``) saves it with Graphviz."""
+    ``.render("name", format="svg")`` (or ``"png"``, ``"pdf"``) saves it with Graphviz.
+    ``.title`` is its title, lines joined by newlines, drawn in it unless asked not to be
+    (``title=False``: for a page that shows it above the figure, wrapped to fit)."""
+
+    title: str = ""
 
     def pipe(self, *args: Any, **kwargs: Any) -> Any:
         with _needs_dot(self.source):

@@ -75,6 +75,7 @@ class Options:
     legend: bool = True
     rankdir: str = "TB"
     title: str = ""
+    draw_title: bool = True  # False: the title is only kept as the figure's .title
     focus: frozenset[int] = frozenset()  # value uniques drawn emphasised (top scope only)
     include: Callable[[Node], bool] | None = None  # a node filter, for neighbourhoods
     muted: bool = False  # draw the graph's own nodes in grey (the diff view)
@@ -745,8 +746,12 @@ class GraphDrawer:
             [r for r in style.NODE_LEGEND if r in self.roles_used] if self.options.legend else []
         )
         label = style.graph_label(
-            self.options.title, states, roles, self.options.overlay if self.options.legend else None
+            self.options.title if self.options.draw_title else "",
+            states,
+            roles,
+            self.options.overlay if self.options.legend else None,
         )
+        fig.title = self.options.title
         if label:
             fig.attr(label=label, labelloc="t", labeljust="l")
         for node_id, (attrs, cluster) in self.nodes.items():

@@ -169,12 +169,13 @@ class _RunMarks:
 
 
 class _ObserverCounts:
-    """ "3 observers inside" for a collapsed call, counted on run.module when first asked
-    (or, at a ``step`` before the end, the observers inserted by then)."""
+    """ "3 observers inside" for a collapsed call (``added``: "+3", as added by the pass),
+    counted on run.module when first asked (or, at a ``step`` before the end, the observers
+    inserted by then)."""
 
-    def __init__(self, run: Run, when: str, step: int | None = None) -> None:
+    def __init__(self, run: Run, added: bool, step: int | None = None) -> None:
         self.run = run
-        self.prefix = "+" if when == "diff" else ""
+        self.prefix = "+" if added else ""
         self.step = step
         self.by_path: dict[str, int] | None = None
 
@@ -228,6 +229,7 @@ def render_run(
     show_lists: bool = False,
     max_nodes: int | None = DEFAULT_MAX_NODES,
     legend: bool = True,
+    title: bool = True,
     rankdir: str = "TB",
     states: ValueStates | None = None,
     overlay: str | None = None,
@@ -240,9 +242,10 @@ def render_run(
     ``overlay`` ("sqnr" or "range", on "after") colours observed values by what
     ``calibration`` (by default the run's latest) saw; see :mod:`obsviz.figures.overlay`.
 
-    ``restyle`` redraws values (given the scope, the value and its mark), ``call_attrs``
-    collapsed calls (given the callee's path): how the Explorer shows what a qconfig
-    change did."""
+    ``title=False`` leaves the title out of the drawing (it stays the figure's ``.title``,
+    for a page to show above the figure). ``restyle`` redraws values (given the scope, the
+    value and its mark), ``call_attrs`` collapsed calls (given the callee's path): how the
+    Explorer shows what a qconfig change did."""
     if when not in WHEN:
         raise RenderError(f"when must be one of {', '.join(map(repr, WHEN))}, got {when!r}")
     method = method or run.method_name
@@ -255,7 +258,7 @@ def render_run(
     type_name = target._type().qualified_name().rsplit(".", 1)[-1]
     states = states or run_states(run)
     step = states.step if states is not None else None
-    title = (
+    shows = (
         {
             "after": "after InsertObservers",
             "before": "before InsertObservers",
@@ -271,12 +274,17 @@ def render_run(
         show_lists=show_lists,
         max_nodes=max_nodes,
         legend=legend,
+        draw_title=title,
         rankdir=rankdir,
         muted=when == "diff",
-        call_note=_ObserverCounts(run, when, None if when == "after" else step),
+        # "+" marks what the pass added on the diff view; a restyled view (what a qconfig
+        # change did, in the Explorer) keeps "+" for its own marks
+        call_note=_ObserverCounts(
+            run, when == "diff" and restyle is None, None if when == "after" else step
+        ),
         call_attrs=call_attrs,
         functions=FunctionResolver((run.original or run.module)._c),
-        title=f"{display_path(module)} · {type_name}.{method_name} — {title}",
+        title=f"{display_path(module)} · {type_name}.{method_name} — {shows}",
         narrow_hint=_narrow_hint(run, module, depth),
     )
     marks: Marker = _RunMarks(run, states, when)
@@ -332,6 +340,7 @@ def render_value(
     when: str = "diff",
     caption: str = "",
     legend: bool = True,
+    title: bool = True,
     rankdir: str = "TB",
     states: ValueStates | None = None,
 ) -> Figure:
@@ -408,6 +417,7 @@ def render_value(
     caption = caption or (mark.detail if mark is not None else "")
     options = Options(
         legend=legend,
+        draw_title=title,
         rankdir=rankdir,
         max_nodes=None,
         muted=when == "diff",
