@@ -138,3 +138,31 @@ class _ConvFlatten(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.conv(x), 1)
+
+
+def sqnr_labels(svg: str) -> set[tuple[str, str]]:
+    """The (value, SQNR line) of each edge an SQNR overlay coloured, as the SVG draws them:
+    ``("%10", "SQNR 33.7 dB")``."""
+    import html
+    import re
+
+    labels = set()
+    for texts in re.findall(
+        r'<g id="edge\d+" class="edge[^"]*overlay[^"]*">.*?</g>\n'
+        r"((?:<text[^>]*>[^<]*</text>\n)*)",
+        svg,
+        re.S,
+    ):
+        lines = [html.unescape(t) for t in re.findall(r">([^<]*)</text>", texts)]
+        labels.add((lines[0].split(" : ")[0], next(x for x in lines if x.startswith("SQNR "))))
+    return labels
+
+
+def sqnr_rows(table, module: str) -> set[tuple[str, str]]:
+    """The (value, SQNR line) of each row of an error table in ``module``, as a figure
+    should label it: the accumulated SQNR to 0.1 dB."""
+    return {
+        (f"%{row.value}", f"SQNR {row.sqnr_accumulated_db:.1f} dB")
+        for row in table.itertuples(index=False)
+        if row.module_path == module
+    }

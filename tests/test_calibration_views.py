@@ -15,7 +15,7 @@ from torch.ao.quantization import get_default_qconfig
 import obsviz
 from obsviz.figures import RenderError
 from obsviz.figures.style import RAMP
-from tests.calibration_models import OutlierChannel, scripted
+from tests.calibration_models import OutlierChannel, scripted, sqnr_labels, sqnr_rows
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +165,32 @@ def test_overlay_refuses_what_it_cannot_draw(calibrated):
     fresh.render(overlay="range", calibration=unmeasured)
     with pytest.raises(RenderError, match="'sqnr', 'range'"):
         run.render(overlay="mse")
-    with pytest.raises(RenderError, match='when="after"'):
-        run.render(overlay="sqnr", when="diff")
+    with pytest.raises(RenderError, match='when="after".*when="diff"'):
+        run.render(overlay="sqnr", when="before")
+
+
+@pytest.fixture(scope="module")
+def folded_resnet():
+    """resnet_small with conv-bn folded, whose run.module names values unlike the input."""
+    model = obsviz.prepare_jit(
+        obsviz.samples.load("resnet_small"), {"": get_default_qconfig("fbgemm")}
+    )
+    run = model._obsviz_run
+    batches = obsviz.samples.inputs("resnet_small", 2)
+    cal = run.calibrate(batches, progress=False)
+    return run, cal, cal.error(batches, progress=False).table
+
+
+def test_the_diff_overlay_names_each_value_as_the_error_table_does(folded_resnet):
+    """Each value the diff view colours is labelled with the name and SQNR its row of the
+    error table gives it: the top level, and the module holding the worst value."""
+    run, cal, table = folded_resnet
+    worst_module = table.module_path.iloc[0]
+    assert worst_module  # a submodule, whose graph is drawn on its own
+    for module in ("", worst_module):
+        figure = run.render(module=module, when="diff", overlay="sqnr", calibration=cal)
+        drawn = sqnr_labels(figure.pipe(format="svg").decode())
+        assert drawn == sqnr_rows(table, module) and drawn, module
 
 
 # ---------------------------------------------------------------------- report and CLI

@@ -3,17 +3,21 @@
 ``overlay="sqnr"`` colours each observed value by its SQNR with every observer quantizing
 (``cal.error(...)`` must have run), ``overlay="range"`` by the width of its calibrated
 range, both on :data:`style.RAMP`; the value's state keeps its line style, arrowhead and
-legend row, the overlay changes only the colour and adds a label line.
+legend row, the overlay changes only the colour and adds a label line. It draws on the
+"after" view (``run.module``'s graphs and names) or on the "diff" view, whose values carry
+the input model's names, as every table does.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..graphs import is_observer_call, walk_nodes
+import torch
+
 from .figure import RenderError
 from .graph import Lookup, Marker, Scope
 from .style import RAMP, OverlayLegend, Shade
@@ -21,6 +25,9 @@ from .style import RAMP, OverlayLegend, Shade
 if TYPE_CHECKING:
     from ..calib import Calibration
     from ..run import Run
+    from .run_figures import _RunMarks
+
+UniqueOf = Callable[[torch._C.Value], int | None]
 
 OVERLAYS = ("sqnr", "range")
 # SQNR steps in dB, worst first: below 10 dB a value keeps little of its signal, at 40 dB
@@ -97,21 +104,19 @@ def shades_of(cal: Calibration, overlay: str) -> tuple[dict[tuple, Shade], Overl
     return _sqnr_shades(cal) if overlay == "sqnr" else _range_shades(cal)
 
 
-def shaded(marker: Marker, shades: dict[tuple, Shade]) -> Marker:
-    """``marker`` with each observed value's mark shaded (the edges into its observer)."""
+def shaded(
+    marker: Marker, shades: dict[tuple, Shade], unique_in_run: Callable[[Scope], UniqueOf]
+) -> Marker:
+    """``marker`` with each observed value's mark shaded (the edges into its observer);
+    ``unique_in_run`` gives, per scope, each drawn value's unique in run.module's graphs,
+    by which the calibration's tables key the value."""
 
     def for_scope(scope: Scope) -> Lookup:
-        lookup = marker(scope)
-        here = {}
-        for node in walk_nodes(scope.graph.block()):
-            if is_observer_call(node):
-                shade = shades.get((scope.path, scope.method, node.inputsAt(1).unique()))
-                if shade is not None:
-                    here[node.inputsAt(1).unique()] = shade
+        lookup, unique_of = marker(scope), unique_in_run(scope)
 
         def shade_of(value):
             mark = lookup(value)
-            shade = here.get(value.unique())
+            shade = shades.get((scope.path, scope.method, unique_of(value)))
             return replace(mark, shade=shade) if mark is not None and shade else mark
 
         return shade_of
@@ -120,9 +125,9 @@ def shaded(marker: Marker, shades: dict[tuple, Shade]) -> Marker:
 
 
 def overlaid(
-    run: Run, marker: Marker, overlay: str, calibration: Calibration | None, when: str
+    run: Run, marks: _RunMarks, overlay: str, calibration: Calibration | None, when: str
 ) -> tuple[Marker, OverlayLegend]:
-    """The marker of a run's figure with ``overlay`` from ``calibration`` (by default the
+    """The marks of a run's figure with ``overlay`` from ``calibration`` (by default the
     run's latest), and the overlay's legend."""
     calibration = calibration if calibration is not None else run.calibration
     if calibration is None:
@@ -130,9 +135,10 @@ def overlaid(
             f"overlay={overlay!r} needs a calibration: call "
             "run.calibrate(batches) first, or pass calibration="
         )
-    if when != "after":
+    if when not in ("after", "diff"):
         raise RenderError(
-            f'overlay={overlay!r} draws on run.module\'s graphs: use when="after", not {when!r}'
+            f'overlay={overlay!r} colours the observers\' values: use when="after" '
+            f'(run.module) or when="diff" (the input model\'s names), not {when!r}'
         )
     shades, legend = shades_of(calibration, overlay)
-    return shaded(marker, shades), legend
+    return shaded(marks, shades, marks.unique_in_run), legend

@@ -103,23 +103,50 @@ class _RunMarks:
             return lambda value: mark_of(
                 states.decision(here.loc(value.unique())), name_of, here, when
             )
-        stand_ins = self.stand_ins(scope)
+        in_run = self.in_run(scope)
 
         def lookup(value: torch._C.Value) -> Mark:
+            unique, stand_in = in_run(value)
+            decision = states.decision(here.loc(unique)) if unique is not None else None
+            mark = mark_of(decision, states.name, here, when)
+            if stand_in is None:
+                return mark
+            return replace(
+                mark,
+                note=mark.note or f"as %{stand_in}",
+                detail=f"preprocessing replaced it with %{stand_in}, which "
+                f"the pass observed; {mark.detail}",
+            )
+
+        return lookup
+
+    def in_run(self, scope: Scope) -> Callable[[torch._C.Value], tuple[int | None, str | None]]:
+        """Per value drawn in ``scope`` of the input model: the unique of the value the run
+        decided about (in run.module's graphs), and, when preprocessing made that value in
+        its place, its name."""
+        assert self.states is not None
+        states, here = self.states, InstanceKey(scope.path, scope.method)
+        stand_ins = self.stand_ins(scope)
+
+        def of(value: torch._C.Value) -> tuple[int | None, str | None]:
             unique = states.unique_of(scope.path, scope.method, value.debugName())
             decision = states.decision(here.loc(unique)) if unique is not None else None
             made = stand_ins.get(value.debugName())
             if made is not None and (decision is None or decision.state == "not_needed"):
-                mark = mark_of(states.decision(here.loc(made[0])), states.name, here, when)
-                return replace(
-                    mark,
-                    note=mark.note or f"as %{made[1]}",
-                    detail=f"preprocessing replaced it with %{made[1]}, which "
-                    f"the pass observed; {mark.detail}",
-                )
-            return mark_of(decision, states.name, here, when)
+                return made
+            return unique, None
 
-        return lookup
+        return of
+
+    def unique_in_run(self, scope: Scope) -> Callable[[torch._C.Value], int | None]:
+        """Per value drawn in ``scope``: its unique in run.module's graphs, by which the
+        run's tables (``cal.ranges``, ``cal.error(...).table``) key it."""
+        if self.when == "after":
+            return lambda value: value.unique()
+        if self.states is None:
+            return lambda value: None
+        in_run = self.in_run(scope)
+        return lambda value: in_run(value)[0]
 
     def stand_ins(self, scope: Scope) -> dict[str, tuple[int, str]]:
         """Observed values that preprocessing made (a fused linear, an inlined fork), by
@@ -239,7 +266,7 @@ def render_run(
 ) -> Figure:
     """Draw one graph of a run: ``when`` is "after" (``run.module``), "before" (the model
     the run was given) or "diff" (that model with the observers the pass added).
-    ``overlay`` ("sqnr" or "range", on "after") colours observed values by what
+    ``overlay`` ("sqnr" or "range", on "after" or "diff") colours observed values by what
     ``calibration`` (by default the run's latest) saw; see :mod:`obsviz.figures.overlay`.
 
     ``title=False`` leaves the title out of the drawing (it stays the figure's ``.title``,
@@ -287,11 +314,12 @@ def render_run(
         title=f"{display_path(module)} · {type_name}.{method_name} — {shows}",
         narrow_hint=_narrow_hint(run, module, depth),
     )
-    marks: Marker = _RunMarks(run, states, when)
+    run_marks = _RunMarks(run, states, when)
+    marks: Marker = run_marks
     if overlay is not None:
         from .overlay import overlaid
 
-        marks, options.overlay = overlaid(run, marks, overlay, calibration, when)
+        marks, options.overlay = overlaid(run, run_marks, overlay, calibration, when)
     if restyle is not None:
         marks = _restyled(marks, restyle)
     return draw(scope, marks, options, name=f"obsviz_{when}")
