@@ -266,7 +266,7 @@ def test_cli_report_with_inputs_has_a_calibration_section_torch_agrees_with(tmp_
     worst = _table_rows(page, "calibration-error")
     sqnr = [float(r["sqnr_accumulated_db"]) for r in worst]
     assert sqnr == sorted(sqnr) and len(worst) == 12
-    assert "run.render(overlay=&#x27;sqnr&#x27;)" in page
+    assert "run.render(when=&#x27;diff&#x27;, overlay=&#x27;sqnr&#x27;)" in page
     assert page.count("<svg") >= 2 + 3  # the overlay figures and the worst values' plots
     # self-contained and script-free; the plots' clip paths point inside the page only
     assert not re.search(r"<script|<link|<iframe|\bsrc=|@import|url\((?!#)", page, re.I)

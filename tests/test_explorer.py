@@ -19,6 +19,7 @@ from obsviz.explorer.panels import change_text, table_rows
 from obsviz.explorer.state import RunKey, parse_value
 
 from . import failure_models as fm
+from .calibration_models import sqnr_labels, sqnr_rows
 from .corpus import count_observer_calls, real_pass
 from .observed_graphs import (
     conv_bn_pairs_folded,
@@ -717,7 +718,7 @@ def test_the_calibrate_graph_is_coloured_with_its_legend(calibrating: obsviz.Exp
     assert "SQNR with every observer quantizing" in text(legend)
     assert [c.upper() for c in re.findall(r"background:(#\w+)", legend)] == list(RAMP)
     drawn = svg(calibrating.calibrate_graph.value)
-    assert figure_title(calibrating.calibrate_graph.value).endswith("after InsertObservers")
+    assert figure_title(calibrating.calibrate_graph.value).endswith("what InsertObservers added")
     assert 'class="edge' in drawn
     assert re.search(r'class="[^"]*\boverlay\b', drawn)
     calibrating.overlay.value = "range"
@@ -726,6 +727,19 @@ def test_the_calibrate_graph_is_coloured_with_its_legend(calibrating: obsviz.Exp
     assert "layer1.0 · BasicBlock" in text(calibrating.calibrate_graph.value)
     calibrating.overlay.value, calibrating.module.value = "sqnr", ""
     assert calibrating.session.calibrations_made == 1 and calibrating.errors == []
+
+
+def test_the_calibrate_graph_names_values_as_the_worst_values_table_does(
+    calibrating: obsviz.Explorer,
+) -> None:
+    """Each value the coloured graph labels with an SQNR is the value the error table
+    (whose rows the worst values show) gives that SQNR, in the module drawn."""
+    table = calibrating.session.kept_calibration(calibrating.state.run_key).error.table
+    for module in ("", "layer1.0"):
+        calibrating.module.value = module
+        drawn = sqnr_labels(svg(calibrating.calibrate_graph.value))
+        assert drawn == sqnr_rows(table, module) and drawn, module
+    calibrating.module.value = ""
 
 
 def test_the_step_says_it_is_calibrating_before_it_does(model: torch.jit.ScriptModule) -> None:

@@ -94,8 +94,13 @@ def _overlay_figures(cal: Calibration) -> list[str]:
         modules.append(err.table.module_path.iloc[0])
     parts = []
     for module in modules:
-        figure = cal.run.render(module=module, overlay=overlay, calibration=cal, max_nodes=None)
-        call = f"run.render({f'module={module!r}, ' if module else ''}overlay={overlay!r})"
+        figure = cal.run.render(
+            module=module, when="diff", overlay=overlay, calibration=cal, max_nodes=None
+        )
+        call = (
+            f"run.render({f'module={module!r}, ' if module else ''}when='diff', "
+            f"overlay={overlay!r})"
+        )
         parts.append(
             _collapsible(
                 f"calibration-figure-{len(parts)}",

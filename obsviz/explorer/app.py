@@ -619,9 +619,8 @@ class Explorer(widgets.VBox):
                 heading(
                     "",
                     "The graph, coloured by what the observers saw",
-                    "The module picked in ③, as run.module runs it: its values carry "
-                    "run.module's names, which can differ from those in the tables above "
-                    "(the graph in ③'s); hover an edge for its numbers.",
+                    "The module picked in ③ with the observers the pass added; "
+                    "hover an edge for its numbers.",
                 ),
                 self.overlay,
                 _row([self.calibrate_graph, self.calibrate_legend]),

@@ -171,14 +171,15 @@ def tables_html(calibrated: Calibrated, batches: int) -> str:
 def figure_and_legend(
     run: Run, cal: Calibration, state: ExplorerState, max_nodes: int | None
 ) -> tuple[str, str]:
-    """The graph of the module picked in step 3, as ``run.module`` runs it, each observed
-    value coloured by the overlay; and the overlay's legend."""
+    """The graph of the module picked in step 3 with the observers the pass added (the
+    "diff" view, whose values carry the names the tables use), each observed value
+    coloured by the overlay; and the overlay's legend."""
     method = state.method if not state.module else "forward"
     try:
         figure = run.render(
             module=state.module,
             method=method,
-            when="after",
+            when="diff",
             depth=state.depth,
             max_nodes=max_nodes,
             legend=False,
