@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+# the attributes script_with_types_of adds to tell instances' types apart
+TYPE_MARKER = "_oracle_type_marker_"
 # insertObserverFor names each observer attribute "_observer_" + a counter
 OBSERVER_PREFIX = "_observer_"
 _MANGLING = re.compile(r"___torch_mangle_\d+\.")
@@ -130,6 +132,7 @@ def _interfaces(
         attributes = sorted(
             f"{name}: {_MANGLING.sub('', str(attr_type))}{' (parameter)' * is_param}"
             for name, (attr_type, is_param) in concrete.get_attributes().items()
+            if not name.startswith(TYPE_MARKER)
         )
         interface = Interface(
             type_name=type_name(jit_type),
@@ -536,6 +539,27 @@ def _instances(root: torch._C.ScriptModule) -> Iterator[tuple[str, torch._C.Scri
         for name, _ in torch.ConcreteModuleType.from_jit_type(module._type()).get_modules():
             if not _is_observer_attribute(name):
                 stack.append((_join(path, name), module.getattr(name)))
+
+
+def script_with_types_of(
+    model: torch.nn.Module, observed: torch.jit.ScriptModule | torch._C.ScriptModule
+) -> torch.jit.ScriptModule:
+    """``model`` (fresh, unscripted) scripted so that its instances share class types
+    exactly where those of ``observed`` do: instances of one Python class that
+    ``observed`` gives different types get a marker attribute each (an attribute of its
+    own name per type), which TorchScript's type sharing tells apart. The real pass on
+    it needs no split, so it says what a split must give, instance by instance; the
+    markers are left out of every interface compared."""
+    root = observed._c if isinstance(observed, torch.jit.ScriptModule) else observed
+    types = {path: module._type().qualified_name() for path, module in _instances(root)}
+    indices: dict[type, dict[str, int]] = defaultdict(dict)
+    for path, module in model.named_modules():
+        if path in types:
+            groups = indices[type(module)]
+            index = groups.setdefault(types[path], len(groups))
+            if index:
+                setattr(module, f"{TYPE_MARKER}{index}", 0)
+    return torch.jit.script(model)
 
 
 # ----------------------------------------------------------------------------- differences
