@@ -282,7 +282,9 @@ FOCUS_TARGETS: dict[str, tuple[str, ...]] = {
     "type_split": (f"real pass raises: {SPLIT_BELOW_OUTCOME}",),
     "if_inconsistent": (f"real pass raises: {IF_OUTCOME}",),
 }
-TARGET_SHARE = 0.25
+# a fifth: at 5,000 examples the propagate focus shows shouldObserve false in 24-32% of its
+# examples from run to run, so a quarter fails by chance
+TARGET_SHARE = 0.2
 
 
 def _distribution() -> tuple[str, list[str]]:
